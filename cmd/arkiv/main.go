@@ -34,6 +34,7 @@ type cliEnv struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print the version", cmdVersion},
+		"stack":   {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
 	}
 }
 
@@ -66,6 +67,10 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	if err := c.run(ctx, env, args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
+		}
+		var code exitCode
+		if errors.As(err, &code) {
+			return int(code)
 		}
 		var ue usageError
 		if errors.As(err, &ue) {
