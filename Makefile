@@ -1,0 +1,31 @@
+# Arkiv: `make run` starts everything on embedded defaults; `make test` runs every test.
+GO      ?= go
+ARKIV   := bin/arkiv
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: run test bench build deps vet generate clean
+
+run: deps build
+	$(ARKIV) dev
+
+test: deps build
+	$(GO) vet ./...
+	$(ARKIV) stack exec --data-dir .data/test -- $(GO) test -count=1 -timeout 25m ./...
+
+bench: deps build
+	$(ARKIV) stack exec --data-dir .data/bench -- $(GO) run ./bench $(BENCHFLAGS)
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(ARKIV) ./cmd/arkiv
+
+deps:
+	@tools/ensure-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+generate:
+	$(GO) tool gqlgen generate
+
+clean:
+	rm -rf bin .data/test .data/bench

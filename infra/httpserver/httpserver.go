@@ -1,0 +1,162 @@
+// Package httpserver serves Arkiv's HTTP endpoints: /graphql, /healthz (the process is up)
+// and /readyz (every dependency answers), with optional TLS 1.2+ and graceful shutdown.
+package httpserver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+)
+
+// Check is one readiness probe, e.g. "postgres" pinging the pool.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config describes the server.
+type Config struct {
+	// Listen is the address to bind, e.g. "127.0.0.1:8080" (":0" picks a free port).
+	Listen string
+	// TLSCert and TLSKey, when both set, serve HTTPS with TLS 1.2 or newer.
+	TLSCert, TLSKey string
+	// GraphQL handles /graphql.
+	GraphQL http.Handler
+	// Playground mounts a GraphQL playground at / (development only).
+	Playground bool
+	// Checks are run by /readyz.
+	Checks []Check
+	// ShutdownTimeout bounds the graceful shutdown (default 15s).
+	ShutdownTimeout time.Duration
+	Log             *slog.Logger
+}
+
+// Server is a bound, not yet serving HTTP server.
+type Server struct {
+	cfg Config
+	ln  net.Listener
+	srv *http.Server
+	tls bool
+}
+
+// Listen binds the address so the caller can print the URL before serving.
+func Listen(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return nil, errors.New("TLS needs both ARKIV_TLS_CERT and ARKIV_TLS_KEY")
+	}
+	s := &Server{cfg: cfg}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.ready)
+	if cfg.GraphQL != nil {
+		mux.Handle("/graphql", cfg.GraphQL)
+	}
+	if cfg.Playground {
+		mux.Handle("GET /{$}", playground.Handler("Arkiv", "/graphql"))
+	}
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		s.srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
+			NextProtos: []string{"h2", "http/1.1"}}
+		ln = tls.NewListener(ln, s.srv.TLSConfig)
+		s.tls = true
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// URL is the server's base URL.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.tls {
+		scheme = "https"
+	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// Serve serves until ctx ends, then shuts down gracefully: it stops accepting, lets
+// requests in flight finish within the shutdown timeout, and returns.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.srv.Shutdown(sctx)
+	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	return err
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	type result struct {
+		Name  string `json:"name"`
+		OK    bool   `json:"ok"`
+		Error string `json:"error,omitempty"`
+	}
+	results := make([]result, len(s.cfg.Checks))
+	var wg sync.WaitGroup
+	for i, c := range s.cfg.Checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = result{Name: c.Name, OK: true}
+			if err := c.Fn(ctx); err != nil {
+				results[i] = result{Name: c.Name, Error: err.Error()}
+			}
+		}()
+	}
+	wg.Wait()
+	status, code := "ready", http.StatusOK
+	for _, r := range results {
+		if !r.OK {
+			status, code = "not ready", http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, code, map[string]any{"status": status, "checks": results})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what `make run` and `make test` need and is missing: Go is assumed; Postgres
+# server binaries come from Debian's postgresql package when no initdb is found and
+# ARKIV_PG_URL does not name an external server.
+set -euo pipefail
+
+if ! command -v go >/dev/null 2>&1; then
+  echo "arkiv: Go is required (https://go.dev/doc/install); it was not found on PATH" >&2
+  exit 1
+fi
+
+have_initdb() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+  command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1
+}
+
+if [ -z "${ARKIV_PG_URL:-}" ] && ! have_initdb; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "arkiv: installing Debian's postgresql package (no initdb found)" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "arkiv: Postgres server binaries (initdb, postgres) are missing: install your system's postgresql package, or set ARKIV_PG_URL to an existing server" >&2
+    exit 1
+  fi
+fi
+
+if [ "$(id -u)" = 0 ] && [ -z "${ARKIV_PG_URL:-}" ] && ! id postgres >/dev/null 2>&1; then
+  echo "arkiv: running as root needs a 'postgres' system user to run the private cluster (Debian's postgresql package creates it)" >&2
+  exit 1
+fi
