@@ -33,8 +33,9 @@ type cliEnv struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print the version", cmdVersion},
-		"stack":   {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
+		"version":    {"print the version", cmdVersion},
+		"eventstore": {"run the embedded EventStoreDB server (storage in ARKIV_PG_URL)", cmdEventStore},
+		"stack":      {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
 	}
 }
 
