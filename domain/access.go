@@ -1,0 +1,115 @@
+package domain
+
+import (
+	"time"
+	"unicode/utf8"
+)
+
+// Access events are appended to the organisation's access log ("access-<orgID>"), not to an
+// aggregate: they record who read or was refused what.
+
+// AccessDenied records a refused command: who, what and why. Reason is a fixed phrase,
+// never personal data.
+type AccessDenied struct {
+	Actor                string    `json:"actor"`
+	Command              Command   `json:"command"`
+	TargetStream         string    `json:"targetStream"`
+	TargetOrganizationID string    `json:"targetOrganizationId,omitempty"`
+	OrgRole              OrgRole   `json:"orgRole"`
+	SpaceRole            SpaceRole `json:"spaceRole,omitempty"`
+	Reason               string    `json:"reason"`
+	DeniedAt             time.Time `json:"deniedAt"`
+}
+
+// EventName implements Event.
+func (AccessDenied) EventName() string { return "access.denied.v1" }
+
+// The reasons of access denials.
+const (
+	ReasonRole         = "role does not permit the command"
+	ReasonOrganization = "target belongs to another organisation"
+	ReasonNotOwner     = "only the owner may do this"
+	ReasonInactive     = "user is deactivated"
+)
+
+// DocumentViewed records that a user read a document.
+type DocumentViewed struct {
+	Viewer     string    `json:"viewer"`
+	DocumentID string    `json:"documentId"`
+	SpaceID    string    `json:"spaceId"`
+	ViewedAt   time.Time `json:"viewedAt"`
+}
+
+// EventName implements Event.
+func (DocumentViewed) EventName() string { return "access.document_viewed.v1" }
+
+// AuditLogViewed records a read of the audit log, with the reader's justification sealed
+// under the organisation.
+type AuditLogViewed struct {
+	Viewer        string    `json:"viewer"`
+	Justification Sealed    `json:"justification"`
+	From          time.Time `json:"from"`
+	To            time.Time `json:"to"`
+	ViewedAt      time.Time `json:"viewedAt"`
+}
+
+// EventName implements Event.
+func (AuditLogViewed) EventName() string { return "access.audit_log_viewed.v1" }
+
+// AuditLogExported records an export of the audit log.
+type AuditLogExported struct {
+	Exporter      string    `json:"exporter"`
+	Justification Sealed    `json:"justification"`
+	Format        string    `json:"format"`
+	From          time.Time `json:"from"`
+	To            time.Time `json:"to"`
+	ExportedAt    time.Time `json:"exportedAt"`
+}
+
+// EventName implements Event.
+func (AuditLogExported) EventName() string { return "access.audit_log_exported.v1" }
+
+// DataExported records an export of a data subject's data (e.g. for a subject access
+// request).
+type DataExported struct {
+	Exporter      string      `json:"exporter"`
+	Justification Sealed      `json:"justification"`
+	SubjectType   SubjectKind `json:"subjectType"`
+	SubjectID     string      `json:"subjectId"`
+	Format        string      `json:"format"`
+	ExportedAt    time.Time   `json:"exportedAt"`
+}
+
+// EventName implements Event.
+func (DataExported) EventName() string { return "access.data_exported.v1" }
+
+// The export formats.
+const (
+	FormatJSONL = "JSONL"
+	FormatCSV   = "CSV"
+)
+
+// ValidateJustification checks the free-text reason given for reading or exporting audit
+// data: 10 to 1000 characters.
+func ValidateJustification(s string) error {
+	if n := utf8.RuneCountInString(s); n < 10 || n > 1000 || !utf8.ValidString(s) {
+		return E(KindInvalid, "justification.validate", "justification must be 10 to 1000 characters")
+	}
+	return nil
+}
+
+// ValidateExportFormat checks an export format.
+func ValidateExportFormat(f string) error {
+	if f != FormatJSONL && f != FormatCSV {
+		return E(KindInvalid, "export.validate", "format must be JSONL or CSV")
+	}
+	return nil
+}
+
+// ValidatePeriod checks a [from, to) period: from before to.
+func ValidatePeriod(from, to time.Time) error {
+	if !from.Before(to) {
+		return E(KindInvalid, "period.validate", "period start must be before its end")
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package domain
+
+// OrgRole is a user's role in their organisation.
+type OrgRole string
+
+// The organisation roles. Admins manage the organisation, its users and keys; Creators also
+// create spaces and assistants; Users work in the spaces they belong to.
+const (
+	OrgRoleUser    OrgRole = "USER"
+	OrgRoleCreator OrgRole = "CREATOR"
+	OrgRoleAdmin   OrgRole = "ADMIN"
+)
+
+// OrgRoles lists the organisation roles, least privileged first.
+func OrgRoles() []OrgRole { return []OrgRole{OrgRoleUser, OrgRoleCreator, OrgRoleAdmin} }
+
+// Valid reports whether r is a known organisation role.
+func (r OrgRole) Valid() bool {
+	return r == OrgRoleUser || r == OrgRoleCreator || r == OrgRoleAdmin
+}
+
+// ParseOrgRole validates an organisation role.
+func ParseOrgRole(s string) (OrgRole, error) {
+	r := OrgRole(s)
+	if !r.Valid() {
+		return "", E(KindInvalid, "org_role.parse", "organisation role must be USER, CREATOR or ADMIN")
+	}
+	return r, nil
+}
+
+// SpaceRole is a user's role in one space. SpaceRoleNone means not a member.
+type SpaceRole string
+
+// The space roles. Space Admins manage members and settings, Editors ingest and edit,
+// Viewers read and chat.
+const (
+	SpaceRoleNone   SpaceRole = ""
+	SpaceRoleViewer SpaceRole = "SPACE_VIEWER"
+	SpaceRoleEditor SpaceRole = "SPACE_EDITOR"
+	SpaceRoleAdmin  SpaceRole = "SPACE_ADMIN"
+)
+
+// SpaceRoles lists the space roles including SpaceRoleNone, least privileged first.
+func SpaceRoles() []SpaceRole {
+	return []SpaceRole{SpaceRoleNone, SpaceRoleViewer, SpaceRoleEditor, SpaceRoleAdmin}
+}
+
+// Valid reports whether r is a member role (SpaceRoleNone is not).
+func (r SpaceRole) Valid() bool {
+	return r == SpaceRoleViewer || r == SpaceRoleEditor || r == SpaceRoleAdmin
+}
+
+// ParseSpaceRole validates a member role.
+func ParseSpaceRole(s string) (SpaceRole, error) {
+	r := SpaceRole(s)
+	if !r.Valid() {
+		return "", E(KindInvalid, "space_role.parse", "space role must be SPACE_ADMIN, SPACE_EDITOR or SPACE_VIEWER")
+	}
+	return r, nil
+}
+
+// Command names a use case for authorization and auditing. The names are stable: they are
+// stored in access-denied events.
+type Command string
+
+// The commands of Arkiv.
+const (
+	CmdChangeOrganizationSettings Command = "ChangeOrganizationSettings"
+	CmdRegisterUser               Command = "RegisterUser"
+	CmdChangeUserRole             Command = "ChangeUserRole"
+	CmdDeactivateUser             Command = "DeactivateUser"
+	CmdCreateAPIKey               Command = "CreateAPIKey"
+	CmdRevokeAPIKey               Command = "RevokeAPIKey"
+	CmdRecordAPIKeyUse            Command = "RecordAPIKeyUse"
+	CmdCreateSpace                Command = "CreateSpace"
+	CmdAddSpaceMember             Command = "AddSpaceMember"
+	CmdRemoveSpaceMember          Command = "RemoveSpaceMember"
+	CmdChangeSpaceMemberRole      Command = "ChangeSpaceMemberRole"
+	CmdEnableSpaceModels          Command = "EnableSpaceModels"
+	CmdDeleteSpace                Command = "DeleteSpace"
+	CmdCreateAssistant            Command = "CreateAssistant"
+	CmdUpdateAssistant            Command = "UpdateAssistant"
+	CmdDeleteAssistant            Command = "DeleteAssistant"
+	CmdIngestDocument             Command = "IngestDocument"
+	CmdDeleteDocument             Command = "DeleteDocument"
+	CmdViewDocument               Command = "ViewDocument"
+	CmdStartConversation          Command = "StartConversation"
+	CmdSendMessage                Command = "SendMessage"
+	CmdRecordAssistantReply       Command = "RecordAssistantReply"
+	CmdRecordModelInvocation      Command = "RecordModelInvocation"
+	CmdRequestErasure             Command = "RequestErasure"
+	CmdRestoreErasure             Command = "RestoreErasure"
+	CmdCompleteErasure            Command = "CompleteErasure"
+	CmdViewAuditLog               Command = "ViewAuditLog"
+	CmdExportAuditLog             Command = "ExportAuditLog"
+	CmdExportData                 Command = "ExportData"
+)
+
+// Scope says whether a command's authorization depends on a space role.
+type Scope uint8
+
+// The scopes of commands.
+const (
+	// ScopeOrganization commands depend on the organisation role only.
+	ScopeOrganization Scope = iota + 1
+	// ScopeSpace commands depend on the actor's role in the target's space as well.
+	ScopeSpace
+)
+
+// Permission is one row of the RBAC table: the command, its scope, and which organisation
+// roles combined with which space roles may run it.
+type Permission struct {
+	Command Command
+	Scope   Scope
+	Org     []OrgRole
+	Space   []SpaceRole
+}
+
+var (
+	anyOrg       = []OrgRole{OrgRoleUser, OrgRoleCreator, OrgRoleAdmin}
+	adminOnly    = []OrgRole{OrgRoleAdmin}
+	creators     = []OrgRole{OrgRoleCreator, OrgRoleAdmin}
+	anySpaceRole = []SpaceRole{SpaceRoleNone, SpaceRoleViewer, SpaceRoleEditor, SpaceRoleAdmin}
+	members      = []SpaceRole{SpaceRoleViewer, SpaceRoleEditor, SpaceRoleAdmin}
+	editors      = []SpaceRole{SpaceRoleEditor, SpaceRoleAdmin}
+	spaceAdmins  = []SpaceRole{SpaceRoleAdmin}
+)
+
+// permissions is THE RBAC table of Arkiv. A combination not listed is denied. Organisation
+// Admins have no access to a space's content unless they are members of it: spaces are
+// isolated even from the organisation's administrators.
+var permissions = []Permission{
+	{CmdChangeOrganizationSettings, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRegisterUser, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdChangeUserRole, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdDeactivateUser, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdCreateAPIKey, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRevokeAPIKey, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRecordAPIKeyUse, ScopeOrganization, anyOrg, anySpaceRole},
+	{CmdCreateSpace, ScopeOrganization, creators, anySpaceRole},
+	{CmdAddSpaceMember, ScopeSpace, anyOrg, spaceAdmins},
+	{CmdRemoveSpaceMember, ScopeSpace, anyOrg, spaceAdmins},
+	{CmdChangeSpaceMemberRole, ScopeSpace, anyOrg, spaceAdmins},
+	{CmdEnableSpaceModels, ScopeSpace, anyOrg, spaceAdmins},
+	{CmdDeleteSpace, ScopeSpace, anyOrg, spaceAdmins},
+	{CmdCreateAssistant, ScopeSpace, creators, editors},
+	{CmdUpdateAssistant, ScopeSpace, anyOrg, editors},
+	{CmdDeleteAssistant, ScopeSpace, anyOrg, spaceAdmins},
+	{CmdIngestDocument, ScopeSpace, anyOrg, editors},
+	{CmdDeleteDocument, ScopeSpace, anyOrg, editors},
+	{CmdViewDocument, ScopeSpace, anyOrg, members},
+	{CmdStartConversation, ScopeSpace, anyOrg, members},
+	{CmdSendMessage, ScopeSpace, anyOrg, members},
+	{CmdRecordAssistantReply, ScopeSpace, anyOrg, members},
+	{CmdRecordModelInvocation, ScopeSpace, anyOrg, members},
+	{CmdRequestErasure, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRestoreErasure, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdCompleteErasure, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdViewAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdExportAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
+}
+
+// Permissions returns a copy of the RBAC table.
+func Permissions() []Permission { return append([]Permission(nil), permissions...) }
+
+// Commands returns every command in the RBAC table, in table order.
+func Commands() []Command {
+	out := make([]Command, len(permissions))
+	for i, p := range permissions {
+		out[i] = p.Command
+	}
+	return out
+}
+
+// ScopeOf returns the scope of cmd, or 0 for an unknown command.
+func ScopeOf(cmd Command) Scope {
+	for _, p := range permissions {
+		if p.Command == cmd {
+			return p.Scope
+		}
+	}
+	return 0
+}
+
+// Allowed reports whether an actor with the organisation role org and the space role space
+// (SpaceRoleNone when not a member, or for organisation-scoped commands) may run cmd.
+// Unknown commands and roles are denied.
+func Allowed(cmd Command, org OrgRole, space SpaceRole) bool {
+	for _, p := range permissions {
+		if p.Command != cmd {
+			continue
+		}
+		return containsRole(p.Org, org) && containsRole(p.Space, space)
+	}
+	return false
+}
+
+func containsRole[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,277 @@
+package domain
+
+import "sort"
+
+// Space is an isolated workspace of an organisation: its members, classification and the
+// models enabled in it.
+type Space struct {
+	root
+	classification Classification
+	members        map[string]SpaceRole
+	models         []ModelID
+	deleted        bool
+}
+
+// SpaceCreated records a new space. The name is sealed under the space.
+type SpaceCreated struct {
+	SpaceID        string         `json:"spaceId"`
+	OrganizationID string         `json:"organizationId"`
+	Name           Sealed         `json:"name"`
+	Classification Classification `json:"classification"`
+	CreatedBy      string         `json:"createdBy"`
+}
+
+// EventName implements Event.
+func (SpaceCreated) EventName() string { return "space.created.v1" }
+
+// SpaceMemberAdded records a new member and their role.
+type SpaceMemberAdded struct {
+	SpaceID string    `json:"spaceId"`
+	UserID  string    `json:"userId"`
+	Role    SpaceRole `json:"role"`
+}
+
+// EventName implements Event.
+func (SpaceMemberAdded) EventName() string { return "space.member_added.v1" }
+
+// SpaceMemberRemoved records that a user is no longer a member.
+type SpaceMemberRemoved struct {
+	SpaceID string `json:"spaceId"`
+	UserID  string `json:"userId"`
+}
+
+// EventName implements Event.
+func (SpaceMemberRemoved) EventName() string { return "space.member_removed.v1" }
+
+// SpaceMemberRoleChanged records a member's new role.
+type SpaceMemberRoleChanged struct {
+	SpaceID string    `json:"spaceId"`
+	UserID  string    `json:"userId"`
+	Role    SpaceRole `json:"role"`
+}
+
+// EventName implements Event.
+func (SpaceMemberRoleChanged) EventName() string { return "space.member_role_changed.v1" }
+
+// SpaceModelsEnabled records the complete set of models enabled in the space.
+type SpaceModelsEnabled struct {
+	SpaceID string    `json:"spaceId"`
+	Models  []ModelID `json:"models"`
+}
+
+// EventName implements Event.
+func (SpaceModelsEnabled) EventName() string { return "space.models_enabled.v1" }
+
+// SpaceDeleted records that the space is gone.
+type SpaceDeleted struct {
+	SpaceID string `json:"spaceId"`
+}
+
+// EventName implements Event.
+func (SpaceDeleted) EventName() string { return "space.deleted.v1" }
+
+// NewSpace returns an empty space aggregate with the given id.
+func NewSpace(id string) *Space {
+	return &Space{root: newRoot(StreamPrefixSpace, id), members: map[string]SpaceRole{}}
+}
+
+// Create records a new space of org, classified at one of the organisation's levels, with
+// its creator as its first Space Admin.
+func (s *Space) Create(org, name string, class Classification, creator string, settings OrganizationSettings) error {
+	const op = "space.create"
+	if s.created() {
+		return errExists(op, "space")
+	}
+	if err := ValidateID("space id", s.id); err != nil {
+		return err
+	}
+	if err := ValidateID("organisation id", org); err != nil {
+		return err
+	}
+	n, err := NewName("space name", name)
+	if err != nil {
+		return err
+	}
+	if settings.Rank(class) < 0 {
+		return E(KindInvalid, op, "classification is not one of the organisation's levels")
+	}
+	record(s, SpaceCreated{SpaceID: s.id, OrganizationID: org, Name: Seal(n, SpaceSubject(s.id)), Classification: class, CreatedBy: creator})
+	record(s, SpaceMemberAdded{SpaceID: s.id, UserID: creator, Role: SpaceRoleAdmin})
+	return nil
+}
+
+// AddMember records a new member. The caller has checked that the user belongs to the
+// space's organisation.
+func (s *Space) AddMember(user string, role SpaceRole) error {
+	const op = "space.add_member"
+	if err := s.alive(op); err != nil {
+		return err
+	}
+	if err := ValidateID("user id", user); err != nil {
+		return err
+	}
+	if !role.Valid() {
+		return E(KindInvalid, op, "space role must be SPACE_ADMIN, SPACE_EDITOR or SPACE_VIEWER")
+	}
+	if _, ok := s.members[user]; ok {
+		return E(KindConflict, op, "user is already a member of the space")
+	}
+	record(s, SpaceMemberAdded{SpaceID: s.id, UserID: user, Role: role})
+	return nil
+}
+
+// RemoveMember records that user is no longer a member. The last Space Admin stays.
+func (s *Space) RemoveMember(user string) error {
+	const op = "space.remove_member"
+	if err := s.alive(op); err != nil {
+		return err
+	}
+	role, ok := s.members[user]
+	if !ok {
+		return E(KindNotFound, op, "user is not a member of the space")
+	}
+	if role == SpaceRoleAdmin && s.admins() == 1 {
+		return E(KindConflict, op, "the last space admin cannot be removed")
+	}
+	record(s, SpaceMemberRemoved{SpaceID: s.id, UserID: user})
+	return nil
+}
+
+// ChangeMemberRole records a member's new role. The last Space Admin stays one; the same
+// role records nothing.
+func (s *Space) ChangeMemberRole(user string, role SpaceRole) error {
+	const op = "space.change_member_role"
+	if err := s.alive(op); err != nil {
+		return err
+	}
+	if !role.Valid() {
+		return E(KindInvalid, op, "space role must be SPACE_ADMIN, SPACE_EDITOR or SPACE_VIEWER")
+	}
+	old, ok := s.members[user]
+	if !ok {
+		return E(KindNotFound, op, "user is not a member of the space")
+	}
+	if old == role {
+		return nil
+	}
+	if old == SpaceRoleAdmin && s.admins() == 1 {
+		return E(KindConflict, op, "the last space admin cannot be demoted")
+	}
+	record(s, SpaceMemberRoleChanged{SpaceID: s.id, UserID: user, Role: role})
+	return nil
+}
+
+// EnableModels records the set of models enabled in the space: each must be on the
+// organisation's allow-list with a maximum classification at least the space's.
+func (s *Space) EnableModels(models []ModelID, settings OrganizationSettings) error {
+	const op = "space.enable_models"
+	if err := s.alive(op); err != nil {
+		return err
+	}
+	seen := map[ModelID]bool{}
+	set := make([]ModelID, 0, len(models))
+	for _, id := range models {
+		if _, err := NewModelID(string(id)); err != nil {
+			return err
+		}
+		m, ok := settings.Model(id)
+		if !ok {
+			return Errorf(KindInvalid, op, "model %s is not on the organisation's allow-list", id)
+		}
+		if settings.Rank(m.MaxClassification) < settings.Rank(s.classification) {
+			return Errorf(KindInvalid, op, "model %s may not see data classified %s", id, s.classification)
+		}
+		if !seen[id] {
+			seen[id] = true
+			set = append(set, id)
+		}
+	}
+	sort.Slice(set, func(i, j int) bool { return set[i] < set[j] })
+	if equalModels(set, s.models) {
+		return nil
+	}
+	record(s, SpaceModelsEnabled{SpaceID: s.id, Models: set})
+	return nil
+}
+
+// Delete records that the space is gone.
+func (s *Space) Delete() error {
+	const op = "space.delete"
+	if err := s.alive(op); err != nil {
+		return err
+	}
+	record(s, SpaceDeleted{SpaceID: s.id})
+	return nil
+}
+
+// RoleOf returns user's role in the space, SpaceRoleNone when not a member (or deleted).
+func (s *Space) RoleOf(user string) SpaceRole {
+	if s.deleted {
+		return SpaceRoleNone
+	}
+	return s.members[user]
+}
+
+// Classification returns the space's classification.
+func (s *Space) Classification() Classification { return s.classification }
+
+// ModelEnabled reports whether id is enabled in the space.
+func (s *Space) ModelEnabled(id ModelID) bool {
+	for _, m := range s.models {
+		if m == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Live reports whether the space exists and is not deleted.
+func (s *Space) Live() bool { return s.created() && !s.deleted }
+
+func (s *Space) alive(op string) error {
+	if !s.Live() {
+		return errGone(op, "space")
+	}
+	return nil
+}
+
+func (s *Space) admins() int {
+	n := 0
+	for _, r := range s.members {
+		if r == SpaceRoleAdmin {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Space) apply(e Event) {
+	switch e := e.(type) {
+	case SpaceCreated:
+		s.org = e.OrganizationID
+		s.space = e.SpaceID
+		s.classification = e.Classification
+	case SpaceMemberAdded:
+		s.members[e.UserID] = e.Role
+	case SpaceMemberRemoved:
+		delete(s.members, e.UserID)
+	case SpaceMemberRoleChanged:
+		s.members[e.UserID] = e.Role
+	case SpaceModelsEnabled:
+		s.models = e.Models
+	case SpaceDeleted:
+		s.deleted = true
+	}
+}
+
+func equalModels(a, b []ModelID) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
