@@ -1,0 +1,356 @@
+// Package esdbwatermill turns EventStoreDB's $all stream, read through the official client, into
+// a Watermill message.Subscriber (one catch-up subscription per Subscribe, one message per
+// event, in log order, reconnecting with backoff) and implements projections.Log.
+package esdbwatermill
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/projections"
+)
+
+// Options tune a Log. The zero value is usable.
+type Options struct {
+	// Buffer is how many events a subscriber reads ahead of the handler (default 4096).
+	Buffer int
+	// BackoffInitial and BackoffMax bound the exponential backoff between reconnects
+	// (defaults 100ms and 5s).
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	// Logger receives reconnect notices; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Log reads $all through an official EventStoreDB client. It implements projections.Log.
+type Log struct {
+	client *esdb.Client
+	opts   Options
+}
+
+var _ projections.Log = (*Log)(nil)
+
+// NewLog returns a Log over client, which the caller keeps owning and closes.
+func NewLog(client *esdb.Client, opts Options) *Log {
+	if opts.Buffer <= 0 {
+		opts.Buffer = 4096
+	}
+	if opts.BackoffInitial <= 0 {
+		opts.BackoffInitial = 100 * time.Millisecond
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Log{client: client, opts: opts}
+}
+
+// Subscriber returns a Watermill subscriber over $all that starts after from (nil: from the
+// start) and excludes system events.
+func (l *Log) Subscriber(from *projections.Position) message.Subscriber {
+	return NewSubscriber(l.client, from, l.opts)
+}
+
+// isSystem reports whether an event is an EventStoreDB system event ($-prefixed type).
+func isSystem(typ string) bool { return strings.HasPrefix(typ, "$") }
+
+// toEvent converts a recorded event.
+func toEvent(r *esdb.RecordedEvent) projections.Event {
+	return projections.Event{
+		ID:          r.EventID,
+		Type:        r.EventType,
+		Stream:      r.StreamID,
+		Revision:    r.EventNumber,
+		Position:    projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare},
+		Created:     r.CreatedDate,
+		ContentType: r.ContentType,
+		Data:        r.Data,
+		Metadata:    r.UserMetadata,
+	}
+}
+
+func allPosition(p *projections.Position) esdb.AllPosition {
+	if p == nil {
+		return esdb.Start{}
+	}
+	return esdb.Position{Commit: p.Commit, Prepare: p.Prepare}
+}
+
+// Read returns up to max log entries after after, system events counted but not returned.
+func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (projections.Page, error) {
+	const op = "esdbwatermill.Read"
+	if max <= 0 {
+		return projections.Page{}, domain.E(domain.KindInvalid, op, "max must be positive")
+	}
+	count := uint64(max)
+	if after != nil {
+		count++ // reading $all forwards from a position includes the event at it
+	}
+	rs, err := l.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: allPosition(after)}, count)
+	if err != nil {
+		return projections.Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
+	}
+	defer rs.Close()
+	var pg projections.Page
+	raw := uint64(0)
+	for {
+		re, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return projections.Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
+		}
+		raw++
+		r := re.OriginalEvent()
+		pos := projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}
+		if after != nil && !after.Less(pos) {
+			continue
+		}
+		pg.Last = &pos
+		if !isSystem(r.EventType) {
+			pg.Events = append(pg.Events, toEvent(r))
+		}
+	}
+	pg.End = raw < count
+	return pg, nil
+}
+
+// Head returns the position of the last non-system event in $all, nil when there is none.
+func (l *Log) Head(ctx context.Context) (*projections.Position, error) {
+	const op = "esdbwatermill.Head"
+	var from esdb.AllPosition = esdb.End{}
+	const page = 256
+	for {
+		rs, err := l.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: from}, page)
+		if err != nil {
+			return nil, domain.Wrap(domain.KindUnavailable, op, err, "read $all backwards")
+		}
+		n := 0
+		var last *esdb.RecordedEvent
+		for {
+			re, err := rs.Recv()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				rs.Close()
+				return nil, domain.Wrap(domain.KindUnavailable, op, err, "read $all backwards")
+			}
+			n++
+			r := re.OriginalEvent()
+			if !isSystem(r.EventType) {
+				rs.Close()
+				return &projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}, nil
+			}
+			last = r
+		}
+		rs.Close()
+		if n < page || last == nil {
+			return nil, nil
+		}
+		// Backwards reads from a position include it; the next page repeats one system event.
+		from = last.Position
+	}
+}
+
+// Subscriber is a Watermill subscriber over a catch-up subscription to $all. Each Subscribe
+// opens its own subscription starting after the configured position and delivers one message
+// per non-system event, waiting for each message's ack before sending the next; a nacked
+// message is delivered again. When the subscription drops it reconnects with exponential
+// backoff after the last acked event.
+type Subscriber struct {
+	client *esdb.Client
+	from   *projections.Position
+	opts   Options
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup
+}
+
+var _ message.Subscriber = (*Subscriber)(nil)
+
+// NewSubscriber returns a subscriber starting after from (nil: from the start of $all).
+func NewSubscriber(client *esdb.Client, from *projections.Position, opts Options) *Subscriber {
+	opts = NewLog(client, opts).opts
+	var f *projections.Position
+	if from != nil {
+		c := *from
+		f = &c
+	}
+	return &Subscriber{client: client, from: f, opts: opts, closed: make(chan struct{})}
+}
+
+// Subscribe starts a subscription; topic is ignored (there is one log). The channel closes when
+// ctx ends or the subscriber is closed.
+func (s *Subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	select {
+	case <-s.closed:
+		return nil, domain.E(domain.KindUnavailable, "esdbwatermill.Subscribe", "subscriber is closed")
+	default:
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan *message.Message)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer cancel()
+		defer close(out)
+		go func() {
+			select {
+			case <-s.closed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		s.run(ctx, out)
+	}()
+	return out, nil
+}
+
+// Close stops every subscription of this subscriber and waits for them to end.
+func (s *Subscriber) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.wg.Wait()
+	return nil
+}
+
+type item struct {
+	ev  projections.Event
+	err error
+}
+
+func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
+	after := s.from
+	backoff := s.opts.BackoffInitial
+	for ctx.Err() == nil {
+		sub, err := s.client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
+			From:   allPosition(after),
+			Filter: esdb.ExcludeSystemEventsFilter(),
+		})
+		if err != nil {
+			s.opts.Logger.Warn("subscription to $all failed; retrying", "err", err, "backoff", backoff)
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, s.opts.BackoffMax)
+			continue
+		}
+		buf := make(chan item, s.opts.Buffer)
+		rctx, stopReader := context.WithCancel(ctx)
+		go read(rctx, sub, buf)
+		delivered, ok := s.deliver(ctx, buf, out, &after)
+		stopReader()
+		_ = sub.Close()
+		if !ok {
+			return
+		}
+		if delivered {
+			backoff = s.opts.BackoffInitial
+		}
+		s.opts.Logger.Warn("subscription to $all dropped; reconnecting", "backoff", backoff)
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, s.opts.BackoffMax)
+	}
+}
+
+// read pumps the subscription into buf until it drops; a drop is sent as the last item.
+func read(ctx context.Context, sub *esdb.Subscription, buf chan<- item) {
+	for {
+		e := sub.Recv()
+		var it item
+		switch {
+		case e.EventAppeared != nil:
+			r := e.EventAppeared.OriginalEvent()
+			if isSystem(r.EventType) {
+				continue
+			}
+			it.ev = toEvent(r)
+		case e.SubscriptionDropped != nil:
+			it.err = e.SubscriptionDropped.Error
+			if it.err == nil {
+				it.err = errors.New("subscription dropped")
+			}
+		default:
+			continue // checkpoints, caught-up and fell-behind notices
+		}
+		select {
+		case buf <- it:
+		case <-ctx.Done():
+			return
+		}
+		if it.err != nil {
+			return
+		}
+	}
+}
+
+// deliver sends buffered events one by one, each after the previous one was acked, and
+// advances *after. It returns when the subscription dropped (ok true) or ctx ended (ok false);
+// delivered reports whether any event was acked.
+func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *message.Message, after **projections.Position) (delivered, ok bool) {
+	for {
+		var it item
+		select {
+		case it = <-buf:
+		case <-ctx.Done():
+			return delivered, false
+		}
+		if it.err != nil {
+			if ctx.Err() != nil {
+				return delivered, false
+			}
+			return delivered, true
+		}
+		if *after != nil && !(*after).Less(it.ev.Position) {
+			continue // already delivered before a reconnect
+		}
+		for {
+			msg := projections.NewMessage(it.ev, len(buf))
+			msg.SetContext(ctx)
+			select {
+			case out <- msg:
+			case <-ctx.Done():
+				return delivered, false
+			}
+			select {
+			case <-msg.Acked():
+			case <-msg.Nacked():
+				if !sleep(ctx, s.opts.BackoffInitial) {
+					return delivered, false
+				}
+				continue
+			case <-ctx.Done():
+				return delivered, false
+			}
+			break
+		}
+		p := it.ev.Position
+		*after = &p
+		delivered = true
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
