@@ -85,6 +85,15 @@ func (s *Server) readStream(ss streams.Streams_ReadServer, so *streams.ReadReq_O
 	if info.tombstoned {
 		return streamDeletedStatus(ss, name)
 	}
+	if isMetaStream(name) {
+		base, err := s.st.info(ctx, name[2:])
+		if err != nil {
+			return status.Error(codes.Unavailable, "event store: read stream")
+		}
+		if base.tombstoned {
+			return streamDeletedStatus(ss, name)
+		}
+	}
 	if !info.exists || info.deleted {
 		return ss.Send(&streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{StreamNotFound: &streams.ReadResp_StreamNotFound{
 			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(name)}}}})

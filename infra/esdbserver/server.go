@@ -15,6 +15,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
@@ -81,6 +82,8 @@ type Server struct {
 	ctx    context.Context // cancelled by Close: ends subscriptions
 	cancel context.CancelFunc
 	served chan struct{}
+
+	fallbacks atomic.Int64 // live subscribers that overflowed and went back to the store
 
 	closeOnce sync.Once
 	closeErr  error

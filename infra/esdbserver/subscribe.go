@@ -147,6 +147,8 @@ func (sub *subscription) live(ctx context.Context, l *listener) error {
 			case <-sub.s.ctx.Done():
 				return status.Error(codes.Unavailable, "event store is shutting down")
 			default:
+				sub.s.fallbacks.Add(1)
+				sub.s.log.Debug("event store: live subscriber fell behind, reading the store")
 				return nil
 			}
 		case <-ctx.Done():

@@ -269,6 +269,9 @@ func (w *writer) loadStates(ctx context.Context, group []*writeReq) error {
 		if r.kind == kindDelete {
 			need(metaStreamOf(r.stream))
 		}
+		if isMetaStream(r.stream) {
+			need(r.stream[2:])
+		}
 	}
 	if len(missing) == 0 {
 		return nil
@@ -316,11 +319,28 @@ func (w *writer) apply(ctx context.Context, req *writeReq, p *pending, created i
 	}
 	switch req.kind {
 	case kindAppend:
+		var base *streamState
+		if isMetaStream(req.stream) {
+			base = w.streams[req.stream[2:]]
+			if base.tombstoned {
+				return writeRes{err: &streamDeletedError{stream: req.stream}}
+			}
+		}
 		if res, done := w.idempotent(ctx, req, s); done {
 			return res
 		}
 		if !expectationHolds(req.expect, s) {
 			return writeRes{err: &wrongVersionError{stream: req.stream, expected: req.expect, current: s.last}}
+		}
+		if base != nil && base.deleted && len(req.events) > 0 {
+			// New metadata for a soft-deleted stream recreates it (empty): keep its
+			// events truncated, as EventStoreDB does by adding $tb to the metadata.
+			last := &req.events[len(req.events)-1]
+			last.data = withTruncateBefore(last.data, base.last+1)
+			nb := base.clone()
+			nb.deleted = false
+			w.streams[req.stream[2:]] = nb
+			p.touch(req.stream[2:], nb)
 		}
 		ns := s.clone()
 		for _, ev := range req.events {
@@ -400,6 +420,23 @@ func (w *writer) latestMeta(ctx context.Context, metaStream string, p *pending) 
 		return nil
 	}
 	return raw
+}
+
+// withTruncateBefore returns metadata JSON with $tb raised to at least tb.
+func withTruncateBefore(data []byte, tb int64) []byte {
+	props := map[string]any{}
+	if json.Unmarshal(data, &props) != nil {
+		return data
+	}
+	if cur, ok := props["$tb"].(float64); ok && int64(cur) >= tb {
+		return data
+	}
+	props["$tb"] = tb
+	out, err := json.Marshal(props)
+	if err != nil {
+		return data
+	}
+	return out
 }
 
 func expectationHolds(e expectation, s *streamState) bool {
