@@ -1,0 +1,403 @@
+package commands
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/arkiv/arkiv/domain"
+	"github.com/google/uuid"
+)
+
+// maxAttempts bounds the load-decide-append retries on a wrong expected revision.
+const maxAttempts = 5
+
+// eventNamespace is the UUID namespace of event ids derived from command ids.
+var eventNamespace = uuid.MustParse("6f1b8a4e-2c0d-5b7e-9a3f-41d2c8e07b15")
+
+// EventID returns the id of the index-th event a command appends to a stream: a name-based
+// UUID of the command id, the stream and the index, so a retried command proposes the
+// same ids.
+func EventID(commandID, stream string, index int) string {
+	return uuid.NewSHA1(eventNamespace, []byte(commandID+"\x00"+stream+"\x00"+strconv.Itoa(index))).String()
+}
+
+// DerivedID returns the id of an aggregate a command creates when the caller supplied none:
+// a name-based UUID of the command id and the aggregate kind, so a retry creates nothing new.
+func DerivedID(commandID, kind string) string {
+	return uuid.NewSHA1(eventNamespace, []byte(commandID+"\x00id\x00"+kind)).String()
+}
+
+// executor is the shared load → authorize → decide → append machinery.
+type executor struct {
+	d Deps
+}
+
+func newExecutor(d Deps) (*executor, error) {
+	d, err := d.check()
+	if err != nil {
+		return nil, err
+	}
+	return &executor{d: d}, nil
+}
+
+// actor is the user running a command, as the write model knows them.
+type actor struct {
+	id   string
+	org  string
+	role domain.OrgRole
+}
+
+func checkMeta(m Meta) error {
+	const op = "command.validate"
+	if m.CommandID == "" || len(m.CommandID) > 128 {
+		return domain.E(domain.KindInvalid, op, "command id must be 1 to 128 characters")
+	}
+	return nil
+}
+
+// loadActor loads the actor's membership from their user stream. Unknown actors are
+// unauthenticated; deactivated ones are refused with an access-denied event.
+func (x *executor) loadActor(ctx context.Context, m Meta, cmd domain.Command) (actor, error) {
+	const op = "command.actor"
+	if err := checkMeta(m); err != nil {
+		return actor{}, err
+	}
+	if domain.ValidateID("actor id", m.ActorID) != nil {
+		return actor{}, domain.E(domain.KindUnauthenticated, op, "unknown actor")
+	}
+	u := domain.NewUser(m.ActorID)
+	if _, err := x.load(ctx, u); err != nil {
+		return actor{}, err
+	}
+	if u.OrganizationID() == "" {
+		return actor{}, domain.E(domain.KindUnauthenticated, op, "unknown actor")
+	}
+	a := actor{id: u.ID(), org: u.OrganizationID(), role: u.Role()}
+	if !u.Active() {
+		x.deny(ctx, m, a, cmd, u.Stream(), a.org, domain.SpaceRoleNone, domain.ReasonInactive)
+		return actor{}, domain.E(domain.KindUnauthenticated, op, "user is deactivated")
+	}
+	return a, nil
+}
+
+// load reads a's stream, decodes every event and replays it into a.
+func (x *executor) load(ctx context.Context, a domain.Aggregate) ([]domain.Recorded, error) {
+	recs, rev, err := x.d.Store.Load(ctx, a.Stream())
+	if err != nil {
+		return nil, err
+	}
+	events := make([]domain.Event, 0, len(recs))
+	for _, r := range recs {
+		e, err := x.decode(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	domain.Replay(a, events, rev)
+	return recs, nil
+}
+
+func (x *executor) decode(ctx context.Context, r domain.Recorded) (domain.Event, error) {
+	p, err := x.d.Events.New(r.Type)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.d.Codec.Decode(ctx, r.EventID, r.Data, p); err != nil {
+		return nil, err
+	}
+	return domain.Deref(p)
+}
+
+// loadSameOrg loads an aggregate the command refers to (a space, a user, an assistant…).
+// One that does not exist, or exists in another organisation, is not found: nothing of
+// another organisation is visible.
+func (x *executor) loadSameOrg(ctx context.Context, act actor, a domain.Aggregate, what string) error {
+	if _, err := x.load(ctx, a); err != nil {
+		return err
+	}
+	if a.OrganizationID() != act.org {
+		return domain.Errorf(domain.KindNotFound, "command.load", "%s not found", what)
+	}
+	return nil
+}
+
+// spec describes one single-stream command for run.
+type spec struct {
+	cmd domain.Command
+	// target returns the empty target aggregate.
+	target func(act actor) domain.Aggregate
+	// create says the command creates the target; otherwise it must exist.
+	create bool
+	// space returns the id of the space whose role authorizes a space-scoped command, from
+	// the loaded target.
+	space func(domain.Aggregate) string
+	// prepare, if set, loads what space needs before authorization (once per attempt).
+	prepare func(ctx context.Context, act actor) error
+	// decide records events on the loaded, authorized target.
+	decide func(ctx context.Context, act actor, t domain.Aggregate) error
+}
+
+// run loads the actor and the target, authorizes, decides and appends with the target's
+// revision as the expected one, retrying on a wrong expected revision up to maxAttempts
+// times. A command whose events are already in the stream (a retry) appends nothing and
+// returns their position.
+func (x *executor) run(ctx context.Context, m Meta, s spec) (Result, error) {
+	act, err := x.loadActor(ctx, m, s.cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		t := s.target(act)
+		recs, err := x.load(ctx, t)
+		if err != nil {
+			return Result{}, err
+		}
+		if pos, ok := applied(recs, m.CommandID, t.Stream()); ok {
+			return Result{ID: t.ID(), Position: pos}, nil
+		}
+		if !s.create && t.OrganizationID() == "" {
+			return Result{}, domain.Errorf(domain.KindNotFound, string(s.cmd), "%s not found", kindOfStream(t.Stream()))
+		}
+		if s.prepare != nil {
+			if err := s.prepare(ctx, act); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := x.authorize(ctx, m, act, s.cmd, t, s.space); err != nil {
+			return Result{}, err
+		}
+		if err := s.decide(ctx, act, t); err != nil {
+			if domain.Is(domain.KindForbidden, err) {
+				x.deny(ctx, m, act, s.cmd, t.Stream(), t.OrganizationID(), domain.SpaceRoleNone, domain.ReasonNotOwner)
+			}
+			return Result{}, err
+		}
+		if len(t.Changes()) == 0 {
+			return Result{ID: t.ID(), Position: lastPosition(recs)}, nil
+		}
+		pos, err := x.append(ctx, m, act.id, t, recs)
+		if domain.Is(domain.KindConflict, err) {
+			backoff(ctx, attempt)
+			continue
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{ID: t.ID(), Position: pos}, nil
+	}
+	return Result{}, domain.Errorf(domain.KindConflict, string(s.cmd), "concurrent changes: gave up after %d attempts", maxAttempts)
+}
+
+// authorize checks that the target belongs to the actor's organisation (a target being
+// created belongs to it by construction) and that the RBAC table allows the command for the
+// actor's organisation role and — for space-scoped commands — their role in the space.
+// A refusal is appended to the access log and returned as KindForbidden.
+func (x *executor) authorize(ctx context.Context, m Meta, act actor, cmd domain.Command, t domain.Aggregate, spaceOf func(domain.Aggregate) string) error {
+	org := t.OrganizationID()
+	if org == "" {
+		org = act.org
+	}
+	if org != act.org {
+		return x.deny(ctx, m, act, cmd, t.Stream(), org, domain.SpaceRoleNone, domain.ReasonOrganization)
+	}
+	role := domain.SpaceRoleNone
+	if domain.ScopeOf(cmd) == domain.ScopeSpace {
+		id := spaceOf(t)
+		sp, ok := t.(*domain.Space)
+		if !ok || sp.ID() != id {
+			if domain.ValidateID("space id", id) != nil {
+				return domain.E(domain.KindInvalid, string(cmd), "space id must be a lower-case UUID")
+			}
+			sp = domain.NewSpace(id)
+			if _, err := x.load(ctx, sp); err != nil {
+				return err
+			}
+		}
+		if sp.OrganizationID() != "" && sp.OrganizationID() != act.org {
+			return x.deny(ctx, m, act, cmd, sp.Stream(), sp.OrganizationID(), domain.SpaceRoleNone, domain.ReasonOrganization)
+		}
+		if !sp.Live() {
+			return domain.E(domain.KindNotFound, string(cmd), "space not found")
+		}
+		role = sp.RoleOf(act.id)
+	}
+	if !domain.Allowed(cmd, act.role, role) {
+		return x.deny(ctx, m, act, cmd, t.Stream(), org, role, domain.ReasonRole)
+	}
+	return nil
+}
+
+// deny appends an access.denied event to the actor's organisation's access log and returns
+// the KindForbidden error for the caller. If the denial cannot be recorded, the command is
+// refused all the same and the error carries the cause.
+func (x *executor) deny(ctx context.Context, m Meta, act actor, cmd domain.Command, target, targetOrg string, space domain.SpaceRole, reason string) error {
+	ev := domain.AccessDenied{Actor: act.id, Command: cmd, TargetStream: target, OrgRole: act.role,
+		SpaceRole: space, Reason: reason, DeniedAt: x.d.Clock.Now().UTC()}
+	if targetOrg != act.org {
+		ev.TargetOrganizationID = targetOrg
+	}
+	msg := "not allowed to " + string(cmd)
+	if _, err := x.appendAccess(ctx, m, act, ev, "denied"); err != nil {
+		return domain.Wrap(domain.KindForbidden, string(cmd), err, msg)
+	}
+	return domain.E(domain.KindForbidden, string(cmd), msg)
+}
+
+// appendAccess appends one access event to the actor's organisation's access log, chained
+// to the log's last event. tag distinguishes several access events of one command.
+func (x *executor) appendAccess(ctx context.Context, m Meta, act actor, ev domain.Event, tag string) (uint64, error) {
+	stream := domain.AccessStream(act.org)
+	id := EventID(m.CommandID, stream, 0)
+	if tag != "" {
+		id = uuid.NewSHA1(eventNamespace, []byte(m.CommandID+"\x00"+stream+"\x00"+tag)).String()
+	}
+	for attempt := 0; attempt < 2*maxAttempts; attempt++ {
+		last, found, err := x.d.Store.Last(ctx, stream)
+		if err != nil {
+			return 0, err
+		}
+		expected, prev := domain.NoStream, ""
+		if found {
+			if last.EventID == id {
+				return last.Position, nil
+			}
+			expected, prev = int64(last.Revision), domain.HashOf(last)
+		}
+		p, err := x.propose(ctx, m, act.id, act.org, "", id, ev, prev)
+		if err != nil {
+			return 0, err
+		}
+		pos, err := x.d.Store.Append(ctx, stream, expected, []domain.Proposed{p})
+		if domain.Is(domain.KindConflict, err) {
+			backoff(ctx, attempt)
+			continue
+		}
+		return pos, err
+	}
+	return 0, domain.E(domain.KindConflict, "access.append", "access log busy: gave up")
+}
+
+// append encodes t's changes, chains them to the last loaded event and appends them with
+// t's version as the expected revision.
+func (x *executor) append(ctx context.Context, m Meta, actorID string, t domain.Aggregate, recs []domain.Recorded) (uint64, error) {
+	prev := ""
+	if len(recs) > 0 {
+		prev = domain.HashOf(recs[len(recs)-1])
+	}
+	changes := t.Changes()
+	proposed := make([]domain.Proposed, len(changes))
+	for i, e := range changes {
+		p, err := x.propose(ctx, m, actorID, t.OrganizationID(), t.SpaceID(), EventID(m.CommandID, t.Stream(), i), e, prev)
+		if err != nil {
+			return 0, err
+		}
+		proposed[i] = p
+		prev = domain.EventHash(p.EventID, p.Type, p.Data, p.Metadata)
+	}
+	return x.d.Store.Append(ctx, t.Stream(), t.Version(), proposed)
+}
+
+// propose encodes one event with its metadata.
+func (x *executor) propose(ctx context.Context, m Meta, actorID, org, space, id string, e domain.Event, prev string) (domain.Proposed, error) {
+	data, err := x.d.Codec.Encode(ctx, id, e)
+	if err != nil {
+		return domain.Proposed{}, err
+	}
+	subs := domain.SubjectsOf(e)
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.String()
+	}
+	md := domain.Metadata{Actor: actorID, Organization: org, Space: space,
+		CorrelationID: orDefault(m.CorrelationID, m.CommandID), CausationID: orDefault(m.CausationID, m.CommandID),
+		CommandID: m.CommandID, SchemaVersion: domain.SchemaVersion(e.EventName()), Subjects: names,
+		PrevHash: prev, OccurredAt: x.d.Clock.Now().UTC()}
+	meta, err := json.Marshal(md)
+	if err != nil {
+		return domain.Proposed{}, domain.Wrap(domain.KindInternal, "command.metadata", err, "")
+	}
+	return domain.Proposed{EventID: id, Type: e.EventName(), Data: data, Metadata: meta}, nil
+}
+
+// applied reports whether the command's events are already in the stream, and the
+// position of the last of them.
+func applied(recs []domain.Recorded, commandID, stream string) (uint64, bool) {
+	first := EventID(commandID, stream, 0)
+	for i, r := range recs {
+		if r.EventID != first {
+			continue
+		}
+		n := 1
+		for i+n < len(recs) && recs[i+n].EventID == EventID(commandID, stream, n) {
+			n++
+		}
+		return recs[i+n-1].Position, true
+	}
+	return 0, false
+}
+
+func lastPosition(recs []domain.Recorded) uint64 {
+	if len(recs) == 0 {
+		return 0
+	}
+	return recs[len(recs)-1].Position
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// kindOfStream returns the aggregate kind of a stream name ("space" of "space-<uuid>").
+func kindOfStream(stream string) string {
+	if n := len(stream) - 37; n > 0 && stream[n] == '-' {
+		return stream[:n]
+	}
+	return "stream"
+}
+
+// backoff waits a little before retrying after a conflict, longer with each attempt.
+func backoff(ctx context.Context, attempt int) {
+	d := time.Duration(attempt+1) * 2 * time.Millisecond
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// recordAccess runs a read-type command: it loads the actor and the target (which must
+// exist), authorizes, builds the access event and appends it to the organisation's access
+// log.
+func (x *executor) recordAccess(ctx context.Context, m Meta, cmd domain.Command, target func(actor) domain.Aggregate,
+	spaceOf func(domain.Aggregate) string, build func(actor, domain.Aggregate) (domain.Event, error)) (Result, error) {
+	act, err := x.loadActor(ctx, m, cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	t := target(act)
+	if _, err := x.load(ctx, t); err != nil {
+		return Result{}, err
+	}
+	if t.OrganizationID() == "" {
+		return Result{}, domain.Errorf(domain.KindNotFound, string(cmd), "%s not found", kindOfStream(t.Stream()))
+	}
+	if err := x.authorize(ctx, m, act, cmd, t, spaceOf); err != nil {
+		return Result{}, err
+	}
+	ev, err := build(act, t)
+	if err != nil {
+		return Result{}, err
+	}
+	pos, err := x.appendAccess(ctx, m, act, ev, "")
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: t.ID(), Position: pos}, nil
+}

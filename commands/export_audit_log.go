@@ -1,0 +1,48 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/arkiv/arkiv/domain"
+)
+
+// ExportAuditLog records that the actor exports the organisation's audit log for a
+// period, with a justification (Admins).
+type ExportAuditLog struct {
+	Meta
+	Justification string
+	Format        string
+	From, To      time.Time
+}
+
+// ExportAuditLogHandler handles ExportAuditLog.
+type ExportAuditLogHandler struct{ x *executor }
+
+// NewExportAuditLogHandler returns the handler; it refuses nil dependencies.
+func NewExportAuditLogHandler(d Deps) (*ExportAuditLogHandler, error) {
+	x, err := newExecutor(d)
+	if err != nil {
+		return nil, err
+	}
+	return &ExportAuditLogHandler{x}, nil
+}
+
+// Handle runs the command.
+func (h *ExportAuditLogHandler) Handle(ctx context.Context, c ExportAuditLog) (Result, error) {
+	return h.x.recordAccess(ctx, c.Meta, domain.CmdExportAuditLog,
+		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
+		func(act actor, t domain.Aggregate) (domain.Event, error) {
+			if err := domain.ValidateJustification(c.Justification); err != nil {
+				return nil, err
+			}
+			if err := domain.ValidateExportFormat(c.Format); err != nil {
+				return nil, err
+			}
+			if err := domain.ValidatePeriod(c.From, c.To); err != nil {
+				return nil, err
+			}
+			return domain.AuditLogExported{Exporter: act.id, Justification: domain.Seal(c.Justification, domain.OrganizationSubject(act.org)),
+				Format: c.Format, From: c.From.UTC(), To: c.To.UTC(), ExportedAt: h.x.d.Clock.Now().UTC()}, nil
+		})
+}

@@ -1,0 +1,96 @@
+package commands
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"time"
+
+	"github.com/arkiv/arkiv/domain"
+)
+
+// EventStore is what commands need of the event store. Errors carry domain kinds: a wrong
+// expected revision is KindConflict, an unreachable store KindUnavailable.
+type EventStore interface {
+	// Load reads a whole stream from its start. A stream that does not exist yields no
+	// events and revision domain.NoStream (-1); otherwise revision is the last event's.
+	Load(ctx context.Context, stream string) ([]domain.Recorded, int64, error)
+	// Last reads the last event of a stream; found is false when the stream does not exist.
+	Last(ctx context.Context, stream string) (rec domain.Recorded, found bool, err error)
+	// Append appends events atomically if the stream's revision is expected
+	// (domain.NoStream: it must not exist) and returns the commit position of the last one.
+	Append(ctx context.Context, stream string, expected int64, events []domain.Proposed) (position uint64, err error)
+}
+
+// Codec encodes event payloads for the store, sealing domain.Sealed fields, and decodes
+// them back (infra/keyring).
+type Codec interface {
+	Encode(ctx context.Context, eventID string, payload any) ([]byte, error)
+	Decode(ctx context.Context, eventID string, data []byte, into any) error
+}
+
+// Clock tells the time.
+type Clock interface {
+	Now() time.Time
+}
+
+// IDs makes new random ids (lower-case UUIDs).
+type IDs interface {
+	NewID() string
+}
+
+// Deps are the dependencies every handler shares.
+type Deps struct {
+	Store  EventStore
+	Codec  Codec
+	Clock  Clock
+	IDs    IDs
+	Events *domain.Registry
+	// Random is the source of API key secrets; nil means crypto/rand.Reader.
+	Random io.Reader
+}
+
+func (d Deps) check() (Deps, error) {
+	const op = "commands.new"
+	switch {
+	case d.Store == nil:
+		return d, domain.E(domain.KindInternal, op, "nil event store")
+	case d.Codec == nil:
+		return d, domain.E(domain.KindInternal, op, "nil codec")
+	case d.Clock == nil:
+		return d, domain.E(domain.KindInternal, op, "nil clock")
+	case d.IDs == nil:
+		return d, domain.E(domain.KindInternal, op, "nil id source")
+	case d.Events == nil:
+		return d, domain.E(domain.KindInternal, op, "nil event registry")
+	}
+	if d.Random == nil {
+		d.Random = rand.Reader
+	}
+	return d, nil
+}
+
+// Meta is what every command carries besides its own fields.
+type Meta struct {
+	// CommandID identifies the command (1 to 128 characters); event ids derive from it, so
+	// a retried command appends nothing twice.
+	CommandID string
+	// ActorID is the id of the user running the command (from authentication).
+	ActorID string
+	// CorrelationID ties together everything caused by one request; defaults to CommandID.
+	CorrelationID string
+	// CausationID is what caused the command; defaults to CommandID.
+	CausationID string
+}
+
+// CommandMeta returns m; commands embed Meta, so it reaches every command.
+func (m Meta) CommandMeta() Meta { return m }
+
+// Result is what a command returns: the id of the aggregate it created or changed, and the
+// commit position of its last event, for read-your-writes against the projections.
+type Result struct {
+	ID       string
+	Position uint64
+}
+
+var errNilLogger = domain.E(domain.KindInternal, "commands.new", "nil logger")

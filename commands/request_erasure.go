@@ -1,0 +1,73 @@
+package commands
+
+import (
+	"context"
+
+	"github.com/arkiv/arkiv/domain"
+)
+
+// RequestErasure orders the erasure of a data subject of the actor's organisation
+// (Admins). The subject is hidden at once and destroyed after the grace window.
+type RequestErasure struct {
+	Meta
+	// ErasureID is the order's id; empty derives one from the command id.
+	ErasureID   string
+	SubjectType domain.SubjectKind
+	SubjectID   string
+	// GraceDays overrides the organisation's erasure grace window when not nil.
+	GraceDays *int
+}
+
+// RequestErasureHandler handles RequestErasure.
+type RequestErasureHandler struct{ x *executor }
+
+// NewRequestErasureHandler returns the handler; it refuses nil dependencies.
+func NewRequestErasureHandler(d Deps) (*RequestErasureHandler, error) {
+	x, err := newExecutor(d)
+	if err != nil {
+		return nil, err
+	}
+	return &RequestErasureHandler{x}, nil
+}
+
+// Handle runs the command; Result.ID is the erasure's id.
+func (h *RequestErasureHandler) Handle(ctx context.Context, c RequestErasure) (Result, error) {
+	if err := domain.ValidateID("subject id", c.SubjectID); err != nil {
+		return Result{}, err
+	}
+	subject, err := subjectAggregate(c.SubjectType, c.SubjectID)
+	if err != nil {
+		return Result{}, err
+	}
+	id := orDefault(c.ErasureID, DerivedID(c.CommandID, "erasure"))
+	return h.x.run(ctx, c.Meta, spec{
+		cmd:    domain.CmdRequestErasure,
+		target: func(act actor) domain.Aggregate { return domain.NewErasure(id) },
+		create: true,
+		prepare: func(ctx context.Context, act actor) error {
+			if _, err := h.x.load(ctx, subject); err != nil {
+				return err
+			}
+			if subject.OrganizationID() == "" {
+				return domain.E(domain.KindNotFound, "erasure.request", "subject not found")
+			}
+			if subject.OrganizationID() != act.org {
+				return h.x.deny(ctx, c.Meta, act, domain.CmdRequestErasure, subject.Stream(), subject.OrganizationID(), domain.SpaceRoleNone, domain.ReasonOrganization)
+			}
+			return nil
+		},
+		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
+			grace := 0
+			if c.GraceDays != nil {
+				grace = *c.GraceDays
+			} else {
+				org := domain.NewOrganization(act.org)
+				if err := h.x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
+					return err
+				}
+				grace = org.Settings().ErasureGraceDays
+			}
+			return t.(*domain.Erasure).Request(act.org, c.SubjectType, c.SubjectID, grace, act.id, h.x.d.Clock.Now())
+		},
+	})
+}
