@@ -33,9 +33,11 @@ type cliEnv struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"version":    {"print the version", cmdVersion},
-		"eventstore": {"run the embedded EventStoreDB server (storage in ARKIV_PG_URL)", cmdEventStore},
-		"stack":      {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
+		"version":     {"print the version", cmdVersion},
+		"migrate":     {"apply the Postgres migrations to ARKIV_PG_URL", cmdMigrate},
+		"projections": {"projection status, or rebuild NAME|--all blue/green", cmdProjections},
+		"eventstore":  {"run the embedded EventStoreDB server (storage in ARKIV_PG_URL)", cmdEventStore},
+		"stack":       {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
 	}
 }
 

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/arkiv/arkiv/infra/esdbwatermill"
+	"github.com/arkiv/arkiv/infra/postgres"
+	"github.com/arkiv/arkiv/projections"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/schollz/progressbar/v3"
+)
+
+// readModelProjections lists every projection Arkiv runs, in the order they are rebuilt by
+// `arkiv projections rebuild --all`. Each read model adds its projection here.
+func readModelProjections() []projections.Projection {
+	return []projections.Projection{}
+}
+
+// cmdProjections is `arkiv projections status` and `arkiv projections rebuild NAME|--all`.
+func cmdProjections(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return usageError{"usage: arkiv projections status | rebuild NAME|--all"}
+	}
+	switch args[0] {
+	case "status":
+		return projectionsStatus(ctx, env, args[1:])
+	case "rebuild":
+		return projectionsRebuild(ctx, env, args[1:])
+	default:
+		return usageError{fmt.Sprintf("unknown projections command %q: want status or rebuild", args[0])}
+	}
+}
+
+type projectionsFlags struct {
+	pgURL, esdbURL string
+}
+
+func (f *projectionsFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.pgURL, "pg-url", envOr("ARKIV_PG_URL", ""), "Postgres for read models (ARKIV_PG_URL)")
+	fs.StringVar(&f.esdbURL, "esdb-url", envOr("ARKIV_ESDB_URL", ""), "EventStoreDB connection string (ARKIV_ESDB_URL)")
+}
+
+// openRunner connects to Postgres (migrated) and EventStoreDB and returns a runner over all
+// read-model projections, and a func releasing the connections.
+func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*projections.Runner, func(), error) {
+	if f.pgURL == "" || f.esdbURL == "" {
+		return nil, nil, usageError{"set ARKIV_PG_URL and ARKIV_ESDB_URL (or --pg-url and --esdb-url)"}
+	}
+	if err := postgres.Migrate(ctx, f.pgURL); err != nil {
+		return nil, nil, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
+	}
+	pool, err := pgxpool.New(ctx, f.pgURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
+	}
+	cfg, err := esdb.ParseConnectionString(f.esdbURL)
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("ARKIV_ESDB_URL is not a valid EventStoreDB connection string: %w", err)
+	}
+	cfg.Logger = esdb.NoopLogging() // the client logs to stdout otherwise; errors come back as values
+	client, err := esdb.NewClient(cfg)
+	if err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
+	}
+	closeAll := func() { _ = client.Close(); pool.Close() }
+	r, err := projections.NewRunner(projections.Config{
+		Pool:        pool,
+		Log:         esdbwatermill.NewLog(client, esdbwatermill.Options{Logger: env.log}),
+		Projections: readModelProjections(),
+		Logger:      env.log,
+	})
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return r, closeAll, nil
+}
+
+func projectionsStatus(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "projections status")
+	var f projectionsFlags
+	f.bind(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	r, closeAll, err := f.openRunner(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	sts, head, err := r.Status(ctx)
+	if err != nil {
+		return err
+	}
+	headStr := "empty"
+	if head != nil {
+		headStr = head.String()
+	}
+	fmt.Fprintf(env.stdout, "head of $all: %s\n", headStr)
+	w := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "NAME\tSTATE\tPOSITION\tLAG\tBEHIND\tUPDATED\tERROR")
+	for _, s := range sts {
+		pos, updated := "-", "-"
+		if s.Checkpoint != nil {
+			pos = s.Checkpoint.String()
+			updated = s.UpdatedAt.UTC().Format(time.RFC3339)
+		}
+		behind := fmt.Sprint(s.Behind)
+		if s.Behind >= projections.BehindCap {
+			behind = fmt.Sprintf(">=%d", projections.BehindCap)
+		}
+		errText := ""
+		if s.State == projections.StateFailed {
+			errText = s.Error
+			if s.FailedEventID != nil && s.FailedAt != nil {
+				errText = fmt.Sprintf("at event %s (%s) %s: %s", s.FailedEventID, s.FailedEventType, s.FailedAt, s.Error)
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, s.State, pos, s.Lag, behind, updated, errText)
+	}
+	if len(sts) == 0 {
+		fmt.Fprintln(w, "(no projections registered)")
+	}
+	return w.Flush()
+}
+
+func projectionsRebuild(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "projections rebuild")
+	var f projectionsFlags
+	f.bind(fs)
+	all := fs.Bool("all", false, "rebuild every projection")
+	// Accept NAME before or after the flags.
+	var name string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		name, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if name == "" && fs.NArg() == 1 {
+		name = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected arguments: %v", fs.Args())}
+	}
+	if (name == "") == !*all {
+		return usageError{"usage: arkiv projections rebuild NAME|--all"}
+	}
+	r, closeAll, err := f.openRunner(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	names := []string{name}
+	if *all {
+		names = r.Names()
+	}
+	for _, n := range names {
+		start := time.Now()
+		bar := progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(env.stderr),
+			progressbar.OptionSetDescription("rebuild "+n),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("events"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		var done int64
+		err := r.Rebuild(ctx, n, func(p projections.RebuildProgress) {
+			if p.Head != nil && bar.GetMax64() == -1 {
+				// The log's size in events is unknown; positions in the embedded store count
+				// events, elsewhere the bar still shows the share of the log scanned.
+				bar.ChangeMax64(int64(p.Head.Commit))
+			}
+			if p.Position != nil {
+				_ = bar.Set64(min(int64(p.Position.Commit), bar.GetMax64()))
+			}
+			done = p.Events
+		})
+		_ = bar.Finish()
+		if err != nil {
+			return fmt.Errorf("rebuild %s: %w", n, err)
+		}
+		el := time.Since(start)
+		fmt.Fprintf(env.stdout, "rebuilt %s: %d events in %s (%.0f events/s)\n", n, done, el.Round(time.Millisecond), float64(done)/el.Seconds())
+	}
+	return nil
+}
