@@ -1,0 +1,182 @@
+// Package eventstore is Arkiv's event-store adapter over the official EventStoreDB client
+// (EventStore-Client-Go v4): it loads and appends streams with expected revisions for the
+// command handlers, reads and subscribes to $all for the projections, and maps the client's
+// errors to domain error kinds. It works against the embedded server (infra/esdbserver) and
+// a real EventStoreDB/KurrentDB alike.
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/google/uuid"
+)
+
+// Store is the adapter. It is safe for concurrent use.
+type Store struct {
+	c *esdb.Client
+}
+
+// Open connects to the event store at connection string url ("esdb://host:port?tls=false").
+// The client dials lazily: an unreachable server shows as KindUnavailable on first use.
+func Open(url string) (*Store, error) {
+	cfg, err := esdb.ParseConnectionString(url)
+	if err != nil {
+		return nil, domain.Wrap(domain.KindInvalid, "eventstore.open", err, "bad event store connection string")
+	}
+	c, err := esdb.NewClient(cfg)
+	if err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, "eventstore.open", err, "cannot create event store client")
+	}
+	return &Store{c: c}, nil
+}
+
+// New wraps an existing client.
+func New(c *esdb.Client) *Store { return &Store{c: c} }
+
+// Client returns the underlying official client.
+func (s *Store) Client() *esdb.Client { return s.c }
+
+// Close closes the client.
+func (s *Store) Close() error { return s.c.Close() }
+
+// Load reads a whole stream forwards. A missing (or soft-deleted) stream yields no events
+// and revision domain.NoStream.
+func (s *Store) Load(ctx context.Context, stream string) ([]domain.Recorded, int64, error) {
+	const op = "eventstore.load"
+	rs, err := s.c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Start{}}, math.MaxInt64)
+	if err != nil {
+		return nil, domain.NoStream, mapErr(op, err)
+	}
+	defer rs.Close()
+	var out []domain.Recorded
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if isCode(err, esdb.ErrorCodeResourceNotFound) {
+				return nil, domain.NoStream, nil
+			}
+			return nil, domain.NoStream, mapErr(op, err)
+		}
+		out = append(out, recorded(ev))
+	}
+	if len(out) == 0 {
+		return nil, domain.NoStream, nil
+	}
+	return out, int64(out[len(out)-1].Revision), nil
+}
+
+// Last reads the last event of a stream.
+func (s *Store) Last(ctx context.Context, stream string) (domain.Recorded, bool, error) {
+	const op = "eventstore.last"
+	rs, err := s.c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		return domain.Recorded{}, false, mapErr(op, err)
+	}
+	defer rs.Close()
+	ev, err := rs.Recv()
+	if errors.Is(err, io.EOF) || isCode(err, esdb.ErrorCodeResourceNotFound) {
+		return domain.Recorded{}, false, nil
+	}
+	if err != nil {
+		return domain.Recorded{}, false, mapErr(op, err)
+	}
+	return recorded(ev), true, nil
+}
+
+// Append appends events atomically to stream if its revision is expected
+// (domain.NoStream: the stream must not exist) and returns the commit position of the
+// append. Re-appending the same event ids at the same expected revision is idempotent.
+func (s *Store) Append(ctx context.Context, stream string, expected int64, events []domain.Proposed) (uint64, error) {
+	const op = "eventstore.append"
+	var rev esdb.ExpectedRevision = esdb.NoStream{}
+	if expected >= 0 {
+		rev = esdb.Revision(uint64(expected))
+	}
+	data := make([]esdb.EventData, len(events))
+	for i, e := range events {
+		id, err := uuid.Parse(e.EventID)
+		if err != nil {
+			return 0, domain.Wrap(domain.KindInternal, op, err, "event id is not a UUID")
+		}
+		data[i] = esdb.EventData{EventID: id, EventType: e.Type, ContentType: esdb.ContentTypeJson, Data: e.Data, Metadata: e.Metadata}
+	}
+	res, err := s.c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
+	if err != nil {
+		return 0, mapErr(op, err)
+	}
+	return res.CommitPosition, nil
+}
+
+// ReadAll reads up to max events of $all forwards, starting after position after (0: from
+// the start), skipping system events ("$" types). It is for tools and tests; projections
+// subscribe.
+func (s *Store) ReadAll(ctx context.Context, after uint64, max uint64) ([]domain.Recorded, error) {
+	const op = "eventstore.read_all"
+	var from esdb.AllPosition = esdb.Start{}
+	if after > 0 {
+		from = esdb.Position{Commit: after, Prepare: after}
+	}
+	rs, err := s.c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: from}, max)
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	defer rs.Close()
+	var out []domain.Recorded
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, mapErr(op, err)
+		}
+		r := recorded(ev)
+		if after > 0 && r.Position <= after {
+			continue
+		}
+		if len(r.Type) > 0 && r.Type[0] == '$' {
+			continue
+		}
+		out = append(out, r)
+	}
+}
+
+// Empty reports whether the store holds no events other than system ones; `arkiv dev`
+// bootstraps an organisation only on an empty store.
+func (s *Store) Empty(ctx context.Context) (bool, error) {
+	evs, err := s.ReadAll(ctx, 0, 100)
+	if err != nil {
+		return false, err
+	}
+	return len(evs) == 0, nil
+}
+
+// recorded converts the client's event.
+func recorded(ev *esdb.ResolvedEvent) domain.Recorded {
+	e := ev.Event
+	if e == nil {
+		e = ev.OriginalEvent()
+	}
+	pos := e.Position.Commit
+	if ev.Commit != nil {
+		pos = *ev.Commit
+	}
+	created := e.CreatedDate
+	if created.IsZero() {
+		if ticks, err := strconv.ParseInt(e.SystemMetadata["created"], 10, 64); err == nil {
+			created = time.Unix(0, ticks*100)
+		}
+	}
+	return domain.Recorded{Stream: e.StreamID, Revision: e.EventNumber, Position: pos, EventID: e.EventID.String(),
+		Type: e.EventType, Data: e.Data, Metadata: e.UserMetadata, Created: created.UTC()}
+}
