@@ -59,9 +59,6 @@ type Config struct {
 	// Now is the clock used for event timestamps and $maxAge; nil means time.Now.
 	Now func() time.Time
 
-	// keepaliveMinTime overrides the minimum client ping interval the server tolerates
-	// (tests only).
-	keepaliveMinTime time.Duration
 	// liveBuffer overrides the number of commit batches a live subscriber may lag behind
 	// before it falls back to reading the store (tests only).
 	liveBuffer int
@@ -106,9 +103,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.keepaliveMinTime == 0 {
-		cfg.keepaliveMinTime = 5 * time.Second
 	}
 	if cfg.liveBuffer == 0 {
 		cfg.liveBuffer = 1024
@@ -157,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             cfg.keepaliveMinTime,
+			MinTime:             5 * time.Second,
 			PermitWithoutStream: true,
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
