@@ -1,0 +1,122 @@
+package esdbserver
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/arkiv/arkiv/infra/pgtest"
+)
+
+// TestCrashDurability builds the arkiv binary, runs `arkiv eventstore` as a child process,
+// appends (acknowledged), kills it with SIGKILL, restarts it on the same database and reads
+// every acknowledged event back.
+func TestCrashDurability(t *testing.T) {
+	t.Parallel()
+	if realServerURL() != "" {
+		t.Skip("kills the embedded server's process")
+	}
+	bin := filepath.Join(t.TempDir(), "arkiv")
+	build := exec.Command("go", "build", "-o", bin, "github.com/arkiv/arkiv/cmd/arkiv")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/arkiv: %v\n%s", err, out)
+	}
+	db := pgtest.NewDatabase(t)
+
+	start := func() (*exec.Cmd, string) {
+		cmd := exec.Command(bin, "eventstore", "--listen", "127.0.0.1:0")
+		cmd.Env = append(os.Environ(), "ARKIV_PG_URL="+db, "ARKIV_LOG_LEVEL=warn")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		lines := make(chan string, 1)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			if sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		select {
+		case line, ok := <-lines:
+			if !ok || !strings.HasPrefix(line, "esdb://") {
+				t.Fatalf("arkiv eventstore printed %q", line)
+			}
+			return cmd, line
+		case <-time.After(30 * time.Second):
+			t.Fatal("arkiv eventstore did not start")
+		}
+		return nil, ""
+	}
+
+	cmd, conn := start()
+	c := newClient(t, conn)
+	ctx := ctxFor(t)
+	s := streamName(t, "durable")
+	const writers = 8
+	acked := make([][]esdb.EventData, writers)
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				ev := event("durable.v1", `{"w":1}`)
+				if _, err := c.AppendToStream(ctx, s+"-"+string(rune('a'+w)), esdb.AppendToStreamOptions{}, ev); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+				acked[w] = append(acked[w], ev)
+			}
+		}(w)
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no graceful shutdown
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	_ = c.Close()
+
+	_, conn = start()
+	c2 := newClient(t, conn)
+	for w := 0; w < writers; w++ {
+		name := s + "-" + string(rune('a'+w))
+		got, err := readStream(t, c2, name, esdb.ReadStreamOptions{}, 100)
+		if err != nil {
+			t.Fatalf("read %s after restart: %v", name, err)
+		}
+		if len(got) != len(acked[w]) {
+			t.Fatalf("%s: %d events after restart, %d acknowledged", name, len(got), len(acked[w]))
+		}
+		for i, e := range got {
+			if e.OriginalEvent().EventID != acked[w][i].EventID {
+				t.Fatalf("%s[%d]: id %v, acknowledged %v", name, i, e.OriginalEvent().EventID, acked[w][i].EventID)
+			}
+		}
+	}
+	// The restarted server continues the numbering and the global order.
+	before := readAllEvents(t, c2, esdb.ReadAllOptions{})
+	wr, err := c2.AppendToStream(context.Background(), s+"-a", esdb.AppendToStreamOptions{ExpectedRevision: esdb.Revision(9)}, event("durable.v1", "{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := before[len(before)-1].OriginalEvent().Position.Commit; wr.CommitPosition <= last {
+		t.Fatalf("position after restart %d, not after %d", wr.CommitPosition, last)
+	}
+}
