@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"migrate":     {"apply the Postgres migrations to ARKIV_PG_URL", cmdMigrate},
 		"projections": {"projection status, or rebuild NAME|--all blue/green", cmdProjections},
 		"eventstore":  {"run the embedded EventStoreDB server (storage in ARKIV_PG_URL)", cmdEventStore},
+		"keys":        {"keyring tools: rotate-kek, prune-kek, status", cmdKeys},
 		"stack":       {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
 	}
 }
