@@ -38,6 +38,7 @@ func Met(ok bool) *bool { return &ok }
 // allScenarios lists every scenario, in the order they run.
 func allScenarios() []Scenario {
 	var s []Scenario
+	s = append(s, esdbScenarios()...)
 	return s
 }
 
