@@ -84,7 +84,7 @@ func (f *esdbFixture) close() {
 	f.drop()
 }
 
-func benchEvent(i int) esdb.EventData {
+func esdbEvent(i int) esdb.EventData {
 	return esdb.EventData{
 		EventID:     uuid.New(),
 		EventType:   "bench.recorded.v1",
@@ -107,7 +107,7 @@ func benchAppendWriters(writers int) func(ctx context.Context, env *Env) ([]Resu
 			perWriter = env.Size(3_000, 300)
 		}
 		// Warm up the connection.
-		if _, err := f.client.AppendToStream(ctx, "warmup", esdb.AppendToStreamOptions{}, benchEvent(0)); err != nil {
+		if _, err := f.client.AppendToStream(ctx, "warmup", esdb.AppendToStreamOptions{}, esdbEvent(0)); err != nil {
 			return nil, err
 		}
 		var wg sync.WaitGroup
@@ -120,7 +120,7 @@ func benchAppendWriters(writers int) func(ctx context.Context, env *Env) ([]Resu
 				stream := fmt.Sprintf("writer-%d", w)
 				var exp esdb.ExpectedRevision = esdb.NoStream{}
 				for i := 0; i < perWriter; i++ {
-					if _, err := f.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, benchEvent(i)); err != nil {
+					if _, err := f.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, esdbEvent(i)); err != nil {
 						firstErr.CompareAndSwap(nil, err)
 						return
 					}
@@ -154,7 +154,7 @@ func benchAppendBatch(ctx context.Context, env *Env) ([]Result, error) {
 	start := time.Now()
 	for b := 0; b < batches; b++ {
 		for i := range evs {
-			evs[i] = benchEvent(b*100 + i)
+			evs[i] = esdbEvent(b*100 + i)
 		}
 		if _, err := f.client.AppendToStream(ctx, fmt.Sprintf("batch-%d", b%10), esdb.AppendToStreamOptions{}, evs...); err != nil {
 			return nil, err
@@ -165,10 +165,10 @@ func benchAppendBatch(ctx context.Context, env *Env) ([]Result, error) {
 		Target: ">= 30000", Met: Met(rate >= 30000)}}, nil
 }
 
-// seedEvents bulk-loads n events straight into the store's tables with COPY (the server is
+// esdbSeed bulk-loads n events straight into the store's tables with COPY (the server is
 // stopped meanwhile and reloads its head on start). This keeps a million-event seed within
 // seconds; the figures measured afterwards go through the official client.
-func seedEvents(ctx context.Context, pgURL string, n int) error {
+func esdbSeed(ctx context.Context, pgURL string, n int) error {
 	conn, err := pgx.Connect(ctx, pgURL)
 	if err != nil {
 		return err
@@ -211,7 +211,7 @@ func benchReadAndCatchUp(ctx context.Context, env *Env) ([]Result, error) {
 	defer f.close()
 	n := env.Size(1_000_000, 50_000)
 	f.stop()
-	if err := seedEvents(ctx, f.pgURL, n); err != nil {
+	if err := esdbSeed(ctx, f.pgURL, n); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
 	if err := f.start(ctx); err != nil {
@@ -311,7 +311,7 @@ func benchLiveLatency(ctx context.Context, env *Env) ([]Result, error) {
 		done <- nil
 	}()
 	for i := 0; i < n; i++ {
-		ev := benchEvent(i)
+		ev := esdbEvent(i)
 		mu.Lock()
 		sent[ev.EventID] = time.Now()
 		mu.Unlock()
