@@ -42,11 +42,14 @@ func newExecutor(d Deps) (*executor, error) {
 	return &executor{d: d}, nil
 }
 
-// actor is the user running a command, as the write model knows them.
+// actor is the user running a command, as the write model knows them, with the command
+// being run (for access-denied events).
 type actor struct {
 	id   string
 	org  string
 	role domain.OrgRole
+	meta Meta
+	cmd  domain.Command
 }
 
 func checkMeta(m Meta) error {
@@ -74,7 +77,7 @@ func (x *executor) loadActor(ctx context.Context, m Meta, cmd domain.Command) (a
 	if u.OrganizationID() == "" {
 		return actor{}, domain.E(domain.KindUnauthenticated, op, "unknown actor")
 	}
-	a := actor{id: u.ID(), org: u.OrganizationID(), role: u.Role()}
+	a := actor{id: u.ID(), org: u.OrganizationID(), role: u.Role(), meta: m, cmd: cmd}
 	if !u.Active() {
 		x.deny(ctx, m, a, cmd, u.Stream(), a.org, domain.SpaceRoleNone, domain.ReasonInactive)
 		return actor{}, domain.E(domain.KindUnauthenticated, op, "user is deactivated")
@@ -112,16 +115,19 @@ func (x *executor) decode(ctx context.Context, r domain.Recorded) (domain.Event,
 }
 
 // loadSameOrg loads an aggregate the command refers to (a space, a user, an assistant…).
-// One that does not exist, or exists in another organisation, is not found: nothing of
-// another organisation is visible.
+// One that does not exist is not found; one of another organisation is refused like any
+// cross-organisation target, with an access-denied event.
 func (x *executor) loadSameOrg(ctx context.Context, act actor, a domain.Aggregate, what string) error {
 	if _, err := x.load(ctx, a); err != nil {
 		return err
 	}
-	if a.OrganizationID() != act.org {
+	switch a.OrganizationID() {
+	case act.org:
+		return nil
+	case "":
 		return domain.Errorf(domain.KindNotFound, "command.load", "%s not found", what)
 	}
-	return nil
+	return x.deny(ctx, act.meta, act, act.cmd, a.Stream(), a.OrganizationID(), domain.SpaceRoleNone, domain.ReasonOrganization)
 }
 
 // spec describes one single-stream command for run.

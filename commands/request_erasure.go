@@ -35,8 +35,7 @@ func (h *RequestErasureHandler) Handle(ctx context.Context, c RequestErasure) (R
 	if err := domain.ValidateID("subject id", c.SubjectID); err != nil {
 		return Result{}, err
 	}
-	subject, err := subjectAggregate(c.SubjectType, c.SubjectID)
-	if err != nil {
+	if _, err := subjectAggregate(c.SubjectType, c.SubjectID); err != nil {
 		return Result{}, err
 	}
 	id := orDefault(c.ErasureID, DerivedID(c.CommandID, "erasure"))
@@ -45,16 +44,8 @@ func (h *RequestErasureHandler) Handle(ctx context.Context, c RequestErasure) (R
 		target: func(act actor) domain.Aggregate { return domain.NewErasure(id) },
 		create: true,
 		prepare: func(ctx context.Context, act actor) error {
-			if _, err := h.x.load(ctx, subject); err != nil {
-				return err
-			}
-			if subject.OrganizationID() == "" {
-				return domain.E(domain.KindNotFound, "erasure.request", "subject not found")
-			}
-			if subject.OrganizationID() != act.org {
-				return h.x.deny(ctx, c.Meta, act, domain.CmdRequestErasure, subject.Stream(), subject.OrganizationID(), domain.SpaceRoleNone, domain.ReasonOrganization)
-			}
-			return nil
+			subject, _ := subjectAggregate(c.SubjectType, c.SubjectID)
+			return h.x.loadSameOrg(ctx, act, subject, "subject")
 		},
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
 			grace := 0
