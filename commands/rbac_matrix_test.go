@@ -252,4 +252,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
