@@ -176,3 +176,15 @@ func TestMiddlewareAnonymousAndMalformed(t *testing.T) {
 		}
 	}
 }
+
+func TestRemoteIP(t *testing.T) {
+	t.Parallel()
+	r := httptest.NewRequest(http.MethodPost, "/graphql", nil)
+	r.Header.Set("X-Forwarded-For", "203.0.113.9")
+	for addr, want := range map[string]string{"192.0.2.1:1234": "192.0.2.1", "[2001:db8::1]:443": "2001:db8::1", "pipe": "pipe"} {
+		r.RemoteAddr = addr
+		if got := auth.RemoteIP(r); got != want {
+			t.Errorf("%s: %s, want %s", addr, got, want)
+		}
+	}
+}

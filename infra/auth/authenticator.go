@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -217,6 +218,11 @@ func (a *Authenticator) logFailure(ctx context.Context, m Method, err error) {
 		attrs = append(attrs, "error", err.Error())
 	}
 	a.log.Log(ctx, level, "authentication refused", attrs...)
+	if m == MethodOIDC && level == slog.LevelInfo && errors.Unwrap(err) != nil {
+		// The library's reason (issuer or audience mismatch, signature, expiry) helps to
+		// diagnose a provider's configuration; it names no subject and holds no token.
+		a.log.DebugContext(ctx, "OIDC token refused", "cause", errors.Unwrap(err).Error())
+	}
 }
 
 // Middleware authenticates each request: a valid credential puts its Principal in the request
@@ -313,3 +319,14 @@ func (a *Authenticator) acquireHash(ctx context.Context) error {
 }
 
 func (a *Authenticator) releaseHash() { <-a.hashSem }
+
+// RemoteIP returns the address of the request's peer (r.RemoteAddr without the port) for
+// Login's rate limiting. Behind a reverse proxy, pass the client address the proxy vouches
+// for instead; X-Forwarded-For is not trusted here because any client can set it.
+func RemoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -335,7 +335,7 @@ func (p *Postgres) Failures(ctx context.Context, key [32]byte, since time.Time) 
 	var n int
 	var oldest *time.Time
 	err := p.db.QueryRow(ctx, `SELECT count(*), min(attempted_at) FROM auth_login_attempts
-		WHERE digest = $1 AND attempted_at >= $2`, key[:], since).Scan(&n, &oldest)
+		WHERE digest = $1 AND attempted_at > $2`, key[:], since).Scan(&n, &oldest)
 	if err != nil {
 		return 0, time.Time{}, pgErr("auth.Postgres.Failures", err)
 	}

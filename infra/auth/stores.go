@@ -165,7 +165,7 @@ type AttemptStore interface {
 	// RecordFailure stores a failure at time at, and may drop this key's failures older than
 	// prune.
 	RecordFailure(ctx context.Context, key [32]byte, at, prune time.Time) error
-	// Failures returns how many failures key has at or after since, and the oldest of them.
+	// Failures returns how many failures key has after since, and the oldest of them.
 	Failures(ctx context.Context, key [32]byte, since time.Time) (n int, oldest time.Time, err error)
 	// ClearFailures forgets key's failures (after a successful login).
 	ClearFailures(ctx context.Context, key [32]byte) error
