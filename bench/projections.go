@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/arkiv/arkiv/infra/embedding"
+	"github.com/arkiv/arkiv/infra/esdbwatermill"
+	"github.com/arkiv/arkiv/infra/postgres"
+	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/projections"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func projectionsScenarios() []Scenario {
+	return []Scenario{
+		{Name: "projections-rebuild", Issue: 6, Run: benchProjectionRebuild},
+		{Name: "search-hybrid", Issue: 6, Run: benchHybridSearch},
+	}
+}
+
+// benchNotes is a realistic insert-only read model: it decodes each event's JSON payload and
+// writes one row, with COPY for batches.
+type benchNotes struct{}
+
+func (benchNotes) Name() string     { return "bench_notes" }
+func (benchNotes) Tables() []string { return []string{"bench_notes"} }
+
+const benchNotesDDL = `CREATE TABLE bench_notes (
+	event_id    uuid PRIMARY KEY,
+	stream      text NOT NULL,
+	revision    bigint NOT NULL,
+	n           bigint NOT NULL,
+	space       text NOT NULL,
+	note        text NOT NULL,
+	recorded_at timestamptz NOT NULL)`
+
+var benchNotesColumns = []string{"event_id", "stream", "revision", "n", "space", "note", "recorded_at"}
+
+func (benchNotes) row(ev projections.Event) ([]any, error) {
+	var p struct {
+		N     int64  `json:"n"`
+		Space string `json:"space"`
+		Note  string `json:"note"`
+	}
+	if err := json.Unmarshal(ev.Data, &p); err != nil {
+		return nil, err
+	}
+	return []any{ev.ID, ev.Stream, int64(ev.Revision), p.N, p.Space, p.Note, ev.Created}, nil
+}
+
+func (b benchNotes) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	r, err := b.row(ev)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO bench_notes VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, r...)
+	return err
+}
+
+func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
+	rows := make([][]any, len(evs))
+	for i, ev := range evs {
+		r, err := b.row(ev)
+		if err != nil {
+			return err
+		}
+		rows[i] = r
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"bench_notes"}, benchNotesColumns, pgx.CopyFromRows(rows))
+	return err
+}
+
+// benchProjectionRebuild seeds a million events (quick: 20,000) into the embedded store,
+// rebuilds a read model from them through the projections framework (paged reads of $all
+// through the official client, JSON decoding, COPY batches, blue/green swap) and, in the
+// same run, COPYs the very same rows into an identical table as the baseline.
+func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
+	f, err := startESDB(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	n := env.Size(1_000_000, 20_000)
+	f.stop()
+	if err := esdbSeed(ctx, f.pgURL, n); err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	if err := f.start(ctx); err != nil {
+		return nil, err
+	}
+
+	rmURL, drop, err := env.NewDatabase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer drop()
+	if err := postgres.Migrate(ctx, rmURL); err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, rmURL)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, benchNotesDDL+"; CREATE TABLE bench_notes_copy (LIKE bench_notes INCLUDING ALL)"); err != nil {
+		return nil, err
+	}
+	log := esdbwatermill.NewLog(f.client, esdbwatermill.Options{})
+	r, err := projections.NewRunner(projections.Config{Pool: pool, Log: log,
+		Projections: []projections.Projection{benchNotes{}}, RebuildBatchSize: 10000})
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var applied int64
+	if err := r.Rebuild(ctx, "bench_notes", func(p projections.RebuildProgress) { applied = p.Events }); err != nil {
+		return nil, err
+	}
+	rebuildRate := float64(applied) / time.Since(start).Seconds()
+	if applied != int64(n) {
+		return nil, fmt.Errorf("rebuild applied %d events, want %d", applied, n)
+	}
+
+	// Baseline: the same rows, already in memory, COPYed into an identical table.
+	var rows [][]any
+	var at *projections.Position
+	for {
+		pg, err := log.Read(ctx, at, 10000)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range pg.Events {
+			row, err := benchNotes{}.row(ev)
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, row)
+		}
+		if pg.End || pg.Last == nil {
+			break
+		}
+		at = pg.Last
+	}
+	start = time.Now()
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"bench_notes_copy"}, benchNotesColumns, pgx.CopyFromRows(rows)); err != nil {
+		return nil, err
+	}
+	copyRate := float64(len(rows)) / time.Since(start).Seconds()
+	ratio := rebuildRate / copyRate
+	return []Result{
+		{Metric: fmt.Sprintf("rebuild of %d events", n), Value: rebuildRate, Unit: "events/s", Target: ">= 20000", Met: Met(rebuildRate >= 20000)},
+		{Metric: "raw COPY of the same rows", Value: copyRate, Unit: "rows/s"},
+		{Metric: "rebuild / COPY", Value: ratio, Unit: "ratio", Target: ">= 0.5", Met: Met(ratio >= 0.5)},
+	}, nil
+}
+
+// benchHybridSearch indexes 100,000 chunks (quick: 5,000) of synthetic text with offline
+// embeddings into one tenant of a fresh collection and measures hybrid query latency.
+func benchHybridSearch(ctx context.Context, env *Env) ([]Result, error) {
+	if env.WeaviateURL == "" {
+		return nil, fmt.Errorf("ARKIV_WEAVIATE_URL is not set: run through `make bench`")
+	}
+	class := fmt.Sprintf("BenchChunk%08x", rand.Uint32())
+	ix, err := search.New(ctx, search.Config{URL: env.WeaviateURL, Class: class, Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete,
+			strings.TrimRight(env.WeaviateURL, "/")+"/v1/schema/"+class, nil)
+		if err == nil {
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	n := env.Size(100_000, 5_000)
+	rng := rand.New(rand.NewPCG(6, 6))
+	vocab := make([]string, 5000)
+	for i := range vocab {
+		vocab[i] = fmt.Sprintf("%s%d", []string{"arkiv", "policy", "space", "budget", "school", "retention", "model", "archive"}[i%8], i)
+	}
+	text := func(words int) string {
+		var b strings.Builder
+		for i := 0; i < words; i++ {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(vocab[int(rng.ExpFloat64()*600)%len(vocab)])
+		}
+		return b.String()
+	}
+	emb := embedding.NewHashing(0)
+	space := "bench-space"
+	const batch = 1000
+	for start := 0; start < n; start += batch {
+		m := min(batch, n-start)
+		texts := make([]string, m)
+		for i := range texts {
+			texts[i] = text(60)
+		}
+		vecs, err := emb.Embed(ctx, texts)
+		if err != nil {
+			return nil, err
+		}
+		chunks := make([]search.Chunk, m)
+		for i := range chunks {
+			id := start + i
+			chunks[i] = search.Chunk{DocumentID: uuid.NewSHA1(uuid.Nil, fmt.Append(nil, id/10)).String(), Index: id % 10, Text: texts[i], Vector: vecs[i]}
+		}
+		if err := ix.Upsert(ctx, space, chunks); err != nil {
+			return nil, err
+		}
+	}
+	queries := env.Size(500, 100)
+	lat := make([]time.Duration, 0, queries)
+	for i := 0; i < queries+20; i++ {
+		q := text(3)
+		v, err := emb.Embed(ctx, []string{q})
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		hits, err := ix.Search(ctx, space, q, v[0], search.SearchOptions{Limit: 10})
+		if err != nil {
+			return nil, err
+		}
+		if i >= 20 { // the first queries warm caches
+			lat = append(lat, time.Since(start))
+		}
+		if len(hits) == 0 {
+			return nil, fmt.Errorf("query %q found nothing", q)
+		}
+	}
+	p99 := Percentile(lat, 99)
+	return []Result{
+		{Metric: fmt.Sprintf("hybrid search p50 over %d chunks", n), Value: float64(Percentile(lat, 50).Microseconds()) / 1000, Unit: "ms"},
+		{Metric: fmt.Sprintf("hybrid search p99 over %d chunks", n), Value: float64(p99.Microseconds()) / 1000, Unit: "ms", Target: "<= 50", Met: Met(p99 <= 50*time.Millisecond)},
+	}, nil
+}
