@@ -76,16 +76,29 @@ type Keyring struct {
 	// operation that began before it has finished before it returns.
 	locks [stripes]sync.RWMutex
 
-	cacheMu  sync.Mutex
-	cache    map[string]*list.Element // of *cacheEntry
-	lru      list.List
-	cacheGen uint64 // bumped by every flush; a load may fill the cache only if it is unchanged
+	cacheMu sync.Mutex
+	cache   map[string]*list.Element // of *cacheEntry
+	lru     list.List
+	// derived caches field keys (HKDF outputs) by blob header; an entry is dropped, zeroed,
+	// whenever any of its subjects leaves the DEK cache. bySubject indexes it by subject.
+	derived   map[string]*derivedKey
+	bySubject map[string][]string
+	cacheGen  uint64 // bumped by every flush; a load may fill the cache only if it is unchanged
 	// cacheOK is true while the cache may be used: always without a listener, and only
 	// while the LISTEN connection is up with one.
 	cacheOK atomic.Bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// derivedKey is a cached field key: its raw bytes (zeroed on eviction) and the AES-GCM built
+// from them. Go's AES key schedule inside the AEAD cannot be zeroed; it is dropped with the
+// entry and is only ever derived from DEKs that are themselves cached.
+type derivedKey struct {
+	key      [32]byte
+	aead     cipher.AEAD
+	subjects []string
 }
 
 type cacheEntry struct {
@@ -119,8 +132,9 @@ func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock func() t
 	k := &Keyring{
 		pool: pool, kek: kek, clock: clock, log: slog.Default(),
 		cacheSize: 100_000, listen: true,
-		cache: make(map[string]*list.Element),
-		done:  make(chan struct{}),
+		cache:   make(map[string]*list.Element),
+		derived: make(map[string]*derivedKey), bySubject: make(map[string][]string),
+		done: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(k)
@@ -213,7 +227,8 @@ func (k *Keyring) Seal(ctx context.Context, subjects []domain.Subject, ad, plain
 	}
 	unlock := k.rlockAll(subs)
 	defer unlock()
-	deks := make([]cacheEntry, len(subs))
+	var dekBuf [MaxSubjects]cacheEntry
+	deks := dekBuf[:len(subs)]
 	defer zeroEntries(deks)
 	for i, s := range subs {
 		if err := k.dek(ctx, s, true, &deks[i]); err != nil {
@@ -228,7 +243,7 @@ func (k *Keyring) Seal(ctx context.Context, subjects []domain.Subject, ad, plain
 		header = append(header, s...)
 		header = binary.AppendUvarint(header, uint64(deks[i].version))
 	}
-	aead, err := fieldAEAD(deks, header)
+	aead, err := k.fieldAEAD(subs, deks, header)
 	if err != nil {
 		return nil, domain.Wrap(domain.KindInternal, op, err, "")
 	}
@@ -254,7 +269,8 @@ func (k *Keyring) Open(ctx context.Context, blob, ad []byte) ([]byte, error) {
 	}
 	unlock := k.rlockAll(subs)
 	defer unlock()
-	deks := make([]cacheEntry, len(subs))
+	var dekBuf [MaxSubjects]cacheEntry
+	deks := dekBuf[:len(subs)]
 	defer zeroEntries(deks)
 	for i, s := range subs {
 		if err := k.dek(ctx, s, false, &deks[i]); err != nil {
@@ -264,7 +280,7 @@ func (k *Keyring) Open(ctx context.Context, blob, ad []byte) ([]byte, error) {
 			return nil, domain.Errorf(domain.KindInternal, op, "sealed field names DEK version %d, the key store has %d", versions[i], deks[i].version)
 		}
 	}
-	aead, err := fieldAEAD(deks, header)
+	aead, err := k.fieldAEAD(subs, deks, header)
 	if err != nil {
 		return nil, domain.Wrap(domain.KindInternal, op, err, "")
 	}
@@ -334,8 +350,36 @@ func fieldAD(ad, header []byte) []byte {
 	return append(out, header...)
 }
 
-// fieldAEAD derives the field key from the DEKs (in header order) and the header.
-func fieldAEAD(deks []cacheEntry, header []byte) (cipher.AEAD, error) {
+// fieldAEAD returns the AES-256-GCM for the field key of header: from the derived-key cache
+// when every DEK involved came from the DEK cache, else derived by HKDF-SHA256 from the DEKs
+// (in header order) with the header as info. The caller holds the subjects' read locks.
+func (k *Keyring) fieldAEAD(subs []string, deks []cacheEntry, header []byte) (cipher.AEAD, error) {
+	if k.cacheSize > 0 && k.cacheOK.Load() {
+		k.cacheMu.Lock()
+		d, ok := k.derived[string(header)]
+		k.cacheMu.Unlock()
+		if ok {
+			return d.aead, nil
+		}
+	}
+	var key [32]byte
+	defer clear(key[:])
+	if err := deriveFieldKey(deks, header, &key); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	k.putDerived(subs, deks, header, &key, aead)
+	return aead, nil
+}
+
+func deriveFieldKey(deks []cacheEntry, header []byte, out *[32]byte) error {
 	var secretBuf [MaxSubjects * dekSize]byte
 	secret := secretBuf[:0]
 	for i := range deks {
@@ -344,14 +388,82 @@ func fieldAEAD(deks []cacheEntry, header []byte) (cipher.AEAD, error) {
 	defer clear(secretBuf[:])
 	key, err := hkdf.Key(sha256.New, secret, fieldKeySalt, string(header), 32)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer clear(key)
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
+	copy(out[:], key)
+	clear(key)
+	return nil
+}
+
+// putDerived caches a field key if every one of its DEKs is in the DEK cache now (so the
+// eviction of any of them also drops the field key).
+func (k *Keyring) putDerived(subs []string, deks []cacheEntry, header []byte, key *[32]byte, aead cipher.AEAD) {
+	if k.cacheSize == 0 {
+		return
 	}
-	return cipher.NewGCM(block)
+	k.cacheMu.Lock()
+	defer k.cacheMu.Unlock()
+	if !k.cacheOK.Load() {
+		return
+	}
+	for i, s := range subs {
+		el, ok := k.cache[s]
+		if !ok || el.Value.(*cacheEntry).version != deks[i].version {
+			return
+		}
+	}
+	if _, ok := k.derived[string(header)]; ok {
+		return
+	}
+	if len(k.derived) >= k.cacheSize {
+		k.clearDerivedLocked()
+	}
+	h := string(header)
+	k.derived[h] = &derivedKey{key: *key, aead: aead, subjects: append([]string(nil), subs...)}
+	for _, s := range subs {
+		k.bySubject[s] = append(k.bySubject[s], h)
+	}
+}
+
+// dropDerivedLocked zeroes and drops every field key that depends on subject.
+func (k *Keyring) dropDerivedLocked(subject string) {
+	for _, h := range k.bySubject[subject] {
+		d, ok := k.derived[h]
+		if !ok {
+			continue
+		}
+		clear(d.key[:])
+		d.aead = nil
+		delete(k.derived, h)
+		for _, s := range d.subjects {
+			if s == subject {
+				continue
+			}
+			hs := k.bySubject[s]
+			for i, x := range hs {
+				if x == h {
+					hs[i] = hs[len(hs)-1]
+					hs = hs[:len(hs)-1]
+					break
+				}
+			}
+			if len(hs) == 0 {
+				delete(k.bySubject, s)
+			} else {
+				k.bySubject[s] = hs
+			}
+		}
+	}
+	delete(k.bySubject, subject)
+}
+
+func (k *Keyring) clearDerivedLocked() {
+	for h, d := range k.derived {
+		clear(d.key[:])
+		d.aead = nil
+		delete(k.derived, h)
+	}
+	clear(k.bySubject)
 }
 
 func zeroEntries(es []cacheEntry) {
@@ -524,6 +636,7 @@ func (k *Keyring) put(gen uint64, e *cacheEntry) {
 
 func (k *Keyring) removeLocked(el *list.Element) {
 	e := el.Value.(*cacheEntry)
+	k.dropDerivedLocked(e.subject)
 	clear(e.dek[:])
 	delete(k.cache, e.subject)
 	k.lru.Remove(el)
