@@ -111,7 +111,7 @@ type krEvent struct {
 	Tokens         int             `json:"tokens"`
 	Text           domain.Sealed   `json:"text"`
 	Title          domain.Sealed   `json:"title"`
-	Sources        []krSource   `json:"sources"`
+	Sources        []krSource      `json:"sources"`
 	Labels         map[string]bool `json:"labels"`
 }
 
