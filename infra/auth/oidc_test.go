@@ -28,6 +28,8 @@ type idp struct {
 	alg       jose.SignatureAlgorithm
 	kid       string
 	jwksFetch atomic.Int32
+	// down makes the discovery endpoint answer 503.
+	down atomic.Bool
 }
 
 func newIDP(t *testing.T, alg jose.SignatureAlgorithm) *idp {
@@ -44,6 +46,10 @@ func newIDP(t *testing.T, alg jose.SignatureAlgorithm) *idp {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		if i.down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
 			"issuer":                                i.srv.URL,
@@ -280,5 +286,34 @@ func TestOIDCProviderValidation(t *testing.T) {
 		if err := p.Validate(); err != nil {
 			t.Errorf("%+v: %v", p, err)
 		}
+	}
+}
+
+func TestOIDCProviderUnreachable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	i := newIDP(t, jose.ES256)
+	i.down.Store(true)
+	if err := e.pg.SetAuthSettings(ctx, "org-1", settings(false, auth.OIDCProvider{Issuer: i.srv.URL, Audience: "arkiv-api"})); err != nil {
+		t.Fatal(err)
+	}
+	e.users[[3]string{"org-1", i.srv.URL, "subject-1"}] = "user-1"
+	tok := i.token(t, e.clock.Now(), "arkiv-api", nil)
+
+	rec, _, ok := serve(t, e.a, "Bearer "+tok)
+	if rec.Code != http.StatusServiceUnavailable || ok {
+		t.Fatalf("IdP down: status %d", rec.Code)
+	}
+	if msg, code := decodeError(t, rec); code != "UNAVAILABLE" || msg != "the identity provider cannot be reached" {
+		t.Fatalf("IdP down: %q %q", msg, code)
+	}
+	// The failure is remembered briefly, then discovery is tried again.
+	i.down.Store(false)
+	_, err := e.a.AuthenticateToken(ctx, tok)
+	wantKind(t, err, domain.KindUnavailable, "")
+	e.clock.Advance(11 * time.Second)
+	if _, err := e.a.AuthenticateToken(ctx, tok); err != nil {
+		t.Fatal(err)
 	}
 }
