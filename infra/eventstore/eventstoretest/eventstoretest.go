@@ -22,6 +22,9 @@ type Env struct {
 	URL string
 	// Server is the embedded server, nil against a real one.
 	Server *esdbserver.Server
+	// PGURL is the embedded server's Postgres database (its tables are in schema "esdb"),
+	// empty against a real server.
+	PGURL string
 }
 
 // New starts (or connects to) a store for t; everything is closed when t ends.
@@ -31,7 +34,8 @@ func New(t testing.TB) *Env {
 	if env.URL == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		srv, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: pgtest.NewDatabase(t), Listen: "127.0.0.1:0"})
+		env.PGURL = pgtest.NewDatabase(t)
+		srv, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: env.PGURL, Listen: "127.0.0.1:0"})
 		if err != nil {
 			t.Fatalf("eventstoretest: start embedded server: %v", err)
 		}
