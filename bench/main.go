@@ -41,6 +41,7 @@ func allScenarios() []Scenario {
 	s = append(s, esdbScenarios()...)
 	s = append(s, keyringScenarios()...)
 	s = append(s, projectionsScenarios()...)
+	s = append(s, authScenarios()...)
 	return s
 }
 
