@@ -166,12 +166,28 @@ func (s *Server) readAll(ss streams.Streams_ReadServer, all *streams.ReadReq_Opt
 	}
 	vis := newVisibility(s, principalFrom(ctx))
 	remaining := o.GetCount()
-	for remaining > 0 && lo <= hi {
-		page, err := s.st.readAll(ctx, lo, hi, backwards, readPage)
-		if err != nil {
-			return status.FromContextError(err).Err()
+	pages, stop := prefetch(ctx, readPage, func(ctx context.Context, prev []*record) ([]*record, error) {
+		if prev != nil {
+			if backwards {
+				hi = prev[len(prev)-1].pos - 1
+			} else {
+				lo = prev[len(prev)-1].pos + 1
+			}
 		}
-		for _, r := range page {
+		if lo > hi {
+			return nil, nil
+		}
+		return s.st.readAll(ctx, lo, hi, backwards, readPage)
+	})
+	defer stop()
+	for pr := range pages {
+		if pr.err != nil {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			return status.Error(codes.Unavailable, "event store: read $all")
+		}
+		for _, r := range pr.page {
 			ok, err := vis.visible(ctx, r)
 			if err != nil {
 				return status.FromContextError(err).Err()
@@ -186,14 +202,6 @@ func (s *Server) readAll(ss streams.Streams_ReadServer, all *streams.ReadReq_Opt
 			if remaining == 0 {
 				return nil
 			}
-		}
-		if len(page) < readPage {
-			return nil
-		}
-		if backwards {
-			hi = page[len(page)-1].pos - 1
-		} else {
-			lo = page[len(page)-1].pos + 1
 		}
 	}
 	return nil

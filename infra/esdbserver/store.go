@@ -276,3 +276,40 @@ func parseMeta(data []byte) streamMeta {
 	}
 	return m
 }
+
+// pageResult is one page read ahead, or the error that ended the reading.
+type pageResult struct {
+	page []*record
+	err  error
+}
+
+// prefetch reads pages in a goroutine, one page ahead of the consumer, so the database
+// read of the next page overlaps sending the current one. fetch gets the previous page
+// (nil first) and returns the next; reading stops after a page shorter than full, an error,
+// or stop.
+func prefetch(ctx context.Context, full int, fetch func(ctx context.Context, prev []*record) ([]*record, error)) (<-chan pageResult, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan pageResult, 1)
+	go func() {
+		defer close(ch)
+		var prev []*record
+		for {
+			page, err := fetch(ctx, prev)
+			select {
+			case ch <- pageResult{page: page, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil || len(page) < full {
+				return
+			}
+			prev = page
+		}
+	}()
+	stop := func() {
+		cancel()
+		for range ch {
+		}
+	}
+	return ch, stop
+}

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-const readPage = 1000
+const readPage = 2000
 
 // streamsService implements the Streams gRPC service.
 type streamsService struct {

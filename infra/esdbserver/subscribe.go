@@ -87,26 +87,14 @@ func (sub *subscription) run(ctx context.Context, fromEnd bool) error {
 		} else {
 			// Catch up without a listener while far behind, so a long history does not
 			// make the hub drop it.
-			for {
-				n, err := sub.catchUp(ctx, h.head.Load())
-				if err != nil {
-					return err
-				}
-				if n < readPage {
-					break
-				}
+			if err := sub.catchUp(ctx, h.head.Load); err != nil {
+				return err
 			}
 			l = h.listen(sub.s.cfg.liveBuffer)
 			head := h.head.Load()
-			for {
-				n, err := sub.catchUp(ctx, head)
-				if err != nil {
-					h.unlisten(l)
-					return err
-				}
-				if n < readPage {
-					break
-				}
+			if err := sub.catchUp(ctx, func() int64 { return head }); err != nil {
+				h.unlisten(l)
+				return err
 			}
 			sub.lastPos = max(sub.lastPos, head)
 		}
@@ -159,31 +147,41 @@ func (sub *subscription) live(ctx context.Context, l *listener) error {
 	}
 }
 
-// catchUp reads and delivers one page after the cursor, up to position head; it returns the
-// number of events read.
-func (sub *subscription) catchUp(ctx context.Context, head int64) (int, error) {
-	var page []*record
-	var err error
-	if sub.stream != "" {
-		page, err = sub.s.st.readStream(ctx, sub.stream, streamRange{
-			lo: sub.lastRev + 1, hi: math.MaxInt64, minCreated: math.MinInt64,
-			minPos: sub.lastPos + 1, maxPos: head,
-		}, false, readPage)
-	} else {
-		page, err = sub.s.st.readAll(ctx, sub.lastPos+1, head, false, readPage)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, status.FromContextError(ctx.Err()).Err()
+// catchUp reads the store after the cursor, up to position head() (asked again for each
+// page), and delivers what it finds, until a page comes back short.
+func (sub *subscription) catchUp(ctx context.Context, head func() int64) error {
+	lastRev, lastPos := sub.lastRev, sub.lastPos
+	pages, stop := prefetch(ctx, readPage, func(ctx context.Context, prev []*record) ([]*record, error) {
+		if len(prev) > 0 {
+			last := prev[len(prev)-1]
+			lastPos = last.pos
+			if sub.stream != "" {
+				lastRev = last.revision
+			}
 		}
-		return 0, status.Error(codes.Unavailable, "event store: catch-up read failed")
-	}
-	for _, r := range page {
-		if err := sub.deliver(ctx, r); err != nil {
-			return 0, err
+		if sub.stream != "" {
+			return sub.s.st.readStream(ctx, sub.stream, streamRange{
+				lo: lastRev + 1, hi: math.MaxInt64, minCreated: math.MinInt64,
+				minPos: lastPos + 1, maxPos: head(),
+			}, false, readPage)
+		}
+		return sub.s.st.readAll(ctx, lastPos+1, head(), false, readPage)
+	})
+	defer stop()
+	for pr := range pages {
+		if pr.err != nil {
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			return status.Error(codes.Unavailable, "event store: catch-up read failed")
+		}
+		for _, r := range pr.page {
+			if err := sub.deliver(ctx, r); err != nil {
+				return err
+			}
 		}
 	}
-	return len(page), nil
+	return nil
 }
 
 // deliver sends r if the subscription wants it and advances the cursor.

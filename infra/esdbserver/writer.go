@@ -19,6 +19,9 @@ const (
 	maxGroupBytes    = 32 << 20
 	recentIDs        = 128 // event ids kept per stream for in-memory idempotency checks
 	maxCachedStreams = 100_000
+	// groupLinger bounds how long the writer waits for the rest of a group of concurrent
+	// writers (only when the previous group had more than one request).
+	groupLinger = 1 * time.Millisecond
 )
 
 type writeKind int
@@ -114,15 +117,16 @@ type streamState struct {
 // writer serialises every write through one goroutine that drains the queue into one
 // transaction per group, so concurrent writers share commits.
 type writer struct {
-	st      *store
-	hub     *hub
-	log     *slog.Logger
-	now     func() time.Time
-	queue   chan *writeReq
-	next    int64 // next position to assign
-	streams map[string]*streamState
-	stop    chan struct{}
-	stopped chan struct{}
+	st        *store
+	hub       *hub
+	log       *slog.Logger
+	now       func() time.Time
+	queue     chan *writeReq
+	next      int64 // next position to assign
+	lastGroup int   // requests in the previous group
+	streams   map[string]*streamState
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
 func newWriter(st *store, h *hub, log *slog.Logger, now func() time.Time, head int64) *writer {
@@ -174,6 +178,11 @@ func (w *writer) run() {
 		}
 		group := []*writeReq{first}
 		events, bytes := len(first.events), first.size
+		// Concurrent writers get their acknowledgements together and send their next
+		// appends a moment later; when the previous group was large, linger briefly for
+		// them so that the next commit carries them all instead of one.
+		target := min(w.lastGroup, maxGroupRequests)
+		var linger *time.Timer
 	drain:
 		for len(group) < maxGroupRequests && events < maxGroupEvents && bytes < maxGroupBytes {
 			select {
@@ -181,10 +190,28 @@ func (w *writer) run() {
 				group = append(group, r)
 				events += len(r.events)
 				bytes += r.size
+				continue
 			default:
+			}
+			if len(group) >= target {
+				break
+			}
+			if linger == nil {
+				linger = time.NewTimer(groupLinger)
+			}
+			select {
+			case r := <-w.queue:
+				group = append(group, r)
+				events += len(r.events)
+				bytes += r.size
+			case <-linger.C:
 				break drain
 			}
 		}
+		if linger != nil {
+			linger.Stop()
+		}
+		w.lastGroup = len(group)
 		w.commit(group)
 	}
 }
