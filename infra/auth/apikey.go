@@ -33,13 +33,13 @@ func (a *Authenticator) authenticateAPIKey(ctx context.Context, key string) (Pri
 	if !match || rec.Revoked {
 		return Principal{}, invalid()
 	}
-	a.recordUse(ctx, rec)
 	p := Principal{OrganizationID: rec.OrganizationID, Method: MethodAPIKey, KeyID: rec.KeyID}
 	if rec.OwnerKind == domain.KeyOwnerAssistant {
 		p.AssistantID = rec.OwnerID
 	} else {
 		p.UserID = rec.OwnerID
 	}
+	a.recordUse(WithPrincipal(ctx, p), rec)
 	return p, nil
 }
 

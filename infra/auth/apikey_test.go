@@ -80,8 +80,8 @@ func TestAPIKeyAcceptedThenRefusedAfterRevocation(t *testing.T) {
 	if p != want {
 		t.Fatalf("principal %+v, want %+v", p, want)
 	}
-	if n := e.usage.count(); n != 1 {
-		t.Fatalf("first use: %d uses recorded, want 1", n)
+	if n := e.usage.count(); n != 1 || e.usage.uses[0] != "org-1/key-1/user-1" {
+		t.Fatalf("first use: %v recorded, want org-1/key-1/user-1", e.usage.uses)
 	}
 
 	if err := e.pg.RevokeAPIKey(ctx, "key-1", e.clock.Now()); err != nil {

@@ -43,10 +43,14 @@ type usage struct {
 	uses []string
 }
 
-func (u *usage) RecordAPIKeyUse(_ context.Context, keyID, orgID string) error {
+func (u *usage) RecordAPIKeyUse(ctx context.Context, keyID, orgID string) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.uses = append(u.uses, orgID+"/"+keyID)
+	p, ok := auth.FromContext(ctx)
+	if !ok || p.KeyID != keyID || p.OrganizationID != orgID {
+		return domain.E(domain.KindInternal, "usage", "the key's principal is not in the context")
+	}
+	u.uses = append(u.uses, orgID+"/"+keyID+"/"+p.UserID+p.AssistantID)
 	return nil
 }
 

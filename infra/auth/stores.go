@@ -28,7 +28,8 @@ type APIKeyStore interface {
 
 // UsageRecorder records that an API key was used, e.g. by appending an api_key.used event. The
 // Authenticator calls it at most once per key per UseInterval (per process), so a busy key does
-// not flood the event log.
+// not flood the event log. ctx carries the key's Principal (FromContext), so the command that
+// records the use can run as the key's owner.
 type UsageRecorder interface {
 	RecordAPIKeyUse(ctx context.Context, keyID, orgID string) error
 }
