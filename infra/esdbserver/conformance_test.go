@@ -753,3 +753,18 @@ func TestSubscribeToAllFilters(t *testing.T) {
 		}
 	}
 }
+
+// TestDiscoveryConnectionString connects through esdb+discover://, which asks Gossip.Read
+// for the cluster's leader.
+func TestDiscoveryConnectionString(t *testing.T) {
+	t.Parallel()
+	if realServerURL() != "" {
+		t.Skip("uses the embedded server's address")
+	}
+	srv := startServer(t, Config{})
+	c := newClient(t, "esdb+discover://"+srv.Addr()+"?tls=false")
+	s := streamName(t, "gossip")
+	if _, err := c.AppendToStream(ctxFor(t), s, esdb.AppendToStreamOptions{}, event("e", "{}")); err != nil {
+		t.Fatalf("append through discovery: %v", err)
+	}
+}

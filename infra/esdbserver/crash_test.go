@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func TestCrashDurability(t *testing.T) {
 	_ = cmd.Wait()
 	_ = c.Close()
 
-	_, conn = start()
+	cmd2, conn := start()
 	c2 := newClient(t, conn)
 	for w := 0; w < writers; w++ {
 		name := s + "-" + string(rune('a'+w))
@@ -110,7 +111,8 @@ func TestCrashDurability(t *testing.T) {
 			}
 		}
 	}
-	// The restarted server continues the numbering and the global order.
+	// The restarted server continues the numbering and the global order; SIGTERM stops it
+	// gracefully (exit status 0).
 	before := readAllEvents(t, c2, esdb.ReadAllOptions{})
 	wr, err := c2.AppendToStream(context.Background(), s+"-a", esdb.AppendToStreamOptions{ExpectedRevision: esdb.Revision(9)}, event("durable.v1", "{}"))
 	if err != nil {
@@ -118,5 +120,18 @@ func TestCrashDurability(t *testing.T) {
 	}
 	if last := before[len(before)-1].OriginalEvent().Position.Commit; wr.CommitPosition <= last {
 		t.Fatalf("position after restart %d, not after %d", wr.CommitPosition, last)
+	}
+	if err := cmd2.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd2.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("arkiv eventstore after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("arkiv eventstore did not stop on SIGTERM")
 	}
 }

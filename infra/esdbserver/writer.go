@@ -266,10 +266,11 @@ func (w *writer) commit(group []*writeReq) {
 			return
 		}
 	}
+	// Committed: wake live subscribers first (publishing never blocks), then acknowledge.
+	w.hub.publish(p.records)
 	for i, req := range group {
 		req.done <- results[i]
 	}
-	w.hub.publish(p.records)
 	if len(w.streams) > maxCachedStreams {
 		clear(w.streams)
 	}
