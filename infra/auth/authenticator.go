@@ -175,7 +175,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 // maxTokenLen bounds the bearer tokens looked at.
 const maxTokenLen = 16 << 10
 
-// AuthenticateToken checks a bearer token: "ak_…" is an API key, "as_…" a session token, and a
+// AuthenticateToken checks a bearer token: "arkiv_…" is an API key, "as_…" a session token, and a
 // token with two dots an OIDC access token (JWT). It is Authenticate without the header, for
 // transports such as a WebSocket init payload.
 func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Principal, error) {
