@@ -37,8 +37,10 @@ func commands() map[string]command {
 		"bootstrap":   {"create an organisation, its first Admin and an API key (prints JSON)", cmdBootstrap},
 		"migrate":     {"apply the Postgres migrations to ARKIV_PG_URL", cmdMigrate},
 		"projections": {"projection status, or rebuild NAME|--all blue/green", cmdProjections},
+		"dev":         {"start the embedded stack and the API server (make run)", cmdDev},
 		"eventstore":  {"run the embedded EventStoreDB server (storage in ARKIV_PG_URL)", cmdEventStore},
 		"keys":        {"keyring tools: rotate-kek, prune-kek, status", cmdKeys},
+		"serve":       {"run the API server against external services", cmdServe},
 		"stack":       {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
 	}
 }

@@ -1,0 +1,20 @@
+package main
+
+import "context"
+
+// cmdServe runs the API server against external services, refusing to start when one is
+// missing or unreachable.
+func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "serve")
+	var cfg platformConfig
+	bindPlatformFlags(fs, &cfg)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	p, err := openPlatform(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return p.serve(ctx, env, nil)
+}
