@@ -42,6 +42,7 @@ func allScenarios() []Scenario {
 	s = append(s, keyringScenarios()...)
 	s = append(s, projectionsScenarios()...)
 	s = append(s, authScenarios()...)
+	s = append(s, commandsScenarios()...)
 	return s
 }
 
