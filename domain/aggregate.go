@@ -36,13 +36,25 @@ func newRoot(prefix, id string) root {
 	return root{id: id, stream: prefix + id, version: NoStream}
 }
 
-func (r *root) ID() string             { return r.id }
-func (r *root) Stream() string         { return r.stream }
+// ID returns the aggregate's id.
+func (r *root) ID() string { return r.id }
+
+// Stream returns the aggregate's stream name.
+func (r *root) Stream() string { return r.stream }
+
+// OrganizationID returns the organisation the aggregate belongs to.
 func (r *root) OrganizationID() string { return r.org }
-func (r *root) SpaceID() string        { return r.space }
-func (r *root) Version() int64         { return r.version }
-func (r *root) Changes() []Event       { return r.changes }
-func (r *root) base() *root            { return r }
+
+// SpaceID returns the space the aggregate belongs to, if any.
+func (r *root) SpaceID() string { return r.space }
+
+// Version returns the revision of the last replayed event.
+func (r *root) Version() int64 { return r.version }
+
+// Changes returns the events recorded since loading.
+func (r *root) Changes() []Event { return r.changes }
+
+func (r *root) base() *root { return r }
 
 // created reports whether the aggregate's creation event has been applied.
 func (r *root) created() bool { return r.org != "" }
