@@ -553,17 +553,17 @@ func (s *streamState) clone() *streamState {
 	return &c
 }
 
-// remember appends r's id to the window of recent ids. The window slices are never
-// modified in place, so earlier clones stay valid.
+// remember appends r's id to the window of recent ids (at least recentIDs of them).
+// Appending never rewrites elements an earlier clone can see, and a state is only ever
+// cloned from the cache's current one, so earlier clones stay valid.
 func (s *streamState) remember(r *record) {
 	s.last = r.revision
-	ids := append(s.recent[:len(s.recent):len(s.recent)], r.id)
-	pos := append(s.recentPos[:len(s.recentPos):len(s.recentPos)], r.pos)
-	if len(ids) > recentIDs {
-		ids = ids[len(ids)-recentIDs:]
-		pos = pos[len(pos)-recentIDs:]
+	s.recent = append(s.recent, r.id)
+	s.recentPos = append(s.recentPos, r.pos)
+	if len(s.recent) > 2*recentIDs {
+		s.recent = append([][16]byte(nil), s.recent[len(s.recent)-recentIDs:]...)
+		s.recentPos = append([]int64(nil), s.recentPos[len(s.recentPos)-recentIDs:]...)
 	}
-	s.recent, s.recentPos = ids, pos
 }
 
 // idsAt returns the ids and positions of revisions from … from+n-1 when they are all in
