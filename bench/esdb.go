@@ -209,7 +209,7 @@ func benchReadAndCatchUp(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	defer f.close()
-	n := env.Size(1_000_000, 200_000)
+	n := env.Size(1_000_000, 50_000)
 	f.stop()
 	if err := esdbSeed(ctx, f.pgURL, n); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)

@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestSoftDelete(t *testing.T) {
@@ -403,5 +405,53 @@ func readAllEvents(t *testing.T, c *esdb.Client, opts esdb.ReadAllOptions) []*es
 			t.Fatalf("read $all: %v", err)
 		}
 		out = append(out, ev)
+	}
+}
+
+// TestRecoversFromLostDatabaseConnections kills the server's Postgres sessions between
+// appends: an append may fail, but the writer recovers and numbering and order stay right.
+func TestRecoversFromLostDatabaseConnections(t *testing.T) {
+	t.Parallel()
+	if realServerURL() != "" {
+		t.Skip("kills the embedded server's database sessions")
+	}
+	db := pgtest.NewDatabase(t)
+	srv := startServer(t, Config{PGURL: db})
+	c := newClient(t, srv.ConnectionString())
+	ctx := ctxFor(t)
+	s := streamName(t, "pgdrop")
+	if _, err := c.AppendToStream(ctx, s, esdb.AppendToStreamOptions{}, event("e", "{}")); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, pgtest.BaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	dbName := db[strings.LastIndex(db, "/")+1:]
+	if i := strings.Index(dbName, "?"); i >= 0 {
+		dbName = dbName[:i]
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND pid <> pg_backend_pid()`, dbName); err != nil {
+		t.Fatal(err)
+	}
+	appended := 1
+	for i := 0; i < 5; i++ {
+		if _, err := c.AppendToStream(ctx, s, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Revision(uint64(appended - 1))}, event("e", "{}")); err == nil {
+			appended++
+		}
+	}
+	if appended < 4 {
+		t.Fatalf("only %d appends succeeded after the sessions were killed", appended)
+	}
+	got, err := readStream(t, c, s, esdb.ReadStreamOptions{}, 100)
+	if err != nil || len(got) != appended {
+		t.Fatalf("%d events (%v), %d acknowledged", len(got), err, appended)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].OriginalEvent().Position.Commit <= got[i-1].OriginalEvent().Position.Commit {
+			t.Fatal("positions out of order after recovery")
+		}
 	}
 }

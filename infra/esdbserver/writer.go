@@ -248,7 +248,6 @@ func (w *writer) commit(group []*writeReq) {
 		w.failAll(group, err)
 		return
 	}
-	startNext := w.next
 	p := &pending{touched: map[string]*streamState{}}
 	results := make([]writeRes, len(group))
 	created := w.now().UnixNano() / 100
@@ -256,8 +255,7 @@ func (w *writer) commit(group []*writeReq) {
 		results[i] = w.apply(ctx, req, p, created)
 	}
 	if len(p.records) > 0 {
-		if err := w.write(ctx, p); err != nil {
-			w.next = startNext
+		if err := w.write(ctx, p); err != nil && !w.committedAnyway(p) {
 			for name := range p.touched {
 				delete(w.streams, name)
 			}
@@ -274,6 +272,26 @@ func (w *writer) commit(group []*writeReq) {
 	if len(w.streams) > maxCachedStreams {
 		clear(w.streams)
 	}
+}
+
+// committedAnyway settles a failed write whose outcome is unknown (say, the connection
+// dropped after COMMIT was sent): if the store's head shows the group's last position, the
+// group did commit. Otherwise the next position is taken from the store again, so a later
+// group never collides with rows that did land.
+func (w *writer) committedAnyway(p *pending) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first, last := p.records[0].pos, p.records[len(p.records)-1].pos
+	head, err := w.st.head(ctx)
+	if err != nil {
+		w.next = first
+		return false
+	}
+	if head >= last {
+		return true
+	}
+	w.next = head + 1
+	return false
 }
 
 func (w *writer) failAll(group []*writeReq, err error) {
