@@ -615,3 +615,21 @@ func (plainSealer) open(_ context.Context, env string, _ []byte) (domain.Sealed,
 	}
 	return domain.Sealed{Plain: string(b[p:]), Subjects: subjects}, nil
 }
+
+// OpenField opens one sealed field as a read model keeps it: the envelope string copied from
+// the event's payload, the event's id and the field's path in the payload ("title",
+// "message.text"), which together with the subjects bind the ciphertext. It returns the
+// plaintext, or redacted true and "" when a subject of the field has been erased. An empty
+// envelope (a zero Sealed) opens to "". A tampered envelope, or one presented with another
+// event id or path, is a KindInternal error.
+func (c *EventCodec) OpenField(ctx context.Context, eventID, path, envelope string) (plain string, redacted bool, err error) {
+	if envelope == "" {
+		return "", false, nil
+	}
+	w := &walk{ctx: ctx, c: c, eventID: eventID}
+	s, err := c.f.open(ctx, envelope, w.ad(path))
+	if err != nil {
+		return "", false, err
+	}
+	return s.Plain, s.Redacted, nil
+}
