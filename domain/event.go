@@ -112,7 +112,7 @@ func AllEvents() []Event {
 		DocumentIngested{}, DocumentTextChunkAdded{}, DocumentDeleted{},
 		ConversationStarted{}, MessageSent{}, AssistantReplyRecorded{}, ModelInvocationRecorded{},
 		APIKeyCreated{}, APIKeyRevoked{}, APIKeyUsed{},
-		ErasureRequested{}, ErasureRestored{}, ErasureCompleted{},
+		ErasureRequested{}, ErasureRestored{}, ErasureCompleted{}, RetentionBucketDestroyed{},
 		AccessDenied{}, DocumentViewed{}, AuditLogViewed{}, AuditLogExported{}, DataExported{},
 	}
 }

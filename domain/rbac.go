@@ -94,6 +94,9 @@ const (
 	CmdViewAuditLog               Command = "ViewAuditLog"
 	CmdExportAuditLog             Command = "ExportAuditLog"
 	CmdExportData                 Command = "ExportData"
+	// CmdRecordRetentionDestruction records destroyed retention buckets; only the system
+	// actor runs it (SystemAllowed), so it is not in the RBAC table of user roles.
+	CmdRecordRetentionDestruction Command = "RecordRetentionDestruction"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -160,6 +163,19 @@ var permissions = []Permission{
 	{CmdExportAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
 }
+
+// SystemActor is the actor id under which Arkiv's own process managers run commands (the
+// erasure process manager completes erasures whose grace window has passed, the retention
+// process manager records destroyed buckets). It is not a UUID, so no user, API key or
+// session can ever carry it; the command layer lets it run only what SystemAllowed allows.
+const SystemActor = "system"
+
+// systemCommands are the only commands the system actor may run.
+var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction}
+
+// SystemAllowed reports whether the system actor may run cmd: completing an erasure and
+// recording retention destructions, nothing else.
+func SystemAllowed(cmd Command) bool { return containsRole(systemCommands, cmd) }
 
 // Permissions returns a copy of the RBAC table.
 func Permissions() []Permission { return append([]Permission(nil), permissions...) }
