@@ -320,12 +320,14 @@ func TestConversation(t *testing.T) {
 		}, fails: "NOT_FOUND"},
 		{name: "invocation without payload logging drops payloads", given: []Event{started, sent}, when: func(a Aggregate) error {
 			return a.(*Conversation).RecordModelInvocation(liveAssistant(false), inv, user1, day)
-		}, then: []Event{ModelInvocationRecorded{ConversationID: conv1, InvocationID: key1, MessageID: msg1, Model: "mistral-large",
-			Region: RegionSE, Excerpts: []ExcerptRef{}, PromptTokens: 10, CompletionTokens: 5, LatencyMillis: 120, Outcome: OutcomeOK, InvokedAt: day}}},
+		}, then: []Event{ModelInvocationRecorded{ConversationID: conv1, InvocationID: key1, MessageID: msg1, AssistantID: ast1, UserID: user1,
+			Model: "mistral-large", Region: RegionSE, Excerpts: []ExcerptRef{}, RequestSHA256: PayloadHash("prompt"),
+			PromptTokens: 10, CompletionTokens: 5, LatencyMillis: 120, Outcome: OutcomeOK, InvokedAt: day}}},
 		{name: "invocation with payload logging seals payloads", given: []Event{started, sent}, when: func(a Aggregate) error {
 			return a.(*Conversation).RecordModelInvocation(liveAssistant(true), inv, user1, day)
-		}, then: []Event{ModelInvocationRecorded{ConversationID: conv1, InvocationID: key1, MessageID: msg1, Model: "mistral-large",
-			Region: RegionSE, Excerpts: []ExcerptRef{}, PayloadLogged: true, RequestPayload: Seal("prompt", logSubs...),
+		}, then: []Event{ModelInvocationRecorded{ConversationID: conv1, InvocationID: key1, MessageID: msg1, AssistantID: ast1, UserID: user1,
+			Model: "mistral-large", Region: RegionSE, Excerpts: []ExcerptRef{}, PayloadLogged: true,
+			RequestParts: []SealedPart{{Text: Seal("prompt", logSubs...)}}, RequestSHA256: PayloadHash("prompt"),
 			ResponsePayload: Seal("answer", logSubs...), PromptTokens: 10, CompletionTokens: 5, LatencyMillis: 120, Outcome: OutcomeOK, InvokedAt: day}}},
 		{name: "invocation with unknown outcome", given: []Event{started, sent}, when: func(a Aggregate) error {
 			bad := inv

@@ -22,6 +22,12 @@ type AssistantSpec struct {
 	RetentionDays int
 	// LogModelPayloads says whether model requests and responses are recorded.
 	LogModelPayloads bool
+	// MaxExcerpts is the most document excerpts sent to the model per question; 0 is the
+	// default (DefaultMaxExcerpts). Models hosted outside the EU get at most NonEUMaxExcerpts.
+	MaxExcerpts int
+	// MaxExcerptChars is the most characters of excerpts sent per question; 0 is the
+	// default (DefaultMaxExcerptChars). Outside the EU at most NonEUMaxExcerptChars.
+	MaxExcerptChars int
 }
 
 // AssistantCreated records a new assistant. Name and instructions are sealed under the
@@ -35,6 +41,8 @@ type AssistantCreated struct {
 	Model            ModelID `json:"model"`
 	RetentionDays    int     `json:"retentionDays"`
 	LogModelPayloads bool    `json:"logModelPayloads"`
+	MaxExcerpts      int     `json:"maxExcerpts,omitempty"`
+	MaxExcerptChars  int     `json:"maxExcerptChars,omitempty"`
 }
 
 // EventName implements Event.
@@ -48,6 +56,8 @@ type AssistantUpdated struct {
 	Model            ModelID `json:"model"`
 	RetentionDays    int     `json:"retentionDays"`
 	LogModelPayloads bool    `json:"logModelPayloads"`
+	MaxExcerpts      int     `json:"maxExcerpts,omitempty"`
+	MaxExcerptChars  int     `json:"maxExcerptChars,omitempty"`
 }
 
 // EventName implements Event.
@@ -87,6 +97,7 @@ func (a *Assistant) Create(space *Space, spec AssistantSpec) error {
 		AssistantID: a.id, OrganizationID: space.OrganizationID(), SpaceID: space.ID(),
 		Name: Seal(spec.Name, sub), Instructions: Seal(spec.Instructions, sub), Model: spec.Model,
 		RetentionDays: spec.RetentionDays, LogModelPayloads: spec.LogModelPayloads,
+		MaxExcerpts: spec.MaxExcerpts, MaxExcerptChars: spec.MaxExcerptChars,
 	})
 	return nil
 }
@@ -108,6 +119,7 @@ func (a *Assistant) Update(space *Space, spec AssistantSpec) error {
 	record(a, AssistantUpdated{
 		AssistantID: a.id, Name: Seal(spec.Name, sub), Instructions: Seal(spec.Instructions, sub),
 		Model: spec.Model, RetentionDays: spec.RetentionDays, LogModelPayloads: spec.LogModelPayloads,
+		MaxExcerpts: spec.MaxExcerpts, MaxExcerptChars: spec.MaxExcerptChars,
 	})
 	return nil
 }
@@ -130,6 +142,9 @@ func (a *Assistant) Model() ModelID { return a.spec.Model }
 
 // LogsModelPayloads reports whether model payloads are recorded.
 func (a *Assistant) LogsModelPayloads() bool { return a.spec.LogModelPayloads }
+
+// Spec returns the assistant's current configuration.
+func (a *Assistant) Spec() AssistantSpec { return a.spec }
 
 // RetentionDays returns the assistant's message retention, 0 when inherited.
 func (a *Assistant) RetentionDays() int { return a.spec.RetentionDays }
@@ -157,6 +172,9 @@ func (spec AssistantSpec) validate(space *Space) (AssistantSpec, error) {
 	if !space.ModelEnabled(spec.Model) {
 		return spec, Errorf(KindInvalid, op, "model %s is not enabled in the space", spec.Model)
 	}
+	if err := ValidateRetrievalSettings(spec.MaxExcerpts, spec.MaxExcerptChars); err != nil {
+		return spec, err
+	}
 	if spec.RetentionDays != 0 {
 		if err := ValidateRetentionDays("assistant retention", spec.RetentionDays); err != nil {
 			return spec, err
@@ -170,10 +188,12 @@ func (a *Assistant) apply(e Event) {
 	case AssistantCreated:
 		a.org, a.space = e.OrganizationID, e.SpaceID
 		a.spec = AssistantSpec{Name: e.Name.Plain, Instructions: e.Instructions.Plain, Model: e.Model,
-			RetentionDays: e.RetentionDays, LogModelPayloads: e.LogModelPayloads}
+			RetentionDays: e.RetentionDays, LogModelPayloads: e.LogModelPayloads,
+			MaxExcerpts: e.MaxExcerpts, MaxExcerptChars: e.MaxExcerptChars}
 	case AssistantUpdated:
 		a.spec = AssistantSpec{Name: e.Name.Plain, Instructions: e.Instructions.Plain, Model: e.Model,
-			RetentionDays: e.RetentionDays, LogModelPayloads: e.LogModelPayloads}
+			RetentionDays: e.RetentionDays, LogModelPayloads: e.LogModelPayloads,
+			MaxExcerpts: e.MaxExcerpts, MaxExcerptChars: e.MaxExcerptChars}
 	case AssistantDeleted:
 		a.deleted = true
 	}

@@ -1,6 +1,9 @@
 package domain
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -59,7 +62,10 @@ func (AssistantReplyRecorded) EventName() string { return "conversation.assistan
 
 // ExcerptRef points at a document chunk used as context for a model call.
 type ExcerptRef struct {
-	DocumentID string  `json:"documentId"`
+	DocumentID string `json:"documentId"`
+	// ChunkID is the chunk's id in the search index (empty in events recorded before it
+	// was kept).
+	ChunkID    string  `json:"chunkId,omitempty"`
 	ChunkIndex int     `json:"chunkIndex"`
 	Score      float64 `json:"score"`
 }
@@ -74,36 +80,56 @@ const (
 
 // ModelInvocation is what a model call reports.
 type ModelInvocation struct {
-	InvocationID     string
-	MessageID        string
-	Model            ModelID
-	Region           Region
-	Excerpts         []ExcerptRef
-	RequestPayload   string
+	InvocationID string
+	MessageID    string
+	Model        ModelID
+	Region       Region
+	Excerpts     []ExcerptRef
+	// RequestPayload is the exact request body sent to the model.
+	RequestPayload string
+	// RequestParts, when set, split RequestPayload into runs, each naming the documents
+	// whose text it carries; they must concatenate to RequestPayload. When empty, the whole
+	// payload is one run carrying every excerpt's document.
+	RequestParts     []PayloadPart
 	ResponsePayload  string
 	PromptTokens     int
 	CompletionTokens int
 	LatencyMillis    int64
 	Outcome          string
+	// Attempts is how many times the model was called (retries included).
+	Attempts int
+	// Error is a fixed phrase saying why a call failed or was refused; never personal data.
+	Error string
 }
 
 // ModelInvocationRecorded records one model call made for a conversation. The payloads are
 // recorded only when the assistant logs model payloads, sealed under the conversation, its
-// owner and the organisation's model-log bucket of the day.
+// owner and the organisation's model-log bucket of the day. The request is kept as
+// RequestParts: the runs that carry a document's text are also sealed under that document,
+// so erasing the document removes its text from the readable payload; RequestPayload is
+// then left empty (events recorded before parts existed carry it whole). The response is
+// also sealed under every document sent, since a model may quote them. RequestSHA256 (hex)
+// identifies the exact request bytes even when payloads are not logged.
 type ModelInvocationRecorded struct {
 	ConversationID   string       `json:"conversationId"`
 	InvocationID     string       `json:"invocationId"`
 	MessageID        string       `json:"messageId"`
+	AssistantID      string       `json:"assistantId,omitempty"`
+	UserID           string       `json:"userId,omitempty"`
 	Model            ModelID      `json:"model"`
 	Region           Region       `json:"region"`
 	Excerpts         []ExcerptRef `json:"excerpts"`
 	PayloadLogged    bool         `json:"payloadLogged"`
 	RequestPayload   Sealed       `json:"requestPayload"`
+	RequestParts     []SealedPart `json:"requestParts,omitempty"`
+	RequestSHA256    string       `json:"requestSha256,omitempty"`
 	ResponsePayload  Sealed       `json:"responsePayload"`
 	PromptTokens     int          `json:"promptTokens"`
 	CompletionTokens int          `json:"completionTokens"`
 	LatencyMillis    int64        `json:"latencyMillis"`
 	Outcome          string       `json:"outcome"`
+	Attempts         int          `json:"attempts,omitempty"`
+	Error            string       `json:"error,omitempty"`
 	InvokedAt        time.Time    `json:"invokedAt"`
 }
 
@@ -194,18 +220,72 @@ func (c *Conversation) RecordModelInvocation(assistant *Assistant, inv ModelInvo
 	if len(inv.RequestPayload) > MaxPayloadBytes || len(inv.ResponsePayload) > MaxPayloadBytes {
 		return Errorf(KindInvalid, op, "payloads must be at most %d bytes", MaxPayloadBytes)
 	}
+	if len(inv.Error) > 500 || !utf8.ValidString(inv.Error) || inv.Attempts < 0 {
+		return E(KindInvalid, op, "error must be at most 500 bytes of UTF-8 and attempts not negative")
+	}
+	docs := excerptDocuments(inv.Excerpts)
+	parts := inv.RequestParts
+	if len(parts) == 0 && inv.RequestPayload != "" {
+		parts = []PayloadPart{{Text: inv.RequestPayload, Documents: docs}}
+	}
+	var joined strings.Builder
+	for _, p := range parts {
+		joined.WriteString(p.Text)
+		for _, d := range p.Documents {
+			if err := ValidateID("document id", d); err != nil {
+				return err
+			}
+		}
+	}
+	if joined.String() != inv.RequestPayload {
+		return E(KindInvalid, op, "request parts must concatenate to the request payload")
+	}
 	ev := ModelInvocationRecorded{ConversationID: c.id, InvocationID: inv.InvocationID, MessageID: inv.MessageID,
+		AssistantID: c.assistant, UserID: c.owner,
 		Model: inv.Model, Region: inv.Region, Excerpts: append([]ExcerptRef{}, inv.Excerpts...),
 		PromptTokens: inv.PromptTokens, CompletionTokens: inv.CompletionTokens, LatencyMillis: inv.LatencyMillis,
-		Outcome: inv.Outcome, InvokedAt: at}
+		Outcome: inv.Outcome, Attempts: inv.Attempts, Error: inv.Error, InvokedAt: at}
+	if inv.RequestPayload != "" {
+		ev.RequestSHA256 = PayloadHash(inv.RequestPayload)
+	}
 	if assistant.LogsModelPayloads() {
 		subs := []Subject{UserSubject(c.owner), ConversationSubject(c.id), ModelLogBucket(c.org, at)}
 		ev.PayloadLogged = true
-		ev.RequestPayload = Seal(inv.RequestPayload, subs...)
-		ev.ResponsePayload = Seal(inv.ResponsePayload, subs...)
+		ev.RequestParts = make([]SealedPart, len(parts))
+		for i, p := range parts {
+			ps := append([]Subject{}, subs...)
+			for _, d := range p.Documents {
+				ps = append(ps, DocumentSubject(d))
+			}
+			ev.RequestParts[i] = SealedPart{Text: Seal(p.Text, ps...), Documents: append([]string(nil), p.Documents...)}
+		}
+		rs := append([]Subject{}, subs...)
+		for _, d := range docs {
+			rs = append(rs, DocumentSubject(d))
+		}
+		ev.ResponsePayload = Seal(inv.ResponsePayload, rs...)
 	}
 	record(c, ev)
 	return nil
+}
+
+// excerptDocuments returns the distinct document ids of excerpts, in order of appearance.
+func excerptDocuments(ex []ExcerptRef) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range ex {
+		if e.DocumentID != "" && !seen[e.DocumentID] {
+			seen[e.DocumentID] = true
+			out = append(out, e.DocumentID)
+		}
+	}
+	return out
+}
+
+// PayloadHash returns the hex SHA-256 of a model request payload.
+func PayloadHash(payload string) string {
+	h := sha256.Sum256([]byte(payload))
+	return hex.EncodeToString(h[:])
 }
 
 // Owner returns the user who started the conversation.
