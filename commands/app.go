@@ -37,6 +37,8 @@ type App struct {
 	ViewAuditLog               Handler[ViewAuditLog, Result]
 	ExportAuditLog             Handler[ExportAuditLog, Result]
 	ExportData                 Handler[ExportData, Result]
+	// RecordRetentionDestruction is run by the retention process manager as the system actor.
+	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 }
 
 // NewApp builds every handler over d and wraps it with WithLogging(log). It refuses nil
@@ -80,5 +82,6 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 		ViewAuditLog:               WithLogging[ViewAuditLog, Result]("ViewAuditLog", log, &ViewAuditLogHandler{x}),
 		ExportAuditLog:             WithLogging[ExportAuditLog, Result]("ExportAuditLog", log, &ExportAuditLogHandler{x}),
 		ExportData:                 WithLogging[ExportData, Result]("ExportData", log, &ExportDataHandler{x}),
+		RecordRetentionDestruction: WithLogging[RecordRetentionDestruction, Result]("RecordRetentionDestruction", log, &RecordRetentionDestructionHandler{x}),
 	}, nil
 }

@@ -43,13 +43,15 @@ func newExecutor(d Deps) (*executor, error) {
 }
 
 // actor is the user running a command, as the write model knows them, with the command
-// being run (for access-denied events).
+// being run (for access-denied events). system marks domain.SystemActor, Arkiv's own process
+// managers: it has no organisation of its own (run takes the target's) and no role.
 type actor struct {
-	id   string
-	org  string
-	role domain.OrgRole
-	meta Meta
-	cmd  domain.Command
+	id     string
+	org    string
+	role   domain.OrgRole
+	meta   Meta
+	cmd    domain.Command
+	system bool
 }
 
 func checkMeta(m Meta) error {
@@ -62,10 +64,21 @@ func checkMeta(m Meta) error {
 
 // loadActor loads the actor's membership from their user stream. Unknown actors are
 // unauthenticated; deactivated ones are refused with an access-denied event.
+//
+// The system actor (domain.SystemActor) has no user stream: it is accepted for the commands
+// domain.SystemAllowed lists — completing an erasure, recording retention destructions — and
+// refused as forbidden for every other. Its id is not a UUID, so authentication can never
+// produce it; only process managers inside Arkiv set it.
 func (x *executor) loadActor(ctx context.Context, m Meta, cmd domain.Command) (actor, error) {
 	const op = "command.actor"
 	if err := checkMeta(m); err != nil {
 		return actor{}, err
+	}
+	if m.ActorID == domain.SystemActor {
+		if !domain.SystemAllowed(cmd) {
+			return actor{}, domain.E(domain.KindForbidden, string(cmd), "the system actor may not run "+string(cmd))
+		}
+		return actor{id: domain.SystemActor, meta: m, cmd: cmd, system: true}, nil
 	}
 	if domain.ValidateID("actor id", m.ActorID) != nil {
 		return actor{}, domain.E(domain.KindUnauthenticated, op, "unknown actor")
@@ -167,6 +180,9 @@ func (x *executor) run(ctx context.Context, m Meta, s spec) (Result, error) {
 		if !s.create && t.OrganizationID() == "" {
 			return Result{}, domain.Errorf(domain.KindNotFound, string(s.cmd), "%s not found", kindOfStream(t.Stream()))
 		}
+		if act.system {
+			act.org = t.OrganizationID()
+		}
 		if s.prepare != nil {
 			if err := s.prepare(ctx, act); err != nil {
 				return Result{}, err
@@ -202,6 +218,12 @@ func (x *executor) run(ctx context.Context, m Meta, s spec) (Result, error) {
 // actor's organisation role and — for space-scoped commands — their role in the space.
 // A refusal is appended to the access log and returned as KindForbidden.
 func (x *executor) authorize(ctx context.Context, m Meta, act actor, cmd domain.Command, t domain.Aggregate, spaceOf func(domain.Aggregate) string) error {
+	if act.system {
+		if domain.SystemAllowed(cmd) {
+			return nil
+		}
+		return domain.E(domain.KindForbidden, string(cmd), "the system actor may not run "+string(cmd))
+	}
 	org := t.OrganizationID()
 	if org == "" {
 		org = act.org
