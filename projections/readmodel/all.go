@@ -1,0 +1,39 @@
+package readmodel
+
+import (
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/projections"
+)
+
+// Deps are what the projections need.
+type Deps struct {
+	// Streams re-reads the streams of a restored erasure subject (*eventstore.Store).
+	// Required.
+	Streams StreamReader
+	// Opener decrypts document text for the search index (*keyring.EventCodec).
+	Opener Opener
+	// Index and Embedder, when both set (with Opener), enable the search-index projection.
+	Index    Index
+	Embedder Embedder
+	// Chunker splits documents for the index; the zero value uses search.Chunker's defaults.
+	Chunker search.Chunker
+}
+
+// All returns every projection Arkiv runs, in rebuild order: the relational read models
+// ("readmodel"), infra/auth's tables ("readmodel.auth"), the audit log ("audit") and, when
+// Deps has an index, an embedder and an opener, the search index ("search.index").
+func All(d Deps) ([]projections.Projection, error) {
+	if d.Streams == nil {
+		return nil, domain.E(domain.KindInternal, "readmodel.All", "a stream reader is required")
+	}
+	out := []projections.Projection{NewReadModel(d.Streams), NewAuth(d.Streams), NewAudit()}
+	if d.Index != nil && d.Embedder != nil && d.Opener != nil {
+		out = append(out, NewSearchIndex(d.Index, d.Embedder, d.Opener, d.Streams, d.Chunker))
+	}
+	return out, nil
+}
+
+// QueryNames returns the projections the readmodels queries read, for
+// projections.Waiter.WaitFor: a query with consistentAt waits for these.
+func QueryNames() []string { return []string{NameReadModel, NameAuth, NameAudit} }

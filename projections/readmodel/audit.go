@@ -1,0 +1,105 @@
+package readmodel
+
+import (
+	"context"
+	"strings"
+
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/projections"
+	"github.com/jackc/pgx/v5"
+)
+
+// NameAudit is the name of the audit-log projection.
+const NameAudit = "audit"
+
+// Audit writes one audit_log row per event of the log, of every type: when, who (a
+// pseudonymous id), what (the event type), on which target, with which outcome, in which
+// organisation and space. Refused commands also go to access_denied with their reason. It
+// copies no payload field, so it holds no personal data and no content, and erasure leaves it
+// as it is: it is the record that the erasure happened.
+type Audit struct{}
+
+// NewAudit returns the projection.
+func NewAudit() *Audit { return &Audit{} }
+
+// Name implements projections.Projection.
+func (*Audit) Name() string { return NameAudit }
+
+// Tables implements projections.Projection.
+func (*Audit) Tables() []string { return []string{"audit_log", "access_denied"} }
+
+type accessWire struct {
+	Actor                string `json:"actor"`
+	Command              string `json:"command"`
+	TargetStream         string `json:"targetStream"`
+	TargetOrganizationID string `json:"targetOrganizationId"`
+	OrgRole              string `json:"orgRole"`
+	SpaceRole            string `json:"spaceRole"`
+	Reason               string `json:"reason"`
+	DocumentID           string `json:"documentId"`
+	SpaceID              string `json:"spaceId"`
+	SubjectType          string `json:"subjectType"`
+	SubjectID            string `json:"subjectId"`
+}
+
+// streamTarget splits "space-<id>" into ("space", "<id>").
+func streamTarget(stream string) (typ, id string) {
+	for _, prefix := range []string{streamOrg, streamUser, streamSpace, streamAssistant, streamDocument,
+		streamConversation, streamAPIKey, streamErasurePrefix, streamAccessPrefix} {
+		if rest, ok := strings.CutPrefix(stream, prefix); ok {
+			typ = strings.TrimSuffix(prefix, "-")
+			if typ == "org" {
+				typ = string(domain.SubjectOrganization)
+			}
+			return typ, rest
+		}
+	}
+	return "", ""
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Apply implements projections.Projection.
+func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	m := metaOf(ev)
+	typ, target := streamTarget(ev.Stream)
+	outcome := "ok"
+	if strings.HasPrefix(ev.Stream, streamAccessPrefix) {
+		var a accessWire
+		if err := decode(ev, &a); err != nil {
+			return err
+		}
+		switch ev.Type {
+		case evAccessDenied:
+			outcome = "denied"
+			typ, target = streamTarget(a.TargetStream)
+			if _, err := tx.Exec(ctx, `INSERT INTO access_denied (event_id, position, occurred_at, organization_id,
+					actor_id, command, target_type, target_id, target_organization_id, org_role, space_role, reason)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (event_id) DO NOTHING`,
+				ev.ID.String(), pos(ev), m.OccurredAt, m.Organization, a.Actor, a.Command, nullable(typ), nullable(target),
+				nullable(a.TargetOrganizationID), a.OrgRole, a.SpaceRole, a.Reason); err != nil {
+				return err
+			}
+		case evDocumentViewed:
+			typ, target = string(domain.SubjectDocument), a.DocumentID
+			if m.Space == "" {
+				m.Space = a.SpaceID
+			}
+		case evAuditLogViewed, evAuditLogExported:
+			typ, target = "audit_log", m.Organization
+		case evDataExported:
+			typ, target = a.SubjectType, a.SubjectID
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO audit_log (event_id, position, prepare_position, occurred_at, organization_id,
+			space_id, actor_id, action, target_type, target_id, outcome)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING`,
+		ev.ID.String(), pos(ev), int64(ev.Position.Prepare), m.OccurredAt, nullable(m.Organization), nullable(m.Space),
+		nullable(m.Actor), ev.Type, nullable(typ), nullable(target), outcome)
+	return err
+}

@@ -1,0 +1,183 @@
+package readmodel
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/auth"
+	"github.com/arkiv/arkiv/projections"
+	"github.com/jackc/pgx/v5"
+)
+
+// NameAuth is the name of the projection that fills infra/auth's tables.
+const NameAuth = "readmodel.auth"
+
+// Auth fills the tables infra/auth authenticates against: api_keys from the API key events
+// (a deactivated user's keys are revoked) and auth_org_settings from the organisation's
+// settings. It leaves auth_oidc_providers, which no event carries, alone.
+type Auth struct {
+	streams StreamReader
+	er      erasures
+}
+
+// NewAuth returns the projection.
+func NewAuth(streams StreamReader) *Auth {
+	return &Auth{streams: streams, er: erasures{table: "auth_erasures"}}
+}
+
+// Name implements projections.Projection.
+func (*Auth) Name() string { return NameAuth }
+
+// Tables implements projections.Projection.
+func (*Auth) Tables() []string { return []string{"api_keys", "auth_org_settings", "auth_erasures"} }
+
+type (
+	orgSettingsWire struct {
+		OrganizationID string                      `json:"organizationId"`
+		Settings       domain.OrganizationSettings `json:"settings"`
+	}
+	keyWire struct {
+		KeyID          string    `json:"keyId"`
+		OrganizationID string    `json:"organizationId"`
+		OwnerKind      string    `json:"ownerKind"`
+		OwnerID        string    `json:"ownerId"`
+		Prefix         string    `json:"prefix"`
+		Hash           string    `json:"hash"`
+		UsedAt         time.Time `json:"usedAt"`
+	}
+)
+
+// Apply implements projections.Projection.
+func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	switch ev.Type {
+	case evErasureRequested:
+		var r erasureRequested
+		if err := decode(ev, &r); err != nil {
+			return err
+		}
+		if domain.SubjectKind(r.SubjectType) != domain.SubjectOrganization {
+			return nil
+		}
+		streams := []string{streamOrg + r.SubjectID}
+		keys, err := queryStrings(ctx, tx, `SELECT key_id FROM api_keys WHERE organization_id = $1`, r.SubjectID)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			streams = append(streams, streamAPIKey+k)
+		}
+		owners, err := queryStrings(ctx, tx, `SELECT DISTINCT owner_id FROM api_keys WHERE organization_id = $1 AND owner_kind = 'USER'`, r.SubjectID)
+		if err != nil {
+			return err
+		}
+		for _, u := range owners {
+			streams = append(streams, streamUser+u)
+		}
+		for _, sql := range []string{
+			`DELETE FROM api_keys WHERE organization_id = $1`,
+			`DELETE FROM auth_org_settings WHERE organization_id = $1`,
+		} {
+			if _, err := tx.Exec(ctx, sql, r.SubjectID); err != nil {
+				return err
+			}
+		}
+		return p.er.request(ctx, tx, ev, r, streams)
+	case evErasureRestored:
+		var r erasureRef
+		if err := decode(ev, &r); err != nil {
+			return err
+		}
+		streams, ok, err := p.er.restore(ctx, tx, r.ErasureID)
+		if err != nil || !ok {
+			return err
+		}
+		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e projections.Event) error {
+			return p.apply(ctx, tx, e)
+		})
+	case evErasureCompleted:
+		var r erasureRef
+		if err := decode(ev, &r); err != nil {
+			return err
+		}
+		return p.er.complete(ctx, tx, r.ErasureID)
+	}
+	return p.apply(ctx, tx, ev)
+}
+
+func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	at := metaOf(ev).OccurredAt
+	switch ev.Type {
+	case evOrgCreated, evOrgSettings:
+		var e orgSettingsWire
+		if err := decode(ev, &e); err != nil {
+			return err
+		}
+		if hid, err := p.er.hidden(ctx, tx, e.OrganizationID); err != nil || hid {
+			return err
+		}
+		s := auth.SettingsFromDomain(e.Settings, nil)
+		if err := s.Validate(); err != nil {
+			return err
+		}
+		policy, err := json.Marshal(s.Password)
+		if err != nil {
+			return domain.Wrap(domain.KindInternal, "readmodel.auth", err, "encode password policy")
+		}
+		// Written here rather than with auth.Postgres.SetAuthSettings, which would also
+		// replace the organisation's OIDC providers (configured outside the log) and stamp
+		// now() instead of the event's time.
+		_, err = tx.Exec(ctx, `INSERT INTO auth_org_settings
+				(organization_id, session_idle_timeout_seconds, password_policy, mfa_required, updated_at)
+			VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (organization_id) DO UPDATE SET
+				session_idle_timeout_seconds = EXCLUDED.session_idle_timeout_seconds,
+				password_policy = EXCLUDED.password_policy, mfa_required = EXCLUDED.mfa_required,
+				updated_at = EXCLUDED.updated_at`,
+			e.OrganizationID, int64(s.SessionIdleTimeout/time.Second), policy, s.MFARequired, at)
+		return err
+	case evKeyCreated:
+		var e keyWire
+		if err := decode(ev, &e); err != nil {
+			return err
+		}
+		if hid, err := p.er.hidden(ctx, tx, e.OrganizationID); err != nil || hid {
+			return err
+		}
+		rec := auth.APIKeyRecord{KeyID: e.KeyID, OrganizationID: e.OrganizationID, OwnerKind: e.OwnerKind, OwnerID: e.OwnerID}
+		h, err := hex.DecodeString(e.Hash)
+		if err != nil || len(h) != len(rec.Hash) {
+			return domain.E(domain.KindInternal, "readmodel.auth", "API key hash is not a hex SHA-256")
+		}
+		copy(rec.Hash[:], h)
+		return auth.NewPostgres(tx).PutAPIKey(ctx, rec, e.Prefix, at)
+	case evKeyRevoked:
+		var e keyWire
+		if err := decode(ev, &e); err != nil {
+			return err
+		}
+		err := auth.NewPostgres(tx).RevokeAPIKey(ctx, e.KeyID, at)
+		if domain.Is(domain.KindNotFound, err) {
+			return nil // a key of an erased organisation
+		}
+		return err
+	case evKeyUsed:
+		var e keyWire
+		if err := decode(ev, &e); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE api_keys SET last_used_at = greatest(last_used_at, $2) WHERE key_id = $1`, e.KeyID, e.UsedAt.UTC())
+		return err
+	case evUserDeactivated:
+		var e userRef
+		if err := decode(ev, &e); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE api_keys SET state = 'revoked', revoked_at = coalesce(revoked_at, $2)
+			WHERE owner_kind = 'USER' AND owner_id = $1`, e.UserID, at)
+		return err
+	}
+	return nil
+}
