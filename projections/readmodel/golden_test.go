@@ -9,6 +9,7 @@ import (
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/projections"
 	"github.com/arkiv/arkiv/projections/readmodel"
+	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -18,9 +19,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // then rebuilds every projection from the log and checks that the tables are identical.
 func TestGoldenAndRebuild(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	newScript(f, keyring.NewPlainCodec()).world()
-	ps, err := readmodel.All(readmodel.Deps{Streams: f.es.Store})
+	f := readmodeltest.NewFixture(t)
+	readmodeltest.NewScript(f, keyring.NewPlainCodec()).World()
+	ps, err := readmodel.All(readmodel.Deps{Streams: f.ES.Store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,10 +29,10 @@ func TestGoldenAndRebuild(t *testing.T) {
 	for _, p := range ps {
 		tables = append(tables, p.Tables()...)
 	}
-	r := f.runner(ps)
-	f.run(r)
-	f.waitHead(r.Names()...)
-	live := dump(t, f.ctx, f.pool, tables)
+	r := f.Runner(ps)
+	f.Run(r)
+	f.WaitHead(r.Names()...)
+	live := readmodeltest.Dump(t, f.Ctx, f.Pool, tables)
 
 	golden := filepath.Join("testdata", "readmodels.golden")
 	if *update {
@@ -47,13 +48,13 @@ func TestGoldenAndRebuild(t *testing.T) {
 		t.Errorf("tables differ from %s (run with -update after checking the diff):\n%s", golden, diffLines(string(want), live))
 	}
 
-	if err := r.RebuildAll(f.ctx, nil); err != nil {
+	if err := r.RebuildAll(f.Ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if rebuilt := dump(t, f.ctx, f.pool, tables); rebuilt != live {
+	if rebuilt := readmodeltest.Dump(t, f.Ctx, f.Pool, tables); rebuilt != live {
 		t.Errorf("a rebuild changed the tables:\n%s", diffLines(live, rebuilt))
 	}
-	sts, _, err := r.Status(f.ctx)
+	sts, _, err := r.Status(f.Ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,291 @@
+package readmodels
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/search"
+	"github.com/jackc/pgx/v5"
+)
+
+// AuditEntry is one event of the organisation's log as the audit log shows it: ids only, no
+// personal data.
+type AuditEntry struct {
+	EventID    string
+	Position   uint64
+	OccurredAt time.Time
+	// Action is the event type, e.g. "space.member_added.v1".
+	Action string
+	// ActorID is the pseudonymous id of the user who caused it ("" for none).
+	ActorID string
+	// TargetType and TargetID name the aggregate the event is about ("space", "<id>"); for
+	// a denial, what was refused.
+	TargetType string
+	TargetID   string
+	// Outcome is "ok", or "denied" for a refused command.
+	Outcome        string
+	OrganizationID string
+	SpaceID        string
+}
+
+// AuditFilter selects audit entries; every non-empty field must match. From is inclusive,
+// To exclusive.
+type AuditFilter struct {
+	ActorID  string
+	Action   string
+	TargetID string
+	SpaceID  string
+	From     time.Time
+	To       time.Time
+}
+
+// AuditLog returns the organisation's audit entries matching f, newest first.
+func (r *Reader) AuditLog(ctx context.Context, orgID string, f AuditFilter, p Page) (Connection[AuditEntry], error) {
+	const op = "readmodels.AuditLog"
+	limit, err := p.limit()
+	if err != nil {
+		return Connection[AuditEntry]{}, err
+	}
+	where := []string{"organization_id = $1"}
+	args := []any{orgID}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if key, err := decodeCursor("audit", p.After); err != nil {
+		return Connection[AuditEntry]{}, err
+	} else if key != "" {
+		c, pr, ok := strings.Cut(key, "/")
+		cn, err1 := strconv.ParseInt(c, 10, 64)
+		pn, err2 := strconv.ParseInt(pr, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return Connection[AuditEntry]{}, domain.E(domain.KindInvalid, op, "after is not a cursor of this list")
+		}
+		args = append(args, cn, pn)
+		where = append(where, "(position, prepare_position) < ($"+strconv.Itoa(len(args)-1)+", $"+strconv.Itoa(len(args))+")")
+	}
+	if f.ActorID != "" {
+		add("actor_id = ?", f.ActorID)
+	}
+	if f.Action != "" {
+		add("action = ?", f.Action)
+	}
+	if f.TargetID != "" {
+		add("target_id = ?", f.TargetID)
+	}
+	if f.SpaceID != "" {
+		add("space_id = ?", f.SpaceID)
+	}
+	if !f.From.IsZero() {
+		add("occurred_at >= ?", f.From)
+	}
+	if !f.To.IsZero() {
+		add("occurred_at < ?", f.To)
+	}
+	args = append(args, limit+1)
+	rows, err := r.pool.Query(ctx, `SELECT event_id, position, prepare_position, occurred_at, action, coalesce(actor_id, ''),
+			coalesce(target_type, ''), coalesce(target_id, ''), outcome, coalesce(organization_id, ''), coalesce(space_id, '')
+		FROM audit_log WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY position DESC, prepare_position DESC LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return Connection[AuditEntry]{}, pgErr(op, err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	var prepares []int64
+	for rows.Next() {
+		var e AuditEntry
+		var c, pr int64
+		if err := rows.Scan(&e.EventID, &c, &pr, &e.OccurredAt, &e.Action, &e.ActorID, &e.TargetType, &e.TargetID,
+			&e.Outcome, &e.OrganizationID, &e.SpaceID); err != nil {
+			return Connection[AuditEntry]{}, pgErr(op, err)
+		}
+		e.Position = uint64(c)
+		out = append(out, e)
+		prepares = append(prepares, pr)
+	}
+	if err := rows.Err(); err != nil {
+		return Connection[AuditEntry]{}, pgErr(op, err)
+	}
+	prep := map[string]int64{}
+	for i, e := range out {
+		prep[e.EventID] = prepares[i]
+	}
+	return connection(out, limit, func(e AuditEntry) string {
+		return encodeCursor("audit", strconv.FormatUint(e.Position, 10)+"/"+strconv.FormatInt(prep[e.EventID], 10))
+	}), nil
+}
+
+// AccessDenial is one refused command.
+type AccessDenial struct {
+	EventID              string
+	Position             uint64
+	OccurredAt           time.Time
+	ActorID              string
+	Command              domain.Command
+	TargetType           string
+	TargetID             string
+	TargetOrganizationID string
+	OrgRole              domain.OrgRole
+	SpaceRole            domain.SpaceRole
+	Reason               string
+}
+
+// AccessDenials returns the organisation's refused commands, newest first.
+func (r *Reader) AccessDenials(ctx context.Context, orgID string, p Page) (Connection[AccessDenial], error) {
+	const op = "readmodels.AccessDenials"
+	limit, err := p.limit()
+	if err != nil {
+		return Connection[AccessDenial]{}, err
+	}
+	before, err := positionCursor("denied", p.After)
+	if err != nil {
+		return Connection[AccessDenial]{}, err
+	}
+	if before < 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := r.pool.Query(ctx, `SELECT event_id, position, occurred_at, actor_id, command, coalesce(target_type, ''),
+			coalesce(target_id, ''), coalesce(target_organization_id, ''), org_role, space_role, reason
+		FROM access_denied WHERE organization_id = $1 AND position < $2 ORDER BY position DESC LIMIT $3`,
+		orgID, before, limit+1)
+	if err != nil {
+		return Connection[AccessDenial]{}, pgErr(op, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccessDenial, error) {
+		var d AccessDenial
+		var c int64
+		err := row.Scan(&d.EventID, &c, &d.OccurredAt, &d.ActorID, &d.Command, &d.TargetType, &d.TargetID,
+			&d.TargetOrganizationID, &d.OrgRole, &d.SpaceRole, &d.Reason)
+		d.Position = uint64(c)
+		return d, err
+	})
+	if err != nil {
+		return Connection[AccessDenial]{}, pgErr(op, err)
+	}
+	return connection(out, limit, func(d AccessDenial) string { return posCursor("denied", int64(d.Position)) }), nil
+}
+
+// APIKey is an API key without its secret (only its hash is stored, and not returned).
+type APIKey struct {
+	ID             string
+	OrganizationID string
+	Prefix         string
+	// OwnerKind is domain.KeyOwnerUser or domain.KeyOwnerAssistant.
+	OwnerKind string
+	OwnerID   string
+	// State is "ACTIVE" or "REVOKED".
+	State      string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// APIKeys returns the organisation's API keys, only ownerID's when ownerID is not empty,
+// oldest first.
+func (r *Reader) APIKeys(ctx context.Context, orgID, ownerID string, p Page) (Connection[APIKey], error) {
+	const op = "readmodels.APIKeys"
+	limit, err := p.limit()
+	if err != nil {
+		return Connection[APIKey]{}, err
+	}
+	after, err := decodeCursor("apikey", p.After)
+	if err != nil {
+		return Connection[APIKey]{}, err
+	}
+	// Keys are ordered by (created_at, key_id); the cursor holds both.
+	var afterAt time.Time
+	var afterID string
+	if after != "" {
+		at, id, ok := strings.Cut(after, "|")
+		t, perr := time.Parse(time.RFC3339Nano, at)
+		if !ok || perr != nil {
+			return Connection[APIKey]{}, domain.E(domain.KindInvalid, op, "after is not a cursor of this list")
+		}
+		afterAt, afterID = t, id
+	}
+	rows, err := r.pool.Query(ctx, `SELECT key_id, organization_id, prefix, owner_kind, owner_id, upper(state),
+			created_at, last_used_at, revoked_at
+		FROM api_keys WHERE organization_id = $1 AND ($2 = '' OR owner_id = $2)
+			AND ($3 = '' OR (created_at, key_id) > ($4, $3))
+		ORDER BY created_at, key_id LIMIT $5`, orgID, ownerID, afterID, afterAt, limit+1)
+	if err != nil {
+		return Connection[APIKey]{}, pgErr(op, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[APIKey])
+	if err != nil {
+		return Connection[APIKey]{}, pgErr(op, err)
+	}
+	return connection(out, limit, func(k APIKey) string {
+		return encodeCursor("apikey", k.CreatedAt.UTC().Format(time.RFC3339Nano)+"|"+k.ID)
+	}), nil
+}
+
+// SearchIndex is what Search needs of the index; *search.Index implements it.
+type SearchIndex interface {
+	Search(ctx context.Context, spaceID, query string, vector []float32, opts search.SearchOptions) ([]search.Hit, error)
+}
+
+// Embedder embeds the query; infra/embedding's Provider implements it.
+type Embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+type searcher struct {
+	ix  SearchIndex
+	emb Embedder
+}
+
+// WithSearch enables Search over ix, embedding queries with emb.
+func WithSearch(ix SearchIndex, emb Embedder) Option {
+	return func(r *Reader) { r.search = &searcher{ix: ix, emb: emb} }
+}
+
+// SearchHit is one search result: a chunk of a document.
+type SearchHit struct {
+	ChunkID    string
+	DocumentID string
+	ChunkIndex int
+	Text       string
+	Score      float64
+}
+
+// Search runs a hybrid (BM25 + vector) search over the documents of a live space of the
+// organisation, in that space's tenant only; a space of another organisation has no hits.
+// Without WithSearch it is KindUnavailable.
+func (r *Reader) Search(ctx context.Context, orgID, spaceID, query string, limit int) ([]SearchHit, error) {
+	const op = "readmodels.Search"
+	if r.search == nil {
+		return nil, domain.E(domain.KindUnavailable, op, "search is not configured")
+	}
+	if strings.TrimSpace(query) == "" {
+		return nil, domain.E(domain.KindInvalid, op, "the query must not be empty")
+	}
+	if limit <= 0 || limit > MaxFirst {
+		return nil, domain.Errorf(domain.KindInvalid, op, "limit must be 1 to %d", MaxFirst)
+	}
+	var exists bool
+	if err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM spaces WHERE organization_id = $1 AND space_id = $2)`,
+		orgID, spaceID).Scan(&exists); err != nil {
+		return nil, pgErr(op, err)
+	}
+	if !exists {
+		return []SearchHit{}, nil
+	}
+	vecs, err := r.search.emb.Embed(ctx, []string{query})
+	if err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, op, err, "embed the query")
+	}
+	hits, err := r.search.ix.Search(ctx, spaceID, query, vecs[0], search.SearchOptions{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SearchHit, len(hits))
+	for i, h := range hits {
+		out[i] = SearchHit{ChunkID: h.ChunkID, DocumentID: h.DocumentID, ChunkIndex: h.ChunkIndex, Text: h.Text, Score: h.Score}
+	}
+	return out, nil
+}
