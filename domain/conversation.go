@@ -206,7 +206,8 @@ func (c *Conversation) RecordModelInvocation(assistant *Assistant, inv ModelInvo
 	if _, err := NewModelID(string(inv.Model)); err != nil {
 		return err
 	}
-	if !inv.Region.Valid() {
+	if !inv.Region.Valid() && (inv.Outcome != OutcomeRefused || inv.Region != "") {
+		// A refused call may name a model that is not allow-listed, whose region is unknown.
 		return E(KindInvalid, op, "region must be SE, EU, US or ONPREM")
 	}
 	switch inv.Outcome {

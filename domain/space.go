@@ -215,6 +215,9 @@ func (s *Space) RoleOf(user string) SpaceRole {
 // Classification returns the space's classification.
 func (s *Space) Classification() Classification { return s.classification }
 
+// Models returns the models enabled in the space, sorted.
+func (s *Space) Models() []ModelID { return append([]ModelID(nil), s.models...) }
+
 // ModelEnabled reports whether id is enabled in the space.
 func (s *Space) ModelEnabled(id ModelID) bool {
 	for _, m := range s.models {

@@ -1,0 +1,334 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/arkiv/arkiv/domain"
+)
+
+// Ask is a user's question to the assistant of their conversation: the message is recorded,
+// excerpts are retrieved from the space's documents within the assistant's limits, sent to
+// the assistant's model if the organisation's policy allows it, and the reply recorded with
+// exactly what was sent (space members, in their own conversation).
+type Ask struct {
+	Meta
+	ConversationID string
+	// MessageID is the question's id; empty derives one from the command id.
+	MessageID string
+	Text      string
+	// OnToken, when set, receives the reply's text as it is generated (the GraphQL
+	// subscription). Tokens may arrive before the exchange is recorded; a failed call
+	// streams nothing that is then recorded as a reply.
+	OnToken func(delta string)
+}
+
+// AskResult is the recorded exchange.
+type AskResult struct {
+	MessageID    string
+	ReplyID      string
+	InvocationID string
+	// Reply is the assistant's answer.
+	Reply    string
+	Excerpts []domain.ExcerptRef
+	Model    domain.ModelID
+	Region   domain.Region
+	// Position is the commit position of the exchange's last event.
+	Position uint64
+}
+
+// AskHandler handles Ask.
+type AskHandler struct {
+	x         *executor
+	retriever Retriever
+	models    ModelRouter
+}
+
+// NewAskHandler returns the handler; it refuses nil dependencies.
+func NewAskHandler(d Deps, r Retriever, models ModelRouter) (*AskHandler, error) {
+	x, err := newExecutor(d)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil || models == nil {
+		return nil, domain.E(domain.KindInternal, "commands.new", "nil retriever or model router")
+	}
+	return &AskHandler{x: x, retriever: r, models: models}, nil
+}
+
+// systemPrompt frames every request; the assistant's instructions follow it.
+const systemPrompt = "You are an assistant answering questions with the numbered document excerpts provided. " +
+	"Use only those excerpts, cite them as [1], [2], and say so when they do not contain the answer."
+
+// recordTimeout bounds recording an exchange after the caller has gone away.
+const recordTimeout = 30 * time.Second
+
+// Handle runs the exchange. A refusal by the model policy is recorded (an invocation with
+// outcome REFUSED and an access.denied event) and returned as KindForbidden; a model that
+// fails after its retries is recorded as a failed invocation and returned as
+// KindUnavailable. Message, invocation and reply are appended together or not at all.
+func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
+	const op = "Ask"
+	if err := domain.ValidateID("conversation id", c.ConversationID); err != nil {
+		return AskResult{}, err
+	}
+	r := AskResult{
+		MessageID:    orDefault(c.MessageID, DerivedID(c.CommandID, "message")),
+		ReplyID:      DerivedID(c.CommandID, "reply"),
+		InvocationID: DerivedID(c.CommandID, "invocation"),
+	}
+	act, err := h.x.loadActor(ctx, c.Meta, domain.CmdSendMessage)
+	if err != nil {
+		return AskResult{}, err
+	}
+	conv := domain.NewConversation(c.ConversationID)
+	recs, err := h.x.load(ctx, conv)
+	if err != nil {
+		return AskResult{}, err
+	}
+	if _, ok := applied(recs, c.CommandID, conv.Stream()); ok {
+		return h.prior(ctx, recs, c.CommandID, conv.Stream(), r)
+	}
+	if conv.OrganizationID() == "" {
+		return AskResult{}, domain.E(domain.KindNotFound, op, "conversation not found")
+	}
+	if err := h.x.authorize(ctx, c.Meta, act, domain.CmdSendMessage, conv, domain.Aggregate.SpaceID); err != nil {
+		return AskResult{}, err
+	}
+	now := h.x.d.Clock.Now().UTC()
+	// Validate the message (ownership, text) before anything leaves the process.
+	if err := conv.SendMessage(r.MessageID, act.id, c.Text, now); err != nil {
+		if domain.Is(domain.KindForbidden, err) {
+			h.x.deny(ctx, c.Meta, act, domain.CmdSendMessage, conv.Stream(), conv.OrganizationID(), domain.SpaceRoleNone, domain.ReasonNotOwner)
+		}
+		return AskResult{}, err
+	}
+	space, asst, org := domain.NewSpace(conv.SpaceID()), domain.NewAssistant(conv.AssistantID()), domain.NewOrganization(act.org)
+	for _, a := range []domain.Aggregate{space, asst, org} {
+		if _, err := h.x.load(ctx, a); err != nil {
+			return AskResult{}, err
+		}
+	}
+	if !asst.Live() || !space.Live() {
+		return AskResult{}, domain.E(domain.KindNotFound, op, "the conversation's assistant or space is gone")
+	}
+	r.Model = asst.Model()
+	model, refusal := domain.CheckModelUse(org.Settings(), space.Classification(), space.Models(), asst.Model())
+	if refusal != nil {
+		return h.refuse(ctx, c, act, conv.Stream(), r, org.Settings(), refusal)
+	}
+	r.Region = model.Region
+	spec := asst.Spec()
+	limits := domain.LimitsFor(spec.MaxExcerpts, spec.MaxExcerptChars, model.Region)
+	cands, err := h.retriever.Retrieve(ctx, conv.SpaceID(), c.Text, 4*limits.MaxExcerpts)
+	if err != nil {
+		return AskResult{}, domain.Wrap(domain.KindUnavailable, op, err, "the space's documents cannot be searched right now; please try again")
+	}
+	selected := domain.SelectExcerpts(cands, limits)
+	req := buildRequest(model, spec.Instructions, c.Text, selected)
+	req.OnToken = c.OnToken
+	for _, s := range selected {
+		r.Excerpts = append(r.Excerpts, s.Ref())
+	}
+	inv := domain.ModelInvocation{InvocationID: r.InvocationID, MessageID: r.MessageID, Model: model.ID,
+		Region: model.Region, Excerpts: r.Excerpts}
+	provider, err := h.models.Provider(model)
+	var res ModelResponse
+	start := time.Now()
+	if err == nil {
+		res, err = provider.Complete(ctx, req)
+	}
+	inv.LatencyMillis = time.Since(start).Milliseconds()
+	inv.RequestPayload, inv.RequestParts = string(res.RequestPayload), res.RequestParts
+	inv.ResponsePayload = string(res.ResponsePayload)
+	inv.PromptTokens, inv.CompletionTokens, inv.Attempts = res.PromptTokens, res.CompletionTokens, res.Attempts
+	reply := strings.TrimSpace(res.Text)
+	if err == nil && reply == "" {
+		err = domain.E(domain.KindUnavailable, op, "the model returned an empty answer")
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err != nil {
+		inv.Outcome, inv.Error = domain.OutcomeError, failurePhrase(err)
+		if res.Timeout {
+			inv.Outcome = domain.OutcomeTimeout
+		}
+		pos, aerr := h.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+			return cv.RecordModelInvocation(a, inv, act.id, at)
+		})
+		if aerr != nil {
+			return AskResult{}, aerr
+		}
+		r.Position = pos
+		msg := "the assistant's model did not answer; please try again"
+		if inv.Outcome == domain.OutcomeTimeout {
+			msg = "the assistant's model timed out; please try again"
+		}
+		return r, domain.Wrap(domain.KindUnavailable, op, err, msg)
+	}
+	r.Reply = truncateBytes(reply, domain.MaxMessageBytes)
+	inv.Outcome = domain.OutcomeOK
+	pos, err := h.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+		if err := cv.RecordModelInvocation(a, inv, act.id, at); err != nil {
+			return err
+		}
+		return cv.RecordReply(r.ReplyID, r.MessageID, r.Reply, r.Excerpts, act.id, at)
+	})
+	if err != nil {
+		return AskResult{}, err
+	}
+	r.Position = pos
+	return r, nil
+}
+
+// refuse records the refused exchange and its denial, and returns the refusal.
+func (h *AskHandler) refuse(ctx context.Context, c Ask, act actor, stream string, r AskResult, s domain.OrganizationSettings, refusal error) (AskResult, error) {
+	inv := domain.ModelInvocation{InvocationID: r.InvocationID, MessageID: r.MessageID, Model: r.Model,
+		Outcome: domain.OutcomeRefused, Error: refusalPhrase(refusal)}
+	if m, ok := s.Model(r.Model); ok {
+		inv.Region = m.Region
+		r.Region = m.Region
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	pos, err := h.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+		return cv.RecordModelInvocation(a, inv, act.id, at)
+	})
+	if err != nil {
+		return AskResult{}, err
+	}
+	r.Position = pos
+	ev := domain.AccessDenied{Actor: act.id, Command: domain.CmdSendMessage, TargetStream: stream, OrgRole: act.role,
+		Reason: domain.ReasonModelPolicy, DeniedAt: h.x.d.Clock.Now().UTC()}
+	if _, err := h.x.appendAccess(rctx, c.Meta, act, ev, "model-refused"); err != nil {
+		return r, domain.Wrap(domain.KindForbidden, "Ask", err, refusalPhrase(refusal))
+	}
+	return r, refusal
+}
+
+// appendExchange appends the message and what record adds in one append to the
+// conversation, reloading and redoing on a concurrent change. A retried command whose
+// events are already there appends nothing.
+func (h *AskHandler) appendExchange(ctx context.Context, c Ask, act actor, r AskResult,
+	record func(*domain.Conversation, *domain.Assistant, time.Time) error) (uint64, error) {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		conv := domain.NewConversation(c.ConversationID)
+		recs, err := h.x.load(ctx, conv)
+		if err != nil {
+			return 0, err
+		}
+		if pos, ok := applied(recs, c.CommandID, conv.Stream()); ok {
+			return pos, nil
+		}
+		asst := domain.NewAssistant(conv.AssistantID())
+		if _, err := h.x.load(ctx, asst); err != nil {
+			return 0, err
+		}
+		at := h.x.d.Clock.Now().UTC()
+		if err := conv.SendMessage(r.MessageID, act.id, c.Text, at); err != nil {
+			return 0, err
+		}
+		if err := record(conv, asst, at); err != nil {
+			return 0, err
+		}
+		pos, err := h.x.append(ctx, c.Meta, act.id, conv, recs)
+		if domain.Is(domain.KindConflict, err) {
+			backoff(ctx, attempt)
+			continue
+		}
+		return pos, err
+	}
+	return 0, domain.Errorf(domain.KindConflict, "Ask", "concurrent changes: gave up after %d attempts", maxAttempts)
+}
+
+// prior rebuilds the result of an exchange already recorded by this command id, so a
+// retried request neither calls the model again nor records anything twice.
+func (h *AskHandler) prior(ctx context.Context, recs []domain.Recorded, commandID, stream string, r AskResult) (AskResult, error) {
+	var outcome, reason string
+	for _, rec := range recs {
+		if !isCommandEvent(rec.EventID, commandID, stream) {
+			continue
+		}
+		ev, err := h.x.decode(ctx, rec)
+		if err != nil {
+			return AskResult{}, err
+		}
+		r.Position = rec.Position
+		switch e := ev.(type) {
+		case domain.ModelInvocationRecorded:
+			outcome, reason = e.Outcome, e.Error
+			r.Model, r.Region, r.Excerpts = e.Model, e.Region, e.Excerpts
+		case domain.AssistantReplyRecorded:
+			r.Reply = e.Text.Plain
+		}
+	}
+	switch outcome {
+	case domain.OutcomeRefused:
+		return r, domain.E(domain.KindForbidden, "Ask", reason)
+	case domain.OutcomeError, domain.OutcomeTimeout:
+		return r, domain.E(domain.KindUnavailable, "Ask", "the assistant's model did not answer; please try again")
+	}
+	return r, nil
+}
+
+func isCommandEvent(eventID, commandID, stream string) bool {
+	for i := 0; i < 3; i++ {
+		if eventID == EventID(commandID, stream, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// buildRequest frames the selected excerpts and the question as chat messages.
+func buildRequest(m domain.AllowedModel, instructions, question string, excerpts []domain.Candidate) ModelRequest {
+	req := ModelRequest{Model: m.ID, Endpoint: m.Endpoint, Question: question}
+	system := systemPrompt
+	if s := strings.TrimSpace(instructions); s != "" {
+		system += "\n\n" + s
+	}
+	var b strings.Builder
+	if len(excerpts) == 0 {
+		b.WriteString("No document excerpts matched the question.\n\n")
+	} else {
+		b.WriteString("Document excerpts:\n\n")
+	}
+	for i, e := range excerpts {
+		fmt.Fprintf(&b, "[%d] (document %s)\n", i+1, e.DocumentID)
+		b.WriteString(e.Text)
+		b.WriteString("\n\n")
+		req.Excerpts = append(req.Excerpts, ModelExcerpt{Number: i + 1, DocumentID: e.DocumentID, Text: e.Text})
+	}
+	b.WriteString("Question: ")
+	b.WriteString(question)
+	req.Messages = []ChatMessage{{Role: "system", Content: system}, {Role: "user", Content: b.String()}}
+	return req
+}
+
+// failurePhrase is the fixed phrase recorded for a failed call: the domain message of the
+// provider's error (which holds no personal data), bounded.
+func failurePhrase(err error) string {
+	var de *domain.Error
+	msg := "the model call failed"
+	if errors.As(err, &de) && de.Msg != "" {
+		msg = de.Msg
+	}
+	return truncateBytes(msg, 300)
+}
+
+func refusalPhrase(err error) string { return failurePhrase(err) }
+
+// truncateBytes cuts s to at most n bytes at a rune boundary.
+func truncateBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
