@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/arkiv/arkiv/domain"
 )
@@ -632,4 +633,45 @@ func (c *EventCodec) OpenField(ctx context.Context, eventID, path, envelope stri
 		return "", false, err
 	}
 	return s.Plain, s.Redacted, nil
+}
+
+// FieldShredding explains why an envelope opens as redacted: since is the latest time one of
+// its subjects entered shredding (zero when none is shredding) and destroyed reports that one
+// of them is destroyed for good. A projection that re-derives a subject on an
+// erasure.restored event uses it to tell keys not restored yet (shredding since before the
+// restore: retry) from keys erased again later (skip). The plaintext codec's envelopes have
+// no keys: zero, false.
+func (c *EventCodec) FieldShredding(ctx context.Context, envelope string) (since time.Time, destroyed bool, err error) {
+	const op = "keyring.field_shredding"
+	es, ok := c.f.(encryptingSealer)
+	if !ok || envelope == "" {
+		return time.Time{}, false, nil
+	}
+	b64, ok := strings.CutPrefix(envelope, EncryptedPrefix)
+	if !ok {
+		return time.Time{}, false, domain.E(domain.KindInternal, op, "sealed field is not an encrypted envelope")
+	}
+	blob, err := base64.RawURLEncoding.DecodeString(b64)
+	if err != nil {
+		return time.Time{}, false, domain.E(domain.KindInternal, op, "sealed field is not valid base64")
+	}
+	subjects, err := BlobSubjects(blob)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, s := range subjects {
+		st, err := es.k.State(ctx, s)
+		if err != nil {
+			return time.Time{}, false, err
+		}
+		switch st.Status {
+		case StatusDestroyed:
+			destroyed = true
+		case StatusShredding:
+			if st.ShredRequestedAt.After(since) {
+				since = st.ShredRequestedAt
+			}
+		}
+	}
+	return since, destroyed, nil
 }

@@ -60,8 +60,21 @@ func TestOpenFieldMatchesDecode(t *testing.T) {
 		if err != nil || !red || got != "" {
 			t.Fatalf("after shredding: %q, %v, %v", got, red, err)
 		}
+		since, destroyed, err := c.FieldShredding(ctx, wire.Message.Text)
+		if err != nil || since.IsZero() || destroyed {
+			t.Fatalf("FieldShredding while shredding = %v, %v, %v", since, destroyed, err)
+		}
 		if err := f.kr.Restore(ctx, user); err != nil {
 			t.Fatal(err)
+		}
+		if since, destroyed, err := c.FieldShredding(ctx, wire.Message.Text); err != nil || !since.IsZero() || destroyed {
+			t.Fatalf("FieldShredding after restore = %v, %v, %v", since, destroyed, err)
+		}
+		if err := f.kr.StartShredding(ctx, space, "", "", 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, destroyed, err := c.FieldShredding(ctx, wire.Message.Attachments[1].Name); err != nil || !destroyed {
+			t.Fatalf("FieldShredding after destruction = %v, %v", destroyed, err)
 		}
 		got, red, err = c.OpenField(ctx, "ev-open", "message.text", wire.Message.Text)
 		if err != nil || red || got != "hello from the user" {
