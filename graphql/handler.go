@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -16,6 +17,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/auth"
 )
 
 // HandlerOptions hardens the GraphQL endpoint.
@@ -29,6 +31,13 @@ type HandlerOptions struct {
 	// MaxBodyBytes bounds the request body (default 1 MiB).
 	MaxBodyBytes int64
 	Log          *slog.Logger
+	// Authenticate checks the token a websocket client sends in its connection_init payload
+	// ({"Authorization": "Bearer …"}), for clients that cannot set headers on the upgrade
+	// request. Nil accepts only the upgrade request's own credentials.
+	Authenticate func(ctx context.Context, token string) (auth.Principal, error)
+	// RemoteIP returns the client address of a request (for login rate limits); nil uses
+	// the connection's address.
+	RemoteIP func(*http.Request) string
 }
 
 // NewHandler returns the /graphql HTTP handler over the resolver.
@@ -45,10 +54,29 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r}))
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Directives: Directives(r.Reads)}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		Upgrader:              websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
+		InitFunc: func(ctx context.Context, init transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			if _, ok := auth.FromContext(ctx); ok || o.Authenticate == nil {
+				return ctx, nil, nil
+			}
+			h := init.Authorization()
+			if h == "" {
+				if v, ok := init["authorization"].(string); ok {
+					h = v
+				}
+			}
+			if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
+				return ctx, nil, nil
+			}
+			p, err := o.Authenticate(ctx, strings.TrimSpace(h[7:]))
+			if err != nil {
+				return ctx, nil, domain.E(domain.KindUnauthenticated, "graphql.websocket", "invalid credentials")
+			}
+			return auth.WithPrincipal(ctx, p), nil, nil
+		},
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -66,7 +94,12 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	max := o.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, max)
-		srv.ServeHTTP(w, req)
+		ip := ""
+		if o.RemoteIP != nil {
+			ip = o.RemoteIP(req)
+		}
+		ctx := withRequestInfo(withRequestCache(req.Context()), req, ip)
+		srv.ServeHTTP(w, req.WithContext(ctx))
 	})
 }
 

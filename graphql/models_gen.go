@@ -2,7 +2,997 @@
 
 package graphql
 
-// Arkiv's public GraphQL contract. Every error carries extensions.code, one of INVALID,
-// UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, CONFLICT, ERASED, UNAVAILABLE, INTERNAL.
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// A user's access to a space.
+type Access struct {
+	// spaceId:userId.
+	ID      string    `json:"id"`
+	SpaceID string    `json:"spaceId"`
+	UserID  string    `json:"userId"`
+	Role    SpaceRole `json:"role"`
+	// The user.
+	User *User `json:"user,omitempty"`
+}
+
+// A new member of a space.
+type AddSpaceMemberInput struct {
+	SpaceID string    `json:"spaceId"`
+	UserID  string    `json:"userId"`
+	Role    SpaceRole `json:"role"`
+}
+
+// A model on the allow-list.
+type AllowedModel struct {
+	ID                string `json:"id"`
+	Endpoint          string `json:"endpoint"`
+	Region            Region `json:"region"`
+	MaxClassification string `json:"maxClassification"`
+}
+
+// A model on the allow-list.
+type AllowedModelInput struct {
+	ID       string `json:"id"`
+	Endpoint string `json:"endpoint"`
+	Region   Region `json:"region"`
+	// The most sensitive classification of data the model may see.
+	MaxClassification string `json:"maxClassification"`
+}
+
+// An API key, without its secret.
+type APIKey struct {
+	ID         string          `json:"id"`
+	Prefix     string          `json:"prefix"`
+	OwnerKind  APIKeyOwnerKind `json:"ownerKind"`
+	OwnerID    string          `json:"ownerId"`
+	State      APIKeyState     `json:"state"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	LastUsedAt *time.Time      `json:"lastUsedAt,omitempty"`
+	RevokedAt  *time.Time      `json:"revokedAt,omitempty"`
+}
+
+// A page of API keys.
+type APIKeyConnection struct {
+	Edges    []APIKeyEdge `json:"edges"`
+	PageInfo *PageInfo    `json:"pageInfo"`
+}
+
+// An API key in a connection.
+type APIKeyEdge struct {
+	Cursor string  `json:"cursor"`
+	Node   *APIKey `json:"node"`
+}
+
+// An assistant of a space.
+type Assistant struct {
+	ID      string `json:"id"`
+	SpaceID string `json:"spaceId"`
+	// Null once erased.
+	Name *string `json:"name,omitempty"`
+	// Null once erased.
+	Instructions *string `json:"instructions,omitempty"`
+	ModelID      string  `json:"modelId"`
+	// Days messages are kept; 0 inherits the organisation's default.
+	RetentionDays    int  `json:"retentionDays"`
+	LogModelPayloads bool `json:"logModelPayloads"`
+}
+
+// A page of assistants.
+type AssistantConnection struct {
+	Edges    []AssistantEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+// An assistant in a connection.
+type AssistantEdge struct {
+	Cursor string     `json:"cursor"`
+	Node   *Assistant `json:"node"`
+}
+
+// A page of audit entries.
+type AuditConnection struct {
+	Edges    []AuditEdge `json:"edges"`
+	PageInfo *PageInfo   `json:"pageInfo"`
+}
+
+// An audit entry in a connection.
+type AuditEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *AuditEntry `json:"node"`
+}
+
+// One entry of the audit log: an event of the organisation.
+type AuditEntry struct {
+	// The event id.
+	ID string `json:"id"`
+	// The event's commit position.
+	Position string `json:"position"`
+	// The event type, e.g. space.member_added.v1.
+	Action  string  `json:"action"`
+	ActorID *string `json:"actorId,omitempty"`
+	// The id of the aggregate the event belongs to.
+	TargetID   *string   `json:"targetId,omitempty"`
+	SpaceID    *string   `json:"spaceId,omitempty"`
+	OccurredAt time.Time `json:"occurredAt"`
+}
+
+// A filter of the audit log; every given field must match.
+type AuditFilter struct {
+	ActorID *string `json:"actorId,omitempty"`
+	// The event type, e.g. space.member_added.v1.
+	Action *string `json:"action,omitempty"`
+	// The stream id of the target, e.g. a space's or a document's id.
+	TargetID *string    `json:"targetId,omitempty"`
+	SpaceID  *string    `json:"spaceId,omitempty"`
+	From     *time.Time `json:"from,omitempty"`
+	To       *time.Time `json:"to,omitempty"`
+}
+
+// How long the audit log is kept.
+type AuditRetentionInput struct {
+	Mode AuditRetentionMode `json:"mode"`
+	Days int                `json:"days"`
+}
+
+// A member's new role.
+type ChangeSpaceRoleInput struct {
+	SpaceID string    `json:"spaceId"`
+	UserID  string    `json:"userId"`
+	Role    SpaceRole `json:"role"`
+}
+
+// A private conversation of a user with an assistant.
+type Conversation struct {
+	ID          string    `json:"id"`
+	AssistantID string    `json:"assistantId"`
+	SpaceID     string    `json:"spaceId"`
+	StartedBy   string    `json:"startedBy"`
+	StartedAt   time.Time `json:"startedAt"`
+	// The conversation's messages, oldest first.
+	Messages *MessageConnection `json:"messages"`
+}
+
+// A new API key.
+type CreateAPIKeyInput struct {
+	// A label for the key, for people; it is not stored by this version (the key id identifies it).
+	Name *string `json:"name,omitempty"`
+	// The user the key acts as; the caller when omitted.
+	UserID *string `json:"userId,omitempty"`
+}
+
+// A new API key with its secret, shown only this once.
+type CreateAPIKeyPayload struct {
+	// The key's id.
+	ID string `json:"id"`
+	// The secret: send it as `Authorization: Bearer <secret>`. It cannot be retrieved again.
+	Secret string `json:"secret"`
+	// The secret's public prefix, to recognise the key.
+	Prefix   string `json:"prefix"`
+	Position string `json:"position"`
+}
+
+// A new assistant.
+type CreateAssistantInput struct {
+	SpaceID      string `json:"spaceId"`
+	Name         string `json:"name"`
+	Instructions string `json:"instructions"`
+	// A model enabled in the space.
+	ModelID string `json:"modelId"`
+	// Days messages are kept; 0 or omitted inherits the organisation's default.
+	RetentionDays *int `json:"retentionDays,omitempty"`
+	// Whether model requests and responses are recorded (sealed).
+	LogModelPayloads *bool `json:"logModelPayloads,omitempty"`
+}
+
+// A new space.
+type CreateSpaceInput struct {
+	Name string `json:"name"`
+	// One of the organisation's classification levels.
+	Classification string `json:"classification"`
+}
+
+// A user to deactivate.
+type DeactivateUserInput struct {
+	UserID string `json:"userId"`
+}
+
+// A document of a space.
+type Document struct {
+	ID      string `json:"id"`
+	SpaceID string `json:"spaceId"`
+	// Null once erased.
+	Title       *string `json:"title,omitempty"`
+	ContentType string  `json:"contentType"`
+	SizeBytes   int     `json:"sizeBytes"`
+	// Who ingested it.
+	IngestedBy string    `json:"ingestedBy"`
+	IngestedAt time.Time `json:"ingestedAt"`
+	// The document's text, decrypted for a member of its space; reading it is recorded as an access event.
+	Content *string `json:"content,omitempty"`
+}
+
+// A page of documents.
+type DocumentConnection struct {
+	Edges    []DocumentEdge `json:"edges"`
+	PageInfo *PageInfo      `json:"pageInfo"`
+}
+
+// A document in a connection.
+type DocumentEdge struct {
+	Cursor string    `json:"cursor"`
+	Node   *Document `json:"node"`
+}
+
+// The models a space may use.
+type EnableSpaceModelsInput struct {
+	SpaceID  string   `json:"spaceId"`
+	ModelIds []string `json:"modelIds"`
+}
+
+// A document chunk a reply used.
+type Excerpt struct {
+	DocumentID string  `json:"documentId"`
+	ChunkIndex int     `json:"chunkIndex"`
+	Score      float64 `json:"score"`
+}
+
+// An organisation role to give.
+type GrantOrgRoleInput struct {
+	UserID string  `json:"userId"`
+	Role   OrgRole `json:"role"`
+}
+
+// A text document to ingest.
+type IngestDocumentInput struct {
+	SpaceID string `json:"spaceId"`
+	Title   string `json:"title"`
+	Content string `json:"content"`
+	// The content's media type; text/plain when omitted.
+	ContentType *string `json:"contentType,omitempty"`
+}
+
+// A new user of the organisation.
+type InviteUserInput struct {
+	Email string  `json:"email"`
+	Name  string  `json:"name"`
+	Role  OrgRole `json:"role"`
+}
+
+// Credentials of a local account.
+type LoginInput struct {
+	// The organisation the account belongs to.
+	OrganizationID string `json:"organizationId"`
+	// The login name.
+	Login string `json:"login"`
+	// The password.
+	Password string `json:"password"`
+}
+
+// A new session.
+type LoginPayload struct {
+	// The id of the logged-in user.
+	ID string `json:"id"`
+	// The session token: send it as `Authorization: Bearer <token>`.
+	Token string `json:"token"`
+	// How long the session lives without use, in seconds.
+	IdleTimeoutSeconds int `json:"idleTimeoutSeconds"`
+}
+
+// The end of a session.
+type LogoutPayload struct {
+	// The id of the user whose session ended.
+	ID string `json:"id"`
+}
+
+// A message of a conversation.
+type Message struct {
+	ID             string      `json:"id"`
+	ConversationID string      `json:"conversationId"`
+	Role           MessageRole `json:"role"`
+	// The author: the user, or the assistant.
+	AuthorID string `json:"authorId"`
+	// Null once erased (or past retention).
+	Text   *string   `json:"text,omitempty"`
+	SentAt time.Time `json:"sentAt"`
+	// For a reply, the message it answers.
+	InReplyTo *string `json:"inReplyTo,omitempty"`
+	// For a reply, the document excerpts it used.
+	Excerpts []Excerpt `json:"excerpts"`
+}
+
+// A page of messages.
+type MessageConnection struct {
+	Edges    []MessageEdge `json:"edges"`
+	PageInfo *PageInfo     `json:"pageInfo"`
+}
+
+// A message in a connection.
+type MessageEdge struct {
+	Cursor string   `json:"cursor"`
+	Node   *Message `json:"node"`
+}
+
+type Mutation struct {
+}
+
+// The outcome of a mutation.
+type MutationResult struct {
+	// The id of the object created or changed.
+	ID string `json:"id"`
+	// The commit position of the mutation's last event; pass it as `consistentAt` to read it back.
+	Position string `json:"position"`
+}
+
+// The tenant.
+type Organization struct {
+	ID string `json:"id"`
+	// Null once erased.
+	Name     *string               `json:"name,omitempty"`
+	Settings *OrganizationSettings `json:"settings"`
+}
+
+// An organisation's policies.
+type OrganizationSettings struct {
+	Models                      []AllowedModel     `json:"models"`
+	ClassificationLevels        []string           `json:"classificationLevels"`
+	DefaultMessageRetentionDays int                `json:"defaultMessageRetentionDays"`
+	AuditRetentionMode          AuditRetentionMode `json:"auditRetentionMode"`
+	AuditRetentionDays          int                `json:"auditRetentionDays"`
+	ErasureGraceDays            int                `json:"erasureGraceDays"`
+	SessionIdleTimeoutMinutes   int                `json:"sessionIdleTimeoutMinutes"`
+	PasswordMinLength           int                `json:"passwordMinLength"`
+	MfaRequired                 bool               `json:"mfaRequired"`
+	EuOnly                      bool               `json:"euOnly"`
+}
+
+// A page of a connection.
+type PageInfo struct {
+	// Whether more items follow this page.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the last item of this page; pass it as `after` for the next page.
+	EndCursor *string `json:"endCursor,omitempty"`
+}
+
+// A password policy.
+type PasswordPolicyInput struct {
+	MinLength      int  `json:"minLength"`
+	RequireUpper   bool `json:"requireUpper"`
+	RequireDigit   bool `json:"requireDigit"`
+	RequireSymbol  bool `json:"requireSymbol"`
+	MaxAgeDays     int  `json:"maxAgeDays"`
+	HistoryEntries int  `json:"historyEntries"`
+}
+
 type Query struct {
+}
+
+// A member to remove.
+type RemoveSpaceMemberInput struct {
+	SpaceID string `json:"spaceId"`
+	UserID  string `json:"userId"`
+}
+
+// An erasure order.
+type RequestErasureInput struct {
+	SubjectType ErasureSubjectType `json:"subjectType"`
+	SubjectID   string             `json:"subjectId"`
+	// Days before the keys are destroyed; the organisation's setting when omitted.
+	GraceDays *int `json:"graceDays,omitempty"`
+}
+
+// An organisation role to take away.
+type RevokeOrgRoleInput struct {
+	UserID string `json:"userId"`
+	// The role to take; the user must have it.
+	Role OrgRole `json:"role"`
+}
+
+// A search result.
+type SearchHit struct {
+	// The chunk's id.
+	ID         string  `json:"id"`
+	DocumentID string  `json:"documentId"`
+	Text       string  `json:"text"`
+	Score      float64 `json:"score"`
+}
+
+// A message to send.
+type SendMessageInput struct {
+	ConversationID string `json:"conversationId"`
+	Text           string `json:"text"`
+}
+
+// The message sent and the assistant's reply.
+type SendMessagePayload struct {
+	// The id of the user's message.
+	ID string `json:"id"`
+	// The user's message.
+	Message *Message `json:"message"`
+	// The assistant's reply.
+	Reply *Message `json:"reply"`
+	// The commit position of the reply.
+	Position string `json:"position"`
+}
+
+// A local account's login and password.
+type SetPasswordInput struct {
+	// The user; the caller when omitted.
+	UserID *string `json:"userId,omitempty"`
+	// The login name.
+	Login string `json:"login"`
+	// The new password; it must satisfy the organisation's password policy.
+	Password string `json:"password"`
+}
+
+// The outcome of setPassword.
+type SetPasswordPayload struct {
+	// The user's id.
+	ID string `json:"id"`
+}
+
+// An isolated workspace of documents and assistants.
+type Space struct {
+	ID string `json:"id"`
+	// Null once erased.
+	Name           *string `json:"name,omitempty"`
+	Classification string  `json:"classification"`
+	// The models the space may use.
+	ModelIds []string `json:"modelIds"`
+	// The caller's role in the space.
+	MyRole *SpaceRole `json:"myRole,omitempty"`
+	// The space's members.
+	Members []SpaceMember `json:"members"`
+}
+
+// A page of spaces.
+type SpaceConnection struct {
+	Edges    []SpaceEdge `json:"edges"`
+	PageInfo *PageInfo   `json:"pageInfo"`
+}
+
+// A space in a connection.
+type SpaceEdge struct {
+	Cursor string `json:"cursor"`
+	Node   *Space `json:"node"`
+}
+
+// A member of a space.
+type SpaceMember struct {
+	// The member's user id.
+	ID   string    `json:"id"`
+	Role SpaceRole `json:"role"`
+	// The member's user.
+	User *User `json:"user,omitempty"`
+}
+
+// A conversation to start.
+type StartConversationInput struct {
+	AssistantID string `json:"assistantId"`
+}
+
+type Subscription struct {
+}
+
+// An assistant's complete new configuration.
+type UpdateAssistantInput struct {
+	AssistantID      string `json:"assistantId"`
+	Name             string `json:"name"`
+	Instructions     string `json:"instructions"`
+	ModelID          string `json:"modelId"`
+	RetentionDays    *int   `json:"retentionDays,omitempty"`
+	LogModelPayloads *bool  `json:"logModelPayloads,omitempty"`
+}
+
+// The organisation's complete new settings.
+type UpdateOrganizationSettingsInput struct {
+	// The models the organisation allows.
+	Models []AllowedModelInput `json:"models"`
+	// The classification levels, least sensitive first.
+	ClassificationLevels []string `json:"classificationLevels"`
+	// How long messages are kept unless an assistant says otherwise (1 to 3650 days).
+	DefaultMessageRetentionDays int `json:"defaultMessageRetentionDays"`
+	// How long the audit log is kept.
+	AuditRetention *AuditRetentionInput `json:"auditRetention"`
+	// Days between an erasure order and the destruction of keys (0 to 30).
+	ErasureGraceDays int `json:"erasureGraceDays"`
+	// Minutes a session lives without use (5 to 1440).
+	SessionIdleTimeoutMinutes int `json:"sessionIdleTimeoutMinutes"`
+	// The local-account password policy.
+	Password *PasswordPolicyInput `json:"password"`
+	// Whether interactive logins must prove multi-factor authentication.
+	MfaRequired bool `json:"mfaRequired"`
+	// Whether only models hosted in the EU may be allowed.
+	EuOnly bool `json:"euOnly"`
+}
+
+// A person's account in an organisation.
+type User struct {
+	ID string `json:"id"`
+	// Null once erased.
+	Email *string `json:"email,omitempty"`
+	// Null once erased.
+	Name   *string `json:"name,omitempty"`
+	Role   OrgRole `json:"role"`
+	Active bool    `json:"active"`
+}
+
+// Who owns an API key.
+type APIKeyOwnerKind string
+
+const (
+	APIKeyOwnerKindUser      APIKeyOwnerKind = "USER"
+	APIKeyOwnerKindAssistant APIKeyOwnerKind = "ASSISTANT"
+)
+
+var AllAPIKeyOwnerKind = []APIKeyOwnerKind{
+	APIKeyOwnerKindUser,
+	APIKeyOwnerKindAssistant,
+}
+
+func (e APIKeyOwnerKind) IsValid() bool {
+	switch e {
+	case APIKeyOwnerKindUser, APIKeyOwnerKindAssistant:
+		return true
+	}
+	return false
+}
+
+func (e APIKeyOwnerKind) String() string {
+	return string(e)
+}
+
+func (e *APIKeyOwnerKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = APIKeyOwnerKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApiKeyOwnerKind", str)
+	}
+	return nil
+}
+
+func (e APIKeyOwnerKind) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *APIKeyOwnerKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e APIKeyOwnerKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The state of an API key.
+type APIKeyState string
+
+const (
+	APIKeyStateActive  APIKeyState = "ACTIVE"
+	APIKeyStateRevoked APIKeyState = "REVOKED"
+)
+
+var AllAPIKeyState = []APIKeyState{
+	APIKeyStateActive,
+	APIKeyStateRevoked,
+}
+
+func (e APIKeyState) IsValid() bool {
+	switch e {
+	case APIKeyStateActive, APIKeyStateRevoked:
+		return true
+	}
+	return false
+}
+
+func (e APIKeyState) String() string {
+	return string(e)
+}
+
+func (e *APIKeyState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = APIKeyState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApiKeyState", str)
+	}
+	return nil
+}
+
+func (e APIKeyState) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *APIKeyState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e APIKeyState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How long audit-log entries are kept.
+type AuditRetentionMode string
+
+const (
+	// 30 days.
+	AuditRetentionModeDays30 AuditRetentionMode = "DAYS_30"
+	// 90 days.
+	AuditRetentionModeDays90 AuditRetentionMode = "DAYS_90"
+	// A custom number of days (7 or more).
+	AuditRetentionModeCustom AuditRetentionMode = "CUSTOM"
+)
+
+var AllAuditRetentionMode = []AuditRetentionMode{
+	AuditRetentionModeDays30,
+	AuditRetentionModeDays90,
+	AuditRetentionModeCustom,
+}
+
+func (e AuditRetentionMode) IsValid() bool {
+	switch e {
+	case AuditRetentionModeDays30, AuditRetentionModeDays90, AuditRetentionModeCustom:
+		return true
+	}
+	return false
+}
+
+func (e AuditRetentionMode) String() string {
+	return string(e)
+}
+
+func (e *AuditRetentionMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditRetentionMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditRetentionMode", str)
+	}
+	return nil
+}
+
+func (e AuditRetentionMode) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditRetentionMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditRetentionMode) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What an erasure order erases.
+type ErasureSubjectType string
+
+const (
+	ErasureSubjectTypeUser         ErasureSubjectType = "USER"
+	ErasureSubjectTypeDocument     ErasureSubjectType = "DOCUMENT"
+	ErasureSubjectTypeConversation ErasureSubjectType = "CONVERSATION"
+	ErasureSubjectTypeSpace        ErasureSubjectType = "SPACE"
+	ErasureSubjectTypeOrganization ErasureSubjectType = "ORGANIZATION"
+)
+
+var AllErasureSubjectType = []ErasureSubjectType{
+	ErasureSubjectTypeUser,
+	ErasureSubjectTypeDocument,
+	ErasureSubjectTypeConversation,
+	ErasureSubjectTypeSpace,
+	ErasureSubjectTypeOrganization,
+}
+
+func (e ErasureSubjectType) IsValid() bool {
+	switch e {
+	case ErasureSubjectTypeUser, ErasureSubjectTypeDocument, ErasureSubjectTypeConversation, ErasureSubjectTypeSpace, ErasureSubjectTypeOrganization:
+		return true
+	}
+	return false
+}
+
+func (e ErasureSubjectType) String() string {
+	return string(e)
+}
+
+func (e *ErasureSubjectType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ErasureSubjectType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ErasureSubjectType", str)
+	}
+	return nil
+}
+
+func (e ErasureSubjectType) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ErasureSubjectType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ErasureSubjectType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Who wrote a message.
+type MessageRole string
+
+const (
+	// The user who owns the conversation.
+	MessageRoleUser MessageRole = "USER"
+	// The conversation's assistant.
+	MessageRoleAssistant MessageRole = "ASSISTANT"
+)
+
+var AllMessageRole = []MessageRole{
+	MessageRoleUser,
+	MessageRoleAssistant,
+}
+
+func (e MessageRole) IsValid() bool {
+	switch e {
+	case MessageRoleUser, MessageRoleAssistant:
+		return true
+	}
+	return false
+}
+
+func (e MessageRole) String() string {
+	return string(e)
+}
+
+func (e *MessageRole) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MessageRole(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MessageRole", str)
+	}
+	return nil
+}
+
+func (e MessageRole) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MessageRole) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MessageRole) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A user's role in their organisation.
+type OrgRole string
+
+const (
+	// Manages the organisation, its users, keys, settings, audit log and erasure.
+	OrgRoleAdmin OrgRole = "ADMIN"
+	// Also creates spaces and assistants.
+	OrgRoleCreator OrgRole = "CREATOR"
+	// Works in the spaces they are a member of.
+	OrgRoleUser OrgRole = "USER"
+)
+
+var AllOrgRole = []OrgRole{
+	OrgRoleAdmin,
+	OrgRoleCreator,
+	OrgRoleUser,
+}
+
+func (e OrgRole) IsValid() bool {
+	switch e {
+	case OrgRoleAdmin, OrgRoleCreator, OrgRoleUser:
+		return true
+	}
+	return false
+}
+
+func (e OrgRole) String() string {
+	return string(e)
+}
+
+func (e *OrgRole) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = OrgRole(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid OrgRole", str)
+	}
+	return nil
+}
+
+func (e OrgRole) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *OrgRole) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e OrgRole) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a model is hosted.
+type Region string
+
+const (
+	RegionSe     Region = "SE"
+	RegionEu     Region = "EU"
+	RegionUs     Region = "US"
+	RegionOnprem Region = "ONPREM"
+)
+
+var AllRegion = []Region{
+	RegionSe,
+	RegionEu,
+	RegionUs,
+	RegionOnprem,
+}
+
+func (e Region) IsValid() bool {
+	switch e {
+	case RegionSe, RegionEu, RegionUs, RegionOnprem:
+		return true
+	}
+	return false
+}
+
+func (e Region) String() string {
+	return string(e)
+}
+
+func (e *Region) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Region(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Region", str)
+	}
+	return nil
+}
+
+func (e Region) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Region) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Region) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A user's role in one space.
+type SpaceRole string
+
+const (
+	// Manages the space's members and models.
+	SpaceRoleAdmin SpaceRole = "ADMIN"
+	// Ingests and deletes documents, creates and updates assistants.
+	SpaceRoleEditor SpaceRole = "EDITOR"
+	// Reads documents and chats with the space's assistants.
+	SpaceRoleViewer SpaceRole = "VIEWER"
+)
+
+var AllSpaceRole = []SpaceRole{
+	SpaceRoleAdmin,
+	SpaceRoleEditor,
+	SpaceRoleViewer,
+}
+
+func (e SpaceRole) IsValid() bool {
+	switch e {
+	case SpaceRoleAdmin, SpaceRoleEditor, SpaceRoleViewer:
+		return true
+	}
+	return false
+}
+
+func (e SpaceRole) String() string {
+	return string(e)
+}
+
+func (e *SpaceRole) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SpaceRole(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SpaceRole", str)
+	}
+	return nil
+}
+
+func (e SpaceRole) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SpaceRole) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SpaceRole) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -7,14 +7,606 @@ package graphql
 
 import (
 	"context"
+
+	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/auth"
 )
+
+// User is the resolver for the user field.
+func (r *accessResolver) User(ctx context.Context, obj *Access) (*User, error) {
+	return userLoader(ctx, r.Resolver, obj.UserID)
+}
+
+// Messages is the resolver for the messages field.
+func (r *conversationResolver) Messages(ctx context.Context, obj *Conversation, first *int, after *string) (*MessageConnection, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := page(first, after, 100)
+	if err != nil {
+		return nil, err
+	}
+	return r.Reads.Messages(ctx, p.OrganizationID, obj.ID, pg)
+}
+
+// Content is the resolver for the content field.
+func (r *documentResolver) Content(ctx context.Context, obj *Document) (*string, error) {
+	m, p, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The command authorises the read against the write model and records it.
+	if _, err := r.App.ViewDocument.Handle(ctx, commands.ViewDocument{Meta: m, DocumentID: obj.ID}); err != nil {
+		return nil, err
+	}
+	return r.Reads.DocumentContent(ctx, p.OrganizationID, obj.ID)
+}
+
+// Login is the resolver for the login field.
+func (r *mutationResolver) Login(ctx context.Context, input LoginInput) (*LoginPayload, error) {
+	info := requestInfoFrom(ctx)
+	token, idle, err := r.Sessions.Login(ctx, input.OrganizationID, input.Login, input.Password, info.remoteIP)
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.Sessions.AuthenticateToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return &LoginPayload{ID: p.UserID, Token: token, IdleTimeoutSeconds: int(idle.Seconds())}, nil
+}
+
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context) (*LogoutPayload, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Method != auth.MethodSession {
+		return nil, domain.E(domain.KindInvalid, "graphql.logout", "only a session can log out")
+	}
+	if err := r.Sessions.Logout(ctx, requestInfoFrom(ctx).token); err != nil {
+		return nil, err
+	}
+	return &LogoutPayload{ID: p.UserID}, nil
+}
+
+// SetPassword is the resolver for the setPassword field.
+func (r *mutationResolver) SetPassword(ctx context.Context, input SetPasswordInput) (*SetPasswordPayload, error) {
+	const op = "graphql.setPassword"
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target := p.UserID
+	if input.UserID != nil && *input.UserID != p.UserID {
+		target = *input.UserID
+		role, active, err := roleOf(ctx, r.Reads, p.OrganizationID, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if !active || role != domain.OrgRoleAdmin {
+			return nil, domain.E(domain.KindForbidden, op, "only Admins may set another user's password")
+		}
+		if _, active, err := r.Reads.OrgRole(ctx, p.OrganizationID, target); err != nil {
+			return nil, err
+		} else if !active {
+			return nil, domain.E(domain.KindNotFound, op, "user not found")
+		}
+	}
+	if err := r.Sessions.SetPassword(ctx, p.OrganizationID, target, input.Login, input.Password); err != nil {
+		return nil, err
+	}
+	return &SetPasswordPayload{ID: target}, nil
+}
+
+// InviteUser is the resolver for the inviteUser field.
+func (r *mutationResolver) InviteUser(ctx context.Context, input InviteUserInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.RegisterUser.Handle(ctx, commands.RegisterUser{Meta: m, Email: input.Email, Name: input.Name, Role: domainOrgRole(input.Role)}))
+}
+
+// GrantOrgRole is the resolver for the grantOrgRole field.
+func (r *mutationResolver) GrantOrgRole(ctx context.Context, input GrantOrgRoleInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.ChangeUserRole.Handle(ctx, commands.ChangeUserRole{Meta: m, UserID: input.UserID, Role: domainOrgRole(input.Role)}))
+}
+
+// RevokeOrgRole is the resolver for the revokeOrgRole field.
+func (r *mutationResolver) RevokeOrgRole(ctx context.Context, input RevokeOrgRoleInput) (*MutationResult, error) {
+	const op = "graphql.revokeOrgRole"
+	m, p, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if input.Role == OrgRoleUser {
+		return nil, domain.E(domain.KindInvalid, op, "every user has the USER role; deactivate the user instead")
+	}
+	if domain.ValidateID("user id", input.UserID) != nil {
+		return nil, domain.E(domain.KindInvalid, op, "user id must be a lower-case UUID")
+	}
+	role, active, err := r.Reads.OrgRole(ctx, p.OrganizationID, input.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return nil, domain.E(domain.KindNotFound, op, "user not found")
+	}
+	if role != domainOrgRole(input.Role) {
+		return nil, domain.E(domain.KindConflict, op, "the user does not have this role")
+	}
+	return result(r.App.ChangeUserRole.Handle(ctx, commands.ChangeUserRole{Meta: m, UserID: input.UserID, Role: domain.OrgRoleUser}))
+}
+
+// DeactivateUser is the resolver for the deactivateUser field.
+func (r *mutationResolver) DeactivateUser(ctx context.Context, input DeactivateUserInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.DeactivateUser.Handle(ctx, commands.DeactivateUser{Meta: m, UserID: input.UserID}))
+}
+
+// UpdateOrganizationSettings is the resolver for the updateOrganizationSettings field.
+func (r *mutationResolver) UpdateOrganizationSettings(ctx context.Context, input UpdateOrganizationSettingsInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.ChangeOrganizationSettings.Handle(ctx, commands.ChangeOrganizationSettings{Meta: m, Settings: settingsFromInput(input)}))
+}
+
+// CreateSpace is the resolver for the createSpace field.
+func (r *mutationResolver) CreateSpace(ctx context.Context, input CreateSpaceInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.CreateSpace.Handle(ctx, commands.CreateSpace{Meta: m, Name: input.Name, Classification: domain.Classification(input.Classification)}))
+}
+
+// AddSpaceMember is the resolver for the addSpaceMember field.
+func (r *mutationResolver) AddSpaceMember(ctx context.Context, input AddSpaceMemberInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.AddSpaceMember.Handle(ctx, commands.AddSpaceMember{Meta: m, SpaceID: input.SpaceID, UserID: input.UserID, Role: domainSpaceRole(input.Role)}))
+}
+
+// ChangeSpaceRole is the resolver for the changeSpaceRole field.
+func (r *mutationResolver) ChangeSpaceRole(ctx context.Context, input ChangeSpaceRoleInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.ChangeSpaceMemberRole.Handle(ctx, commands.ChangeSpaceMemberRole{Meta: m, SpaceID: input.SpaceID, UserID: input.UserID, Role: domainSpaceRole(input.Role)}))
+}
+
+// RemoveSpaceMember is the resolver for the removeSpaceMember field.
+func (r *mutationResolver) RemoveSpaceMember(ctx context.Context, input RemoveSpaceMemberInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.RemoveSpaceMember.Handle(ctx, commands.RemoveSpaceMember{Meta: m, SpaceID: input.SpaceID, UserID: input.UserID}))
+}
+
+// EnableSpaceModels is the resolver for the enableSpaceModels field.
+func (r *mutationResolver) EnableSpaceModels(ctx context.Context, input EnableSpaceModelsInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.EnableSpaceModels.Handle(ctx, commands.EnableSpaceModels{Meta: m, SpaceID: input.SpaceID, Models: models(input.ModelIds)}))
+}
+
+// CreateAssistant is the resolver for the createAssistant field.
+func (r *mutationResolver) CreateAssistant(ctx context.Context, input CreateAssistantInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.CreateAssistant.Handle(ctx, commands.CreateAssistant{Meta: m, SpaceID: input.SpaceID,
+		Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}))
+}
+
+// UpdateAssistant is the resolver for the updateAssistant field.
+func (r *mutationResolver) UpdateAssistant(ctx context.Context, input UpdateAssistantInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.UpdateAssistant.Handle(ctx, commands.UpdateAssistant{Meta: m, AssistantID: input.AssistantID,
+		Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}))
+}
+
+// IngestDocument is the resolver for the ingestDocument field.
+func (r *mutationResolver) IngestDocument(ctx context.Context, input IngestDocumentInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ct := "text/plain"
+	if input.ContentType != nil {
+		ct = *input.ContentType
+	}
+	return result(r.App.IngestDocument.Handle(ctx, commands.IngestDocument{Meta: m, SpaceID: input.SpaceID, Title: input.Title, ContentType: ct, Text: input.Content}))
+}
+
+// DeleteDocument is the resolver for the deleteDocument field.
+func (r *mutationResolver) DeleteDocument(ctx context.Context, id string) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.DeleteDocument.Handle(ctx, commands.DeleteDocument{Meta: m, DocumentID: id}))
+}
+
+// StartConversation is the resolver for the startConversation field.
+func (r *mutationResolver) StartConversation(ctx context.Context, input StartConversationInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.StartConversation.Handle(ctx, commands.StartConversation{Meta: m, AssistantID: input.AssistantID}))
+}
+
+// SendMessage is the resolver for the sendMessage field.
+func (r *mutationResolver) SendMessage(ctx context.Context, input SendMessageInput) (*SendMessagePayload, error) {
+	return r.sendMessage(ctx, input)
+}
+
+// CreateAPIKey is the resolver for the createApiKey field.
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input CreateAPIKeyInput) (*CreateAPIKeyPayload, error) {
+	m, p, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	owner := p.UserID
+	if input.UserID != nil {
+		owner = *input.UserID
+	}
+	res, err := r.App.CreateAPIKey.Handle(ctx, commands.CreateAPIKey{Meta: m, OwnerKind: domain.KeyOwnerUser, OwnerID: owner})
+	if err != nil {
+		return nil, err
+	}
+	if res.Secret == "" {
+		return nil, domain.E(domain.KindConflict, "graphql.createApiKey", "the key exists already; its secret cannot be shown again")
+	}
+	return &CreateAPIKeyPayload{ID: res.KeyID, Secret: res.Secret, Prefix: res.Prefix, Position: position(res.Position)}, nil
+}
+
+// RevokeAPIKey is the resolver for the revokeApiKey field.
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.RevokeAPIKey.Handle(ctx, commands.RevokeAPIKey{Meta: m, KeyID: id}))
+}
+
+// RequestErasure is the resolver for the requestErasure field.
+func (r *mutationResolver) RequestErasure(ctx context.Context, input RequestErasureInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: m, SubjectType: subjectKind(input.SubjectType), SubjectID: input.SubjectID, GraceDays: input.GraceDays}))
+}
+
+// RestoreErasure is the resolver for the restoreErasure field.
+func (r *mutationResolver) RestoreErasure(ctx context.Context, id string) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.RestoreErasure.Handle(ctx, commands.RestoreErasure{Meta: m, ErasureID: id}))
+}
 
 // Version is the resolver for the version field.
 func (r *queryResolver) Version(ctx context.Context) (string, error) {
 	return r.Resolver.Version, nil
 }
 
+// Me is the resolver for the me field.
+func (r *queryResolver) Me(ctx context.Context, consistentAt *string) (*User, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	u, err := r.Reads.User(ctx, p.OrganizationID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		return nil, domain.E(domain.KindNotFound, "graphql.me", "user not found")
+	}
+	return u, nil
+}
+
+// Organization is the resolver for the organization field.
+func (r *queryResolver) Organization(ctx context.Context, consistentAt *string) (*Organization, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	o, err := r.Reads.Organization(ctx, p.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, domain.E(domain.KindNotFound, "graphql.organization", "organisation not found")
+	}
+	return o, nil
+}
+
+// Spaces is the resolver for the spaces field.
+func (r *queryResolver) Spaces(ctx context.Context, first *int, after *string, consistentAt *string) (*SpaceConnection, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := page(first, after, 20)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	return r.Reads.Spaces(ctx, p.OrganizationID, p.UserID, pg)
+}
+
+// Space is the resolver for the space field.
+func (r *queryResolver) Space(ctx context.Context, id string, consistentAt *string) (*Space, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	if ok, err := r.member(ctx, p, id); err != nil || !ok {
+		return nil, err
+	}
+	return r.Reads.Space(ctx, p.OrganizationID, id)
+}
+
+// Assistants is the resolver for the assistants field.
+func (r *queryResolver) Assistants(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string) (*AssistantConnection, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := page(first, after, 50)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	if ok, err := r.member(ctx, p, spaceID); err != nil || !ok {
+		return &AssistantConnection{Edges: []AssistantEdge{}, PageInfo: &PageInfo{}}, err
+	}
+	return r.Reads.Assistants(ctx, p.OrganizationID, spaceID, pg)
+}
+
+// Documents is the resolver for the documents field.
+func (r *queryResolver) Documents(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string) (*DocumentConnection, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := page(first, after, 50)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	if ok, err := r.member(ctx, p, spaceID); err != nil || !ok {
+		return &DocumentConnection{Edges: []DocumentEdge{}, PageInfo: &PageInfo{}}, err
+	}
+	return r.Reads.Documents(ctx, p.OrganizationID, spaceID, pg)
+}
+
+// Document is the resolver for the document field.
+func (r *queryResolver) Document(ctx context.Context, id string, consistentAt *string) (*Document, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	d, err := r.Reads.Document(ctx, p.OrganizationID, id)
+	if err != nil || d == nil {
+		return nil, err
+	}
+	if ok, err := r.member(ctx, p, d.SpaceID); err != nil || !ok {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Conversation is the resolver for the conversation field.
+func (r *queryResolver) Conversation(ctx context.Context, id string, consistentAt *string) (*Conversation, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	return r.ownConversation(ctx, p, id)
+}
+
+// Search is the resolver for the search field.
+func (r *queryResolver) Search(ctx context.Context, spaceID string, query string, limit *int, consistentAt *string) ([]SearchHit, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := 10
+	if limit != nil {
+		n = *limit
+	}
+	if n < 1 || n > 50 {
+		return nil, domain.E(domain.KindInvalid, "graphql.search", "limit must be 1 to 50")
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	if ok, err := r.member(ctx, p, spaceID); err != nil || !ok {
+		return []SearchHit{}, err
+	}
+	return r.Reads.Search(ctx, p.OrganizationID, spaceID, query, n)
+}
+
+// WhoCanAccess is the resolver for the whoCanAccess field.
+func (r *queryResolver) WhoCanAccess(ctx context.Context, spaceID string, consistentAt *string) ([]Access, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	return r.Reads.AccessToSpace(ctx, p.OrganizationID, spaceID)
+}
+
+// AccessOf is the resolver for the accessOf field.
+func (r *queryResolver) AccessOf(ctx context.Context, userID string, consistentAt *string) ([]Access, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	return r.Reads.AccessOfUser(ctx, p.OrganizationID, userID)
+}
+
+// AuditLog is the resolver for the auditLog field.
+func (r *queryResolver) AuditLog(ctx context.Context, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) (*AuditConnection, error) {
+	return r.auditLog(ctx, filter, justification, first, after, consistentAt)
+}
+
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context, first *int, after *string, consistentAt *string) (*APIKeyConnection, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := page(first, after, 50)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	role, active, err := roleOf(ctx, r.Reads, p.OrganizationID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	owner := p.UserID
+	if active && role == domain.OrgRoleAdmin {
+		owner = ""
+	}
+	return r.Reads.APIKeys(ctx, p.OrganizationID, owner, pg)
+}
+
+// MyRole is the resolver for the myRole field.
+func (r *spaceResolver) MyRole(ctx context.Context, obj *Space) (*SpaceRole, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	role, err := r.Reads.SpaceRole(ctx, p.OrganizationID, obj.ID, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return schemaSpaceRole(role), nil
+}
+
+// Members is the resolver for the members field.
+func (r *spaceResolver) Members(ctx context.Context, obj *Space) ([]SpaceMember, error) {
+	return membersLoader(ctx, r.Resolver, obj.ID)
+}
+
+// User is the resolver for the user field.
+func (r *spaceMemberResolver) User(ctx context.Context, obj *SpaceMember) (*User, error) {
+	return userLoader(ctx, r.Resolver, obj.ID)
+}
+
+// MessageAdded is the resolver for the messageAdded field.
+func (r *subscriptionResolver) MessageAdded(ctx context.Context, conversationID string) (<-chan *Message, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.ownConversation(ctx, p, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, domain.E(domain.KindNotFound, "graphql.messageAdded", "conversation not found")
+	}
+	return r.Feed.Messages(ctx, p.OrganizationID, conversationID)
+}
+
+// AuditEvents is the resolver for the auditEvents field.
+func (r *subscriptionResolver) AuditEvents(ctx context.Context) (<-chan *AuditEntry, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Feed.Audit(ctx, p.OrganizationID)
+}
+
+// Access returns AccessResolver implementation.
+func (r *Resolver) Access() AccessResolver { return &accessResolver{r} }
+
+// Conversation returns ConversationResolver implementation.
+func (r *Resolver) Conversation() ConversationResolver { return &conversationResolver{r} }
+
+// Document returns DocumentResolver implementation.
+func (r *Resolver) Document() DocumentResolver { return &documentResolver{r} }
+
+// Mutation returns MutationResolver implementation.
+func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
+// Space returns SpaceResolver implementation.
+func (r *Resolver) Space() SpaceResolver { return &spaceResolver{r} }
+
+// SpaceMember returns SpaceMemberResolver implementation.
+func (r *Resolver) SpaceMember() SpaceMemberResolver { return &spaceMemberResolver{r} }
+
+// Subscription returns SubscriptionResolver implementation.
+func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
+type accessResolver struct{ *Resolver }
+type conversationResolver struct{ *Resolver }
+type documentResolver struct{ *Resolver }
+type mutationResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
+type spaceResolver struct{ *Resolver }
+type spaceMemberResolver struct{ *Resolver }
+type subscriptionResolver struct{ *Resolver }

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/arkiv/arkiv/infra/devstack"
@@ -53,6 +57,11 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 	if cfg.KEKFile == "" {
 		cfg.KEKFile = filepath.Join(*dataDir, "kek.json")
 		if _, err := keyring.LoadOrCreateKEKFile(cfg.KEKFile); err != nil {
+			return err
+		}
+	}
+	if cfg.LoginKey == "" {
+		if cfg.LoginKey, err = loadOrCreateLoginKey(filepath.Join(*dataDir, "auth-login-key")); err != nil {
 			return err
 		}
 	}
@@ -107,4 +116,25 @@ func devLogin(ctx context.Context, env *cliEnv, p *platform, dataDir string) (st
 	}
 	return fmt.Sprintf("  Log in:     send the header  Authorization: Bearer %s\n"+
 		"              (the dev organisation's Admin API key, kept in %s)\n", a.APIKey, path), nil
+}
+
+// loadOrCreateLoginKey returns the login key kept in path (hex), creating a random 32-byte
+// key with mode 0600 when the file does not exist, like the KEK.
+func loadOrCreateLoginKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	s := hex.EncodeToString(key)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return s, nil
 }

@@ -2,19 +2,22 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/arkiv/arkiv/graphql"
+	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/httpserver"
-	"github.com/arkiv/arkiv/infra/postgres"
+	arkiv "github.com/arkiv/arkiv/infra/platform"
 )
 
 // platformConfig is what the API server needs: where its services are and how to serve.
@@ -27,6 +30,8 @@ type platformConfig struct {
 	KeystoreURL string
 	TLSCert     string
 	TLSKey      string
+	LoginKey    string
+	Projections bool
 	Dev         bool
 }
 
@@ -40,6 +45,8 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.KeystoreURL, "keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store Postgres; default: the sibling database <db>_keys of ARKIV_PG_URL (ARKIV_KEYSTORE_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("ARKIV_TLS_KEY", ""), "TLS private key file (ARKIV_TLS_KEY)")
+	fs.StringVar(&c.LoginKey, "auth-login-key", envOr("ARKIV_AUTH_LOGIN_KEY", ""), "secret (32+ bytes, base64 or hex) keying login digests; the same on every replica (ARKIV_AUTH_LOGIN_KEY)")
+	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
 // missing names the required settings that are empty.
@@ -47,7 +54,7 @@ func (c platformConfig) missing() []string {
 	var m []string
 	for _, s := range []struct{ name, v string }{
 		{"ARKIV_PG_URL", c.PGURL}, {"ARKIV_ESDB_URL", c.ESDBURL},
-		{"ARKIV_WEAVIATE_URL", c.WeaviateURL}, {"ARKIV_KEK_FILE", c.KEKFile},
+		{"ARKIV_WEAVIATE_URL", c.WeaviateURL}, {"ARKIV_KEK_FILE", c.KEKFile}, {"ARKIV_AUTH_LOGIN_KEY", c.LoginKey},
 	} {
 		if s.v == "" {
 			m = append(m, s.name)
@@ -56,86 +63,93 @@ func (c platformConfig) missing() []string {
 	return m
 }
 
-// platform is the connected set of services the API runs on.
+// platform is the connected set of services the API runs on (infra/platform).
 type platform struct {
-	cfg     platformConfig
-	pool    *pgxpool.Pool
-	es      *esdb.Client
-	closers []func()
+	cfg platformConfig
+	*arkiv.Platform
 }
 
 // openPlatform connects to every service and checks that each answers, so that a server
 // never starts half-connected.
-func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (p *platform, err error) {
+func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platform, error) {
 	if m := cfg.missing(); len(m) > 0 {
 		return nil, fmt.Errorf("not configured: %v must be set (see README: pointing Arkiv at real services)", m)
 	}
-	p = &platform{cfg: cfg}
-	defer func() {
-		if err != nil {
-			p.Close()
-		}
-	}()
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-
-	if err := postgres.Migrate(cctx, cfg.PGURL); err != nil {
-		return p, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
-	}
-	if p.pool, err = pgxpool.New(ctx, cfg.PGURL); err != nil {
-		return p, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
-	}
-	p.closers = append(p.closers, p.pool.Close)
-
-	esCfg, err := esdb.ParseConnectionString(cfg.ESDBURL)
+	key, err := parseLoginKey(cfg.LoginKey)
 	if err != nil {
-		return p, fmt.Errorf("ARKIV_ESDB_URL is not a valid EventStoreDB connection string: %w", err)
+		return nil, err
 	}
-	if p.es, err = esdb.NewClient(esCfg); err != nil {
-		return p, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
+	emb, err := embedding.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
 	}
-	p.closers = append(p.closers, func() { _ = p.es.Close() })
-	if err := pingEventStore(cctx, p.es); err != nil {
-		return p, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL is unreachable: %w", err)
-	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	if err := pingWeaviate(cctx, cfg.WeaviateURL); err != nil {
-		return p, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL is unreachable: %w", err)
+		return nil, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL is unreachable: %w", err)
 	}
-	return p, nil
+	p, err := arkiv.Open(cctx, arkiv.Config{
+		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL,
+		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
+		Version: version, Log: env.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := pingEventStore(cctx, p.Store.Client()); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL is unreachable: %w", err)
+	}
+	return &platform{cfg: cfg, Platform: p}, nil
 }
 
-// Close releases every connection, last opened first.
-func (p *platform) Close() {
-	for i := len(p.closers) - 1; i >= 0; i-- {
-		p.closers[i]()
+// parseLoginKey decodes ARKIV_AUTH_LOGIN_KEY: 32 bytes or more, base64 or hex.
+func parseLoginKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) >= 32 {
+		return b, nil
 	}
-	p.closers = nil
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) >= 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("ARKIV_AUTH_LOGIN_KEY must be 32 bytes or more, base64 or hex encoded")
 }
 
 // checks are the readiness probes of /readyz.
 func (p *platform) checks() []httpserver.Check {
-	return []httpserver.Check{
-		{Name: "postgres", Fn: func(ctx context.Context) error { return p.pool.Ping(ctx) }},
-		{Name: "eventstore", Fn: func(ctx context.Context) error { return pingEventStore(ctx, p.es) }},
-		{Name: "weaviate", Fn: func(ctx context.Context) error { return pingWeaviate(ctx, p.cfg.WeaviateURL) }},
+	var out []httpserver.Check
+	for _, name := range []string{"postgres", "eventstore", "weaviate"} {
+		out = append(out, httpserver.Check{Name: name, Fn: p.Checks()[name]})
 	}
+	return out
 }
 
-// serve runs the API until ctx ends; ready is called with the base URL once it listens.
+// serve runs the API, the projection runner and maintenance until ctx ends; ready is
+// called with the base URL once it listens. On shutdown the HTTP server drains first, then
+// the runner stops.
 func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string)) error {
-	gql := graphql.NewHandler(&graphql.Resolver{Version: version}, graphql.HandlerOptions{Dev: p.cfg.Dev, Log: env.log})
 	srv, err := httpserver.Listen(httpserver.Config{
 		Listen: p.cfg.Listen, TLSCert: p.cfg.TLSCert, TLSKey: p.cfg.TLSKey,
-		GraphQL: gql, Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
+		GraphQL: p.Handler(), Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
 	})
 	if err != nil {
 		return err
 	}
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
+	runErr := make(chan error, 1)
+	go func() { runErr <- p.Run(runCtx) }()
 	if ready != nil {
 		ready(srv.URL())
 	}
-	env.log.Info("serving", "url", srv.URL())
-	return srv.Serve(ctx)
+	env.log.Info("serving", "url", srv.URL(), "projections", p.cfg.Projections)
+	serveErr := srv.Serve(ctx)
+	stopRun()
+	if err := <-runErr; err != nil && serveErr == nil {
+		return err
+	}
+	return serveErr
 }
 
 // pingEventStore reads the last event of $all: it answers on an empty store too.

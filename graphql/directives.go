@@ -1,0 +1,119 @@
+package graphql
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+
+	"github.com/arkiv/arkiv/domain"
+)
+
+// Roles tells the current organisation role of a user, from the users read model. A user
+// who is unknown in the organisation or deactivated has no role (active false).
+type Roles interface {
+	OrgRole(ctx context.Context, orgID, userID string) (role domain.OrgRole, active bool, err error)
+}
+
+// Directives returns the implementations of @authenticated and @hasOrgRole. Both check and
+// call next; the commands behind mutations check again against the RBAC table.
+func Directives(roles Roles) DirectiveRoot {
+	return DirectiveRoot{
+		Authenticated: func(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+			if _, err := caller(ctx); err != nil {
+				return nil, err
+			}
+			return next(ctx)
+		},
+		HasOrgRole: func(ctx context.Context, _ any, next graphql.Resolver, allowed []OrgRole) (any, error) {
+			const op = "graphql.hasOrgRole"
+			p, err := userCaller(ctx)
+			if err != nil {
+				return nil, err
+			}
+			role, active, err := roleOf(ctx, roles, p.OrganizationID, p.UserID)
+			if err != nil {
+				return nil, err
+			}
+			if !active {
+				return nil, domain.E(domain.KindUnauthenticated, op, "user is not active")
+			}
+			for _, a := range allowed {
+				if domainOrgRole(a) == role {
+					return next(ctx)
+				}
+			}
+			return nil, domain.E(domain.KindForbidden, op, "your organisation role does not permit this operation")
+		},
+	}
+}
+
+// roleOf looks the caller's role up once per request.
+func roleOf(ctx context.Context, roles Roles, orgID, userID string) (domain.OrgRole, bool, error) {
+	if c := requestCacheFrom(ctx); c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.roleKnown {
+			return c.role, c.active, nil
+		}
+		role, active, err := roles.OrgRole(ctx, orgID, userID)
+		if err != nil {
+			return "", false, err
+		}
+		c.role, c.active, c.roleKnown = role, active, true
+		return role, active, nil
+	}
+	return roles.OrgRole(ctx, orgID, userID)
+}
+
+// domainOrgRole maps the schema's organisation role to the domain's.
+func domainOrgRole(r OrgRole) domain.OrgRole {
+	switch r {
+	case OrgRoleAdmin:
+		return domain.OrgRoleAdmin
+	case OrgRoleCreator:
+		return domain.OrgRoleCreator
+	case OrgRoleUser:
+		return domain.OrgRoleUser
+	}
+	return ""
+}
+
+// schemaOrgRole maps the domain's organisation role to the schema's.
+func schemaOrgRole(r domain.OrgRole) OrgRole {
+	switch r {
+	case domain.OrgRoleAdmin:
+		return OrgRoleAdmin
+	case domain.OrgRoleCreator:
+		return OrgRoleCreator
+	}
+	return OrgRoleUser
+}
+
+// domainSpaceRole maps the schema's space role to the domain's.
+func domainSpaceRole(r SpaceRole) domain.SpaceRole {
+	switch r {
+	case SpaceRoleAdmin:
+		return domain.SpaceRoleAdmin
+	case SpaceRoleEditor:
+		return domain.SpaceRoleEditor
+	case SpaceRoleViewer:
+		return domain.SpaceRoleViewer
+	}
+	return domain.SpaceRoleNone
+}
+
+// schemaSpaceRole maps the domain's space role to the schema's; nil for none.
+func schemaSpaceRole(r domain.SpaceRole) *SpaceRole {
+	var s SpaceRole
+	switch r {
+	case domain.SpaceRoleAdmin:
+		s = SpaceRoleAdmin
+	case domain.SpaceRoleEditor:
+		s = SpaceRoleEditor
+	case domain.SpaceRoleViewer:
+		s = SpaceRoleViewer
+	default:
+		return nil
+	}
+	return &s
+}

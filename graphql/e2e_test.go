@@ -1,0 +1,24 @@
+package graphql_test
+
+import (
+	"testing"
+)
+
+// TestEndToEnd runs the scenarios that share one platform; each uses its own organisation.
+func TestEndToEnd(t *testing.T) {
+	s := startStack(t, stackOptions{})
+	t.Run("space with members, read your writes", func(t *testing.T) {
+		o := s.newOrg(t, testSettings())
+		uid, _ := s.user(t, o, "USER")
+		sp := s.space(t, o.adminKey)
+		data := s.ok(t, o.adminKey, `mutation($in: AddSpaceMemberInput!) { addSpaceMember(input: $in) { id position } }`,
+			map[string]any{"in": map[string]any{"spaceId": sp, "userId": uid, "role": "VIEWER"}})
+		pos := data["addSpaceMember"].(map[string]any)["position"].(string)
+		got := s.ok(t, o.adminKey, `query($id: ID!, $at: String) { space(id: $id, consistentAt: $at) { id name classification myRole members { id role user { id name role } } } }`,
+			map[string]any{"id": sp, "at": pos})
+		space := got["space"].(map[string]any)
+		if space["name"] != "Space" || space["myRole"] != "ADMIN" || len(space["members"].([]any)) != 2 {
+			t.Fatalf("space = %v", space)
+		}
+	})
+}

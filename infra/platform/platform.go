@@ -1,0 +1,341 @@
+// Package platform assembles Arkiv's adapters into one running service: the write side
+// (event store, keyring, command handlers), authentication, the projection runner with its
+// read models and search index, read-your-writes, subscriptions and the GraphQL handler.
+// `arkiv serve` and `arkiv dev` run it, and the end-to-end tests start it in-process.
+package platform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql"
+	"github.com/arkiv/arkiv/infra/auth"
+	"github.com/arkiv/arkiv/infra/embedding"
+	"github.com/arkiv/arkiv/infra/esdbwatermill"
+	"github.com/arkiv/arkiv/infra/eventstore"
+	"github.com/arkiv/arkiv/infra/keyring"
+	"github.com/arkiv/arkiv/infra/postgres"
+	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/projections"
+)
+
+// Clock tells the time; the platform's commands, keyring and authentication share it.
+type Clock interface{ Now() time.Time }
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// Config locates the services and sets the platform's behaviour.
+type Config struct {
+	// PGURL is the Postgres of the read models (migrated on Open).
+	PGURL string
+	// KeystoreURL is the keyring's database; empty derives <db>_keys from PGURL.
+	KeystoreURL string
+	// ESDBURL is the EventStoreDB connection string.
+	ESDBURL string
+	// WeaviateURL is Weaviate's base URL; SearchClass its collection (default
+	// search.DefaultClass).
+	WeaviateURL string
+	SearchClass string
+	// Embeddings configures the embedding provider (zero: offline hashing).
+	Embeddings embedding.Config
+	// KEKFile is the key-encryption key file, created when missing.
+	KEKFile string
+	// LoginKey (32 bytes or more) keys the digests of login names and addresses.
+	LoginKey []byte
+	// Dev enables GraphQL introspection.
+	Dev bool
+	// Projections runs the projection runner in this process (Run); false leaves it to
+	// another process (scale-out). Read-your-writes works either way.
+	Projections bool
+	// Version is reported by the version query.
+	Version string
+	// Clock defaults to the wall clock.
+	Clock Clock
+	// Log defaults to discarding.
+	Log *slog.Logger
+	// MaintenanceEvery is the period of key destruction and auth clean-up (default 1 min).
+	MaintenanceEvery time.Duration
+	// AnswerModel is the model id recorded for the offline answerer (default "offline-extractive").
+	AnswerModel string
+}
+
+// Platform is a connected, ready Arkiv.
+type Platform struct {
+	cfg      Config
+	clock    Clock
+	log      *slog.Logger
+	Pool     *pgxpool.Pool
+	Store    *eventstore.Store
+	Keyring  *keyring.Keyring
+	Codec    *keyring.EventCodec
+	App      *commands.App
+	AuthPG   *auth.Postgres
+	Auth     *auth.Authenticator
+	Runner   *projections.Runner
+	Waiter   *projections.Waiter
+	Index    *search.Index
+	Embedder embedding.Provider
+	Resolver *graphql.Resolver
+	feed     *feed
+	handler  http.Handler
+	closers  []func()
+}
+
+// Open connects to every service, migrates the read-model database and builds the
+// platform. It does not start the projection runner or maintenance: Run does.
+func Open(ctx context.Context, cfg Config) (p *Platform, err error) {
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaintenanceEvery <= 0 {
+		cfg.MaintenanceEvery = time.Minute
+	}
+	if cfg.AnswerModel == "" {
+		cfg.AnswerModel = "offline-extractive"
+	}
+	if len(cfg.LoginKey) < 32 {
+		return nil, errors.New("the login key must be at least 32 bytes (ARKIV_AUTH_LOGIN_KEY)")
+	}
+	p = &Platform{cfg: cfg, clock: cfg.Clock, log: cfg.Log}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if err := postgres.Migrate(ctx, cfg.PGURL); err != nil {
+		return nil, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
+	}
+	pc, err := pgxpool.ParseConfig(cfg.PGURL)
+	if err != nil {
+		return nil, fmt.Errorf("ARKIV_PG_URL: %w", err)
+	}
+	if pc.MaxConns < 16 {
+		pc.MaxConns = 16
+	}
+	if p.Pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+		return nil, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
+	}
+	p.closers = append(p.closers, p.Pool.Close)
+
+	esCfg, err := esdb.ParseConnectionString(cfg.ESDBURL)
+	if err != nil {
+		return nil, fmt.Errorf("ARKIV_ESDB_URL is not a valid EventStoreDB connection string: %w", err)
+	}
+	esCfg.Logger = esdb.NoopLogging()
+	es, err := esdb.NewClient(esCfg)
+	if err != nil {
+		return nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
+	}
+	p.Store = eventstore.New(es)
+	p.closers = append(p.closers, func() { _ = es.Close() })
+
+	if err := p.openKeyring(ctx); err != nil {
+		return nil, err
+	}
+	reg := domain.NewRegistry()
+	if err := domain.RegisterEvents(reg); err != nil {
+		return nil, err
+	}
+	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg}
+	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
+		return nil, err
+	}
+
+	if p.Index, err = search.New(ctx, search.Config{URL: cfg.WeaviateURL, Class: cfg.SearchClass}); err != nil {
+		return nil, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL: %w", err)
+	}
+	if p.Embedder, err = embedding.New(cfg.Embeddings); err != nil {
+		return nil, err
+	}
+
+	p.AuthPG = auth.NewPostgres(p.Pool)
+	reads := newReads(p)
+	if p.Auth, err = auth.New(auth.Config{
+		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: reads,
+		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: loginAuditor{cfg.Log},
+		LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
+	}); err != nil {
+		return nil, err
+	}
+
+	p.Waiter = projections.NewWaiter(p.Pool, cfg.Log)
+	p.closers = append(p.closers, p.Waiter.Close)
+	if cfg.Projections {
+		all, err := Projections(p.Store, p.Codec, p.Index, p.Embedder)
+		if err != nil {
+			return nil, err
+		}
+		if p.Runner, err = projections.NewRunner(projections.Config{
+			Pool: p.Pool, Log: esdbwatermill.NewLog(es, esdbwatermill.Options{Logger: cfg.Log}),
+			Projections: all, Logger: cfg.Log,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	p.feed = newFeed(p.Pool, reads, cfg.Log)
+	p.closers = append(p.closers, p.feed.close)
+
+	p.Resolver = &graphql.Resolver{
+		Version: cfg.Version, App: p.App, Reads: reads, Sessions: p.Auth, Waiter: p.Waiter,
+		Projections: queryProjections(), Answerer: newAnswerer(reads), Feed: p.feed,
+		Clock: cfg.Clock, Log: cfg.Log,
+	}
+	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
+		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP})
+	p.handler = p.Auth.Middleware(gql)
+	return p, nil
+}
+
+func (p *Platform) openKeyring(ctx context.Context) error {
+	kek, err := keyring.LoadOrCreateKEKFile(p.cfg.KEKFile)
+	if err != nil {
+		return err
+	}
+	dsn, err := keyring.KeystoreURL(p.cfg.KeystoreURL, p.cfg.PGURL)
+	if err != nil {
+		return err
+	}
+	if err := keyring.EnsureDatabase(ctx, dsn); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("key store: %w", err)
+	}
+	p.closers = append(p.closers, pool.Close)
+	kr, err := keyring.Open(ctx, pool, kek, p.clock.Now, keyring.WithLogger(p.log))
+	if err != nil {
+		return err
+	}
+	p.closers = append(p.closers, kr.Close)
+	p.Keyring, p.Codec = kr, keyring.NewCodec(kr)
+	return nil
+}
+
+// Handler is the /graphql handler: authentication, then GraphQL.
+func (p *Platform) Handler() http.Handler { return p.handler }
+
+// Run runs the projection runner (when configured) and the periodic maintenance — key
+// destruction after erasure grace windows, expired sessions and old login attempts —
+// until ctx ends; then it waits for them to stop.
+func (p *Platform) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	if p.Runner != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Runner.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, projections.ErrStopped) {
+				p.log.Error("projection runner stopped", "err", err)
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.cfg.MaintenanceEvery)
+		defer t.Stop()
+		for {
+			p.maintain(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
+}
+
+// maintain destroys keys whose grace window has ended and deletes dead sessions and old
+// login attempts.
+func (p *Platform) maintain(ctx context.Context) {
+	now := p.clock.Now()
+	if n, err := p.Keyring.DestroyDue(ctx); err != nil && ctx.Err() == nil {
+		p.log.Error("destroying due keys failed", "kind", domain.KindOf(err).String())
+	} else if n > 0 {
+		p.log.Info("destroyed keys after their grace window", "subjects", n)
+	}
+	if _, err := p.AuthPG.DeleteDeadSessions(ctx, now); err != nil && ctx.Err() == nil {
+		p.log.Error("deleting dead sessions failed", "kind", domain.KindOf(err).String())
+	}
+	if _, err := p.AuthPG.DeleteOldAttempts(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+		p.log.Error("deleting old login attempts failed", "kind", domain.KindOf(err).String())
+	}
+}
+
+// Checks are the readiness probes: Postgres, the event store and Weaviate.
+func (p *Platform) Checks() map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{
+		"postgres":   func(ctx context.Context) error { return p.Pool.Ping(ctx) },
+		"eventstore": func(ctx context.Context) error { _, err := p.Store.Empty(ctx); return err },
+		"weaviate":   func(ctx context.Context) error { return p.Index.Ready(ctx) },
+	}
+}
+
+// Close releases every connection, last opened first.
+func (p *Platform) Close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		p.closers[i]()
+	}
+	p.closers = nil
+}
+
+type randomIDs struct{}
+
+func (randomIDs) NewID() string { return newID() }
+
+// usageRecorder records API key uses through the RecordAPIKeyUse command, as the key's
+// owner (a user; assistants' keys have no user to act as and are not recorded).
+type usageRecorder struct{ app *commands.App }
+
+func (u usageRecorder) RecordAPIKeyUse(ctx context.Context, keyID, orgID string) error {
+	pr, ok := auth.FromContext(ctx)
+	if !ok || pr.UserID == "" {
+		return nil
+	}
+	id := newID()
+	_, err := u.app.RecordAPIKeyUse.Handle(ctx, commands.RecordAPIKeyUse{
+		Meta: commands.Meta{CommandID: id, ActorID: pr.UserID, CorrelationID: id}, KeyID: keyID})
+	return err
+}
+
+// loginAuditor logs local login outcomes with the organisation, the login digest and the
+// reason, never the login name or the password. The domain has no login events yet, so
+// they are not in the event log.
+type loginAuditor struct{ log *slog.Logger }
+
+func (a loginAuditor) LoginFailed(ctx context.Context, orgID, loginDigest, reason, remoteIP string) {
+	a.log.LogAttrs(ctx, slog.LevelWarn, "login failed", slog.String("organization", orgID),
+		slog.String("login_digest", loginDigest), slog.String("reason", reason))
+}
+
+func (a loginAuditor) LoginSucceeded(ctx context.Context, orgID, userID, loginDigest, remoteIP string) {
+	a.log.LogAttrs(ctx, slog.LevelInfo, "login succeeded", slog.String("organization", orgID),
+		slog.String("user", userID), slog.String("login_digest", loginDigest))
+}

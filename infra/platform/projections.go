@@ -1,0 +1,23 @@
+package platform
+
+import (
+	"fmt"
+
+	"github.com/arkiv/arkiv/infra/embedding"
+	"github.com/arkiv/arkiv/infra/eventstore"
+	"github.com/arkiv/arkiv/infra/keyring"
+	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/readmodel"
+)
+
+// Projections returns every projection the platform runs: the read models, the auth
+// tables, the audit log and the search index.
+func Projections(store *eventstore.Store, codec *keyring.EventCodec, ix *search.Index, emb embedding.Provider) ([]projections.Projection, error) {
+	return readmodel.All(readmodel.Deps{Streams: store, Opener: codec, Index: ix, Embedder: emb})
+}
+
+// queryProjections are the projections a query with consistentAt waits for.
+func queryProjections() []string { return append(readmodel.QueryNames(), readmodel.NameSearch) }
+
+func fmtType(err error) string { return fmt.Sprintf("%T", err) }
