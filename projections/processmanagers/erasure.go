@@ -1,0 +1,401 @@
+package processmanagers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/projections"
+	"github.com/jackc/pgx/v5"
+)
+
+// erasureManager follows erasure orders and the subjects they cover.
+//
+// An erased subject maps to keyring subjects like this: a user, a document or a
+// conversation to its own subject; a space to the space (which covers its documents, sealed
+// under document+space, and its assistants) and every conversation in it (messages are sealed
+// under author+conversation+retention bucket, not under the space); an organisation to the
+// organisation, every user, space and conversation of it (which covers every sealed field of
+// the organisation). Subjects that appear while a space or organisation erasure is pending —
+// a conversation started in the space, a user registered — are shredded as they appear.
+type erasureManager struct {
+	d   Deps
+	log *slog.Logger
+}
+
+// Name implements projections.Projection.
+func (*erasureManager) Name() string { return ErasureName }
+
+// Tables implements projections.Projection.
+func (*erasureManager) Tables() []string {
+	return []string{"pm_subjects", "pm_erasures", "pm_erasure_targets"}
+}
+
+// Apply implements projections.Projection.
+func (e *erasureManager) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	switch ev.Type {
+	case "erasure.requested.v1":
+		return e.requested(ctx, tx, ev)
+	case "erasure.restored.v1":
+		return e.restored(ctx, tx, ev)
+	case "erasure.completed.v1":
+		return e.completed(ctx, tx, ev)
+	}
+	return e.index(ctx, tx, ev)
+}
+
+// subjectRow is one row of pm_subjects.
+type subjectRow struct {
+	subject, kind, org, space string
+}
+
+// index records the erasable subjects an event reveals and shreds those that a pending
+// space or organisation erasure covers.
+func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	md := parseMetadata(ev)
+	var rows []subjectRow
+	add := func(s domain.Subject, org, space string) {
+		if s.Validate() != nil || domain.ValidateID("organisation id", org) != nil {
+			return
+		}
+		switch s.Kind {
+		case domain.SubjectSpace:
+			space = s.ID
+		case domain.SubjectDocument, domain.SubjectConversation:
+		case domain.SubjectUser, domain.SubjectOrganization:
+			space = ""
+		default:
+			return // buckets expire by retention, not erasure
+		}
+		rows = append(rows, subjectRow{subject: s.String(), kind: string(s.Kind), org: org, space: space})
+	}
+	if ev.Type == "conversation.started.v1" {
+		// A conversation has no sealed field until its first message; index it now so that
+		// a pending space erasure shreds its key before anything is sealed under it.
+		var c struct {
+			ConversationID string `json:"conversationId"`
+			OrganizationID string `json:"organizationId"`
+			SpaceID        string `json:"spaceId"`
+		}
+		if err := decode(ev, &c); err != nil {
+			return err
+		}
+		add(domain.ConversationSubject(c.ConversationID), c.OrganizationID, c.SpaceID)
+	}
+	for _, text := range md.Subjects {
+		if s, err := domain.ParseSubject(text); err == nil {
+			add(s, md.Organization, md.Space)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	subjects, kinds, orgs, spaces := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]*string, len(rows))
+	for i, r := range rows {
+		subjects[i], kinds[i], orgs[i] = r.subject, r.kind, r.org
+		if r.space != "" {
+			spaces[i] = &rows[i].space
+		}
+	}
+	q, err := tx.Query(ctx, `INSERT INTO pm_subjects (subject, kind, organization_id, space_id)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+	ON CONFLICT (subject) DO NOTHING
+	RETURNING subject, kind, organization_id, coalesce(space_id, '')`, subjects, kinds, orgs, spaces)
+	if err != nil {
+		return err
+	}
+	fresh, err := pgx.CollectRows(q, func(r pgx.CollectableRow) (subjectRow, error) {
+		var s subjectRow
+		return s, r.Scan(&s.subject, &s.kind, &s.org, &s.space)
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range fresh {
+		if err := e.coverNew(ctx, tx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// coverNew shreds a newly seen subject under every pending erasure of its space or
+// organisation, with what is left of that erasure's window.
+func (e *erasureManager) coverNew(ctx context.Context, tx pgx.Tx, s subjectRow) error {
+	q, err := tx.Query(ctx, `SELECT erasure_id, requested_by, effective_at FROM pm_erasures
+	WHERE state = 'PENDING' AND (
+		(subject_type = 'organization' AND subject_id = $1 AND $3 IN ('user', 'space', 'conversation'))
+		OR (subject_type = 'space' AND subject_id = $2 AND $3 = 'conversation'))`, s.org, s.space, s.kind)
+	if err != nil {
+		return err
+	}
+	type pending struct {
+		id, by    string
+		effective time.Time
+	}
+	covering, err := pgx.CollectRows(q, func(r pgx.CollectableRow) (pending, error) {
+		var p pending
+		return p, r.Scan(&p.id, &p.by, &p.effective)
+	})
+	if err != nil {
+		return err
+	}
+	sub, err := domain.ParseSubject(s.subject)
+	if err != nil {
+		return err
+	}
+	for _, p := range covering {
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_erasure_targets (erasure_id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING`, p.id, s.subject); err != nil {
+			return err
+		}
+		grace := clampGrace(p.effective.Sub(e.d.Clock.Now()) + shredMargin)
+		if err := e.d.Keyring.StartShredding(ctx, sub, "erasure "+p.id, p.by, grace); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// requested records the order, works out its keyring subjects and shreds them.
+func (e *erasureManager) requested(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	var r struct {
+		ErasureID      string             `json:"erasureId"`
+		OrganizationID string             `json:"organizationId"`
+		SubjectType    domain.SubjectKind `json:"subjectType"`
+		SubjectID      string             `json:"subjectId"`
+		GraceDays      int                `json:"graceDays"`
+		RequestedBy    string             `json:"requestedBy"`
+		EffectiveAt    time.Time          `json:"effectiveAt"`
+	}
+	if err := decode(ev, &r); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO pm_erasures (erasure_id, organization_id, subject_type, subject_id, grace_days,
+		requested_by, effective_at, state, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', $8)
+	ON CONFLICT (erasure_id) DO NOTHING`,
+		r.ErasureID, r.OrganizationID, string(r.SubjectType), r.SubjectID, r.GraceDays, r.RequestedBy, r.EffectiveAt, ev.Created); err != nil {
+		return err
+	}
+	targets, err := e.targets(ctx, tx, r.SubjectType, r.SubjectID)
+	if err != nil {
+		return err
+	}
+	if err := e.saveTargets(ctx, tx, r.ErasureID, targets); err != nil {
+		return err
+	}
+	grace := time.Duration(0)
+	if r.GraceDays > 0 {
+		grace = clampGrace(time.Duration(r.GraceDays)*24*time.Hour + shredMargin)
+	}
+	for _, s := range targets {
+		if err := e.d.Keyring.StartShredding(ctx, s, "erasure "+r.ErasureID, r.RequestedBy, grace); err != nil {
+			return err
+		}
+	}
+	e.log.Info("erasure: subjects hidden", "erasure", r.ErasureID, "subjects", len(targets), "grace_days", r.GraceDays)
+	return nil
+}
+
+// targets returns the keyring subjects an erasure of (kind, id) shreds, from the index.
+func (e *erasureManager) targets(ctx context.Context, tx pgx.Tx, kind domain.SubjectKind, id string) ([]domain.Subject, error) {
+	self := domain.Subject{Kind: kind, ID: id}
+	if err := self.Validate(); err != nil || !domain.ErasableKind(kind) {
+		return nil, domain.E(domain.KindInvalid, "processmanagers.erasure", "erasure of an unknown subject kind")
+	}
+	var q string
+	switch kind {
+	case domain.SubjectSpace:
+		q = `SELECT subject FROM pm_subjects WHERE space_id = $1 AND kind = 'conversation' ORDER BY subject`
+	case domain.SubjectOrganization:
+		q = `SELECT subject FROM pm_subjects WHERE organization_id = $1 AND kind IN ('user', 'space', 'conversation') ORDER BY subject`
+	default:
+		return []domain.Subject{self}, nil
+	}
+	rows, err := tx.Query(ctx, q, id)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	out := []domain.Subject{self}
+	for _, n := range names {
+		s, err := domain.ParseSubject(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (e *erasureManager) saveTargets(ctx context.Context, tx pgx.Tx, erasureID string, targets []domain.Subject) error {
+	names := make([]string, len(targets))
+	for i, s := range targets {
+		names[i] = s.String()
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO pm_erasure_targets (erasure_id, subject)
+	SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING`, erasureID, names)
+	return err
+}
+
+// savedTargets returns the subjects recorded for an erasure; with exclusive set, only those
+// that no other pending or completed erasure also covers.
+func savedTargets(ctx context.Context, tx pgx.Tx, erasureID string, exclusive bool) ([]domain.Subject, error) {
+	q := `SELECT subject FROM pm_erasure_targets WHERE erasure_id = $1 ORDER BY subject`
+	if exclusive {
+		q = `SELECT t.subject FROM pm_erasure_targets t WHERE t.erasure_id = $1 AND NOT EXISTS (
+			SELECT 1 FROM pm_erasure_targets o JOIN pm_erasures x ON x.erasure_id = o.erasure_id
+			WHERE o.subject = t.subject AND o.erasure_id <> $1 AND x.state IN ('PENDING', 'COMPLETED'))
+		ORDER BY t.subject`
+	}
+	rows, err := tx.Query(ctx, q, erasureID)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]domain.Subject, 0, len(names))
+	for _, n := range names {
+		s, err := domain.ParseSubject(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// restored brings the order's subjects back, except those another pending or completed
+// erasure still covers. A subject the keyring refuses to restore (its window closed) is
+// recorded in pm_erasures.restore_error and logged; the command side refuses restores after
+// the window, so this means the manager fell far behind the log.
+func (e *erasureManager) restored(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	var r struct {
+		ErasureID string `json:"erasureId"`
+	}
+	if err := decode(ev, &r); err != nil {
+		return err
+	}
+	var state string
+	err := tx.QueryRow(ctx, `SELECT state FROM pm_erasures WHERE erasure_id = $1`, r.ErasureID).Scan(&state)
+	if errors.Is(err, pgx.ErrNoRows) || state == "COMPLETED" {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE pm_erasures SET state = 'RESTORED', updated_at = $2 WHERE erasure_id = $1`, r.ErasureID, ev.Created); err != nil {
+		return err
+	}
+	subjects, err := savedTargets(ctx, tx, r.ErasureID, true)
+	if err != nil {
+		return err
+	}
+	failed := 0
+	var cause error
+	for _, s := range subjects {
+		err := e.d.Keyring.Restore(ctx, s)
+		switch {
+		case err == nil:
+		case domain.Is(domain.KindConflict, err) || domain.Is(domain.KindNotFound, err):
+			failed++
+			cause = err
+		default:
+			return err
+		}
+	}
+	if failed > 0 {
+		msg := cause.Error()
+		e.log.Error("erasure: restored by command but the keyring refused to restore some subjects; their data stays erased",
+			"erasure", r.ErasureID, "refused", failed, "of", len(subjects), "err", msg)
+		if _, err := tx.Exec(ctx, `UPDATE pm_erasures SET restore_error = $2 WHERE erasure_id = $1`, r.ErasureID, msg); err != nil {
+			return err
+		}
+		return nil
+	}
+	e.log.Info("erasure: subjects restored", "erasure", r.ErasureID, "subjects", len(subjects))
+	return nil
+}
+
+// completed destroys the key material of every subject of the order. Subjects are shredded
+// first (a no-op for those already shredding or destroyed) so that destruction never meets an
+// active key.
+func (e *erasureManager) completed(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	var r struct {
+		ErasureID   string             `json:"erasureId"`
+		SubjectType domain.SubjectKind `json:"subjectType"`
+		SubjectID   string             `json:"subjectId"`
+	}
+	if err := decode(ev, &r); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE pm_erasures SET state = 'COMPLETED', updated_at = $2 WHERE erasure_id = $1`, r.ErasureID, ev.Created); err != nil {
+		return err
+	}
+	subjects, err := savedTargets(ctx, tx, r.ErasureID, false)
+	if err != nil {
+		return err
+	}
+	if len(subjects) == 0 {
+		// The order was never seen (the manager started after it): work the subjects out now.
+		if subjects, err = e.targets(ctx, tx, r.SubjectType, r.SubjectID); err != nil {
+			return err
+		}
+	}
+	for _, s := range subjects {
+		if err := e.d.Keyring.StartShredding(ctx, s, "erasure "+r.ErasureID, domain.SystemActor, shredMargin); err != nil {
+			return err
+		}
+	}
+	n, err := e.d.Keyring.DestroyAll(ctx, subjects)
+	if err != nil {
+		return err
+	}
+	e.log.Info("erasure: key material destroyed", "erasure", r.ErasureID, "subjects", len(subjects), "destroyed", n)
+	return nil
+}
+
+// completeDue runs CompleteErasure as the system actor for every pending erasure past its
+// effective time.
+func (e *erasureManager) completeDue(ctx context.Context) (int, error) {
+	const op = "processmanagers.complete_erasures"
+	rows, err := e.d.Pool.Query(ctx, `SELECT erasure_id FROM pm_erasures WHERE state = 'PENDING' AND effective_at <= $1
+	ORDER BY effective_at LIMIT 1000`, e.d.Clock.Now())
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read due erasures")
+	}
+	due, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read due erasures")
+	}
+	done := 0
+	var first error
+	for _, id := range due {
+		_, err := e.d.App.CompleteErasure.Handle(ctx, commands.CompleteErasure{
+			Meta:      commands.Meta{CommandID: CompletionCommandID(id), ActorID: domain.SystemActor},
+			ErasureID: id})
+		switch {
+		case err == nil:
+			done++
+		case domain.Is(domain.KindConflict, err):
+			// Restored or completed meanwhile: the manager will see that event.
+		default:
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return done, first
+}
+
+// CompletionCommandID is the id of the CompleteErasure command the erasure manager runs for
+// an erasure: derived from the erasure id, so the completion is appended once however often
+// it is attempted.
+func CompletionCommandID(erasureID string) string { return "erasure-completion:" + erasureID }

@@ -1,0 +1,175 @@
+package processmanagers_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/keyring"
+	"github.com/arkiv/arkiv/projections/processmanagers"
+)
+
+// TestDocumentErasureHidesRestoresAndDestroys follows a document through an erasure that is
+// restored, then one that runs its course: hidden at once, readable again after the restore,
+// destroyed once the grace window has passed, with erasure.completed recorded once however
+// often the scheduler runs and across a restart of the manager.
+func TestDocumentErasureHidesRestoresAndDestroys(t *testing.T) {
+	w := newWorld(t)
+	o := w.bootstrap()
+	space, _ := w.space(o, 0)
+	doc := w.document(o, space, "The text of the policy.")
+	other := w.document(o, space, "Another document.")
+	m := w.start()
+
+	one := 1
+	first := must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectDocument, SubjectID: doc, GraceDays: &one}))(t).ID
+	w.eventually("the document's title is redacted", func() bool { return redacted(w.title(doc)) })
+	if got := w.title(other); got.Redacted || got.Plain != "Policy" {
+		t.Fatalf("another document of the space was hidden too: %+v", got)
+	}
+	must(w.app.RestoreErasure.Handle(w.ctx, commands.RestoreErasure{Meta: meta(o.admin), ErasureID: first}))(t)
+	w.eventually("the document's title is readable again", func() bool { return w.title(doc).Plain == "Policy" })
+
+	second := must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectDocument, SubjectID: doc, GraceDays: &one}))(t).ID
+	w.eventually("the document's title is redacted again", func() bool { return redacted(w.title(doc)) })
+
+	// Not due yet: nothing is completed.
+	if n, err := m.CompleteDueErasures(w.ctx); err != nil || n != 0 {
+		t.Fatalf("CompleteDueErasures before the window ended = %d, %v", n, err)
+	}
+	w.clock.advance(24*time.Hour + time.Minute)
+	if n, err := m.CompleteDueErasures(w.ctx); err != nil || n != 1 {
+		t.Fatalf("CompleteDueErasures = %d, %v; want 1", n, err)
+	}
+	if _, err := m.CompleteDueErasures(w.ctx); err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	w.eventually("the document's key is destroyed", func() bool {
+		st, err := w.kr.State(w.ctx, domain.DocumentSubject(doc))
+		return err == nil && st.Status == keyring.StatusDestroyed
+	})
+	if !redacted(w.title(doc)) {
+		t.Fatal("the document is readable after its erasure completed")
+	}
+	if err := w.kr.Restore(w.ctx, domain.DocumentSubject(doc)); err != keyring.ErrRestoreWindowClosed {
+		t.Fatalf("keyring restore after completion: %v", err)
+	}
+
+	// A restart resumes from the checkpoint; the scheduler of the new process completes
+	// nothing twice.
+	m.stop()
+	m2 := w.start()
+	if _, err := m2.CompleteDueErasures(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.app.CompleteErasure.Handle(w.ctx, commands.CompleteErasure{
+		Meta: commands.Meta{CommandID: processmanagers.CompletionCommandID(second), ActorID: domain.SystemActor}, ErasureID: second}); err != nil {
+		t.Fatalf("repeating the manager's completion command: %v", err)
+	}
+	if n := w.count(domain.StreamPrefixErasure+second, "erasure.completed.v1"); n != 1 {
+		t.Fatalf("%d erasure.completed events, want 1", n)
+	}
+	if n := w.count(domain.StreamPrefixErasure+first, "erasure.completed.v1"); n != 0 {
+		t.Fatalf("the restored erasure was completed")
+	}
+	if got := w.title(other); got.Plain != "Policy" {
+		t.Fatal("another document of the space was destroyed")
+	}
+	w.eventually("the restarted manager reaches the head of the log", func() bool {
+		st, head, err := m2.Status(w.ctx)
+		if err != nil || head == nil {
+			return false
+		}
+		for _, s := range st {
+			if s.Checkpoint == nil || s.Checkpoint.Less(*head) || s.State != "running" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestSpaceErasureCoversDocumentsAndConversations erases a space: its documents and the
+// messages of its conversations go dark — also of a conversation started after the
+// erasure was ordered — while the same user's messages in another space stay readable.
+func TestSpaceErasureCoversDocumentsAndConversations(t *testing.T) {
+	w := newWorld(t)
+	o := w.bootstrap()
+	space, assistant := w.space(o, 0)
+	_, otherAssistant := w.space(o, 0)
+	doc := w.document(o, space, "Confidential minutes.")
+	conv, msg := w.chat(o, assistant, "What do the minutes say?")
+	otherConv, otherMsg := w.chat(o, otherAssistant, "Unrelated question.")
+	w.start()
+
+	grace := 3
+	must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectSpace, SubjectID: space, GraceDays: &grace}))(t)
+	w.eventually("the space's document and message are redacted", func() bool {
+		return redacted(w.title(doc)) && redacted(w.message(conv, msg))
+	})
+	if got := w.message(otherConv, otherMsg); got.Plain != "Unrelated question." {
+		t.Fatalf("a message in another space was hidden: %+v", got)
+	}
+	st, err := w.kr.State(w.ctx, domain.UserSubject(o.admin))
+	if err != nil || st.Status != keyring.StatusActive {
+		t.Fatalf("the user was shredded by a space erasure: %+v, %v", st, err)
+	}
+
+	// A conversation started in the space while its erasure is pending can seal nothing.
+	late := must(w.app.StartConversation.Handle(w.ctx, commands.StartConversation{Meta: meta(o.admin), AssistantID: assistant}))(t).ID
+	w.eventually("the late conversation is shredded", func() bool {
+		st, err := w.kr.State(w.ctx, domain.ConversationSubject(late))
+		return err == nil && st.Status == keyring.StatusShredding
+	})
+	if _, err := w.app.SendMessage.Handle(w.ctx, commands.SendMessage{Meta: meta(o.admin), ConversationID: late, Text: "Still there?"}); !domain.Is(domain.KindErased, err) {
+		t.Fatalf("message in a conversation of a space being erased: %v (%s), want ERASED", err, domain.KindOf(err))
+	}
+}
+
+// TestRetentionDestroysExpiredBuckets sends messages ten days apart to an assistant that
+// keeps them seven days and to one that inherits the organisation's year: after the sweep
+// only the old message of the first is unreadable, and each destruction is recorded once.
+func TestRetentionDestroysExpiredBuckets(t *testing.T) {
+	w := newWorld(t)
+	o := w.bootstrap()
+	_, short := w.space(o, 7)
+	_, long := w.space(o, 0)
+	conv, old := w.chat(o, short, "An old message.")
+	longConv, longOld := w.chat(o, long, "An old message kept a year.")
+	w.clock.advance(10 * 24 * time.Hour)
+	recent := w.say(o, conv, "A recent message.")
+	m := w.start()
+
+	// Run sweeps once at start, and the test sweeps too: whichever destroys the bucket
+	// first, the others find nothing left to do once the manager has seen the recorded
+	// destruction, and the destruction is recorded once.
+	if _, err := m.SweepRetention(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.eventually("a sweep finds nothing left to destroy", func() bool {
+		n, err := m.SweepRetention(w.ctx)
+		return err == nil && n == 0
+	})
+	if got := w.message(conv, old); !redacted(got) {
+		t.Fatalf("a message older than the assistant's retention is readable: %+v", got)
+	}
+	if got := w.message(conv, recent); got.Plain != "A recent message." {
+		t.Fatalf("a recent message is unreadable: %+v", got)
+	}
+	if got := w.message(longConv, longOld); got.Plain != "An old message kept a year." {
+		t.Fatalf("a message within the organisation's retention is unreadable: %+v", got)
+	}
+	evs := w.events(domain.StreamPrefixRetention + short)
+	if len(evs) != 1 {
+		t.Fatalf("%d retention events, want 1", len(evs))
+	}
+	d := evs[0].(domain.RetentionBucketDestroyed)
+	start := w.clock.Now().AddDate(0, 0, -10)
+	if d.Bucket != domain.RetentionBucket(short, start).String() || d.RetentionDays != 7 || d.DestroyedBy != domain.SystemActor || d.OrganizationID != o.id {
+		t.Fatalf("recorded %+v", d)
+	}
+}

@@ -1,0 +1,210 @@
+package processmanagers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/projections"
+	"github.com/jackc/pgx/v5"
+)
+
+// retentionManager keeps the retention settings of organisations and assistants and the
+// buckets in use, and sweeps the buckets whose retention has ended.
+//
+// A retention bucket (an assistant's messages and replies of one UTC day) expires after the
+// assistant's retention days, or the organisation's default message retention when the
+// assistant has 0; a model-log bucket (an organisation's logged model payloads of one UTC
+// day) after the organisation's audit-log retention. A bucket of day D is destroyed once
+// D + days is before today (UTC): every message in it is then older than the retention.
+type retentionManager struct {
+	d   Deps
+	log *slog.Logger
+}
+
+// Name implements projections.Projection.
+func (*retentionManager) Name() string { return RetentionName }
+
+// Tables implements projections.Projection.
+func (*retentionManager) Tables() []string {
+	return []string{"pm_retention_orgs", "pm_retention_assistants", "pm_retention_buckets"}
+}
+
+// Apply implements projections.Projection.
+func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	md := parseMetadata(ev)
+	switch ev.Type {
+	case "organization.created.v1", "organization.settings_changed.v1":
+		var o struct {
+			OrganizationID string `json:"organizationId"`
+			Settings       struct {
+				DefaultMessageRetentionDays int `json:"defaultMessageRetentionDays"`
+				AuditRetention              struct {
+					Days int `json:"days"`
+				} `json:"auditRetention"`
+			} `json:"settings"`
+		}
+		if err := decode(ev, &o); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_orgs (organization_id, message_retention_days, model_log_retention_days)
+		VALUES ($1, $2, $3) ON CONFLICT (organization_id) DO UPDATE SET
+			message_retention_days = EXCLUDED.message_retention_days, model_log_retention_days = EXCLUDED.model_log_retention_days`,
+			o.OrganizationID, o.Settings.DefaultMessageRetentionDays, o.Settings.AuditRetention.Days); err != nil {
+			return err
+		}
+	case "assistant.created.v1", "assistant.updated.v1":
+		var a struct {
+			AssistantID    string `json:"assistantId"`
+			OrganizationID string `json:"organizationId"`
+			RetentionDays  int    `json:"retentionDays"`
+		}
+		if err := decode(ev, &a); err != nil {
+			return err
+		}
+		if a.OrganizationID == "" {
+			a.OrganizationID = md.Organization
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_assistants (assistant_id, organization_id, retention_days)
+		VALUES ($1, $2, $3) ON CONFLICT (assistant_id) DO UPDATE SET retention_days = EXCLUDED.retention_days`,
+			a.AssistantID, a.OrganizationID, a.RetentionDays); err != nil {
+			return err
+		}
+	case "retention.bucket_destroyed.v1":
+		var b struct {
+			OrganizationID string    `json:"organizationId"`
+			Bucket         string    `json:"bucket"`
+			DestroyedAt    time.Time `json:"destroyedAt"`
+		}
+		if err := decode(ev, &b); err != nil {
+			return err
+		}
+		s, err := domain.ParseSubject(b.Bucket)
+		if err != nil {
+			return err
+		}
+		owner, day := splitBucket(s)
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_buckets (subject, kind, owner_id, organization_id, day, destroyed_at)
+		VALUES ($1, $2, $3, $4, $5::date, $6) ON CONFLICT (subject) DO UPDATE SET destroyed_at = EXCLUDED.destroyed_at`,
+			b.Bucket, string(s.Kind), owner, b.OrganizationID, day, b.DestroyedAt); err != nil {
+			return err
+		}
+		return nil
+	}
+	return r.indexBuckets(ctx, tx, md)
+}
+
+// indexBuckets records the retention and model-log buckets an event's fields are sealed
+// under.
+func (r *retentionManager) indexBuckets(ctx context.Context, tx pgx.Tx, md metadata) error {
+	if domain.ValidateID("organisation id", md.Organization) != nil {
+		return nil
+	}
+	for _, text := range md.Subjects {
+		if !strings.HasPrefix(text, string(domain.SubjectRetention)+":") && !strings.HasPrefix(text, string(domain.SubjectModelLog)+":") {
+			continue
+		}
+		s, err := domain.ParseSubject(text)
+		if err != nil {
+			continue
+		}
+		owner, day := splitBucket(s)
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_buckets (subject, kind, owner_id, organization_id, day)
+		VALUES ($1, $2, $3, $4, $5::date) ON CONFLICT (subject) DO NOTHING`, text, string(s.Kind), owner, md.Organization, day); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// splitBucket returns the owner id and the day of a validated bucket subject.
+func splitBucket(s domain.Subject) (owner, day string) { return s.ID[:36], s.ID[37:] }
+
+// expired is one bucket whose retention has ended.
+type expired struct {
+	bucket     domain.Subject
+	org, owner string
+	days       int
+}
+
+// sweep destroys and records every bucket whose retention has ended, one owner at a time.
+func (r *retentionManager) sweep(ctx context.Context) (int, error) {
+	const op = "processmanagers.retention_sweep"
+	today := r.d.Clock.Now().UTC().Format(time.DateOnly)
+	rows, err := r.d.Pool.Query(ctx, `SELECT subject, organization_id, owner_id, days FROM (
+		SELECT b.subject, b.organization_id, b.owner_id, b.day,
+			CASE WHEN b.kind = 'retention'
+				THEN coalesce(nullif(a.retention_days, 0), o.message_retention_days, $2)
+				ELSE coalesce(o.model_log_retention_days, $3) END AS days
+		FROM pm_retention_buckets b
+		LEFT JOIN pm_retention_assistants a ON b.kind = 'retention' AND a.assistant_id = b.owner_id
+		LEFT JOIN pm_retention_orgs o ON o.organization_id = b.organization_id
+		WHERE b.destroyed_at IS NULL AND b.day < $1::date) x
+	WHERE day + days < $1::date
+	ORDER BY organization_id, owner_id, day
+	LIMIT 20000`, today, domain.DefaultRetentionDays, domain.DefaultOrganizationSettings().AuditRetention.Days)
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read expired buckets")
+	}
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (expired, error) {
+		var e expired
+		var subject string
+		if err := row.Scan(&subject, &e.org, &e.owner, &e.days); err != nil {
+			return e, err
+		}
+		s, err := domain.ParseSubject(subject)
+		e.bucket = s
+		return e, err
+	})
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read expired buckets")
+	}
+	done := 0
+	var first error
+	for len(list) > 0 {
+		n := 1
+		for n < len(list) && n < 1000 && list[n].owner == list[0].owner && list[n].org == list[0].org {
+			n++
+		}
+		k, err := r.destroy(ctx, list[:n])
+		done += k
+		if err != nil && first == nil {
+			first = err
+		}
+		list = list[n:]
+	}
+	return done, first
+}
+
+// destroy shreds and destroys the buckets of one owner, then records their destruction.
+func (r *retentionManager) destroy(ctx context.Context, group []expired) (int, error) {
+	subjects := make([]domain.Subject, len(group))
+	buckets := make([]commands.DestroyedBucket, len(group))
+	names := make([]string, len(group))
+	for i, e := range group {
+		subjects[i] = e.bucket
+		buckets[i] = commands.DestroyedBucket{Bucket: e.bucket, RetentionDays: e.days}
+		names[i] = e.bucket.String()
+		if err := r.d.Keyring.StartShredding(ctx, e.bucket, "retention", domain.SystemActor, shredMargin); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := r.d.Keyring.DestroyAll(ctx, subjects); err != nil {
+		return 0, err
+	}
+	sum := sha256.Sum256([]byte(strings.Join(names, "\n")))
+	owner, org := group[0].owner, group[0].org
+	_, err := r.d.App.RecordRetentionDestruction.Handle(ctx, commands.RecordRetentionDestruction{
+		Meta:           commands.Meta{CommandID: "retention:" + owner + ":" + hex.EncodeToString(sum[:16]), ActorID: domain.SystemActor},
+		OrganizationID: org, OwnerID: owner, Buckets: buckets})
+	if err != nil {
+		return 0, err
+	}
+	r.log.Info("retention: buckets destroyed", "owner", owner, "buckets", len(group))
+	return len(group), nil
+}
