@@ -5,21 +5,28 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
+	"github.com/arkiv/arkiv/infra/eventstore"
+	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/postgres"
+	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/readmodel"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 )
 
 // readModelProjections lists every projection Arkiv runs, in the order they are rebuilt by
-// `arkiv projections rebuild --all`. Each read model adds its projection here.
-func readModelProjections() []projections.Projection {
-	return []projections.Projection{}
+// `arkiv projections rebuild --all` (readmodel.All: the search index only when d has an
+// index, an embedder and an opener).
+func readModelProjections(d readmodel.Deps) ([]projections.Projection, error) {
+	return readmodel.All(d)
 }
 
 // cmdProjections is `arkiv projections status` and `arkiv projections rebuild NAME|--all`.
@@ -38,12 +45,62 @@ func cmdProjections(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 type projectionsFlags struct {
-	pgURL, esdbURL string
+	pgURL, esdbURL, weaviateURL, kekFile, keystoreURL string
 }
 
 func (f *projectionsFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&f.pgURL, "pg-url", envOr("ARKIV_PG_URL", ""), "Postgres for read models (ARKIV_PG_URL)")
 	fs.StringVar(&f.esdbURL, "esdb-url", envOr("ARKIV_ESDB_URL", ""), "EventStoreDB connection string (ARKIV_ESDB_URL)")
+	fs.StringVar(&f.weaviateURL, "weaviate-url", envOr("ARKIV_WEAVIATE_URL", ""), "Weaviate base URL; with -kek-file enables the search.index projection (ARKIV_WEAVIATE_URL)")
+	fs.StringVar(&f.kekFile, "kek-file", envOr("ARKIV_KEK_FILE", ""), "key-encryption key file (ARKIV_KEK_FILE)")
+	fs.StringVar(&f.keystoreURL, "keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store Postgres; default <db>_keys of ARKIV_PG_URL (ARKIV_KEYSTORE_URL)")
+}
+
+// searchDeps opens what the search.index projection needs (keyring codec, Weaviate index,
+// embedder) when Weaviate and the KEK are configured; it fills d and returns a func
+// releasing what it opened.
+func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *readmodel.Deps) (func(), error) {
+	if f.weaviateURL == "" || f.kekFile == "" {
+		return func() {}, nil
+	}
+	kek, err := keyring.LoadKEKFile(f.kekFile)
+	if err != nil {
+		return nil, err
+	}
+	dsn, err := keyring.KeystoreURL(f.keystoreURL, f.pgURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := keyring.EnsureDatabase(ctx, dsn); err != nil {
+		return nil, err
+	}
+	kpool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	kr, err := keyring.Open(ctx, kpool, kek, time.Now, keyring.WithLogger(env.log))
+	if err != nil {
+		kpool.Close()
+		return nil, err
+	}
+	release := func() { kr.Close(); kpool.Close() }
+	ix, err := search.New(ctx, search.Config{URL: f.weaviateURL})
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL: %w", err)
+	}
+	ecfg, err := embedding.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	emb, err := embedding.New(ecfg)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	d.Opener, d.Index, d.Embedder = keyring.NewCodec(kr), ix, emb
+	return release, nil
 }
 
 // openRunner connects to Postgres (migrated) and EventStoreDB and returns a runner over all
@@ -70,11 +127,23 @@ func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*projec
 		pool.Close()
 		return nil, nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
 	}
-	closeAll := func() { _ = client.Close(); pool.Close() }
+	deps := readmodel.Deps{Streams: eventstore.New(client)}
+	releaseSearch, err := f.searchDeps(ctx, env, &deps)
+	if err != nil {
+		_ = client.Close()
+		pool.Close()
+		return nil, nil, err
+	}
+	closeAll := func() { releaseSearch(); _ = client.Close(); pool.Close() }
+	all, err := readModelProjections(deps)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
 	r, err := projections.NewRunner(projections.Config{
 		Pool:        pool,
 		Log:         esdbwatermill.NewLog(client, esdbwatermill.Options{Logger: env.log}),
-		Projections: readModelProjections(),
+		Projections: all,
 		Logger:      env.log,
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/search"
@@ -73,8 +74,9 @@ func (p *SearchIndex) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event
 		if err != nil || !ok {
 			return err
 		}
+		restoredAt := metaOf(ev).OccurredAt
 		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e projections.Event) error {
-			return p.apply(ctx, tx, e)
+			return p.apply(ctx, tx, e, restoredAt)
 		})
 	case evErasureCompleted:
 		var r erasureRef
@@ -83,10 +85,12 @@ func (p *SearchIndex) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event
 		}
 		return p.er.complete(ctx, tx, r.ErasureID)
 	}
-	return p.apply(ctx, tx, ev)
+	return p.apply(ctx, tx, ev, time.Time{})
 }
 
-func (p *SearchIndex) apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// apply projects one event; restoredAt is the time of the erasure.restored event being
+// processed when the event is re-applied for a restore, zero otherwise.
+func (p *SearchIndex) apply(ctx context.Context, tx pgx.Tx, ev projections.Event, restoredAt time.Time) error {
 	switch ev.Type {
 	case evSpaceCreated:
 		var e spaceCreated
@@ -139,7 +143,7 @@ func (p *SearchIndex) apply(ctx context.Context, tx pgx.Tx, ev projections.Event
 		if err != nil || have < count {
 			return err
 		}
-		return p.index(ctx, tx, space, e.DocumentID)
+		return p.index(ctx, tx, space, e.DocumentID, restoredAt)
 	case evDocDeleted:
 		var e documentChunk
 		if err := decode(ev, &e); err != nil {
@@ -150,9 +154,16 @@ func (p *SearchIndex) apply(ctx context.Context, tx pgx.Tx, ev projections.Event
 	return nil
 }
 
+// shreddingReporter is implemented by *keyring.EventCodec.
+type shreddingReporter interface {
+	FieldShredding(ctx context.Context, envelope string) (since time.Time, destroyed bool, err error)
+}
+
 // index decrypts, chunks, embeds and upserts a document whose text parts have all arrived,
-// then forgets the parts. A text that cannot be decrypted is not indexed.
-func (p *SearchIndex) index(ctx context.Context, tx pgx.Tx, space, doc string) error {
+// then forgets the parts. A text that cannot be decrypted is not indexed, except during a
+// restore (restoredAt set) while its keys, shredded before the restore, have not been
+// restored yet by the erasure process manager: that is a retryable KindUnavailable error.
+func (p *SearchIndex) index(ctx context.Context, tx pgx.Tx, space, doc string, restoredAt time.Time) error {
 	rows, err := tx.Query(ctx, `SELECT text FROM search_parts WHERE document_id = $1 ORDER BY chunk_index`, doc)
 	if err != nil {
 		return err
@@ -169,6 +180,15 @@ func (p *SearchIndex) index(ctx context.Context, tx pgx.Tx, space, doc string) e
 			return err
 		}
 		if redacted {
+			if sr, ok := p.opener.(shreddingReporter); ok && !restoredAt.IsZero() {
+				since, destroyed, err := sr.FieldShredding(ctx, r.Envelope)
+				if err != nil {
+					return err
+				}
+				if !destroyed && !since.IsZero() && !since.After(restoredAt) {
+					return domain.E(domain.KindUnavailable, "readmodel.index", "the restored document's keys are not restored yet")
+				}
+			}
 			readable = false
 			break
 		}
