@@ -37,6 +37,7 @@ type App struct {
 	ViewAuditLog               Handler[ViewAuditLog, Result]
 	ExportAuditLog             Handler[ExportAuditLog, Result]
 	ExportData                 Handler[ExportData, Result]
+	ViewModelInvocations       Handler[ViewModelInvocations, Result]
 	// RecordRetentionDestruction is run by the retention process manager as the system actor.
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 }
@@ -82,6 +83,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 		ViewAuditLog:               WithLogging[ViewAuditLog, Result]("ViewAuditLog", log, &ViewAuditLogHandler{x}),
 		ExportAuditLog:             WithLogging[ExportAuditLog, Result]("ExportAuditLog", log, &ExportAuditLogHandler{x}),
 		ExportData:                 WithLogging[ExportData, Result]("ExportData", log, &ExportDataHandler{x}),
+		ViewModelInvocations:       WithLogging[ViewModelInvocations, Result]("ViewModelInvocations", log, &ViewModelInvocationsHandler{x}),
 		RecordRetentionDestruction: WithLogging[RecordRetentionDestruction, Result]("RecordRetentionDestruction", log, &RecordRetentionDestructionHandler{x}),
 	}, nil
 }

@@ -160,6 +160,9 @@ func matrixCases() []matrixCase {
 		{domain.CmdDeleteAssistant, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.DeleteAssistant.Handle(w.ctx, commands.DeleteAssistant{Meta: m, AssistantID: f.assistant}))
 		}},
+		{domain.CmdViewModelInvocations, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ViewModelInvocations.Handle(w.ctx, commands.ViewModelInvocations{Meta: m, SpaceID: f.space}))
+		}},
 		{domain.CmdDeleteSpace, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.DeleteSpace.Handle(w.ctx, commands.DeleteSpace{Meta: m, SpaceID: f.space}))
 		}},

@@ -113,3 +113,18 @@ func ValidatePeriod(from, to time.Time) error {
 	}
 	return nil
 }
+
+// ModelInvocationsViewed records a read of what was sent to models, with the filters used
+// (ids only; empty means any).
+type ModelInvocationsViewed struct {
+	Viewer      string    `json:"viewer"`
+	AssistantID string    `json:"assistantId,omitempty"`
+	SpaceID     string    `json:"spaceId,omitempty"`
+	UserID      string    `json:"userId,omitempty"`
+	From        time.Time `json:"from,omitzero"`
+	To          time.Time `json:"to,omitzero"`
+	ViewedAt    time.Time `json:"viewedAt"`
+}
+
+// EventName implements Event.
+func (ModelInvocationsViewed) EventName() string { return "access.model_invocations_viewed.v1" }

@@ -97,6 +97,8 @@ const (
 	// CmdRecordRetentionDestruction records destroyed retention buckets; only the system
 	// actor runs it (SystemAllowed), so it is not in the RBAC table of user roles.
 	CmdRecordRetentionDestruction Command = "RecordRetentionDestruction"
+	// CmdViewModelInvocations reads what was sent to models (Admins).
+	CmdViewModelInvocations Command = "ViewModelInvocations"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -162,6 +164,7 @@ var permissions = []Permission{
 	{CmdViewAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // SystemActor is the actor id under which Arkiv's own process managers run commands (the
