@@ -143,8 +143,9 @@ type org struct{ id, admin string }
 
 func (w *world) bootstrap() org {
 	w.t.Helper()
+	id := uuid.NewString()
 	b := must(w.app.Bootstrap.Handle(w.ctx, commands.Bootstrap{CommandID: uuid.NewString(),
-		OrganizationName: "Region Norr", AdminEmail: "admin@norr.example", AdminName: "Admin"}))(w.t)
+		OrganizationName: "Region Norr", AdminEmail: "admin-" + id[:8] + "@norr.example", AdminName: "Admin"}))(w.t)
 	s := domain.DefaultOrganizationSettings()
 	s.Models = []domain.AllowedModel{{ID: "llm-a", Endpoint: "https://llm.example.se/v1", Region: domain.RegionSE, MaxClassification: domain.ClassRestricted}}
 	must(w.app.ChangeOrganizationSettings.Handle(w.ctx, commands.ChangeOrganizationSettings{Meta: meta(b.AdminUserID), Settings: s}))(w.t)
@@ -223,6 +224,36 @@ func (w *world) message(conversation, message string) domain.Sealed {
 	}
 	w.t.Fatalf("conversation %s has no message %s", conversation, message)
 	return domain.Sealed{}
+}
+
+// orgName returns the decoded name of an organisation.
+func (w *world) orgName(o org) domain.Sealed {
+	w.t.Helper()
+	return w.events(domain.StreamPrefixOrganization + o.id)[0].(domain.OrganizationCreated).Name
+}
+
+// email returns the decoded e-mail address of a user.
+func (w *world) email(user string) domain.Sealed {
+	w.t.Helper()
+	return w.events(domain.StreamPrefixUser + user)[0].(domain.UserRegistered).Email
+}
+
+// user registers a user of o.
+func (w *world) user(o org) string {
+	w.t.Helper()
+	id := uuid.NewString()
+	must(w.app.RegisterUser.Handle(w.ctx, commands.RegisterUser{Meta: meta(o.admin), UserID: id,
+		Email: "u" + id[:8] + "@example.se", Name: "User", Role: domain.OrgRoleUser}))(w.t)
+	return id
+}
+
+// erasureRow returns the manager's state and restore error of an erasure.
+func (w *world) erasureRow(id string) (state, restoreError string) {
+	w.t.Helper()
+	if err := w.pool.QueryRow(w.ctx, `SELECT state, restore_error FROM pm_erasures WHERE erasure_id = $1`, id).Scan(&state, &restoreError); err != nil {
+		return "", ""
+	}
+	return state, restoreError
 }
 
 // eventually polls cond until it holds or 15 s have passed.

@@ -173,3 +173,70 @@ func TestRetentionDestroysExpiredBuckets(t *testing.T) {
 		t.Fatalf("recorded %+v", d)
 	}
 }
+
+// TestOrganizationErasureCoversEverything erases an organisation: its name, its users, its
+// documents and messages go dark, a user registered while the erasure is pending too, and
+// another organisation is untouched.
+func TestOrganizationErasureCoversEverything(t *testing.T) {
+	w := newWorld(t)
+	o := w.bootstrap()
+	bystander := w.bootstrap()
+	space, assistant := w.space(o, 0)
+	doc := w.document(o, space, "Budget 2027.")
+	conv, msg := w.chat(o, assistant, "Summarise the budget.")
+	member := w.user(o)
+	w.start()
+
+	grace := 14
+	must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectOrganization, SubjectID: o.id, GraceDays: &grace}))(t)
+	w.eventually("everything of the organisation is redacted", func() bool {
+		return redacted(w.orgName(o)) && redacted(w.email(member)) && redacted(w.email(o.admin)) &&
+			redacted(w.title(doc)) && redacted(w.message(conv, msg))
+	})
+	late := w.user(o)
+	w.eventually("a user registered during the erasure is redacted", func() bool { return redacted(w.email(late)) })
+	if got := w.orgName(bystander); got.Plain != "Region Norr" {
+		t.Fatalf("another organisation was hidden: %+v", got)
+	}
+	if got := w.email(bystander.admin); got.Redacted {
+		t.Fatal("another organisation's admin was hidden")
+	}
+}
+
+// TestRestoreRefusedByTheKeyringIsRecorded restores an erasure while the manager is down
+// and lets the keyring's window pass before it comes back: the manager cannot restore, says
+// so in its state and its log, and carries on with later events.
+func TestRestoreRefusedByTheKeyringIsRecorded(t *testing.T) {
+	w := newWorld(t)
+	o := w.bootstrap()
+	space, _ := w.space(o, 0)
+	doc := w.document(o, space, "Minutes.")
+	m := w.start()
+	one := 1
+	id := must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectDocument, SubjectID: doc, GraceDays: &one}))(t).ID
+	w.eventually("the document is hidden", func() bool { return redacted(w.title(doc)) })
+	m.stop()
+
+	must(w.app.RestoreErasure.Handle(w.ctx, commands.RestoreErasure{Meta: meta(o.admin), ErasureID: id}))(t)
+	w.clock.advance(3 * 24 * time.Hour)
+	w.start()
+	w.eventually("the refusal is recorded", func() bool {
+		state, msg := w.erasureRow(id)
+		return state == "RESTORED" && msg != ""
+	})
+	if !redacted(w.title(doc)) {
+		t.Fatal("the document is readable although the keyring refused to restore it")
+	}
+	if n := w.count(domain.StreamPrefixErasure+id, "erasure.completed.v1"); n != 0 {
+		t.Fatal("a restored erasure was completed")
+	}
+	later := w.document(o, space, "Later minutes.")
+	again := must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectDocument, SubjectID: later, GraceDays: &one}))(t).ID
+	w.eventually("the manager goes on with later erasures", func() bool {
+		state, _ := w.erasureRow(again)
+		return state == "PENDING" && redacted(w.title(later))
+	})
+}
