@@ -7,6 +7,7 @@ import (
 // TestEndToEnd runs the scenarios that share one platform; each uses its own organisation.
 func TestEndToEnd(t *testing.T) {
 	s := startStack(t, stackOptions{})
+	t.Run("RBAC matrix", func(t *testing.T) { testRBACMatrix(t, s) })
 	t.Run("space with members, read your writes", func(t *testing.T) {
 		o := s.newOrg(t, testSettings())
 		uid, _ := s.user(t, o, "USER")

@@ -133,14 +133,13 @@ func (r *mutationResolver) RevokeOrgRole(ctx context.Context, input RevokeOrgRol
 	if domain.ValidateID("user id", input.UserID) != nil {
 		return nil, domain.E(domain.KindInvalid, op, "user id must be a lower-case UUID")
 	}
+	// A user the caller's organisation does not know is left to the command, which refuses
+	// it (and records the refusal) like any other.
 	role, active, err := r.Reads.OrgRole(ctx, p.OrganizationID, input.UserID)
 	if err != nil {
 		return nil, err
 	}
-	if !active {
-		return nil, domain.E(domain.KindNotFound, op, "user not found")
-	}
-	if role != domainOrgRole(input.Role) {
+	if active && role != domainOrgRole(input.Role) {
 		return nil, domain.E(domain.KindConflict, op, "the user does not have this role")
 	}
 	return result(r.App.ChangeUserRole.Handle(ctx, commands.ChangeUserRole{Meta: m, UserID: input.UserID, Role: domain.OrgRoleUser}))
