@@ -179,6 +179,13 @@ func (e *erasureManager) requested(ctx context.Context, tx pgx.Tx, ev projection
 		r.ErasureID, r.OrganizationID, string(r.SubjectType), r.SubjectID, r.GraceDays, r.RequestedBy, r.EffectiveAt, ev.Created); err != nil {
 		return err
 	}
+	var state string
+	if err := tx.QueryRow(ctx, `SELECT state FROM pm_erasures WHERE erasure_id = $1`, r.ErasureID).Scan(&state); err != nil {
+		return err
+	}
+	if state != "PENDING" {
+		return nil // a replay of an order already restored or completed: nothing to hide again
+	}
 	targets, err := e.targets(ctx, tx, r.SubjectType, r.SubjectID)
 	if err != nil {
 		return err

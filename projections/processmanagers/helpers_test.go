@@ -256,6 +256,23 @@ func (w *world) erasureRow(id string) (state, restoreError string) {
 	return state, restoreError
 }
 
+// snapshot renders the managers' tables, for comparing states.
+func (w *world) snapshot() string {
+	w.t.Helper()
+	var out string
+	err := w.pool.QueryRow(w.ctx, `SELECT concat_ws(' | ',
+		(SELECT string_agg(subject || '/' || kind || '/' || coalesce(space_id, ''), ',' ORDER BY subject) FROM pm_subjects),
+		(SELECT string_agg(erasure_id || '/' || state || '/' || restore_error, ',' ORDER BY erasure_id) FROM pm_erasures),
+		(SELECT string_agg(erasure_id || '/' || subject, ',' ORDER BY erasure_id, subject) FROM pm_erasure_targets),
+		(SELECT string_agg(organization_id || '/' || message_retention_days || '/' || model_log_retention_days, ',') FROM pm_retention_orgs),
+		(SELECT string_agg(assistant_id || '/' || retention_days, ',' ORDER BY assistant_id) FROM pm_retention_assistants),
+		(SELECT string_agg(subject || '/' || coalesce(destroyed_at::text, ''), ',' ORDER BY subject) FROM pm_retention_buckets))`).Scan(&out)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return out
+}
+
 // eventually polls cond until it holds or 15 s have passed.
 func (w *world) eventually(what string, cond func() bool) {
 	w.t.Helper()

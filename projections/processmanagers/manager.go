@@ -152,17 +152,23 @@ func (m *Manager) Status(ctx context.Context) ([]projections.Status, *projection
 // handlers finish the event at hand and the schedulers their current round. It returns nil
 // after a cancellation, or the runner's error when a manager stopped on a poison event.
 func (m *Manager) Run(ctx context.Context) error {
+	rounds, stopRounds := context.WithCancel(ctx)
+	defer stopRounds()
 	var wg sync.WaitGroup
 	every := func(name string, interval time.Duration, f func(context.Context) (int, error)) {
 		defer wg.Done()
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			if n, err := f(ctx); err != nil && ctx.Err() == nil {
-				m.log.Error("process manager round failed", "round", name, "done", n, "err", err)
+			if n, err := f(rounds); err != nil && rounds.Err() == nil {
+				level := slog.LevelError
+				if domain.Is(domain.KindUnavailable, err) {
+					level = slog.LevelWarn
+				}
+				m.log.Log(rounds, level, "process manager round failed; retrying next round", "round", name, "done", n, "err", err)
 			}
 			select {
-			case <-ctx.Done():
+			case <-rounds.Done():
 				return
 			case <-t.C:
 			}
@@ -171,7 +177,10 @@ func (m *Manager) Run(ctx context.Context) error {
 	wg.Add(2)
 	go every("erasure completion", m.d.ErasureInterval, m.CompleteDueErasures)
 	go every("retention sweep", m.d.RetentionInterval, m.SweepRetention)
+	// The runner returns when ctx ends or when both managers have stopped on poison events;
+	// either way the schedulers stop with it.
 	err := m.runner.Run(ctx)
+	stopRounds()
 	wg.Wait()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil

@@ -240,3 +240,52 @@ func TestRestoreRefusedByTheKeyringIsRecorded(t *testing.T) {
 		return state == "PENDING" && redacted(w.title(later))
 	})
 }
+
+// TestReplayChangesNothing applies the whole log a second time, as after a crash between
+// the managers' side effects and their checkpoint commits: the keyring and the managers'
+// state end as they were.
+func TestReplayChangesNothing(t *testing.T) {
+	w := newWorld(t)
+	o := w.bootstrap()
+	space, assistant := w.space(o, 0)
+	doc := w.document(o, space, "Minutes.")
+	kept := w.document(o, space, "Kept.")
+	conv, msg := w.chat(o, assistant, "Hello.")
+	m := w.start()
+	one := 1
+	restored := must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectDocument, SubjectID: kept, GraceDays: &one}))(t).ID
+	must(w.app.RestoreErasure.Handle(w.ctx, commands.RestoreErasure{Meta: meta(o.admin), ErasureID: restored}))(t)
+	pending := must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectConversation, SubjectID: conv, GraceDays: &one}))(t).ID
+	w.eventually("the conversation is hidden and the kept document restored", func() bool {
+		s1, _ := w.erasureRow(restored)
+		s2, _ := w.erasureRow(pending)
+		return s1 == "RESTORED" && s2 == "PENDING" && redacted(w.message(conv, msg))
+	})
+	before := w.snapshot()
+	m.stop()
+	if _, err := w.pool.Exec(w.ctx, `DELETE FROM projection_checkpoints WHERE name IN ($1, $2)`,
+		processmanagers.ErasureName, processmanagers.RetentionName); err != nil {
+		t.Fatal(err)
+	}
+	m2 := w.start()
+	w.eventually("the replay reaches the head of the log", func() bool {
+		st, head, err := m2.Status(w.ctx)
+		if err != nil || head == nil {
+			return false
+		}
+		for _, s := range st {
+			if s.Checkpoint == nil || s.Checkpoint.Less(*head) {
+				return false
+			}
+		}
+		return true
+	})
+	if after := w.snapshot(); after != before {
+		t.Fatalf("state changed by the replay:\nbefore %s\nafter  %s", before, after)
+	}
+	if !redacted(w.message(conv, msg)) || w.title(kept).Plain != "Policy" || w.title(doc).Plain != "Policy" {
+		t.Fatal("the replay changed what is readable")
+	}
+}
