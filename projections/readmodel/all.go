@@ -27,7 +27,7 @@ func All(d Deps) ([]projections.Projection, error) {
 	if d.Streams == nil {
 		return nil, domain.E(domain.KindInternal, "readmodel.All", "a stream reader is required")
 	}
-	out := []projections.Projection{NewReadModel(d.Streams), NewAuth(d.Streams), NewAudit()}
+	out := []projections.Projection{NewReadModel(d.Streams), NewAuth(d.Streams), NewAudit(), NewModelInvocations()}
 	if d.Index != nil && d.Embedder != nil && d.Opener != nil {
 		out = append(out, NewSearchIndex(d.Index, d.Embedder, d.Opener, d.Streams, d.Chunker))
 	}
@@ -36,4 +36,6 @@ func All(d Deps) ([]projections.Projection, error) {
 
 // QueryNames returns the projections the readmodels queries read, for
 // projections.Waiter.WaitFor: a query with consistentAt waits for these.
-func QueryNames() []string { return []string{NameReadModel, NameAuth, NameAudit} }
+func QueryNames() []string {
+	return []string{NameReadModel, NameAuth, NameAudit, NameModelInvocations}
+}
