@@ -43,6 +43,7 @@ func allScenarios() []Scenario {
 	s = append(s, projectionsScenarios()...)
 	s = append(s, authScenarios()...)
 	s = append(s, commandsScenarios()...)
+	s = append(s, readmodelsScenarios()...)
 	return s
 }
 
