@@ -153,13 +153,14 @@ func (w *world) bootstrap() org {
 }
 
 // space creates a space administered by o.admin, with llm-a and an assistant keeping
-// messages retentionDays days (0: the organisation's default).
+// messages retentionDays days (0: the organisation's default) and logging model payloads.
 func (w *world) space(o org, retentionDays int) (space, assistant string) {
 	w.t.Helper()
 	space = must(w.app.CreateSpace.Handle(w.ctx, commands.CreateSpace{Meta: meta(o.admin), Name: "Space", Classification: domain.ClassInternal}))(w.t).ID
 	must(w.app.EnableSpaceModels.Handle(w.ctx, commands.EnableSpaceModels{Meta: meta(o.admin), SpaceID: space, Models: []domain.ModelID{"llm-a"}}))(w.t)
 	assistant = must(w.app.CreateAssistant.Handle(w.ctx, commands.CreateAssistant{Meta: meta(o.admin), SpaceID: space,
-		Spec: domain.AssistantSpec{Name: "Helper", Instructions: "Be brief.", Model: "llm-a", RetentionDays: retentionDays}}))(w.t).ID
+		Spec: domain.AssistantSpec{Name: "Helper", Instructions: "Be brief.", Model: "llm-a", RetentionDays: retentionDays,
+			LogModelPayloads: true}}))(w.t).ID
 	return space, assistant
 }
 
@@ -179,6 +180,26 @@ func (w *world) chat(o org, assistant, text string) (conversation, message strin
 func (w *world) say(o org, conversation, text string) string {
 	w.t.Helper()
 	return must(w.app.SendMessage.Handle(w.ctx, commands.SendMessage{Meta: meta(o.admin), ConversationID: conversation, Text: text}))(w.t).ID
+}
+
+// invoke records a model call with logged payloads for a message.
+func (w *world) invoke(o org, conversation, message, response string) string {
+	w.t.Helper()
+	return must(w.app.RecordModelInvocation.Handle(w.ctx, commands.RecordModelInvocation{Meta: meta(o.admin), ConversationID: conversation,
+		Invocation: domain.ModelInvocation{MessageID: message, Model: "llm-a", Region: domain.RegionSE, RequestPayload: "{}",
+			ResponsePayload: response, PromptTokens: 3, CompletionTokens: 2, LatencyMillis: 40, Outcome: domain.OutcomeOK}}))(w.t).ID
+}
+
+// response returns the decoded response payload of a model invocation.
+func (w *world) response(conversation, invocation string) domain.Sealed {
+	w.t.Helper()
+	for _, e := range w.events(domain.StreamPrefixConversation + conversation) {
+		if m, ok := e.(domain.ModelInvocationRecorded); ok && m.InvocationID == invocation {
+			return m.ResponsePayload
+		}
+	}
+	w.t.Fatalf("conversation %s has no invocation %s", conversation, invocation)
+	return domain.Sealed{}
 }
 
 // events loads and decodes a stream with the keyring codec.

@@ -130,9 +130,11 @@ func TestSpaceErasureCoversDocumentsAndConversations(t *testing.T) {
 	}
 }
 
-// TestRetentionDestroysExpiredBuckets sends messages ten days apart to an assistant that
-// keeps them seven days and to one that inherits the organisation's year: after the sweep
-// only the old message of the first is unreadable, and each destruction is recorded once.
+// TestRetentionDestroysExpiredBuckets sends messages 100 days apart to an assistant that
+// keeps them seven days and to one that inherits the organisation's year, and logs a model
+// call kept for the organisation's 90-day audit retention: after the sweep the old message
+// of the first assistant and the old model payload are unreadable, the rest is readable, and
+// each destruction is recorded once.
 func TestRetentionDestroysExpiredBuckets(t *testing.T) {
 	w := newWorld(t)
 	o := w.bootstrap()
@@ -140,13 +142,16 @@ func TestRetentionDestroysExpiredBuckets(t *testing.T) {
 	_, long := w.space(o, 0)
 	conv, old := w.chat(o, short, "An old message.")
 	longConv, longOld := w.chat(o, long, "An old message kept a year.")
-	w.clock.advance(10 * 24 * time.Hour)
+	oldCall := w.invoke(o, longConv, longOld, "An old answer.")
+	start := w.clock.Now()
+	w.clock.advance(100 * 24 * time.Hour)
 	recent := w.say(o, conv, "A recent message.")
+	recentCall := w.invoke(o, conv, recent, "A recent answer.")
 	m := w.start()
 
-	// Run sweeps once at start, and the test sweeps too: whichever destroys the bucket
-	// first, the others find nothing left to do once the manager has seen the recorded
-	// destruction, and the destruction is recorded once.
+	// Run sweeps once at start, and the test sweeps too: whichever destroys a bucket first,
+	// the others find nothing left to do once the manager has seen the recorded
+	// destruction, and each destruction is recorded once.
 	if _, err := m.SweepRetention(w.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -157,20 +162,34 @@ func TestRetentionDestroysExpiredBuckets(t *testing.T) {
 	if got := w.message(conv, old); !redacted(got) {
 		t.Fatalf("a message older than the assistant's retention is readable: %+v", got)
 	}
+	if got := w.response(longConv, oldCall); !redacted(got) {
+		t.Fatalf("a model payload older than the audit retention is readable: %+v", got)
+	}
 	if got := w.message(conv, recent); got.Plain != "A recent message." {
 		t.Fatalf("a recent message is unreadable: %+v", got)
+	}
+	if got := w.response(conv, recentCall); got.Plain != "A recent answer." {
+		t.Fatalf("a recent model payload is unreadable: %+v", got)
 	}
 	if got := w.message(longConv, longOld); got.Plain != "An old message kept a year." {
 		t.Fatalf("a message within the organisation's retention is unreadable: %+v", got)
 	}
-	evs := w.events(domain.StreamPrefixRetention + short)
-	if len(evs) != 1 {
-		t.Fatalf("%d retention events, want 1", len(evs))
+	for _, c := range []struct {
+		owner  string
+		bucket domain.Subject
+		days   int
+	}{{short, domain.RetentionBucket(short, start), 7}, {o.id, domain.ModelLogBucket(o.id, start), 90}} {
+		evs := w.events(domain.StreamPrefixRetention + c.owner)
+		if len(evs) != 1 {
+			t.Fatalf("%d retention events for %s, want 1", len(evs), c.bucket.Kind)
+		}
+		d := evs[0].(domain.RetentionBucketDestroyed)
+		if d.Bucket != c.bucket.String() || d.RetentionDays != c.days || d.DestroyedBy != domain.SystemActor || d.OrganizationID != o.id {
+			t.Fatalf("recorded %+v", d)
+		}
 	}
-	d := evs[0].(domain.RetentionBucketDestroyed)
-	start := w.clock.Now().AddDate(0, 0, -10)
-	if d.Bucket != domain.RetentionBucket(short, start).String() || d.RetentionDays != 7 || d.DestroyedBy != domain.SystemActor || d.OrganizationID != o.id {
-		t.Fatalf("recorded %+v", d)
+	if n := w.count(domain.StreamPrefixRetention+long, "retention.bucket_destroyed.v1"); n != 0 {
+		t.Fatalf("%d buckets of the assistant keeping a year were destroyed", n)
 	}
 }
 
