@@ -44,6 +44,7 @@ func allScenarios() []Scenario {
 	s = append(s, authScenarios()...)
 	s = append(s, commandsScenarios()...)
 	s = append(s, readmodelsScenarios()...)
+	s = append(s, ragScenarios()...)
 	return s
 }
 
