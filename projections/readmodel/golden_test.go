@@ -1,10 +1,14 @@
 package readmodel_test
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/projections"
@@ -103,4 +107,52 @@ func splitLines(s string) []string {
 		out = append(out, s[start:])
 	}
 	return out
+}
+
+// TestAbortedCommitsChangeNothing aborts the first commit attempt of every batch after its
+// rows and checkpoint are written (the crash window between write and checkpoint commit);
+// the retried batches must leave exactly the golden tables.
+func TestAbortedCommitsChangeNothing(t *testing.T) {
+	t.Parallel()
+	f := readmodeltest.NewFixture(t)
+	readmodeltest.NewScript(f, keyring.NewPlainCodec()).World()
+	ps, err := readmodel.All(readmodel.Deps{Streams: f.ES.Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables []string
+	for _, p := range ps {
+		tables = append(tables, p.Tables()...)
+	}
+	var mu sync.Mutex
+	aborted := map[string]bool{}
+	r, err := projections.NewRunner(projections.Config{Pool: f.Pool, Log: f.Log, Projections: ps, Logger: readmodeltest.Quiet,
+		BatchSize: 7, RetryInitial: time.Millisecond, MaxRetries: 3,
+		BeforeCommit: func(_ context.Context, name string, through projections.Position) error {
+			mu.Lock()
+			defer mu.Unlock()
+			key := name + "@" + through.String()
+			if aborted[key] {
+				return nil
+			}
+			aborted[key] = true
+			return errors.New("injected crash before the checkpoint commit")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Run(r)
+	f.WaitHead(r.Names()...)
+	want, err := os.ReadFile(filepath.Join("testdata", "readmodels.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readmodeltest.Dump(t, f.Ctx, f.Pool, tables); got != string(want) {
+		t.Errorf("aborted commits changed the tables:\n%s", diffLines(string(want), got))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(aborted) < len(ps) {
+		t.Fatalf("only %d commits were aborted", len(aborted))
+	}
 }
