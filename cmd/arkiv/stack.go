@@ -42,6 +42,9 @@ func cmdStack(ctx context.Context, env *cliEnv, args []string) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.stdout, env.stderr
 	cmd.Env = append(os.Environ(), "ARKIV_PG_URL="+st.PGURL, "ARKIV_WEAVIATE_URL="+st.WeaviateURL)
+	if st.WeaviateGRPC != "" {
+		cmd.Env = append(cmd.Env, "ARKIV_WEAVIATE_GRPC="+st.WeaviateGRPC)
+	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package devstack
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -27,8 +28,11 @@ type Config struct {
 type Stack struct {
 	PGURL       string
 	WeaviateURL string
-	pg          *Postgres
-	wv          *Weaviate
+	// WeaviateGRPC is the local Weaviate's gRPC address (host:port); empty for an external
+	// Weaviate.
+	WeaviateGRPC string
+	pg           *Postgres
+	wv           *Weaviate
 }
 
 // Start brings up what is not external: the private Postgres and the local Weaviate.
@@ -71,6 +75,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 			return s, err
 		}
 		s.WeaviateURL = s.wv.URL
+		s.WeaviateGRPC = fmt.Sprintf("127.0.0.1:%d", s.wv.GRPCPort)
 	}
 	return s, nil
 }
