@@ -8,6 +8,12 @@ import (
 func TestEndToEnd(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	t.Run("RBAC matrix", func(t *testing.T) { testRBACMatrix(t, s) })
+	t.Run("API key shown once, refused after revocation", func(t *testing.T) { testAPIKeyShownOnce(t, s) })
+	t.Run("erasure hides from every query", func(t *testing.T) { testErasure(t, s) })
+	t.Run("OIDC with MFA", func(t *testing.T) { testOIDC(t, s) })
+	t.Run("hardening", func(t *testing.T) { testHardening(t, s) })
+	// Last: it moves the shared clock forward.
+	t.Run("session idle expiry", func(t *testing.T) { testSession(t, s) })
 	t.Run("space with members, read your writes", func(t *testing.T) {
 		o := s.newOrg(t, testSettings())
 		uid, _ := s.user(t, o, "USER")
@@ -22,4 +28,10 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("space = %v", space)
 		}
 	})
+}
+
+// TestDevIntrospection: `arkiv dev` (Dev) serves introspection, which is off otherwise.
+func TestDevIntrospection(t *testing.T) {
+	s := startStack(t, stackOptions{dev: true})
+	testHardening(t, s)
 }
