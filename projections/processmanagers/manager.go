@@ -131,8 +131,12 @@ func New(d Deps) (*Manager, error) {
 	m := &Manager{d: d, log: d.Logger}
 	m.erasure = &erasureManager{d: d, log: d.Logger}
 	m.retention = &retentionManager{d: d, log: d.Logger}
+	// The managers call the keyring and the event store, so an outage of either fails an
+	// event; they retry for about 25 minutes (50 times, backing off to 30 s) before stopping
+	// on it as a poison event, where read-model projections give up after seconds.
 	r, err := projections.NewRunner(projections.Config{Pool: d.Pool, Log: d.Log,
-		Projections: []projections.Projection{m.erasure, m.retention}, Logger: d.Logger, Now: d.Clock.Now})
+		Projections: []projections.Projection{m.erasure, m.retention}, Logger: d.Logger, Now: d.Clock.Now,
+		MaxRetries: 50, RetryMax: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
