@@ -45,6 +45,7 @@ func allScenarios() []Scenario {
 	s = append(s, commandsScenarios()...)
 	s = append(s, readmodelsScenarios()...)
 	s = append(s, ragScenarios()...)
+	s = append(s, graphqlScenarios()...)
 	return s
 }
 

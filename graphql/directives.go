@@ -101,19 +101,3 @@ func domainSpaceRole(r SpaceRole) domain.SpaceRole {
 	}
 	return domain.SpaceRoleNone
 }
-
-// schemaSpaceRole maps the domain's space role to the schema's; nil for none.
-func schemaSpaceRole(r domain.SpaceRole) *SpaceRole {
-	var s SpaceRole
-	switch r {
-	case domain.SpaceRoleAdmin:
-		s = SpaceRoleAdmin
-	case domain.SpaceRoleEditor:
-		s = SpaceRoleEditor
-	case domain.SpaceRoleViewer:
-		s = SpaceRoleViewer
-	default:
-		return nil
-	}
-	return &s
-}

@@ -374,7 +374,6 @@ type QueryResolver interface {
 	APIKeys(ctx context.Context, first *int, after *string, consistentAt *string) (*APIKeyConnection, error)
 }
 type SpaceResolver interface {
-	MyRole(ctx context.Context, obj *Space) (*SpaceRole, error)
 	Members(ctx context.Context, obj *Space) ([]SpaceMember, error)
 }
 type SpaceMemberResolver interface {
@@ -8874,7 +8873,7 @@ func (ec *executionContext) _Space_myRole(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Space_myRole(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Space().MyRole(ctx, obj)
+			return obj.MyRole, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *SpaceRole) graphql.Marshaler {
@@ -8885,7 +8884,7 @@ func (ec *executionContext) _Space_myRole(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_Space_myRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Space", field, true, true, errors.New("field of type SpaceRole does not have child fields"))
+	return graphql.NewScalarFieldContext("Space", field, false, false, errors.New("field of type SpaceRole does not have child fields"))
 }
 
 func (ec *executionContext) _Space_members(ctx context.Context, field graphql.CollectedField, obj *Space) (ret graphql.Marshaler) {
@@ -13642,38 +13641,7 @@ func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, ob
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "myRole":
-			field := field
-
-			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
-				defer func() {
-					if r := recover(); r != nil {
-						ec.Error(ctx, ec.Recover(ctx, r))
-					}
-				}()
-				res = ec._Space_myRole(ctx, field, obj)
-				return res
-			}
-
-			if field.Deferrable != nil {
-				dfs, ok := deferred[field.Deferrable.Label]
-				di := 0
-				if ok {
-					dfs.AddField(field)
-					di = len(dfs.Values) - 1
-				} else {
-					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
-					deferred[field.Deferrable.Label] = dfs
-				}
-				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
-					return innerFunc(ctx, dfs)
-				})
-
-				// don't run the out.Concurrently() call below
-				out.Values[i] = graphql.Null
-				continue
-			}
-
-			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			out.Values[i] = ec._Space_myRole(ctx, field, obj)
 		case "members":
 			field := field
 

@@ -64,7 +64,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	clock := &testClock{}
 	p, err := platform.Open(ctx, platform.Config{
-		PGURL: pg, ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t),
+		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t),
 		SearchClass: weaviatetest.ClassName(t, "Gql"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
 		LoginKey: bytes.Repeat([]byte{7}, 32), Dev: o.dev, Projections: true, Version: "test", Clock: clock,
 	})

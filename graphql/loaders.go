@@ -16,7 +16,7 @@ type Loaders struct {
 
 // newLoaders returns the loaders of one request of a caller of orgID.
 func newLoaders(reads Reads, orgID string) *Loaders {
-	wait := dataloadgen.WithWait(time.Millisecond)
+	wait := dataloadgen.WithWait(200 * time.Microsecond)
 	return &Loaders{
 		Users: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*User, []error) {
 			users, err := reads.Users(ctx, orgID, ids)

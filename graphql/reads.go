@@ -43,11 +43,13 @@ type Reads interface {
 	// SpaceRole returns userID's role in a live space of the organisation (none when not a
 	// member or when the space does not exist there).
 	SpaceRole(ctx context.Context, orgID, spaceID, userID string) (domain.SpaceRole, error)
-	// Spaces returns the live spaces of the organisation userID is a member of, by name.
+	// Spaces returns the live spaces of the organisation userID is a member of, oldest
+	// first, with userID's role as MyRole.
 	Spaces(ctx context.Context, orgID, userID string, p Page) (*SpaceConnection, error)
-	// Space returns a live space of the organisation.
-	Space(ctx context.Context, orgID, spaceID string) (*Space, error)
-	// Members returns the members of spaces, aligned with spaceIDs.
+	// Space returns a live space of the organisation that userID is a member of, with their
+	// role as MyRole; nil when they are not a member.
+	Space(ctx context.Context, orgID, spaceID, userID string) (*Space, error)
+	// Members returns the members of spaces with their users, aligned with spaceIDs.
 	Members(ctx context.Context, orgID string, spaceIDs []string) ([][]SpaceMember, error)
 	// Assistants returns the live assistants of a space.
 	Assistants(ctx context.Context, orgID, spaceID string, p Page) (*AssistantConnection, error)

@@ -379,10 +379,10 @@ func (r *queryResolver) Space(ctx context.Context, id string, consistentAt *stri
 	if err := r.consistent(ctx, consistentAt); err != nil {
 		return nil, err
 	}
-	if ok, err := r.member(ctx, p, id); err != nil || !ok {
-		return nil, err
+	if domain.ValidateID("space id", id) != nil {
+		return nil, domain.E(domain.KindInvalid, "graphql.space", "space id must be a lower-case UUID")
 	}
-	return r.Reads.Space(ctx, p.OrganizationID, id)
+	return r.Reads.Space(ctx, p.OrganizationID, id, p.UserID)
 }
 
 // Assistants is the resolver for the assistants field.
@@ -529,19 +529,6 @@ func (r *queryResolver) APIKeys(ctx context.Context, first *int, after *string, 
 	return r.Reads.APIKeys(ctx, p.OrganizationID, owner, pg)
 }
 
-// MyRole is the resolver for the myRole field.
-func (r *spaceResolver) MyRole(ctx context.Context, obj *Space) (*SpaceRole, error) {
-	p, err := userCaller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	role, err := r.Reads.SpaceRole(ctx, p.OrganizationID, obj.ID, p.UserID)
-	if err != nil {
-		return nil, err
-	}
-	return schemaSpaceRole(role), nil
-}
-
 // Members is the resolver for the members field.
 func (r *spaceResolver) Members(ctx context.Context, obj *Space) ([]SpaceMember, error) {
 	return membersLoader(ctx, r.Resolver, obj.ID)
@@ -549,6 +536,9 @@ func (r *spaceResolver) Members(ctx context.Context, obj *Space) ([]SpaceMember,
 
 // User is the resolver for the user field.
 func (r *spaceMemberResolver) User(ctx context.Context, obj *SpaceMember) (*User, error) {
+	if obj.User != nil {
+		return obj.User, nil
+	}
 	return userLoader(ctx, r.Resolver, obj.ID)
 }
 

@@ -95,7 +95,7 @@ type Platform struct {
 
 // Open connects to every service, migrates the read-model database and builds the
 // platform. It does not start the projection runner or maintenance: Run does.
-func Open(ctx context.Context, cfg Config) (p *Platform, err error) {
+func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
 	}
@@ -111,7 +111,7 @@ func Open(ctx context.Context, cfg Config) (p *Platform, err error) {
 	if len(cfg.LoginKey) < 32 {
 		return nil, errors.New("the login key must be at least 32 bytes (ARKIV_AUTH_LOGIN_KEY)")
 	}
-	p = &Platform{cfg: cfg, clock: cfg.Clock, log: cfg.Log}
+	p := &Platform{cfg: cfg, clock: cfg.Clock, log: cfg.Log}
 	defer func() {
 		if err != nil {
 			p.Close()

@@ -230,9 +230,12 @@ func (r *reads) scanSpace(ctx context.Context, row pgx.Row) (*graphql.Space, int
 	var s graphql.Space
 	var name []byte
 	var pos int64
-	if err := row.Scan(&s.ID, &name, &s.Classification, &s.ModelIds, &pos); err != nil {
+	var role string
+	if err := row.Scan(&s.ID, &name, &s.Classification, &s.ModelIds, &pos, &role); err != nil {
 		return nil, 0, err
 	}
+	r2 := schemaSpaceRole(role)
+	s.MyRole = &r2
 	var err error
 	if s.Name, err = r.open(ctx, name); err != nil {
 		return nil, 0, err
@@ -249,7 +252,7 @@ func (r *reads) Spaces(ctx context.Context, orgID, userID string, p graphql.Page
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.pool.Query(ctx, `SELECT s.space_id, s.name, s.classification, s.models, s.position
+	rows, err := r.pool.Query(ctx, `SELECT s.space_id, s.name, s.classification, s.models, s.position, m.role
 		FROM spaces s JOIN space_members m ON m.space_id = s.space_id AND m.user_id = $2
 		WHERE s.organization_id = $1 AND s.position > $3 ORDER BY s.position LIMIT $4`, orgID, userID, from, p.First+1)
 	if err != nil {
@@ -278,9 +281,10 @@ func (r *reads) Spaces(ctx context.Context, orgID, userID string, p graphql.Page
 }
 
 // Space implements graphql.Reads.
-func (r *reads) Space(ctx context.Context, orgID, spaceID string) (*graphql.Space, error) {
-	s, _, err := r.scanSpace(ctx, r.pool.QueryRow(ctx, `SELECT space_id, name, classification, models, position
-		FROM spaces WHERE space_id = $1 AND organization_id = $2`, spaceID, orgID))
+func (r *reads) Space(ctx context.Context, orgID, spaceID, userID string) (*graphql.Space, error) {
+	s, _, err := r.scanSpace(ctx, r.pool.QueryRow(ctx, `SELECT s.space_id, s.name, s.classification, s.models, s.position, m.role
+		FROM spaces s JOIN space_members m ON m.space_id = s.space_id AND m.user_id = $3
+		WHERE s.space_id = $1 AND s.organization_id = $2`, spaceID, orgID, userID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -290,25 +294,42 @@ func (r *reads) Space(ctx context.Context, orgID, spaceID string) (*graphql.Spac
 	return s, nil
 }
 
-// Members implements graphql.Reads.
+// Members implements graphql.Reads: the members with their users, in one query.
 func (r *reads) Members(ctx context.Context, orgID string, spaceIDs []string) ([][]graphql.SpaceMember, error) {
-	rows, err := r.pool.Query(ctx, `SELECT m.space_id, m.user_id, m.role FROM space_members m
-		JOIN users u ON u.user_id = m.user_id AND NOT u.erased
+	rows, err := r.pool.Query(ctx, `SELECT m.space_id, m.role, u.user_id, u.email, u.name, u.role, u.active
+		FROM space_members m JOIN users u ON u.user_id = m.user_id AND NOT u.erased
 		WHERE m.organization_id = $1 AND m.space_id = ANY($2) ORDER BY m.added_at, m.user_id`, orgID, spaceIDs)
 	if err != nil {
 		return nil, dbErr(err)
 	}
-	defer rows.Close()
-	by := map[string][]graphql.SpaceMember{}
+	type row struct {
+		space, role, user, urole string
+		email, name              []byte
+		active                   bool
+	}
+	var raw []row
 	for rows.Next() {
-		var space, user, role string
-		if err := rows.Scan(&space, &user, &role); err != nil {
+		var x row
+		if err := rows.Scan(&x.space, &x.role, &x.user, &x.email, &x.name, &x.urole, &x.active); err != nil {
+			rows.Close()
 			return nil, dbErr(err)
 		}
-		by[space] = append(by[space], graphql.SpaceMember{ID: user, Role: schemaSpaceRole(role)})
+		raw = append(raw, x)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, dbErr(err)
+	}
+	by := map[string][]graphql.SpaceMember{}
+	for _, x := range raw {
+		u := &graphql.User{ID: x.user, Role: schemaOrgRole(domain.OrgRole(x.urole)), Active: x.active}
+		if u.Email, err = r.open(ctx, x.email); err != nil {
+			return nil, err
+		}
+		if u.Name, err = r.open(ctx, x.name); err != nil {
+			return nil, err
+		}
+		by[x.space] = append(by[x.space], graphql.SpaceMember{ID: x.user, Role: schemaSpaceRole(x.role), User: u})
 	}
 	out := make([][]graphql.SpaceMember, len(spaceIDs))
 	for i, id := range spaceIDs {
