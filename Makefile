@@ -3,6 +3,9 @@ GO      ?= go
 ARKIV   := bin/arkiv
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
+# Every stack (run, test, bench) shares one Weaviate build.
+export ARKIV_BIN_DIR ?= $(CURDIR)/.data/bin
+
 .PHONY: run test bench build deps vet generate clean
 
 run: deps build

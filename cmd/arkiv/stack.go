@@ -41,7 +41,7 @@ func cmdStack(ctx context.Context, env *cliEnv, args []string) error {
 	defer st.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.stdout, env.stderr
-	cmd.Env = append(os.Environ(), "ARKIV_PG_URL="+st.PGURL, "ARKIV_WEAVIATE_URL="+st.WeaviateURL)
+	cmd.Env = append(os.Environ(), "ARKIV_PG_URL="+st.PGURL, "ARKIV_WEAVIATE_URL="+st.WeaviateURL, "ARKIV_BIN_DIR="+st.BinDir)
 	if st.WeaviateGRPC != "" {
 		cmd.Env = append(cmd.Env, "ARKIV_WEAVIATE_GRPC="+st.WeaviateGRPC)
 	}

@@ -1,9 +1,13 @@
 package devstack
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,5 +67,52 @@ func TestChildStopEscalatesToKill(t *testing.T) {
 	}
 	if !c.exited() {
 		t.Fatal("the child still runs after Stop")
+	}
+}
+
+// TestChildDiesWithParent kills a process that started a child through startChild with
+// SIGKILL — no chance to clean up — and checks that the child dies too.
+func TestChildDiesWithParent(t *testing.T) {
+	if os.Getenv("ARKIV_DEVSTACK_HELPER") == "1" {
+		c, err := startChild("sleeper", exec.Command("sleep", "300"), syscall.SIGTERM)
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		fmt.Println(c.cmd.Process.Pid)
+		select {}
+	}
+	helper := exec.Command(os.Args[0], "-test.run=^TestChildDiesWithParent$")
+	helper.Env = append(os.Environ(), "ARKIV_DEVSTACK_HELPER=1")
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Fscan(bufio.NewReader(out), &pid); err != nil || pid <= 0 {
+		_ = helper.Process.Kill()
+		t.Fatalf("helper did not report its child: %v", err)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("child %d not running: %v", pid, err)
+	}
+	_ = helper.Process.Kill()
+	_ = helper.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The child is reparented and reaped by init once it dies; until then it may linger
+		// as a zombie, which /proc shows as state Z.
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("child %d outlived its killed parent", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -31,8 +31,10 @@ type Stack struct {
 	// WeaviateGRPC is the local Weaviate's gRPC address (host:port); empty for an external
 	// Weaviate.
 	WeaviateGRPC string
-	pg           *Postgres
-	wv           *Weaviate
+	// BinDir is the absolute directory of the binaries the stack builds (Weaviate).
+	BinDir string
+	pg     *Postgres
+	wv     *Weaviate
 }
 
 // Start brings up what is not external: the private Postgres and the local Weaviate.
@@ -44,13 +46,16 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.BinDir == "" {
 		cfg.BinDir = filepath.Join(cfg.DataDir, "bin")
 	}
+	if cfg.BinDir, err = filepath.Abs(cfg.BinDir); err != nil {
+		return nil, err
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	s = &Stack{PGURL: cfg.PGURL, WeaviateURL: cfg.WeaviateURL}
+	s = &Stack{PGURL: cfg.PGURL, WeaviateURL: cfg.WeaviateURL, BinDir: cfg.BinDir}
 	defer func() {
 		if err != nil {
 			_ = s.Close()

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arkiv/arkiv/infra/keyring"
+	"github.com/arkiv/arkiv/infra/pgtest"
+	"github.com/arkiv/arkiv/infra/weaviatetest"
+)
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestServeRefusesToStartWithoutItsServices(t *testing.T) {
+	kek := filepath.Join(t.TempDir(), "kek.json")
+	if _, err := keyring.LoadOrCreateKEKFile(kek); err != nil {
+		t.Fatal(err)
+	}
+	loginKey := strings.Repeat("ab", 32)
+	weaviate := weaviatetest.URL(t)
+	dead := closedAddr(t)
+	pg := pgtest.NewDatabase(t)
+	cases := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"nothing configured", map[string]string{}, "ARKIV_PG_URL ARKIV_ESDB_URL ARKIV_WEAVIATE_URL ARKIV_KEK_FILE ARKIV_AUTH_LOGIN_KEY"},
+		{"weaviate down", map[string]string{
+			"ARKIV_PG_URL": "postgres://x@" + dead + "/x", "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
+			"ARKIV_WEAVIATE_URL": "http://" + dead, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": loginKey,
+		}, "Weaviate at ARKIV_WEAVIATE_URL is unreachable"},
+		{"postgres down", map[string]string{
+			"ARKIV_PG_URL": "postgres://x@" + dead + "/x?connect_timeout=2", "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
+			"ARKIV_WEAVIATE_URL": weaviate, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": loginKey,
+		}, "Postgres"},
+		{"event store down", map[string]string{
+			"ARKIV_PG_URL": pg, "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
+			"ARKIV_WEAVIATE_URL": weaviate, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": loginKey,
+		}, "EventStoreDB"},
+		{"short login key", map[string]string{
+			"ARKIV_PG_URL": "postgres://x@" + dead + "/x", "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
+			"ARKIV_WEAVIATE_URL": weaviate, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": "c2hvcnQ=",
+		}, "ARKIV_AUTH_LOGIN_KEY must be 32 bytes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, v := range []string{"ARKIV_PG_URL", "ARKIV_ESDB_URL", "ARKIV_WEAVIATE_URL", "ARKIV_KEK_FILE", "ARKIV_AUTH_LOGIN_KEY", "ARKIV_KEYSTORE_URL"} {
+				t.Setenv(v, c.env[v])
+			}
+			t.Setenv("ARKIV_LISTEN", closedAddr(t))
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var out, errOut bytes.Buffer
+			env := &cliEnv{stdout: &out, stderr: &errOut, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			start := time.Now()
+			if code := run(ctx, env, []string{"serve"}); code != 1 {
+				t.Fatalf("exit %d, want 1; stderr: %s", code, errOut.String())
+			}
+			for _, w := range strings.Fields(c.want) {
+				if !strings.Contains(errOut.String(), w) {
+					t.Fatalf("stderr %q does not say %q", errOut.String(), w)
+				}
+			}
+			t.Logf("after %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(errOut.String()))
+			if c.name != "nothing configured" && strings.Contains(errOut.String(), "ARKIV_PG_URL ARKIV") {
+				t.Fatalf("stderr lists settings that are set: %s", errOut.String())
+			}
+		})
+	}
+}
