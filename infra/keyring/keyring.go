@@ -1,6 +1,7 @@
 package keyring
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"crypto/aes"
@@ -10,7 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -191,29 +191,173 @@ func canonical(op string, subjects []domain.Subject) ([]string, error) {
 	return out, nil
 }
 
-func stripeOf(subject string) int {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(subject))
-	return int(h.Sum32() % stripes)
+// maxSubjectLen bounds the canonical form of a valid subject ("modellog:" + uuid + "/" +
+// day is 56 bytes); subjectNames reserves this much per subject.
+const maxSubjectLen = 64
+
+// subjectNames holds a field's subjects in canonical form ("kind:id"), sorted and distinct,
+// as byte views (into the caller's buffer when sealing, into the blob when opening), so that
+// the hot path of Seal and Open allocates no strings. versions are the DEK versions a blob's
+// header names.
+type subjectNames struct {
+	n        int
+	names    [MaxSubjects][]byte
+	versions [MaxSubjects]uint32
 }
 
-// rlockAll read-locks the stripes of subjects in ascending order and returns the unlock.
-func (k *Keyring) rlockAll(subjects []string) func() {
-	var buf [MaxSubjects]int
-	idx := buf[:0]
-	for _, s := range subjects {
-		idx = append(idx, stripeOf(s))
+// namesOf validates subjects and returns their sorted, distinct canonical forms, written
+// into buf (capacity at least MaxSubjects*maxSubjectLen bytes).
+func namesOf(op string, subjects []domain.Subject, buf []byte) (subjectNames, error) {
+	var s subjectNames
+	if len(subjects) == 0 {
+		return s, domain.E(domain.KindInvalid, op, "a sealed field needs at least one subject")
 	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
+	if len(subjects) > MaxSubjects {
+		// Rare: duplicates may bring it under the limit; take the general path.
+		subs, err := canonical(op, subjects)
+		if err != nil {
+			return s, err
+		}
+		for _, c := range subs {
+			s.names[s.n] = []byte(c)
+			s.n++
+		}
+		return s, nil
+	}
+	for _, sub := range subjects {
+		if err := sub.Validate(); err != nil {
+			return s, err
+		}
+		l := len(sub.Kind) + 1 + len(sub.ID)
+		if l > maxSubjectLen || len(buf)+l > cap(buf) {
+			return s, domain.E(domain.KindInvalid, op, "subject id is too long")
+		}
+		name := buf[len(buf) : len(buf)+l : len(buf)+l]
+		copy(name, sub.Kind)
+		name[len(sub.Kind)] = ':'
+		copy(name[len(sub.Kind)+1:], sub.ID)
+		buf = buf[:len(buf)+l]
+		// Insertion sort; drop duplicates.
+		i := s.n
+		dup := false
+		for i > 0 {
+			c := bytes.Compare(s.names[i-1], name)
+			if c == 0 {
+				dup = true
+				break
+			}
+			if c < 0 {
+				break
+			}
+			i--
+		}
+		if dup {
+			continue
+		}
+		for j := s.n; j > i; j-- { // not copy(): that would move buf to the heap
+			s.names[j] = s.names[j-1]
+		}
+		s.names[i] = name
+		s.n++
+	}
+	return s, nil
+}
+
+// strings returns the subjects as strings (allocating; off the hot path).
+func (s *subjectNames) strings() []string {
+	out := make([]string, s.n)
+	for i := range out {
+		out[i] = string(s.names[i])
+	}
+	return out
+}
+
+// fnv32a is the 32-bit FNV-1a hash of s.
+func fnv32a[T string | []byte](s T) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func stripeOf(subject string) int { return int(fnv32a(subject) % stripes) }
+
+// stripeSet is the sorted, distinct lock stripes of a field's subjects.
+type stripeSet struct {
+	n   int
+	idx [MaxSubjects]uint8
+}
+
+// rlockAll read-locks the stripes of s's subjects in ascending order; runlockAll releases
+// them.
+func (k *Keyring) rlockAll(s *subjectNames) stripeSet {
+	var st stripeSet
+	for i := 0; i < s.n; i++ {
+		x := uint8(fnv32a(s.names[i]) % stripes)
+		j := st.n
+		dup := false
+		for j > 0 && st.idx[j-1] >= x {
+			if st.idx[j-1] == x {
+				dup = true
+				break
+			}
+			j--
+		}
+		if dup {
+			continue
+		}
+		copy(st.idx[j+1:st.n+1], st.idx[j:st.n])
+		st.idx[j] = x
+		st.n++
+	}
+	for _, i := range st.idx[:st.n] {
 		k.locks[i].RLock()
 	}
-	return func() {
-		for _, i := range idx {
-			k.locks[i].RUnlock()
-		}
+	return st
+}
+
+func (k *Keyring) runlockAll(st *stripeSet) {
+	for _, i := range st.idx[:st.n] {
+		k.locks[i].RUnlock()
 	}
+}
+
+// headerLen is the length of the blob header for subjects s with DEK versions deks.
+func headerLen(s *subjectNames, deks []cacheEntry) int {
+	n := 1 + uvarintLen(uint64(s.n))
+	for i := 0; i < s.n; i++ {
+		n += uvarintLen(uint64(len(s.names[i]))) + len(s.names[i]) + uvarintLen(uint64(deks[i].version))
+	}
+	return n
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// gcmTagSize is AES-GCM's tag length (cipher.NewGCM's default).
+const gcmTagSize = 16
+
+// adPool recycles the buffers that hold a field's GCM associated data during one call.
+var adPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// withFieldAD runs fn with the field's associated data in a pooled buffer.
+func withFieldAD[R any](ad, header []byte, fn func(fad []byte) R) R {
+	bp := adPool.Get().(*[]byte)
+	fad := appendFieldAD((*bp)[:0], ad, header)
+	r := fn(fad)
+	if cap(fad) <= 4096 {
+		*bp = fad[:0]
+		adPool.Put(bp)
+	}
+	return r
 }
 
 // Seal encrypts plaintext under the key derived from subjects, authenticating ad (the
@@ -221,38 +365,41 @@ func (k *Keyring) rlockAll(subjects []string) func() {
 // with a domain.KindErased error when a subject is shredding or destroyed.
 func (k *Keyring) Seal(ctx context.Context, subjects []domain.Subject, ad, plaintext []byte) ([]byte, error) {
 	const op = "keyring.seal"
-	subs, err := canonical(op, subjects)
+	var nameBuf [MaxSubjects * maxSubjectLen]byte
+	subs, err := namesOf(op, subjects, nameBuf[:0])
 	if err != nil {
 		return nil, err
 	}
-	unlock := k.rlockAll(subs)
-	defer unlock()
+	locked := k.rlockAll(&subs)
+	defer k.runlockAll(&locked)
 	var dekBuf [MaxSubjects]cacheEntry
-	deks := dekBuf[:len(subs)]
+	deks := dekBuf[:subs.n]
 	defer zeroEntries(deks)
-	for i, s := range subs {
-		if err := k.dek(ctx, s, true, &deks[i]); err != nil {
-			return nil, err
-		}
+	if err := k.deks(ctx, &subs, true, deks); err != nil {
+		return nil, err
 	}
-	header := make([]byte, 0, 2+len(subs)*48)
-	header = append(header, blobVersion1)
-	header = binary.AppendUvarint(header, uint64(len(subs)))
-	for i, s := range subs {
-		header = binary.AppendUvarint(header, uint64(len(s)))
-		header = append(header, s...)
-		header = binary.AppendUvarint(header, uint64(deks[i].version))
+	hlen := headerLen(&subs, deks)
+	out := make([]byte, 0, hlen+nonceSize+len(plaintext)+gcmTagSize)
+	out = append(out, blobVersion1)
+	out = binary.AppendUvarint(out, uint64(subs.n))
+	for i := 0; i < subs.n; i++ {
+		out = binary.AppendUvarint(out, uint64(len(subs.names[i])))
+		out = append(out, subs.names[i]...)
+		out = binary.AppendUvarint(out, uint64(deks[i].version))
 	}
-	aead, err := k.fieldAEAD(subs, deks, header)
+	header := out[:hlen:hlen]
+	aead, err := k.fieldAEAD(&subs, deks, header)
 	if err != nil {
 		return nil, domain.Wrap(domain.KindInternal, op, err, "")
 	}
-	out := make([]byte, len(header)+nonceSize, len(header)+nonceSize+len(plaintext)+aead.Overhead())
-	copy(out, header)
-	if _, err := rand.Read(out[len(header):]); err != nil {
+	out = out[:hlen+nonceSize]
+	nonce := out[hlen:]
+	if _, err := rand.Read(nonce); err != nil {
 		return nil, domain.Wrap(domain.KindInternal, op, err, "no randomness")
 	}
-	return aead.Seal(out, out[len(header):], plaintext, fieldAD(ad, header)), nil
+	return withFieldAD(ad, header, func(fad []byte) []byte {
+		return aead.Seal(out, nonce, plaintext, fad)
+	}), nil
 }
 
 // Open decrypts a blob made by Seal with the same ad. It fails with a domain.KindErased error
@@ -260,100 +407,143 @@ func (k *Keyring) Seal(ctx context.Context, subjects []domain.Subject, ad, plain
 // blob or ad was tampered with.
 func (k *Keyring) Open(ctx context.Context, blob, ad []byte) ([]byte, error) {
 	const op = "keyring.open_blob"
-	subs, versions, header, err := parseHeader(blob)
+	subs, header, err := parseHeader(blob)
 	if err != nil {
 		return nil, err
 	}
 	if len(blob) < len(header)+nonceSize+16 {
 		return nil, domain.E(domain.KindInternal, op, "sealed field is truncated")
 	}
-	unlock := k.rlockAll(subs)
-	defer unlock()
+	locked := k.rlockAll(&subs)
+	defer k.runlockAll(&locked)
 	var dekBuf [MaxSubjects]cacheEntry
-	deks := dekBuf[:len(subs)]
+	deks := dekBuf[:subs.n]
 	defer zeroEntries(deks)
-	for i, s := range subs {
-		if err := k.dek(ctx, s, false, &deks[i]); err != nil {
-			return nil, err
-		}
-		if deks[i].version != versions[i] {
-			return nil, domain.Errorf(domain.KindInternal, op, "sealed field names DEK version %d, the key store has %d", versions[i], deks[i].version)
+	if err := k.deks(ctx, &subs, false, deks); err != nil {
+		return nil, err
+	}
+	for i := range deks {
+		if deks[i].version != subs.versions[i] {
+			return nil, domain.Errorf(domain.KindInternal, op, "sealed field names DEK version %d, the key store has %d", subs.versions[i], deks[i].version)
 		}
 	}
-	aead, err := k.fieldAEAD(subs, deks, header)
+	aead, err := k.fieldAEAD(&subs, deks, header)
 	if err != nil {
 		return nil, domain.Wrap(domain.KindInternal, op, err, "")
 	}
 	nonce := blob[len(header) : len(header)+nonceSize]
-	pt, err := aead.Open(nil, nonce, blob[len(header)+nonceSize:], fieldAD(ad, header))
-	if err != nil {
+	type result struct {
+		pt  []byte
+		err error
+	}
+	r := withFieldAD(ad, header, func(fad []byte) result {
+		pt, err := aead.Open(nil, nonce, blob[len(header)+nonceSize:], fad)
+		return result{pt, err}
+	})
+	if r.err != nil {
 		return nil, domain.E(domain.KindInternal, op, "sealed field does not authenticate: tampered, or opened in another context")
 	}
-	return pt, nil
+	return r.pt, nil
+}
+
+// deks copies the active DEK of each subject into out (same order): in one pass over the
+// cache when every one is cached, else one at a time through dek. The caller holds the
+// subjects' read locks.
+func (k *Keyring) deks(ctx context.Context, s *subjectNames, create bool, out []cacheEntry) error {
+	var have [MaxSubjects]bool
+	if k.cacheSize > 0 && k.cacheOK.Load() {
+		all := true
+		k.cacheMu.Lock()
+		for i := 0; i < s.n; i++ {
+			if el, ok := k.cache[string(s.names[i])]; ok {
+				k.lru.MoveToFront(el)
+				out[i] = *el.Value.(*cacheEntry)
+				have[i] = true
+			} else {
+				all = false
+			}
+		}
+		k.cacheMu.Unlock()
+		if all {
+			return nil
+		}
+	}
+	for i := 0; i < s.n; i++ {
+		if have[i] {
+			continue
+		}
+		if err := k.dek(ctx, string(s.names[i]), create, &out[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BlobSubjects returns the subjects a blob made by Seal depends on, without decrypting it.
 func BlobSubjects(blob []byte) ([]domain.Subject, error) {
-	subs, _, _, err := parseHeader(blob)
+	subs, _, err := parseHeader(blob)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.Subject, len(subs))
-	for i, s := range subs {
-		if out[i], err = domain.ParseSubject(s); err != nil {
+	out := make([]domain.Subject, subs.n)
+	for i := range out {
+		var err error
+		if out[i], err = domain.ParseSubject(string(subs.names[i])); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func parseHeader(blob []byte) (subs []string, versions []uint32, header []byte, err error) {
+// parseHeader reads a blob's subjects and DEK versions (names are views into blob) and
+// returns them with the header.
+func parseHeader(blob []byte) (s subjectNames, header []byte, err error) {
 	const op = "keyring.parse"
-	bad := domain.E(domain.KindInternal, op, "sealed field has a malformed header")
+	bad := func() error { return domain.E(domain.KindInternal, op, "sealed field has a malformed header") }
 	if len(blob) < 1 || blob[0] != blobVersion1 {
-		return nil, nil, nil, domain.E(domain.KindInternal, op, "sealed field has an unknown format version")
+		return s, nil, domain.E(domain.KindInternal, op, "sealed field has an unknown format version")
 	}
 	p := 1
 	n, w := binary.Uvarint(blob[p:])
 	if w <= 0 || n == 0 || n > MaxSubjects {
-		return nil, nil, nil, bad
+		return s, nil, bad()
 	}
 	p += w
-	subs = make([]string, n)
-	versions = make([]uint32, n)
-	for i := range subs {
+	s.n = int(n)
+	for i := 0; i < s.n; i++ {
 		l, w := binary.Uvarint(blob[p:])
 		if w <= 0 || l == 0 || l > 256 || uint64(len(blob)-p-w) < l {
-			return nil, nil, nil, bad
+			return s, nil, bad()
 		}
 		p += w
-		subs[i] = string(blob[p : p+int(l)])
+		s.names[i] = blob[p : p+int(l) : p+int(l)]
 		p += int(l)
 		v, w := binary.Uvarint(blob[p:])
 		if w <= 0 || v == 0 || v > 1<<31 {
-			return nil, nil, nil, bad
+			return s, nil, bad()
 		}
 		p += w
-		versions[i] = uint32(v)
-		if i > 0 && subs[i] <= subs[i-1] {
-			return nil, nil, nil, bad
+		s.versions[i] = uint32(v)
+		if i > 0 && bytes.Compare(s.names[i], s.names[i-1]) <= 0 {
+			return s, nil, bad()
 		}
 	}
-	return subs, versions, blob[:p], nil
+	return s, blob[:p:p], nil
 }
 
-func fieldAD(ad, header []byte) []byte {
-	out := make([]byte, 0, len(fieldADLabel)+binary.MaxVarintLen64+len(ad)+len(header))
-	out = append(out, fieldADLabel...)
-	out = binary.AppendUvarint(out, uint64(len(ad)))
-	out = append(out, ad...)
-	return append(out, header...)
+// appendFieldAD appends the GCM associated data of a field with caller context ad and blob
+// header to dst.
+func appendFieldAD(dst, ad, header []byte) []byte {
+	dst = append(dst, fieldADLabel...)
+	dst = binary.AppendUvarint(dst, uint64(len(ad)))
+	dst = append(dst, ad...)
+	return append(dst, header...)
 }
 
 // fieldAEAD returns the AES-256-GCM for the field key of header: from the derived-key cache
 // when every DEK involved came from the DEK cache, else derived by HKDF-SHA256 from the DEKs
 // (in header order) with the header as info. The caller holds the subjects' read locks.
-func (k *Keyring) fieldAEAD(subs []string, deks []cacheEntry, header []byte) (cipher.AEAD, error) {
+func (k *Keyring) fieldAEAD(subs *subjectNames, deks []cacheEntry, header []byte) (cipher.AEAD, error) {
 	if k.cacheSize > 0 && k.cacheOK.Load() {
 		k.cacheMu.Lock()
 		d, ok := k.derived[string(header)]
@@ -375,7 +565,7 @@ func (k *Keyring) fieldAEAD(subs []string, deks []cacheEntry, header []byte) (ci
 	if err != nil {
 		return nil, err
 	}
-	k.putDerived(subs, deks, header, &key, aead)
+	k.putDerived(subs.strings(), deks, header, &key, aead)
 	return aead, nil
 }
 

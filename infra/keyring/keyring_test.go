@@ -50,7 +50,7 @@ type fixture struct {
 	kr    *Keyring
 }
 
-func newFixture(t *testing.T, opts ...Option) *fixture {
+func newFixture(t testing.TB, opts ...Option) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
@@ -65,7 +65,7 @@ func newFixture(t *testing.T, opts ...Option) *fixture {
 	return f
 }
 
-func (f *fixture) newPool(t *testing.T) *pgxpool.Pool {
+func (f *fixture) newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), f.dsn)
 	if err != nil {
@@ -76,7 +76,7 @@ func (f *fixture) newPool(t *testing.T) *pgxpool.Pool {
 }
 
 // open opens another keyring on the fixture's key store, as another process would.
-func (f *fixture) open(t *testing.T, pool *pgxpool.Pool, opts ...Option) *Keyring {
+func (f *fixture) open(t testing.TB, pool *pgxpool.Pool, opts ...Option) *Keyring {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -194,8 +194,8 @@ func TestTamperedBlobOrADFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, hdr, _ := parseHeader(single)
-	_, _, hdr2, _ := parseHeader(blob)
+	_, hdr, _ := parseHeader(single)
+	_, hdr2, _ := parseHeader(blob)
 	forged := append(append([]byte(nil), hdr...), blob[len(hdr2):]...)
 	if _, err := f.kr.Open(ctx, forged, []byte("ev1/text")); err == nil {
 		t.Fatal("blob with a forged subject set opened")
