@@ -16,6 +16,9 @@ type ViewModelInvocations struct {
 	AssistantID, SpaceID, UserID string
 	// From and To bound the invocation time; zero means unbounded.
 	From, To time.Time
+	// Justification, when not empty, says why (10 to 1000 characters); it is recorded sealed
+	// under the organisation.
+	Justification string
 }
 
 // ViewModelInvocationsHandler handles ViewModelInvocations.
@@ -49,6 +52,12 @@ func (h *ViewModelInvocationsHandler) Handle(ctx context.Context, c ViewModelInv
 			}
 			ev := domain.ModelInvocationsViewed{Viewer: act.id, AssistantID: c.AssistantID, SpaceID: c.SpaceID,
 				UserID: c.UserID, ViewedAt: h.x.d.Clock.Now().UTC()}
+			if c.Justification != "" {
+				if err := domain.ValidateJustification(c.Justification); err != nil {
+					return nil, err
+				}
+				ev.Justification = domain.Seal(c.Justification, domain.OrganizationSubject(act.org))
+			}
 			if !c.From.IsZero() {
 				ev.From = c.From.UTC()
 			}

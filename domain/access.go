@@ -115,15 +115,17 @@ func ValidatePeriod(from, to time.Time) error {
 }
 
 // ModelInvocationsViewed records a read of what was sent to models, with the filters used
-// (ids only; empty means any).
+// (ids only; empty means any) and the reader's justification, when given, sealed under the
+// organisation.
 type ModelInvocationsViewed struct {
-	Viewer      string    `json:"viewer"`
-	AssistantID string    `json:"assistantId,omitempty"`
-	SpaceID     string    `json:"spaceId,omitempty"`
-	UserID      string    `json:"userId,omitempty"`
-	From        time.Time `json:"from,omitzero"`
-	To          time.Time `json:"to,omitzero"`
-	ViewedAt    time.Time `json:"viewedAt"`
+	Viewer        string    `json:"viewer"`
+	Justification Sealed    `json:"justification,omitempty"`
+	AssistantID   string    `json:"assistantId,omitempty"`
+	SpaceID       string    `json:"spaceId,omitempty"`
+	UserID        string    `json:"userId,omitempty"`
+	From          time.Time `json:"from,omitzero"`
+	To            time.Time `json:"to,omitzero"`
+	ViewedAt      time.Time `json:"viewedAt"`
 }
 
 // EventName implements Event.

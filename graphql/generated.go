@@ -158,6 +158,7 @@ type ComplexityRoot struct {
 	}
 
 	Excerpt struct {
+		ChunkID    func(childComplexity int) int
 		ChunkIndex func(childComplexity int) int
 		DocumentID func(childComplexity int) int
 		Score      func(childComplexity int) int
@@ -190,6 +191,42 @@ type ComplexityRoot struct {
 	}
 
 	MessageEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ModelInvocation struct {
+		AssistantID      func(childComplexity int) int
+		Attempts         func(childComplexity int) int
+		CompletionTokens func(childComplexity int) int
+		ConversationID   func(childComplexity int) int
+		Error            func(childComplexity int) int
+		Excerpts         func(childComplexity int) int
+		ID               func(childComplexity int) int
+		InvokedAt        func(childComplexity int) int
+		LatencyMillis    func(childComplexity int) int
+		MessageID        func(childComplexity int) int
+		Model            func(childComplexity int) int
+		OrganizationID   func(childComplexity int) int
+		Outcome          func(childComplexity int) int
+		PayloadLogged    func(childComplexity int) int
+		Position         func(childComplexity int) int
+		PromptTokens     func(childComplexity int) int
+		Region           func(childComplexity int) int
+		Request          func(childComplexity int) int
+		RequestComplete  func(childComplexity int) int
+		RequestSha256    func(childComplexity int) int
+		Response         func(childComplexity int) int
+		SpaceID          func(childComplexity int) int
+		UserID           func(childComplexity int) int
+	}
+
+	ModelInvocationConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ModelInvocationEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
@@ -250,20 +287,29 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys      func(childComplexity int, first *int, after *string, consistentAt *string) int
-		AccessOf     func(childComplexity int, userID string, consistentAt *string) int
-		Assistants   func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		AuditLog     func(childComplexity int, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) int
-		Conversation func(childComplexity int, id string, consistentAt *string) int
-		Document     func(childComplexity int, id string, consistentAt *string) int
-		Documents    func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		Me           func(childComplexity int, consistentAt *string) int
-		Organization func(childComplexity int, consistentAt *string) int
-		Search       func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
-		Space        func(childComplexity int, id string, consistentAt *string) int
-		Spaces       func(childComplexity int, first *int, after *string, consistentAt *string) int
-		Version      func(childComplexity int) int
-		WhoCanAccess func(childComplexity int, spaceID string, consistentAt *string) int
+		APIKeys          func(childComplexity int, first *int, after *string, consistentAt *string) int
+		AccessOf         func(childComplexity int, userID string, consistentAt *string) int
+		Assistants       func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		AuditLog         func(childComplexity int, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) int
+		Conversation     func(childComplexity int, id string, consistentAt *string) int
+		Document         func(childComplexity int, id string, consistentAt *string) int
+		Documents        func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		Me               func(childComplexity int, consistentAt *string) int
+		ModelInvocations func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
+		Organization     func(childComplexity int, consistentAt *string) int
+		Search           func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
+		Space            func(childComplexity int, id string, consistentAt *string) int
+		Spaces           func(childComplexity int, first *int, after *string, consistentAt *string) int
+		Version          func(childComplexity int) int
+		WhoCanAccess     func(childComplexity int, spaceID string, consistentAt *string) int
+	}
+
+	ReplyDelta struct {
+		ConversationID func(childComplexity int) int
+		Delta          func(childComplexity int) int
+		Done           func(childComplexity int) int
+		Error          func(childComplexity int) int
+		MessageID      func(childComplexity int) int
 	}
 
 	SearchHit struct {
@@ -312,6 +358,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		AuditEvents  func(childComplexity int) int
 		MessageAdded func(childComplexity int, conversationID string) int
+		ReplyStream  func(childComplexity int, conversationID string) int
 	}
 
 	User struct {
@@ -372,6 +419,7 @@ type QueryResolver interface {
 	AccessOf(ctx context.Context, userID string, consistentAt *string) ([]Access, error)
 	AuditLog(ctx context.Context, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) (*AuditConnection, error)
 	APIKeys(ctx context.Context, first *int, after *string, consistentAt *string) (*APIKeyConnection, error)
+	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*ModelInvocationConnection, error)
 }
 type SpaceResolver interface {
 	Members(ctx context.Context, obj *Space) ([]SpaceMember, error)
@@ -382,6 +430,7 @@ type SpaceMemberResolver interface {
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID string) (<-chan *Message, error)
 	AuditEvents(ctx context.Context) (<-chan *AuditEntry, error)
+	ReplyStream(ctx context.Context, conversationID string) (<-chan *ReplyDelta, error)
 }
 
 type executableSchema graphql.ExecutableSchemaState[ResolverRoot, DirectiveRoot, ComplexityRoot]
@@ -809,6 +858,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DocumentEdge.Node(childComplexity), true
 
+	case "Excerpt.chunkId":
+		if e.ComplexityRoot.Excerpt.ChunkID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Excerpt.ChunkID(childComplexity), true
 	case "Excerpt.chunkIndex":
 		if e.ComplexityRoot.Excerpt.ChunkIndex == nil {
 			break
@@ -928,6 +983,171 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MessageEdge.Node(childComplexity), true
+
+	case "ModelInvocation.assistantId":
+		if e.ComplexityRoot.ModelInvocation.AssistantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.AssistantID(childComplexity), true
+	case "ModelInvocation.attempts":
+		if e.ComplexityRoot.ModelInvocation.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Attempts(childComplexity), true
+	case "ModelInvocation.completionTokens":
+		if e.ComplexityRoot.ModelInvocation.CompletionTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.CompletionTokens(childComplexity), true
+	case "ModelInvocation.conversationId":
+		if e.ComplexityRoot.ModelInvocation.ConversationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.ConversationID(childComplexity), true
+	case "ModelInvocation.error":
+		if e.ComplexityRoot.ModelInvocation.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Error(childComplexity), true
+	case "ModelInvocation.excerpts":
+		if e.ComplexityRoot.ModelInvocation.Excerpts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Excerpts(childComplexity), true
+	case "ModelInvocation.id":
+		if e.ComplexityRoot.ModelInvocation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.ID(childComplexity), true
+	case "ModelInvocation.invokedAt":
+		if e.ComplexityRoot.ModelInvocation.InvokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.InvokedAt(childComplexity), true
+	case "ModelInvocation.latencyMillis":
+		if e.ComplexityRoot.ModelInvocation.LatencyMillis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.LatencyMillis(childComplexity), true
+	case "ModelInvocation.messageId":
+		if e.ComplexityRoot.ModelInvocation.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.MessageID(childComplexity), true
+	case "ModelInvocation.model":
+		if e.ComplexityRoot.ModelInvocation.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Model(childComplexity), true
+	case "ModelInvocation.organizationId":
+		if e.ComplexityRoot.ModelInvocation.OrganizationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.OrganizationID(childComplexity), true
+	case "ModelInvocation.outcome":
+		if e.ComplexityRoot.ModelInvocation.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Outcome(childComplexity), true
+	case "ModelInvocation.payloadLogged":
+		if e.ComplexityRoot.ModelInvocation.PayloadLogged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.PayloadLogged(childComplexity), true
+	case "ModelInvocation.position":
+		if e.ComplexityRoot.ModelInvocation.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Position(childComplexity), true
+	case "ModelInvocation.promptTokens":
+		if e.ComplexityRoot.ModelInvocation.PromptTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.PromptTokens(childComplexity), true
+	case "ModelInvocation.region":
+		if e.ComplexityRoot.ModelInvocation.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Region(childComplexity), true
+	case "ModelInvocation.request":
+		if e.ComplexityRoot.ModelInvocation.Request == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Request(childComplexity), true
+	case "ModelInvocation.requestComplete":
+		if e.ComplexityRoot.ModelInvocation.RequestComplete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.RequestComplete(childComplexity), true
+	case "ModelInvocation.requestSha256":
+		if e.ComplexityRoot.ModelInvocation.RequestSha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.RequestSha256(childComplexity), true
+	case "ModelInvocation.response":
+		if e.ComplexityRoot.ModelInvocation.Response == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.Response(childComplexity), true
+	case "ModelInvocation.spaceId":
+		if e.ComplexityRoot.ModelInvocation.SpaceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.SpaceID(childComplexity), true
+	case "ModelInvocation.userId":
+		if e.ComplexityRoot.ModelInvocation.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocation.UserID(childComplexity), true
+
+	case "ModelInvocationConnection.edges":
+		if e.ComplexityRoot.ModelInvocationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocationConnection.Edges(childComplexity), true
+	case "ModelInvocationConnection.pageInfo":
+		if e.ComplexityRoot.ModelInvocationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocationConnection.PageInfo(childComplexity), true
+
+	case "ModelInvocationEdge.cursor":
+		if e.ComplexityRoot.ModelInvocationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocationEdge.Cursor(childComplexity), true
+	case "ModelInvocationEdge.node":
+		if e.ComplexityRoot.ModelInvocationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ModelInvocationEdge.Node(childComplexity), true
 
 	case "Mutation.addSpaceMember":
 		if e.ComplexityRoot.Mutation.AddSpaceMember == nil {
@@ -1373,6 +1593,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity, args["consistentAt"].(*string)), true
+	case "Query.modelInvocations":
+		if e.ComplexityRoot.Query.ModelInvocations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_modelInvocations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ModelInvocations(childComplexity, args["filter"].(*ModelInvocationFilter), args["justification"].(*string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
 	case "Query.organization":
 		if e.ComplexityRoot.Query.Organization == nil {
 			break
@@ -1434,6 +1665,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WhoCanAccess(childComplexity, args["spaceId"].(string), args["consistentAt"].(*string)), true
+
+	case "ReplyDelta.conversationId":
+		if e.ComplexityRoot.ReplyDelta.ConversationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplyDelta.ConversationID(childComplexity), true
+	case "ReplyDelta.delta":
+		if e.ComplexityRoot.ReplyDelta.Delta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplyDelta.Delta(childComplexity), true
+	case "ReplyDelta.done":
+		if e.ComplexityRoot.ReplyDelta.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplyDelta.Done(childComplexity), true
+	case "ReplyDelta.error":
+		if e.ComplexityRoot.ReplyDelta.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplyDelta.Error(childComplexity), true
+	case "ReplyDelta.messageId":
+		if e.ComplexityRoot.ReplyDelta.MessageID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplyDelta.MessageID(childComplexity), true
 
 	case "SearchHit.documentId":
 		if e.ComplexityRoot.SearchHit.DocumentID == nil {
@@ -1591,6 +1853,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.MessageAdded(childComplexity, args["conversationId"].(string)), true
+	case "Subscription.replyStream":
+		if e.ComplexityRoot.Subscription.ReplyStream == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_replyStream_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ReplyStream(childComplexity, args["conversationId"].(string)), true
 
 	case "User.active":
 		if e.ComplexityRoot.User.Active == nil {
@@ -1645,6 +1918,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputIngestDocumentInput,
 		ec.unmarshalInputInviteUserInput,
 		ec.unmarshalInputLoginInput,
+		ec.unmarshalInputModelInvocationFilter,
 		ec.unmarshalInputPasswordPolicyInput,
 		ec.unmarshalInputRemoveSpaceMemberInput,
 		ec.unmarshalInputRequestErasureInput,
@@ -1892,6 +2166,13 @@ type Query {
   auditLog(filter: AuditFilter, justification: String!, first: Int = 50, after: String, consistentAt: String): AuditConnection! @hasOrgRole(roles: [ADMIN])
   "The organisation's API keys (Admins) or the caller's own keys (everyone else). Never the secrets."
   apiKeys(first: Int = 50, after: String, consistentAt: String): ApiKeyConnection! @authenticated
+  """
+  What was sent to models and what they answered (Admins), newest first: the model, where it
+  is hosted, the excerpts sent, the exact request and the response (when the assistant logs
+  payloads), token counts, latency and outcome. Reading it is itself recorded in the audit log
+  with the filter, and with the justification (10 to 1000 characters, sealed) when given.
+  """
+  modelInvocations(filter: ModelInvocationFilter, justification: String, first: Int = 20, after: String, consistentAt: String): ModelInvocationConnection! @hasOrgRole(roles: [ADMIN])
 }
 
 type Mutation {
@@ -1940,7 +2221,14 @@ type Mutation {
 
   "Starts a conversation with an assistant of a space the caller is a member of."
   startConversation(input: StartConversationInput!): MutationResult! @authenticated
-  "Sends a message in the caller's conversation and returns it with the assistant's reply."
+  """
+  Sends a message in the caller's conversation and returns it with the assistant's reply. The
+  question goes through the assistant's retrieval pipeline: excerpts of the space's documents
+  (never a whole document) are sent to the assistant's model if the organisation's model
+  policy allows it. A policy refusal is FORBIDDEN with the reason; a model that does not
+  answer is UNAVAILABLE. Both are recorded. While the model answers, its tokens stream to
+  ` + "`" + `replyStream` + "`" + ` subscribers of the conversation.
+  """
   sendMessage(input: SendMessageInput!): SendMessagePayload! @authenticated
 
   "Creates an API key for a user of the organisation (the caller by default) and returns its secret, this once."
@@ -1962,6 +2250,28 @@ type Subscription {
   messageAdded(conversationId: ID!): Message! @authenticated
   "The organisation's audit stream, as entries are recorded."
   auditEvents: AuditEntry! @hasOrgRole(roles: [ADMIN])
+  """
+  The assistant's replies in a conversation the caller owns, token by token while the model
+  generates them; the last delta of each reply has ` + "`" + `done` + "`" + ` set. The persisted reply arrives
+  through ` + "`" + `messageAdded` + "`" + ` once recorded. Tokens are streamed in-process by the API server that
+  handles the ` + "`" + `sendMessage` + "`" + `: with several API replicas, a client sees them only when its
+  subscription is served by that same replica (sticky sessions), and should rely on
+  ` + "`" + `messageAdded` + "`" + ` otherwise.
+  """
+  replyStream(conversationId: ID!): ReplyDelta! @authenticated
+}
+
+"A piece of an assistant's reply as the model generates it."
+type ReplyDelta {
+  conversationId: ID!
+  "The id the reply is recorded under; null on the last delta of an exchange that failed."
+  messageId: ID
+  "The text generated since the previous delta (empty on the last one)."
+  delta: String!
+  "Whether the reply is complete: no delta of this reply follows."
+  done: Boolean!
+  "On the last delta of a failed exchange, the error code (e.g. UNAVAILABLE); nothing was recorded as a reply and the streamed text is void."
+  error: String
 }
 
 "The outcome of a mutation."
@@ -2360,8 +2670,86 @@ type Message {
 "A document chunk a reply used."
 type Excerpt {
   documentId: ID!
+  "The chunk's id in the search index (null for replies recorded before it was kept)."
+  chunkId: ID
   chunkIndex: Int!
   score: Float!
+}
+
+"Narrows modelInvocations; every given field must match."
+input ModelInvocationFilter {
+  assistantId: ID
+  spaceId: ID
+  "The user who asked."
+  userId: ID
+  "Invocations at or after this time."
+  from: Time
+  "Invocations before this time."
+  to: Time
+}
+
+"How a model invocation ended."
+enum ModelInvocationOutcome {
+  OK
+  ERROR
+  TIMEOUT
+  "The organisation's model policy refused the call; nothing was sent."
+  REFUSED
+}
+
+"One call to a model, as recorded."
+type ModelInvocation {
+  "The invocation's id."
+  id: ID!
+  organizationId: ID!
+  spaceId: ID!
+  assistantId: ID!
+  "The user who asked."
+  userId: ID!
+  conversationId: ID!
+  "The question's message id."
+  messageId: ID!
+  model: String!
+  "Where the model is hosted; null when the model was not on the allow-list."
+  region: Region
+  outcome: ModelInvocationOutcome!
+  "Why the call failed or was refused."
+  error: String
+  "The document excerpts sent."
+  excerpts: [Excerpt!]!
+  "Whether the assistant logged the request and response payloads."
+  payloadLogged: Boolean!
+  """
+  The exact request body sent, decrypted; a run that carried an erased document's text is
+  replaced by a redaction marker. Null when not logged or wholly erased.
+  """
+  request: String
+  "Whether request is the exact body, with nothing redacted."
+  requestComplete: Boolean!
+  "The hex SHA-256 of the exact request body (also when not logged)."
+  requestSha256: String
+  "The response as received; null when not logged or erased."
+  response: String
+  promptTokens: Int!
+  completionTokens: Int!
+  latencyMillis: Int!
+  "Calls made, retries included."
+  attempts: Int!
+  invokedAt: Time!
+  "The commit position of the invocation's event."
+  position: String!
+}
+
+"A page of model invocations."
+type ModelInvocationConnection {
+  edges: [ModelInvocationEdge!]!
+  pageInfo: PageInfo!
+}
+
+"A model invocation in a connection."
+type ModelInvocationEdge {
+  cursor: String!
+  node: ModelInvocation!
 }
 
 "A page of messages."
@@ -2696,6 +3084,8 @@ func (ec *executionContext) childFields_Excerpt(ctx context.Context, field graph
 	switch field.Name {
 	case "documentId":
 		return ec.fieldContext_Excerpt_documentId(ctx, field)
+	case "chunkId":
+		return ec.fieldContext_Excerpt_chunkId(ctx, field)
 	case "chunkIndex":
 		return ec.fieldContext_Excerpt_chunkIndex(ctx, field)
 	case "score":
@@ -2766,6 +3156,78 @@ func (ec *executionContext) childFields_MessageEdge(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type MessageEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ModelInvocation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ModelInvocation_id(ctx, field)
+	case "organizationId":
+		return ec.fieldContext_ModelInvocation_organizationId(ctx, field)
+	case "spaceId":
+		return ec.fieldContext_ModelInvocation_spaceId(ctx, field)
+	case "assistantId":
+		return ec.fieldContext_ModelInvocation_assistantId(ctx, field)
+	case "userId":
+		return ec.fieldContext_ModelInvocation_userId(ctx, field)
+	case "conversationId":
+		return ec.fieldContext_ModelInvocation_conversationId(ctx, field)
+	case "messageId":
+		return ec.fieldContext_ModelInvocation_messageId(ctx, field)
+	case "model":
+		return ec.fieldContext_ModelInvocation_model(ctx, field)
+	case "region":
+		return ec.fieldContext_ModelInvocation_region(ctx, field)
+	case "outcome":
+		return ec.fieldContext_ModelInvocation_outcome(ctx, field)
+	case "error":
+		return ec.fieldContext_ModelInvocation_error(ctx, field)
+	case "excerpts":
+		return ec.fieldContext_ModelInvocation_excerpts(ctx, field)
+	case "payloadLogged":
+		return ec.fieldContext_ModelInvocation_payloadLogged(ctx, field)
+	case "request":
+		return ec.fieldContext_ModelInvocation_request(ctx, field)
+	case "requestComplete":
+		return ec.fieldContext_ModelInvocation_requestComplete(ctx, field)
+	case "requestSha256":
+		return ec.fieldContext_ModelInvocation_requestSha256(ctx, field)
+	case "response":
+		return ec.fieldContext_ModelInvocation_response(ctx, field)
+	case "promptTokens":
+		return ec.fieldContext_ModelInvocation_promptTokens(ctx, field)
+	case "completionTokens":
+		return ec.fieldContext_ModelInvocation_completionTokens(ctx, field)
+	case "latencyMillis":
+		return ec.fieldContext_ModelInvocation_latencyMillis(ctx, field)
+	case "attempts":
+		return ec.fieldContext_ModelInvocation_attempts(ctx, field)
+	case "invokedAt":
+		return ec.fieldContext_ModelInvocation_invokedAt(ctx, field)
+	case "position":
+		return ec.fieldContext_ModelInvocation_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ModelInvocation", field.Name)
+}
+
+func (ec *executionContext) childFields_ModelInvocationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ModelInvocationConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ModelInvocationConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ModelInvocationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ModelInvocationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ModelInvocationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ModelInvocationEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ModelInvocationEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_MutationResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2822,6 +3284,22 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplyDelta(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "conversationId":
+		return ec.fieldContext_ReplyDelta_conversationId(ctx, field)
+	case "messageId":
+		return ec.fieldContext_ReplyDelta_messageId(ctx, field)
+	case "delta":
+		return ec.fieldContext_ReplyDelta_delta(ctx, field)
+	case "done":
+		return ec.fieldContext_ReplyDelta_done(ctx, field)
+	case "error":
+		return ec.fieldContext_ReplyDelta_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplyDelta", field.Name)
 }
 
 func (ec *executionContext) childFields_SearchHit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3632,6 +4110,52 @@ func (ec *executionContext) field_Query_me_args(ctx context.Context, rawArgs map
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_modelInvocations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*ModelInvocationFilter, error) {
+			return ec.unmarshalOModelInvocationFilter2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "justification",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["justification"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_organization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3759,6 +4283,20 @@ func (ec *executionContext) field_Query_whoCanAccess_args(ctx context.Context, r
 }
 
 func (ec *executionContext) field_Subscription_messageAdded_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["conversationId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_replyStream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "conversationId",
@@ -5492,6 +6030,29 @@ func (ec *executionContext) fieldContext_Excerpt_documentId(_ context.Context, f
 	return graphql.NewScalarFieldContext("Excerpt", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _Excerpt_chunkId(ctx context.Context, field graphql.CollectedField, obj *Excerpt) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Excerpt_chunkId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Excerpt_chunkId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Excerpt", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
 func (ec *executionContext) _Excerpt_chunkIndex(ctx context.Context, field graphql.CollectedField, obj *Excerpt) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5937,6 +6498,663 @@ func (ec *executionContext) fieldContext_MessageEdge_node(_ context.Context, fie
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Message(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelInvocation_id(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_organizationId(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_organizationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrganizationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_organizationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_spaceId(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_spaceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpaceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_spaceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_assistantId(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_assistantId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AssistantID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_assistantId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_userId(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_conversationId(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_conversationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_conversationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_messageId(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_model(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_region(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_region(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Region, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Region) graphql.Marshaler {
+			return ec.marshalORegion2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRegion(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Region does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_outcome(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ModelInvocationOutcome) graphql.Marshaler {
+			return ec.marshalNModelInvocationOutcome2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ModelInvocationOutcome does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_error(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_excerpts(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_excerpts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Excerpts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []Excerpt) graphql.Marshaler {
+			return ec.marshalNExcerpt2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐExcerptᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_excerpts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelInvocation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Excerpt(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelInvocation_payloadLogged(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_payloadLogged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PayloadLogged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_payloadLogged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_request(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_request(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Request, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_request(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_requestComplete(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_requestComplete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestComplete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_requestComplete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_requestSha256(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_requestSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestSha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_requestSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_response(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_response(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Response, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_response(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_promptTokens(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_promptTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PromptTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_promptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_completionTokens(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_completionTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionTokens, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_completionTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_latencyMillis(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_latencyMillis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LatencyMillis, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_latencyMillis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_attempts(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_invokedAt(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_invokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_invokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocation_position(ctx context.Context, field graphql.CollectedField, obj *ModelInvocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocation_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocation_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ModelInvocationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []ModelInvocationEdge) graphql.Marshaler {
+			return ec.marshalNModelInvocationEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelInvocationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ModelInvocationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelInvocationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ModelInvocationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelInvocationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelInvocationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ModelInvocationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ModelInvocationEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ModelInvocationEdge_node(ctx context.Context, field graphql.CollectedField, obj *ModelInvocationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ModelInvocationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ModelInvocation) graphql.Marshaler {
+			return ec.marshalNModelInvocation2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ModelInvocationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelInvocationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ModelInvocation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -8471,6 +9689,68 @@ func (ec *executionContext) fieldContext_Query_apiKeys(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_modelInvocations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_modelInvocations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ModelInvocations(ctx, fc.Args["filter"].(*ModelInvocationFilter), fc.Args["justification"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ModelInvocationConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *ModelInvocationConnection
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ModelInvocationConnection) graphql.Marshaler {
+			return ec.marshalNModelInvocationConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_modelInvocations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ModelInvocationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_modelInvocations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8545,6 +9825,121 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ReplyDelta_conversationId(ctx context.Context, field graphql.CollectedField, obj *ReplyDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplyDelta_conversationId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplyDelta_conversationId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReplyDelta_messageId(ctx context.Context, field graphql.CollectedField, obj *ReplyDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplyDelta_messageId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessageID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplyDelta_messageId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ReplyDelta_delta(ctx context.Context, field graphql.CollectedField, obj *ReplyDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplyDelta_delta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delta, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplyDelta_delta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ReplyDelta_done(ctx context.Context, field graphql.CollectedField, obj *ReplyDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplyDelta_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Done, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplyDelta_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ReplyDelta_error(ctx context.Context, field graphql.CollectedField, obj *ReplyDelta) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplyDelta_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplyDelta_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _SearchHit_id(ctx context.Context, field graphql.CollectedField, obj *SearchHit) (ret graphql.Marshaler) {
@@ -9219,6 +10614,63 @@ func (ec *executionContext) fieldContext_Subscription_auditEvents(_ context.Cont
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_AuditEntry(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_replyStream(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_replyStream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ReplyStream(ctx, fc.Args["conversationId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *ReplyDelta
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ReplyDelta) graphql.Marshaler {
+			return ec.marshalNReplyDelta2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐReplyDelta(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_replyStream(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplyDelta(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_replyStream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -11020,6 +12472,64 @@ func (ec *executionContext) unmarshalInputLoginInput(ctx context.Context, obj an
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputModelInvocationFilter(ctx context.Context, obj any) (ModelInvocationFilter, error) {
+	var it ModelInvocationFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"assistantId", "spaceId", "userId", "from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "assistantId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("assistantId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AssistantID = data
+		case "spaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spaceId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpaceID = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputPasswordPolicyInput(ctx context.Context, obj any) (PasswordPolicyInput, error) {
 	var it PasswordPolicyInput
 	if obj == nil {
@@ -12421,6 +13931,8 @@ func (ec *executionContext) _Excerpt(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "chunkId":
+			out.Values[i] = ec._Excerpt_chunkId(ctx, field, obj)
 		case "chunkIndex":
 			out.Values[i] = ec._Excerpt_chunkIndex(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -12672,6 +14184,228 @@ func (ec *executionContext) _MessageEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "node":
 			out.Values[i] = ec._MessageEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var modelInvocationImplementors = []string{"ModelInvocation"}
+
+func (ec *executionContext) _ModelInvocation(ctx context.Context, sel ast.SelectionSet, obj *ModelInvocation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, modelInvocationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ModelInvocation")
+		case "id":
+			out.Values[i] = ec._ModelInvocation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "organizationId":
+			out.Values[i] = ec._ModelInvocation_organizationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spaceId":
+			out.Values[i] = ec._ModelInvocation_spaceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "assistantId":
+			out.Values[i] = ec._ModelInvocation_assistantId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._ModelInvocation_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversationId":
+			out.Values[i] = ec._ModelInvocation_conversationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messageId":
+			out.Values[i] = ec._ModelInvocation_messageId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "model":
+			out.Values[i] = ec._ModelInvocation_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "region":
+			out.Values[i] = ec._ModelInvocation_region(ctx, field, obj)
+		case "outcome":
+			out.Values[i] = ec._ModelInvocation_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ModelInvocation_error(ctx, field, obj)
+		case "excerpts":
+			out.Values[i] = ec._ModelInvocation_excerpts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "payloadLogged":
+			out.Values[i] = ec._ModelInvocation_payloadLogged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "request":
+			out.Values[i] = ec._ModelInvocation_request(ctx, field, obj)
+		case "requestComplete":
+			out.Values[i] = ec._ModelInvocation_requestComplete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestSha256":
+			out.Values[i] = ec._ModelInvocation_requestSha256(ctx, field, obj)
+		case "response":
+			out.Values[i] = ec._ModelInvocation_response(ctx, field, obj)
+		case "promptTokens":
+			out.Values[i] = ec._ModelInvocation_promptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionTokens":
+			out.Values[i] = ec._ModelInvocation_completionTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "latencyMillis":
+			out.Values[i] = ec._ModelInvocation_latencyMillis(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._ModelInvocation_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invokedAt":
+			out.Values[i] = ec._ModelInvocation_invokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._ModelInvocation_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var modelInvocationConnectionImplementors = []string{"ModelInvocationConnection"}
+
+func (ec *executionContext) _ModelInvocationConnection(ctx context.Context, sel ast.SelectionSet, obj *ModelInvocationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, modelInvocationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ModelInvocationConnection")
+		case "edges":
+			out.Values[i] = ec._ModelInvocationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ModelInvocationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var modelInvocationEdgeImplementors = []string{"ModelInvocationEdge"}
+
+func (ec *executionContext) _ModelInvocationEdge(ctx context.Context, sel ast.SelectionSet, obj *ModelInvocationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, modelInvocationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ModelInvocationEdge")
+		case "cursor":
+			out.Values[i] = ec._ModelInvocationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ModelInvocationEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -13434,6 +15168,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "modelInvocations":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_modelInvocations(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -13442,6 +15198,59 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___schema(ctx, field)
 			})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var replyDeltaImplementors = []string{"ReplyDelta"}
+
+func (ec *executionContext) _ReplyDelta(ctx context.Context, sel ast.SelectionSet, obj *ReplyDelta) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replyDeltaImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplyDelta")
+		case "conversationId":
+			out.Values[i] = ec._ReplyDelta_conversationId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "messageId":
+			out.Values[i] = ec._ReplyDelta_messageId(ctx, field, obj)
+		case "delta":
+			out.Values[i] = ec._ReplyDelta_delta(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "done":
+			out.Values[i] = ec._ReplyDelta_done(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ReplyDelta_error(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13883,6 +15692,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_messageAdded(ctx, fields[0])
 	case "auditEvents":
 		return ec._Subscription_auditEvents(ctx, fields[0])
+	case "replyStream":
+		return ec._Subscription_replyStream(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -14800,6 +16611,60 @@ func (ec *executionContext) marshalNMessageRole2githubᚗcomᚋarkivᚋarkivᚋg
 	return v
 }
 
+func (ec *executionContext) marshalNModelInvocation2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocation(ctx context.Context, sel ast.SelectionSet, v *ModelInvocation) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ModelInvocation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNModelInvocationConnection2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationConnection(ctx context.Context, sel ast.SelectionSet, v ModelInvocationConnection) graphql.Marshaler {
+	return ec._ModelInvocationConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNModelInvocationConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationConnection(ctx context.Context, sel ast.SelectionSet, v *ModelInvocationConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ModelInvocationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNModelInvocationEdge2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationEdge(ctx context.Context, sel ast.SelectionSet, v ModelInvocationEdge) graphql.Marshaler {
+	return ec._ModelInvocationEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNModelInvocationEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []ModelInvocationEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNModelInvocationEdge2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNModelInvocationOutcome2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationOutcome(ctx context.Context, v any) (ModelInvocationOutcome, error) {
+	var res ModelInvocationOutcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNModelInvocationOutcome2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationOutcome(ctx context.Context, sel ast.SelectionSet, v ModelInvocationOutcome) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNMutationResult2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐMutationResult(ctx context.Context, sel ast.SelectionSet, v MutationResult) graphql.Marshaler {
 	return ec._MutationResult(ctx, sel, &v)
 }
@@ -14907,6 +16772,20 @@ func (ec *executionContext) marshalNRegion2githubᚗcomᚋarkivᚋarkivᚋgraphq
 func (ec *executionContext) unmarshalNRemoveSpaceMemberInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRemoveSpaceMemberInput(ctx context.Context, v any) (RemoveSpaceMemberInput, error) {
 	res, err := ec.unmarshalInputRemoveSpaceMemberInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplyDelta2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐReplyDelta(ctx context.Context, sel ast.SelectionSet, v ReplyDelta) graphql.Marshaler {
+	return ec._ReplyDelta(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNReplyDelta2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐReplyDelta(ctx context.Context, sel ast.SelectionSet, v *ReplyDelta) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ReplyDelta(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNRequestErasureInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRequestErasureInput(ctx context.Context, v any) (RequestErasureInput, error) {
@@ -15369,6 +17248,30 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOModelInvocationFilter2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐModelInvocationFilter(ctx context.Context, v any) (*ModelInvocationFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputModelInvocationFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalORegion2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRegion(ctx context.Context, v any) (*Region, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(Region)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORegion2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRegion(ctx context.Context, sel ast.SelectionSet, v *Region) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalOSpace2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐSpace(ctx context.Context, sel ast.SelectionSet, v *Space) graphql.Marshaler {

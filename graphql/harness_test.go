@@ -17,6 +17,7 @@ import (
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbserver"
+	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/arkiv/arkiv/infra/platform"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
@@ -188,13 +189,14 @@ type org struct {
 	adminKey string
 }
 
-// testSettings are an organisation's settings in tests: local logins allowed (no MFA), the
-// offline model allow-listed, short grace.
+// testSettings are an organisation's settings in tests: local logins allowed (no MFA) and
+// "test-model" allow-listed at the offline answerer's endpoint, so assistants answer without
+// any network.
 func testSettings() domain.OrganizationSettings {
 	s := domain.DefaultOrganizationSettings()
 	s.MFARequired = false
 	s.Password.MinLength = 10
-	s.Models = []domain.AllowedModel{{ID: "test-model", Endpoint: "http://model.arkiv.invalid/v1",
+	s.Models = []domain.AllowedModel{{ID: "test-model", Endpoint: llm.OfflineEndpoint,
 		Region: domain.RegionEU, MaxClassification: domain.ClassRestricted}}
 	return s
 }

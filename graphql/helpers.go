@@ -2,11 +2,13 @@ package graphql
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/auth"
+	"github.com/arkiv/arkiv/readmodels"
 )
 
 // member reports whether the caller is a member of a live space of their organisation.
@@ -69,58 +71,152 @@ func (r *Resolver) auditLog(ctx context.Context, filter *AuditFilter, justificat
 	return r.Reads.AuditLog(ctx, p.OrganizationID, f, pg)
 }
 
-// sendMessage records the user's message, asks the Answerer for the assistant's reply over
-// the conversation's space and records the reply.
+// sendMessage runs the question through the Ask pipeline — retrieval within the
+// assistant's limits, the organisation's model policy, the model — which records message,
+// invocation and reply together. The model's tokens go to the conversation's replyStream
+// subscribers as they arrive; the last delta says whether the reply was recorded.
 func (r *Resolver) sendMessage(ctx context.Context, in SendMessageInput) (*SendMessagePayload, error) {
 	const op = "graphql.sendMessage"
 	m, p, err := meta(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sent, err := r.App.SendMessage.Handle(ctx, commands.SendMessage{Meta: m, ConversationID: in.ConversationID, Text: in.Text})
+	if r.Ask == nil {
+		return nil, domain.E(domain.KindUnavailable, op, "assistants are not available on this server")
+	}
+	replyID := commands.DerivedID(m.CommandID, "reply")
+	var streamed atomic.Bool
+	publish := func(d *ReplyDelta) {
+		if r.Replies != nil {
+			r.Replies.Publish(p.OrganizationID, in.ConversationID, d)
+		}
+	}
+	ask := commands.Ask{Meta: m, ConversationID: in.ConversationID, Text: in.Text}
+	// Ask streams tokens only once it has authorised the caller as the conversation's owner
+	// and the model policy has allowed the call, so only the owner's subscribers get them.
+	ask.OnToken = func(delta string) {
+		if delta == "" {
+			return
+		}
+		streamed.Store(true)
+		publish(&ReplyDelta{ConversationID: in.ConversationID, MessageID: &replyID, Delta: delta})
+	}
+	res, err := r.Ask.Handle(ctx, ask)
 	if err != nil {
+		if streamed.Load() {
+			code := domain.KindOf(err).String()
+			publish(&ReplyDelta{ConversationID: in.ConversationID, Done: true, Error: &code})
+		}
 		return nil, err
 	}
-	sentAt := r.now().UTC()
-	// The command accepted the message, so the conversation exists and is the caller's; the
-	// read model knows it once it has caught up with the message.
-	at := position(sent.Position)
-	if err := r.consistent(ctx, &at); err != nil {
-		return nil, err
-	}
+	publish(&ReplyDelta{ConversationID: in.ConversationID, MessageID: &res.ReplyID, Done: true})
+	now := r.now().UTC()
+	text, reply, inReplyTo := in.Text, res.Reply, res.MessageID
 	conv, err := r.Reads.Conversation(ctx, p.OrganizationID, in.ConversationID)
 	if err != nil {
 		return nil, err
 	}
-	if conv == nil {
-		return nil, domain.E(domain.KindUnavailable, op, "the conversation is not readable yet; retry shortly")
+	assistant := ""
+	if conv != nil {
+		assistant = conv.AssistantID
 	}
-	ans, err := r.Answerer.Answer(ctx, Question{OrganizationID: p.OrganizationID, SpaceID: conv.SpaceID,
-		AssistantID: conv.AssistantID, ConversationID: conv.ID, Text: in.Text})
-	if err != nil {
-		return nil, err
-	}
-	rm := m
-	rm.CommandID = m.CommandID + "/reply"
-	rm.CausationID = m.CommandID
-	reply, err := r.App.RecordAssistantReply.Handle(ctx, commands.RecordAssistantReply{Meta: rm,
-		ConversationID: conv.ID, InReplyTo: sent.ID, Text: ans.Text, Excerpts: ans.Excerpts})
-	if err != nil {
-		return nil, err
-	}
-	text := in.Text
-	excerpts := make([]Excerpt, len(ans.Excerpts))
-	for i, e := range ans.Excerpts {
-		excerpts[i] = Excerpt{DocumentID: e.DocumentID, ChunkIndex: e.ChunkIndex, Score: e.Score}
-	}
-	replyAt := r.now().UTC()
-	inReplyTo := sent.ID
 	return &SendMessagePayload{
-		ID: sent.ID,
-		Message: &Message{ID: sent.ID, ConversationID: conv.ID, Role: MessageRoleUser, AuthorID: p.UserID,
-			Text: &text, SentAt: sentAt, Excerpts: []Excerpt{}},
-		Reply: &Message{ID: reply.ID, ConversationID: conv.ID, Role: MessageRoleAssistant, AuthorID: conv.AssistantID,
-			Text: &ans.Text, SentAt: replyAt, InReplyTo: &inReplyTo, Excerpts: excerpts},
-		Position: position(reply.Position),
+		ID: res.MessageID,
+		Message: &Message{ID: res.MessageID, ConversationID: in.ConversationID, Role: MessageRoleUser, AuthorID: p.UserID,
+			Text: &text, SentAt: now, Excerpts: []Excerpt{}},
+		Reply: &Message{ID: res.ReplyID, ConversationID: in.ConversationID, Role: MessageRoleAssistant, AuthorID: assistant,
+			Text: &reply, SentAt: now, InReplyTo: &inReplyTo, Excerpts: excerpts(res.Excerpts)},
+		Position: position(res.Position),
 	}, nil
+}
+
+// excerpts renders excerpt references.
+func excerpts(refs []domain.ExcerptRef) []Excerpt {
+	out := make([]Excerpt, len(refs))
+	for i, e := range refs {
+		out[i] = Excerpt{DocumentID: e.DocumentID, ChunkIndex: e.ChunkIndex, Score: e.Score}
+		if e.ChunkID != "" {
+			id := e.ChunkID
+			out[i].ChunkID = &id
+		}
+	}
+	return out
+}
+
+// modelInvocations records the read of what was sent to models (with its filter and
+// justification) through the ViewModelInvocations command, which authorises it again, and
+// then reads the invocations.
+func (r *Resolver) modelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*ModelInvocationConnection, error) {
+	const op = "graphql.modelInvocations"
+	m, p, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := page(first, after, 20)
+	if err != nil {
+		return nil, err
+	}
+	if r.Invocations == nil {
+		return nil, domain.E(domain.KindUnavailable, op, "model invocations are not available on this server")
+	}
+	var f readmodels.ModelInvocationFilter
+	if filter != nil {
+		f.AssistantID, f.SpaceID, f.UserID = deref(filter.AssistantID), deref(filter.SpaceID), deref(filter.UserID)
+		if filter.From != nil {
+			f.From = *filter.From
+		}
+		if filter.To != nil {
+			f.To = *filter.To
+		}
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	if _, err := r.App.ViewModelInvocations.Handle(ctx, commands.ViewModelInvocations{Meta: m, AssistantID: f.AssistantID,
+		SpaceID: f.SpaceID, UserID: f.UserID, From: f.From, To: f.To, Justification: deref(justification)}); err != nil {
+		return nil, err
+	}
+	conn, err := r.Invocations.ModelInvocations(ctx, p.OrganizationID, f, readmodels.Page{First: pg.First, After: pg.After})
+	if err != nil {
+		return nil, err
+	}
+	out := &ModelInvocationConnection{Edges: make([]ModelInvocationEdge, len(conn.Edges)),
+		PageInfo: &PageInfo{HasNextPage: conn.PageInfo.HasNextPage}}
+	if c := conn.PageInfo.EndCursor; c != "" {
+		out.PageInfo.EndCursor = &c
+	}
+	for i, e := range conn.Edges {
+		out.Edges[i] = ModelInvocationEdge{Cursor: e.Cursor, Node: invocation(e.Node)}
+	}
+	return out, nil
+}
+
+// invocation renders a model invocation.
+func invocation(i readmodels.ModelInvocation) *ModelInvocation {
+	out := &ModelInvocation{ID: i.InvocationID, OrganizationID: i.OrganizationID, SpaceID: i.SpaceID,
+		AssistantID: i.AssistantID, UserID: i.UserID, ConversationID: i.ConversationID, MessageID: i.MessageID,
+		Model: string(i.Model), Outcome: ModelInvocationOutcome(i.Outcome), Excerpts: excerpts(i.Excerpts),
+		PayloadLogged: i.PayloadLogged, Request: i.Request, RequestComplete: i.RequestComplete, Response: i.Response,
+		PromptTokens: i.PromptTokens, CompletionTokens: i.CompletionTokens, LatencyMillis: int(i.LatencyMillis),
+		Attempts: i.Attempts, InvokedAt: i.InvokedAt, Position: position(i.Position)}
+	if i.Region != "" {
+		reg := Region(i.Region)
+		out.Region = &reg
+	}
+	if i.Error != "" {
+		e := i.Error
+		out.Error = &e
+	}
+	if i.RequestSHA256 != "" {
+		h := i.RequestSHA256
+		out.RequestSha256 = &h
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

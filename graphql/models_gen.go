@@ -237,7 +237,9 @@ type EnableSpaceModelsInput struct {
 
 // A document chunk a reply used.
 type Excerpt struct {
-	DocumentID string  `json:"documentId"`
+	DocumentID string `json:"documentId"`
+	// The chunk's id in the search index (null for replies recorded before it was kept).
+	ChunkID    *string `json:"chunkId,omitempty"`
 	ChunkIndex int     `json:"chunkIndex"`
 	Score      float64 `json:"score"`
 }
@@ -318,6 +320,71 @@ type MessageEdge struct {
 	Node   *Message `json:"node"`
 }
 
+// One call to a model, as recorded.
+type ModelInvocation struct {
+	// The invocation's id.
+	ID             string `json:"id"`
+	OrganizationID string `json:"organizationId"`
+	SpaceID        string `json:"spaceId"`
+	AssistantID    string `json:"assistantId"`
+	// The user who asked.
+	UserID         string `json:"userId"`
+	ConversationID string `json:"conversationId"`
+	// The question's message id.
+	MessageID string `json:"messageId"`
+	Model     string `json:"model"`
+	// Where the model is hosted; null when the model was not on the allow-list.
+	Region  *Region                `json:"region,omitempty"`
+	Outcome ModelInvocationOutcome `json:"outcome"`
+	// Why the call failed or was refused.
+	Error *string `json:"error,omitempty"`
+	// The document excerpts sent.
+	Excerpts []Excerpt `json:"excerpts"`
+	// Whether the assistant logged the request and response payloads.
+	PayloadLogged bool `json:"payloadLogged"`
+	// The exact request body sent, decrypted; a run that carried an erased document's text is
+	// replaced by a redaction marker. Null when not logged or wholly erased.
+	Request *string `json:"request,omitempty"`
+	// Whether request is the exact body, with nothing redacted.
+	RequestComplete bool `json:"requestComplete"`
+	// The hex SHA-256 of the exact request body (also when not logged).
+	RequestSha256 *string `json:"requestSha256,omitempty"`
+	// The response as received; null when not logged or erased.
+	Response         *string `json:"response,omitempty"`
+	PromptTokens     int     `json:"promptTokens"`
+	CompletionTokens int     `json:"completionTokens"`
+	LatencyMillis    int     `json:"latencyMillis"`
+	// Calls made, retries included.
+	Attempts  int       `json:"attempts"`
+	InvokedAt time.Time `json:"invokedAt"`
+	// The commit position of the invocation's event.
+	Position string `json:"position"`
+}
+
+// A page of model invocations.
+type ModelInvocationConnection struct {
+	Edges    []ModelInvocationEdge `json:"edges"`
+	PageInfo *PageInfo             `json:"pageInfo"`
+}
+
+// A model invocation in a connection.
+type ModelInvocationEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *ModelInvocation `json:"node"`
+}
+
+// Narrows modelInvocations; every given field must match.
+type ModelInvocationFilter struct {
+	AssistantID *string `json:"assistantId,omitempty"`
+	SpaceID     *string `json:"spaceId,omitempty"`
+	// The user who asked.
+	UserID *string `json:"userId,omitempty"`
+	// Invocations at or after this time.
+	From *time.Time `json:"from,omitempty"`
+	// Invocations before this time.
+	To *time.Time `json:"to,omitempty"`
+}
+
 type Mutation struct {
 }
 
@@ -376,6 +443,19 @@ type Query struct {
 type RemoveSpaceMemberInput struct {
 	SpaceID string `json:"spaceId"`
 	UserID  string `json:"userId"`
+}
+
+// A piece of an assistant's reply as the model generates it.
+type ReplyDelta struct {
+	ConversationID string `json:"conversationId"`
+	// The id the reply is recorded under; null on the last delta of an exchange that failed.
+	MessageID *string `json:"messageId,omitempty"`
+	// The text generated since the previous delta (empty on the last one).
+	Delta string `json:"delta"`
+	// Whether the reply is complete: no delta of this reply follows.
+	Done bool `json:"done"`
+	// On the last delta of a failed exchange, the error code (e.g. UNAVAILABLE); nothing was recorded as a reply and the streamed text is void.
+	Error *string `json:"error,omitempty"`
 }
 
 // An erasure order.
@@ -810,6 +890,67 @@ func (e *MessageRole) UnmarshalJSON(b []byte) error {
 }
 
 func (e MessageRole) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a model invocation ended.
+type ModelInvocationOutcome string
+
+const (
+	ModelInvocationOutcomeOk      ModelInvocationOutcome = "OK"
+	ModelInvocationOutcomeError   ModelInvocationOutcome = "ERROR"
+	ModelInvocationOutcomeTimeout ModelInvocationOutcome = "TIMEOUT"
+	// The organisation's model policy refused the call; nothing was sent.
+	ModelInvocationOutcomeRefused ModelInvocationOutcome = "REFUSED"
+)
+
+var AllModelInvocationOutcome = []ModelInvocationOutcome{
+	ModelInvocationOutcomeOk,
+	ModelInvocationOutcomeError,
+	ModelInvocationOutcomeTimeout,
+	ModelInvocationOutcomeRefused,
+}
+
+func (e ModelInvocationOutcome) IsValid() bool {
+	switch e {
+	case ModelInvocationOutcomeOk, ModelInvocationOutcomeError, ModelInvocationOutcomeTimeout, ModelInvocationOutcomeRefused:
+		return true
+	}
+	return false
+}
+
+func (e ModelInvocationOutcome) String() string {
+	return string(e)
+}
+
+func (e *ModelInvocationOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ModelInvocationOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ModelInvocationOutcome", str)
+	}
+	return nil
+}
+
+func (e ModelInvocationOutcome) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ModelInvocationOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ModelInvocationOutcome) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/llm"
 )
 
 // actor is one caller of the RBAC matrix.
@@ -121,7 +122,7 @@ type operation struct {
 func in(m map[string]any) map[string]any { return map[string]any{"in": m} }
 
 func mutations() map[string]operation {
-	settings := map[string]any{"models": []any{map[string]any{"id": "test-model", "endpoint": "http://model.arkiv.invalid/v1",
+	settings := map[string]any{"models": []any{map[string]any{"id": "test-model", "endpoint": llm.OfflineEndpoint,
 		"region": "EU", "maxClassification": "RESTRICTED"}}, "classificationLevels": []any{"PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"},
 		"defaultMessageRetentionDays": 365, "auditRetention": map[string]any{"mode": "DAYS_90", "days": 90}, "erasureGraceDays": 14,
 		"sessionIdleTimeoutMinutes": 30, "password": map[string]any{"minLength": 10, "requireUpper": false, "requireDigit": false,

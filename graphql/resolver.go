@@ -13,6 +13,7 @@ import (
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/auth"
+	"github.com/arkiv/arkiv/readmodels"
 )
 
 // Resolver is the root resolver; it holds the use cases and read models resolvers call.
@@ -29,8 +30,14 @@ type Resolver struct {
 	Waiter Waiter
 	// Projections names the read-model projections a consistentAt query waits for.
 	Projections []string
-	// Answerer produces an assistant's reply to a message.
-	Answerer Answerer
+	// Ask runs a user's question through the assistant's retrieval and model pipeline
+	// (commands.AskHandler) and records the exchange.
+	Ask commands.Handler[commands.Ask, commands.AskResult]
+	// Replies carries the tokens of replies to replyStream subscribers; nil disables
+	// streaming.
+	Replies *ReplyBroker
+	// Invocations reads what was sent to models (readmodels.Reader).
+	Invocations Invocations
 	// Feed delivers new messages and audit entries to subscriptions.
 	Feed Feed
 	// ConsistencyBound bounds how long a query waits for consistentAt (default 5 s).
@@ -55,24 +62,10 @@ type Waiter interface {
 	WaitFor(ctx context.Context, names []string, position uint64, bound time.Duration) error
 }
 
-// Answerer produces an assistant's reply to the question asked in a conversation of a space.
-type Answerer interface {
-	Answer(ctx context.Context, q Question) (Answer, error)
-}
-
-// Question is what an Answerer answers.
-type Question struct {
-	OrganizationID string
-	SpaceID        string
-	AssistantID    string
-	ConversationID string
-	Text           string
-}
-
-// Answer is an Answerer's reply with the document excerpts it used.
-type Answer struct {
-	Text     string
-	Excerpts []domain.ExcerptRef
+// Invocations is the query side of what was sent to models (readmodels.Reader). The caller
+// has recorded the read (commands.ViewModelInvocations) first.
+type Invocations interface {
+	ModelInvocations(ctx context.Context, orgID string, f readmodels.ModelInvocationFilter, p readmodels.Page) (readmodels.Connection[readmodels.ModelInvocation], error)
 }
 
 // Feed delivers what subscriptions stream. Each subscribe call returns a channel that is

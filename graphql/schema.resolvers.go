@@ -529,6 +529,11 @@ func (r *queryResolver) APIKeys(ctx context.Context, first *int, after *string, 
 	return r.Reads.APIKeys(ctx, p.OrganizationID, owner, pg)
 }
 
+// ModelInvocations is the resolver for the modelInvocations field.
+func (r *queryResolver) ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*ModelInvocationConnection, error) {
+	return r.modelInvocations(ctx, filter, justification, first, after, consistentAt)
+}
+
 // Members is the resolver for the members field.
 func (r *spaceResolver) Members(ctx context.Context, obj *Space) ([]SpaceMember, error) {
 	return membersLoader(ctx, r.Resolver, obj.ID)
@@ -565,6 +570,22 @@ func (r *subscriptionResolver) AuditEvents(ctx context.Context) (<-chan *AuditEn
 		return nil, err
 	}
 	return r.Feed.Audit(ctx, p.OrganizationID)
+}
+
+// ReplyStream is the resolver for the replyStream field.
+func (r *subscriptionResolver) ReplyStream(ctx context.Context, conversationID string) (<-chan *ReplyDelta, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.ownConversation(ctx, p, conversationID)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, domain.E(domain.KindNotFound, "graphql.replyStream", "conversation not found")
+	}
+	return r.Replies.Subscribe(ctx, p.OrganizationID, conversationID), nil
 }
 
 // Access returns AccessResolver implementation.

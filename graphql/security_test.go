@@ -67,7 +67,7 @@ func testErasure(t *testing.T, s *stack) {
 	s.mutate(t, o.adminKey, `mutation($in: EnableSpaceModelsInput!) { enableSpaceModels(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"spaceId": sp, "modelIds": []any{"test-model"}}})
 	doc := s.mutate(t, o.adminKey, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
-		map[string]any{"in": map[string]any{"spaceId": sp, "title": "Salaries", "content": "The director's salary is secret information about zebras."}})
+		map[string]any{"in": map[string]any{"spaceId": sp, "title": "Salaries", "content": "The zebras are the director's secret salary topic. The salary of the director is discussed in closed session every spring."}})
 	asst := s.mutate(t, o.adminKey, `mutation($in: CreateAssistantInput!) { createAssistant(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"spaceId": sp, "name": "Helper", "instructions": "Answer.", "modelId": "test-model"}})
 	conv := s.mutate(t, ukey, `mutation($in: StartConversationInput!) { startConversation(input: $in) { id position } }`,

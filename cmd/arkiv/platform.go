@@ -17,6 +17,7 @@ import (
 
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/httpserver"
+	"github.com/arkiv/arkiv/infra/llm"
 	arkiv "github.com/arkiv/arkiv/infra/platform"
 )
 
@@ -46,7 +47,7 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("ARKIV_TLS_KEY", ""), "TLS private key file (ARKIV_TLS_KEY)")
 	fs.StringVar(&c.LoginKey, "auth-login-key", envOr("ARKIV_AUTH_LOGIN_KEY", ""), "secret (32+ bytes, base64 or hex) keying login digests; the same on every replica (ARKIV_AUTH_LOGIN_KEY)")
-	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
+	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
 // missing names the required settings that are empty.
@@ -83,6 +84,10 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err != nil {
 		return nil, err
 	}
+	models, err := llm.RouterFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := pingWeaviate(cctx, cfg.WeaviateURL); err != nil {
@@ -91,7 +96,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	p, err := arkiv.Open(cctx, arkiv.Config{
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
-		Version: version, Log: env.log,
+		Models: models, Version: version, Log: env.log,
 	})
 	if err != nil {
 		return nil, err

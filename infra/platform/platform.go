@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arkiv/arkiv/commands"
@@ -24,9 +25,13 @@ import (
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/keyring"
+	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/postgres"
+	"github.com/arkiv/arkiv/infra/retrieval"
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/processmanagers"
+	"github.com/arkiv/arkiv/readmodels"
 )
 
 // Clock tells the time; the platform's commands, keyring and authentication share it.
@@ -67,30 +72,39 @@ type Config struct {
 	Log *slog.Logger
 	// MaintenanceEvery is the period of key destruction and auth clean-up (default 1 min).
 	MaintenanceEvery time.Duration
-	// AnswerModel is the model id recorded for the offline answerer (default "offline-extractive").
-	AnswerModel string
+	// Models serves the organisations' allow-listed models to assistants (default: an
+	// llm.Router without API keys; `arkiv serve` passes llm.RouterFromEnv).
+	Models commands.ModelRouter
+	// ErasureEvery is how often the erasure process manager completes erasures whose grace
+	// window has passed (default 1 min); RetentionEvery how often the retention sweep runs
+	// (default 1 h). Both managers run in Run when Projections is set.
+	ErasureEvery, RetentionEvery time.Duration
 }
 
 // Platform is a connected, ready Arkiv.
 type Platform struct {
-	cfg      Config
-	clock    Clock
-	log      *slog.Logger
-	Pool     *pgxpool.Pool
-	Store    *eventstore.Store
-	Keyring  *keyring.Keyring
-	Codec    *keyring.EventCodec
-	App      *commands.App
-	AuthPG   *auth.Postgres
-	Auth     *auth.Authenticator
-	Runner   *projections.Runner
+	cfg     Config
+	clock   Clock
+	log     *slog.Logger
+	Pool    *pgxpool.Pool
+	Store   *eventstore.Store
+	Keyring *keyring.Keyring
+	Codec   *keyring.EventCodec
+	App     *commands.App
+	AuthPG  *auth.Postgres
+	Auth    *auth.Authenticator
+	Runner  *projections.Runner
+	// Managers are the erasure and retention process managers (nil without Projections).
+	Managers *processmanagers.Manager
 	Waiter   *projections.Waiter
 	Index    *search.Index
 	Embedder embedding.Provider
 	Resolver *graphql.Resolver
-	feed     *feed
-	handler  http.Handler
-	closers  []func()
+	// Replies streams assistants' tokens to replyStream subscribers of this process.
+	Replies *graphql.ReplyBroker
+	feed    *feed
+	handler http.Handler
+	closers []func()
 }
 
 // Open connects to every service, migrates the read-model database and builds the
@@ -105,8 +119,8 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if cfg.MaintenanceEvery <= 0 {
 		cfg.MaintenanceEvery = time.Minute
 	}
-	if cfg.AnswerModel == "" {
-		cfg.AnswerModel = "offline-extractive"
+	if cfg.Models == nil {
+		cfg.Models = llm.NewRouter(llm.Config{}, nil)
 	}
 	if len(cfg.LoginKey) < 32 {
 		return nil, errors.New("the login key must be at least 32 bytes (ARKIV_AUTH_LOGIN_KEY)")
@@ -186,14 +200,29 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		}); err != nil {
 			return nil, err
 		}
+		// The process managers follow the log on a runner of their own: they act on the
+		// keyring and append through commands, and are never rebuilt with the read models.
+		if p.Managers, err = processmanagers.New(processmanagers.Deps{
+			Pool: p.Pool, Log: esdbwatermill.NewLog(es, esdbwatermill.Options{Logger: cfg.Log}),
+			Keyring: p.Keyring, App: p.App, Clock: cfg.Clock, Logger: cfg.Log,
+			ErasureInterval: cfg.ErasureEvery, RetentionInterval: cfg.RetentionEvery,
+		}); err != nil {
+			return nil, err
+		}
+	}
+	ask, err := commands.NewAskHandler(deps, retrieval.New(p.Index, p.Embedder), cfg.Models)
+	if err != nil {
+		return nil, err
 	}
 	p.feed = newFeed(p.Pool, reads, cfg.Log)
 	p.closers = append(p.closers, p.feed.close)
 
+	p.Replies = graphql.NewReplyBroker()
 	p.Resolver = &graphql.Resolver{
 		Version: cfg.Version, App: p.App, Reads: reads, Sessions: p.Auth, Waiter: p.Waiter,
-		Projections: queryProjections(), Answerer: newAnswerer(reads), Feed: p.feed,
-		Clock: cfg.Clock, Log: cfg.Log,
+		Projections: queryProjections(), Feed: p.feed, Clock: cfg.Clock, Log: cfg.Log,
+		Ask:     commands.WithLogging[commands.Ask, commands.AskResult]("Ask", cfg.Log, ask),
+		Replies: p.Replies, Invocations: readmodels.New(p.Pool, p.Codec),
 	}
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
 		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP})
@@ -230,9 +259,10 @@ func (p *Platform) openKeyring(ctx context.Context) error {
 // Handler is the /graphql handler: authentication, then GraphQL.
 func (p *Platform) Handler() http.Handler { return p.handler }
 
-// Run runs the projection runner (when configured) and the periodic maintenance — key
-// destruction after erasure grace windows, expired sessions and old login attempts —
-// until ctx ends; then it waits for them to stop.
+// Run runs the projection runner and the erasure and retention process managers (when
+// configured) and the periodic maintenance — key destruction after erasure grace windows,
+// expired sessions and old login attempts — until ctx ends; then it waits for them to stop:
+// the runners finish the event at hand, the managers their current round.
 func (p *Platform) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
@@ -242,6 +272,19 @@ func (p *Platform) Run(ctx context.Context) error {
 			defer wg.Done()
 			if err := p.Runner.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, projections.ErrStopped) {
 				p.log.Error("projection runner stopped", "err", err)
+				select {
+				case errc <- err:
+				default:
+				}
+			}
+		}()
+	}
+	if p.Managers != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.Managers.Run(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("process managers stopped", "err", err)
 				select {
 				case errc <- err:
 				default:
@@ -305,6 +348,8 @@ func (p *Platform) Close() {
 	}
 	p.closers = nil
 }
+
+func newID() string { return uuid.NewString() }
 
 type randomIDs struct{}
 

@@ -1,0 +1,88 @@
+package graphql
+
+import (
+	"context"
+	"sync"
+)
+
+// ReplyBroker carries the tokens of assistants' replies from sendMessage to the replyStream
+// subscribers of the same conversation, in process. It keeps nothing: a subscriber receives
+// what is published while it is subscribed. Only the API replica that runs the sendMessage
+// streams its tokens; subscribers served by another replica see the reply through
+// messageAdded once it is recorded.
+//
+// Publishing never blocks the model's stream: a subscriber that falls ReplyBuffer deltas
+// behind is dropped (its subscription completes) rather than sent a reply with gaps.
+type ReplyBroker struct {
+	mu   sync.Mutex
+	subs map[string]map[*replySub]struct{}
+}
+
+// ReplyBuffer is how many deltas a subscriber may fall behind before it is dropped.
+const ReplyBuffer = 1024
+
+type replySub struct {
+	ch chan *ReplyDelta
+}
+
+// NewReplyBroker returns an empty broker.
+func NewReplyBroker() *ReplyBroker {
+	return &ReplyBroker{subs: map[string]map[*replySub]struct{}{}}
+}
+
+func replyKey(orgID, conversationID string) string { return orgID + "/" + conversationID }
+
+// Subscribe returns the deltas published for a conversation of an organisation from now
+// until ctx ends (the channel is then closed). The caller has checked that the subscriber
+// may read the conversation.
+func (b *ReplyBroker) Subscribe(ctx context.Context, orgID, conversationID string) <-chan *ReplyDelta {
+	key := replyKey(orgID, conversationID)
+	s := &replySub{ch: make(chan *ReplyDelta, ReplyBuffer)}
+	b.mu.Lock()
+	if b.subs[key] == nil {
+		b.subs[key] = map[*replySub]struct{}{}
+	}
+	b.subs[key][s] = struct{}{}
+	b.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		b.mu.Lock()
+		b.drop(key, s)
+		b.mu.Unlock()
+	}()
+	return s.ch
+}
+
+// drop removes and closes a subscriber if it is still subscribed; b.mu is held.
+func (b *ReplyBroker) drop(key string, s *replySub) {
+	set := b.subs[key]
+	if _, ok := set[s]; !ok {
+		return
+	}
+	delete(set, s)
+	if len(set) == 0 {
+		delete(b.subs, key)
+	}
+	close(s.ch)
+}
+
+// Publish sends d to every subscriber of the conversation without waiting.
+func (b *ReplyBroker) Publish(orgID, conversationID string, d *ReplyDelta) {
+	key := replyKey(orgID, conversationID)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.subs[key] {
+		select {
+		case s.ch <- d:
+		default:
+			b.drop(key, s)
+		}
+	}
+}
+
+// Subscribers returns how many subscriptions a conversation has.
+func (b *ReplyBroker) Subscribers(orgID, conversationID string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs[replyKey(orgID, conversationID)])
+}
