@@ -86,12 +86,49 @@ func (r *Reader) AuditLog(ctx context.Context, orgID string, f AuditFilter, p Pa
 		add("occurred_at < ?", f.To)
 	}
 	args = append(args, limit+1)
-	rows, err := r.pool.Query(ctx, `SELECT event_id, position, prepare_position, occurred_at, action, coalesce(actor_id, ''),
-			coalesce(target_type, ''), coalesce(target_id, ''), outcome, coalesce(organization_id, ''), coalesce(space_id, '')
-		FROM audit_log WHERE `+strings.Join(where, " AND ")+`
+	out, prepares, err := r.audit(ctx, op, strings.Join(where, " AND ")+`
 		ORDER BY position DESC, prepare_position DESC LIMIT $`+strconv.Itoa(len(args)), args...)
 	if err != nil {
-		return Connection[AuditEntry]{}, pgErr(op, err)
+		return Connection[AuditEntry]{}, err
+	}
+	prep := map[string]int64{}
+	for i, e := range out {
+		prep[e.EventID] = prepares[i]
+	}
+	return connection(out, limit, func(e AuditEntry) string {
+		return encodeCursor("audit", strconv.FormatUint(e.Position, 10)+"/"+strconv.FormatInt(prep[e.EventID], 10))
+	}), nil
+}
+
+// AuditAfter returns up to limit of the organisation's audit entries recorded after log
+// position after, oldest first: what an audit subscription has not delivered yet.
+func (r *Reader) AuditAfter(ctx context.Context, orgID string, after uint64, limit int) ([]AuditEntry, error) {
+	const op = "readmodels.AuditAfter"
+	if err := checkLimit(op, limit); err != nil {
+		return nil, err
+	}
+	out, _, err := r.audit(ctx, op, `organization_id = $1 AND position > $2 ORDER BY position, prepare_position LIMIT $3`,
+		orgID, int64(after), limit)
+	return out, err
+}
+
+// LastAuditPosition returns the log position of the organisation's latest audit entry, 0
+// when it has none: where an audit subscription starts.
+func (r *Reader) LastAuditPosition(ctx context.Context, orgID string) (uint64, error) {
+	var last int64
+	_, err := one(ctx, r.pool, "readmodels.LastAuditPosition", `SELECT coalesce(max(position), 0) FROM audit_log
+		WHERE organization_id = $1`, []any{orgID}, &last)
+	return uint64(last), err
+}
+
+// audit reads audit entries WHERE tail (conditions, order and limit), with each entry's
+// prepare position.
+func (r *Reader) audit(ctx context.Context, op, tail string, args ...any) ([]AuditEntry, []int64, error) {
+	rows, err := r.pool.Query(ctx, `SELECT event_id, position, prepare_position, occurred_at, action, coalesce(actor_id, ''),
+			coalesce(target_type, ''), coalesce(target_id, ''), outcome, coalesce(organization_id, ''), coalesce(space_id, '')
+		FROM audit_log WHERE `+tail, args...)
+	if err != nil {
+		return nil, nil, pgErr(op, err)
 	}
 	defer rows.Close()
 	var out []AuditEntry
@@ -101,22 +138,13 @@ func (r *Reader) AuditLog(ctx context.Context, orgID string, f AuditFilter, p Pa
 		var c, pr int64
 		if err := rows.Scan(&e.EventID, &c, &pr, &e.OccurredAt, &e.Action, &e.ActorID, &e.TargetType, &e.TargetID,
 			&e.Outcome, &e.OrganizationID, &e.SpaceID); err != nil {
-			return Connection[AuditEntry]{}, pgErr(op, err)
+			return nil, nil, pgErr(op, err)
 		}
 		e.Position = uint64(c)
 		out = append(out, e)
 		prepares = append(prepares, pr)
 	}
-	if err := rows.Err(); err != nil {
-		return Connection[AuditEntry]{}, pgErr(op, err)
-	}
-	prep := map[string]int64{}
-	for i, e := range out {
-		prep[e.EventID] = prepares[i]
-	}
-	return connection(out, limit, func(e AuditEntry) string {
-		return encodeCursor("audit", strconv.FormatUint(e.Position, 10)+"/"+strconv.FormatInt(prep[e.EventID], 10))
-	}), nil
+	return out, prepares, pgErr(op, rows.Err())
 }
 
 // AccessDenial is one refused command.
@@ -264,8 +292,8 @@ func (r *Reader) Search(ctx context.Context, orgID, spaceID, query string, limit
 	if strings.TrimSpace(query) == "" {
 		return nil, domain.E(domain.KindInvalid, op, "the query must not be empty")
 	}
-	if limit <= 0 || limit > MaxFirst {
-		return nil, domain.Errorf(domain.KindInvalid, op, "limit must be 1 to %d", MaxFirst)
+	if err := checkLimit(op, limit); err != nil {
+		return nil, err
 	}
 	var exists bool
 	if err := r.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM spaces WHERE organization_id = $1 AND space_id = $2)`,

@@ -239,7 +239,9 @@ func (r *Reader) Conversation(ctx context.Context, orgID, conversationID string)
 	return &c, nil
 }
 
-// Messages returns a conversation's messages, oldest first.
+// Messages returns a conversation's messages, oldest first. A message whose text is erased
+// (or past retention) is listed with Text nil; the messages of an erased conversation or
+// author have no rows any more.
 func (r *Reader) Messages(ctx context.Context, orgID, conversationID string, p Page) (Connection[Message], error) {
 	const op = "readmodels.Messages"
 	limit, err := p.limit()
@@ -250,12 +252,42 @@ func (r *Reader) Messages(ctx context.Context, orgID, conversationID string, p P
 	if err != nil {
 		return Connection[Message]{}, err
 	}
+	out, err := r.messages(ctx, op, orgID, conversationID, after, limit+1)
+	if err != nil {
+		return Connection[Message]{}, err
+	}
+	return connection(out, limit, func(m Message) string { return posCursor("message", m.Position) }), nil
+}
+
+// MessagesAfter returns up to limit messages of a conversation of the organisation recorded
+// after log position after, oldest first, like Messages: what a subscription has not
+// delivered yet.
+func (r *Reader) MessagesAfter(ctx context.Context, orgID, conversationID string, after int64, limit int) ([]Message, error) {
+	const op = "readmodels.MessagesAfter"
+	if err := checkLimit(op, limit); err != nil {
+		return nil, err
+	}
+	return r.messages(ctx, op, orgID, conversationID, after, limit)
+}
+
+// LastMessagePosition returns the log position of the latest message of a conversation of
+// the organisation, 0 when it has none (or is not the organisation's): where a
+// subscription starts.
+func (r *Reader) LastMessagePosition(ctx context.Context, orgID, conversationID string) (int64, error) {
+	var last int64
+	_, err := one(ctx, r.pool, "readmodels.LastMessagePosition", `SELECT coalesce(max(position), 0) FROM messages
+		WHERE organization_id = $1 AND conversation_id = $2`, []any{orgID, conversationID}, &last)
+	return last, err
+}
+
+// messages reads up to limit messages after a position, decrypting their text.
+func (r *Reader) messages(ctx context.Context, op, orgID, conversationID string, after int64, limit int) ([]Message, error) {
 	rows, err := r.pool.Query(ctx, `SELECT message_id, conversation_id, role, author_id, coalesce(in_reply_to, ''),
 			text, excerpts, sent_at, position
 		FROM messages WHERE organization_id = $1 AND conversation_id = $2 AND position > $3
-		ORDER BY position, message_id LIMIT $4`, orgID, conversationID, after, limit+1)
+		ORDER BY position, message_id LIMIT $4`, orgID, conversationID, after, limit)
 	if err != nil {
-		return Connection[Message]{}, pgErr(op, err)
+		return nil, pgErr(op, err)
 	}
 	defer rows.Close()
 	var out []Message
@@ -265,21 +297,18 @@ func (r *Reader) Messages(ctx context.Context, orgID, conversationID string, p P
 		var excerpts []byte
 		if err := rows.Scan(&m.ID, &m.ConversationID, &m.Role, &m.AuthorID, &m.InReplyTo, &text, &excerpts,
 			&m.SentAt, &m.Position); err != nil {
-			return Connection[Message]{}, pgErr(op, err)
+			return nil, pgErr(op, err)
 		}
 		if err := json.Unmarshal(excerpts, &m.Excerpts); err != nil {
-			return Connection[Message]{}, domain.Wrap(domain.KindInternal, op, err, "bad stored excerpts")
+			return nil, domain.Wrap(domain.KindInternal, op, err, "bad stored excerpts")
 		}
 		if m.Excerpts == nil {
 			m.Excerpts = []domain.ExcerptRef{}
 		}
 		if m.Text, err = r.open(ctx, text); err != nil {
-			return Connection[Message]{}, err
+			return nil, err
 		}
 		out = append(out, m)
 	}
-	if err := rows.Err(); err != nil {
-		return Connection[Message]{}, pgErr(op, err)
-	}
-	return connection(out, limit, func(m Message) string { return posCursor("message", m.Position) }), nil
+	return out, pgErr(op, rows.Err())
 }

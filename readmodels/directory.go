@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
@@ -45,12 +46,21 @@ type Space struct {
 	CreatedAt      time.Time
 }
 
-// SpaceMember is a member of a space with their role.
+// MemberSpace is a live space as one of its members reads it: the space and their role in
+// it.
+type MemberSpace struct {
+	Space
+	Role domain.SpaceRole
+}
+
+// SpaceMember is a member of a space with their role and their user (whose Email and Name
+// are decrypted like User's).
 type SpaceMember struct {
 	SpaceID string
 	UserID  string
 	Role    domain.SpaceRole
 	AddedAt time.Time
+	User    *User
 }
 
 // Access is one user's access to one space: who can access what.
@@ -80,12 +90,14 @@ func (r *Reader) Organization(ctx context.Context, orgID string) (*Organization,
 	return &o, nil
 }
 
-const userCols = `user_id, organization_id, email, name, role, active, erased, registered_at`
+const userCols = `u.user_id, u.organization_id, u.email, u.name, u.role, u.active, u.erased, u.registered_at`
 
-func (r *Reader) scanUser(ctx context.Context, row pgx.Row) (*User, error) {
+// scanUser scans leading columns into lead, then userCols.
+func (r *Reader) scanUser(ctx context.Context, row pgx.Row, lead ...any) (*User, error) {
 	var u User
 	var email, name *sealedRef
-	if err := row.Scan(&u.ID, &u.OrganizationID, &email, &name, &u.Role, &u.Active, &u.Erased, &u.RegisteredAt); err != nil {
+	dest := append(lead, &u.ID, &u.OrganizationID, &email, &name, &u.Role, &u.Active, &u.Erased, &u.RegisteredAt)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	var err error
@@ -111,7 +123,7 @@ func (r *Reader) User(ctx context.Context, orgID, userID string) (*User, error) 
 func (r *Reader) Users(ctx context.Context, orgID string, ids []string) ([]*User, error) {
 	const op = "readmodels.Users"
 	out := make([]*User, len(ids))
-	rows, err := r.pool.Query(ctx, `SELECT `+userCols+` FROM users WHERE organization_id = $1 AND user_id = ANY($2)`, orgID, ids)
+	rows, err := r.pool.Query(ctx, `SELECT `+userCols+` FROM users u WHERE u.organization_id = $1 AND u.user_id = ANY($2)`, orgID, ids)
 	if err != nil {
 		return nil, pgErr(op, err)
 	}
@@ -134,13 +146,40 @@ func (r *Reader) Users(ctx context.Context, orgID string, ids []string) ([]*User
 }
 
 // OrgRole returns a user's organisation role and whether they are active; ("", false, nil)
-// for a user who is not in the organisation.
+// for a user who is not in the organisation, and for an erased user: erasure ends a user's
+// part in the organisation even while their row is kept (its personal fields gone).
 func (r *Reader) OrgRole(ctx context.Context, orgID, userID string) (domain.OrgRole, bool, error) {
 	var role domain.OrgRole
 	var active bool
-	_, err := one(ctx, r.pool, "readmodels.OrgRole", `SELECT role, active FROM users WHERE organization_id = $1 AND user_id = $2`,
-		[]any{orgID, userID}, &role, &active)
+	_, err := one(ctx, r.pool, "readmodels.OrgRole", `SELECT role, active FROM users
+		WHERE organization_id = $1 AND user_id = $2 AND NOT erased`, []any{orgID, userID}, &role, &active)
 	return role, active, err
+}
+
+// UserByEmail returns the active, not erased user of the organisation whose e-mail address
+// is email (compared case-insensitively), nil when there is none. Addresses are sealed, so
+// they are compared after decryption, over the organisation's active users.
+func (r *Reader) UserByEmail(ctx context.Context, orgID, email string) (*User, error) {
+	const op = "readmodels.UserByEmail"
+	if strings.TrimSpace(email) == "" {
+		return nil, nil
+	}
+	rows, err := r.pool.Query(ctx, `SELECT `+userCols+` FROM users u
+		WHERE u.organization_id = $1 AND u.active AND NOT u.erased ORDER BY u.user_id`, orgID)
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := r.scanUser(ctx, rows)
+		if err != nil {
+			return nil, pgErr(op, err)
+		}
+		if u.Email != nil && strings.EqualFold(*u.Email, email) {
+			return u, nil
+		}
+	}
+	return nil, pgErr(op, rows.Err())
 }
 
 // SpaceRole returns userID's role in a live space of the organisation, SpaceRoleNone when they
@@ -154,11 +193,13 @@ func (r *Reader) SpaceRole(ctx context.Context, orgID, spaceID, userID string) (
 
 const spaceCols = `s.space_id, s.organization_id, s.name, s.classification, s.models, s.created_by, s.created_at`
 
-func (r *Reader) scanSpace(ctx context.Context, row pgx.Row) (*Space, error) {
+// scanSpace scans spaceCols, then extra columns into extra.
+func (r *Reader) scanSpace(ctx context.Context, row pgx.Row, extra ...any) (*Space, error) {
 	var s Space
 	var name *sealedRef
 	var models []string
-	if err := row.Scan(&s.ID, &s.OrganizationID, &name, &s.Classification, &models, &s.CreatedBy, &s.CreatedAt); err != nil {
+	dest := append([]any{&s.ID, &s.OrganizationID, &name, &s.Classification, &models, &s.CreatedBy, &s.CreatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	s.Models = make([]domain.ModelID, len(models))
@@ -183,39 +224,62 @@ func (r *Reader) Space(ctx context.Context, orgID, spaceID string) (*Space, erro
 	return s, pgErr(op, err)
 }
 
-// Spaces returns the live spaces of the organisation that userID is a member of, ordered by
-// name (then id); an erased name sorts first.
-func (r *Reader) Spaces(ctx context.Context, orgID, userID string, p Page) (Connection[Space], error) {
+// memberSpaceQuery selects live spaces of the organisation ($1) with the role of their
+// member $2; callers add conditions.
+const memberSpaceQuery = `SELECT ` + spaceCols + `, m.role FROM spaces s
+	JOIN space_members m ON m.space_id = s.space_id AND m.user_id = $2
+	WHERE s.organization_id = $1`
+
+func (r *Reader) scanMemberSpace(ctx context.Context, row pgx.Row) (*MemberSpace, error) {
+	var role domain.SpaceRole
+	s, err := r.scanSpace(ctx, row, &role)
+	if err != nil {
+		return nil, err
+	}
+	return &MemberSpace{Space: *s, Role: role}, nil
+}
+
+// SpaceOfMember returns a live space of the organisation with userID's role in it, in one
+// query; nil when there is no such space or userID is not its member.
+func (r *Reader) SpaceOfMember(ctx context.Context, orgID, spaceID, userID string) (*MemberSpace, error) {
+	s, err := r.scanMemberSpace(ctx, r.pool.QueryRow(ctx, memberSpaceQuery+` AND s.space_id = $3`, orgID, userID, spaceID))
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	}
+	return s, pgErr("readmodels.SpaceOfMember", err)
+}
+
+// Spaces returns the live spaces of the organisation that userID is a member of, with their
+// role, ordered by name (then id); an erased name sorts first.
+func (r *Reader) Spaces(ctx context.Context, orgID, userID string, p Page) (Connection[MemberSpace], error) {
 	const op = "readmodels.Spaces"
 	limit, err := p.limit()
 	if err != nil {
-		return Connection[Space]{}, err
+		return Connection[MemberSpace]{}, err
 	}
 	after, err := decodeCursor("space", p.After)
 	if err != nil {
-		return Connection[Space]{}, err
+		return Connection[MemberSpace]{}, err
 	}
-	rows, err := r.pool.Query(ctx, `SELECT `+spaceCols+` FROM spaces s
-		JOIN space_members m ON m.space_id = s.space_id AND m.user_id = $2
-		WHERE s.organization_id = $1`, orgID, userID)
+	rows, err := r.pool.Query(ctx, memberSpaceQuery, orgID, userID)
 	if err != nil {
-		return Connection[Space]{}, pgErr(op, err)
+		return Connection[MemberSpace]{}, pgErr(op, err)
 	}
 	defer rows.Close()
-	var all []Space
+	var all []MemberSpace
 	for rows.Next() {
-		s, err := r.scanSpace(ctx, rows)
+		s, err := r.scanMemberSpace(ctx, rows)
 		if err != nil {
-			return Connection[Space]{}, pgErr(op, err)
+			return Connection[MemberSpace]{}, pgErr(op, err)
 		}
 		all = append(all, *s)
 	}
 	if err := rows.Err(); err != nil {
-		return Connection[Space]{}, pgErr(op, err)
+		return Connection[MemberSpace]{}, pgErr(op, err)
 	}
 	// Names are decrypted here, so the order by name is made here too; a user belongs to
 	// few spaces.
-	key := func(s Space) string {
+	key := func(s MemberSpace) string {
 		n := ""
 		if s.Name != nil {
 			n = *s.Name
@@ -231,25 +295,33 @@ func (r *Reader) Spaces(ctx context.Context, orgID, userID string, p Page) (Conn
 	if len(all) > limit+1 {
 		all = all[:limit+1]
 	}
-	return connection(all, limit, func(s Space) string { return encodeCursor("space", key(s)) }), nil
+	return connection(all, limit, func(s MemberSpace) string { return encodeCursor("space", key(s)) }), nil
 }
 
-// Members returns the members of spaces of the organisation, aligned with spaceIDs, each
-// ordered by user id.
+// Members returns the members of spaces of the organisation with their users, in one query,
+// aligned with spaceIDs, each ordered by user id. An erased user is no member (erasure
+// removes their memberships); a deactivated one still is.
 func (r *Reader) Members(ctx context.Context, orgID string, spaceIDs []string) ([][]SpaceMember, error) {
 	const op = "readmodels.Members"
-	rows, err := r.pool.Query(ctx, `SELECT space_id, user_id, role, added_at FROM space_members
-		WHERE organization_id = $1 AND space_id = ANY($2) ORDER BY space_id, user_id`, orgID, spaceIDs)
+	rows, err := r.pool.Query(ctx, `SELECT m.space_id, m.role, m.added_at, `+userCols+` FROM space_members m
+		JOIN users u USING (user_id, organization_id)
+		WHERE m.organization_id = $1 AND m.space_id = ANY($2) AND NOT u.erased ORDER BY m.space_id, m.user_id`, orgID, spaceIDs)
 	if err != nil {
 		return nil, pgErr(op, err)
 	}
-	ms, err := pgx.CollectRows(rows, pgx.RowToStructByPos[SpaceMember])
-	if err != nil {
-		return nil, pgErr(op, err)
-	}
+	defer rows.Close()
 	by := map[string][]SpaceMember{}
-	for _, m := range ms {
+	for rows.Next() {
+		var m SpaceMember
+		u, err := r.scanUser(ctx, rows, &m.SpaceID, &m.Role, &m.AddedAt)
+		if err != nil {
+			return nil, pgErr(op, err)
+		}
+		m.UserID, m.User = u.ID, u
 		by[m.SpaceID] = append(by[m.SpaceID], m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, pgErr(op, err)
 	}
 	out := make([][]SpaceMember, len(spaceIDs))
 	for i, id := range spaceIDs {

@@ -96,6 +96,14 @@ func (p Page) limit() (int, error) {
 	return p.First, nil
 }
 
+// checkLimit refuses a limit outside 1 to MaxFirst.
+func checkLimit(op string, limit int) error {
+	if limit <= 0 || limit > MaxFirst {
+		return domain.Errorf(domain.KindInvalid, op, "limit must be 1 to %d", MaxFirst)
+	}
+	return nil
+}
+
 // PageInfo tells whether more items follow and where the page ended.
 type PageInfo struct {
 	HasNextPage bool
