@@ -30,8 +30,10 @@ func page(first *int, after *string, def int) (Page, error) {
 // Reads is the query side the resolvers need, over the read models (readmodels/). Every
 // method is scoped to one organisation: rows of another organisation are never returned.
 // Sealed fields are decrypted at query time; an erased field comes back nil, and an erased
-// object (document, message, user, conversation, space) is not returned at all. A missing
-// object is (nil, nil), not an error.
+// object (document, user, conversation, space, and the messages of an erased conversation or
+// author) is not returned at all. A message whose text alone is unreadable (erased or past
+// retention) is listed with Text nil, as the schema says. A missing object is (nil, nil), not
+// an error.
 type Reads interface {
 	Roles
 	// User returns a user of the organisation.
@@ -43,13 +45,14 @@ type Reads interface {
 	// SpaceRole returns userID's role in a live space of the organisation (none when not a
 	// member or when the space does not exist there).
 	SpaceRole(ctx context.Context, orgID, spaceID, userID string) (domain.SpaceRole, error)
-	// Spaces returns the live spaces of the organisation userID is a member of, oldest
-	// first, with userID's role as MyRole.
+	// Spaces returns the live spaces of the organisation userID is a member of, by name
+	// (then id), with userID's role as MyRole.
 	Spaces(ctx context.Context, orgID, userID string, p Page) (*SpaceConnection, error)
 	// Space returns a live space of the organisation that userID is a member of, with their
 	// role as MyRole; nil when they are not a member.
 	Space(ctx context.Context, orgID, spaceID, userID string) (*Space, error)
-	// Members returns the members of spaces with their users, aligned with spaceIDs.
+	// Members returns the members of spaces with their users, aligned with spaceIDs, each
+	// ordered by user id.
 	Members(ctx context.Context, orgID string, spaceIDs []string) ([][]SpaceMember, error)
 	// Assistants returns the live assistants of a space.
 	Assistants(ctx context.Context, orgID, spaceID string, p Page) (*AssistantConnection, error)
