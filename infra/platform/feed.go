@@ -138,24 +138,22 @@ func stream[T any](ctx context.Context, f *feed, start int64, next func(ctx cont
 
 // Messages implements graphql.Feed.
 func (f *feed) Messages(ctx context.Context, orgID, conversationID string) (<-chan *graphql.Message, error) {
-	var start int64
-	if err := f.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM messages WHERE conversation_id = $1 AND organization_id = $2`,
-		conversationID, orgID).Scan(&start); err != nil {
-		return nil, dbErr(err)
+	start, err := f.reads.rm.LastMessagePosition(ctx, orgID, conversationID)
+	if err != nil {
+		return nil, err
 	}
 	return stream(ctx, f, start, func(ctx context.Context, from int64) ([]*graphql.Message, []int64, error) {
-		msgs, positions, _, err := f.reads.messagesAfter(ctx, orgID, conversationID, from, 100)
-		return msgs, positions, err
+		return f.reads.messagesAfter(ctx, orgID, conversationID, from, 100)
 	}), nil
 }
 
 // Audit implements graphql.Feed.
 func (f *feed) Audit(ctx context.Context, orgID string) (<-chan *graphql.AuditEntry, error) {
-	var start int64
-	if err := f.pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM audit_log WHERE organization_id = $1`, orgID).Scan(&start); err != nil {
-		return nil, dbErr(err)
+	start, err := f.reads.rm.LastAuditPosition(ctx, orgID)
+	if err != nil {
+		return nil, err
 	}
-	return stream(ctx, f, start, func(ctx context.Context, from int64) ([]*graphql.AuditEntry, []int64, error) {
+	return stream(ctx, f, int64(start), func(ctx context.Context, from int64) ([]*graphql.AuditEntry, []int64, error) {
 		return f.reads.auditAfter(ctx, orgID, from, 100)
 	}), nil
 }

@@ -2,7 +2,6 @@ package platform
 
 import (
 	"context"
-	"errors"
 	"strconv"
 
 	"github.com/arkiv/arkiv/domain"
@@ -22,17 +21,6 @@ func newReads(p *Platform) *reads {
 }
 
 var _ graphql.Reads = (*reads)(nil)
-
-// dbErr classifies an error of the subscription feed's own queries.
-func dbErr(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return domain.Wrap(domain.KindUnavailable, "platform.feed", err, "the request was cancelled")
-	}
-	return domain.Wrap(domain.KindUnavailable, "platform.feed", err, "the read models are unavailable")
-}
 
 func rmPage(p graphql.Page) readmodels.Page { return readmodels.Page{First: p.First, After: p.After} }
 
@@ -257,18 +245,17 @@ func (r *reads) Messages(ctx context.Context, orgID, conversationID string, p gr
 }
 
 // messagesAfter returns up to limit messages of a conversation recorded after a position,
-// oldest first, with their positions (the subscription feed's read); more reports a full
-// page, after which more may follow.
-func (r *reads) messagesAfter(ctx context.Context, orgID, conversationID string, from int64, limit int) ([]*graphql.Message, []int64, bool, error) {
+// oldest first, with their positions (the subscription feed's read).
+func (r *reads) messagesAfter(ctx context.Context, orgID, conversationID string, from int64, limit int) ([]*graphql.Message, []int64, error) {
 	ms, err := r.rm.MessagesAfter(ctx, orgID, conversationID, from, limit)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, err
 	}
 	out, positions := make([]*graphql.Message, len(ms)), make([]int64, len(ms))
 	for i, m := range ms {
 		out[i], positions[i] = message(m), m.Position
 	}
-	return out, positions, len(ms) == limit, nil
+	return out, positions, nil
 }
 
 // AccessToSpace implements graphql.Reads.
