@@ -68,6 +68,9 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t),
 		SearchClass: weaviatetest.ClassName(t, "Gql"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
 		LoginKey: bytes.Repeat([]byte{7}, 32), Dev: o.dev, Projections: true, Version: "test", Clock: clock,
+		// Fail fast against a failing model; complete due erasures promptly.
+		Models:       llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil),
+		ErasureEvery: 200 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
