@@ -40,6 +40,8 @@ type App struct {
 	ViewModelInvocations       Handler[ViewModelInvocations, Result]
 	// RecordRetentionDestruction is run by the retention process manager as the system actor.
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
+	// RecordLogin is run by authentication as the system actor for every local login.
+	RecordLogin Handler[RecordLogin, Result]
 }
 
 // NewApp builds every handler over d and wraps it with WithLogging(log). It refuses nil
@@ -85,5 +87,6 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 		ExportData:                 WithLogging[ExportData, Result]("ExportData", log, &ExportDataHandler{x}),
 		ViewModelInvocations:       WithLogging[ViewModelInvocations, Result]("ViewModelInvocations", log, &ViewModelInvocationsHandler{x}),
 		RecordRetentionDestruction: WithLogging[RecordRetentionDestruction, Result]("RecordRetentionDestruction", log, &RecordRetentionDestructionHandler{x}),
+		RecordLogin:                WithLogging[RecordLogin, Result]("RecordLogin", log, &RecordLoginHandler{x}),
 	}, nil
 }

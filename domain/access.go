@@ -130,3 +130,33 @@ type ModelInvocationsViewed struct {
 
 // EventName implements Event.
 func (ModelInvocationsViewed) EventName() string { return "access.model_invocations_viewed.v1" }
+
+// LoginFailed records a refused local login in the organisation's access log. It never
+// holds the login name or the password: LoginDigest is the keyed HMAC-SHA-256 of the
+// organisation and the normalised login that authentication uses, and the client address
+// is kept only as RemoteIPDigest, a keyed pseudonym (see RecordLogin in commands), so
+// attempts from one address can be correlated without storing the address. Reason is a
+// fixed token (e.g. bad_password, unknown_login, locked_out, mfa_required).
+type LoginFailed struct {
+	OrganizationID string    `json:"organizationId"`
+	LoginDigest    string    `json:"loginDigest"`
+	Reason         string    `json:"reason"`
+	RemoteIPDigest string    `json:"remoteIpDigest,omitempty"`
+	FailedAt       time.Time `json:"failedAt"`
+}
+
+// EventName implements Event.
+func (LoginFailed) EventName() string { return "access.login_failed.v1" }
+
+// LoginSucceeded records a successful local login of a user, with the same digests as
+// LoginFailed.
+type LoginSucceeded struct {
+	OrganizationID string    `json:"organizationId"`
+	UserID         string    `json:"userId"`
+	LoginDigest    string    `json:"loginDigest"`
+	RemoteIPDigest string    `json:"remoteIpDigest,omitempty"`
+	SucceededAt    time.Time `json:"succeededAt"`
+}
+
+// EventName implements Event.
+func (LoginSucceeded) EventName() string { return "access.login_succeeded.v1" }

@@ -114,7 +114,7 @@ func AllEvents() []Event {
 		APIKeyCreated{}, APIKeyRevoked{}, APIKeyUsed{},
 		ErasureRequested{}, ErasureRestored{}, ErasureCompleted{}, RetentionBucketDestroyed{},
 		AccessDenied{}, DocumentViewed{}, AuditLogViewed{}, AuditLogExported{}, DataExported{},
-		ModelInvocationsViewed{},
+		ModelInvocationsViewed{}, LoginFailed{}, LoginSucceeded{},
 	}
 }
 

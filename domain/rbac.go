@@ -99,6 +99,9 @@ const (
 	CmdRecordRetentionDestruction Command = "RecordRetentionDestruction"
 	// CmdViewModelInvocations reads what was sent to models (Admins).
 	CmdViewModelInvocations Command = "ViewModelInvocations"
+	// CmdRecordLogin records a local login's outcome in the access log; only the system
+	// actor runs it (SystemAllowed), on behalf of authentication.
+	CmdRecordLogin Command = "RecordLogin"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -174,10 +177,10 @@ var permissions = []Permission{
 const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
-var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction}
+var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin}
 
-// SystemAllowed reports whether the system actor may run cmd: completing an erasure and
-// recording retention destructions, nothing else.
+// SystemAllowed reports whether the system actor may run cmd: completing an erasure,
+// recording retention destructions and recording login outcomes, nothing else.
 func SystemAllowed(cmd Command) bool { return containsRole(systemCommands, cmd) }
 
 // Permissions returns a copy of the RBAC table.

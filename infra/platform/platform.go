@@ -6,6 +6,9 @@ package platform
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -181,7 +184,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	reads := newReads(p)
 	if p.Auth, err = auth.New(auth.Config{
 		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: reads,
-		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: loginAuditor{cfg.Log},
+		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: newLoginAuditor(p.App, cfg.LoginKey, cfg.Log),
 		LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
 	}); err != nil {
 		return nil, err
@@ -370,17 +373,62 @@ func (u usageRecorder) RecordAPIKeyUse(ctx context.Context, keyID, orgID string)
 	return err
 }
 
-// loginAuditor logs local login outcomes with the organisation, the login digest and the
-// reason, never the login name or the password. The domain has no login events yet, so
-// they are not in the event log.
-type loginAuditor struct{ log *slog.Logger }
-
-func (a loginAuditor) LoginFailed(ctx context.Context, orgID, loginDigest, reason, remoteIP string) {
-	a.log.LogAttrs(ctx, slog.LevelWarn, "login failed", slog.String("organization", orgID),
-		slog.String("login_digest", loginDigest), slog.String("reason", reason))
+// loginAuditor records local login outcomes in the organisation's access log through the
+// RecordLogin command, as the system actor: access.login_failed.v1 and
+// access.login_succeeded.v1 with the login digest and the reason, never the login name or
+// the password.
+//
+// The client address is personal data. It is not stored: the events carry only
+// remoteIpDigest, an HMAC-SHA-256 (truncated to 128 bits) of the organisation and the address
+// under a key derived from the login key, which lets an Admin see that failures came from one
+// address (and check a suspected address with the server's key) without the log holding the
+// address itself.
+type loginAuditor struct {
+	app   *commands.App
+	ipKey []byte
+	log   *slog.Logger
 }
 
+func newLoginAuditor(app *commands.App, loginKey []byte, log *slog.Logger) loginAuditor {
+	m := hmac.New(sha256.New, loginKey)
+	m.Write([]byte("arkiv login audit: remote address"))
+	return loginAuditor{app: app, ipKey: m.Sum(nil), log: log}
+}
+
+// ipDigest is the pseudonym of a client address in an organisation ("" without an address).
+func (a loginAuditor) ipDigest(orgID, ip string) string {
+	if ip == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, a.ipKey)
+	m.Write([]byte(orgID + "\x00" + ip))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// record runs RecordLogin. Authentication does not wait on the audit failing: an unknown
+// organisation is only logged (nothing to append to), other failures are logged as errors.
+func (a loginAuditor) record(ctx context.Context, c commands.RecordLogin) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	id := newID()
+	c.Meta = commands.Meta{CommandID: id, ActorID: domain.SystemActor, CorrelationID: id}
+	if _, err := a.app.RecordLogin.Handle(ctx, c); err != nil {
+		level := slog.LevelError
+		if k := domain.KindOf(err); k == domain.KindNotFound || k == domain.KindInvalid {
+			level = slog.LevelInfo
+		}
+		a.log.LogAttrs(ctx, level, "login outcome not recorded", slog.String("kind", domain.KindOf(err).String()))
+	}
+}
+
+// LoginFailed implements auth.LoginAuditor.
+func (a loginAuditor) LoginFailed(ctx context.Context, orgID, loginDigest, reason, remoteIP string) {
+	a.record(ctx, commands.RecordLogin{OrganizationID: orgID, LoginDigest: loginDigest, Reason: reason,
+		RemoteIPDigest: a.ipDigest(orgID, remoteIP)})
+}
+
+// LoginSucceeded implements auth.LoginAuditor.
 func (a loginAuditor) LoginSucceeded(ctx context.Context, orgID, userID, loginDigest, remoteIP string) {
-	a.log.LogAttrs(ctx, slog.LevelInfo, "login succeeded", slog.String("organization", orgID),
-		slog.String("user", userID), slog.String("login_digest", loginDigest))
+	a.record(ctx, commands.RecordLogin{OrganizationID: orgID, UserID: userID, LoginDigest: loginDigest,
+		RemoteIPDigest: a.ipDigest(orgID, remoteIP)})
 }
