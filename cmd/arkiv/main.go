@@ -53,6 +53,8 @@ func main() {
 		stderr: os.Stderr,
 		log:    slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel()})),
 	}
+	// Libraries that log through slog.Default or the log package write JSON too.
+	slog.SetDefault(env.log)
 	os.Exit(run(ctx, env, os.Args[1:]))
 }
 

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
@@ -116,13 +115,7 @@ func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*projec
 	if err != nil {
 		return nil, nil, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
 	}
-	cfg, err := esdb.ParseConnectionString(f.esdbURL)
-	if err != nil {
-		pool.Close()
-		return nil, nil, fmt.Errorf("ARKIV_ESDB_URL is not a valid EventStoreDB connection string: %w", err)
-	}
-	cfg.Logger = esdb.NoopLogging() // the client logs to stdout otherwise; errors come back as values
-	client, err := esdb.NewClient(cfg)
+	client, err := eventstore.Dial(f.esdbURL, env.log)
 	if err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)

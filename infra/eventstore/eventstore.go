@@ -26,13 +26,9 @@ type Store struct {
 // Open connects to the event store at connection string url ("esdb://host:port?tls=false").
 // The client dials lazily: an unreachable server shows as KindUnavailable on first use.
 func Open(url string) (*Store, error) {
-	cfg, err := esdb.ParseConnectionString(url)
+	c, err := Dial(url, nil)
 	if err != nil {
-		return nil, domain.Wrap(domain.KindInvalid, "eventstore.open", err, "bad event store connection string")
-	}
-	c, err := esdb.NewClient(cfg)
-	if err != nil {
-		return nil, domain.Wrap(domain.KindUnavailable, "eventstore.open", err, "cannot create event store client")
+		return nil, err
 	}
 	return &Store{c: c}, nil
 }
