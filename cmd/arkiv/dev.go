@@ -12,9 +12,12 @@ import (
 	"strings"
 	"time"
 
+	usecase "github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/devstack"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/keyring"
+	"github.com/arkiv/arkiv/infra/llm"
 )
 
 // cmdDev starts the embedded stack — private Postgres, the embedded EventStoreDB server, a
@@ -84,16 +87,86 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 	})
 }
 
+// The demo `arkiv dev` sets up in its organisation, so that `make run` has an assistant that
+// answers with no internet access: the offline answerer allow-listed, a space with it
+// enabled, a guide document and an assistant.
+const (
+	demoSpaceName     = "Getting started"
+	demoAssistantName = "Arkiv guide"
+	// demoDocument is long enough to be indexed as several chunks: an assistant never sends
+	// a whole document, so a one-chunk document would only ever be quoted by halves.
+	demoDocument = "Arkiv keeps every action as an event. Messages sent, documents ingested, roles granted, " +
+		"retention changed, access denied and exports made are all appended to EventStoreDB, and the read models " +
+		"and the search index are projections of that log. Every event carries the hash of its predecessor in its " +
+		"stream, so tampering with the history is detected, and the log stays verifiable after erasure because " +
+		"the hashes are computed over ciphertext.\n\n" +
+		"Assistants answer questions with excerpts of the documents of their own space. The question is searched " +
+		"in the space's index, the best excerpts are selected within the assistant's limits, and a whole document " +
+		"is never sent to a model. Models hosted outside the EU receive fewer and shorter excerpts, and an " +
+		"organisation can allow only models hosted in the EU or on premises. A model is used only when it is on " +
+		"the organisation's allow-list, enabled in the space and cleared for the space's classification.\n\n" +
+		"The offline model needs no internet access. It answers by quoting the sentences of the excerpts that are " +
+		"most similar to the question and cites the documents they come from. It is what this demo space uses, so " +
+		"a fresh development stack has a working assistant without any API key or network connection. Point the " +
+		"organisation's allow-list at an OpenAI-compatible endpoint to use a real model instead.\n\n" +
+		"Administrators can read what was sent to which model, and what it answered, with the modelInvocations " +
+		"query; every such read is itself recorded in the audit log. Erasure hides a person, a document, a " +
+		"conversation or a whole space at once, keeps it restorable during a grace window, and then destroys its " +
+		"encryption keys, which makes every copy of its data unreadable everywhere, backups included."
+)
+
+// devDemo allow-lists the offline model {llm.OfflineModel, llm.OfflineEndpoint, ONPREM,
+// RESTRICTED} through ChangeOrganizationSettings and creates the demo space with the model
+// enabled, a guide document and an assistant, as the dev organisation's Admin. Command ids
+// derive from the organisation, so running it again (after a failed start) changes nothing
+// twice. It returns the space and assistant ids.
+func devDemo(ctx context.Context, p *platform, a devAdmin) (space, assistant string, err error) {
+	app := p.App
+	m := func(step string) usecase.Meta {
+		id := "dev-demo:" + a.OrganizationID + ":" + step
+		return usecase.Meta{CommandID: id, ActorID: a.AdminUserID, CorrelationID: "dev-demo:" + a.OrganizationID}
+	}
+	settings := domain.DefaultOrganizationSettings()
+	settings.Models = append(settings.Models, domain.AllowedModel{ID: llm.OfflineModel, Endpoint: llm.OfflineEndpoint,
+		Region: domain.RegionOnPrem, MaxClassification: domain.ClassRestricted})
+	if _, err := app.ChangeOrganizationSettings.Handle(ctx, usecase.ChangeOrganizationSettings{Meta: m("settings"), Settings: settings}); err != nil {
+		return "", "", fmt.Errorf("allow-list the offline model: %w", err)
+	}
+	sp, err := app.CreateSpace.Handle(ctx, usecase.CreateSpace{Meta: m("space"), Name: demoSpaceName, Classification: domain.ClassInternal})
+	if err != nil {
+		return "", "", fmt.Errorf("create the demo space: %w", err)
+	}
+	if _, err := app.EnableSpaceModels.Handle(ctx, usecase.EnableSpaceModels{Meta: m("models"), SpaceID: sp.ID,
+		Models: []domain.ModelID{llm.OfflineModel}}); err != nil {
+		return "", "", fmt.Errorf("enable the offline model: %w", err)
+	}
+	if _, err := app.IngestDocument.Handle(ctx, usecase.IngestDocument{Meta: m("document"), SpaceID: sp.ID,
+		Title: "About Arkiv", ContentType: "text/plain", Text: demoDocument}); err != nil {
+		return "", "", fmt.Errorf("ingest the demo document: %w", err)
+	}
+	as, err := app.CreateAssistant.Handle(ctx, usecase.CreateAssistant{Meta: m("assistant"), SpaceID: sp.ID,
+		Spec: domain.AssistantSpec{Name: demoAssistantName, Instructions: "Answer from the space's documents and cite them.",
+			Model: llm.OfflineModel, LogModelPayloads: true}})
+	if err != nil {
+		return "", "", fmt.Errorf("create the demo assistant: %w", err)
+	}
+	return sp.ID, as.ID, nil
+}
+
 // devAdmin is what `arkiv dev` remembers of the organisation it bootstrapped, under the data
 // directory with mode 0600, so that a restart can print how to log in again.
 type devAdmin struct {
 	OrganizationID string `json:"organizationId"`
 	AdminUserID    string `json:"adminUserId"`
 	APIKey         string `json:"apiKey"`
+	// DemoSpaceID and DemoAssistantID are the "Getting started" space and its assistant.
+	DemoSpaceID     string `json:"demoSpaceId,omitempty"`
+	DemoAssistantID string `json:"demoAssistantId,omitempty"`
 }
 
-// devLogin bootstraps an organisation and its Admin on an empty store and returns the text
-// telling the developer how to authenticate.
+// devLogin bootstraps an organisation and its Admin on an empty store, sets up the demo space
+// and assistant (devDemo), and returns the text telling the developer how to authenticate
+// and what to talk to.
 func devLogin(ctx context.Context, env *cliEnv, p *platform, dataDir string) (string, error) {
 	path := filepath.Join(dataDir, "dev-admin.json")
 	res, err := bootstrapOrganization(ctx, env, writeConfig{
@@ -102,9 +175,12 @@ func devLogin(ctx context.Context, env *cliEnv, p *platform, dataDir string) (st
 	if err != nil {
 		return "", fmt.Errorf("bootstrap the dev organisation: %w", err)
 	}
+	save := func(a devAdmin) error {
+		b, _ := json.MarshalIndent(a, "", "  ")
+		return os.WriteFile(path, append(b, '\n'), 0o600)
+	}
 	if res != nil {
-		b, _ := json.MarshalIndent(devAdmin{res.OrganizationID, res.AdminUserID, res.APIKey}, "", "  ")
-		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+		if err := save(devAdmin{OrganizationID: res.OrganizationID, AdminUserID: res.AdminUserID, APIKey: res.APIKey}); err != nil {
 			return "", err
 		}
 	}
@@ -114,8 +190,20 @@ func devLogin(ctx context.Context, env *cliEnv, p *platform, dataDir string) (st
 		return "  Log in:     the store was bootstrapped earlier; use the Admin API key printed then\n" +
 			"              (or remove " + dataDir + " to start afresh)\n", nil
 	}
+	if a.DemoSpaceID == "" || a.DemoAssistantID == "" {
+		if a.DemoSpaceID, a.DemoAssistantID, err = devDemo(ctx, p, a); err != nil {
+			return "", err
+		}
+		if err := save(a); err != nil {
+			return "", err
+		}
+	}
 	return fmt.Sprintf("  Log in:     send the header  Authorization: Bearer %s\n"+
-		"              (the dev organisation's Admin API key, kept in %s)\n", a.APIKey, path), nil
+		"              (the dev organisation's Admin API key, kept in %s)\n"+
+		"  Demo:       space %q  %s\n"+
+		"              assistant %q  %s (offline model: answers from the space's documents, no internet)\n"+
+		"              startConversation(input: {assistantId: \"%s\"}), then sendMessage\n",
+		a.APIKey, path, demoSpaceName, a.DemoSpaceID, demoAssistantName, a.DemoAssistantID, a.DemoAssistantID), nil
 }
 
 // loadOrCreateLoginKey returns the login key kept in path (hex), creating a random 32-byte
