@@ -112,14 +112,22 @@ func (r *Resolver) sendMessage(ctx context.Context, in SendMessageInput) (*SendM
 	publish(&ReplyDelta{ConversationID: in.ConversationID, MessageID: &res.ReplyID, Done: true})
 	now := r.now().UTC()
 	text, reply, inReplyTo := in.Text, res.Reply, res.MessageID
+	// The reply's author is the conversation's assistant; a conversation started a moment ago
+	// may need the read models to catch up with the exchange first.
 	conv, err := r.Reads.Conversation(ctx, p.OrganizationID, in.ConversationID)
+	if err == nil && conv == nil {
+		at := position(res.Position)
+		if err = r.consistent(ctx, &at); err == nil {
+			conv, err = r.Reads.Conversation(ctx, p.OrganizationID, in.ConversationID)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	assistant := ""
-	if conv != nil {
-		assistant = conv.AssistantID
+	if conv == nil {
+		return nil, domain.E(domain.KindUnavailable, op, "the reply is recorded but not readable yet; read the conversation shortly")
 	}
+	assistant := conv.AssistantID
 	return &SendMessagePayload{
 		ID: res.MessageID,
 		Message: &Message{ID: res.MessageID, ConversationID: in.ConversationID, Role: MessageRoleUser, AuthorID: p.UserID,
