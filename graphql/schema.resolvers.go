@@ -585,6 +585,9 @@ func (r *subscriptionResolver) ReplyStream(ctx context.Context, conversationID s
 	if c == nil {
 		return nil, domain.E(domain.KindNotFound, "graphql.replyStream", "conversation not found")
 	}
+	if r.Replies == nil {
+		return nil, domain.E(domain.KindUnavailable, "graphql.replyStream", "reply streaming is not available on this server")
+	}
 	return r.Replies.Subscribe(ctx, p.OrganizationID, conversationID), nil
 }
 

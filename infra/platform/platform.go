@@ -1,6 +1,9 @@
 // Package platform assembles Arkiv's adapters into one running service: the write side
-// (event store, keyring, command handlers), authentication, the projection runner with its
-// read models and search index, read-your-writes, subscriptions and the GraphQL handler.
+// (event store, keyring, command handlers), authentication with audited logins, the
+// assistants' pipeline (retrieval and the model router behind commands.Ask), the projection
+// runner with its read models and search index, the erasure and retention process managers,
+// read-your-writes, subscriptions (including the in-process stream of reply tokens) and the
+// GraphQL handler.
 // `arkiv serve` and `arkiv dev` run it, and the end-to-end tests start it in-process.
 package platform
 
