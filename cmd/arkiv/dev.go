@@ -16,8 +16,10 @@ import (
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/devstack"
 	"github.com/arkiv/arkiv/infra/esdbserver"
+	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/llm"
+	"github.com/arkiv/arkiv/projections/readmodel"
 )
 
 // cmdDev starts the embedded stack — private Postgres, the embedded EventStoreDB server, a
@@ -79,12 +81,31 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return p.serve(ctx, env, func(url string) {
-		fmt.Fprintf(env.stdout, "\nArkiv is running (Ctrl-C stops it and everything it started).\n"+
-			"  GraphQL:    %s/graphql\n"+
-			"  Playground: %s/\n"+
-			"  Ready:      %s/readyz\n"+
-			"%s\n", url, url, url, login)
+		// The banner hands out a key and ids: print it once the read models know them, so
+		// the first request made with them succeeds.
+		go func() {
+			if err := waitCaughtUp(ctx, env, p, 30*time.Second); err != nil {
+				env.log.Warn("projections have not caught up with the bootstrap yet; the key works once they have", "err", err)
+			}
+			fmt.Fprintf(env.stdout, "\nArkiv is running (Ctrl-C stops it and everything it started).\n"+
+				"  GraphQL:    %s/graphql\n"+
+				"  Playground: %s/\n"+
+				"  Ready:      %s/readyz\n"+
+				"%s\n", url, url, url, login)
+		}()
 	})
+}
+
+// waitCaughtUp waits, within bound, until the read models have applied every event that is
+// in the log now.
+func waitCaughtUp(ctx context.Context, env *cliEnv, p *platform, bound time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	head, err := esdbwatermill.NewLog(p.Store.Client(), esdbwatermill.Options{Logger: env.log}).Head(ctx)
+	if err != nil || head == nil {
+		return err
+	}
+	return p.Waiter.WaitFor(ctx, readmodel.QueryNames(), head.Commit, bound)
 }
 
 // The demo `arkiv dev` sets up in its organisation, so that `make run` has an assistant that

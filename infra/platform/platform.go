@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -152,12 +151,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	}
 	p.closers = append(p.closers, p.Pool.Close)
 
-	esCfg, err := esdb.ParseConnectionString(cfg.ESDBURL)
-	if err != nil {
-		return nil, fmt.Errorf("ARKIV_ESDB_URL is not a valid EventStoreDB connection string: %w", err)
-	}
-	esCfg.Logger = esdb.NoopLogging()
-	es, err := esdb.NewClient(esCfg)
+	es, err := eventstore.Dial(cfg.ESDBURL, cfg.Log)
 	if err != nil {
 		return nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
 	}
