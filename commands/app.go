@@ -9,6 +9,8 @@ import (
 type App struct {
 	Bootstrap                  Handler[Bootstrap, BootstrapResult]
 	ChangeOrganizationSettings Handler[ChangeOrganizationSettings, Result]
+	ConfigureIdentityProvider  Handler[ConfigureIdentityProvider, Result]
+	RemoveIdentityProvider     Handler[RemoveIdentityProvider, Result]
 	RegisterUser               Handler[RegisterUser, Result]
 	ChangeUserRole             Handler[ChangeUserRole, Result]
 	DeactivateUser             Handler[DeactivateUser, Result]
@@ -57,6 +59,8 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	return &App{
 		Bootstrap:                  WithLogging[Bootstrap, BootstrapResult]("Bootstrap", log, &BootstrapHandler{x}),
 		ChangeOrganizationSettings: WithLogging[ChangeOrganizationSettings, Result]("ChangeOrganizationSettings", log, &ChangeOrganizationSettingsHandler{x}),
+		ConfigureIdentityProvider:  WithLogging[ConfigureIdentityProvider, Result]("ConfigureIdentityProvider", log, &ConfigureIdentityProviderHandler{x}),
+		RemoveIdentityProvider:     WithLogging[RemoveIdentityProvider, Result]("RemoveIdentityProvider", log, &RemoveIdentityProviderHandler{x}),
 		RegisterUser:               WithLogging[RegisterUser, Result]("RegisterUser", log, &RegisterUserHandler{x}),
 		ChangeUserRole:             WithLogging[ChangeUserRole, Result]("ChangeUserRole", log, &ChangeUserRoleHandler{x}),
 		DeactivateUser:             WithLogging[DeactivateUser, Result]("DeactivateUser", log, &DeactivateUserHandler{x}),

@@ -20,6 +20,7 @@ type fixture struct {
 	message, member, target string
 	extra, key              string
 	toRestore, toComplete   string
+	audience                string // of an identity provider of o, for RemoveIdentityProvider
 }
 
 // newFixture builds a fixture for an actor with the organisation role orgRole and the
@@ -47,6 +48,8 @@ func (w *world) newFixture(o org, orgRole domain.OrgRole, spaceRole domain.Space
 	one, zero := 1, 0
 	f.toRestore = must(a.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: meta(o.admin), SubjectType: domain.SubjectUser, SubjectID: f.member, GraceDays: &one}))(t).ID
 	f.toComplete = must(a.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: meta(o.admin), SubjectType: domain.SubjectDocument, SubjectID: f.document, GraceDays: &zero}))(t).ID
+	f.audience = "api://fixture-" + f.actor[:8]
+	must(a.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: matrixIssuer, Audience: f.audience}))(t)
 	return f
 }
 
@@ -60,6 +63,9 @@ type matrixCase struct {
 
 func errOf[R any](_ R, err error) error { return err }
 
+// matrixIssuer is the identity provider the matrix configures (never contacted).
+const matrixIssuer = "https://idp.example.se/tenant"
+
 // matrixCases lists every command, in an order where destructive ones come last.
 func matrixCases() []matrixCase {
 	now := time.Now()
@@ -72,6 +78,13 @@ func matrixCases() []matrixCase {
 			}
 			s.SessionIdleTimeoutMinutes = 5 + int(time.Now().UnixNano()%1000)
 			return errOf(w.app.ChangeOrganizationSettings.Handle(w.ctx, commands.ChangeOrganizationSettings{Meta: m, Settings: s}))
+		}},
+		{domain.CmdConfigureIdentityProvider, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ConfigureIdentityProvider.Handle(w.ctx, commands.ConfigureIdentityProvider{Meta: m, Issuer: matrixIssuer,
+				Audience: "api://new-" + m.CommandID[:8], AllowedAMR: []string{"mfa"}}))
+		}},
+		{domain.CmdRemoveIdentityProvider, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.RemoveIdentityProvider.Handle(w.ctx, commands.RemoveIdentityProvider{Meta: m, Issuer: matrixIssuer, Audience: f.audience}))
 		}},
 		{domain.CmdRegisterUser, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RegisterUser.Handle(w.ctx, commands.RegisterUser{Meta: m, Email: "new-" + m.CommandID[:8] + "@example.se", Name: "New", Role: domain.OrgRoleUser}))

@@ -105,6 +105,7 @@ func RegisterEvents(r *Registry) error {
 func AllEvents() []Event {
 	return []Event{
 		OrganizationCreated{}, OrganizationSettingsChanged{},
+		IdentityProviderConfigured{}, IdentityProviderRemoved{},
 		UserRegistered{}, UserRoleChanged{}, UserDeactivated{},
 		SpaceCreated{}, SpaceMemberAdded{}, SpaceMemberRemoved{}, SpaceMemberRoleChanged{},
 		SpaceModelsEnabled{}, SpaceDeleted{},

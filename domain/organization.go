@@ -3,7 +3,8 @@ package domain
 // Organization is the tenant: every other aggregate belongs to exactly one organisation.
 type Organization struct {
 	root
-	settings OrganizationSettings
+	settings  OrganizationSettings
+	providers []IdentityProvider
 }
 
 // OrganizationCreated records a new organisation with its initial settings.
@@ -76,6 +77,8 @@ func (o *Organization) apply(e Event) {
 		o.settings = e.Settings
 	case OrganizationSettingsChanged:
 		o.settings = e.Settings
+	case IdentityProviderConfigured, IdentityProviderRemoved:
+		o.applyProvider(e)
 	}
 }
 

@@ -102,6 +102,10 @@ const (
 	// CmdRecordLogin records a local login's outcome in the access log; only the system
 	// actor runs it (SystemAllowed), on behalf of authentication.
 	CmdRecordLogin Command = "RecordLogin"
+	// CmdConfigureIdentityProvider adds or updates an OIDC identity provider (Admins).
+	CmdConfigureIdentityProvider Command = "ConfigureIdentityProvider"
+	// CmdRemoveIdentityProvider removes an OIDC identity provider (Admins).
+	CmdRemoveIdentityProvider Command = "RemoveIdentityProvider"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -139,6 +143,8 @@ var (
 // isolated even from the organisation's administrators.
 var permissions = []Permission{
 	{CmdChangeOrganizationSettings, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdConfigureIdentityProvider, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRemoveIdentityProvider, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdRegisterUser, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdChangeUserRole, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdDeactivateUser, ScopeOrganization, adminOnly, anySpaceRole},

@@ -30,6 +30,11 @@ func TestAllowed(t *testing.T) {
 	}{
 		{CmdChangeOrganizationSettings, OrgRoleAdmin, SpaceRoleNone, true},
 		{CmdChangeOrganizationSettings, OrgRoleCreator, SpaceRoleNone, false},
+		{CmdConfigureIdentityProvider, OrgRoleAdmin, SpaceRoleNone, true},
+		{CmdConfigureIdentityProvider, OrgRoleCreator, SpaceRoleNone, false},
+		{CmdConfigureIdentityProvider, OrgRoleUser, SpaceRoleAdmin, false},
+		{CmdRemoveIdentityProvider, OrgRoleAdmin, SpaceRoleNone, true},
+		{CmdRemoveIdentityProvider, OrgRoleUser, SpaceRoleNone, false},
 		{CmdCreateSpace, OrgRoleCreator, SpaceRoleNone, true},
 		{CmdCreateSpace, OrgRoleUser, SpaceRoleNone, false},
 		{CmdCreateAssistant, OrgRoleCreator, SpaceRoleEditor, true},
