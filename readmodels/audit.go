@@ -25,19 +25,29 @@ type AuditEntry struct {
 	// a denial, what was refused.
 	TargetType string
 	TargetID   string
-	// Outcome is "ok", or "denied" for a refused command.
+	// Outcome is AuditOK, AuditDenied (a refused command, a model invocation the model
+	// policy refused) or AuditFailed (a refused local login, a model invocation that ended in
+	// an error or a timeout).
 	Outcome        string
 	OrganizationID string
 	SpaceID        string
 }
 
+// The outcomes of audit entries.
+const (
+	AuditOK     = "ok"
+	AuditDenied = "denied"
+	AuditFailed = "failed"
+)
+
 // AuditFilter selects audit entries; every non-empty field must match. From is inclusive,
-// To exclusive.
+// To exclusive. Outcome is AuditOK, AuditDenied or AuditFailed.
 type AuditFilter struct {
 	ActorID  string
 	Action   string
 	TargetID string
 	SpaceID  string
+	Outcome  string
 	From     time.Time
 	To       time.Time
 }
@@ -78,6 +88,13 @@ func (r *Reader) AuditLog(ctx context.Context, orgID string, f AuditFilter, p Pa
 	}
 	if f.SpaceID != "" {
 		add("space_id = ?", f.SpaceID)
+	}
+	switch f.Outcome {
+	case "":
+	case AuditOK, AuditDenied, AuditFailed:
+		add("outcome = ?", f.Outcome)
+	default:
+		return Connection[AuditEntry]{}, domain.E(domain.KindInvalid, op, "outcome must be ok, denied or failed")
 	}
 	if !f.From.IsZero() {
 		add("occurred_at >= ?", f.From)

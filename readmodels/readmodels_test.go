@@ -160,6 +160,12 @@ func TestAuditLogFiltersAndPages(t *testing.T) {
 		{"actor", readmodels.AuditFilter{ActorID: readmodeltest.UserA}, func(e readmodels.AuditEntry) bool { return e.ActorID == readmodeltest.UserA }},
 		{"target", readmodels.AuditFilter{TargetID: readmodeltest.DocA}, func(e readmodels.AuditEntry) bool { return e.TargetID == readmodeltest.DocA }},
 		{"space", readmodels.AuditFilter{SpaceID: readmodeltest.SpaceA2}, func(e readmodels.AuditEntry) bool { return e.SpaceID == readmodeltest.SpaceA2 }},
+		{"failed", readmodels.AuditFilter{Outcome: readmodels.AuditFailed}, func(e readmodels.AuditEntry) bool {
+			return e.Outcome == readmodels.AuditFailed && e.Action == "access.login_failed.v1"
+		}},
+		{"denied", readmodels.AuditFilter{Outcome: readmodels.AuditDenied}, func(e readmodels.AuditEntry) bool {
+			return e.Outcome == readmodels.AuditDenied && e.Action == "access.denied.v1"
+		}},
 		{"period", readmodels.AuditFilter{From: time.Date(2026, 3, 3, 9, 10, 0, 0, time.UTC), To: time.Date(2026, 3, 3, 9, 12, 0, 0, time.UTC)},
 			func(e readmodels.AuditEntry) bool { return e.OccurredAt.Minute() == 10 || e.OccurredAt.Minute() == 11 }},
 	} {
@@ -175,6 +181,33 @@ func TestAuditLogFiltersAndPages(t *testing.T) {
 	}
 	if _, err := rm.AuditLog(ctx, A, readmodels.AuditFilter{}, readmodels.Page{After: "not-a-cursor"}); !domain.Is(domain.KindInvalid, err) {
 		t.Fatalf("a bad cursor: %v", err)
+	}
+	if _, err := rm.AuditLog(ctx, A, readmodels.AuditFilter{Outcome: "maybe"}, readmodels.Page{}); !domain.Is(domain.KindInvalid, err) {
+		t.Fatalf("an unknown outcome: %v", err)
+	}
+}
+
+// TestIdentityProviders: both organisations of the scripted world configured the same pair,
+// A first: A's is active with its latest MFA claims, B's is listed inactive, and the pair A
+// removed is gone.
+func TestIdentityProviders(t *testing.T) {
+	t.Parallel()
+	f, rm := world(t)
+	a, err := rm.IdentityProviders(f.Ctx, readmodeltest.OrgA)
+	if err != nil || len(a) != 1 {
+		t.Fatalf("A's providers = %+v, %v", a, err)
+	}
+	if p := a[0]; p.Issuer != readmodeltest.IdPIssuer || p.Audience != readmodeltest.IdPAudience || !p.Active ||
+		len(p.AllowedAMR) != 2 || len(p.AcceptedACR) != 1 {
+		t.Fatalf("A's provider = %+v", p)
+	}
+	b, err := rm.IdentityProviders(f.Ctx, readmodeltest.OrgB)
+	if err != nil || len(b) != 1 || b[0].Active || b[0].Issuer != readmodeltest.IdPIssuer {
+		t.Fatalf("B's providers = %+v, %v", b, err)
+	}
+	none, err := rm.IdentityProviders(f.Ctx, "00000000-0000-4000-8000-00000000000f")
+	if err != nil || len(none) != 0 {
+		t.Fatalf("an unknown organisation's providers = %+v, %v", none, err)
 	}
 }
 

@@ -96,7 +96,10 @@ func (p *Postgres) RevokeAPIKey(ctx context.Context, keyID string, at time.Time)
 
 // SetAuthSettings validates and stores an organisation's authentication settings, replacing
 // its OIDC providers, in one transaction. An (issuer, audience) pair configured by another
-// organisation is a domain.KindConflict.
+// organisation is a domain.KindConflict. Arkiv's platform does not call it: there projection
+// readmodel.auth fills these tables from the log (organisation settings and identity
+// provider events); it serves infra/auth's own tests and tools that run authentication
+// without the log.
 func (p *Postgres) SetAuthSettings(ctx context.Context, orgID string, s AuthSettings) error {
 	const op = "auth.Postgres.SetAuthSettings"
 	if orgID == "" {

@@ -14,7 +14,10 @@ const NameAudit = "audit"
 
 // Audit writes one audit_log row per event of the log, of every type: when, who (a
 // pseudonymous id), what (the event type), on which target, with which outcome, in which
-// organisation and space. Refused commands also go to access_denied with their reason. It
+// organisation and space. The outcome is "denied" for a refused command (access.denied.v1)
+// and a model invocation the model policy refused, "failed" for a refused local login
+// (access.login_failed.v1) and a model invocation that ended in an error or a timeout, "ok"
+// for everything else. Refused commands also go to access_denied with their reason. It
 // copies no payload field, so it holds no personal data and no content, and erasure leaves it
 // as it is: it is the record that the erasure happened.
 type Audit struct{}
@@ -40,6 +43,18 @@ type accessWire struct {
 	SpaceID              string `json:"spaceId"`
 	SubjectType          string `json:"subjectType"`
 	SubjectID            string `json:"subjectId"`
+}
+
+// The outcomes of audit_log rows.
+const (
+	outcomeOK     = "ok"
+	outcomeDenied = "denied"
+	outcomeFailed = "failed"
+)
+
+// invocationOutcome is the part of a model invocation the audit log reads.
+type invocationOutcome struct {
+	Outcome string `json:"outcome"`
 }
 
 // streamTarget splits "space-<id>" into ("space", "<id>").
@@ -68,15 +83,29 @@ func nullable(s string) any {
 func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
 	m := metaOf(ev)
 	typ, target := streamTarget(ev.Stream)
-	outcome := "ok"
+	outcome := outcomeOK
+	if ev.Type == evInvocation {
+		var inv invocationOutcome
+		if err := decode(ev, &inv); err != nil {
+			return err
+		}
+		switch inv.Outcome {
+		case domain.OutcomeRefused:
+			outcome = outcomeDenied
+		case domain.OutcomeError, domain.OutcomeTimeout:
+			outcome = outcomeFailed
+		}
+	}
 	if strings.HasPrefix(ev.Stream, streamAccessPrefix) {
 		var a accessWire
 		if err := decode(ev, &a); err != nil {
 			return err
 		}
 		switch ev.Type {
+		case evLoginFailed:
+			outcome = outcomeFailed
 		case evAccessDenied:
-			outcome = "denied"
+			outcome = outcomeDenied
 			typ, target = streamTarget(a.TargetStream)
 			if _, err := tx.Exec(ctx, `INSERT INTO access_denied (event_id, position, occurred_at, organization_id,
 					actor_id, command, target_type, target_id, target_organization_id, org_role, space_role, reason)

@@ -16,8 +16,19 @@ import (
 const NameAuth = "readmodel.auth"
 
 // Auth fills the tables infra/auth authenticates against: api_keys from the API key events
-// (a deactivated user's keys are revoked) and auth_org_settings from the organisation's
-// settings. It leaves auth_oidc_providers, which no event carries, alone.
+// (a deactivated user's keys are revoked), auth_org_settings from the organisation's
+// settings, and auth_oidc_providers from the identity provider events.
+//
+// Identity providers: every organisation's configured providers are kept in
+// auth_oidc_claims with the log position at which the organisation first configured the
+// (issuer, audience) pair. The command side sees one organisation at a time, so two
+// organisations may configure the same pair; auth_oidc_providers, which routes tokens,
+// holds for each pair only the claim with the lowest position (then the lowest organisation
+// id). The first organisation to configure a pair keeps receiving its tokens; the later
+// claim is recorded but inactive (readmodels shows it as such) and takes over only when the
+// first is removed or its organisation erased. The choice depends only on the log, so a
+// rebuild and a restore after erasure reach the same routing, and a token never routes to
+// two organisations.
 type Auth struct {
 	streams StreamReader
 	er      erasures
@@ -32,7 +43,9 @@ func NewAuth(streams StreamReader) *Auth {
 func (*Auth) Name() string { return NameAuth }
 
 // Tables implements projections.Projection.
-func (*Auth) Tables() []string { return []string{"api_keys", "auth_org_settings", "auth_erasures"} }
+func (*Auth) Tables() []string {
+	return []string{"api_keys", "auth_org_settings", "auth_oidc_claims", "auth_oidc_providers", "auth_erasures"}
+}
 
 type (
 	orgSettingsWire struct {
@@ -47,6 +60,13 @@ type (
 		Prefix         string    `json:"prefix"`
 		Hash           string    `json:"hash"`
 		UsedAt         time.Time `json:"usedAt"`
+	}
+	providerWire struct {
+		OrganizationID string   `json:"organizationId"`
+		Issuer         string   `json:"issuer"`
+		Audience       string   `json:"audience"`
+		AllowedAMR     []string `json:"allowedAmr"`
+		AcceptedACR    []string `json:"acceptedAcr"`
 	}
 )
 
@@ -83,6 +103,9 @@ func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error
 			if _, err := tx.Exec(ctx, sql, r.SubjectID); err != nil {
 				return err
 			}
+		}
+		if err := dropClaims(ctx, tx, r.SubjectID); err != nil {
+			return err
 		}
 		return p.er.request(ctx, tx, ev, r, streams)
 	case evErasureRestored:
@@ -127,8 +150,8 @@ func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error
 			return domain.Wrap(domain.KindInternal, "readmodel.auth", err, "encode password policy")
 		}
 		// Written here rather than with auth.Postgres.SetAuthSettings, which would also
-		// replace the organisation's OIDC providers (configured outside the log) and stamp
-		// now() instead of the event's time.
+		// replace the organisation's OIDC providers (which come from their own events) and
+		// stamp now() instead of the event's time.
 		_, err = tx.Exec(ctx, `INSERT INTO auth_org_settings
 				(organization_id, session_idle_timeout_seconds, password_policy, mfa_required, updated_at)
 			VALUES ($1, $2, $3, $4, $5)
@@ -178,6 +201,76 @@ func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error
 		_, err := tx.Exec(ctx, `UPDATE api_keys SET state = 'revoked', revoked_at = coalesce(revoked_at, $2)
 			WHERE owner_kind = 'USER' AND owner_id = $1`, e.UserID, at)
 		return err
+	case evProviderConfigured:
+		var e providerWire
+		if err := decode(ev, &e); err != nil {
+			return err
+		}
+		if hid, err := p.er.hidden(ctx, tx, e.OrganizationID); err != nil || hid {
+			return err
+		}
+		// A reconfiguration replaces the MFA claims and keeps the first position.
+		if _, err := tx.Exec(ctx, `INSERT INTO auth_oidc_claims
+				(organization_id, issuer, audience, allowed_amr, accepted_acr, position)
+			VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (organization_id, issuer, audience) DO UPDATE SET
+				allowed_amr = EXCLUDED.allowed_amr, accepted_acr = EXCLUDED.accepted_acr`,
+			e.OrganizationID, e.Issuer, e.Audience, nonNil(e.AllowedAMR), nonNil(e.AcceptedACR), pos(ev)); err != nil {
+			return err
+		}
+		return route(ctx, tx, e.Issuer, e.Audience)
+	case evProviderRemoved:
+		var e providerWire
+		if err := decode(ev, &e); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM auth_oidc_claims WHERE organization_id = $1 AND issuer = $2 AND audience = $3`,
+			e.OrganizationID, e.Issuer, e.Audience); err != nil {
+			return err
+		}
+		return route(ctx, tx, e.Issuer, e.Audience)
 	}
 	return nil
+}
+
+// route makes the earliest claim of (issuer, audience) — lowest position, then organisation
+// id — the pair's only row in auth_oidc_providers, or removes the pair when nobody claims it.
+func route(ctx context.Context, tx pgx.Tx, issuer, audience string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM auth_oidc_providers WHERE issuer = $1 AND audience = $2`, issuer, audience); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO auth_oidc_providers (organization_id, issuer, audience, allowed_amr, accepted_acr)
+		SELECT organization_id, issuer, audience, allowed_amr, accepted_acr FROM auth_oidc_claims
+		WHERE issuer = $1 AND audience = $2 ORDER BY position, organization_id LIMIT 1`, issuer, audience)
+	return err
+}
+
+// dropClaims removes an erased organisation's claims and re-routes their pairs, which may
+// pass to an organisation that claimed them later.
+func dropClaims(ctx context.Context, tx pgx.Tx, orgID string) error {
+	rows, err := tx.Query(ctx, `DELETE FROM auth_oidc_claims WHERE organization_id = $1 RETURNING issuer, audience`, orgID)
+	if err != nil {
+		return err
+	}
+	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+		var p [2]string
+		err := r.Scan(&p[0], &p[1])
+		return p, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range pairs {
+		if err := route(ctx, tx, p[0], p[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

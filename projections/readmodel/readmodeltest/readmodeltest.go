@@ -279,4 +279,25 @@ func (s *Script) World() {
 		SubjectType: domain.SubjectSpace, SubjectID: SpaceA2, RequestedBy: AdminA, RequestedAt: t0, EffectiveAt: t0})
 	s.Emit("erasure-"+Erasure3, AdminA, OrgA, "", domain.ErasureCompleted{ErasureID: Erasure3, SubjectType: domain.SubjectSpace,
 		SubjectID: SpaceA2, CompletedBy: AdminA, CompletedAt: t0})
+	// Identity providers: A configures a pair; B configures the same pair later, which keeps
+	// routing to A; A replaces its MFA claims, adds a second pair and removes it.
+	none := []string{}
+	s.Emit("org-"+OrgA, AdminA, OrgA, "", domain.IdentityProviderConfigured{OrganizationID: OrgA, Issuer: IdPIssuer,
+		Audience: IdPAudience, AllowedAMR: none, AcceptedACR: none})
+	s.Emit("org-"+OrgB, AdminB, OrgB, "", domain.IdentityProviderConfigured{OrganizationID: OrgB, Issuer: IdPIssuer,
+		Audience: IdPAudience, AllowedAMR: []string{"mfa"}, AcceptedACR: none})
+	s.Emit("org-"+OrgA, AdminA, OrgA, "",
+		domain.IdentityProviderConfigured{OrganizationID: OrgA, Issuer: IdPIssuer, Audience: IdPAudience,
+			AllowedAMR: []string{"mfa", "hwk"}, AcceptedACR: []string{"urn:example:loa:3"}},
+		domain.IdentityProviderConfigured{OrganizationID: OrgA, Issuer: IdPIssuer, Audience: "api://second", AllowedAMR: none, AcceptedACR: none},
+		domain.IdentityProviderRemoved{OrganizationID: OrgA, Issuer: IdPIssuer, Audience: "api://second"})
+	// A refused local login, recorded by the system actor.
+	s.Emit("access-"+OrgA, domain.SystemActor, OrgA, "", domain.LoginFailed{OrganizationID: OrgA,
+		LoginDigest: HashOfKey, Reason: "bad_password", FailedAt: t0})
 }
+
+// The identity provider both organisations of the scripted world configure (A first).
+const (
+	IdPIssuer   = "https://login.example.se/tenant/v2.0"
+	IdPAudience = "api://arkiv"
+)
