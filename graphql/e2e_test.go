@@ -11,6 +11,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("API key shown once, refused after revocation", func(t *testing.T) { testAPIKeyShownOnce(t, s) })
 	t.Run("erasure hides from every query", func(t *testing.T) { testErasure(t, s) })
 	t.Run("OIDC with MFA", func(t *testing.T) { testOIDC(t, s) })
+	t.Run("identity providers configured through the API", func(t *testing.T) { testIdentityProviders(t, s) })
 	t.Run("subscriptions", func(t *testing.T) { testSubscriptions(t, s) })
 	t.Run("hardening", func(t *testing.T) { testHardening(t, s) })
 	t.Run("ask through models", func(t *testing.T) { testAskThroughModels(t, s) })

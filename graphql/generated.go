@@ -32,6 +32,7 @@ type ResolverRoot interface {
 	Conversation() ConversationResolver
 	Document() DocumentResolver
 	Mutation() MutationResolver
+	Organization() OrganizationResolver
 	Query() QueryResolver
 	Space() SpaceResolver
 	SpaceMember() SpaceMemberResolver
@@ -115,6 +116,7 @@ type ComplexityRoot struct {
 		ActorID    func(childComplexity int) int
 		ID         func(childComplexity int) int
 		OccurredAt func(childComplexity int) int
+		Outcome    func(childComplexity int) int
 		Position   func(childComplexity int) int
 		SpaceID    func(childComplexity int) int
 		TargetID   func(childComplexity int) int
@@ -162,6 +164,14 @@ type ComplexityRoot struct {
 		ChunkIndex func(childComplexity int) int
 		DocumentID func(childComplexity int) int
 		Score      func(childComplexity int) int
+	}
+
+	IdentityProvider struct {
+		AcceptedAcr func(childComplexity int) int
+		Active      func(childComplexity int) int
+		AllowedAmr  func(childComplexity int) int
+		Audience    func(childComplexity int) int
+		Issuer      func(childComplexity int) int
 	}
 
 	LoginPayload struct {
@@ -234,6 +244,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddSpaceMember             func(childComplexity int, input AddSpaceMemberInput) int
 		ChangeSpaceRole            func(childComplexity int, input ChangeSpaceRoleInput) int
+		ConfigureIdentityProvider  func(childComplexity int, input ConfigureIdentityProviderInput) int
 		CreateAPIKey               func(childComplexity int, input CreateAPIKeyInput) int
 		CreateAssistant            func(childComplexity int, input CreateAssistantInput) int
 		CreateSpace                func(childComplexity int, input CreateSpaceInput) int
@@ -245,6 +256,7 @@ type ComplexityRoot struct {
 		InviteUser                 func(childComplexity int, input InviteUserInput) int
 		Login                      func(childComplexity int, input LoginInput) int
 		Logout                     func(childComplexity int) int
+		RemoveIdentityProvider     func(childComplexity int, input RemoveIdentityProviderInput) int
 		RemoveSpaceMember          func(childComplexity int, input RemoveSpaceMemberInput) int
 		RequestErasure             func(childComplexity int, input RequestErasureInput) int
 		RestoreErasure             func(childComplexity int, id string) int
@@ -263,9 +275,10 @@ type ComplexityRoot struct {
 	}
 
 	Organization struct {
-		ID       func(childComplexity int) int
-		Name     func(childComplexity int) int
-		Settings func(childComplexity int) int
+		ID                func(childComplexity int) int
+		IdentityProviders func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Settings          func(childComplexity int) int
 	}
 
 	OrganizationSettings struct {
@@ -388,6 +401,8 @@ type MutationResolver interface {
 	RevokeOrgRole(ctx context.Context, input RevokeOrgRoleInput) (*MutationResult, error)
 	DeactivateUser(ctx context.Context, input DeactivateUserInput) (*MutationResult, error)
 	UpdateOrganizationSettings(ctx context.Context, input UpdateOrganizationSettingsInput) (*MutationResult, error)
+	ConfigureIdentityProvider(ctx context.Context, input ConfigureIdentityProviderInput) (*MutationResult, error)
+	RemoveIdentityProvider(ctx context.Context, input RemoveIdentityProviderInput) (*MutationResult, error)
 	CreateSpace(ctx context.Context, input CreateSpaceInput) (*MutationResult, error)
 	AddSpaceMember(ctx context.Context, input AddSpaceMemberInput) (*MutationResult, error)
 	ChangeSpaceRole(ctx context.Context, input ChangeSpaceRoleInput) (*MutationResult, error)
@@ -403,6 +418,9 @@ type MutationResolver interface {
 	RevokeAPIKey(ctx context.Context, id string) (*MutationResult, error)
 	RequestErasure(ctx context.Context, input RequestErasureInput) (*MutationResult, error)
 	RestoreErasure(ctx context.Context, id string) (*MutationResult, error)
+}
+type OrganizationResolver interface {
+	IdentityProviders(ctx context.Context, obj *Organization) ([]IdentityProvider, error)
 }
 type QueryResolver interface {
 	Version(ctx context.Context) (string, error)
@@ -697,6 +715,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.OccurredAt(childComplexity), true
+	case "AuditEntry.outcome":
+		if e.ComplexityRoot.AuditEntry.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Outcome(childComplexity), true
 	case "AuditEntry.position":
 		if e.ComplexityRoot.AuditEntry.Position == nil {
 			break
@@ -882,6 +906,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Excerpt.Score(childComplexity), true
+
+	case "IdentityProvider.acceptedAcr":
+		if e.ComplexityRoot.IdentityProvider.AcceptedAcr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProvider.AcceptedAcr(childComplexity), true
+	case "IdentityProvider.active":
+		if e.ComplexityRoot.IdentityProvider.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProvider.Active(childComplexity), true
+	case "IdentityProvider.allowedAmr":
+		if e.ComplexityRoot.IdentityProvider.AllowedAmr == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProvider.AllowedAmr(childComplexity), true
+	case "IdentityProvider.audience":
+		if e.ComplexityRoot.IdentityProvider.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProvider.Audience(childComplexity), true
+	case "IdentityProvider.issuer":
+		if e.ComplexityRoot.IdentityProvider.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IdentityProvider.Issuer(childComplexity), true
 
 	case "LoginPayload.id":
 		if e.ComplexityRoot.LoginPayload.ID == nil {
@@ -1171,6 +1226,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangeSpaceRole(childComplexity, args["input"].(ChangeSpaceRoleInput)), true
+	case "Mutation.configureIdentityProvider":
+		if e.ComplexityRoot.Mutation.ConfigureIdentityProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_configureIdentityProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfigureIdentityProvider(childComplexity, args["input"].(ConfigureIdentityProviderInput)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -1287,6 +1353,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.removeIdentityProvider":
+		if e.ComplexityRoot.Mutation.RemoveIdentityProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeIdentityProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveIdentityProvider(childComplexity, args["input"].(RemoveIdentityProviderInput)), true
 	case "Mutation.removeSpaceMember":
 		if e.ComplexityRoot.Mutation.RemoveSpaceMember == nil {
 			break
@@ -1417,6 +1494,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.ID(childComplexity), true
+	case "Organization.identityProviders":
+		if e.ComplexityRoot.Organization.IdentityProviders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.IdentityProviders(childComplexity), true
 	case "Organization.name":
 		if e.ComplexityRoot.Organization.Name == nil {
 			break
@@ -1909,6 +1992,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAuditFilter,
 		ec.unmarshalInputAuditRetentionInput,
 		ec.unmarshalInputChangeSpaceRoleInput,
+		ec.unmarshalInputConfigureIdentityProviderInput,
 		ec.unmarshalInputCreateApiKeyInput,
 		ec.unmarshalInputCreateAssistantInput,
 		ec.unmarshalInputCreateSpaceInput,
@@ -1920,6 +2004,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputLoginInput,
 		ec.unmarshalInputModelInvocationFilter,
 		ec.unmarshalInputPasswordPolicyInput,
+		ec.unmarshalInputRemoveIdentityProviderInput,
 		ec.unmarshalInputRemoveSpaceMemberInput,
 		ec.unmarshalInputRequestErasureInput,
 		ec.unmarshalInputRevokeOrgRoleInput,
@@ -2197,6 +2282,17 @@ type Mutation {
   deactivateUser(input: DeactivateUserInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Replaces the organisation's settings."
   updateOrganizationSettings(input: UpdateOrganizationSettingsInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  """
+  Makes the organisation accept OIDC access tokens from an identity provider (Entra ID, Google
+  Workspace, any provider with discovery): tokens whose ` + "`" + `iss` + "`" + ` is the issuer and whose ` + "`" + `aud` + "`" + `
+  contains the audience are verified against the issuer's JWKS and authenticate the
+  organisation's users. Configuring a pair the organisation already has replaces its MFA
+  claims. An (issuer, audience) pair routes to the organisation that configured it first; see
+  ` + "`" + `IdentityProvider.active` + "`" + `. At most 20 per organisation.
+  """
+  configureIdentityProvider(input: ConfigureIdentityProviderInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  "Stops accepting the tokens of an identity provider for an audience."
+  removeIdentityProvider(input: RemoveIdentityProviderInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
 
   "Creates a space; the caller becomes its Admin."
   createSpace(input: CreateSpaceInput!): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
@@ -2528,6 +2624,44 @@ type Organization {
   "Null once erased."
   name: String
   settings: OrganizationSettings!
+  "The identity providers whose access tokens the organisation accepts, in the order configured (Admins)."
+  identityProviders: [IdentityProvider!]! @hasOrgRole(roles: [ADMIN])
+}
+
+"An OIDC identity provider of the organisation."
+type IdentityProvider {
+  "The exact ` + "`" + `iss` + "`" + ` of its tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0."
+  issuer: String!
+  "The ` + "`" + `aud` + "`" + ` its tokens must contain (the API's client id or application id URI)."
+  audience: String!
+  "The ` + "`" + `amr` + "`" + ` values that show multi-factor authentication; empty means the defaults (mfa, otp, hwk, swk, sc, fido)."
+  allowedAmr: [String!]!
+  "The ` + "`" + `acr` + "`" + ` values that show multi-factor authentication; empty means the default (the PAPE multi-factor policy)."
+  acceptedAcr: [String!]!
+  """
+  Whether the provider's tokens authenticate users of this organisation. False when another
+  organisation configured the same issuer and audience first: its tokens go there until that
+  organisation removes the pair.
+  """
+  active: Boolean!
+}
+
+"An identity provider to accept, or to update."
+input ConfigureIdentityProviderInput {
+  "An https URL (http only on a loopback host), exactly the tokens' ` + "`" + `iss` + "`" + `."
+  issuer: String!
+  "1 to 256 characters."
+  audience: String!
+  "The ` + "`" + `amr` + "`" + ` values that show multi-factor authentication when the organisation requires it; omitted or empty for the defaults."
+  allowedAmr: [String!]
+  "The ` + "`" + `acr` + "`" + ` values that show multi-factor authentication when the organisation requires it; omitted or empty for the default."
+  acceptedAcr: [String!]
+}
+
+"An identity provider to stop accepting."
+input RemoveIdentityProviderInput {
+  issuer: String!
+  audience: String!
 }
 
 "An organisation's policies."
@@ -2792,8 +2926,19 @@ input AuditFilter {
   "The stream id of the target, e.g. a space's or a document's id."
   targetId: ID
   spaceId: ID
+  outcome: AuditOutcome
   from: Time
   to: Time
+}
+
+"How the event an audit entry records turned out."
+enum AuditOutcome {
+  "It happened."
+  OK
+  "It was refused: a command the caller's roles do not permit, a model call the model policy forbids."
+  DENIED
+  "It failed: a refused local login, a model call that ended in an error or a timeout."
+  FAILED
 }
 
 "One entry of the audit log: an event of the organisation."
@@ -2808,6 +2953,7 @@ type AuditEntry {
   "The id of the aggregate the event belongs to."
   targetId: ID
   spaceId: ID
+  outcome: AuditOutcome!
   occurredAt: Time!
 }
 
@@ -3000,6 +3146,8 @@ func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field gr
 		return ec.fieldContext_AuditEntry_targetId(ctx, field)
 	case "spaceId":
 		return ec.fieldContext_AuditEntry_spaceId(ctx, field)
+	case "outcome":
+		return ec.fieldContext_AuditEntry_outcome(ctx, field)
 	case "occurredAt":
 		return ec.fieldContext_AuditEntry_occurredAt(ctx, field)
 	}
@@ -3092,6 +3240,22 @@ func (ec *executionContext) childFields_Excerpt(ctx context.Context, field graph
 		return ec.fieldContext_Excerpt_score(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Excerpt", field.Name)
+}
+
+func (ec *executionContext) childFields_IdentityProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "issuer":
+		return ec.fieldContext_IdentityProvider_issuer(ctx, field)
+	case "audience":
+		return ec.fieldContext_IdentityProvider_audience(ctx, field)
+	case "allowedAmr":
+		return ec.fieldContext_IdentityProvider_allowedAmr(ctx, field)
+	case "acceptedAcr":
+		return ec.fieldContext_IdentityProvider_acceptedAcr(ctx, field)
+	case "active":
+		return ec.fieldContext_IdentityProvider_active(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IdentityProvider", field.Name)
 }
 
 func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3246,6 +3410,8 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_name(ctx, field)
 	case "settings":
 		return ec.fieldContext_Organization_settings(ctx, field)
+	case "identityProviders":
+		return ec.fieldContext_Organization_identityProviders(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -3584,6 +3750,20 @@ func (ec *executionContext) field_Mutation_changeSpaceRole_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_configureIdentityProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ConfigureIdentityProviderInput, error) {
+			return ec.unmarshalNConfigureIdentityProviderInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐConfigureIdentityProviderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3716,6 +3896,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (LoginInput, error) {
 			return ec.unmarshalNLoginInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐLoginInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeIdentityProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (RemoveIdentityProviderInput, error) {
+			return ec.unmarshalNRemoveIdentityProviderInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRemoveIdentityProviderInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5430,6 +5624,29 @@ func (ec *executionContext) fieldContext_AuditEntry_spaceId(_ context.Context, f
 	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _AuditEntry_outcome(ctx context.Context, field graphql.CollectedField, obj *AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v AuditOutcome) graphql.Marshaler {
+			return ec.marshalNAuditOutcome2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐAuditOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type AuditOutcome does not have child fields"))
+}
+
 func (ec *executionContext) _AuditEntry_occurredAt(ctx context.Context, field graphql.CollectedField, obj *AuditEntry) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6097,6 +6314,121 @@ func (ec *executionContext) _Excerpt_score(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Excerpt_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Excerpt", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _IdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProvider_issuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issuer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProvider_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IdentityProvider_audience(ctx context.Context, field graphql.CollectedField, obj *IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProvider_audience(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProvider_audience(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IdentityProvider_allowedAmr(ctx context.Context, field graphql.CollectedField, obj *IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProvider_allowedAmr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowedAmr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProvider_allowedAmr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IdentityProvider_acceptedAcr(ctx context.Context, field graphql.CollectedField, obj *IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProvider_acceptedAcr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedAcr, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProvider_acceptedAcr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IdentityProvider_active(ctx context.Context, field graphql.CollectedField, obj *IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IdentityProvider_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IdentityProvider_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IdentityProvider", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _LoginPayload_id(ctx context.Context, field graphql.CollectedField, obj *LoginPayload) (ret graphql.Marshaler) {
@@ -7616,6 +7948,130 @@ func (ec *executionContext) fieldContext_Mutation_updateOrganizationSettings(ctx
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_configureIdentityProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_configureIdentityProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfigureIdentityProvider(ctx, fc.Args["input"].(ConfigureIdentityProviderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *MutationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_configureIdentityProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_configureIdentityProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeIdentityProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeIdentityProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveIdentityProvider(ctx, fc.Args["input"].(RemoveIdentityProviderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *MutationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeIdentityProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeIdentityProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createSpace(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8620,6 +9076,56 @@ func (ec *executionContext) fieldContext_Organization_settings(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_OrganizationSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_identityProviders(ctx context.Context, field graphql.CollectedField, obj *Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_identityProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().IdentityProviders(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []IdentityProvider
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal []IdentityProvider
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, obj, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []IdentityProvider) graphql.Marshaler {
+			return ec.marshalNIdentityProvider2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐIdentityProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_identityProviders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IdentityProvider(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11955,7 +12461,7 @@ func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj a
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"actorId", "action", "targetId", "spaceId", "from", "to"}
+	fieldsInOrder := [...]string{"actorId", "action", "targetId", "spaceId", "outcome", "from", "to"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -11990,6 +12496,13 @@ func (ec *executionContext) unmarshalInputAuditFilter(ctx context.Context, obj a
 				return it, err
 			}
 			it.SpaceID = data
+		case "outcome":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("outcome"))
+			data, err := ec.unmarshalOAuditOutcome2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐAuditOutcome(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Outcome = data
 		case "from":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -12085,6 +12598,57 @@ func (ec *executionContext) unmarshalInputChangeSpaceRoleInput(ctx context.Conte
 				return it, err
 			}
 			it.Role = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputConfigureIdentityProviderInput(ctx context.Context, obj any) (ConfigureIdentityProviderInput, error) {
+	var it ConfigureIdentityProviderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"issuer", "audience", "allowedAmr", "acceptedAcr"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "issuer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("issuer"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Issuer = data
+		case "audience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audience = data
+		case "allowedAmr":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("allowedAmr"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AllowedAmr = data
+		case "acceptedAcr":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("acceptedAcr"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AcceptedAcr = data
 		}
 	}
 	return it, nil
@@ -12590,6 +13154,43 @@ func (ec *executionContext) unmarshalInputPasswordPolicyInput(ctx context.Contex
 				return it, err
 			}
 			it.HistoryEntries = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRemoveIdentityProviderInput(ctx context.Context, obj any) (RemoveIdentityProviderInput, error) {
+	var it RemoveIdentityProviderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"issuer", "audience"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "issuer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("issuer"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Issuer = data
+		case "audience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audience = data
 		}
 	}
 	return it, nil
@@ -13551,6 +14152,11 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 			out.Values[i] = ec._AuditEntry_targetId(ctx, field, obj)
 		case "spaceId":
 			out.Values[i] = ec._AuditEntry_spaceId(ctx, field, obj)
+		case "outcome":
+			out.Values[i] = ec._AuditEntry_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "occurredAt":
 			out.Values[i] = ec._AuditEntry_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -13940,6 +14546,65 @@ func (ec *executionContext) _Excerpt(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "score":
 			out.Values[i] = ec._Excerpt_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var identityProviderImplementors = []string{"IdentityProvider"}
+
+func (ec *executionContext) _IdentityProvider(ctx context.Context, sel ast.SelectionSet, obj *IdentityProvider) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, identityProviderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IdentityProvider")
+		case "issuer":
+			out.Values[i] = ec._IdentityProvider_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audience":
+			out.Values[i] = ec._IdentityProvider_audience(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allowedAmr":
+			out.Values[i] = ec._IdentityProvider_allowedAmr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedAcr":
+			out.Values[i] = ec._IdentityProvider_acceptedAcr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "active":
+			out.Values[i] = ec._IdentityProvider_active(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14507,6 +15172,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "configureIdentityProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_configureIdentityProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeIdentityProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeIdentityProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createSpace":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createSpace(ctx, field)
@@ -14693,15 +15372,51 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 		case "id":
 			out.Values[i] = ec._Organization_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Organization_name(ctx, field, obj)
 		case "settings":
 			out.Values[i] = ec._Organization_settings(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "identityProviders":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Organization_identityProviders(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16308,6 +17023,16 @@ func (ec *executionContext) marshalNAuditEntry2ᚖgithubᚗcomᚋarkivᚋarkiv�
 	return ec._AuditEntry(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAuditOutcome2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐAuditOutcome(ctx context.Context, v any) (AuditOutcome, error) {
+	var res AuditOutcome
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditOutcome2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐAuditOutcome(ctx context.Context, sel ast.SelectionSet, v AuditOutcome) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNAuditRetentionInput2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐAuditRetentionInput(ctx context.Context, v any) (*AuditRetentionInput, error) {
 	res, err := ec.unmarshalInputAuditRetentionInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
@@ -16341,6 +17066,11 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 
 func (ec *executionContext) unmarshalNChangeSpaceRoleInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐChangeSpaceRoleInput(ctx context.Context, v any) (ChangeSpaceRoleInput, error) {
 	res, err := ec.unmarshalInputChangeSpaceRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNConfigureIdentityProviderInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐConfigureIdentityProviderInput(ctx context.Context, v any) (ConfigureIdentityProviderInput, error) {
+	res, err := ec.unmarshalInputConfigureIdentityProviderInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -16492,6 +17222,26 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNIdentityProvider2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐIdentityProvider(ctx context.Context, sel ast.SelectionSet, v IdentityProvider) graphql.Marshaler {
+	return ec._IdentityProvider(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIdentityProvider2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐIdentityProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []IdentityProvider) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIdentityProvider2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐIdentityProvider(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNIngestDocumentInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐIngestDocumentInput(ctx context.Context, v any) (IngestDocumentInput, error) {
@@ -16767,6 +17517,11 @@ func (ec *executionContext) unmarshalNRegion2githubᚗcomᚋarkivᚋarkivᚋgrap
 
 func (ec *executionContext) marshalNRegion2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRegion(ctx context.Context, sel ast.SelectionSet, v Region) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNRemoveIdentityProviderInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRemoveIdentityProviderInput(ctx context.Context, v any) (RemoveIdentityProviderInput, error) {
+	res, err := ec.unmarshalInputRemoveIdentityProviderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNRemoveSpaceMemberInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚐRemoveSpaceMemberInput(ctx context.Context, v any) (RemoveSpaceMemberInput, error) {
@@ -17170,6 +17925,22 @@ func (ec *executionContext) unmarshalOAuditFilter2ᚖgithubᚗcomᚋarkivᚋarki
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOAuditOutcome2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐAuditOutcome(ctx context.Context, v any) (*AuditOutcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(AuditOutcome)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAuditOutcome2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚐAuditOutcome(ctx context.Context, sel ast.SelectionSet, v *AuditOutcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17295,6 +18066,42 @@ func (ec *executionContext) marshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {

@@ -30,6 +30,15 @@ func testLoginAudit(t *testing.T, s *stack) {
 		return len(r["auditLog"].(map[string]any)["edges"].([]any))
 	}
 	s.waitFor(t, func() bool { return count("access.login_failed.v1") == 1 && count("access.login_succeeded.v1") == 1 })
+	failed := s.ok(t, o.adminKey, `query { auditLog(filter: {outcome: FAILED}, justification: "Reviewing failed logins for the security report.") { edges { node { action outcome } } } }`, nil)
+	if es := failed["auditLog"].(map[string]any)["edges"].([]any); len(es) != 1 ||
+		es[0].(map[string]any)["node"].(map[string]any)["action"] != "access.login_failed.v1" || es[0].(map[string]any)["node"].(map[string]any)["outcome"] != "FAILED" {
+		t.Fatalf("failed entries = %v", es)
+	}
+	ok := s.ok(t, o.adminKey, `query { auditLog(filter: {action: "access.login_succeeded.v1"}, justification: "Reviewing failed logins for the security report.") { edges { node { outcome } } } }`, nil)
+	if es := ok["auditLog"].(map[string]any)["edges"].([]any); len(es) != 1 || es[0].(map[string]any)["node"].(map[string]any)["outcome"] != "OK" {
+		t.Fatalf("successful login entries = %v", es)
+	}
 	if r := s.do(t, ukey, `query { auditLog(justification: "I would like to see the failed logins.") { edges { node { action } } } }`, nil); r.code() != "FORBIDDEN" {
 		t.Fatalf("auditLog as a User: %+v", r.Errors)
 	}

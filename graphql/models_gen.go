@@ -117,9 +117,10 @@ type AuditEntry struct {
 	Action  string  `json:"action"`
 	ActorID *string `json:"actorId,omitempty"`
 	// The id of the aggregate the event belongs to.
-	TargetID   *string   `json:"targetId,omitempty"`
-	SpaceID    *string   `json:"spaceId,omitempty"`
-	OccurredAt time.Time `json:"occurredAt"`
+	TargetID   *string      `json:"targetId,omitempty"`
+	SpaceID    *string      `json:"spaceId,omitempty"`
+	Outcome    AuditOutcome `json:"outcome"`
+	OccurredAt time.Time    `json:"occurredAt"`
 }
 
 // A filter of the audit log; every given field must match.
@@ -128,10 +129,11 @@ type AuditFilter struct {
 	// The event type, e.g. space.member_added.v1.
 	Action *string `json:"action,omitempty"`
 	// The stream id of the target, e.g. a space's or a document's id.
-	TargetID *string    `json:"targetId,omitempty"`
-	SpaceID  *string    `json:"spaceId,omitempty"`
-	From     *time.Time `json:"from,omitempty"`
-	To       *time.Time `json:"to,omitempty"`
+	TargetID *string       `json:"targetId,omitempty"`
+	SpaceID  *string       `json:"spaceId,omitempty"`
+	Outcome  *AuditOutcome `json:"outcome,omitempty"`
+	From     *time.Time    `json:"from,omitempty"`
+	To       *time.Time    `json:"to,omitempty"`
 }
 
 // How long the audit log is kept.
@@ -145,6 +147,18 @@ type ChangeSpaceRoleInput struct {
 	SpaceID string    `json:"spaceId"`
 	UserID  string    `json:"userId"`
 	Role    SpaceRole `json:"role"`
+}
+
+// An identity provider to accept, or to update.
+type ConfigureIdentityProviderInput struct {
+	// An https URL (http only on a loopback host), exactly the tokens' `iss`.
+	Issuer string `json:"issuer"`
+	// 1 to 256 characters.
+	Audience string `json:"audience"`
+	// The `amr` values that show multi-factor authentication when the organisation requires it; omitted or empty for the defaults.
+	AllowedAmr []string `json:"allowedAmr,omitempty"`
+	// The `acr` values that show multi-factor authentication when the organisation requires it; omitted or empty for the default.
+	AcceptedAcr []string `json:"acceptedAcr,omitempty"`
 }
 
 // A private conversation of a user with an assistant.
@@ -248,6 +262,22 @@ type Excerpt struct {
 type GrantOrgRoleInput struct {
 	UserID string  `json:"userId"`
 	Role   OrgRole `json:"role"`
+}
+
+// An OIDC identity provider of the organisation.
+type IdentityProvider struct {
+	// The exact `iss` of its tokens, e.g. https://login.microsoftonline.com/<tenant>/v2.0.
+	Issuer string `json:"issuer"`
+	// The `aud` its tokens must contain (the API's client id or application id URI).
+	Audience string `json:"audience"`
+	// The `amr` values that show multi-factor authentication; empty means the defaults (mfa, otp, hwk, swk, sc, fido).
+	AllowedAmr []string `json:"allowedAmr"`
+	// The `acr` values that show multi-factor authentication; empty means the default (the PAPE multi-factor policy).
+	AcceptedAcr []string `json:"acceptedAcr"`
+	// Whether the provider's tokens authenticate users of this organisation. False when another
+	// organisation configured the same issuer and audience first: its tokens go there until that
+	// organisation removes the pair.
+	Active bool `json:"active"`
 }
 
 // A text document to ingest.
@@ -402,6 +432,8 @@ type Organization struct {
 	// Null once erased.
 	Name     *string               `json:"name,omitempty"`
 	Settings *OrganizationSettings `json:"settings"`
+	// The identity providers whose access tokens the organisation accepts, in the order configured (Admins).
+	IdentityProviders []IdentityProvider `json:"identityProviders"`
 }
 
 // An organisation's policies.
@@ -437,6 +469,12 @@ type PasswordPolicyInput struct {
 }
 
 type Query struct {
+}
+
+// An identity provider to stop accepting.
+type RemoveIdentityProviderInput struct {
+	Issuer   string `json:"issuer"`
+	Audience string `json:"audience"`
 }
 
 // A member to remove.
@@ -709,6 +747,67 @@ func (e *APIKeyState) UnmarshalJSON(b []byte) error {
 }
 
 func (e APIKeyState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How the event an audit entry records turned out.
+type AuditOutcome string
+
+const (
+	// It happened.
+	AuditOutcomeOk AuditOutcome = "OK"
+	// It was refused: a command the caller's roles do not permit, a model call the model policy forbids.
+	AuditOutcomeDenied AuditOutcome = "DENIED"
+	// It failed: a refused local login, a model call that ended in an error or a timeout.
+	AuditOutcomeFailed AuditOutcome = "FAILED"
+)
+
+var AllAuditOutcome = []AuditOutcome{
+	AuditOutcomeOk,
+	AuditOutcomeDenied,
+	AuditOutcomeFailed,
+}
+
+func (e AuditOutcome) IsValid() bool {
+	switch e {
+	case AuditOutcomeOk, AuditOutcomeDenied, AuditOutcomeFailed:
+		return true
+	}
+	return false
+}
+
+func (e AuditOutcome) String() string {
+	return string(e)
+}
+
+func (e *AuditOutcome) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditOutcome(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditOutcome", str)
+	}
+	return nil
+}
+
+func (e AuditOutcome) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditOutcome) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditOutcome) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

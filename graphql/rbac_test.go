@@ -121,6 +121,14 @@ type operation struct {
 
 func in(m map[string]any) map[string]any { return map[string]any{"in": m} }
 
+// matrixIssuer is the identity provider the matrix configures (never contacted).
+const matrixIssuer = "https://idp.example.org/matrix"
+
+const (
+	mConfigureIdP = `mutation($in: ConfigureIdentityProviderInput!) { configureIdentityProvider(input: $in) { id position } }`
+	mRemoveIdP    = `mutation($in: RemoveIdentityProviderInput!) { removeIdentityProvider(input: $in) { id position } }`
+)
+
 func mutations() map[string]operation {
 	settings := map[string]any{"models": []any{map[string]any{"id": "test-model", "endpoint": llm.OfflineEndpoint,
 		"region": "EU", "maxClassification": "RESTRICTED"}}, "classificationLevels": []any{"PUBLIC", "INTERNAL", "CONFIDENTIAL", "RESTRICTED"},
@@ -147,6 +155,23 @@ func mutations() map[string]operation {
 		"updateOrganizationSettings": {domain.CmdChangeOrganizationSettings, false,
 			`mutation($in: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $in) { id position } }`,
 			func(t testing.TB, w *world, a actor) map[string]any { return in(settings) }},
+		"configureIdentityProvider": {domain.CmdConfigureIdentityProvider, false, mConfigureIdP,
+			func(t testing.TB, w *world, a actor) map[string]any {
+				return in(map[string]any{"issuer": matrixIssuer, "audience": "api://" + uuid.NewString()[:8], "allowedAmr": []any{"mfa"}})
+			}},
+		"removeIdentityProvider": {domain.CmdRemoveIdentityProvider, false, mRemoveIdP,
+			func(t testing.TB, w *world, a actor) map[string]any {
+				// A pair of the actor's own organisation (the other organisation's Admin
+				// removes one of theirs).
+				admin := w.a.adminID
+				if a.foreign {
+					admin = a.id
+				}
+				aud := "api://" + uuid.NewString()[:8]
+				w.note(w.s.p.App.ConfigureIdentityProvider.Handle(context.Background(), commands.ConfigureIdentityProvider{
+					Meta: w.meta(admin), Issuer: matrixIssuer, Audience: aud}))
+				return in(map[string]any{"issuer": matrixIssuer, "audience": aud})
+			}},
 		"createSpace": {domain.CmdCreateSpace, false, mCreateSpace,
 			func(t testing.TB, w *world, a actor) map[string]any {
 				return in(map[string]any{"name": "Another", "classification": "INTERNAL"})
@@ -241,7 +266,7 @@ func expected(op operation, a actor) string {
 func testRBACMatrix(t *testing.T, s *stack) {
 	w := newWorld(t, s)
 	ops := mutations()
-	if len(ops) != 20 {
+	if len(ops) != 22 {
 		t.Fatalf("the matrix covers %d mutations", len(ops))
 	}
 	for name, op := range ops {

@@ -42,6 +42,9 @@ type Reads interface {
 	Users(ctx context.Context, orgID string, ids []string) ([]*User, error)
 	// Organization returns the organisation with its current settings.
 	Organization(ctx context.Context, orgID string) (*Organization, error)
+	// IdentityProviders returns the organisation's identity providers in the order they
+	// were first configured.
+	IdentityProviders(ctx context.Context, orgID string) ([]IdentityProvider, error)
 	// SpaceRole returns userID's role in a live space of the organisation (none when not a
 	// member or when the space does not exist there).
 	SpaceRole(ctx context.Context, orgID, spaceID, userID string) (domain.SpaceRole, error)

@@ -163,6 +163,25 @@ func (r *mutationResolver) UpdateOrganizationSettings(ctx context.Context, input
 	return result(r.App.ChangeOrganizationSettings.Handle(ctx, commands.ChangeOrganizationSettings{Meta: m, Settings: settingsFromInput(input)}))
 }
 
+// ConfigureIdentityProvider is the resolver for the configureIdentityProvider field.
+func (r *mutationResolver) ConfigureIdentityProvider(ctx context.Context, input ConfigureIdentityProviderInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: m, Issuer: input.Issuer,
+		Audience: input.Audience, AllowedAMR: input.AllowedAmr, AcceptedACR: input.AcceptedAcr}))
+}
+
+// RemoveIdentityProvider is the resolver for the removeIdentityProvider field.
+func (r *mutationResolver) RemoveIdentityProvider(ctx context.Context, input RemoveIdentityProviderInput) (*MutationResult, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return result(r.App.RemoveIdentityProvider.Handle(ctx, commands.RemoveIdentityProvider{Meta: m, Issuer: input.Issuer, Audience: input.Audience}))
+}
+
 // CreateSpace is the resolver for the createSpace field.
 func (r *mutationResolver) CreateSpace(ctx context.Context, input CreateSpaceInput) (*MutationResult, error) {
 	m, _, err := meta(ctx)
@@ -309,6 +328,15 @@ func (r *mutationResolver) RestoreErasure(ctx context.Context, id string) (*Muta
 		return nil, err
 	}
 	return result(r.App.RestoreErasure.Handle(ctx, commands.RestoreErasure{Meta: m, ErasureID: id}))
+}
+
+// IdentityProviders is the resolver for the identityProviders field.
+func (r *organizationResolver) IdentityProviders(ctx context.Context, obj *Organization) ([]IdentityProvider, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Reads.IdentityProviders(ctx, p.OrganizationID)
 }
 
 // Version is the resolver for the version field.
@@ -603,6 +631,9 @@ func (r *Resolver) Document() DocumentResolver { return &documentResolver{r} }
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 
+// Organization returns OrganizationResolver implementation.
+func (r *Resolver) Organization() OrganizationResolver { return &organizationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
@@ -619,6 +650,7 @@ type accessResolver struct{ *Resolver }
 type conversationResolver struct{ *Resolver }
 type documentResolver struct{ *Resolver }
 type mutationResolver struct{ *Resolver }
+type organizationResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
 type spaceResolver struct{ *Resolver }
 type spaceMemberResolver struct{ *Resolver }

@@ -2,7 +2,6 @@ package graphql_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,7 +16,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/infra/auth"
 )
 
 // testAPIKeyShownOnce: the secret comes back from createApiKey only; the key works until it
@@ -174,10 +172,7 @@ func testOIDC(t *testing.T, s *stack) {
 	uid, _ := s.user(t, o, "USER")
 	i := newIDP(t)
 	const audience = "arkiv-api"
-	if err := s.p.AuthPG.SetAuthSettings(context.Background(), o.id, auth.SettingsFromDomain(settings,
-		[]auth.OIDCProvider{{Issuer: i.srv.URL, Audience: audience}})); err != nil {
-		t.Fatal(err)
-	}
+	s.mutate(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}})
 	now := s.clock.Now()
 	claims := func(amr ...string) map[string]any {
 		return map[string]any{"iss": i.srv.URL, "aud": audience, "sub": uid, "iat": now.Unix(),

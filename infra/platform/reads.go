@@ -102,7 +102,24 @@ func message(m readmodels.Message) *graphql.Message {
 
 func auditEntry(e readmodels.AuditEntry) *graphql.AuditEntry {
 	return &graphql.AuditEntry{ID: e.EventID, Position: strconv.FormatUint(e.Position, 10), Action: e.Action,
-		ActorID: optional(e.ActorID), TargetID: optional(e.TargetID), SpaceID: optional(e.SpaceID), OccurredAt: e.OccurredAt.UTC()}
+		ActorID: optional(e.ActorID), TargetID: optional(e.TargetID), SpaceID: optional(e.SpaceID),
+		Outcome: auditOutcome(e.Outcome), OccurredAt: e.OccurredAt.UTC()}
+}
+
+// auditOutcome renders a stored audit outcome; auditOutcomes is its inverse, for filters.
+func auditOutcome(o string) graphql.AuditOutcome {
+	for k, v := range auditOutcomes {
+		if v == o {
+			return k
+		}
+	}
+	return graphql.AuditOutcomeOk
+}
+
+var auditOutcomes = map[graphql.AuditOutcome]string{
+	graphql.AuditOutcomeOk:     readmodels.AuditOK,
+	graphql.AuditOutcomeDenied: readmodels.AuditDenied,
+	graphql.AuditOutcomeFailed: readmodels.AuditFailed,
 }
 
 func access(as []readmodels.Access) []graphql.Access {
@@ -144,6 +161,20 @@ func (r *reads) Organization(ctx context.Context, orgID string) (*graphql.Organi
 		return nil, err
 	}
 	return &graphql.Organization{ID: o.ID, Name: o.Name, Settings: graphql.SettingsToSchema(o.Settings)}, nil
+}
+
+// IdentityProviders implements graphql.Reads.
+func (r *reads) IdentityProviders(ctx context.Context, orgID string) ([]graphql.IdentityProvider, error) {
+	ps, err := r.rm.IdentityProviders(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]graphql.IdentityProvider, len(ps))
+	for i, p := range ps {
+		out[i] = graphql.IdentityProvider{Issuer: p.Issuer, Audience: p.Audience, AllowedAmr: p.AllowedAMR,
+			AcceptedAcr: p.AcceptedACR, Active: p.Active}
+	}
+	return out, nil
 }
 
 // SpaceRole implements graphql.Reads.
@@ -280,6 +311,9 @@ func (r *reads) AuditLog(ctx context.Context, orgID string, f graphql.AuditFilte
 		if x.src != nil {
 			*x.dst = *x.src
 		}
+	}
+	if f.Outcome != nil {
+		rf.Outcome = auditOutcomes[*f.Outcome]
 	}
 	if f.From != nil {
 		rf.From = *f.From
