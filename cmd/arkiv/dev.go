@@ -38,7 +38,7 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: *dataDir, PGURL: cfg.PGURL, WeaviateURL: cfg.WeaviateURL,
+		DataDir: *dataDir, BinDir: envOr("ARKIV_BIN_DIR", ""), PGURL: cfg.PGURL, WeaviateURL: cfg.WeaviateURL,
 		Progress: env.stderr, Log: env.log,
 	})
 	if err != nil {
