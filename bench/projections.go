@@ -17,6 +17,7 @@ import (
 	"github.com/arkiv/arkiv/projections"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -54,7 +55,9 @@ func (benchNotes) row(ev projections.Event) ([]any, error) {
 	if err := json.Unmarshal(ev.Data, &p); err != nil {
 		return nil, err
 	}
-	return []any{ev.ID, ev.Stream, int64(ev.Revision), p.N, p.Space, p.Note, ev.Created}, nil
+	// pgtype.UUID is encoded as its 16 bytes; a uuid.UUID would go through driver.Valuer,
+	// formatted as text and parsed back, which cost a tenth of the rebuild's CPU.
+	return []any{pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.Stream, int64(ev.Revision), p.N, p.Space, p.Note, ev.Created}, nil
 }
 
 func (b benchNotes) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
@@ -82,7 +85,11 @@ func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections
 // benchProjectionRebuild seeds a million events (quick: 20,000) into the embedded store,
 // rebuilds a read model from them through the projections framework (paged reads of $all
 // through the official client, JSON decoding, COPY batches, blue/green swap) and, in the
-// same run, COPYs the very same rows into an identical table as the baseline.
+// same run, COPYs the very same rows, decoded beforehand, into an identical table (same
+// columns and primary key) as the baseline. The rebuild pays for reading and decoding the
+// log; the baseline does not. Both run three times, alternating, and the figures are the
+// medians (the ratio is the median of the three per-round ratios), so that a burst of other
+// load on the machine does not decide the result.
 func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 	f, err := startESDB(ctx, env)
 	if err != nil {
@@ -120,17 +127,8 @@ func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	var applied int64
-	if err := r.Rebuild(ctx, "bench_notes", func(p projections.RebuildProgress) { applied = p.Events }); err != nil {
-		return nil, err
-	}
-	rebuildRate := float64(applied) / time.Since(start).Seconds()
-	if applied != int64(n) {
-		return nil, fmt.Errorf("rebuild applied %d events, want %d", applied, n)
-	}
 
-	// Baseline: the same rows, already in memory, COPYed into an identical table.
+	// The baseline's rows: the same events, read and decoded before any timing.
 	var rows [][]any
 	var at *projections.Position
 	for {
@@ -150,16 +148,39 @@ func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		at = pg.Last
 	}
-	start = time.Now()
-	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"bench_notes_copy"}, benchNotesColumns, pgx.CopyFromRows(rows)); err != nil {
-		return nil, err
+	if len(rows) != n {
+		return nil, fmt.Errorf("read %d events, want %d", len(rows), n)
 	}
-	copyRate := float64(len(rows)) / time.Since(start).Seconds()
-	ratio := rebuildRate / copyRate
+
+	const rounds = 3
+	var rebuildRates, copyRates, ratios []float64
+	for round := 0; round < rounds; round++ {
+		start := time.Now()
+		var applied int64
+		if err := r.Rebuild(ctx, "bench_notes", func(p projections.RebuildProgress) { applied = p.Events }); err != nil {
+			return nil, err
+		}
+		rebuildRate := float64(applied) / time.Since(start).Seconds()
+		if applied != int64(n) {
+			return nil, fmt.Errorf("rebuild applied %d events, want %d", applied, n)
+		}
+		if _, err := pool.Exec(ctx, "TRUNCATE bench_notes_copy"); err != nil {
+			return nil, err
+		}
+		start = time.Now()
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"bench_notes_copy"}, benchNotesColumns, pgx.CopyFromRows(rows)); err != nil {
+			return nil, err
+		}
+		copyRate := float64(len(rows)) / time.Since(start).Seconds()
+		rebuildRates = append(rebuildRates, rebuildRate)
+		copyRates = append(copyRates, copyRate)
+		ratios = append(ratios, rebuildRate/copyRate)
+	}
+	rebuildRate, copyRate, ratio := Median(rebuildRates), Median(copyRates), Median(ratios)
 	return []Result{
-		{Metric: fmt.Sprintf("rebuild of %d events", n), Value: rebuildRate, Unit: "events/s", Target: ">= 20000", Met: Met(rebuildRate >= 20000)},
-		{Metric: "raw COPY of the same rows", Value: copyRate, Unit: "rows/s"},
-		{Metric: "rebuild / COPY", Value: ratio, Unit: "ratio", Target: ">= 0.5", Met: Met(ratio >= 0.5)},
+		{Metric: fmt.Sprintf("rebuild of %d events (median of %d)", n, rounds), Value: rebuildRate, Unit: "events/s", Target: ">= 20000", Met: Met(rebuildRate >= 20000)},
+		{Metric: fmt.Sprintf("raw COPY of the same rows (median of %d)", rounds), Value: copyRate, Unit: "rows/s"},
+		{Metric: fmt.Sprintf("rebuild / COPY (median of %d rounds)", rounds), Value: ratio, Unit: "ratio", Target: ">= 0.5", Met: Met(ratio >= 0.5)},
 	}, nil
 }
 
