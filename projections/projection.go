@@ -26,7 +26,9 @@ type Projection interface {
 // BatchProjection is a Projection that can apply several consecutive events at once, e.g.
 // with COPY or a pipelined pgx.Batch. The runner and rebuilds prefer ApplyBatch when present.
 // ApplyBatch must have the same effect as Apply on each event in order. When it fails, the
-// runner retries the events one at a time with Apply to find the failing one.
+// runner retries the events one at a time with Apply to find the failing one, and a rebuild
+// undoes the batch and applies its events one at a time; so ApplyBatch may simply fail on
+// what its fast path cannot handle (a COPY meeting a row that already exists).
 type BatchProjection interface {
 	Projection
 	ApplyBatch(ctx context.Context, tx pgx.Tx, evs []Event) error

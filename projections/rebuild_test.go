@@ -2,12 +2,15 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/arkiv/arkiv/projections"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestRebuildSwapsInFreshTablesWhileTheLiveRunnerGoesOn(t *testing.T) {
@@ -124,5 +127,57 @@ func TestRebuildOfUnknownProjectionOrMissingTable(t *testing.T) {
 	}
 	if err := r.Rebuild(ctx, "test_counter", nil); err == nil {
 		t.Fatal("rebuild without the projection's table succeeded")
+	}
+}
+
+// batchCounter is counter with a batch path that, like a COPY meeting a row that already
+// exists, gives up on pages holding a "test.nobatch" event after writing part of them.
+type batchCounter struct {
+	*counter
+	batches, refused atomic.Int32
+}
+
+func (b *batchCounter) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
+	b.batches.Add(1)
+	for _, ev := range evs {
+		if ev.Type == "test.nobatch" {
+			b.refused.Add(1)
+			return fmt.Errorf("the batch path cannot apply %s", ev.Type)
+		}
+		if err := b.counter.Apply(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestRebuildFallsBackToOneAtATimeWhenABatchFails(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	streams := []string{"s-" + uuid.NewString(), "s-" + uuid.NewString()}
+	for _, s := range streams {
+		appendEvents(t, e.client, s, repeat("test.added", 10)...)
+		appendEvents(t, e.client, s, "test.nobatch")
+		appendEvents(t, e.client, s, repeat("test.added", 10)...)
+	}
+	p := &batchCounter{counter: &counter{}}
+	r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
+		Projections: []projections.Projection{p}, RebuildBatchSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Rebuild(context.Background(), "test_counter", nil); err != nil {
+		t.Fatal(err)
+	}
+	got := counts(t, e.pool)
+	for _, s := range streams {
+		// counter fails loudly on an event applied twice or out of order, so the part of a
+		// refused batch written before it gave up must have been undone.
+		if got[s] != 21 {
+			t.Errorf("stream %s: %d events applied, want 21", s, got[s])
+		}
+	}
+	if p.refused.Load() == 0 || p.batches.Load() <= p.refused.Load() {
+		t.Errorf("%d batches, %d refused: the test did not exercise both paths", p.batches.Load(), p.refused.Load())
 	}
 }

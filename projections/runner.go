@@ -341,6 +341,11 @@ func applyEvents(ctx context.Context, tx pgx.Tx, p Projection, evs []Event) erro
 		}
 		return nil
 	}
+	return applyEach(ctx, tx, p, evs)
+}
+
+// applyEach applies evs one at a time with Apply.
+func applyEach(ctx context.Context, tx pgx.Tx, p Projection, evs []Event) error {
 	for _, ev := range evs {
 		if err := p.Apply(ctx, tx, ev); err != nil {
 			return &ApplyError{Projection: p.Name(), Event: ev, Err: err}
