@@ -79,15 +79,25 @@ func nullable(s string) any {
 	return s
 }
 
-// Apply implements projections.Projection.
-func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// auditLogColumns and accessDeniedColumns are the columns auditRows fills, in order.
+var (
+	auditLogColumns = []string{"event_id", "position", "prepare_position", "occurred_at", "organization_id",
+		"space_id", "actor_id", "action", "target_type", "target_id", "outcome"}
+	accessDeniedColumns = []string{"event_id", "position", "occurred_at", "organization_id", "actor_id",
+		"command", "target_type", "target_id", "target_organization_id", "org_role", "space_role", "reason"}
+)
+
+// auditRows returns ev's audit_log row and, for a refused command, its access_denied row
+// (nil otherwise), as values for auditLogColumns and accessDeniedColumns. Apply and
+// ApplyBatch both write exactly these rows.
+func auditRows(ev projections.Event) (logRow, deniedRow []any, err error) {
 	m := metaOf(ev)
 	typ, target := streamTarget(ev.Stream)
 	outcome := outcomeOK
 	if ev.Type == evInvocation {
 		var inv invocationOutcome
 		if err := decode(ev, &inv); err != nil {
-			return err
+			return nil, nil, err
 		}
 		switch inv.Outcome {
 		case domain.OutcomeRefused:
@@ -99,7 +109,7 @@ func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error 
 	if strings.HasPrefix(ev.Stream, streamAccessPrefix) {
 		var a accessWire
 		if err := decode(ev, &a); err != nil {
-			return err
+			return nil, nil, err
 		}
 		switch ev.Type {
 		case evLoginFailed:
@@ -107,13 +117,8 @@ func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error 
 		case evAccessDenied:
 			outcome = outcomeDenied
 			typ, target = streamTarget(a.TargetStream)
-			if _, err := tx.Exec(ctx, `INSERT INTO access_denied (event_id, position, occurred_at, organization_id,
-					actor_id, command, target_type, target_id, target_organization_id, org_role, space_role, reason)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (event_id) DO NOTHING`,
-				ev.ID.String(), pos(ev), m.OccurredAt, m.Organization, a.Actor, a.Command, nullable(typ), nullable(target),
-				nullable(a.TargetOrganizationID), a.OrgRole, a.SpaceRole, a.Reason); err != nil {
-				return err
-			}
+			deniedRow = []any{ev.ID.String(), pos(ev), m.OccurredAt, m.Organization, a.Actor, a.Command, nullable(typ), nullable(target),
+				nullable(a.TargetOrganizationID), a.OrgRole, a.SpaceRole, a.Reason}
 		case evDocumentViewed:
 			typ, target = string(domain.SubjectDocument), a.DocumentID
 			if m.Space == "" {
@@ -125,10 +130,53 @@ func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error 
 			typ, target = a.SubjectType, a.SubjectID
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit_log (event_id, position, prepare_position, occurred_at, organization_id,
+	logRow = []any{ev.ID.String(), pos(ev), int64(ev.Position.Prepare), m.OccurredAt, nullable(m.Organization), nullable(m.Space),
+		nullable(m.Actor), ev.Type, nullable(typ), nullable(target), outcome}
+	return logRow, deniedRow, nil
+}
+
+// Apply implements projections.Projection.
+func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	logRow, deniedRow, err := auditRows(ev)
+	if err != nil {
+		return err
+	}
+	if deniedRow != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO access_denied (event_id, position, occurred_at, organization_id,
+				actor_id, command, target_type, target_id, target_organization_id, org_role, space_role, reason)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (event_id) DO NOTHING`,
+			deniedRow...); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (event_id, position, prepare_position, occurred_at, organization_id,
 			space_id, actor_id, action, target_type, target_id, outcome)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING`,
-		ev.ID.String(), pos(ev), int64(ev.Position.Prepare), m.OccurredAt, nullable(m.Organization), nullable(m.Space),
-		nullable(m.Actor), ev.Type, nullable(typ), nullable(target), outcome)
+		logRow...)
+	return err
+}
+
+// ApplyBatch implements projections.BatchProjection: the rows Apply writes, with one COPY
+// per table. An event id already present makes the COPY fail; the runner and rebuilds then
+// apply the batch one event at a time, where ON CONFLICT skips it.
+func (*Audit) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
+	logRows := make([][]any, 0, len(evs))
+	var deniedRows [][]any
+	for _, ev := range evs {
+		logRow, deniedRow, err := auditRows(ev)
+		if err != nil {
+			return err
+		}
+		logRows = append(logRows, logRow)
+		if deniedRow != nil {
+			deniedRows = append(deniedRows, deniedRow)
+		}
+	}
+	if len(deniedRows) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"access_denied"}, accessDeniedColumns, pgx.CopyFromRows(deniedRows)); err != nil {
+			return err
+		}
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, auditLogColumns, pgx.CopyFromRows(logRows))
 	return err
 }
