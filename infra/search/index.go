@@ -33,7 +33,8 @@ const DefaultClass = "DocumentChunk"
 type Config struct {
 	// URL is Weaviate's HTTP base URL, e.g. "http://127.0.0.1:8080" (ARKIV_WEAVIATE_URL).
 	URL string
-	// GRPCAddr, when set (host:port), makes batch imports use Weaviate's gRPC API.
+	// GRPCAddr, when set (host:port), makes batch imports and searches use Weaviate's gRPC
+	// API (ARKIV_WEAVIATE_GRPC).
 	GRPCAddr string
 	// Class is the collection name (default DefaultClass); tests use their own.
 	Class string
@@ -44,6 +45,7 @@ type Config struct {
 // Index writes and searches document chunks.
 type Index struct {
 	client  *weaviate.Client
+	grpc    *grpcSearcher // nil: search over GraphQL
 	class   string
 	tenants sync.Map // tenant name -> struct{}: tenants known to exist
 }
@@ -101,10 +103,24 @@ func New(ctx context.Context, cfg Config) (*Index, error) {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "connect to Weaviate")
 	}
 	ix := &Index{client: client, class: cfg.Class}
+	if cfg.GRPCAddr != "" {
+		if ix.grpc, err = newGRPCSearcher(cfg.GRPCAddr, u.Scheme == "https"); err != nil {
+			return nil, domain.Wrap(domain.KindInvalid, op, err, "ARKIV_WEAVIATE_GRPC must be host:port")
+		}
+	}
 	if err := ix.ensureClass(ctx); err != nil {
+		ix.Close()
 		return nil, err
 	}
 	return ix, nil
+}
+
+// Close releases the gRPC connection, if any. The Index must not be used afterwards.
+func (ix *Index) Close() error {
+	if ix.grpc == nil {
+		return nil
+	}
+	return ix.grpc.conn.Close()
 }
 
 // Class returns the collection name.
@@ -295,6 +311,9 @@ func (ix *Index) Search(ctx context.Context, spaceID, query string, vector []flo
 	alpha := float32(0.5)
 	if opts.Alpha != nil {
 		alpha = *opts.Alpha
+	}
+	if ix.grpc != nil {
+		return ix.grpc.search(ctx, ix.class, spaceID, query, vector, alpha, limit)
 	}
 	hybrid := ix.client.GraphQL().HybridArgumentBuilder().WithQuery(query).WithVector(vector).
 		WithAlpha(alpha).WithProperties([]string{"text"})

@@ -3,6 +3,8 @@ package search_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -95,13 +97,71 @@ func query(t *testing.T, ix *search.Index, emb embedding.Provider, space, q stri
 	return hits
 }
 
+// grpcAddr returns the Weaviate gRPC address the dev stack exports, skipping the test
+// without one (an external Weaviate given by URL only).
+func grpcAddr(t *testing.T) string {
+	t.Helper()
+	addr := os.Getenv("ARKIV_WEAVIATE_GRPC")
+	if addr == "" {
+		t.Skip("ARKIV_WEAVIATE_GRPC is not set: the gRPC search path needs the dev stack's Weaviate (make test)")
+	}
+	return addr
+}
+
 func TestHybridSearchIsScopedToOneTenant(t *testing.T) {
 	t.Parallel()
+	testScopedToOneTenant(t, "")
+}
+
+func TestHybridSearchOverGRPCIsScopedToOneTenant(t *testing.T) {
+	t.Parallel()
+	testScopedToOneTenant(t, grpcAddr(t))
+}
+
+// TestGRPCAndGraphQLSearchAgree: both transports return the same hits, in the same order,
+// with the same fields and scores.
+func TestGRPCAndGraphQLSearchAgree(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	ix, err := search.New(ctx, search.Config{URL: weaviatetest.URL(t), Class: weaviatetest.ClassName(t, "Chunk")})
+	class := weaviatetest.ClassName(t, "Chunk")
+	gq, err := search.New(ctx, search.Config{URL: weaviatetest.URL(t), Class: class})
 	if err != nil {
 		t.Fatal(err)
 	}
+	gr, err := search.New(ctx, search.Config{URL: weaviatetest.URL(t), GRPCAddr: grpcAddr(t), Class: class})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gr.Close()
+	emb := embedding.NewHashing(0)
+	space := weaviatetest.TenantName(t)
+	index(t, gr, emb, space,
+		doc{"d-retention", "The retention policy keeps chat messages for ninety days, then they are erased."},
+		doc{"d-budget", "The municipal budget for 2025 allocates funds to schools and libraries."},
+		doc{"d-erasure", "Erasure destroys the keys of a subject; the log keeps its ciphertext."},
+		doc{"d-models", "Assistants may only use the models the space enabled, in the regions it allows."})
+	for _, q := range []string{"retention policy", "budget for schools", "keys of a subject", "models regions", "nothing matches zyx"} {
+		a, b := query(t, gq, emb, space, q), query(t, gr, emb, space, q)
+		if len(a) != len(b) {
+			t.Fatalf("%q: GraphQL %d hits, gRPC %d", q, len(a), len(b))
+		}
+		for i := range a {
+			x, y := a[i], b[i]
+			if x.DocumentID != y.DocumentID || x.ChunkID != y.ChunkID || x.ChunkIndex != y.ChunkIndex || x.Text != y.Text ||
+				math.Abs(x.Score-y.Score) > 1e-6 {
+				t.Fatalf("%q hit %d: GraphQL %+v, gRPC %+v", q, i, x, y)
+			}
+		}
+	}
+}
+
+func testScopedToOneTenant(t *testing.T, grpcAddr string) {
+	ctx := context.Background()
+	ix, err := search.New(ctx, search.Config{URL: weaviatetest.URL(t), GRPCAddr: grpcAddr, Class: weaviatetest.ClassName(t, "Chunk")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
 	// A second handle on the same collection finds it instead of failing.
 	if _, err := search.New(ctx, search.Config{URL: weaviatetest.URL(t), Class: ix.Class()}); err != nil {
 		t.Fatal(err)
