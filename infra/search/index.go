@@ -2,6 +2,13 @@
 // Arkiv (infra/embedding) in one multi-tenant collection, one tenant per Space, so a Space is
 // isolated and deletable as a unit, and hybrid (BM25 + vector) search scoped to one tenant.
 // Chunker splits documents into overlapping chunks.
+//
+// Operating note: Weaviate's BM25 walks a tenant's whole unflushed write buffer on every
+// query, so keyword and hybrid search over freshly written chunks are slow (tens of ms per
+// 5,000 chunks) until Weaviate flushes it, by default 60 s after the first write. The dev
+// stack sets PERSISTENCE_MEMTABLES_FLUSH_DIRTY_AFTER_SECONDS=5; set something similar on a
+// production Weaviate that serves search right after ingestion. Give Config.GRPCAddr to
+// import and search over gRPC.
 package search
 
 import (
