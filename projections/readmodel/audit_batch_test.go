@@ -2,27 +2,50 @@ package readmodel_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/projections"
 	"github.com/arkiv/arkiv/projections/readmodel"
 	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
-// TestAuditBatchWritesWhatApplyWrites: the audit projection's COPY path writes exactly the
-// rows of its one-event-at-a-time path over the scripted world (the runner and rebuilds
-// fall back to Apply when ApplyBatch fails, so the batch path must be checked on its own).
-func TestAuditBatchWritesWhatApplyWrites(t *testing.T) {
+// TestBatchPathsWriteWhatApplyWrites: the COPY paths of the insert-only projections (audit,
+// model invocations) write exactly the rows of their one-event-at-a-time paths, over the
+// scripted world plus model invocations of every outcome. The runner and rebuilds fall back
+// to Apply when ApplyBatch fails, so the batch paths are checked here on their own.
+func TestBatchPathsWriteWhatApplyWrites(t *testing.T) {
 	t.Parallel()
 	f := readmodeltest.NewFixture(t)
-	readmodeltest.NewScript(f, keyring.NewPlainCodec()).World()
+	s := readmodeltest.NewScript(f, keyring.NewPlainCodec())
+	s.World()
+	org, space, user, conv, doc := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	at := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	for i, outcome := range []string{domain.OutcomeOK, domain.OutcomeRefused, domain.OutcomeError, domain.OutcomeTimeout} {
+		ev := domain.ModelInvocationRecorded{ConversationID: conv, InvocationID: uuid.NewString(), MessageID: uuid.NewString(),
+			AssistantID: uuid.NewString(), UserID: user, Model: "llm-a", Region: "eu-north", Outcome: outcome,
+			PromptTokens: 100 + i, CompletionTokens: 20, LatencyMillis: int64(300 + i), Attempts: 1, InvokedAt: at}
+		if i%2 == 0 { // payload logged, with excerpts and sealed parts
+			ev.PayloadLogged = true
+			ev.Excerpts = []domain.ExcerptRef{{DocumentID: doc, ChunkIndex: i, Score: 0.5}}
+			ev.RequestParts = []domain.SealedPart{{Text: domain.Seal(fmt.Sprint("question ", i), domain.UserSubject(user)), Documents: []string{doc}}}
+			ev.RequestSHA256 = strings.Repeat("ab", 32)
+			ev.ResponsePayload = domain.Seal("answer", domain.UserSubject(user))
+		} else {
+			ev.Error = "provider said no"
+		}
+		s.Emit("conversation-"+conv, user, org, space, ev)
+	}
 	var evs []projections.Event
-	var at *projections.Position
+	var pos *projections.Position
 	for {
-		pg, err := f.Log.Read(f.Ctx, at, 1000)
+		pg, err := f.Log.Read(f.Ctx, pos, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,33 +53,41 @@ func TestAuditBatchWritesWhatApplyWrites(t *testing.T) {
 		if pg.End || pg.Last == nil {
 			break
 		}
-		at = pg.Last
+		pos = pg.Last
 	}
-	a := readmodel.NewAudit()
-	tables := a.Tables()
-	apply := func(fn func(ctx context.Context, tx pgx.Tx) error) string {
-		t.Helper()
-		if _, err := f.Pool.Exec(f.Ctx, "TRUNCATE "+strings.Join(tables, ", ")); err != nil {
-			t.Fatal(err)
+	for _, p := range []projections.BatchProjection{readmodel.NewAudit(), readmodel.NewModelInvocations()} {
+		tables := p.Tables()
+		apply := func(fn func(ctx context.Context, tx pgx.Tx) error) string {
+			t.Helper()
+			if _, err := f.Pool.Exec(f.Ctx, "TRUNCATE "+strings.Join(tables, ", ")); err != nil {
+				t.Fatal(err)
+			}
+			if err := pgx.BeginFunc(f.Ctx, f.Pool, func(tx pgx.Tx) error { return fn(f.Ctx, tx) }); err != nil {
+				t.Fatalf("%s: %v", p.Name(), err)
+			}
+			return readmodeltest.Dump(t, f.Ctx, f.Pool, tables)
 		}
-		if err := pgx.BeginFunc(f.Ctx, f.Pool, func(tx pgx.Tx) error { return fn(f.Ctx, tx) }); err != nil {
-			t.Fatal(err)
+		one := apply(func(ctx context.Context, tx pgx.Tx) error {
+			for _, ev := range evs {
+				if err := p.Apply(ctx, tx, ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		batch := apply(func(ctx context.Context, tx pgx.Tx) error { return p.ApplyBatch(ctx, tx, evs) })
+		if batch != one {
+			t.Errorf("%s: ApplyBatch wrote other rows than Apply:\n%s", p.Name(), diffLines(one, batch))
 		}
-		return readmodeltest.Dump(t, f.Ctx, f.Pool, tables)
-	}
-	one := apply(func(ctx context.Context, tx pgx.Tx) error {
-		for _, ev := range evs {
-			if err := a.Apply(ctx, tx, ev); err != nil {
-				return err
+		switch p.Name() {
+		case readmodel.NameAudit:
+			if !strings.Contains(one, `"outcome":"denied"`) || strings.Count(one, `"event_id"`) <= len(evs) {
+				t.Errorf("the log has %d events; audit should hold a row for each and some denials:\n%.2000s", len(evs), one)
+			}
+		default:
+			if strings.Count(one, `"invocation_id"`) != 4 || !strings.Contains(one, `"response_payload":{`) {
+				t.Errorf("model invocations should hold the 4 invocations, some with a sealed response:\n%.3000s", one)
 			}
 		}
-		return nil
-	})
-	batch := apply(func(ctx context.Context, tx pgx.Tx) error { return a.ApplyBatch(ctx, tx, evs) })
-	if batch != one {
-		t.Errorf("ApplyBatch wrote other rows than Apply:\n%s", diffLines(one, batch))
-	}
-	if !strings.Contains(one, `"outcome":"denied"`) || strings.Count(one, `"event_id"`) <= len(evs) {
-		t.Errorf("the world has %d events; the dump should hold a row for each and some denials:\n%.2000s", len(evs), one)
 	}
 }

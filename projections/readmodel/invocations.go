@@ -63,14 +63,21 @@ type InvocationPart struct {
 	Documents []string   `json:"documents,omitempty"`
 }
 
-// Apply implements projections.Projection.
-func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// invocationColumns are the columns invocationRow fills, in order.
+var invocationColumns = []string{"invocation_id", "event_id", "organization_id", "space_id", "assistant_id",
+	"user_id", "conversation_id", "message_id", "model", "region", "outcome", "error", "excerpts", "payload_logged",
+	"request_parts", "request_sha256", "response_payload", "prompt_tokens", "completion_tokens", "latency_millis",
+	"attempts", "invoked_at", "position"}
+
+// invocationRow returns ev's model_invocations row as values for invocationColumns, nil for
+// an event of another type. Apply and ApplyBatch both write exactly these rows.
+func invocationRow(ev projections.Event) ([]any, error) {
 	if ev.Type != evInvocation {
-		return nil
+		return nil, nil
 	}
 	var w invocationWire
 	if err := decode(ev, &w); err != nil {
-		return err
+		return nil, err
 	}
 	m := metaOf(ev)
 	parts := make([]InvocationPart, 0, len(w.RequestParts))
@@ -82,7 +89,7 @@ func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev projections.Ev
 	}
 	partsJSON, err := json.Marshal(parts)
 	if err != nil {
-		return domain.Wrap(domain.KindInternal, "readmodel.invocations", err, "encode parts")
+		return nil, domain.Wrap(domain.KindInternal, "readmodel.invocations", err, "encode parts")
 	}
 	excerpts := w.Excerpts
 	if excerpts == nil {
@@ -90,22 +97,51 @@ func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev projections.Ev
 	}
 	exJSON, err := json.Marshal(excerpts)
 	if err != nil {
-		return domain.Wrap(domain.KindInternal, "readmodel.invocations", err, "encode excerpts")
+		return nil, domain.Wrap(domain.KindInternal, "readmodel.invocations", err, "encode excerpts")
 	}
 	var resp any
 	if r := ref(ev, "responsePayload", w.ResponsePayload); r != nil {
 		resp = r
 	}
+	return []any{w.InvocationID, ev.ID.String(), m.Organization, m.Space, w.AssistantID, w.UserID, w.ConversationID, w.MessageID,
+		w.Model, w.Region, w.Outcome, nullable(w.Error), exJSON, w.PayloadLogged, partsJSON, nullable(w.RequestSHA256),
+		resp, w.PromptTokens, w.CompletionTokens, w.LatencyMillis, w.Attempts, m.OccurredAt, pos(ev)}, nil
+}
+
+// Apply implements projections.Projection.
+func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	row, err := invocationRow(ev)
+	if err != nil || row == nil {
+		return err
+	}
 	_, err = tx.Exec(ctx, `INSERT INTO model_invocations (invocation_id, event_id, organization_id, space_id, assistant_id,
 		user_id, conversation_id, message_id, model, region, outcome, error, excerpts, payload_logged, request_parts,
 		request_sha256, response_payload, prompt_tokens, completion_tokens, latency_millis, attempts, invoked_at, position)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
-		ON CONFLICT (invocation_id) DO NOTHING`,
-		w.InvocationID, ev.ID.String(), m.Organization, m.Space, w.AssistantID, w.UserID, w.ConversationID, w.MessageID,
-		w.Model, w.Region, w.Outcome, nullable(w.Error), exJSON, w.PayloadLogged, partsJSON, nullable(w.RequestSHA256),
-		resp, w.PromptTokens, w.CompletionTokens, w.LatencyMillis, w.Attempts, m.OccurredAt, pos(ev))
+		ON CONFLICT (invocation_id) DO NOTHING`, row...)
 	if err != nil {
 		return domain.Wrap(domain.KindUnavailable, "readmodel.invocations", err, "write model invocation")
 	}
 	return nil
+}
+
+// ApplyBatch implements projections.BatchProjection: the rows Apply writes, with one COPY.
+// An invocation id already present makes the COPY fail; the runner and rebuilds then apply
+// the batch one event at a time, where ON CONFLICT skips it.
+func (*ModelInvocations) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
+	var rows [][]any
+	for _, ev := range evs {
+		row, err := invocationRow(ev)
+		if err != nil {
+			return err
+		}
+		if row != nil {
+			rows = append(rows, row)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"model_invocations"}, invocationColumns, pgx.CopyFromRows(rows))
+	return err
 }
