@@ -43,8 +43,9 @@ func TestDestroyAll(t *testing.T) {
 		if st.Status != want {
 			t.Fatalf("%s: %s, want %s", s.Kind, st.Status, want)
 		}
-		if i < 2 && st.PurgedAt.IsZero() {
-			t.Fatalf("%s: destroyed but not purged", s.Kind)
+		if i < 2 {
+			// Purging waits for transactions that other tests keep open on the same server.
+			waitPurged(t, f.kr, s)
 		}
 	}
 	for i, b := range blobs[:2] {
