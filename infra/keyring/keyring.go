@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -71,6 +72,8 @@ type Keyring struct {
 	cacheSize int
 	listen    bool
 
+	// stripeSeed seeds the hash that maps a subject to its lock stripe.
+	stripeSeed maphash.Seed
 	// locks serialise state changes of a subject (write) against seal and open (read):
 	// StartShredding holds a subject's write lock while it commits and evicts, so an
 	// operation that began before it has finished before it returns.
@@ -130,7 +133,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock func() t
 		return nil, domain.E(domain.KindInternal, op, "keyring needs a pool, a KEK source and a clock")
 	}
 	k := &Keyring{
-		pool: pool, kek: kek, clock: clock, log: slog.Default(),
+		pool: pool, kek: kek, clock: clock, log: slog.Default(), stripeSeed: maphash.MakeSeed(),
 		cacheSize: 100_000, listen: true,
 		cache:   make(map[string]*list.Element),
 		derived: make(map[string]*derivedKey), bySubject: make(map[string][]string),
@@ -272,17 +275,16 @@ func (s *subjectNames) strings() []string {
 	return out
 }
 
-// fnv32a is the 32-bit FNV-1a hash of s.
-func fnv32a[T string | []byte](s T) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
+// stripeOf returns the lock stripe of a subject's canonical form. maphash (seeded per
+// keyring: stripes only matter within one process) hashes a 50-byte subject several times
+// faster than a byte-wise FNV-1a, which was 8% of a seal+open.
+func (k *Keyring) stripeOf(subject string) int {
+	return int(maphash.String(k.stripeSeed, subject) % stripes)
 }
 
-func stripeOf(subject string) int { return int(fnv32a(subject) % stripes) }
+func (k *Keyring) stripeOfBytes(subject []byte) uint8 {
+	return uint8(maphash.Bytes(k.stripeSeed, subject) % stripes)
+}
 
 // stripeSet is the sorted, distinct lock stripes of a field's subjects.
 type stripeSet struct {
@@ -295,7 +297,7 @@ type stripeSet struct {
 func (k *Keyring) rlockAll(s *subjectNames) stripeSet {
 	var st stripeSet
 	for i := 0; i < s.n; i++ {
-		x := uint8(fnv32a(s.names[i]) % stripes)
+		x := k.stripeOfBytes(s.names[i])
 		j := st.n
 		dup := false
 		for j > 0 && st.idx[j-1] >= x {
@@ -915,7 +917,7 @@ func (k *Keyring) listenOnce(ctx context.Context, ready func()) error {
 			k.flush()
 			continue
 		}
-		i := stripeOf(n.Payload)
+		i := k.stripeOf(n.Payload)
 		k.locks[i].Lock()
 		k.evict(n.Payload)
 		k.locks[i].Unlock()

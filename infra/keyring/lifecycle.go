@@ -63,7 +63,7 @@ func (k *Keyring) StartShredding(ctx context.Context, s domain.Subject, reason, 
 	subject := s.String()
 	now := k.clock().UTC()
 	si := &shredInfo{requestedAt: now, destroyAfter: now.Add(grace), reason: reason, requester: requester}
-	lock := &k.locks[stripeOf(subject)]
+	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	err := k.markShredding(ctx, subject, si)
 	k.evict(subject)
@@ -136,7 +136,7 @@ func (k *Keyring) Restore(ctx context.Context, s domain.Subject) error {
 	}
 	subject := s.String()
 	now := k.clock().UTC()
-	lock := &k.locks[stripeOf(subject)]
+	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	defer lock.Unlock()
 	var result error
@@ -233,7 +233,7 @@ func (k *Keyring) DestroyDue(ctx context.Context) (int, error) {
 // subject whose window ended by then is destroyed. It reports whether it destroyed a key.
 func (k *Keyring) destroyOne(ctx context.Context, subject string, dueBy time.Time) (bool, error) {
 	const op = "keyring.destroy"
-	lock := &k.locks[stripeOf(subject)]
+	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	defer lock.Unlock()
 	k.evict(subject)
