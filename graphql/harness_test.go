@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -65,7 +66,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	}
 	clock := &testClock{}
 	p, err := platform.Open(ctx, platform.Config{
-		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t),
+		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Gql"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
 		LoginKey: bytes.Repeat([]byte{7}, 32), Dev: o.dev, Projections: true, Version: "test", Clock: clock,
 		// Fail fast against a failing model; complete due erasures promptly.

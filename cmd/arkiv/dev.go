@@ -46,6 +46,9 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer st.Close()
 	cfg.PGURL, cfg.WeaviateURL = st.PGURL, st.WeaviateURL
+	if cfg.WeaviateGRPC == "" {
+		cfg.WeaviateGRPC = st.WeaviateGRPC
+	}
 
 	if cfg.ESDBURL == "" {
 		es, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: st.PGURL, Listen: "127.0.0.1:0", Logger: env.log})

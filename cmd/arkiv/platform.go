@@ -23,17 +23,18 @@ import (
 
 // platformConfig is what the API server needs: where its services are and how to serve.
 type platformConfig struct {
-	Listen      string
-	PGURL       string
-	ESDBURL     string
-	WeaviateURL string
-	KEKFile     string
-	KeystoreURL string
-	TLSCert     string
-	TLSKey      string
-	LoginKey    string
-	Projections bool
-	Dev         bool
+	Listen       string
+	PGURL        string
+	ESDBURL      string
+	WeaviateURL  string
+	WeaviateGRPC string
+	KEKFile      string
+	KeystoreURL  string
+	TLSCert      string
+	TLSKey       string
+	LoginKey     string
+	Projections  bool
+	Dev          bool
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -42,6 +43,7 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.PGURL, "pg-url", envOr("ARKIV_PG_URL", ""), "Postgres for read models (ARKIV_PG_URL)")
 	fs.StringVar(&c.ESDBURL, "esdb-url", envOr("ARKIV_ESDB_URL", ""), "EventStoreDB connection string (ARKIV_ESDB_URL)")
 	fs.StringVar(&c.WeaviateURL, "weaviate-url", envOr("ARKIV_WEAVIATE_URL", ""), "Weaviate base URL (ARKIV_WEAVIATE_URL)")
+	fs.StringVar(&c.WeaviateGRPC, "weaviate-grpc", envOr("ARKIV_WEAVIATE_GRPC", ""), "Weaviate gRPC address host:port, for faster imports and searches (ARKIV_WEAVIATE_GRPC)")
 	fs.StringVar(&c.KEKFile, "kek-file", envOr("ARKIV_KEK_FILE", ""), "key-encryption key file (ARKIV_KEK_FILE)")
 	fs.StringVar(&c.KeystoreURL, "keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store Postgres; default: the sibling database <db>_keys of ARKIV_PG_URL (ARKIV_KEYSTORE_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
@@ -94,7 +96,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		return nil, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL is unreachable: %w", err)
 	}
 	p, err := arkiv.Open(cctx, arkiv.Config{
-		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL,
+		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
 		Models: models, Version: version, Log: env.log,
 	})

@@ -57,7 +57,10 @@ type Config struct {
 	// WeaviateURL is Weaviate's base URL; SearchClass its collection (default
 	// search.DefaultClass).
 	WeaviateURL string
-	SearchClass string
+	// WeaviateGRPC, when set (host:port), carries imports and searches over Weaviate's gRPC
+	// API, which is faster than GraphQL for both.
+	WeaviateGRPC string
+	SearchClass  string
 	// Embeddings configures the embedding provider (zero: offline hashing).
 	Embeddings embedding.Config
 	// KEKFile is the key-encryption key file, created when missing.
@@ -170,9 +173,10 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		return nil, err
 	}
 
-	if p.Index, err = search.New(ctx, search.Config{URL: cfg.WeaviateURL, Class: cfg.SearchClass}); err != nil {
+	if p.Index, err = search.New(ctx, search.Config{URL: cfg.WeaviateURL, GRPCAddr: cfg.WeaviateGRPC, Class: cfg.SearchClass}); err != nil {
 		return nil, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL: %w", err)
 	}
+	p.closers = append(p.closers, func() { _ = p.Index.Close() })
 	if p.Embedder, err = embedding.New(cfg.Embeddings); err != nil {
 		return nil, err
 	}
