@@ -3,10 +3,10 @@ package commands_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/arkiv/arkiv/infra/clocktest"
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,25 +26,8 @@ type world struct {
 	env   *eventstoretest.Env
 	codec commands.Codec
 	reg   *domain.Registry
-	clock *testClock
+	clock *clocktest.Clock
 	app   *commands.App
-}
-
-type testClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
 }
 
 type uuids struct{}
@@ -55,7 +38,7 @@ func newWorld(t *testing.T, encrypt bool) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
-	w := &world{t: t, ctx: ctx, env: eventstoretest.New(t), clock: &testClock{}, reg: domain.NewRegistry()}
+	w := &world{t: t, ctx: ctx, env: eventstoretest.New(t), clock: &clocktest.Clock{}, reg: domain.NewRegistry()}
 	if err := domain.RegisterEvents(w.reg); err != nil {
 		t.Fatal(err)
 	}

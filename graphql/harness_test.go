@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/arkiv/arkiv/infra/clocktest"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,31 +24,13 @@ import (
 	"github.com/arkiv/arkiv/infra/weaviatetest"
 )
 
-// testClock is the platform's clock in tests: the wall clock moved forward by Advance.
-type testClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
-
 // stack is a whole Arkiv started in-process for a test: its own Postgres database, the
 // embedded event store, the keyring, authentication, the projection runner, a Weaviate
 // class of its own and the GraphQL endpoint over a real HTTP listener.
 type stack struct {
 	p     *platform.Platform
 	url   string
-	clock *testClock
+	clock *clocktest.Clock
 	dev   bool
 }
 
@@ -64,7 +46,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{}
+	clock := &clocktest.Clock{}
 	p, err := platform.Open(ctx, platform.Config{
 		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Gql"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),

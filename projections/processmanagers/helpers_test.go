@@ -2,6 +2,7 @@ package processmanagers_test
 
 import (
 	"context"
+	"github.com/arkiv/arkiv/infra/clocktest"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -21,25 +22,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// clock is the injected clock shared by the commands, the keyring and the managers: real
-// time moved forward by hand.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
-
 type uuids struct{}
 
 func (uuids) NewID() string { return uuid.NewString() }
@@ -50,7 +32,7 @@ type world struct {
 	t      *testing.T
 	ctx    context.Context
 	env    *eventstoretest.Env
-	clock  *clock
+	clock  *clocktest.Clock
 	kr     *keyring.Keyring
 	codec  *keyring.EventCodec
 	reg    *domain.Registry
@@ -63,7 +45,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	w := &world{t: t, ctx: ctx, env: eventstoretest.New(t), clock: &clock{}, reg: domain.NewRegistry(),
+	w := &world{t: t, ctx: ctx, env: eventstoretest.New(t), clock: &clocktest.Clock{}, reg: domain.NewRegistry(),
 		logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := domain.RegisterEvents(w.reg); err != nil {
 		t.Fatal(err)

@@ -40,7 +40,7 @@ func TestDocumentErasureHidesRestoresAndDestroys(t *testing.T) {
 	if n, err := m.CompleteDueErasures(w.ctx); err != nil || n != 0 {
 		t.Fatalf("CompleteDueErasures before the window ended = %d, %v", n, err)
 	}
-	w.clock.advance(24*time.Hour + time.Minute)
+	w.clock.Advance(24*time.Hour + time.Minute)
 	if n, err := m.CompleteDueErasures(w.ctx); err != nil || n != 1 {
 		t.Fatalf("CompleteDueErasures = %d, %v; want 1", n, err)
 	}
@@ -144,7 +144,7 @@ func TestRetentionDestroysExpiredBuckets(t *testing.T) {
 	longConv, longOld := w.chat(o, long, "An old message kept a year.")
 	oldCall := w.invoke(o, longConv, longOld, "An old answer.")
 	start := w.clock.Now()
-	w.clock.advance(100 * 24 * time.Hour)
+	w.clock.Advance(100 * 24 * time.Hour)
 	recent := w.say(o, conv, "A recent message.")
 	recentCall := w.invoke(o, conv, recent, "A recent answer.")
 	m := w.start()
@@ -239,7 +239,7 @@ func TestRestoreRefusedByTheKeyringIsRecorded(t *testing.T) {
 	m.stop()
 
 	must(w.app.RestoreErasure.Handle(w.ctx, commands.RestoreErasure{Meta: meta(o.admin), ErasureID: id}))(t)
-	w.clock.advance(3 * 24 * time.Hour)
+	w.clock.Advance(3 * 24 * time.Hour)
 	w.start()
 	w.eventually("the refusal is recorded", func() bool {
 		state, msg := w.erasureRow(id)
