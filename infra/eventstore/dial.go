@@ -38,10 +38,9 @@ func clientLogger(log *slog.Logger) esdb.LoggingFunc {
 				args = inner
 			}
 		}
+		// The client's info lines (one per discovery attempt) are connection chatter: debug.
 		l := slog.LevelDebug
 		switch level {
-		case esdb.LogInfo:
-			l = slog.LevelInfo
 		case esdb.LogWarn:
 			l = slog.LevelWarn
 		case esdb.LogError:
