@@ -124,7 +124,7 @@ func (s *Server) readStream(ss streams.Streams_ReadServer, so *streams.ReadReq_O
 			return status.FromContextError(err).Err()
 		}
 		for _, r := range page {
-			if err := ss.Send(toResp(r)); err != nil {
+			if err := ss.SendMsg(r); err != nil {
 				return err
 			}
 		}
@@ -195,7 +195,7 @@ func (s *Server) readAll(ss streams.Streams_ReadServer, all *streams.ReadReq_Opt
 			if !ok || !f.match(r) {
 				continue
 			}
-			if err := ss.Send(toResp(r)); err != nil {
+			if err := ss.SendMsg(r); err != nil {
 				return err
 			}
 			remaining--

@@ -2,17 +2,16 @@ package esdbserver
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"regexp"
 	"strings"
-	"sync/atomic"
-
-	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -23,7 +22,6 @@ const tombstoneRevision = math.MaxInt64
 
 // record is one stored event.
 type record struct {
-	resp     atomic.Pointer[streams.ReadResp] // built once, shared by every reader
 	pos      int64
 	stream   string
 	revision int64
@@ -149,8 +147,83 @@ func (s *store) head(ctx context.Context) (int64, error) {
 	return h, err
 }
 
+// scanRecords reads event rows. Records whose columns come back in binary format (pgx's
+// choice for bigint, uuid and bytea) are decoded from the raw values so a page costs few
+// allocations: records sit in one slice, data and metadata in shared byte chunks, and
+// event and content types (few distinct values) are interned for the page.
 func scanRecords(rows pgx.Rows, out []*record) ([]*record, error) {
 	defer rows.Close()
+	if !rawDecodable(rows.FieldDescriptions()) {
+		return scanRecordsTyped(rows, out)
+	}
+	slab := make([]record, 0, max(cap(out), 16))
+	var chunk []byte
+	names := map[string]string{}
+	intern := func(b []byte) string {
+		if s, ok := names[string(b)]; ok {
+			return s
+		}
+		s := string(b)
+		if len(names) < 256 {
+			names[s] = s
+		}
+		return s
+	}
+	own := func(b []byte) []byte {
+		if len(b) > recordChunk/4 {
+			return append([]byte(nil), b...)
+		}
+		if len(chunk)+len(b) > cap(chunk) {
+			chunk = make([]byte, 0, recordChunk)
+		}
+		n := len(chunk)
+		chunk = append(chunk, b...)
+		return chunk[n:len(chunk):len(chunk)]
+	}
+	for rows.Next() {
+		v := rows.RawValues()
+		if len(v) != 9 || len(v[0]) != 8 || len(v[2]) != 8 || len(v[3]) != 16 || len(v[6]) != 8 ||
+			v[1] == nil || v[4] == nil || v[5] == nil || v[7] == nil || v[8] == nil {
+			return out, fmt.Errorf("event row: unexpected column encoding")
+		}
+		if len(slab) == cap(slab) {
+			slab = make([]record, 0, cap(slab))
+		}
+		slab = append(slab, record{
+			pos:      int64(binary.BigEndian.Uint64(v[0])),
+			stream:   string(v[1]),
+			revision: int64(binary.BigEndian.Uint64(v[2])),
+			id:       [16]byte(v[3]),
+			typ:      intern(v[4]),
+			ctype:    intern(v[5]),
+			created:  int64(binary.BigEndian.Uint64(v[6])),
+			data:     own(v[7]),
+			meta:     own(v[8]),
+		})
+		out = append(out, &slab[len(slab)-1])
+	}
+	return out, rows.Err()
+}
+
+// recordChunk is the size of the byte chunks that hold a page's data and metadata.
+const recordChunk = 64 << 10
+
+// rawDecodable reports whether the event columns (see cols in newStore) arrive in the
+// binary format scanRecords decodes by hand; text and bytea read the same either way.
+func rawDecodable(fds []pgconn.FieldDescription) bool {
+	if len(fds) != 9 {
+		return false
+	}
+	for _, i := range []int{0, 2, 3, 6, 7, 8} {
+		if fds[i].Format != pgx.BinaryFormatCode {
+			return false
+		}
+	}
+	return true
+}
+
+// scanRecordsTyped reads event rows with pgx's typed scanning.
+func scanRecordsTyped(rows pgx.Rows, out []*record) ([]*record, error) {
 	for rows.Next() {
 		r := &record{}
 		var id pgtype.UUID

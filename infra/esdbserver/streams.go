@@ -299,31 +299,3 @@ func (h *streamsService) Tombstone(ctx context.Context, req *streams.TombstoneRe
 	return &streams.TombstoneResp{PositionOption: &streams.TombstoneResp_Position_{Position: &streams.TombstoneResp_Position{
 		CommitPosition: uint64(res.pos), PreparePosition: uint64(res.pos)}}}, nil
 }
-
-// toResp builds (once) the ReadResp carrying r.
-func toResp(r *record) *streams.ReadResp {
-	if m := r.resp.Load(); m != nil {
-		return m
-	}
-	most, least := uuidHalves(r.id)
-	m := &streams.ReadResp{Content: &streams.ReadResp_Event{Event: &streams.ReadResp_ReadEvent{
-		Event: &streams.ReadResp_ReadEvent_RecordedEvent{
-			Id: &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{
-				MostSignificantBits: most, LeastSignificantBits: least}}},
-			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(r.stream)},
-			StreamRevision:   uint64(r.revision),
-			PreparePosition:  uint64(r.pos),
-			CommitPosition:   uint64(r.pos),
-			Metadata: map[string]string{
-				"type":         r.typ,
-				"content-type": r.ctype,
-				"created":      strconv.FormatInt(r.created, 10),
-			},
-			CustomMetadata: r.meta,
-			Data:           r.data,
-		},
-		Position: &streams.ReadResp_ReadEvent_CommitPosition{CommitPosition: uint64(r.pos)},
-	}}}
-	r.resp.Store(m)
-	return m
-}

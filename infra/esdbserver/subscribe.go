@@ -195,14 +195,14 @@ func (sub *subscription) deliver(ctx context.Context, r *record) error {
 			return streamDeletedStatus(sub.ss, sub.stream)
 		}
 		sub.lastRev = r.revision
-		return sub.ss.Send(toResp(r))
+		return sub.ss.SendMsg(r)
 	}
 	ok, err := sub.vis.visible(ctx, r)
 	if err != nil {
 		return status.Error(codes.Unavailable, "event store: read metadata")
 	}
 	if ok && sub.filter.match(r) {
-		if err := sub.ss.Send(toResp(r)); err != nil {
+		if err := sub.ss.SendMsg(r); err != nil {
 			return err
 		}
 	}
