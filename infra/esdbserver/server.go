@@ -151,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		grpc.ForceServerCodecV2(newCodec()),
 		// Large $all reads send many small messages: a bigger write buffer means fewer
 		// socket writes per page.
-		grpc.WriteBufferSize(256<<10),
+		grpc.WriteBufferSize(256 << 10),
 		grpc.MaxRecvMsgSize(maxMessageSize),
 		grpc.MaxSendMsgSize(maxMessageSize),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
