@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,9 +22,19 @@ func TestPrivatePostgresStartsAndStops(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
+	// The cluster runs as the postgres user when the test runs as root: let it reach dir,
+	// so the cluster lives there (and is removed with it) rather than under a fallback.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pg, err := StartPostgres(ctx, dir, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "postgres", "PG_VERSION")); err != nil {
+		t.Fatalf("the cluster is not under the data directory: %v", err)
 	}
 	if pg.Port == 5432 {
 		t.Fatal("the private cluster took the system port 5432")
