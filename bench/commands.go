@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // commandsScenarios measure command handlers end to end (issue 5): load the actor and the
@@ -42,30 +39,11 @@ func benchSendMessage(ctx context.Context, env *Env) ([]Result, error) {
 	defer f.drop()
 	defer f.stop()
 	store := eventstore.New(f.client)
-	keysURL, dropKeys, err := env.NewDatabase(ctx)
+	kr, releaseKeys, err := env.NewKeyring(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer dropKeys()
-	pool, err := pgxpool.New(ctx, keysURL)
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
-	dir, err := os.MkdirTemp("", "arkiv-bench-kek")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	kek, err := keyring.LoadOrCreateKEKFile(filepath.Join(dir, "kek.json"))
-	if err != nil {
-		return nil, err
-	}
-	kr, err := keyring.Open(ctx, pool, kek, time.Now, keyring.WithoutListener())
-	if err != nil {
-		return nil, err
-	}
-	defer kr.Close()
+	defer releaseKeys()
 	reg := domain.NewRegistry()
 	if err := domain.RegisterEvents(reg); err != nil {
 		return nil, err

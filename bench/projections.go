@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -317,21 +316,11 @@ func benchHybridSearch(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		settle = d
 	}
-	class := fmt.Sprintf("BenchChunk%08x", rand.Uint32())
-	ix, err := search.New(ctx, search.Config{URL: env.WeaviateURL, GRPCAddr: os.Getenv("ARKIV_WEAVIATE_GRPC"),
-		Class: class, Timeout: 2 * time.Minute})
+	ix, dropIndex, err := env.NewIndex(ctx, "BenchChunk")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete,
-			strings.TrimRight(env.WeaviateURL, "/")+"/v1/schema/"+class, nil)
-		if err == nil {
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}()
+	defer dropIndex()
 	n := env.Size(100_000, 5_000)
 	rng := rand.New(rand.NewPCG(6, 6))
 	vocab := make([]string, 5000)
@@ -381,7 +370,7 @@ func benchHybridSearch(ctx context.Context, env *Env) ([]Result, error) {
 	// stack exports it) and through GraphQL.
 	gql := ix
 	if os.Getenv("ARKIV_WEAVIATE_GRPC") != "" {
-		if gql, err = search.New(ctx, search.Config{URL: env.WeaviateURL, Class: class, Timeout: 2 * time.Minute}); err != nil {
+		if gql, err = search.New(ctx, search.Config{URL: env.WeaviateURL, Class: ix.Class(), Timeout: 2 * time.Minute}); err != nil {
 			return nil, err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -33,20 +32,11 @@ func ragBenchAsk(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, fmt.Errorf("ARKIV_WEAVIATE_URL is not set: run through `make bench`")
 	}
 	grpc := os.Getenv("ARKIV_WEAVIATE_GRPC")
-	class := fmt.Sprintf("BenchRag%08x", rand.Uint32())
-	ix, err := search.New(ctx, search.Config{URL: env.WeaviateURL, GRPCAddr: grpc, Class: class, Timeout: 2 * time.Minute})
+	ix, dropIndex, err := env.NewIndex(ctx, "BenchRag")
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		req, err := http.NewRequestWithContext(context.WithoutCancel(ctx), http.MethodDelete,
-			strings.TrimRight(env.WeaviateURL, "/")+"/v1/schema/"+class, nil)
-		if err == nil {
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}()
+	defer dropIndex()
 	n := env.Size(100_000, 2_000)
 	rng := rand.New(rand.NewPCG(8, 8))
 	vocab := make([]string, 5000)

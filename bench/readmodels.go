@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/arkiv/arkiv/commands"
@@ -52,30 +50,11 @@ func benchCommandToVisible(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	defer pool.Close()
-	keysURL, dropKeys, err := env.NewDatabase(ctx)
+	kr, releaseKeys, err := env.NewKeyring(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer dropKeys()
-	kpool, err := pgxpool.New(ctx, keysURL)
-	if err != nil {
-		return nil, err
-	}
-	defer kpool.Close()
-	dir, err := os.MkdirTemp("", "arkiv-bench-kek")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	kek, err := keyring.LoadOrCreateKEKFile(filepath.Join(dir, "kek.json"))
-	if err != nil {
-		return nil, err
-	}
-	kr, err := keyring.Open(ctx, kpool, kek, time.Now, keyring.WithoutListener())
-	if err != nil {
-		return nil, err
-	}
-	defer kr.Close()
+	defer releaseKeys()
 	codec := keyring.NewCodec(kr)
 	reg := domain.NewRegistry()
 	if err := domain.RegisterEvents(reg); err != nil {
