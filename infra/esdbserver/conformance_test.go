@@ -15,6 +15,9 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	// The clients here decode read responses as Arkiv's own do; esdbcodec's tests compare
+	// that decoder with the standard one.
+	_ "github.com/arkiv/arkiv/infra/esdbcodec"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"

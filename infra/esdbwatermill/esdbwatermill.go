@@ -15,6 +15,8 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/arkiv/arkiv/domain"
+	// Reads and subscriptions decode each event without protobuf reflection.
+	_ "github.com/arkiv/arkiv/infra/esdbcodec"
 	"github.com/arkiv/arkiv/projections"
 )
 
@@ -101,7 +103,7 @@ func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (p
 		return projections.Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
 	}
 	defer rs.Close()
-	var pg projections.Page
+	pg := projections.Page{Events: make([]projections.Event, 0, min(max, 1<<16))}
 	raw := uint64(0)
 	for {
 		re, err := rs.Recv()

@@ -8,6 +8,8 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/arkiv/arkiv/domain"
+	// Reads and subscriptions decode each event without protobuf reflection.
+	_ "github.com/arkiv/arkiv/infra/esdbcodec"
 )
 
 // Dial creates an official client for connection string url whose own log lines go to log
