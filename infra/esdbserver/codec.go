@@ -25,14 +25,18 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	var tick [20]byte
 	created := strconv.AppendInt(tick[:0], r.created, 10)
 	size := eventRespSize(r, created)
-	if mem.IsBelowBufferPoolingThreshold(size) {
-		return mem.BufferSlice{mem.SliceBuffer(appendEventResp(make([]byte, 0, size), r, created))}, nil
-	}
+	// Every message comes from gRPC's buffer pool and goes back once written, small ones
+	// too: a read sends one message per event, and allocating each was the largest part of
+	// the server's garbage. mem.NewBuffer pools a buffer by its capacity, hence the minimum.
 	pool := mem.DefaultBufferPool()
-	buf := pool.Get(size)
+	buf := pool.Get(max(size, pooledMin))
 	*buf = appendEventResp((*buf)[:0], r, created)
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
+
+// pooledMin is the smallest capacity gRPC returns to its pool: just above mem's pooling
+// threshold of 1 KiB.
+const pooledMin = 1<<10 + 1
 
 // Unmarshal decodes data into v with the standard proto codec.
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.std.Unmarshal(data, v) }
