@@ -160,23 +160,17 @@ func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error 
 // per table. An event id already present makes the COPY fail; the runner and rebuilds then
 // apply the batch one event at a time, where ON CONFLICT skips it.
 func (*Audit) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
-	logRows := make([][]any, 0, len(evs))
 	var deniedRows [][]any
-	for _, ev := range evs {
+	_, err := projections.CopyEvents(ctx, tx, "audit_log", auditLogColumns, evs, func(ev projections.Event) ([]any, error) {
 		logRow, deniedRow, err := auditRows(ev)
-		if err != nil {
-			return err
-		}
-		logRows = append(logRows, logRow)
 		if deniedRow != nil {
 			deniedRows = append(deniedRows, deniedRow)
 		}
+		return logRow, err
+	})
+	if err != nil || len(deniedRows) == 0 {
+		return err
 	}
-	if len(deniedRows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"access_denied"}, accessDeniedColumns, pgx.CopyFromRows(deniedRows)); err != nil {
-			return err
-		}
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, auditLogColumns, pgx.CopyFromRows(logRows))
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"access_denied"}, accessDeniedColumns, pgx.CopyFromRows(deniedRows))
 	return err
 }

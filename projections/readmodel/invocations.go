@@ -3,6 +3,7 @@ package readmodel
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 
 	"github.com/arkiv/arkiv/domain"
@@ -129,19 +130,9 @@ func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev projections.Ev
 // An invocation id already present makes the COPY fail; the runner and rebuilds then apply
 // the batch one event at a time, where ON CONFLICT skips it.
 func (*ModelInvocations) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
-	var rows [][]any
-	for _, ev := range evs {
-		row, err := invocationRow(ev)
-		if err != nil {
-			return err
-		}
-		if row != nil {
-			rows = append(rows, row)
-		}
-	}
-	if len(rows) == 0 {
+	if !slices.ContainsFunc(evs, func(ev projections.Event) bool { return ev.Type == evInvocation }) {
 		return nil
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"model_invocations"}, invocationColumns, pgx.CopyFromRows(rows))
+	_, err := projections.CopyEvents(ctx, tx, "model_invocations", invocationColumns, evs, invocationRow)
 	return err
 }
