@@ -20,7 +20,6 @@ package processmanagers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -263,14 +262,14 @@ func parseMetadata(ev projections.Event) metadata {
 	var md metadata
 	if len(ev.Metadata) > 0 {
 		// Events without Arkiv metadata (foreign writers) carry no subjects: nothing to index.
-		_ = json.Unmarshal(ev.Metadata, &md)
+		_ = projections.DecodeJSON(ev.Metadata, &md)
 	}
 	return md
 }
 
 // decode unmarshals an event payload's plain fields; sealed fields must not be named in into.
 func decode(ev projections.Event, into any) error {
-	if err := json.Unmarshal(ev.Data, into); err != nil {
+	if err := projections.DecodeJSON(ev.Data, into); err != nil {
 		return domain.Wrap(domain.KindInvalid, "processmanagers.decode", err, "undecodable "+ev.Type+" payload")
 	}
 	return nil

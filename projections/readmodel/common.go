@@ -18,7 +18,6 @@ package readmodel
 
 import (
 	"context"
-	"encoding/json"
 	"sort"
 	"strings"
 	"time"
@@ -69,7 +68,7 @@ type meta struct {
 // metaOf decodes ev's metadata; an event without Arkiv metadata gets its creation time.
 func metaOf(ev projections.Event) meta {
 	var m meta
-	_ = json.Unmarshal(ev.Metadata, &m)
+	_ = projections.DecodeJSON(ev.Metadata, &m)
 	if m.OccurredAt.IsZero() {
 		m.OccurredAt = ev.Created
 	}
@@ -79,7 +78,7 @@ func metaOf(ev projections.Event) meta {
 
 // decode unmarshals ev's payload into into, naming the event on failure.
 func decode(ev projections.Event, into any) error {
-	if err := json.Unmarshal(ev.Data, into); err != nil {
+	if err := projections.DecodeJSON(ev.Data, into); err != nil {
 		return domain.Wrap(domain.KindInternal, "readmodel.decode", err, "bad payload of "+ev.Type)
 	}
 	return nil
