@@ -214,10 +214,13 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Rebuild
 }
 
 // applyInSchema applies evs in one transaction whose search_path puts schema first, so the
-// projection's unqualified table names reach the shadow tables.
+// projection's unqualified table names reach the shadow tables. The transaction commits
+// without waiting for its WAL to reach the disk: a crash can lose only shadow rows, which a
+// rebuild that does not finish drops anyway; the swap, which makes them live, waits, and
+// its flush covers all the WAL written before it.
 func (r *Runner) applyInSchema(ctx context.Context, p Projection, schema string, evs []Event) error {
 	return pgx.BeginFunc(ctx, r.cfg.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+schema+", public"); err != nil {
+		if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+schema+", public; SET LOCAL synchronous_commit TO off"); err != nil {
 			return err
 		}
 		err := applyWithFallback(ctx, tx, p, evs)
