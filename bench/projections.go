@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -53,7 +54,7 @@ func (benchNotes) row(ev projections.Event) ([]any, error) {
 		Space string `json:"space"`
 		Note  string `json:"note"`
 	}
-	if err := json.Unmarshal(ev.Data, &p); err != nil {
+	if err := projections.DecodeJSON(ev.Data, &p); err != nil {
 		return nil, err
 	}
 	// pgtype.UUID is encoded as its 16 bytes; a uuid.UUID would go through driver.Valuer,
@@ -71,15 +72,7 @@ func (b benchNotes) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) 
 }
 
 func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
-	rows := make([][]any, len(evs))
-	for i, ev := range evs {
-		r, err := b.row(ev)
-		if err != nil {
-			return err
-		}
-		rows[i] = r
-	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"bench_notes"}, benchNotesColumns, pgx.CopyFromRows(rows))
+	_, err := projections.CopyEvents(ctx, tx, "bench_notes", benchNotesColumns, evs, b.row)
 	return err
 }
 
@@ -88,10 +81,14 @@ func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections
 // through the official client, JSON decoding, COPY batches, blue/green swap) and, in the
 // same run, COPYs the very same rows, decoded beforehand, into an identical table (same
 // columns and primary key) as the baseline. The rebuild pays for reading and decoding the
-// log; the baseline does not. Both run three times, alternating, and the figures are the
-// medians (the ratio is the median of the three per-round ratios), so that a burst of other
-// load on the machine does not decide the result.
+// log; the baseline does not. Both run five times, alternating, and the figures are the
+// medians (the ratio is the median of the five per-round ratios), so that a burst of other
+// load on the machine does not decide the result. The process runs with the collector
+// setting `arkiv projections rebuild` uses (projections.RebuildGCPercent), for the rebuild
+// and the baseline alike, and the baseline's rows are read again each round so that none of
+// them is live while the rebuild runs.
 func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
+	defer debug.SetGCPercent(debug.SetGCPercent(projections.RebuildGCPercent))
 	f, err := startESDB(ctx, env)
 	if err != nil {
 		return nil, err
@@ -129,7 +126,54 @@ func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 
-	// The baseline's rows: the same events, read and decoded before any timing.
+	const rounds = 5
+	var rebuildRates, copyRates, ratios []float64
+	for round := 0; round < rounds; round++ {
+		// Nothing of the baseline is live while the rebuild runs: a million decoded rows held
+		// by the benchmark would make every garbage collection during the rebuild scan them,
+		// a cost that no production rebuild pays.
+		runtime.GC()
+		start := time.Now()
+		var applied int64
+		if err := r.Rebuild(ctx, "bench_notes", func(p projections.RebuildProgress) { applied = p.Events }); err != nil {
+			return nil, err
+		}
+		rebuildRate := float64(applied) / time.Since(start).Seconds()
+		if applied != int64(n) {
+			return nil, fmt.Errorf("rebuild applied %d events, want %d", applied, n)
+		}
+
+		// The baseline's rows: the same events, read and decoded before its timing starts.
+		rows, err := benchNotesRows(ctx, log)
+		if err != nil {
+			return nil, err
+		}
+		if len(rows) != n {
+			return nil, fmt.Errorf("read %d events, want %d", len(rows), n)
+		}
+		if _, err := pool.Exec(ctx, "TRUNCATE bench_notes_copy"); err != nil {
+			return nil, err
+		}
+		runtime.GC()
+		start = time.Now()
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"bench_notes_copy"}, benchNotesColumns, pgx.CopyFromRows(rows)); err != nil {
+			return nil, err
+		}
+		copyRate := float64(len(rows)) / time.Since(start).Seconds()
+		rebuildRates = append(rebuildRates, rebuildRate)
+		copyRates = append(copyRates, copyRate)
+		ratios = append(ratios, rebuildRate/copyRate)
+	}
+	rebuildRate, copyRate, ratio := Median(rebuildRates), Median(copyRates), Median(ratios)
+	return []Result{
+		{Metric: fmt.Sprintf("rebuild of %d events (median of %d, GOGC %d as the CLI)", n, rounds, projections.RebuildGCPercent), Value: rebuildRate, Unit: "events/s", Target: ">= 20000", Met: Met(rebuildRate >= 20000)},
+		{Metric: fmt.Sprintf("raw COPY of the same rows (median of %d)", rounds), Value: copyRate, Unit: "rows/s"},
+		{Metric: fmt.Sprintf("rebuild / COPY (median of %d rounds)", rounds), Value: ratio, Unit: "ratio", Target: ">= 0.5", Met: Met(ratio >= 0.5)},
+	}, nil
+}
+
+// benchNotesRows reads the whole log and decodes it into benchNotes rows.
+func benchNotesRows(ctx context.Context, log projections.Log) ([][]any, error) {
 	var rows [][]any
 	var at *projections.Position
 	for {
@@ -145,44 +189,10 @@ func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 			rows = append(rows, row)
 		}
 		if pg.End || pg.Last == nil {
-			break
+			return rows, nil
 		}
 		at = pg.Last
 	}
-	if len(rows) != n {
-		return nil, fmt.Errorf("read %d events, want %d", len(rows), n)
-	}
-
-	const rounds = 3
-	var rebuildRates, copyRates, ratios []float64
-	for round := 0; round < rounds; round++ {
-		start := time.Now()
-		var applied int64
-		if err := r.Rebuild(ctx, "bench_notes", func(p projections.RebuildProgress) { applied = p.Events }); err != nil {
-			return nil, err
-		}
-		rebuildRate := float64(applied) / time.Since(start).Seconds()
-		if applied != int64(n) {
-			return nil, fmt.Errorf("rebuild applied %d events, want %d", applied, n)
-		}
-		if _, err := pool.Exec(ctx, "TRUNCATE bench_notes_copy"); err != nil {
-			return nil, err
-		}
-		start = time.Now()
-		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"bench_notes_copy"}, benchNotesColumns, pgx.CopyFromRows(rows)); err != nil {
-			return nil, err
-		}
-		copyRate := float64(len(rows)) / time.Since(start).Seconds()
-		rebuildRates = append(rebuildRates, rebuildRate)
-		copyRates = append(copyRates, copyRate)
-		ratios = append(ratios, rebuildRate/copyRate)
-	}
-	rebuildRate, copyRate, ratio := Median(rebuildRates), Median(copyRates), Median(ratios)
-	return []Result{
-		{Metric: fmt.Sprintf("rebuild of %d events (median of %d)", n, rounds), Value: rebuildRate, Unit: "events/s", Target: ">= 20000", Met: Met(rebuildRate >= 20000)},
-		{Metric: fmt.Sprintf("raw COPY of the same rows (median of %d)", rounds), Value: copyRate, Unit: "rows/s"},
-		{Metric: fmt.Sprintf("rebuild / COPY (median of %d rounds)", rounds), Value: ratio, Unit: "ratio", Target: ">= 0.5", Met: Met(ratio >= 0.5)},
-	}, nil
 }
 
 // applyOnly hides a projection's ApplyBatch, so that the framework applies one event at a

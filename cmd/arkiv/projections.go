@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"text/tabwriter"
 	"time"
 
@@ -228,6 +229,9 @@ func projectionsRebuild(ctx context.Context, env *cliEnv, args []string) error {
 	names := []string{name}
 	if *all {
 		names = r.Names()
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(projections.RebuildGCPercent)
 	}
 	for _, n := range names {
 		start := time.Now()
