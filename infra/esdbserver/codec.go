@@ -2,6 +2,7 @@ package esdbserver
 
 import (
 	"strconv"
+	"sync"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
@@ -25,18 +26,45 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	var tick [20]byte
 	created := strconv.AppendInt(tick[:0], r.created, 10)
 	size := eventRespSize(r, created)
-	// Every message comes from gRPC's buffer pool and goes back once written, small ones
-	// too: a read sends one message per event, and allocating each was the largest part of
-	// the server's garbage. mem.NewBuffer pools a buffer by its capacity, hence the minimum.
-	pool := mem.DefaultBufferPool()
-	buf := pool.Get(max(size, pooledMin))
+	// Every message comes from a buffer pool and goes back once written, small ones too: a
+	// read sends one message per event, and allocating each was the largest part of the
+	// server's garbage.
+	buf := messagePool.Get(size)
 	*buf = appendEventResp((*buf)[:0], r, created)
-	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+	return mem.BufferSlice{mem.NewBuffer(buf, messagePool)}, nil
 }
 
-// pooledMin is the smallest capacity gRPC returns to its pool: just above mem's pooling
-// threshold of 1 KiB.
-const pooledMin = 1<<10 + 1
+// messagePool pools the buffers of read messages. gRPC's own pool leaves buffers of 1 KiB or
+// less to the garbage collector and clears every buffer it hands out; the messages of most
+// events are a few hundred bytes, and Marshal overwrites what it sends, so small messages
+// share buffers of smallMessage bytes that are neither cleared nor collected (mem.NewBuffer
+// pools a buffer by its capacity, which is above its threshold). Larger ones go to gRPC's.
+var messagePool mem.BufferPool = smallFirstPool{}
+
+const smallMessage = 2 << 10
+
+type smallFirstPool struct{}
+
+var smallBuffers = sync.Pool{New: func() any { b := make([]byte, 0, smallMessage); return &b }}
+
+// Get returns a buffer of length n.
+func (smallFirstPool) Get(n int) *[]byte {
+	if n > smallMessage {
+		return mem.DefaultBufferPool().Get(n)
+	}
+	b := smallBuffers.Get().(*[]byte)
+	*b = (*b)[:n]
+	return b
+}
+
+// Put takes a buffer back.
+func (smallFirstPool) Put(b *[]byte) {
+	if cap(*b) == smallMessage {
+		smallBuffers.Put(b)
+		return
+	}
+	mem.DefaultBufferPool().Put(b)
+}
 
 // Unmarshal decodes data into v with the standard proto codec.
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.std.Unmarshal(data, v) }
