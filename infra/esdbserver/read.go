@@ -166,7 +166,13 @@ func (s *Server) readAll(ss streams.Streams_ReadServer, all *streams.ReadReq_Opt
 	}
 	vis := newVisibility(s, principalFrom(ctx))
 	remaining := o.GetCount()
-	pages, stop := prefetch(ctx, readPage, func(ctx context.Context, prev []*record) ([]*record, error) {
+	// Pages ask for no more than the count still unread, so that a read of n events does
+	// not fetch and scan up to two pages beyond them (the last one and the one read ahead).
+	// When every event read is sent (an admin, no filter) reading stops at the count; when
+	// hidden or filtered events may leave it short, it goes on page by page.
+	want, fetched := remaining, uint64(0)
+	exact := vis.p.admin && f == nil
+	pages, stop := prefetch(ctx, func(ctx context.Context, prev []*record) ([]*record, int, error) {
 		if prev != nil {
 			if backwards {
 				hi = prev[len(prev)-1].pos - 1
@@ -174,10 +180,16 @@ func (s *Server) readAll(ss streams.Streams_ReadServer, all *streams.ReadReq_Opt
 				lo = prev[len(prev)-1].pos + 1
 			}
 		}
-		if lo > hi {
-			return nil, nil
+		if lo > hi || exact && fetched >= want {
+			return nil, 1, nil
 		}
-		return s.st.readAll(ctx, lo, hi, backwards, readPage)
+		n := readPage
+		if fetched < want {
+			n = int(min(want-fetched, readPage))
+		}
+		page, err := s.st.readAll(ctx, lo, hi, backwards, n)
+		fetched += uint64(len(page))
+		return page, n, err
 	})
 	defer stop()
 	for pr := range pages {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"regexp"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,6 +46,8 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 type store struct {
 	pool   *pgxpool.Pool
 	schema string // quoted identifier
+	// allRead counts the events $all reads have fetched from Postgres, for tests.
+	allRead atomic.Int64
 
 	qReadStreamFwd string
 	qReadStreamBwd string
@@ -266,7 +269,9 @@ func (s *store) readAll(ctx context.Context, lo, hi int64, backwards bool, limit
 	if err != nil {
 		return nil, err
 	}
-	return scanRecords(rows, make([]*record, 0, min(limit, 1024)))
+	page, err := scanRecords(rows, make([]*record, 0, min(limit, 1024)))
+	s.allRead.Add(int64(len(page)))
+	return page, err
 }
 
 // streamInfo is what a reader needs to know about a stream.
@@ -358,22 +363,22 @@ type pageResult struct {
 
 // prefetch reads pages in a goroutine, one page ahead of the consumer, so the database
 // read of the next page overlaps sending the current one. fetch gets the previous page
-// (nil first) and returns the next; reading stops after a page shorter than full, an error,
-// or stop.
-func prefetch(ctx context.Context, full int, fetch func(ctx context.Context, prev []*record) ([]*record, error)) (<-chan pageResult, func()) {
+// (nil first) and returns the next and how many events it asked for; reading stops after a
+// page shorter than that, an error, or stop.
+func prefetch(ctx context.Context, fetch func(ctx context.Context, prev []*record) (page []*record, asked int, err error)) (<-chan pageResult, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan pageResult, 1)
 	go func() {
 		defer close(ch)
 		var prev []*record
 		for {
-			page, err := fetch(ctx, prev)
+			page, asked, err := fetch(ctx, prev)
 			select {
 			case ch <- pageResult{page: page, err: err}:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil || len(page) < full {
+			if err != nil || len(page) < asked {
 				return
 			}
 			prev = page

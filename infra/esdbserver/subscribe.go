@@ -151,7 +151,7 @@ func (sub *subscription) live(ctx context.Context, l *listener) error {
 // page), and delivers what it finds, until a page comes back short.
 func (sub *subscription) catchUp(ctx context.Context, head func() int64) error {
 	lastRev, lastPos := sub.lastRev, sub.lastPos
-	pages, stop := prefetch(ctx, readPage, func(ctx context.Context, prev []*record) ([]*record, error) {
+	pages, stop := prefetch(ctx, func(ctx context.Context, prev []*record) ([]*record, int, error) {
 		if len(prev) > 0 {
 			last := prev[len(prev)-1]
 			lastPos = last.pos
@@ -160,12 +160,14 @@ func (sub *subscription) catchUp(ctx context.Context, head func() int64) error {
 			}
 		}
 		if sub.stream != "" {
-			return sub.s.st.readStream(ctx, sub.stream, streamRange{
+			page, err := sub.s.st.readStream(ctx, sub.stream, streamRange{
 				lo: lastRev + 1, hi: math.MaxInt64, minCreated: math.MinInt64,
 				minPos: lastPos + 1, maxPos: head(),
 			}, false, readPage)
+			return page, readPage, err
 		}
-		return sub.s.st.readAll(ctx, lastPos+1, head(), false, readPage)
+		page, err := sub.s.st.readAll(ctx, lastPos+1, head(), false, readPage)
+		return page, readPage, err
 	})
 	defer stop()
 	for pr := range pages {
