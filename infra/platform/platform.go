@@ -149,6 +149,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if pc.MaxConns < 16 {
 		pc.MaxConns = 16
 	}
+	pc.AfterConnect = postgres.RegisterJSONCodecs
 	if p.Pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
 		return nil, fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
 	}
