@@ -16,15 +16,23 @@ import (
 	"github.com/arkiv/arkiv/infra/search"
 )
 
+// cleanups is what a fixture has set up so far, to be undone in reverse order.
+type cleanups struct{ fns []func() }
+
+func (c *cleanups) push(fn func()) { c.fns = append(c.fns, fn) }
+
+// run undoes everything pushed, last first.
+func (c *cleanups) run() {
+	for i := len(c.fns) - 1; i >= 0; i-- {
+		c.fns[i]()
+	}
+}
+
 // NewKeyring opens a keyring on a fresh key-store database under a fresh KEK file, without
 // the cross-process listener (one process per scenario). release closes and drops both.
 func (e *Env) NewKeyring(ctx context.Context) (kr *keyring.Keyring, release func(), err error) {
-	var undo []func()
-	release = func() {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-	}
+	var undo cleanups
+	release = undo.run
 	defer func() {
 		if err != nil {
 			release()
@@ -34,17 +42,17 @@ func (e *Env) NewKeyring(ctx context.Context) (kr *keyring.Keyring, release func
 	if err != nil {
 		return nil, nil, err
 	}
-	undo = append(undo, drop)
+	undo.push(drop)
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, nil, err
 	}
-	undo = append(undo, pool.Close)
+	undo.push(pool.Close)
 	dir, err := os.MkdirTemp("", "arkiv-bench-kek")
 	if err != nil {
 		return nil, nil, err
 	}
-	undo = append(undo, func() { _ = os.RemoveAll(dir) })
+	undo.push(func() { _ = os.RemoveAll(dir) })
 	kek, err := keyring.LoadOrCreateKEKFile(filepath.Join(dir, "kek.json"))
 	if err != nil {
 		return nil, nil, err
@@ -52,7 +60,7 @@ func (e *Env) NewKeyring(ctx context.Context) (kr *keyring.Keyring, release func
 	if kr, err = keyring.Open(ctx, pool, kek, time.Now, keyring.WithoutListener()); err != nil {
 		return nil, nil, err
 	}
-	undo = append(undo, kr.Close)
+	undo.push(kr.Close)
 	return kr, release, nil
 }
 

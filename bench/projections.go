@@ -89,37 +89,15 @@ func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections
 // them is live while the rebuild runs.
 func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 	defer debug.SetGCPercent(debug.SetGCPercent(projections.RebuildGCPercent))
-	f, err := startESDB(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	defer f.close()
 	n := env.Size(1_000_000, 20_000)
-	f.stop()
-	if err := esdbSeed(ctx, f.pgURL, n); err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
-	}
-	if err := f.start(ctx); err != nil {
-		return nil, err
-	}
-
-	rmURL, drop, err := env.NewDatabase(ctx)
+	pool, log, release, err := seededLog(ctx, env, n, esdbSeed)
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
-	if err := postgres.Migrate(ctx, rmURL); err != nil {
-		return nil, err
-	}
-	pool, err := pgxpool.New(ctx, rmURL)
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
+	defer release()
 	if _, err := pool.Exec(ctx, benchNotesDDL+"; CREATE TABLE bench_notes_copy (LIKE bench_notes INCLUDING ALL)"); err != nil {
 		return nil, err
 	}
-	log := esdbwatermill.NewLog(f.client, esdbwatermill.Options{})
 	r, err := projections.NewRunner(projections.Config{Pool: pool, Log: log,
 		Projections: []projections.Projection{benchNotes{}}, RebuildBatchSize: 10000})
 	if err != nil {
@@ -203,33 +181,12 @@ type applyOnly struct{ projections.Projection }
 // streams and rebuilds the audit projection (one audit_log row per event) twice in the
 // same run: through its COPY batch path and one event at a time with Apply.
 func benchAuditRebuild(ctx context.Context, env *Env) ([]Result, error) {
-	f, err := startESDB(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	defer f.close()
 	n := env.Size(200_000, 10_000)
-	f.stop()
-	if err := seedAuditEvents(ctx, f.pgURL, n); err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
-	}
-	if err := f.start(ctx); err != nil {
-		return nil, err
-	}
-	rmURL, drop, err := env.NewDatabase(ctx)
+	pool, log, release, err := seededLog(ctx, env, n, seedAuditEvents)
 	if err != nil {
 		return nil, err
 	}
-	defer drop()
-	if err := postgres.Migrate(ctx, rmURL); err != nil {
-		return nil, err
-	}
-	pool, err := pgxpool.New(ctx, rmURL)
-	if err != nil {
-		return nil, err
-	}
-	defer pool.Close()
-	log := esdbwatermill.NewLog(f.client, esdbwatermill.Options{})
+	defer release()
 	rate := func(p projections.Projection) (float64, error) {
 		r, err := projections.NewRunner(projections.Config{Pool: pool, Log: log,
 			Projections: []projections.Projection{p}, RebuildBatchSize: 10000})
@@ -264,6 +221,44 @@ func benchAuditRebuild(ctx context.Context, env *Env) ([]Result, error) {
 		{Metric: fmt.Sprintf("audit rebuild of %d events, one INSERT per event", n), Value: single, Unit: "events/s"},
 		{Metric: "COPY batches / one at a time", Value: batch / single, Unit: "ratio"},
 	}, nil
+}
+
+// seededLog starts an embedded event store whose tables seed fills with n events, and a
+// fresh, migrated read-model database; it returns a pool on that database, the log as the
+// projections framework reads it, and a func releasing all of it.
+func seededLog(ctx context.Context, env *Env, n int, seed func(ctx context.Context, pgURL string, n int) error) (pool *pgxpool.Pool, log *esdbwatermill.Log, release func(), err error) {
+	var undo cleanups
+	release = undo.run
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	f, err := startESDB(ctx, env)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	undo.push(f.close)
+	f.stop()
+	if err := seed(ctx, f.pgURL, n); err != nil {
+		return nil, nil, nil, fmt.Errorf("seed: %w", err)
+	}
+	if err := f.start(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	rmURL, drop, err := env.NewDatabase(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	undo.push(drop)
+	if err := postgres.Migrate(ctx, rmURL); err != nil {
+		return nil, nil, nil, err
+	}
+	if pool, err = pgxpool.New(ctx, rmURL); err != nil {
+		return nil, nil, nil, err
+	}
+	undo.push(pool.Close)
+	return pool, esdbwatermill.NewLog(f.client, esdbwatermill.Options{}), release, nil
 }
 
 // seedAuditEvents writes n events straight into the embedded store's tables: commands on
