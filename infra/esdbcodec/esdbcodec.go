@@ -47,7 +47,9 @@ func (c Codec) Marshal(v any) (mem.BufferSlice, error) { return c.std.Marshal(v)
 // other message with the standard codec.
 func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	m, ok := v.(*streams.ReadResp)
-	if !ok {
+	// Only a response that starts with the event field can carry an event: confirmations,
+	// checkpoints and the like go to the standard codec without being copied first.
+	if !ok || len(data) == 0 || !startsWithEvent(data[0].ReadOnlyData()) {
 		return c.std.Unmarshal(data, v)
 	}
 	// The decoded message keeps no reference to data, whose buffers gRPC reuses: it points
@@ -62,6 +64,11 @@ func (c Codec) Unmarshal(data mem.BufferSlice, v any) error {
 		return nil
 	}
 	return c.std.Unmarshal(data, v)
+}
+
+// startsWithEvent reports whether b opens with the tag of ReadResp.event.
+func startsWithEvent(b []byte) bool {
+	return len(b) > 0 && b[0] == byte(protowire.EncodeTag(fReadRespEvent, protowire.BytesType))
 }
 
 // Field numbers of the messages this package decodes (streams.proto and shared.proto).
