@@ -20,7 +20,7 @@ import (
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbserver"
-	"github.com/arkiv/arkiv/infra/platform"
+	"github.com/arkiv/arkiv/app"
 )
 
 func graphqlScenarios() []Scenario {
@@ -66,7 +66,7 @@ func benchGraphQLSpace(ctx context.Context, env *Env) ([]Result, error) {
 	defer os.RemoveAll(dir)
 	class := "BenchGql" + uuid.NewString()[:8]
 	defer deleteWeaviateClass(env.WeaviateURL, class)
-	p, err := platform.Open(ctx, platform.Config{PGURL: pgURL, KeystoreURL: keysURL, ESDBURL: es.ConnectionString(),
+	p, err := app.Open(ctx, app.Config{PGURL: pgURL, KeystoreURL: keysURL, ESDBURL: es.ConnectionString(),
 		WeaviateURL: env.WeaviateURL, SearchClass: class, KEKFile: filepath.Join(dir, "kek.json"),
 		LoginKey: bytes.Repeat([]byte{1}, 32), Projections: true, Version: "bench"})
 	if err != nil {

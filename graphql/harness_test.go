@@ -20,7 +20,7 @@ import (
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/pgtest"
-	"github.com/arkiv/arkiv/infra/platform"
+	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
 )
 
@@ -28,7 +28,7 @@ import (
 // embedded event store, the keyring, authentication, the projection runner, a Weaviate
 // class of its own and the GraphQL endpoint over a real HTTP listener.
 type stack struct {
-	p     *platform.Platform
+	p     *app.Platform
 	url   string
 	clock *clocktest.Clock
 	dev   bool
@@ -47,7 +47,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	clock := &clocktest.Clock{}
-	p, err := platform.Open(ctx, platform.Config{
+	p, err := app.Open(ctx, app.Config{
 		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Gql"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
 		LoginKey: bytes.Repeat([]byte{7}, 32), Dev: o.dev, Projections: true, Version: "test", Clock: clock,

@@ -18,7 +18,7 @@ import (
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/httpserver"
 	"github.com/arkiv/arkiv/infra/llm"
-	arkiv "github.com/arkiv/arkiv/infra/platform"
+	"github.com/arkiv/arkiv/app"
 )
 
 // platformConfig is what the API server needs: where its services are and how to serve.
@@ -66,10 +66,10 @@ func (c platformConfig) missing() []string {
 	return m
 }
 
-// platform is the connected set of services the API runs on (infra/platform).
+// platform is the connected set of services the API runs on (package app).
 type platform struct {
 	cfg platformConfig
-	*arkiv.Platform
+	*app.Platform
 }
 
 // openPlatform connects to every service and checks that each answers, so that a server
@@ -95,7 +95,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err := pingWeaviate(cctx, cfg.WeaviateURL); err != nil {
 		return nil, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL is unreachable: %w", err)
 	}
-	p, err := arkiv.Open(cctx, arkiv.Config{
+	p, err := app.Open(cctx, app.Config{
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
 		Models: models, Version: version, Log: env.log,

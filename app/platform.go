@@ -1,11 +1,8 @@
-// Package platform assembles Arkiv's adapters into one running service: the write side
-// (event store, keyring, command handlers), authentication with audited logins, the
-// assistants' pipeline (retrieval and the model router behind commands.Ask), the projection
-// runner with its read models and search index, the erasure and retention process managers,
-// read-your-writes, subscriptions (including the in-process stream of reply tokens) and the
-// GraphQL handler.
+// Package app is Arkiv's composition root: it wires the adapters into one running service
+// (the write side, authentication, the assistants' pipeline, the projection runner with its
+// read models and search index, the process managers, subscriptions and the GraphQL handler).
 // `arkiv serve` and `arkiv dev` run it, and the end-to-end tests start it in-process.
-package platform
+package app
 
 import (
 	"context"
