@@ -17,10 +17,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbserver"
-	"github.com/arkiv/arkiv/app"
 )
 
 func graphqlScenarios() []Scenario {

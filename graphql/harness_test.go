@@ -15,12 +15,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/pgtest"
-	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
 )
 

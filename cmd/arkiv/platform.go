@@ -15,10 +15,10 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
+	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/httpserver"
 	"github.com/arkiv/arkiv/infra/llm"
-	"github.com/arkiv/arkiv/app"
 )
 
 // platformConfig is what the API server needs: where its services are and how to serve.
