@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -48,8 +49,8 @@ func (randomIDs) NewID() string { return uuid.NewString() }
 
 // openWriteSide connects to the event store and the key store (creating the key store's
 // database and the KEK file when missing) and builds the command dependencies.
-func openWriteSide(ctx context.Context, env *cliEnv, cfg writeConfig) (w *writeSide, err error) {
-	w = &writeSide{}
+func openWriteSide(ctx context.Context, env *cliEnv, cfg writeConfig) (_ *writeSide, err error) {
+	w := &writeSide{}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -61,7 +62,7 @@ func openWriteSide(ctx context.Context, env *cliEnv, cfg writeConfig) (w *writeS
 	w.close = append(w.close, func() { _ = w.Store.Close() })
 	kek, err := keyring.LoadOrCreateKEKFile(cfg.KEKFile)
 	if err != nil {
-		return nil, err
+		return nil, configError{"ARKIV_KEK_FILE", err}
 	}
 	dsn, err := keyring.KeystoreURL(cfg.KeystoreURL, cfg.PGURL)
 	if err != nil {
@@ -147,6 +148,10 @@ func cmdBootstrap(ctx context.Context, env *cliEnv, args []string) error {
 		*name = "Administrator"
 	}
 	res, err := bootstrapOrganization(ctx, env, cfg, *org, *email, *name, false)
+	var ce configError
+	if errors.As(err, &ce) {
+		return configError{ce.setting, errors.New(domain.PublicMessage(ce.err))}
+	}
 	if err != nil {
 		return fmt.Errorf("%s (%s)", domain.PublicMessage(err), domain.KindOf(err))
 	}

@@ -16,11 +16,15 @@ import (
 //	arkiv keys rotate-kek   add a KEK version and re-wrap every live DEK (resumable)
 //	arkiv keys prune-kek    delete the KEK versions no DEK is wrapped under any more
 //	arkiv keys status       KEK versions and how many DEKs still need re-wrapping
+//	arkiv keys generate-kek --out FILE   write a new KEK file (mode 0600)
 func cmdKeys(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
-		return usageError{"keys needs a subcommand: rotate-kek, prune-kek or status"}
+		return usageError{"keys needs a subcommand: generate-kek, rotate-kek, prune-kek or status"}
 	}
 	sub, args := args[0], args[1:]
+	if sub == "generate-kek" {
+		return generateKEK(env, args)
+	}
 	fs := newFlags(env, "keys "+sub)
 	keystoreURL := fs.String("keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store database (ARKIV_KEYSTORE_URL; default: <ARKIV_PG_URL database>_keys)")
 	pgURL := fs.String("pg-url", envOr("ARKIV_PG_URL", ""), "Postgres URL the key store's default is derived from (ARKIV_PG_URL)")
@@ -38,7 +42,7 @@ func cmdKeys(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	kek, err := keyring.LoadKEKFile(*kekFile)
 	if err != nil {
-		return err
+		return configError{"ARKIV_KEK_FILE", err}
 	}
 	dsn, err := keyring.KeystoreURL(*keystoreURL, *pgURL)
 	if err != nil {
@@ -142,5 +146,23 @@ func keysStatus(ctx context.Context, env *cliEnv, kr *keyring.Keyring, kek *keyr
 	}
 	fmt.Fprintf(env.stdout, "KEK file:        %s\nKEK versions:    %v (current %d)\nkeys to re-wrap: %d\n",
 		kek.Path(), kek.Versions(), cur, pending)
+	return nil
+}
+
+// generateKEK runs `arkiv keys generate-kek --out FILE`: a new KEK file, mode 0600, never
+// overwriting one that exists. It prints the path, never the key.
+func generateKEK(env *cliEnv, args []string) error {
+	fs := newFlags(env, "keys generate-kek")
+	out := fs.String("out", "", "path of the KEK file to create (required; must not exist)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError{"--out FILE is required"}
+	}
+	if err := keyring.GenerateKEKFile(*out); err != nil {
+		return configError{"--out", err}
+	}
+	fmt.Fprintf(env.stdout, "wrote a new key-encryption key to %s (mode 0600); keep it out of backups\n", *out)
 	return nil
 }

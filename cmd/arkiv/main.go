@@ -39,7 +39,7 @@ func commands() map[string]command {
 		"projections": {"projection status, or rebuild NAME|--all blue/green", cmdProjections},
 		"dev":         {"start the embedded stack and the API server (make run)", cmdDev},
 		"eventstore":  {"run the embedded EventStoreDB server (storage in ARKIV_PG_URL)", cmdEventStore},
-		"keys":        {"keyring tools: rotate-kek, prune-kek, status", cmdKeys},
+		"keys":        {"keyring tools: generate-kek, rotate-kek, prune-kek, status", cmdKeys},
 		"serve":       {"run the API server against external services", cmdServe},
 		"stack":       {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
 	}
@@ -82,7 +82,8 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 			return int(code)
 		}
 		var ue usageError
-		if errors.As(err, &ue) {
+		var ce configError
+		if errors.As(err, &ue) || errors.As(err, &ce) {
 			fmt.Fprintf(env.stderr, "arkiv %s: %v\n", args[0], err)
 			return 2
 		}
@@ -108,6 +109,17 @@ func usage(w io.Writer, cmds map[string]command) {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// configError marks bad configuration — a setting that names something unusable, such as an
+// unreadable key file (exit status 2, one line naming the setting).
+type configError struct {
+	setting string
+	err     error
+}
+
+func (e configError) Error() string { return e.setting + ": " + e.err.Error() }
+
+func (e configError) Unwrap() error { return e.err }
 
 func logLevel() slog.Level {
 	var l slog.Level

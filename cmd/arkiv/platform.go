@@ -16,8 +16,10 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/arkiv/arkiv/app"
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/httpserver"
+	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/llm"
 )
 
@@ -76,11 +78,16 @@ type platform struct {
 // never starts half-connected.
 func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platform, error) {
 	if m := cfg.missing(); len(m) > 0 {
-		return nil, fmt.Errorf("not configured: %v must be set (see README: pointing Arkiv at real services)", m)
+		return nil, usageError{fmt.Sprintf("not configured: %v must be set (see README: pointing Arkiv at real services)", m)}
 	}
 	key, err := parseLoginKey(cfg.LoginKey)
 	if err != nil {
-		return nil, err
+		return nil, usageError{err.Error()}
+	}
+	if _, err := os.Stat(cfg.KEKFile); err == nil {
+		if _, err := keyring.LoadKEKFile(cfg.KEKFile); err != nil {
+			return nil, configError{"ARKIV_KEK_FILE", errors.New(domain.PublicMessage(err))}
+		}
 	}
 	emb, err := embedding.ConfigFromEnv(os.Getenv)
 	if err != nil {

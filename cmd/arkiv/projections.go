@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
@@ -66,7 +67,7 @@ func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *readm
 	}
 	kek, err := keyring.LoadKEKFile(f.kekFile)
 	if err != nil {
-		return nil, err
+		return nil, configError{"ARKIV_KEK_FILE", errors.New(domain.PublicMessage(err))}
 	}
 	dsn, err := keyring.KeystoreURL(f.keystoreURL, f.pgURL)
 	if err != nil {

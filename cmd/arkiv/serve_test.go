@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,28 +37,38 @@ func TestServeRefusesToStartWithoutItsServices(t *testing.T) {
 	weaviate := weaviatetest.URL(t)
 	dead := closedAddr(t)
 	pg := pgtest.NewDatabase(t)
+	badKEK := filepath.Join(t.TempDir(), "bad-kek.json")
+	if err := os.WriteFile(badKEK, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Bad configuration exits 2; a configured service that does not answer exits 1.
 	cases := []struct {
 		name string
 		env  map[string]string
 		want string
+		code int
 	}{
-		{"nothing configured", map[string]string{}, "ARKIV_PG_URL ARKIV_ESDB_URL ARKIV_WEAVIATE_URL ARKIV_KEK_FILE ARKIV_AUTH_LOGIN_KEY"},
+		{"nothing configured", map[string]string{}, "ARKIV_PG_URL ARKIV_ESDB_URL ARKIV_WEAVIATE_URL ARKIV_KEK_FILE ARKIV_AUTH_LOGIN_KEY", 2},
+		{"unreadable KEK file", map[string]string{
+			"ARKIV_PG_URL": "postgres://x@" + dead + "/x", "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
+			"ARKIV_WEAVIATE_URL": weaviate, "ARKIV_KEK_FILE": badKEK, "ARKIV_AUTH_LOGIN_KEY": loginKey,
+		}, "ARKIV_KEK_FILE", 2},
 		{"weaviate down", map[string]string{
 			"ARKIV_PG_URL": "postgres://x@" + dead + "/x", "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
 			"ARKIV_WEAVIATE_URL": "http://" + dead, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": loginKey,
-		}, "Weaviate at ARKIV_WEAVIATE_URL is unreachable"},
+		}, "Weaviate at ARKIV_WEAVIATE_URL is unreachable", 1},
 		{"postgres down", map[string]string{
 			"ARKIV_PG_URL": "postgres://x@" + dead + "/x?connect_timeout=2", "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
 			"ARKIV_WEAVIATE_URL": weaviate, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": loginKey,
-		}, "Postgres"},
+		}, "Postgres", 1},
 		{"event store down", map[string]string{
 			"ARKIV_PG_URL": pg, "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
 			"ARKIV_WEAVIATE_URL": weaviate, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": loginKey,
-		}, "EventStoreDB"},
+		}, "EventStoreDB", 1},
 		{"short login key", map[string]string{
 			"ARKIV_PG_URL": "postgres://x@" + dead + "/x", "ARKIV_ESDB_URL": "esdb://" + dead + "?tls=false",
 			"ARKIV_WEAVIATE_URL": weaviate, "ARKIV_KEK_FILE": kek, "ARKIV_AUTH_LOGIN_KEY": "c2hvcnQ=",
-		}, "ARKIV_AUTH_LOGIN_KEY must be 32 bytes"},
+		}, "ARKIV_AUTH_LOGIN_KEY must be 32 bytes", 2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,8 +81,11 @@ func TestServeRefusesToStartWithoutItsServices(t *testing.T) {
 			var out, errOut bytes.Buffer
 			env := &cliEnv{stdout: &out, stderr: &errOut, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 			start := time.Now()
-			if code := run(ctx, env, []string{"serve"}); code != 1 {
-				t.Fatalf("exit %d, want 1; stderr: %s", code, errOut.String())
+			if code := run(ctx, env, []string{"serve"}); code != c.code {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, c.code, errOut.String())
+			}
+			if c.code == 2 {
+				oneLine(t, errOut.String())
 			}
 			for _, w := range strings.Fields(c.want) {
 				if !strings.Contains(errOut.String(), w) {
