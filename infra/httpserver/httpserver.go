@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +39,11 @@ type Config struct {
 	Checks []Check
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
 	ShutdownTimeout time.Duration
-	Log             *slog.Logger
+	// BodyTimeout bounds how long a client may take to send a request's body (default 30s);
+	// a body trickled in one byte at a time is cut off then. WebSocket upgrades are exempt:
+	// they have no body and live for as long as the subscription.
+	BodyTimeout time.Duration
+	Log         *slog.Logger
 }
 
 // Server is a bound, not yet serving HTTP server.
@@ -56,6 +62,9 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
+	if cfg.BodyTimeout == 0 {
+		cfg.BodyTimeout = 30 * time.Second
+	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return nil, errors.New("TLS needs both ARKIV_TLS_CERT and ARKIV_TLS_KEY")
 	}
@@ -72,7 +81,7 @@ func Listen(cfg Config) (*Server, error) {
 		mux.Handle("GET /{$}", playground.Handler("Arkiv", "/graphql"))
 	}
 	s.srv = &http.Server{
-		Handler:           mux,
+		Handler:           s.harden(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -141,7 +150,10 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 			defer wg.Done()
 			results[i] = result{Name: c.Name, OK: true}
 			if err := c.Fn(ctx); err != nil {
-				results[i] = result{Name: c.Name, Error: err.Error()}
+				// The reason stays in the server's log: error strings name hosts, ports and
+				// internals an anonymous caller has no business learning.
+				s.cfg.Log.Warn("readiness check failed", "check", c.Name, "err", err)
+				results[i] = result{Name: c.Name, Error: "unavailable"}
 			}
 		}()
 	}
@@ -153,6 +165,59 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": results})
+}
+
+// harden sets the headers every response carries and bounds the time a request's body may
+// take to arrive.
+//   - X-Content-Type-Options: nosniff, so a browser never reinterprets a JSON answer;
+//   - Cache-Control: no-store, above all for responses carrying keys, tokens and content;
+//   - Referrer-Policy: no-referrer, so no URL of Arkiv's leaks to another site;
+//   - X-Frame-Options: DENY, no page of Arkiv's may be framed.
+func (s *Server) harden(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		if !isUpgrade(r) && r.Body != nil && r.Body != http.NoBody {
+			// Errors mean the connection does not support deadlines; there is nothing better
+			// to do than serve.
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody lifts the body's read deadline once the body has been read to its end, so
+// that a handler that answers slowly (a long query, a streamed reply) is not cut off.
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// isUpgrade reports a WebSocket (or other protocol) upgrade request.
+func isUpgrade(r *http.Request) bool {
+	for _, v := range r.Header.Values("Connection") {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
