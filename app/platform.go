@@ -152,12 +152,12 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	}
 	p.closers = append(p.closers, p.Pool.Close)
 
-	es, err := eventstore.Dial(cfg.ESDBURL, cfg.Log)
-	if err != nil {
+	// A Store opened from the URL replaces a client that has given up, so the server
+	// reconnects by itself after an event-store outage of any length.
+	if p.Store, err = eventstore.OpenWithLog(cfg.ESDBURL, cfg.Log); err != nil {
 		return nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
 	}
-	p.Store = eventstore.New(es)
-	p.closers = append(p.closers, func() { _ = es.Close() })
+	p.closers = append(p.closers, func() { _ = p.Store.Close() })
 
 	if err := p.openKeyring(ctx); err != nil {
 		return nil, err
@@ -197,7 +197,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 			return nil, err
 		}
 		if p.Runner, err = projections.NewRunner(projections.Config{
-			Pool: p.Pool, Log: esdbwatermill.NewLog(es, esdbwatermill.Options{Logger: cfg.Log}),
+			Pool: p.Pool, Log: esdbwatermill.NewLog(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
 			Projections: all, Logger: cfg.Log,
 		}); err != nil {
 			return nil, err
@@ -205,7 +205,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		// The process managers follow the log on a runner of their own: they act on the
 		// keyring and append through commands, and are never rebuilt with the read models.
 		if p.Managers, err = processmanagers.New(processmanagers.Deps{
-			Pool: p.Pool, Log: esdbwatermill.NewLog(es, esdbwatermill.Options{Logger: cfg.Log}),
+			Pool: p.Pool, Log: esdbwatermill.NewLog(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
 			Keyring: p.Keyring, App: p.App, Clock: cfg.Clock, Logger: cfg.Log,
 			ErasureInterval: cfg.ErasureEvery, RetentionInterval: cfg.RetentionEvery,
 		}); err != nil {

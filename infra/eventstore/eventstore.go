@@ -9,8 +9,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -19,36 +22,87 @@ import (
 )
 
 // Store is the adapter. It is safe for concurrent use.
+//
+// The official client gives up for good once its discovery fails (about a second of
+// outage: ten attempts, 100 ms apart) and answers ConnectionClosed from then on. A Store
+// opened from a connection string outlives that: the first call that meets a closed client
+// replaces it with a fresh one (which dials lazily), so the server reconnects by itself as
+// soon as the event store answers again, however long the outage was.
 type Store struct {
-	c *esdb.Client
+	url string
+	log *slog.Logger
+	cur atomic.Pointer[esdb.Client]
+
+	mu     sync.Mutex // serialises renewals and Close
+	closed bool
 }
 
 // Open connects to the event store at connection string url ("esdb://host:port?tls=false").
 // The client dials lazily: an unreachable server shows as KindUnavailable on first use.
-func Open(url string) (*Store, error) {
-	c, err := Dial(url, nil)
+func Open(url string) (*Store, error) { return OpenWithLog(url, nil) }
+
+// OpenWithLog is Open with the client's own log lines going to log (nil: slog.Default()).
+func OpenWithLog(url string, log *slog.Logger) (*Store, error) {
+	c, err := Dial(url, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{c: c}, nil
+	s := &Store{url: url, log: log}
+	s.cur.Store(c)
+	return s, nil
 }
 
-// New wraps an existing client.
-func New(c *esdb.Client) *Store { return &Store{c: c} }
+// New wraps an existing client. Such a Store cannot renew a closed client: use Open.
+func New(c *esdb.Client) *Store {
+	s := &Store{}
+	s.cur.Store(c)
+	return s
+}
 
-// Client returns the underlying official client.
-func (s *Store) Client() *esdb.Client { return s.c }
+// Client returns the current official client. Callers that meet ErrorCodeConnectionClosed
+// on it call Renew and take Client again.
+func (s *Store) Client() *esdb.Client { return s.cur.Load() }
 
-// Close closes the client.
-func (s *Store) Close() error { return s.c.Close() }
+// Renew replaces old with a fresh client when old is still the current one and has given
+// up (a ConnectionClosed error); it is a no-op otherwise, so concurrent callers renew once.
+func (s *Store) Renew(old *esdb.Client) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.url == "" || s.cur.Load() != old {
+		return
+	}
+	c, err := Dial(s.url, s.log)
+	if err != nil { // the URL parsed once; this cannot happen
+		return
+	}
+	s.cur.Store(c)
+	_ = old.Close()
+}
+
+// failed classifies err from a call on client c, renewing c when it has given up.
+func (s *Store) failed(op string, c *esdb.Client, err error) error {
+	if isCode(err, esdb.ErrorCodeConnectionClosed) {
+		s.Renew(c)
+	}
+	return mapErr(op, err)
+}
+
+// Close closes the client; the Store renews nothing after it.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return s.cur.Load().Close()
+}
 
 // Load reads a whole stream forwards. A missing (or soft-deleted) stream yields no events
 // and revision domain.NoStream.
 func (s *Store) Load(ctx context.Context, stream string) ([]domain.Recorded, int64, error) {
 	const op = "eventstore.load"
-	rs, err := s.c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Start{}}, math.MaxInt64)
+	c := s.Client()
+	rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Start{}}, math.MaxInt64)
 	if err != nil {
-		return nil, domain.NoStream, mapErr(op, err)
+		return nil, domain.NoStream, s.failed(op, c, err)
 	}
 	defer rs.Close()
 	var out []domain.Recorded
@@ -61,7 +115,7 @@ func (s *Store) Load(ctx context.Context, stream string) ([]domain.Recorded, int
 			if isCode(err, esdb.ErrorCodeResourceNotFound) {
 				return nil, domain.NoStream, nil
 			}
-			return nil, domain.NoStream, mapErr(op, err)
+			return nil, domain.NoStream, s.failed(op, c, err)
 		}
 		out = append(out, recorded(ev))
 	}
@@ -74,9 +128,10 @@ func (s *Store) Load(ctx context.Context, stream string) ([]domain.Recorded, int
 // Last reads the last event of a stream.
 func (s *Store) Last(ctx context.Context, stream string) (domain.Recorded, bool, error) {
 	const op = "eventstore.last"
-	rs, err := s.c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	c := s.Client()
+	rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	if err != nil {
-		return domain.Recorded{}, false, mapErr(op, err)
+		return domain.Recorded{}, false, s.failed(op, c, err)
 	}
 	defer rs.Close()
 	ev, err := rs.Recv()
@@ -84,7 +139,7 @@ func (s *Store) Last(ctx context.Context, stream string) (domain.Recorded, bool,
 		return domain.Recorded{}, false, nil
 	}
 	if err != nil {
-		return domain.Recorded{}, false, mapErr(op, err)
+		return domain.Recorded{}, false, s.failed(op, c, err)
 	}
 	return recorded(ev), true, nil
 }
@@ -106,9 +161,10 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 		}
 		data[i] = esdb.EventData{EventID: id, EventType: e.Type, ContentType: esdb.ContentTypeJson, Data: e.Data, Metadata: e.Metadata}
 	}
-	res, err := s.c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
+	c := s.Client()
+	res, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
 	if err != nil {
-		return 0, mapErr(op, err)
+		return 0, s.failed(op, c, err)
 	}
 	return res.CommitPosition, nil
 }
@@ -122,9 +178,10 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, max uint64) ([]domain
 	if after > 0 {
 		from = esdb.Position{Commit: after, Prepare: after}
 	}
-	rs, err := s.c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: from}, max)
+	c := s.Client()
+	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: from}, max)
 	if err != nil {
-		return nil, mapErr(op, err)
+		return nil, s.failed(op, c, err)
 	}
 	defer rs.Close()
 	var out []domain.Recorded
@@ -134,7 +191,7 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, max uint64) ([]domain
 			return out, nil
 		}
 		if err != nil {
-			return nil, mapErr(op, err)
+			return nil, s.failed(op, c, err)
 		}
 		r := recorded(ev)
 		if after > 0 && r.Position <= after {

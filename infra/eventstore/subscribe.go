@@ -51,9 +51,10 @@ func (s *Store) SubscribeAll(ctx context.Context, after uint64, filter Filter) (
 	if after > 0 {
 		from = esdb.Position{Commit: after, Prepare: after}
 	}
-	sub, err := s.c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: from, Filter: filter.client()})
+	c := s.Client()
+	sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: from, Filter: filter.client()})
 	if err != nil {
-		return nil, mapErr(op, err)
+		return nil, s.failed(op, c, err)
 	}
 	return &Subscription{sub: sub}, nil
 }
