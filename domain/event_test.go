@@ -113,3 +113,18 @@ func TestValues(t *testing.T) {
 		t.Errorf("message not clear: %q", PublicMessage(err))
 	}
 }
+
+func TestNameRefusesInvisibleFormatCharacters(t *testing.T) {
+	for _, r := range []rune{0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069} {
+		name := "Finance" + string(r) + "Team"
+		if _, err := NewName("space name", name); !Is(KindInvalid, err) {
+			t.Errorf("U+%04X accepted in a name: %v", r, err)
+		}
+	}
+	// Ordinary scripts, accents and emoji stay welcome.
+	for _, ok := range []string{"Åsa Öberg", "مساحة المالية", "財務チーム", "Team 🚀", "Zoë-Anne"} {
+		if got, err := NewName("space name", ok); err != nil || got != ok {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+}

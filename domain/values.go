@@ -14,7 +14,10 @@ import (
 const MaxNameRunes = 200
 
 // NewName validates a display name or title: trimmed, 1 to MaxNameRunes characters, valid
-// UTF-8, no control characters. what names the field in the error ("space name").
+// UTF-8, no control characters, and none of the invisible characters that make a name read
+// differently from what it is (bidirectional overrides and isolates U+202A–U+202E and
+// U+2066–U+2069, zero-width and direction marks U+200B–U+200F): "Admins‮" must not pass
+// for another name in an audit log. what names the field in the error ("space name").
 func NewName(what, s string) (string, error) {
 	const op = "name.validate"
 	s = strings.TrimSpace(s)
@@ -31,8 +34,17 @@ func NewName(what, s string) (string, error) {
 		if unicode.IsControl(r) {
 			return "", Errorf(KindInvalid, op, "%s must not contain control characters", what)
 		}
+		if invisibleFormat(r) {
+			return "", Errorf(KindInvalid, op, "%s must not contain bidirectional-override or zero-width characters (U+%04X)", what, r)
+		}
 	}
 	return s, nil
+}
+
+// invisibleFormat reports the format characters names refuse: bidirectional embeddings,
+// overrides and isolates, zero-width spaces and joiners, and direction marks.
+func invisibleFormat(r rune) bool {
+	return (r >= 0x200B && r <= 0x200F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // NewEmail validates an e-mail address (a bare addr-spec, at most 254 bytes) and lower-cases
