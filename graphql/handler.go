@@ -151,7 +151,8 @@ func errorType(err error) string {
 	return fmtType(err)
 }
 
-// depthLimit refuses operations whose selections nest deeper than max.
+// depthLimit refuses operations whose selections nest deeper than max; introspection
+// fields are not counted (see selectionDepth).
 type depthLimit struct{ max int }
 
 var _ interface {
@@ -179,6 +180,13 @@ func selectionDepth(set ast.SelectionSet, depth int) int {
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				// Introspection (__schema, __type) walks the schema's own finite type graph:
+				// the standard query of graphql-js, GraphiQL and codegen tools nests 15
+				// levels of ofType and must not be refused. It counts as one level.
+				d = depth + 1
+				break
+			}
 			d = selectionDepth(s.SelectionSet, depth+1)
 		case *ast.InlineFragment:
 			d = selectionDepth(s.SelectionSet, depth)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `make run` and `make test` need and is missing: Go is assumed; Postgres
 # server binaries come from Debian's postgresql package when no initdb is found and
-# ARKIV_PG_URL does not name an external server.
+# ARKIV_PG_URL does not name an external server; the browser tests drive Debian's chromium
+# (headless), installed when /usr/bin/chromium is missing.
 set -euo pipefail
 
 if ! command -v go >/dev/null 2>&1; then
@@ -29,4 +30,16 @@ fi
 if [ "$(id -u)" = 0 ] && [ -z "${ARKIV_PG_URL:-}" ] && ! id postgres >/dev/null 2>&1; then
   echo "arkiv: running as root needs a 'postgres' system user to run the private cluster (Debian's postgresql package creates it)" >&2
   exit 1
+fi
+
+if [ ! -x /usr/bin/chromium ] && [ -z "${ARKIV_SKIP_BROWSER:-}" ]; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "arkiv: installing Debian's chromium package for the browser tests" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  else
+    echo "arkiv: the browser tests need Chromium at /usr/bin/chromium: install your system's chromium package" >&2
+    exit 1
+  fi
 fi

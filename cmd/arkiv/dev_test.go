@@ -113,6 +113,7 @@ func TestDevStartsReadyAndStopsClean(t *testing.T) {
 	if me := queryMe(t, base, key); me == "" {
 		t.Fatal("the printed API key does not answer { me { id } }")
 	}
+	checkPlaygroundOffline(t, base)
 	if n := processesUnder(t, root); n == 0 {
 		t.Fatal("found no postgres or weaviate process of this dev stack while it runs")
 	}

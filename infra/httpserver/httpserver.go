@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/arkiv/arkiv/infra/graphiql"
 )
 
 // Check is one readiness probe, e.g. "postgres" pinging the pool.
@@ -33,7 +33,8 @@ type Config struct {
 	TLSCert, TLSKey string
 	// GraphQL handles /graphql.
 	GraphQL http.Handler
-	// Playground mounts a GraphQL playground at / (development only).
+	// Playground mounts the GraphiQL playground at / (its assets under /playground/, all
+	// served from the binary).
 	Playground bool
 	// Checks are run by /readyz.
 	Checks []Check
@@ -78,7 +79,9 @@ func Listen(cfg Config) (*Server, error) {
 		mux.Handle("/graphql", cfg.GraphQL)
 	}
 	if cfg.Playground {
-		mux.Handle("GET /{$}", playground.Handler("Arkiv", "/graphql"))
+		pg := graphiql.Handler("/playground", "/graphql")
+		mux.Handle("GET /{$}", pg)
+		mux.Handle("GET /playground/", pg)
 	}
 	s.srv = &http.Server{
 		Handler:           s.harden(mux),
