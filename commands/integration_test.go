@@ -114,7 +114,7 @@ func TestStoredEventsAreSealedAndChained(t *testing.T) {
 		t.Fatalf("only %d events stored", n)
 	}
 	for stream := range streams {
-		if _, _, err := commands.VerifyStream(ctx, w.env.Store, stream); err != nil {
+		if _, _, err := w.app.VerifyStream(ctx, stream); err != nil {
 			t.Errorf("chain of %s: %v", stream, err)
 		}
 	}
@@ -154,7 +154,7 @@ func TestStoredEventsAreSealedAndChained(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE esdb.events SET data = data || ' '::bytea WHERE stream = $1 AND revision = 1`, spaceStream); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := commands.VerifyStream(ctx, w.env.Store, spaceStream); !domain.Is(domain.KindConflict, err) || !strings.Contains(err.Error(), "revision 2") {
+	if _, _, err := w.app.VerifyStream(ctx, spaceStream); !domain.Is(domain.KindConflict, err) || !strings.Contains(err.Error(), "revision 2") {
 		t.Fatalf("tampered event not detected: %v", err)
 	}
 }
@@ -246,7 +246,7 @@ func TestConcurrentCommands(t *testing.T) {
 	if len(recs) != 2+ok || ok == 0 {
 		t.Fatalf("%d adds succeeded, stream has %d events", ok, len(recs))
 	}
-	if _, _, err := commands.VerifyStream(ctx, w.env.Store, stream); err != nil {
+	if _, _, err := w.app.VerifyStream(ctx, stream); err != nil {
 		t.Fatal(err)
 	}
 

@@ -18,30 +18,18 @@ type RecordAssistantReply struct {
 	Excerpts  []domain.ExcerptRef
 }
 
-// RecordAssistantReplyHandler handles RecordAssistantReply.
-type RecordAssistantReplyHandler struct{ x *executor }
-
-// NewRecordAssistantReplyHandler returns the handler; it refuses nil dependencies.
-func NewRecordAssistantReplyHandler(d Deps) (*RecordAssistantReplyHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RecordAssistantReplyHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the reply's id.
-func (h *RecordAssistantReplyHandler) Handle(ctx context.Context, c RecordAssistantReply) (Result, error) {
+// recordAssistantReply runs RecordAssistantReply; Result.ID is the reply's id.
+func (x *executor) recordAssistantReply(ctx context.Context, c RecordAssistantReply) (Result, error) {
 	if err := domain.ValidateID("conversation id", c.ConversationID); err != nil {
 		return Result{}, err
 	}
 	msg := orDefault(c.MessageID, DerivedID(c.CommandID, "message"))
-	res, err := h.x.run(ctx, c.Meta, spec{
+	res, err := x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRecordAssistantReply,
 		target: func(act actor) domain.Aggregate { return domain.NewConversation(c.ConversationID) },
 		space:  domain.Aggregate.SpaceID,
 		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Conversation).RecordReply(msg, c.InReplyTo, c.Text, c.Excerpts, act.id, h.x.d.Clock.Now().UTC())
+			return t.(*domain.Conversation).RecordReply(msg, c.InReplyTo, c.Text, c.Excerpts, act.id, x.d.Clock.Now().UTC())
 		},
 	})
 	if err != nil {
