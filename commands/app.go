@@ -36,7 +36,6 @@ type App struct {
 	// Ask is a question to a conversation's assistant: retrieval, the model, and the
 	// recorded exchange. It is KindUnavailable when Deps has no Retriever and Models.
 	Ask                   Handler[Ask, AskResult]
-	RecordAssistantReply  Handler[RecordAssistantReply, Result]
 	RecordModelInvocation Handler[RecordModelInvocation, Result]
 	RequestErasure        Handler[RequestErasure, Result]
 	RestoreErasure        Handler[RestoreErasure, Result]
@@ -91,7 +90,6 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.StartConversation, log, x.startConversation)
 	handle(&a.SendMessage, log, x.sendMessage)
 	handle(&a.Ask, log, x.ask)
-	handle(&a.RecordAssistantReply, log, x.recordAssistantReply)
 	handle(&a.RecordModelInvocation, log, x.recordModelInvocation)
 	handle(&a.RequestErasure, log, x.requestErasure)
 	handle(&a.RestoreErasure, log, x.restoreErasure)

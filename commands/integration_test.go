@@ -61,7 +61,6 @@ func TestStoredEventsAreSealedAndChained(t *testing.T) {
 	must(a.RecordModelInvocation.Handle(ctx, commands.RecordModelInvocation{Meta: meta(user), ConversationID: conv,
 		Invocation: domain.ModelInvocation{MessageID: msg, Model: "llm-a", Region: domain.RegionSE, RequestPayload: secrets["payload"],
 			ResponsePayload: secrets["reply"], Outcome: domain.OutcomeOK, Excerpts: []domain.ExcerptRef{{DocumentID: doc}}}}))(t)
-	must(a.RecordAssistantReply.Handle(ctx, commands.RecordAssistantReply{Meta: meta(user), ConversationID: conv, InReplyTo: msg, Text: secrets["reply"]}))(t)
 	must(a.ViewDocument.Handle(ctx, commands.ViewDocument{Meta: meta(user), DocumentID: doc}))(t)
 	now := w.clock.Now()
 	must(a.ViewAuditLog.Handle(ctx, commands.ViewAuditLog{Meta: meta(admin), Justification: secrets["why"], From: now.AddDate(0, 0, -1), To: now}))(t)
