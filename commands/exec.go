@@ -239,10 +239,12 @@ func retryStale[T any](ctx context.Context, op string, tries int, attempt func()
 	var zero T
 	wait := &backoff.ExponentialBackOff{InitialInterval: 2 * time.Millisecond, RandomizationFactor: 0.5,
 		Multiplier: 2, MaxInterval: 50 * time.Millisecond}
+	var failed error // attempt's failure other than stale, which ends the loop
 	res, err := backoff.Retry(ctx, func() (T, error) {
 		res, err := attempt()
 		var s stale
 		if err != nil && !errors.As(err, &s) {
+			failed = err
 			return res, backoff.Permanent(err)
 		}
 		return res, err
@@ -251,12 +253,13 @@ func retryStale[T any](ctx context.Context, op string, tries int, attempt func()
 	switch {
 	case err == nil:
 		return res, nil
+	case failed != nil:
+		return zero, failed
 	case errors.As(err, &s):
 		return zero, domain.Errorf(domain.KindConflict, op, "concurrent changes: gave up after %d attempts", tries)
-	case ctx.Err() != nil && errors.Is(err, context.Cause(ctx)):
-		return zero, domain.Wrap(domain.KindUnavailable, op, err, "the command was cancelled or timed out")
 	}
-	return zero, err
+	// Retry's own error: ctx ended between two tries.
+	return zero, domain.Wrap(domain.KindUnavailable, op, err, "the command was cancelled or timed out")
 }
 
 // authorize checks that the target belongs to the actor's organisation (a target being
