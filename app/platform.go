@@ -166,16 +166,16 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := domain.RegisterEvents(reg); err != nil {
 		return nil, err
 	}
-	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg}
-	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
-		return nil, err
-	}
-
 	if p.Index, err = search.New(ctx, search.Config{URL: cfg.WeaviateURL, GRPCAddr: cfg.WeaviateGRPC, Class: cfg.SearchClass}); err != nil {
 		return nil, fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL: %w", err)
 	}
 	p.closers = append(p.closers, func() { _ = p.Index.Close() })
 	if p.Embedder, err = embedding.New(cfg.Embeddings); err != nil {
+		return nil, err
+	}
+	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg,
+		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models}
+	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
 		return nil, err
 	}
 
@@ -212,10 +212,6 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 			return nil, err
 		}
 	}
-	ask, err := commands.NewAskHandler(deps, retrieval.New(p.Index, p.Embedder), cfg.Models)
-	if err != nil {
-		return nil, err
-	}
 	p.feed = newFeed(p.Pool, reads, cfg.Log)
 	p.closers = append(p.closers, p.feed.close)
 
@@ -223,7 +219,6 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	p.Resolver = &graphql.Resolver{
 		Version: cfg.Version, App: p.App, Reads: reads, Sessions: p.Auth, Waiter: p.Waiter,
 		Projections: queryProjections(), Feed: p.feed, Clock: cfg.Clock, Log: cfg.Log,
-		Ask:     commands.WithLogging[commands.Ask, commands.AskResult]("Ask", cfg.Log, ask),
 		Replies: p.Replies, Invocations: readmodels.New(p.Pool, p.Codec),
 	}
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,

@@ -14,24 +14,12 @@ type AddSpaceMember struct {
 	Role    domain.SpaceRole
 }
 
-// AddSpaceMemberHandler handles AddSpaceMember.
-type AddSpaceMemberHandler struct{ x *executor }
-
-// NewAddSpaceMemberHandler returns the handler; it refuses nil dependencies.
-func NewAddSpaceMemberHandler(d Deps) (*AddSpaceMemberHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &AddSpaceMemberHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *AddSpaceMemberHandler) Handle(ctx context.Context, c AddSpaceMember) (Result, error) {
+// addSpaceMember runs AddSpaceMember.
+func (x *executor) addSpaceMember(ctx context.Context, c AddSpaceMember) (Result, error) {
 	if err := domain.ValidateID("space id", c.SpaceID); err != nil {
 		return Result{}, err
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdAddSpaceMember,
 		target: func(act actor) domain.Aggregate { return domain.NewSpace(c.SpaceID) },
 		space:  domain.Aggregate.ID,
@@ -40,7 +28,7 @@ func (h *AddSpaceMemberHandler) Handle(ctx context.Context, c AddSpaceMember) (R
 				return err
 			}
 			u := domain.NewUser(c.UserID)
-			if err := h.x.loadSameOrg(ctx, act, u, "user"); err != nil {
+			if err := x.loadSameOrg(ctx, act, u, "user"); err != nil {
 				return err
 			}
 			if !u.Active() {

@@ -1,11 +1,13 @@
 package commands
 
 import (
+	"context"
 	"log/slog"
+	"reflect"
 )
 
-// App holds every command handler, each wrapped by the logging decorator. It is what the
-// GraphQL resolvers and the CLI call.
+// App holds every use case as a Handler, each wrapped by the logging decorator. It is what
+// the GraphQL resolvers, authentication, the process managers and the CLI call.
 type App struct {
 	Bootstrap                  Handler[Bootstrap, BootstrapResult]
 	ChangeOrganizationSettings Handler[ChangeOrganizationSettings, Result]
@@ -31,23 +33,29 @@ type App struct {
 	ViewDocument               Handler[ViewDocument, Result]
 	StartConversation          Handler[StartConversation, Result]
 	SendMessage                Handler[SendMessage, Result]
-	RecordAssistantReply       Handler[RecordAssistantReply, Result]
-	RecordModelInvocation      Handler[RecordModelInvocation, Result]
-	RequestErasure             Handler[RequestErasure, Result]
-	RestoreErasure             Handler[RestoreErasure, Result]
-	CompleteErasure            Handler[CompleteErasure, Result]
-	ViewAuditLog               Handler[ViewAuditLog, Result]
-	ExportAuditLog             Handler[ExportAuditLog, Result]
-	ExportData                 Handler[ExportData, Result]
-	ViewModelInvocations       Handler[ViewModelInvocations, Result]
+	// Ask is a question to a conversation's assistant: retrieval, the model, and the
+	// recorded exchange. It is KindUnavailable when Deps has no Retriever and Models.
+	Ask                   Handler[Ask, AskResult]
+	RecordModelInvocation Handler[RecordModelInvocation, Result]
+	RequestErasure        Handler[RequestErasure, Result]
+	RestoreErasure        Handler[RestoreErasure, Result]
+	CompleteErasure       Handler[CompleteErasure, Result]
+	ViewAuditLog          Handler[ViewAuditLog, Result]
+	ExportAuditLog        Handler[ExportAuditLog, Result]
+	ExportData            Handler[ExportData, Result]
+	ViewModelInvocations  Handler[ViewModelInvocations, Result]
 	// RecordRetentionDestruction is run by the retention process manager as the system actor.
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 	// RecordLogin is run by authentication as the system actor for every local login.
 	RecordLogin Handler[RecordLogin, Result]
+
+	// store is what VerifyStream reads.
+	store EventStore
 }
 
-// NewApp builds every handler over d and wraps it with WithLogging(log). It refuses nil
-// dependencies and a nil logger.
+// NewApp builds every handler over d, each wrapped once by the decorators all handlers
+// share (logging and timing, see withLogging). It refuses nil dependencies and a nil
+// logger.
 func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	if log == nil {
 		return nil, errNilLogger
@@ -56,41 +64,46 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{
-		Bootstrap:                  WithLogging[Bootstrap, BootstrapResult]("Bootstrap", log, &BootstrapHandler{x}),
-		ChangeOrganizationSettings: WithLogging[ChangeOrganizationSettings, Result]("ChangeOrganizationSettings", log, &ChangeOrganizationSettingsHandler{x}),
-		ConfigureIdentityProvider:  WithLogging[ConfigureIdentityProvider, Result]("ConfigureIdentityProvider", log, &ConfigureIdentityProviderHandler{x}),
-		RemoveIdentityProvider:     WithLogging[RemoveIdentityProvider, Result]("RemoveIdentityProvider", log, &RemoveIdentityProviderHandler{x}),
-		RegisterUser:               WithLogging[RegisterUser, Result]("RegisterUser", log, &RegisterUserHandler{x}),
-		ChangeUserRole:             WithLogging[ChangeUserRole, Result]("ChangeUserRole", log, &ChangeUserRoleHandler{x}),
-		DeactivateUser:             WithLogging[DeactivateUser, Result]("DeactivateUser", log, &DeactivateUserHandler{x}),
-		CreateAPIKey:               WithLogging[CreateAPIKey, APIKeyResult]("CreateAPIKey", log, &CreateAPIKeyHandler{x}),
-		RevokeAPIKey:               WithLogging[RevokeAPIKey, Result]("RevokeAPIKey", log, &RevokeAPIKeyHandler{x}),
-		RecordAPIKeyUse:            WithLogging[RecordAPIKeyUse, Result]("RecordAPIKeyUse", log, &RecordAPIKeyUseHandler{x}),
-		CreateSpace:                WithLogging[CreateSpace, Result]("CreateSpace", log, &CreateSpaceHandler{x}),
-		AddSpaceMember:             WithLogging[AddSpaceMember, Result]("AddSpaceMember", log, &AddSpaceMemberHandler{x}),
-		RemoveSpaceMember:          WithLogging[RemoveSpaceMember, Result]("RemoveSpaceMember", log, &RemoveSpaceMemberHandler{x}),
-		ChangeSpaceMemberRole:      WithLogging[ChangeSpaceMemberRole, Result]("ChangeSpaceMemberRole", log, &ChangeSpaceMemberRoleHandler{x}),
-		EnableSpaceModels:          WithLogging[EnableSpaceModels, Result]("EnableSpaceModels", log, &EnableSpaceModelsHandler{x}),
-		DeleteSpace:                WithLogging[DeleteSpace, Result]("DeleteSpace", log, &DeleteSpaceHandler{x}),
-		CreateAssistant:            WithLogging[CreateAssistant, Result]("CreateAssistant", log, &CreateAssistantHandler{x}),
-		UpdateAssistant:            WithLogging[UpdateAssistant, Result]("UpdateAssistant", log, &UpdateAssistantHandler{x}),
-		DeleteAssistant:            WithLogging[DeleteAssistant, Result]("DeleteAssistant", log, &DeleteAssistantHandler{x}),
-		IngestDocument:             WithLogging[IngestDocument, Result]("IngestDocument", log, &IngestDocumentHandler{x}),
-		DeleteDocument:             WithLogging[DeleteDocument, Result]("DeleteDocument", log, &DeleteDocumentHandler{x}),
-		ViewDocument:               WithLogging[ViewDocument, Result]("ViewDocument", log, &ViewDocumentHandler{x}),
-		StartConversation:          WithLogging[StartConversation, Result]("StartConversation", log, &StartConversationHandler{x}),
-		SendMessage:                WithLogging[SendMessage, Result]("SendMessage", log, &SendMessageHandler{x}),
-		RecordAssistantReply:       WithLogging[RecordAssistantReply, Result]("RecordAssistantReply", log, &RecordAssistantReplyHandler{x}),
-		RecordModelInvocation:      WithLogging[RecordModelInvocation, Result]("RecordModelInvocation", log, &RecordModelInvocationHandler{x}),
-		RequestErasure:             WithLogging[RequestErasure, Result]("RequestErasure", log, &RequestErasureHandler{x}),
-		RestoreErasure:             WithLogging[RestoreErasure, Result]("RestoreErasure", log, &RestoreErasureHandler{x}),
-		CompleteErasure:            WithLogging[CompleteErasure, Result]("CompleteErasure", log, &CompleteErasureHandler{x}),
-		ViewAuditLog:               WithLogging[ViewAuditLog, Result]("ViewAuditLog", log, &ViewAuditLogHandler{x}),
-		ExportAuditLog:             WithLogging[ExportAuditLog, Result]("ExportAuditLog", log, &ExportAuditLogHandler{x}),
-		ExportData:                 WithLogging[ExportData, Result]("ExportData", log, &ExportDataHandler{x}),
-		ViewModelInvocations:       WithLogging[ViewModelInvocations, Result]("ViewModelInvocations", log, &ViewModelInvocationsHandler{x}),
-		RecordRetentionDestruction: WithLogging[RecordRetentionDestruction, Result]("RecordRetentionDestruction", log, &RecordRetentionDestructionHandler{x}),
-		RecordLogin:                WithLogging[RecordLogin, Result]("RecordLogin", log, &RecordLoginHandler{x}),
-	}, nil
+	a := &App{store: x.d.Store}
+	handle(&a.Bootstrap, log, x.bootstrap)
+	handle(&a.ChangeOrganizationSettings, log, x.changeOrganizationSettings)
+	handle(&a.ConfigureIdentityProvider, log, x.configureIdentityProvider)
+	handle(&a.RemoveIdentityProvider, log, x.removeIdentityProvider)
+	handle(&a.RegisterUser, log, x.registerUser)
+	handle(&a.ChangeUserRole, log, x.changeUserRole)
+	handle(&a.DeactivateUser, log, x.deactivateUser)
+	handle(&a.CreateAPIKey, log, x.createAPIKey)
+	handle(&a.RevokeAPIKey, log, x.revokeAPIKey)
+	handle(&a.RecordAPIKeyUse, log, x.recordAPIKeyUse)
+	handle(&a.CreateSpace, log, x.createSpace)
+	handle(&a.AddSpaceMember, log, x.addSpaceMember)
+	handle(&a.RemoveSpaceMember, log, x.removeSpaceMember)
+	handle(&a.ChangeSpaceMemberRole, log, x.changeSpaceMemberRole)
+	handle(&a.EnableSpaceModels, log, x.enableSpaceModels)
+	handle(&a.DeleteSpace, log, x.deleteSpace)
+	handle(&a.CreateAssistant, log, x.createAssistant)
+	handle(&a.UpdateAssistant, log, x.updateAssistant)
+	handle(&a.DeleteAssistant, log, x.deleteAssistant)
+	handle(&a.IngestDocument, log, x.ingestDocument)
+	handle(&a.DeleteDocument, log, x.deleteDocument)
+	handle(&a.ViewDocument, log, x.viewDocument)
+	handle(&a.StartConversation, log, x.startConversation)
+	handle(&a.SendMessage, log, x.sendMessage)
+	handle(&a.Ask, log, x.ask)
+	handle(&a.RecordModelInvocation, log, x.recordModelInvocation)
+	handle(&a.RequestErasure, log, x.requestErasure)
+	handle(&a.RestoreErasure, log, x.restoreErasure)
+	handle(&a.CompleteErasure, log, x.completeErasure)
+	handle(&a.ViewAuditLog, log, x.viewAuditLog)
+	handle(&a.ExportAuditLog, log, x.exportAuditLog)
+	handle(&a.ExportData, log, x.exportData)
+	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
+	handle(&a.RecordRetentionDestruction, log, x.recordRetentionDestruction)
+	handle(&a.RecordLogin, log, x.recordLogin)
+	return a, nil
+}
+
+// handle sets *h to the use case fn, decorated and named after its command type C.
+func handle[C, R any](h *Handler[C, R], log *slog.Logger, fn func(context.Context, C) (R, error)) {
+	*h = withLogging(reflect.TypeFor[C]().Name(), log, HandlerFunc[C, R](fn))
 }

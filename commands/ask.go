@@ -41,25 +41,6 @@ type AskResult struct {
 	Position uint64
 }
 
-// AskHandler handles Ask.
-type AskHandler struct {
-	x         *executor
-	retriever Retriever
-	models    ModelRouter
-}
-
-// NewAskHandler returns the handler; it refuses nil dependencies.
-func NewAskHandler(d Deps, r Retriever, models ModelRouter) (*AskHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	if r == nil || models == nil {
-		return nil, domain.E(domain.KindInternal, "commands.new", "nil retriever or model router")
-	}
-	return &AskHandler{x: x, retriever: r, models: models}, nil
-}
-
 // systemPrompt frames every request; the assistant's instructions follow it.
 const systemPrompt = "You are an assistant answering questions with the numbered document excerpts provided. " +
 	"Use only those excerpts, cite them as [1], [2], and say so when they do not contain the answer."
@@ -67,12 +48,16 @@ const systemPrompt = "You are an assistant answering questions with the numbered
 // recordTimeout bounds recording an exchange after the caller has gone away.
 const recordTimeout = 30 * time.Second
 
-// Handle runs the exchange. A refusal by the model policy is recorded (an invocation with
-// outcome REFUSED and an access.denied event) and returned as KindForbidden; a model that
-// fails after its retries is recorded as a failed invocation and returned as
-// KindUnavailable. Message, invocation and reply are appended together or not at all.
-func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
+// ask runs the exchange; without a retriever and models it is KindUnavailable. A refusal
+// by the model policy is recorded (an invocation with outcome REFUSED and an access.denied
+// event) and returned as KindForbidden; a model that fails after its retries is recorded
+// as a failed invocation and returned as KindUnavailable. Message, invocation and reply
+// are appended together or not at all.
+func (x *executor) ask(ctx context.Context, c Ask) (AskResult, error) {
 	const op = "Ask"
+	if x.d.Retriever == nil {
+		return AskResult{}, errNoAssistants
+	}
 	if err := domain.ValidateID("conversation id", c.ConversationID); err != nil {
 		return AskResult{}, err
 	}
@@ -81,35 +66,35 @@ func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
 		ReplyID:      DerivedID(c.CommandID, "reply"),
 		InvocationID: DerivedID(c.CommandID, "invocation"),
 	}
-	act, err := h.x.loadActor(ctx, c.Meta, domain.CmdSendMessage)
+	act, err := x.loadActor(ctx, c.Meta, domain.CmdSendMessage)
 	if err != nil {
 		return AskResult{}, err
 	}
 	conv := domain.NewConversation(c.ConversationID)
-	recs, err := h.x.load(ctx, conv)
+	recs, err := x.load(ctx, conv)
 	if err != nil {
 		return AskResult{}, err
 	}
 	if _, ok := applied(recs, c.CommandID, conv.Stream()); ok {
-		return h.prior(ctx, recs, c.CommandID, conv.Stream(), r)
+		return x.prior(ctx, recs, c.CommandID, conv.Stream(), r)
 	}
 	if conv.OrganizationID() == "" {
 		return AskResult{}, domain.E(domain.KindNotFound, op, "conversation not found")
 	}
-	if err := h.x.authorize(ctx, c.Meta, act, domain.CmdSendMessage, conv, domain.Aggregate.SpaceID); err != nil {
+	if err := x.authorize(ctx, c.Meta, act, domain.CmdSendMessage, conv, domain.Aggregate.SpaceID); err != nil {
 		return AskResult{}, err
 	}
-	now := h.x.d.Clock.Now().UTC()
+	now := x.d.Clock.Now().UTC()
 	// Validate the message (ownership, text) before anything leaves the process.
 	if err := conv.SendMessage(r.MessageID, act.id, c.Text, now); err != nil {
 		if domain.Is(domain.KindForbidden, err) {
-			h.x.deny(ctx, c.Meta, act, domain.CmdSendMessage, conv.Stream(), conv.OrganizationID(), domain.SpaceRoleNone, domain.ReasonNotOwner)
+			x.deny(ctx, c.Meta, act, domain.CmdSendMessage, conv.Stream(), conv.OrganizationID(), domain.SpaceRoleNone, domain.ReasonNotOwner)
 		}
 		return AskResult{}, err
 	}
 	space, asst, org := domain.NewSpace(conv.SpaceID()), domain.NewAssistant(conv.AssistantID()), domain.NewOrganization(act.org)
 	for _, a := range []domain.Aggregate{space, asst, org} {
-		if _, err := h.x.load(ctx, a); err != nil {
+		if _, err := x.load(ctx, a); err != nil {
 			return AskResult{}, err
 		}
 	}
@@ -119,12 +104,12 @@ func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
 	r.Model = asst.Model()
 	model, refusal := domain.CheckModelUse(org.Settings(), space.Classification(), space.Models(), asst.Model())
 	if refusal != nil {
-		return h.refuse(ctx, c, act, conv.Stream(), r, org.Settings(), refusal)
+		return x.refuse(ctx, c, act, conv.Stream(), r, org.Settings(), refusal)
 	}
 	r.Region = model.Region
 	spec := asst.Spec()
 	limits := domain.LimitsFor(spec.MaxExcerpts, spec.MaxExcerptChars, model.Region)
-	cands, err := h.retriever.Retrieve(ctx, conv.SpaceID(), c.Text, 4*limits.MaxExcerpts)
+	cands, err := x.d.Retriever.Retrieve(ctx, conv.SpaceID(), c.Text, 4*limits.MaxExcerpts)
 	if err != nil {
 		return AskResult{}, domain.Wrap(domain.KindUnavailable, op, err, "the space's documents cannot be searched right now; please try again")
 	}
@@ -136,7 +121,7 @@ func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
 	}
 	inv := domain.ModelInvocation{InvocationID: r.InvocationID, MessageID: r.MessageID, Model: model.ID,
 		Region: model.Region, Excerpts: r.Excerpts}
-	provider, err := h.models.Provider(model)
+	provider, err := x.d.Models.Provider(model)
 	var res ModelResponse
 	start := time.Now()
 	if err == nil {
@@ -157,7 +142,7 @@ func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
 		if res.Timeout {
 			inv.Outcome = domain.OutcomeTimeout
 		}
-		pos, aerr := h.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+		pos, aerr := x.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
 			return cv.RecordModelInvocation(a, inv, act.id, at)
 		})
 		if aerr != nil {
@@ -172,7 +157,7 @@ func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
 	}
 	r.Reply = truncateBytes(reply, domain.MaxMessageBytes)
 	inv.Outcome = domain.OutcomeOK
-	pos, err := h.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+	pos, err := x.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
 		if err := cv.RecordModelInvocation(a, inv, act.id, at); err != nil {
 			return err
 		}
@@ -186,7 +171,7 @@ func (h *AskHandler) Handle(ctx context.Context, c Ask) (AskResult, error) {
 }
 
 // refuse records the refused exchange and its denial, and returns the refusal.
-func (h *AskHandler) refuse(ctx context.Context, c Ask, act actor, stream string, r AskResult, s domain.OrganizationSettings, refusal error) (AskResult, error) {
+func (x *executor) refuse(ctx context.Context, c Ask, act actor, stream string, r AskResult, s domain.OrganizationSettings, refusal error) (AskResult, error) {
 	inv := domain.ModelInvocation{InvocationID: r.InvocationID, MessageID: r.MessageID, Model: r.Model,
 		Outcome: domain.OutcomeRefused, Error: refusalPhrase(refusal)}
 	if m, ok := s.Model(r.Model); ok {
@@ -195,7 +180,7 @@ func (h *AskHandler) refuse(ctx context.Context, c Ask, act actor, stream string
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	pos, err := h.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+	pos, err := x.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
 		return cv.RecordModelInvocation(a, inv, act.id, at)
 	})
 	if err != nil {
@@ -203,21 +188,21 @@ func (h *AskHandler) refuse(ctx context.Context, c Ask, act actor, stream string
 	}
 	r.Position = pos
 	ev := domain.AccessDenied{Actor: act.id, Command: domain.CmdSendMessage, TargetStream: stream, OrgRole: act.role,
-		Reason: domain.ReasonModelPolicy, DeniedAt: h.x.d.Clock.Now().UTC()}
-	if _, err := h.x.appendAccess(rctx, c.Meta, act, ev, "model-refused"); err != nil {
+		Reason: domain.ReasonModelPolicy, DeniedAt: x.d.Clock.Now().UTC()}
+	if _, err := x.appendAccess(rctx, c.Meta, act, ev, "model-refused"); err != nil {
 		return r, domain.Wrap(domain.KindForbidden, "Ask", err, refusalPhrase(refusal))
 	}
 	return r, refusal
 }
 
 // appendExchange appends the message and what record adds in one append to the
-// conversation, reloading and redoing on a concurrent change. A retried command whose
-// events are already there appends nothing.
-func (h *AskHandler) appendExchange(ctx context.Context, c Ask, act actor, r AskResult,
+// conversation, reloading and redoing through retryStale on a concurrent change. A retried
+// command whose events are already there appends nothing.
+func (x *executor) appendExchange(ctx context.Context, c Ask, act actor, r AskResult,
 	record func(*domain.Conversation, *domain.Assistant, time.Time) error) (uint64, error) {
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	return retryStale(ctx, "Ask", maxAttempts, func() (uint64, error) {
 		conv := domain.NewConversation(c.ConversationID)
-		recs, err := h.x.load(ctx, conv)
+		recs, err := x.load(ctx, conv)
 		if err != nil {
 			return 0, err
 		}
@@ -225,35 +210,30 @@ func (h *AskHandler) appendExchange(ctx context.Context, c Ask, act actor, r Ask
 			return pos, nil
 		}
 		asst := domain.NewAssistant(conv.AssistantID())
-		if _, err := h.x.load(ctx, asst); err != nil {
+		if _, err := x.load(ctx, asst); err != nil {
 			return 0, err
 		}
-		at := h.x.d.Clock.Now().UTC()
+		at := x.d.Clock.Now().UTC()
 		if err := conv.SendMessage(r.MessageID, act.id, c.Text, at); err != nil {
 			return 0, err
 		}
 		if err := record(conv, asst, at); err != nil {
 			return 0, err
 		}
-		pos, err := h.x.append(ctx, c.Meta, act.id, conv, recs)
-		if domain.Is(domain.KindConflict, err) {
-			backoff(ctx, attempt)
-			continue
-		}
-		return pos, err
-	}
-	return 0, domain.Errorf(domain.KindConflict, "Ask", "concurrent changes: gave up after %d attempts", maxAttempts)
+		pos, err := x.append(ctx, c.Meta, act.id, conv, recs)
+		return pos, staleOr(err)
+	})
 }
 
 // prior rebuilds the result of an exchange already recorded by this command id, so a
 // retried request neither calls the model again nor records anything twice.
-func (h *AskHandler) prior(ctx context.Context, recs []domain.Recorded, commandID, stream string, r AskResult) (AskResult, error) {
+func (x *executor) prior(ctx context.Context, recs []domain.Recorded, commandID, stream string, r AskResult) (AskResult, error) {
 	var outcome, reason string
 	for _, rec := range recs {
 		if !isCommandEvent(rec.EventID, commandID, stream) {
 			continue
 		}
-		ev, err := h.x.decode(ctx, rec)
+		ev, err := x.decode(ctx, rec)
 		if err != nil {
 			return AskResult{}, err
 		}

@@ -32,23 +32,11 @@ type BootstrapResult struct {
 	Position       uint64 `json:"position"`
 }
 
-// BootstrapHandler handles Bootstrap.
-type BootstrapHandler struct{ x *executor }
-
-// NewBootstrapHandler returns the handler; it refuses nil dependencies.
-func NewBootstrapHandler(d Deps) (*BootstrapHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &BootstrapHandler{x}, nil
-}
-
-// Handle runs the command. Each of its three streams is appended with NoStream as the
+// bootstrap runs Bootstrap. Each of its three streams is appended with NoStream as the
 // expected revision, so it never touches an existing organisation. A retry completes a
 // partly applied bootstrap; a retry after the key was stored fails with KindConflict, since
 // the secret cannot be shown again.
-func (h *BootstrapHandler) Handle(ctx context.Context, c Bootstrap) (BootstrapResult, error) {
+func (x *executor) bootstrap(ctx context.Context, c Bootstrap) (BootstrapResult, error) {
 	const op = "bootstrap"
 	m := Meta{CommandID: c.CommandID}
 	if err := checkMeta(m); err != nil {
@@ -69,20 +57,20 @@ func (h *BootstrapHandler) Handle(ctx context.Context, c Bootstrap) (BootstrapRe
 	if err := domain.NewUser(userID).Register(orgID, c.AdminEmail, c.AdminName, domain.OrgRoleAdmin); err != nil {
 		return BootstrapResult{}, err
 	}
-	if _, err := h.x.createOnce(ctx, m, org, func() error { return org.Create(c.OrganizationName, settings) }); err != nil {
+	if _, err := x.createOnce(ctx, m, org, func() error { return org.Create(c.OrganizationName, settings) }); err != nil {
 		return BootstrapResult{}, err
 	}
-	if _, err := h.x.createOnce(ctx, m, user, func() error {
+	if _, err := x.createOnce(ctx, m, user, func() error {
 		return user.Register(orgID, c.AdminEmail, c.AdminName, domain.OrgRoleAdmin)
 	}); err != nil {
 		return BootstrapResult{}, err
 	}
-	secret, prefix, hash, err := domain.GenerateAPIKey(h.x.d.Random)
+	secret, prefix, hash, err := domain.GenerateAPIKey(x.d.Random)
 	if err != nil {
 		return BootstrapResult{}, err
 	}
 	key := domain.NewAPIKey(keyID)
-	pos, err := h.x.createOnce(ctx, m, key, func() error {
+	pos, err := x.createOnce(ctx, m, key, func() error {
 		return key.Create(orgID, domain.KeyOwnerUser, userID, prefix, hash, userID)
 	})
 	if err != nil {

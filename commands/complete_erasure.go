@@ -14,28 +14,16 @@ type CompleteErasure struct {
 	ErasureID string
 }
 
-// CompleteErasureHandler handles CompleteErasure.
-type CompleteErasureHandler struct{ x *executor }
-
-// NewCompleteErasureHandler returns the handler; it refuses nil dependencies.
-func NewCompleteErasureHandler(d Deps) (*CompleteErasureHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &CompleteErasureHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *CompleteErasureHandler) Handle(ctx context.Context, c CompleteErasure) (Result, error) {
+// completeErasure runs CompleteErasure.
+func (x *executor) completeErasure(ctx context.Context, c CompleteErasure) (Result, error) {
 	if err := domain.ValidateID("erasure id", c.ErasureID); err != nil {
 		return Result{}, err
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdCompleteErasure,
 		target: func(act actor) domain.Aggregate { return domain.NewErasure(c.ErasureID) },
 		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Erasure).Complete(act.id, h.x.d.Clock.Now())
+			return t.(*domain.Erasure).Complete(act.id, x.d.Clock.Now())
 		},
 	})
 }

@@ -17,21 +17,9 @@ type ConfigureIdentityProvider struct {
 	AcceptedACR []string
 }
 
-// ConfigureIdentityProviderHandler handles ConfigureIdentityProvider.
-type ConfigureIdentityProviderHandler struct{ x *executor }
-
-// NewConfigureIdentityProviderHandler returns the handler; it refuses nil dependencies.
-func NewConfigureIdentityProviderHandler(d Deps) (*ConfigureIdentityProviderHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &ConfigureIdentityProviderHandler{x}, nil
-}
-
-// Handle runs the command. The result's ID is the organisation's.
-func (h *ConfigureIdentityProviderHandler) Handle(ctx context.Context, c ConfigureIdentityProvider) (Result, error) {
-	return h.x.run(ctx, c.Meta, spec{
+// configureIdentityProvider runs ConfigureIdentityProvider. The result's ID is the organisation's.
+func (x *executor) configureIdentityProvider(ctx context.Context, c ConfigureIdentityProvider) (Result, error) {
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdConfigureIdentityProvider,
 		target: func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) },
 		decide: func(_ context.Context, _ actor, t domain.Aggregate) error {

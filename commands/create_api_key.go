@@ -26,35 +26,23 @@ type APIKeyResult struct {
 	Position uint64
 }
 
-// CreateAPIKeyHandler handles CreateAPIKey.
-type CreateAPIKeyHandler struct{ x *executor }
-
-// NewCreateAPIKeyHandler returns the handler; it refuses nil dependencies.
-func NewCreateAPIKeyHandler(d Deps) (*CreateAPIKeyHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &CreateAPIKeyHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *CreateAPIKeyHandler) Handle(ctx context.Context, c CreateAPIKey) (APIKeyResult, error) {
+// createAPIKey runs CreateAPIKey.
+func (x *executor) createAPIKey(ctx context.Context, c CreateAPIKey) (APIKeyResult, error) {
 	if err := domain.ValidateID("key owner id", c.OwnerID); err != nil {
 		return APIKeyResult{}, err
 	}
-	secret, prefix, hash, err := domain.GenerateAPIKey(h.x.d.Random)
+	secret, prefix, hash, err := domain.GenerateAPIKey(x.d.Random)
 	if err != nil {
 		return APIKeyResult{}, err
 	}
 	id := orDefault(c.KeyID, DerivedID(c.CommandID, "apikey"))
 	decided := false
-	res, err := h.x.run(ctx, c.Meta, spec{
+	res, err := x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdCreateAPIKey,
 		target: func(act actor) domain.Aggregate { return domain.NewAPIKey(id) },
 		create: true,
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
-			if err := h.x.checkKeyOwner(ctx, act, c.OwnerKind, c.OwnerID); err != nil {
+			if err := x.checkKeyOwner(ctx, act, c.OwnerKind, c.OwnerID); err != nil {
 				return err
 			}
 			decided = true

@@ -16,28 +16,16 @@ type CreateSpace struct {
 	Classification domain.Classification
 }
 
-// CreateSpaceHandler handles CreateSpace.
-type CreateSpaceHandler struct{ x *executor }
-
-// NewCreateSpaceHandler returns the handler; it refuses nil dependencies.
-func NewCreateSpaceHandler(d Deps) (*CreateSpaceHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &CreateSpaceHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the space's id.
-func (h *CreateSpaceHandler) Handle(ctx context.Context, c CreateSpace) (Result, error) {
+// createSpace runs CreateSpace; Result.ID is the space's id.
+func (x *executor) createSpace(ctx context.Context, c CreateSpace) (Result, error) {
 	id := orDefault(c.SpaceID, DerivedID(c.CommandID, "space"))
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdCreateSpace,
 		target: func(act actor) domain.Aggregate { return domain.NewSpace(id) },
 		create: true,
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
 			org := domain.NewOrganization(act.org)
-			if err := h.x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
+			if err := x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
 				return err
 			}
 			return t.(*domain.Space).Create(act.org, c.Name, c.Classification, act.id, org.Settings())

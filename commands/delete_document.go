@@ -12,24 +12,12 @@ type DeleteDocument struct {
 	DocumentID string
 }
 
-// DeleteDocumentHandler handles DeleteDocument.
-type DeleteDocumentHandler struct{ x *executor }
-
-// NewDeleteDocumentHandler returns the handler; it refuses nil dependencies.
-func NewDeleteDocumentHandler(d Deps) (*DeleteDocumentHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &DeleteDocumentHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *DeleteDocumentHandler) Handle(ctx context.Context, c DeleteDocument) (Result, error) {
+// deleteDocument runs DeleteDocument.
+func (x *executor) deleteDocument(ctx context.Context, c DeleteDocument) (Result, error) {
 	if err := domain.ValidateID("document id", c.DocumentID); err != nil {
 		return Result{}, err
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdDeleteDocument,
 		target: func(act actor) domain.Aggregate { return domain.NewDocument(c.DocumentID) },
 		space:  domain.Aggregate.SpaceID,

@@ -12,24 +12,12 @@ type DeleteSpace struct {
 	SpaceID string
 }
 
-// DeleteSpaceHandler handles DeleteSpace.
-type DeleteSpaceHandler struct{ x *executor }
-
-// NewDeleteSpaceHandler returns the handler; it refuses nil dependencies.
-func NewDeleteSpaceHandler(d Deps) (*DeleteSpaceHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &DeleteSpaceHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *DeleteSpaceHandler) Handle(ctx context.Context, c DeleteSpace) (Result, error) {
+// deleteSpace runs DeleteSpace.
+func (x *executor) deleteSpace(ctx context.Context, c DeleteSpace) (Result, error) {
 	if err := domain.ValidateID("space id", c.SpaceID); err != nil {
 		return Result{}, err
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdDeleteSpace,
 		target: func(act actor) domain.Aggregate { return domain.NewSpace(c.SpaceID) },
 		space:  domain.Aggregate.ID,

@@ -14,30 +14,18 @@ type EnableSpaceModels struct {
 	Models  []domain.ModelID
 }
 
-// EnableSpaceModelsHandler handles EnableSpaceModels.
-type EnableSpaceModelsHandler struct{ x *executor }
-
-// NewEnableSpaceModelsHandler returns the handler; it refuses nil dependencies.
-func NewEnableSpaceModelsHandler(d Deps) (*EnableSpaceModelsHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &EnableSpaceModelsHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *EnableSpaceModelsHandler) Handle(ctx context.Context, c EnableSpaceModels) (Result, error) {
+// enableSpaceModels runs EnableSpaceModels.
+func (x *executor) enableSpaceModels(ctx context.Context, c EnableSpaceModels) (Result, error) {
 	if err := domain.ValidateID("space id", c.SpaceID); err != nil {
 		return Result{}, err
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdEnableSpaceModels,
 		target: func(act actor) domain.Aggregate { return domain.NewSpace(c.SpaceID) },
 		space:  domain.Aggregate.ID,
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
 			org := domain.NewOrganization(act.org)
-			if err := h.x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
+			if err := x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
 				return err
 			}
 			return t.(*domain.Space).EnableModels(c.Models, org.Settings())

@@ -3,14 +3,17 @@ package commands
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
-	"github.com/arkiv/arkiv/domain"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
+
+	"github.com/arkiv/arkiv/domain"
 )
 
-// maxAttempts bounds the load-decide-append retries on a wrong expected revision.
+// maxAttempts bounds the load → decide → append tries on a wrong expected revision.
 const maxAttempts = 5
 
 // eventNamespace is the UUID namespace of event ids derived from command ids.
@@ -29,7 +32,8 @@ func DerivedID(commandID, kind string) string {
 	return uuid.NewSHA1(eventNamespace, []byte(commandID+"\x00id\x00"+kind)).String()
 }
 
-// executor is the shared load → authorize → decide → append machinery.
+// executor runs the use cases: each is a method of it, in the file of its command, built
+// on the shared load → authorize → decide → append machinery in this file.
 type executor struct {
 	d Deps
 }
@@ -160,15 +164,14 @@ type spec struct {
 }
 
 // run loads the actor and the target, authorizes, decides and appends with the target's
-// revision as the expected one, retrying on a wrong expected revision up to maxAttempts
-// times. A command whose events are already in the stream (a retry) appends nothing and
-// returns their position.
+// revision as the expected one, through retryStale. A command whose events are already in
+// the stream (a retry) appends nothing and returns their position.
 func (x *executor) run(ctx context.Context, m Meta, s spec) (Result, error) {
 	act, err := x.loadActor(ctx, m, s.cmd)
 	if err != nil {
 		return Result{}, err
 	}
-	for attempt := 0; attempt < maxAttempts; attempt++ {
+	return retryStale(ctx, string(s.cmd), maxAttempts, func() (Result, error) {
 		t := s.target(act)
 		recs, err := x.load(ctx, t)
 		if err != nil {
@@ -180,6 +183,7 @@ func (x *executor) run(ctx context.Context, m Meta, s spec) (Result, error) {
 		if !s.create && t.OrganizationID() == "" {
 			return Result{}, domain.Errorf(domain.KindNotFound, string(s.cmd), "%s not found", kindOfStream(t.Stream()))
 		}
+		act := act
 		if act.system {
 			act.org = t.OrganizationID()
 		}
@@ -201,16 +205,61 @@ func (x *executor) run(ctx context.Context, m Meta, s spec) (Result, error) {
 			return Result{ID: t.ID(), Position: lastPosition(recs)}, nil
 		}
 		pos, err := x.append(ctx, m, act.id, t, recs)
-		if domain.Is(domain.KindConflict, err) {
-			backoff(ctx, attempt)
-			continue
-		}
 		if err != nil {
-			return Result{}, err
+			return Result{}, staleOr(err)
 		}
 		return Result{ID: t.ID(), Position: pos}, nil
+	})
+}
+
+// stale marks an append refused for a wrong expected revision: someone appended to the
+// stream since it was loaded. It is the one failure retryStale retries.
+type stale struct{ err error }
+
+func (s stale) Error() string { return s.err.Error() }
+func (s stale) Unwrap() error { return s.err }
+
+// staleOr marks err as stale when it is the store's KindConflict (a wrong expected
+// revision); other errors pass unchanged. Only an append's error may be given to it: a
+// decision's KindConflict (say, a member added twice) is final.
+func staleOr(err error) error {
+	if domain.Is(domain.KindConflict, err) {
+		return stale{err}
 	}
-	return Result{}, domain.Errorf(domain.KindConflict, string(s.cmd), "concurrent changes: gave up after %d attempts", maxAttempts)
+	return err
+}
+
+// retryStale is the one load → decide → append loop of the write side: it runs attempt,
+// which loads what it decides on, decides and appends with the loaded revision as the
+// expected one, again on fresh state while the append is refused as stale, at most tries
+// times, with a capped exponential backoff (with jitter, so that writers racing for one
+// stream spread out) between tries. Any other failure ends it at once; so does ctx. Giving
+// up is KindConflict.
+func retryStale[T any](ctx context.Context, op string, tries int, attempt func() (T, error)) (T, error) {
+	var zero T
+	wait := &backoff.ExponentialBackOff{InitialInterval: 2 * time.Millisecond, RandomizationFactor: 0.5,
+		Multiplier: 2, MaxInterval: 50 * time.Millisecond}
+	var failed error // attempt's failure other than stale, which ends the loop
+	res, err := backoff.Retry(ctx, func() (T, error) {
+		res, err := attempt()
+		var s stale
+		if err != nil && !errors.As(err, &s) {
+			failed = err
+			return res, backoff.Permanent(err)
+		}
+		return res, err
+	}, backoff.WithBackOff(wait), backoff.WithMaxTries(uint(tries)), backoff.WithMaxElapsedTime(0))
+	var s stale
+	switch {
+	case err == nil:
+		return res, nil
+	case failed != nil:
+		return zero, failed
+	case errors.As(err, &s):
+		return zero, domain.Errorf(domain.KindConflict, op, "concurrent changes: gave up after %d attempts", tries)
+	}
+	// Retry's own error: ctx ended between two tries.
+	return zero, domain.Wrap(domain.KindUnavailable, op, err, "the command was cancelled or timed out")
 }
 
 // authorize checks that the target belongs to the actor's organisation (a target being
@@ -275,14 +324,16 @@ func (x *executor) deny(ctx context.Context, m Meta, act actor, cmd domain.Comma
 }
 
 // appendAccess appends one access event to the actor's organisation's access log, chained
-// to the log's last event. tag distinguishes several access events of one command.
+// to the log's last event, through retryStale (with twice the tries: every denial and read
+// of an organisation lands on its one log). tag distinguishes several access events of one
+// command.
 func (x *executor) appendAccess(ctx context.Context, m Meta, act actor, ev domain.Event, tag string) (uint64, error) {
 	stream := domain.AccessStream(act.org)
 	id := EventID(m.CommandID, stream, 0)
 	if tag != "" {
 		id = uuid.NewSHA1(eventNamespace, []byte(m.CommandID+"\x00"+stream+"\x00"+tag)).String()
 	}
-	for attempt := 0; attempt < 2*maxAttempts; attempt++ {
+	return retryStale(ctx, "access.append", 2*maxAttempts, func() (uint64, error) {
 		last, found, err := x.d.Store.Last(ctx, stream)
 		if err != nil {
 			return 0, err
@@ -299,13 +350,8 @@ func (x *executor) appendAccess(ctx context.Context, m Meta, act actor, ev domai
 			return 0, err
 		}
 		pos, err := x.d.Store.Append(ctx, stream, expected, []domain.Proposed{p})
-		if domain.Is(domain.KindConflict, err) {
-			backoff(ctx, attempt)
-			continue
-		}
-		return pos, err
-	}
-	return 0, domain.E(domain.KindConflict, "access.append", "access log busy: gave up")
+		return pos, staleOr(err)
+	})
 }
 
 // append encodes t's changes, chains them to the last loaded event and appends them with
@@ -387,17 +433,6 @@ func kindOfStream(stream string) string {
 		return stream[:n]
 	}
 	return "stream"
-}
-
-// backoff waits a little before retrying after a conflict, longer with each attempt.
-func backoff(ctx context.Context, attempt int) {
-	d := time.Duration(attempt+1) * 2 * time.Millisecond
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // recordAccess runs a read-type command: it loads the actor and the target (which must

@@ -1,6 +1,9 @@
 package commands
 
 import (
+	"context"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/arkiv/arkiv/domain"
@@ -41,10 +44,47 @@ func TestApplied(t *testing.T) {
 }
 
 func TestConstructorsRefuseNilDependencies(t *testing.T) {
-	if _, err := NewCreateSpaceHandler(Deps{}); !domain.Is(domain.KindInternal, err) {
+	log := slog.New(slog.DiscardHandler)
+	if _, err := NewApp(Deps{}, log); !domain.Is(domain.KindInternal, err) {
 		t.Fatalf("nil deps accepted: %v", err)
 	}
 	if _, err := NewApp(Deps{}, nil); err == nil {
 		t.Fatal("nil logger accepted")
+	}
+}
+
+// TestRetryStaleRetriesOnlyStaleAppends: a wrong expected revision is retried up to the
+// bound and then KindConflict; any other failure, a decision's KindConflict included, ends
+// the loop at once; a cancelled context stops it between tries.
+func TestRetryStaleRetriesOnlyStaleAppends(t *testing.T) {
+	ctx := context.Background()
+	refused := domain.E(domain.KindConflict, "store.append", "the stream changed concurrently")
+	calls := 0
+	got, err := retryStale(ctx, "op", 5, func() (int, error) {
+		calls++
+		if calls < 3 {
+			return 0, staleOr(refused)
+		}
+		return 42, nil
+	})
+	if err != nil || got != 42 || calls != 3 {
+		t.Fatalf("stale twice then fine: %d, %v after %d calls", got, err, calls)
+	}
+	calls = 0
+	_, err = retryStale(ctx, "op", 4, func() (int, error) { calls++; return 0, staleOr(refused) })
+	if !domain.Is(domain.KindConflict, err) || calls != 4 || !strings.Contains(err.Error(), "gave up after 4") {
+		t.Fatalf("always stale: %v after %d calls", err, calls)
+	}
+	calls = 0
+	decided := domain.E(domain.KindConflict, "space.add_member", "already a member")
+	_, err = retryStale(ctx, "op", 4, func() (int, error) { calls++; return 0, decided })
+	if err != decided || calls != 1 {
+		t.Fatalf("a decision's conflict: %v after %d calls", err, calls)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	calls = 0
+	_, err = retryStale(cctx, "op", 4, func() (int, error) { calls++; cancel(); return 0, staleOr(refused) })
+	if !domain.Is(domain.KindUnavailable, err) || calls != 1 {
+		t.Fatalf("cancelled: %v after %d calls", err, calls)
 	}
 }

@@ -16,21 +16,9 @@ type ExportAuditLog struct {
 	From, To      time.Time
 }
 
-// ExportAuditLogHandler handles ExportAuditLog.
-type ExportAuditLogHandler struct{ x *executor }
-
-// NewExportAuditLogHandler returns the handler; it refuses nil dependencies.
-func NewExportAuditLogHandler(d Deps) (*ExportAuditLogHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &ExportAuditLogHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *ExportAuditLogHandler) Handle(ctx context.Context, c ExportAuditLog) (Result, error) {
-	return h.x.recordAccess(ctx, c.Meta, domain.CmdExportAuditLog,
+// exportAuditLog runs ExportAuditLog.
+func (x *executor) exportAuditLog(ctx context.Context, c ExportAuditLog) (Result, error) {
+	return x.recordAccess(ctx, c.Meta, domain.CmdExportAuditLog,
 		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
 			if err := domain.ValidateJustification(c.Justification); err != nil {
@@ -43,6 +31,6 @@ func (h *ExportAuditLogHandler) Handle(ctx context.Context, c ExportAuditLog) (R
 				return nil, err
 			}
 			return domain.AuditLogExported{Exporter: act.id, Justification: domain.Seal(c.Justification, domain.OrganizationSubject(act.org)),
-				Format: c.Format, From: c.From.UTC(), To: c.To.UTC(), ExportedAt: h.x.d.Clock.Now().UTC()}, nil
+				Format: c.Format, From: c.From.UTC(), To: c.To.UTC(), ExportedAt: x.d.Clock.Now().UTC()}, nil
 		})
 }

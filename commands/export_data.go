@@ -16,20 +16,8 @@ type ExportData struct {
 	Justification string
 }
 
-// ExportDataHandler handles ExportData.
-type ExportDataHandler struct{ x *executor }
-
-// NewExportDataHandler returns the handler; it refuses nil dependencies.
-func NewExportDataHandler(d Deps) (*ExportDataHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &ExportDataHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *ExportDataHandler) Handle(ctx context.Context, c ExportData) (Result, error) {
+// exportData runs ExportData.
+func (x *executor) exportData(ctx context.Context, c ExportData) (Result, error) {
 	if err := domain.ValidateID("subject id", c.SubjectID); err != nil {
 		return Result{}, err
 	}
@@ -37,7 +25,7 @@ func (h *ExportDataHandler) Handle(ctx context.Context, c ExportData) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	return h.x.recordAccess(ctx, c.Meta, domain.CmdExportData,
+	return x.recordAccess(ctx, c.Meta, domain.CmdExportData,
 		func(actor) domain.Aggregate { return t }, nil,
 		func(act actor, _ domain.Aggregate) (domain.Event, error) {
 			if err := domain.ValidateJustification(c.Justification); err != nil {
@@ -47,7 +35,7 @@ func (h *ExportDataHandler) Handle(ctx context.Context, c ExportData) (Result, e
 				return nil, err
 			}
 			return domain.DataExported{Exporter: act.id, Justification: domain.Seal(c.Justification, domain.OrganizationSubject(act.org)),
-				SubjectType: c.SubjectType, SubjectID: c.SubjectID, Format: c.Format, ExportedAt: h.x.d.Clock.Now().UTC()}, nil
+				SubjectType: c.SubjectType, SubjectID: c.SubjectID, Format: c.Format, ExportedAt: x.d.Clock.Now().UTC()}, nil
 		})
 }
 

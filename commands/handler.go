@@ -13,6 +13,12 @@ type Handler[C, R any] interface {
 	Handle(ctx context.Context, cmd C) (R, error)
 }
 
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc[C, R any] func(ctx context.Context, cmd C) (R, error)
+
+// Handle calls f.
+func (f HandlerFunc[C, R]) Handle(ctx context.Context, cmd C) (R, error) { return f(ctx, cmd) }
+
 // metaCarrier is a command that carries Meta (every command does, by embedding it).
 type metaCarrier interface{ CommandMeta() Meta }
 
@@ -23,10 +29,10 @@ type logged[C, R any] struct {
 	next Handler[C, R]
 }
 
-// WithLogging wraps a handler so that every command is logged once with its name, command
+// withLogging wraps a handler so that every command is logged once with its name, command
 // id, actor id, outcome (error kind) and duration — never its fields, which may hold
 // personal data.
-func WithLogging[C, R any](name string, log *slog.Logger, next Handler[C, R]) Handler[C, R] {
+func withLogging[C, R any](name string, log *slog.Logger, next Handler[C, R]) Handler[C, R] {
 	return logged[C, R]{name: name, log: log, next: next}
 }
 

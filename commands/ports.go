@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
-	"time"
 
 	"github.com/arkiv/arkiv/domain"
 )
@@ -29,11 +28,6 @@ type Codec interface {
 	Decode(ctx context.Context, eventID string, data []byte, into any) error
 }
 
-// Clock tells the time.
-type Clock interface {
-	Now() time.Time
-}
-
 // IDs makes new random ids (lower-case UUIDs).
 type IDs interface {
 	NewID() string
@@ -41,13 +35,19 @@ type IDs interface {
 
 // Deps are the dependencies every handler shares.
 type Deps struct {
-	Store  EventStore
-	Codec  Codec
-	Clock  Clock
+	Store EventStore
+	Codec Codec
+	// Clock tells business time: every time an event records comes from it.
+	Clock  domain.Clock
 	IDs    IDs
 	Events *domain.Registry
 	// Random is the source of API key secrets; nil means crypto/rand.Reader.
 	Random io.Reader
+	// Retriever and Models serve Ask: retrieval in a space's index and the organisations'
+	// allow-listed models. Both nil leaves assistants off (Ask is KindUnavailable), as in
+	// the CLI and in process-manager workers; one without the other is refused.
+	Retriever Retriever
+	Models    ModelRouter
 }
 
 func (d Deps) check() (Deps, error) {
@@ -63,6 +63,8 @@ func (d Deps) check() (Deps, error) {
 		return d, domain.E(domain.KindInternal, op, "nil id source")
 	case d.Events == nil:
 		return d, domain.E(domain.KindInternal, op, "nil event registry")
+	case (d.Retriever == nil) != (d.Models == nil):
+		return d, domain.E(domain.KindInternal, op, "a retriever without a model router, or the reverse")
 	}
 	if d.Random == nil {
 		d.Random = rand.Reader
@@ -93,4 +95,7 @@ type Result struct {
 	Position uint64
 }
 
-var errNilLogger = domain.E(domain.KindInternal, "commands.new", "nil logger")
+var (
+	errNilLogger    = domain.E(domain.KindInternal, "commands.new", "nil logger")
+	errNoAssistants = domain.E(domain.KindUnavailable, "Ask", "assistants are not available on this server")
+)

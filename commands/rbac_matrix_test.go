@@ -118,10 +118,6 @@ func matrixCases() []matrixCase {
 		{domain.CmdSendMessage, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.SendMessage.Handle(w.ctx, commands.SendMessage{Meta: m, ConversationID: f.conversation, Text: "Again?"}))
 		}},
-		{domain.CmdRecordAssistantReply, false, func(w *world, f *fixture, m commands.Meta) error {
-			return errOf(w.app.RecordAssistantReply.Handle(w.ctx, commands.RecordAssistantReply{Meta: m, ConversationID: f.conversation,
-				InReplyTo: f.message, Text: "An answer.", Excerpts: []domain.ExcerptRef{{DocumentID: f.document, ChunkIndex: 0, Score: 0.8}}}))
-		}},
 		{domain.CmdRecordModelInvocation, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RecordModelInvocation.Handle(w.ctx, commands.RecordModelInvocation{Meta: m, ConversationID: f.conversation,
 				Invocation: domain.ModelInvocation{MessageID: f.message, Model: "llm-a", Region: domain.RegionSE, RequestPayload: "{}",

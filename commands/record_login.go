@@ -24,27 +24,15 @@ type RecordLogin struct {
 	RemoteIPDigest string
 }
 
-// RecordLoginHandler handles RecordLogin.
-type RecordLoginHandler struct{ x *executor }
-
-// NewRecordLoginHandler returns the handler; it refuses nil dependencies.
-func NewRecordLoginHandler(d Deps) (*RecordLoginHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RecordLoginHandler{x}, nil
-}
-
 var (
 	hexDigest   = regexp.MustCompile(`^[0-9a-f]{32,128}$`)
 	reasonToken = regexp.MustCompile(`^[a-z][a-z_]{0,39}$`)
 )
 
-// Handle runs the command; Result.ID is the organisation's id. An organisation that does not
-// exist is NOT_FOUND and nothing is appended, so logins against made-up organisations do not
-// create access logs.
-func (h *RecordLoginHandler) Handle(ctx context.Context, c RecordLogin) (Result, error) {
+// recordLogin runs RecordLogin; Result.ID is the organisation's id. An organisation that
+// does not exist is NOT_FOUND and nothing is appended, so logins against made-up
+// organisations do not create access logs.
+func (x *executor) recordLogin(ctx context.Context, c RecordLogin) (Result, error) {
 	const op = string(domain.CmdRecordLogin)
 	if err := domain.ValidateID("organisation id", c.OrganizationID); err != nil {
 		return Result{}, err
@@ -62,12 +50,12 @@ func (h *RecordLoginHandler) Handle(ctx context.Context, c RecordLogin) (Result,
 	} else if !reasonToken.MatchString(c.Reason) {
 		return Result{}, domain.E(domain.KindInvalid, op, "reason must be a lower-case token")
 	}
-	act, err := h.x.loadActor(ctx, c.Meta, domain.CmdRecordLogin)
+	act, err := x.loadActor(ctx, c.Meta, domain.CmdRecordLogin)
 	if err != nil {
 		return Result{}, err
 	}
 	org := domain.NewOrganization(c.OrganizationID)
-	if _, err := h.x.load(ctx, org); err != nil {
+	if _, err := x.load(ctx, org); err != nil {
 		return Result{}, err
 	}
 	if org.OrganizationID() == "" {
@@ -76,17 +64,17 @@ func (h *RecordLoginHandler) Handle(ctx context.Context, c RecordLogin) (Result,
 	if act.system {
 		act.org = org.OrganizationID()
 	}
-	if err := h.x.authorize(ctx, c.Meta, act, domain.CmdRecordLogin, org, nil); err != nil {
+	if err := x.authorize(ctx, c.Meta, act, domain.CmdRecordLogin, org, nil); err != nil {
 		return Result{}, err
 	}
-	now := h.x.d.Clock.Now().UTC()
+	now := x.d.Clock.Now().UTC()
 	var ev domain.Event = domain.LoginFailed{OrganizationID: org.OrganizationID(), LoginDigest: c.LoginDigest,
 		Reason: c.Reason, RemoteIPDigest: c.RemoteIPDigest, FailedAt: now}
 	if c.UserID != "" {
 		ev = domain.LoginSucceeded{OrganizationID: org.OrganizationID(), UserID: c.UserID, LoginDigest: c.LoginDigest,
 			RemoteIPDigest: c.RemoteIPDigest, SucceededAt: now}
 	}
-	pos, err := h.x.appendAccess(ctx, c.Meta, act, ev, "")
+	pos, err := x.appendAccess(ctx, c.Meta, act, ev, "")
 	if err != nil {
 		return Result{}, err
 	}

@@ -15,36 +15,24 @@ type RecordModelInvocation struct {
 	Invocation     domain.ModelInvocation
 }
 
-// RecordModelInvocationHandler handles RecordModelInvocation.
-type RecordModelInvocationHandler struct{ x *executor }
-
-// NewRecordModelInvocationHandler returns the handler; it refuses nil dependencies.
-func NewRecordModelInvocationHandler(d Deps) (*RecordModelInvocationHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RecordModelInvocationHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the invocation's id.
-func (h *RecordModelInvocationHandler) Handle(ctx context.Context, c RecordModelInvocation) (Result, error) {
+// recordModelInvocation runs RecordModelInvocation; Result.ID is the invocation's id.
+func (x *executor) recordModelInvocation(ctx context.Context, c RecordModelInvocation) (Result, error) {
 	if err := domain.ValidateID("conversation id", c.ConversationID); err != nil {
 		return Result{}, err
 	}
 	inv := c.Invocation
 	inv.InvocationID = orDefault(inv.InvocationID, DerivedID(c.CommandID, "invocation"))
-	res, err := h.x.run(ctx, c.Meta, spec{
+	res, err := x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRecordModelInvocation,
 		target: func(act actor) domain.Aggregate { return domain.NewConversation(c.ConversationID) },
 		space:  domain.Aggregate.SpaceID,
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
 			conv := t.(*domain.Conversation)
 			asst := domain.NewAssistant(conv.AssistantID())
-			if err := h.x.loadSameOrg(ctx, act, asst, "assistant"); err != nil {
+			if err := x.loadSameOrg(ctx, act, asst, "assistant"); err != nil {
 				return err
 			}
-			return conv.RecordModelInvocation(asst, inv, act.id, h.x.d.Clock.Now().UTC())
+			return conv.RecordModelInvocation(asst, inv, act.id, x.d.Clock.Now().UTC())
 		},
 	})
 	if err != nil {

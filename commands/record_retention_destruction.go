@@ -26,20 +26,8 @@ type DestroyedBucket struct {
 	RetentionDays int
 }
 
-// RecordRetentionDestructionHandler handles RecordRetentionDestruction.
-type RecordRetentionDestructionHandler struct{ x *executor }
-
-// NewRecordRetentionDestructionHandler returns the handler; it refuses nil dependencies.
-func NewRecordRetentionDestructionHandler(d Deps) (*RecordRetentionDestructionHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RecordRetentionDestructionHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the owner's id.
-func (h *RecordRetentionDestructionHandler) Handle(ctx context.Context, c RecordRetentionDestruction) (Result, error) {
+// recordRetentionDestruction runs RecordRetentionDestruction; Result.ID is the owner's id.
+func (x *executor) recordRetentionDestruction(ctx context.Context, c RecordRetentionDestruction) (Result, error) {
 	const op = string(domain.CmdRecordRetentionDestruction)
 	if err := domain.ValidateID("retention owner id", c.OwnerID); err != nil {
 		return Result{}, err
@@ -50,13 +38,13 @@ func (h *RecordRetentionDestructionHandler) Handle(ctx context.Context, c Record
 	if len(c.Buckets) == 0 || len(c.Buckets) > 1000 {
 		return Result{}, domain.E(domain.KindInvalid, op, "1 to 1000 buckets per command")
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRecordRetentionDestruction,
 		target: func(act actor) domain.Aggregate { return domain.NewRetention(c.OwnerID) },
 		create: true,
 		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
 			r := t.(*domain.Retention)
-			now := h.x.d.Clock.Now()
+			now := x.d.Clock.Now()
 			for _, b := range c.Buckets {
 				if err := r.DestroyBucket(c.OrganizationID, b.Bucket, b.RetentionDays, act.id, now); err != nil {
 					return err

@@ -16,22 +16,10 @@ type RegisterUser struct {
 	Role   domain.OrgRole
 }
 
-// RegisterUserHandler handles RegisterUser.
-type RegisterUserHandler struct{ x *executor }
-
-// NewRegisterUserHandler returns the handler; it refuses nil dependencies.
-func NewRegisterUserHandler(d Deps) (*RegisterUserHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RegisterUserHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the user's id.
-func (h *RegisterUserHandler) Handle(ctx context.Context, c RegisterUser) (Result, error) {
+// registerUser runs RegisterUser; Result.ID is the user's id.
+func (x *executor) registerUser(ctx context.Context, c RegisterUser) (Result, error) {
 	id := orDefault(c.UserID, DerivedID(c.CommandID, "user"))
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRegisterUser,
 		target: func(act actor) domain.Aggregate { return domain.NewUser(id) },
 		create: true,

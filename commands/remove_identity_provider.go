@@ -14,21 +14,9 @@ type RemoveIdentityProvider struct {
 	Audience string
 }
 
-// RemoveIdentityProviderHandler handles RemoveIdentityProvider.
-type RemoveIdentityProviderHandler struct{ x *executor }
-
-// NewRemoveIdentityProviderHandler returns the handler; it refuses nil dependencies.
-func NewRemoveIdentityProviderHandler(d Deps) (*RemoveIdentityProviderHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RemoveIdentityProviderHandler{x}, nil
-}
-
-// Handle runs the command. The result's ID is the organisation's.
-func (h *RemoveIdentityProviderHandler) Handle(ctx context.Context, c RemoveIdentityProvider) (Result, error) {
-	return h.x.run(ctx, c.Meta, spec{
+// removeIdentityProvider runs RemoveIdentityProvider. The result's ID is the organisation's.
+func (x *executor) removeIdentityProvider(ctx context.Context, c RemoveIdentityProvider) (Result, error) {
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRemoveIdentityProvider,
 		target: func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) },
 		decide: func(_ context.Context, _ actor, t domain.Aggregate) error {

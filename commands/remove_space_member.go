@@ -13,24 +13,12 @@ type RemoveSpaceMember struct {
 	UserID  string
 }
 
-// RemoveSpaceMemberHandler handles RemoveSpaceMember.
-type RemoveSpaceMemberHandler struct{ x *executor }
-
-// NewRemoveSpaceMemberHandler returns the handler; it refuses nil dependencies.
-func NewRemoveSpaceMemberHandler(d Deps) (*RemoveSpaceMemberHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RemoveSpaceMemberHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *RemoveSpaceMemberHandler) Handle(ctx context.Context, c RemoveSpaceMember) (Result, error) {
+// removeSpaceMember runs RemoveSpaceMember.
+func (x *executor) removeSpaceMember(ctx context.Context, c RemoveSpaceMember) (Result, error) {
 	if err := domain.ValidateID("space id", c.SpaceID); err != nil {
 		return Result{}, err
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRemoveSpaceMember,
 		target: func(act actor) domain.Aggregate { return domain.NewSpace(c.SpaceID) },
 		space:  domain.Aggregate.ID,

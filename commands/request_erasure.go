@@ -18,20 +18,8 @@ type RequestErasure struct {
 	GraceDays *int
 }
 
-// RequestErasureHandler handles RequestErasure.
-type RequestErasureHandler struct{ x *executor }
-
-// NewRequestErasureHandler returns the handler; it refuses nil dependencies.
-func NewRequestErasureHandler(d Deps) (*RequestErasureHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &RequestErasureHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the erasure's id.
-func (h *RequestErasureHandler) Handle(ctx context.Context, c RequestErasure) (Result, error) {
+// requestErasure runs RequestErasure; Result.ID is the erasure's id.
+func (x *executor) requestErasure(ctx context.Context, c RequestErasure) (Result, error) {
 	if err := domain.ValidateID("subject id", c.SubjectID); err != nil {
 		return Result{}, err
 	}
@@ -39,13 +27,13 @@ func (h *RequestErasureHandler) Handle(ctx context.Context, c RequestErasure) (R
 		return Result{}, err
 	}
 	id := orDefault(c.ErasureID, DerivedID(c.CommandID, "erasure"))
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRequestErasure,
 		target: func(act actor) domain.Aggregate { return domain.NewErasure(id) },
 		create: true,
 		prepare: func(ctx context.Context, act actor) error {
 			subject, _ := subjectAggregate(c.SubjectType, c.SubjectID)
-			return h.x.loadSameOrg(ctx, act, subject, "subject")
+			return x.loadSameOrg(ctx, act, subject, "subject")
 		},
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
 			grace := 0
@@ -53,12 +41,12 @@ func (h *RequestErasureHandler) Handle(ctx context.Context, c RequestErasure) (R
 				grace = *c.GraceDays
 			} else {
 				org := domain.NewOrganization(act.org)
-				if err := h.x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
+				if err := x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
 					return err
 				}
 				grace = org.Settings().ErasureGraceDays
 			}
-			return t.(*domain.Erasure).Request(act.org, c.SubjectType, c.SubjectID, grace, act.id, h.x.d.Clock.Now())
+			return t.(*domain.Erasure).Request(act.org, c.SubjectType, c.SubjectID, grace, act.id, x.d.Clock.Now())
 		},
 	})
 }

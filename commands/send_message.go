@@ -15,30 +15,18 @@ type SendMessage struct {
 	Text      string
 }
 
-// SendMessageHandler handles SendMessage.
-type SendMessageHandler struct{ x *executor }
-
-// NewSendMessageHandler returns the handler; it refuses nil dependencies.
-func NewSendMessageHandler(d Deps) (*SendMessageHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &SendMessageHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the message's id.
-func (h *SendMessageHandler) Handle(ctx context.Context, c SendMessage) (Result, error) {
+// sendMessage runs SendMessage; Result.ID is the message's id.
+func (x *executor) sendMessage(ctx context.Context, c SendMessage) (Result, error) {
 	if err := domain.ValidateID("conversation id", c.ConversationID); err != nil {
 		return Result{}, err
 	}
 	msg := orDefault(c.MessageID, DerivedID(c.CommandID, "message"))
-	res, err := h.x.run(ctx, c.Meta, spec{
+	res, err := x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdSendMessage,
 		target: func(act actor) domain.Aggregate { return domain.NewConversation(c.ConversationID) },
 		space:  domain.Aggregate.SpaceID,
 		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Conversation).SendMessage(msg, act.id, c.Text, h.x.d.Clock.Now().UTC())
+			return t.(*domain.Conversation).SendMessage(msg, act.id, c.Text, x.d.Clock.Now().UTC())
 		},
 	})
 	if err != nil {

@@ -14,26 +14,14 @@ type StartConversation struct {
 	AssistantID    string
 }
 
-// StartConversationHandler handles StartConversation.
-type StartConversationHandler struct{ x *executor }
-
-// NewStartConversationHandler returns the handler; it refuses nil dependencies.
-func NewStartConversationHandler(d Deps) (*StartConversationHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &StartConversationHandler{x}, nil
-}
-
-// Handle runs the command; Result.ID is the conversation's id.
-func (h *StartConversationHandler) Handle(ctx context.Context, c StartConversation) (Result, error) {
+// startConversation runs StartConversation; Result.ID is the conversation's id.
+func (x *executor) startConversation(ctx context.Context, c StartConversation) (Result, error) {
 	if err := domain.ValidateID("assistant id", c.AssistantID); err != nil {
 		return Result{}, err
 	}
 	id := orDefault(c.ConversationID, DerivedID(c.CommandID, "conversation"))
 	var asst *domain.Assistant
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdStartConversation,
 		target: func(act actor) domain.Aggregate { return domain.NewConversation(id) },
 		create: true,
@@ -46,7 +34,7 @@ func (h *StartConversationHandler) Handle(ctx context.Context, c StartConversati
 		prepare: func(ctx context.Context, act actor) error {
 			// The assistant's organisation is checked by authorization, through its space.
 			asst = domain.NewAssistant(c.AssistantID)
-			if _, err := h.x.load(ctx, asst); err != nil {
+			if _, err := x.load(ctx, asst); err != nil {
 				return err
 			}
 			if asst.OrganizationID() == "" {

@@ -13,30 +13,18 @@ type UpdateAssistant struct {
 	Spec        domain.AssistantSpec
 }
 
-// UpdateAssistantHandler handles UpdateAssistant.
-type UpdateAssistantHandler struct{ x *executor }
-
-// NewUpdateAssistantHandler returns the handler; it refuses nil dependencies.
-func NewUpdateAssistantHandler(d Deps) (*UpdateAssistantHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &UpdateAssistantHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *UpdateAssistantHandler) Handle(ctx context.Context, c UpdateAssistant) (Result, error) {
+// updateAssistant runs UpdateAssistant.
+func (x *executor) updateAssistant(ctx context.Context, c UpdateAssistant) (Result, error) {
 	if err := domain.ValidateID("assistant id", c.AssistantID); err != nil {
 		return Result{}, err
 	}
-	return h.x.run(ctx, c.Meta, spec{
+	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdUpdateAssistant,
 		target: func(act actor) domain.Aggregate { return domain.NewAssistant(c.AssistantID) },
 		space:  domain.Aggregate.SpaceID,
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
 			sp := domain.NewSpace(t.SpaceID())
-			if err := h.x.loadSameOrg(ctx, act, sp, "space"); err != nil {
+			if err := x.loadSameOrg(ctx, act, sp, "space"); err != nil {
 				return err
 			}
 			return t.(*domain.Assistant).Update(sp, c.Spec)

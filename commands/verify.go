@@ -9,8 +9,8 @@ import (
 // VerifyStream reads a stream and checks its hash chain (domain.VerifyChain). It returns
 // the head hash and the number of events, or a KindConflict error naming the first broken
 // link.
-func VerifyStream(ctx context.Context, store EventStore, stream string) (head string, events int, err error) {
-	recs, _, err := store.Load(ctx, stream)
+func (a *App) VerifyStream(ctx context.Context, stream string) (head string, events int, err error) {
+	recs, _, err := a.store.Load(ctx, stream)
 	if err != nil {
 		return "", 0, err
 	}

@@ -13,30 +13,18 @@ type ViewDocument struct {
 	DocumentID string
 }
 
-// ViewDocumentHandler handles ViewDocument.
-type ViewDocumentHandler struct{ x *executor }
-
-// NewViewDocumentHandler returns the handler; it refuses nil dependencies.
-func NewViewDocumentHandler(d Deps) (*ViewDocumentHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &ViewDocumentHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *ViewDocumentHandler) Handle(ctx context.Context, c ViewDocument) (Result, error) {
+// viewDocument runs ViewDocument.
+func (x *executor) viewDocument(ctx context.Context, c ViewDocument) (Result, error) {
 	if err := domain.ValidateID("document id", c.DocumentID); err != nil {
 		return Result{}, err
 	}
-	return h.x.recordAccess(ctx, c.Meta, domain.CmdViewDocument,
+	return x.recordAccess(ctx, c.Meta, domain.CmdViewDocument,
 		func(actor) domain.Aggregate { return domain.NewDocument(c.DocumentID) },
 		domain.Aggregate.SpaceID,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
 			if !t.(*domain.Document).Live() {
 				return nil, domain.E(domain.KindNotFound, "document.view", "document not found")
 			}
-			return domain.DocumentViewed{Viewer: act.id, DocumentID: t.ID(), SpaceID: t.SpaceID(), ViewedAt: h.x.d.Clock.Now().UTC()}, nil
+			return domain.DocumentViewed{Viewer: act.id, DocumentID: t.ID(), SpaceID: t.SpaceID(), ViewedAt: x.d.Clock.Now().UTC()}, nil
 		})
 }

@@ -21,21 +21,9 @@ type ViewModelInvocations struct {
 	Justification string
 }
 
-// ViewModelInvocationsHandler handles ViewModelInvocations.
-type ViewModelInvocationsHandler struct{ x *executor }
-
-// NewViewModelInvocationsHandler returns the handler; it refuses nil dependencies.
-func NewViewModelInvocationsHandler(d Deps) (*ViewModelInvocationsHandler, error) {
-	x, err := newExecutor(d)
-	if err != nil {
-		return nil, err
-	}
-	return &ViewModelInvocationsHandler{x}, nil
-}
-
-// Handle runs the command.
-func (h *ViewModelInvocationsHandler) Handle(ctx context.Context, c ViewModelInvocations) (Result, error) {
-	return h.x.recordAccess(ctx, c.Meta, domain.CmdViewModelInvocations,
+// viewModelInvocations runs ViewModelInvocations.
+func (x *executor) viewModelInvocations(ctx context.Context, c ViewModelInvocations) (Result, error) {
+	return x.recordAccess(ctx, c.Meta, domain.CmdViewModelInvocations,
 		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
 			for what, id := range map[string]string{"assistant id": c.AssistantID, "space id": c.SpaceID, "user id": c.UserID} {
@@ -51,7 +39,7 @@ func (h *ViewModelInvocationsHandler) Handle(ctx context.Context, c ViewModelInv
 				}
 			}
 			ev := domain.ModelInvocationsViewed{Viewer: act.id, AssistantID: c.AssistantID, SpaceID: c.SpaceID,
-				UserID: c.UserID, ViewedAt: h.x.d.Clock.Now().UTC()}
+				UserID: c.UserID, ViewedAt: x.d.Clock.Now().UTC()}
 			if c.Justification != "" {
 				if err := domain.ValidateJustification(c.Justification); err != nil {
 					return nil, err

@@ -27,6 +27,7 @@ type world struct {
 	codec commands.Codec
 	reg   *domain.Registry
 	clock *clocktest.Clock
+	deps  commands.Deps
 	app   *commands.App
 }
 
@@ -56,8 +57,8 @@ func newWorld(t *testing.T, encrypt bool) *world {
 	} else {
 		w.codec = keyring.NewPlainCodec()
 	}
-	app, err := commands.NewApp(commands.Deps{Store: w.env.Store, Codec: w.codec, Clock: w.clock, IDs: uuids{}, Events: w.reg},
-		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.deps = commands.Deps{Store: w.env.Store, Codec: w.codec, Clock: w.clock, IDs: uuids{}, Events: w.reg}
+	app, err := commands.NewApp(w.deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,6 @@ const (
 	CmdViewDocument               Command = "ViewDocument"
 	CmdStartConversation          Command = "StartConversation"
 	CmdSendMessage                Command = "SendMessage"
-	CmdRecordAssistantReply       Command = "RecordAssistantReply"
 	CmdRecordModelInvocation      Command = "RecordModelInvocation"
 	CmdRequestErasure             Command = "RequestErasure"
 	CmdRestoreErasure             Command = "RestoreErasure"
@@ -165,7 +164,6 @@ var permissions = []Permission{
 	{CmdViewDocument, ScopeSpace, anyOrg, members},
 	{CmdStartConversation, ScopeSpace, anyOrg, members},
 	{CmdSendMessage, ScopeSpace, anyOrg, members},
-	{CmdRecordAssistantReply, ScopeSpace, anyOrg, members},
 	{CmdRecordModelInvocation, ScopeSpace, anyOrg, members},
 	{CmdRequestErasure, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdRestoreErasure, ScopeOrganization, adminOnly, anySpaceRole},

@@ -81,9 +81,6 @@ func (r *Resolver) sendMessage(ctx context.Context, in SendMessageInput) (*SendM
 	if err != nil {
 		return nil, err
 	}
-	if r.Ask == nil {
-		return nil, domain.E(domain.KindUnavailable, op, "assistants are not available on this server")
-	}
 	replyID := commands.DerivedID(m.CommandID, "reply")
 	var streamed atomic.Bool
 	publish := func(d *ReplyDelta) {
@@ -101,7 +98,7 @@ func (r *Resolver) sendMessage(ctx context.Context, in SendMessageInput) (*SendM
 		streamed.Store(true)
 		publish(&ReplyDelta{ConversationID: in.ConversationID, MessageID: &replyID, Delta: delta})
 	}
-	res, err := r.Ask.Handle(ctx, ask)
+	res, err := r.App.Ask.Handle(ctx, ask)
 	if err != nil {
 		if streamed.Load() {
 			code := domain.KindOf(err).String()

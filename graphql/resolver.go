@@ -30,9 +30,6 @@ type Resolver struct {
 	Waiter Waiter
 	// Projections names the read-model projections a consistentAt query waits for.
 	Projections []string
-	// Ask runs a user's question through the assistant's retrieval and model pipeline
-	// (commands.AskHandler) and records the exchange.
-	Ask commands.Handler[commands.Ask, commands.AskResult]
 	// Replies carries the tokens of replies to replyStream subscribers; nil disables
 	// streaming.
 	Replies *ReplyBroker

@@ -39,10 +39,6 @@ func (w *writeSide) Close() {
 	}
 }
 
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 type randomIDs struct{}
 
 func (randomIDs) NewID() string { return uuid.NewString() }
@@ -85,7 +81,7 @@ func openWriteSide(ctx context.Context, env *cliEnv, cfg writeConfig) (_ *writeS
 	if err := domain.RegisterEvents(reg); err != nil {
 		return nil, err
 	}
-	w.Deps = usecase.Deps{Store: w.Store, Codec: keyring.NewCodec(kr), Clock: systemClock{}, IDs: randomIDs{}, Events: reg}
+	w.Deps = usecase.Deps{Store: w.Store, Codec: keyring.NewCodec(kr), Clock: domain.SystemClock{}, IDs: randomIDs{}, Events: reg}
 	return w, nil
 }
 
@@ -107,12 +103,11 @@ func bootstrapOrganization(ctx context.Context, env *cliEnv, cfg writeConfig, or
 			return nil, nil
 		}
 	}
-	h, err := usecase.NewBootstrapHandler(w.Deps)
+	app, err := usecase.NewApp(w.Deps, env.log)
 	if err != nil {
 		return nil, err
 	}
-	res, err := usecase.WithLogging[usecase.Bootstrap, usecase.BootstrapResult]("Bootstrap", env.log, h).Handle(ctx,
-		usecase.Bootstrap{CommandID: uuid.NewString(), OrganizationName: org, AdminEmail: email, AdminName: name})
+	res, err := app.Bootstrap.Handle(ctx, usecase.Bootstrap{CommandID: uuid.NewString(), OrganizationName: org, AdminEmail: email, AdminName: name})
 	if err != nil {
 		return nil, err
 	}

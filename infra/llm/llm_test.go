@@ -150,6 +150,50 @@ func TestOpenAIRetriesWithinBounds(t *testing.T) {
 	}
 }
 
+// TestOpenAIBackoffHonoursRetryAfterAndGivesUp: a Retry-After is waited for, capped at
+// BackoffMax; a client error is not retried; a cancelled caller stops the retries.
+func TestOpenAIBackoffHonoursRetryAfterAndGivesUp(t *testing.T) {
+	var calls atomic.Int32
+	var status atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		// A 429 fails only the first call; any other status fails every call.
+		if n := calls.Add(1); n == 1 || status.Load() != http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "30")
+			http.Error(w, "slow down", int(status.Load()))
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: [DONE]\n\n")
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := NewOpenAI(srv.URL, Config{MaxAttempts: 3, BackoffInitial: time.Millisecond, BackoffMax: 20 * time.Millisecond, Timeout: time.Second})
+
+	status.Store(http.StatusTooManyRequests)
+	start := time.Now()
+	res, err := c.Complete(context.Background(), request())
+	if err != nil || res.Attempts != 2 || res.Text != "ok" || time.Since(start) > 5*time.Second {
+		t.Fatalf("after a 429 with Retry-After 30: %v, %d attempts, %q, took %s (Retry-After not capped at BackoffMax?)", err, res.Attempts, res.Text, time.Since(start))
+	}
+
+	status.Store(http.StatusBadRequest)
+	calls.Store(0)
+	res, err = c.Complete(context.Background(), request())
+	if !domain.Is(domain.KindUnavailable, err) || res.Attempts != 1 || calls.Load() != 1 {
+		t.Fatalf("a 400 was retried: %v, %d attempts, %d calls", err, res.Attempts, calls.Load())
+	}
+
+	status.Store(http.StatusServiceUnavailable)
+	slow, _ := NewOpenAI(srv.URL, Config{MaxAttempts: 10, BackoffInitial: time.Hour, BackoffMax: time.Hour, Timeout: time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start = time.Now()
+	res, err = slow.Complete(ctx, request())
+	if !domain.Is(domain.KindUnavailable, err) || res.Attempts != 1 || time.Since(start) > 5*time.Second {
+		t.Fatalf("a cancelled caller: %v, %d attempts, took %s", err, res.Attempts, time.Since(start))
+	}
+}
+
 func TestOfflineAnswersFromExcerptsWithCitations(t *testing.T) {
 	o := NewOffline()
 	req := request(

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 )
@@ -85,7 +87,7 @@ func NewOpenAI(base string, cfg Config) (*OpenAI, error) {
 // URL returns the chat-completions URL requests are posted to.
 func (c *OpenAI) URL() string { return c.url }
 
-// errRetry marks an attempt's failure as worth retrying.
+// attemptError is one attempt's failure; retry marks it as worth retrying.
 type attemptError struct {
 	msg        string
 	retry      bool
@@ -108,32 +110,26 @@ func (c *OpenAI) Complete(ctx context.Context, req commands.ModelRequest) (comma
 		return commands.ModelResponse{}, err
 	}
 	res := commands.ModelResponse{RequestPayload: payload, RequestParts: SplitPayload(payload, req.Excerpts)}
-	backoff := c.cfg.BackoffInitial
 	var last *attemptError
-	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
-		res.Attempts = attempt
+	call := func() (struct{}, error) {
+		res.Attempts++
 		streamed := false
 		ae := c.attempt(ctx, req, payload, &res, &streamed)
 		if ae == nil {
-			return res, nil
+			return struct{}{}, nil
 		}
 		last = ae
 		res.Timeout = ae.timeout
-		if !ae.retry || streamed || ctx.Err() != nil || attempt == c.cfg.MaxAttempts {
-			break
+		if !ae.retry || streamed {
+			return struct{}{}, backoff.Permanent(ae)
 		}
-		wait := backoff
-		if ae.retryAfter > 0 {
-			wait = ae.retryAfter
-		}
-		wait = min(wait, c.cfg.BackoffMax)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-		case <-t.C:
-		}
-		backoff = min(2*backoff, c.cfg.BackoffMax)
+		return struct{}{}, ae
+	}
+	// Retry stops at MaxAttempts, on a permanent failure or when ctx ends; its own error
+	// (possibly ctx's) is not needed: last holds the failure of the last attempt.
+	if _, err := backoff.Retry(ctx, call, backoff.WithMaxTries(uint(c.cfg.MaxAttempts)),
+		backoff.WithMaxElapsedTime(0), backoff.WithBackOff(c.newBackOff(&last))); err == nil {
+		return res, nil
 	}
 	if ctx.Err() != nil && !res.Timeout {
 		res.Timeout = errors.Is(ctx.Err(), context.DeadlineExceeded)
@@ -141,6 +137,33 @@ func (c *OpenAI) Complete(ctx context.Context, req commands.ModelRequest) (comma
 	msg := "the model did not answer: " + last.msg
 	return res, domain.Wrap(domain.KindUnavailable, op, last, msg)
 }
+
+// newBackOff returns the wait before each retry: exponential from BackoffInitial, doubling,
+// capped at BackoffMax, without jitter; a Retry-After of the failed attempt (*last) is
+// honoured up to BackoffMax instead.
+func (c *OpenAI) newBackOff(last **attemptError) backoff.BackOff {
+	return retryAfterBackOff{exp: &backoff.ExponentialBackOff{InitialInterval: c.cfg.BackoffInitial,
+		Multiplier: 2, MaxInterval: c.cfg.BackoffMax}, last: last, max: c.cfg.BackoffMax}
+}
+
+// retryAfterBackOff is an exponential backoff that a server's Retry-After overrides.
+type retryAfterBackOff struct {
+	exp  *backoff.ExponentialBackOff
+	last **attemptError
+	max  time.Duration
+}
+
+// NextBackOff implements backoff.BackOff.
+func (b retryAfterBackOff) NextBackOff() time.Duration {
+	next := b.exp.NextBackOff()
+	if ae := *b.last; ae != nil && ae.retryAfter > 0 {
+		next = ae.retryAfter
+	}
+	return min(next, b.max)
+}
+
+// Reset implements backoff.BackOff.
+func (b retryAfterBackOff) Reset() { b.exp.Reset() }
 
 // attempt makes one call. It fills res on success; streamed reports whether a token
 // reached the caller (then the call must not be retried).

@@ -87,7 +87,7 @@ type env struct {
 	codec  *keyring.EventCodec
 	reg    *domain.Registry
 	app    *commands.App
-	ask    *commands.AskHandler
+	ask    commands.Handler[commands.Ask, commands.AskResult]
 	ix     *search.Index
 	emb    embedding.Provider
 	ret    *retrieval.Retriever
@@ -132,13 +132,13 @@ func setup(t *testing.T) *env {
 	e.kr = must(keyring.Open(ctx, pgtest.NewPool(t), kek, time.Now, keyring.WithoutListener()))(t)
 	t.Cleanup(e.kr.Close)
 	e.codec = keyring.NewCodec(e.kr)
-	deps := commands.Deps{Store: e.es.Store, Codec: e.codec, Clock: clock{}, IDs: ids{}, Events: e.reg}
-	e.app = must(commands.NewApp(deps, slog.New(slog.DiscardHandler)))(t)
 	e.ix = must(search.New(ctx, search.Config{URL: weaviatetest.URL(t), Class: weaviatetest.ClassName(t, "Ask")}))(t)
 	e.emb = embedding.NewHashing(256)
 	e.ret = retrieval.New(e.ix, e.emb)
 	router := llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: time.Millisecond, Timeout: 5 * time.Second}, nil)
-	e.ask = must(commands.NewAskHandler(deps, e.ret, router))(t)
+	deps := commands.Deps{Store: e.es.Store, Codec: e.codec, Clock: clock{}, IDs: ids{}, Events: e.reg, Retriever: e.ret, Models: router}
+	e.app = must(commands.NewApp(deps, slog.New(slog.DiscardHandler)))(t)
+	e.ask = e.app.Ask
 	b := must(e.app.Bootstrap.Handle(ctx, commands.Bootstrap{CommandID: uuid.NewString(), OrganizationName: "Kommun",
 		AdminEmail: "admin@kommun.example", AdminName: "Admin"}))(t)
 	e.admin, e.org = b.AdminUserID, b.OrganizationID
