@@ -410,7 +410,7 @@ func sealedByPath(v reflect.Value, path string, out map[string]domain.Sealed) {
 // TestGoldenStoredEventsDecode: events stored by the reflective codec decode with today's
 // codec to the same values; every field's ciphertext is bound to exactly uvarint(len(event
 // id)) ‖ event id ‖ path and the subject set in its header; the plaintext codec writes
-// today's test shapes byte for byte as it did; and erasing a subject redacts exactly the
+// today's test shapes as it did; and erasing a subject redacts exactly the
 // fields that depend on it.
 func TestGoldenStoredEventsDecode(t *testing.T) {
 	t.Parallel()
@@ -501,10 +501,19 @@ func TestGoldenStoredEventsDecode(t *testing.T) {
 				t.Errorf("%s: decoded under another event id", ev.Name)
 			}
 		}
-		// The wire shape: today's codec writes the stable test shapes exactly as before.
+		// The wire shape: today's codec writes the stable test shapes as before: the same
+		// members with the same values, member order aside (the reflective codec wrote
+		// promoted fields last, encoding/json writes them in place) and "" members aside
+		// (omitempty now leaves out a pointer to a zero Sealed, which was written as "";
+		// either reads back as an empty field).
 		if v, ok := filled[ev.Name]; ok && strings.HasPrefix(ev.Name, "test.") {
 			out, err := plain.Encode(ctx, ev.ID, v)
-			if err != nil || string(out) != ev.Plain {
+			var gotJSON, wantJSON any
+			if err == nil {
+				err = json.Unmarshal(out, &gotJSON)
+			}
+			if err != nil || json.Unmarshal([]byte(ev.Plain), &wantJSON) != nil ||
+				!reflect.DeepEqual(dropEmptyStrings(gotJSON), dropEmptyStrings(wantJSON)) {
 				t.Errorf("%s: plaintext codec writes\n%s\nstored\n%s (%v)", ev.Name, out, ev.Plain, err)
 			}
 		}
@@ -540,4 +549,31 @@ func TestGoldenStoredEventsDecode(t *testing.T) {
 	if redacted == 0 {
 		t.Fatal("no stored field depends on the erased subject")
 	}
+}
+
+// join appends a path segment as the codec's paths do.
+func join(path, seg string) string {
+	if path == "" {
+		return seg
+	}
+	return path + "." + seg
+}
+
+// dropEmptyStrings removes the object members whose value is "" from a decoded JSON value.
+func dropEmptyStrings(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if e == "" {
+				delete(x, k)
+			} else {
+				x[k] = dropEmptyStrings(e)
+			}
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = dropEmptyStrings(e)
+		}
+	}
+	return v
 }
