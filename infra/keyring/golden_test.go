@@ -278,8 +278,8 @@ func subjectStrings(t testing.TB, blob []byte) []string {
 	return out
 }
 
-// goldenKeyring opens a keyring on a fresh key store with the golden KEK.
-func goldenKeyring(t *testing.T) (*Keyring, *pgxpool.Pool) {
+// goldenKEKFile writes the golden KEK to a file of the test's and loads it.
+func goldenKEKFile(t *testing.T) *FileKEK {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kek.json")
 	if err := writeKEKFile(path, goldenKEK(), true); err != nil {
@@ -289,6 +289,13 @@ func goldenKeyring(t *testing.T) (*Keyring, *pgxpool.Pool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return kek
+}
+
+// goldenKeyring opens a keyring on a fresh key store with the golden KEK.
+func goldenKeyring(t *testing.T) (*Keyring, *pgxpool.Pool) {
+	t.Helper()
+	kek := goldenKEKFile(t)
 	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)

@@ -125,7 +125,7 @@ func WithLogger(l *slog.Logger) Option { return func(k *Keyring) { k.log = l } }
 // store (single-process tools): other processes' shredding would not reach its cache.
 func WithoutListener() Option { return func(k *Keyring) { k.listen = false } }
 
-// Open runs the key store's idempotent DDL on pool, starts the cache-invalidation listener
+// Open applies the key store's migrations (migrations/, with goose) on pool, starts the cache-invalidation listener
 // and returns the keyring. pool must be the key store's own database, never the event store's.
 func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock func() time.Time, opts ...Option) (*Keyring, error) {
 	const op = "keyring.open"
@@ -142,7 +142,7 @@ func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock func() t
 	for _, o := range opts {
 		o(k)
 	}
-	if _, err := pool.Exec(ctx, schema); err != nil {
+	if err := migrate(ctx, pool); err != nil {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot prepare the key store")
 	}
 	if _, err := kek.CurrentVersion(ctx); err != nil {
