@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
@@ -79,7 +80,7 @@ func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *readm
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
-	kr, err := keyring.Open(ctx, kpool, kek, time.Now, keyring.WithLogger(env.log))
+	kr, err := keyring.Open(ctx, kpool, kek, domain.SystemClock{}, keyring.WithLogger(env.log))
 	if err != nil {
 		kpool.Close()
 		return nil, err

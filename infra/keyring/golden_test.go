@@ -302,7 +302,7 @@ func goldenKeyring(t *testing.T) (*Keyring, *pgxpool.Pool) {
 	}
 	t.Cleanup(pool.Close)
 	clock := newClock()
-	kr, err := Open(context.Background(), pool, kek, clock.Now, WithoutListener())
+	kr, err := Open(context.Background(), pool, kek, clock, WithoutListener())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ const MaxGrace = 30 * 24 * time.Hour
 type Keyring struct {
 	pool  *pgxpool.Pool
 	kek   KEKSource
-	clock func() time.Time
+	clock domain.Clock
 	log   *slog.Logger
 
 	cacheSize int
@@ -127,7 +127,7 @@ func WithoutListener() Option { return func(k *Keyring) { k.listen = false } }
 
 // Open applies the key store's migrations (migrations/, with goose) on pool, starts the cache-invalidation listener
 // and returns the keyring. pool must be the key store's own database, never the event store's.
-func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock func() time.Time, opts ...Option) (*Keyring, error) {
+func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock domain.Clock, opts ...Option) (*Keyring, error) {
 	const op = "keyring.open"
 	if pool == nil || kek == nil || clock == nil {
 		return nil, domain.E(domain.KindInternal, op, "keyring needs a pool, a KEK source and a clock")
@@ -795,7 +795,7 @@ func (k *Keyring) insertKey(ctx context.Context, subject string, dek []byte, sta
 				SELECT $1, 1, $2, $3, $4, $5, $6, $7, $8, $9
 				WHERE NOT EXISTS (SELECT 1 FROM keyring_tombstones WHERE subject = $1)
 				ON CONFLICT (subject) DO NOTHING`,
-				subject, int64(ver), wrapped, k.clock().UTC(), state, reqAt, destroyAfter, reason, requester)
+				subject, int64(ver), wrapped, k.clock.Now().UTC(), state, reqAt, destroyAfter, reason, requester)
 			return err
 		})
 		if err != nil {

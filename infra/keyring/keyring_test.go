@@ -17,36 +17,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/clocktest"
 	"github.com/arkiv/arkiv/infra/pgtest"
 )
 
-// testClock is an injected clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *testClock {
-	return &testClock{now: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// newClock returns the injected clock tests move by hand.
+func newClock() *clocktest.Clock { return &clocktest.Clock{} }
 
 type fixture struct {
 	dsn   string
 	pool  *pgxpool.Pool
 	kek   *FileKEK
-	clock *testClock
+	clock *clocktest.Clock
 	kr    *Keyring
 }
 
@@ -80,7 +62,7 @@ func (f *fixture) open(t testing.TB, pool *pgxpool.Pool, opts ...Option) *Keyrin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kr, err := Open(ctx, pool, f.kek, f.clock.Now, opts...)
+	kr, err := Open(ctx, pool, f.kek, f.clock, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func TestKeyStoreSharesADatabaseWithTheReadModels(t *testing.T) {
 				defer wg.Done()
 				octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 				defer cancel()
-				kr, err := Open(octx, f.pool, f.kek, f.clock.Now, WithoutListener())
+				kr, err := Open(octx, f.pool, f.kek, f.clock, WithoutListener())
 				if err == nil {
 					kr.Close()
 				}
