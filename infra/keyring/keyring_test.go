@@ -17,18 +17,38 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/infra/clocktest"
 	"github.com/arkiv/arkiv/infra/pgtest"
 )
 
-// newClock returns the injected clock tests move by hand.
-func newClock() *clocktest.Clock { return &clocktest.Clock{} }
+// testClock is an injected clock the test moves by hand. It stands still between moves
+// (infra/clocktest's moves with the wall clock): tests compare stored times with Now.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *testClock {
+	return &testClock{now: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}
+}
+
+// Now implements domain.Clock.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
 
 type fixture struct {
 	dsn   string
 	pool  *pgxpool.Pool
 	kek   *FileKEK
-	clock *clocktest.Clock
+	clock *testClock
 	kr    *Keyring
 }
 
@@ -711,9 +731,7 @@ func TestNoPlaintextAfterShreddingReturns(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		f.kr.cacheMu.Lock()
-		_, cached := f.kr.cache[u.String()]
-		f.kr.cacheMu.Unlock()
+		_, cached := f.kr.cache.peek(u.String())
 		if cached {
 			t.Fatal("the shredding subject's key is cached")
 		}
@@ -728,9 +746,10 @@ func TestCacheEvictionZeroesKeys(t *testing.T) {
 	if _, err := f.kr.Seal(ctx, []domain.Subject{u}, nil, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	f.kr.cacheMu.Lock()
-	entry := f.kr.cache[u.String()].Value.(*cacheEntry)
-	f.kr.cacheMu.Unlock()
+	entry, ok := f.kr.cache.peek(u.String())
+	if !ok {
+		t.Fatal("the key just used is not cached")
+	}
 	if entry.dek == [dekSize]byte{} {
 		t.Fatal("cached key is zero before eviction")
 	}
@@ -739,8 +758,8 @@ func TestCacheEvictionZeroesKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f.kr.cachedCount() != 2 {
-		t.Fatalf("cache size %d, want 2", f.kr.cachedCount())
+	if f.kr.cache.len() != 2 {
+		t.Fatalf("cache size %d, want 2", f.kr.cache.len())
 	}
 	if entry.dek != [dekSize]byte{} {
 		t.Fatal("evicted key was not zeroed")

@@ -66,7 +66,7 @@ func (k *Keyring) StartShredding(ctx context.Context, s domain.Subject, reason, 
 	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	err := k.markShredding(ctx, subject, si)
-	k.evict(subject)
+	k.cache.evict(subject)
 	lock.Unlock()
 	if err != nil {
 		return err
@@ -236,7 +236,7 @@ func (k *Keyring) destroyOne(ctx context.Context, subject string, dueBy time.Tim
 	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	defer lock.Unlock()
-	k.evict(subject)
+	k.cache.evict(subject)
 	var result error
 	destroyed := false
 	err := pgx.BeginFunc(ctx, k.pool, func(tx pgx.Tx) error {

@@ -48,10 +48,6 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return err
 }
 
-// notifyChannel is the LISTEN/NOTIFY channel on which keyrings sharing a key store tell each
-// other to drop a subject from their caches; the payload is the subject's canonical form.
-const notifyChannel = "arkiv_keyring_invalidate"
-
 // KeystoreURL returns the key store's URL: explicit when set (ARKIV_KEYSTORE_URL), otherwise
 // the sibling database "<db>_keys" on the server of pgURL (ARKIV_PG_URL), so keys never live
 // in the event store's database.
