@@ -70,8 +70,9 @@ func WithLogger(l *slog.Logger) Option { return func(k *Keyring) { k.log = l } }
 // store (single-process tools): other processes' shredding would not reach its cache.
 func WithoutListener() Option { return func(k *Keyring) { k.listen = false } }
 
-// Open applies the key store's migrations (migrations/, with goose) on pool, starts the cache-invalidation listener
-// and returns the keyring. pool must be the key store's own database, never the event store's.
+// Open applies the key store's migrations (migrations/, with goose) on pool, starts the
+// cache-invalidation listener and returns the keyring. pool must be the key store's own
+// database, never the event store's.
 func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock domain.Clock, opts ...Option) (*Keyring, error) {
 	const op = "keyring.open"
 	if pool == nil || kek == nil || clock == nil {
