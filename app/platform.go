@@ -244,7 +244,7 @@ func (p *Platform) openKeyring(ctx context.Context) error {
 		return fmt.Errorf("key store: %w", err)
 	}
 	p.closers = append(p.closers, pool.Close)
-	kr, err := keyring.Open(ctx, pool, kek, p.clock.Now, keyring.WithLogger(p.log))
+	kr, err := keyring.Open(ctx, pool, kek, p.clock, keyring.WithLogger(p.log))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/search"
 )
@@ -57,7 +58,7 @@ func (e *Env) NewKeyring(ctx context.Context) (kr *keyring.Keyring, release func
 	if err != nil {
 		return nil, nil, err
 	}
-	if kr, err = keyring.Open(ctx, pool, kek, time.Now, keyring.WithoutListener()); err != nil {
+	if kr, err = keyring.Open(ctx, pool, kek, domain.SystemClock{}, keyring.WithoutListener()); err != nil {
 		return nil, nil, err
 	}
 	undo.push(kr.Close)

@@ -48,7 +48,7 @@ func benchKeyring(ctx context.Context, env *Env) (*keyring.Keyring, *pgxpool.Poo
 		cleanup()
 		return nil, nil, nil, err
 	}
-	kr, err := keyring.Open(ctx, pool, kek, time.Now)
+	kr, err := keyring.Open(ctx, pool, kek, domain.SystemClock{})
 	if err != nil {
 		pool.Close()
 		cleanup()

@@ -48,7 +48,7 @@ func newWorld(t *testing.T, encrypt bool) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k, err := keyring.Open(ctx, pgtest.NewPool(t), kek, w.clock.Now, keyring.WithoutListener())
+		k, err := keyring.Open(ctx, pgtest.NewPool(t), kek, w.clock, keyring.WithoutListener())
 		if err != nil {
 			t.Fatal(err)
 		}

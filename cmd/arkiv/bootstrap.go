@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -72,7 +71,7 @@ func openWriteSide(ctx context.Context, env *cliEnv, cfg writeConfig) (_ *writeS
 		return nil, fmt.Errorf("key store: %w", err)
 	}
 	w.close = append(w.close, pool.Close)
-	kr, err := keyring.Open(ctx, pool, kek, time.Now, keyring.WithLogger(env.log))
+	kr, err := keyring.Open(ctx, pool, kek, domain.SystemClock{}, keyring.WithLogger(env.log))
 	if err != nil {
 		return nil, err
 	}

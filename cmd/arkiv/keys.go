@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/keyring"
 )
 
@@ -56,7 +56,7 @@ func cmdKeys(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	kr, err := keyring.Open(ctx, pool, kek, time.Now, keyring.WithoutListener(), keyring.WithLogger(env.log))
+	kr, err := keyring.Open(ctx, pool, kek, domain.SystemClock{}, keyring.WithoutListener(), keyring.WithLogger(env.log))
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,7 +30,7 @@ func TestKeysRotateAndPruneKEK(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	kr, err := keyring.Open(ctx, pool, kek, time.Now)
+	kr, err := keyring.Open(ctx, pool, kek, domain.SystemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +69,7 @@ func TestKeysRotateAndPruneKEK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kr2, err := keyring.Open(ctx, pool, kek2, time.Now)
+	kr2, err := keyring.Open(ctx, pool, kek2, domain.SystemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *readm
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
-	kr, err := keyring.Open(ctx, kpool, kek, time.Now, keyring.WithLogger(env.log))
+	kr, err := keyring.Open(ctx, kpool, kek, domain.SystemClock{}, keyring.WithLogger(env.log))
 	if err != nil {
 		kpool.Close()
 		return nil, err

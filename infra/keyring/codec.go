@@ -5,13 +5,15 @@ import (
 	"encoding"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
-	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/arkiv/arkiv/domain"
 )
@@ -37,18 +39,22 @@ const (
 	PlainPrefix = "ak0."
 )
 
-// EventCodec is the Codec implementation: JSON with Sealed fields found by reflection (the
-// per-type plan is cached) and written as envelopes. Field paths are the JSON names from the
-// root, joined by "." with slice indices and map keys as segments, e.g. "message.text" or
-// "attachments.2.name". Upcasters must leave sealed fields at their paths.
+// EventCodec is the Codec implementation: JSON through go-json-experiment with encoding/json's
+// semantics (json/v1.DefaultOptionsV1), and every Sealed written as an envelope by a
+// marshal function (sealedMarshal, sealedUnmarshal) that the call passes in as an option
+// carrying its context and event id. Field paths are the JSON names from the root, joined by
+// "." with slice indices and map keys as segments, e.g. "message.text" or
+// "attachments.2.name": the encoder's JSON Pointer to the field, "." for "/". Upcasters must
+// leave sealed fields at their paths.
 //
 // Supported around Sealed: structs (embedded structs are flattened as encoding/json does),
-// pointers, slices, arrays and maps with string keys.
-// A type that contains Sealed may not implement json.Marshaler/Unmarshaler or be recursive;
-// Sealed inside an interface value is refused (by Sealed.MarshalJSON) rather than leaked.
+// pointers, slices, arrays and maps with string keys. A type that contains Sealed may not
+// marshal itself or be recursive (checkType refuses it, as the reflective codec before it
+// did); a Sealed inside an interface value of a type that holds no Sealed is refused (by
+// Sealed.MarshalJSON) rather than leaked.
 type EventCodec struct {
 	f     fieldSealer
-	plans sync.Map // reflect.Type -> *planResult
+	types sync.Map // reflect.Type -> *typeCheck
 }
 
 // fieldSealer seals and opens one field's text.
@@ -66,30 +72,38 @@ func NewPlainCodec() *EventCodec { return &EventCodec{f: plainSealer{}} }
 
 var _ Codec = (*EventCodec)(nil)
 
+// v1Options are encoding/json's semantics: what the events in the store were written with.
+var v1Options = jsonv1.DefaultOptionsV1()
+
+// sealedOptions are v1Options for types holding a Sealed, with omitempty meaning "the value
+// encodes as "", null, {} or []", as the reflective codec before it did for a zero Sealed
+// (written as ""): encoding/json's omitempty never omits a struct. Its one other effect: a
+// zero number or false tagged omitempty is written rather than left out in these types;
+// both read back the same.
+var sealedOptions = json.JoinOptions(v1Options, jsonv1.OmitEmptyWithLegacySemantics(false))
+
 // Encode implements Codec.
 func (c *EventCodec) Encode(ctx context.Context, eventID string, payload any) ([]byte, error) {
 	const op = "keyring.encode"
-	v := reflect.ValueOf(payload)
-	if !v.IsValid() {
+	if payload == nil {
 		return nil, domain.E(domain.KindInternal, op, "nil payload")
 	}
-	p, err := c.plan(v.Type())
+	holds, err := c.check(reflect.TypeOf(payload))
 	if err != nil {
 		return nil, err
 	}
-	if p == nil {
-		b, err := json.Marshal(payload)
+	if !holds {
+		b, err := json.Marshal(payload, v1Options)
 		if err != nil {
 			return nil, domain.Wrap(domain.KindInternal, op, err, "")
 		}
 		return b, nil
 	}
-	w := reflect.New(p.wire).Elem()
-	st := &walk{ctx: ctx, c: c, eventID: eventID}
-	if err := p.enc(st, w, v, ""); err != nil {
-		return nil, err
+	st := &fieldCall{ctx: ctx, c: c, eventID: eventID}
+	b, err := json.Marshal(payload, sealedOptions, json.WithMarshalers(json.MarshalToFunc(st.marshal)))
+	if st.err != nil {
+		return nil, st.err
 	}
-	b, err := json.Marshal(w.Interface())
 	if err != nil {
 		return nil, domain.Wrap(domain.KindInternal, op, err, "")
 	}
@@ -103,75 +117,155 @@ func (c *EventCodec) Decode(ctx context.Context, eventID string, data []byte, in
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return domain.E(domain.KindInternal, op, "decode needs a non-nil pointer")
 	}
-	p, err := c.plan(rv.Type().Elem())
+	holds, err := c.check(rv.Type().Elem())
 	if err != nil {
 		return err
 	}
-	if p == nil {
-		if err := json.Unmarshal(data, into); err != nil {
+	if !holds {
+		if err := json.Unmarshal(data, into, v1Options); err != nil {
 			return domain.Wrap(domain.KindInternal, op, err, "bad event payload")
 		}
 		return nil
 	}
-	w := reflect.New(p.wire)
-	if err := json.Unmarshal(data, w.Interface()); err != nil {
+	st := &fieldCall{ctx: ctx, c: c, eventID: eventID}
+	err = json.Unmarshal(data, into, sealedOptions, json.WithUnmarshalers(json.UnmarshalFromFunc(st.unmarshal)))
+	if st.err != nil {
+		return st.err
+	}
+	if err != nil {
 		return domain.Wrap(domain.KindInternal, op, err, "bad event payload")
 	}
-	st := &walk{ctx: ctx, c: c, eventID: eventID}
-	return p.dec(st, rv.Elem(), w.Elem(), "")
+	return nil
 }
 
-// walk is one Encode or Decode call's state.
-type walk struct {
+// fieldCall is one Encode or Decode call's state: what the marshal functions need besides
+// the field, and the first error of the keyring (returned as is, not wrapped by the JSON
+// library).
+type fieldCall struct {
 	ctx     context.Context
 	c       *EventCodec
 	eventID string
+	err     error
 }
 
-// ad is the associated data of the field at path: len(eventID) ‖ eventID ‖ path.
-func (w *walk) ad(path string) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(w.eventID)+len(path))
-	b = binary.AppendUvarint(b, uint64(len(w.eventID)))
-	b = append(b, w.eventID...)
+// marshal writes s as its envelope, sealed under its subjects and bound to the event id and
+// the field's path.
+func (st *fieldCall) marshal(enc *jsontext.Encoder, s domain.Sealed) error {
+	if s.Redacted {
+		st.err = domain.Errorf(domain.KindErased, "keyring.encode", "field %s is redacted and cannot be written again", encoderPath(enc))
+		return st.err
+	}
+	if s.Plain == "" && len(s.Subjects) == 0 {
+		return enc.WriteToken(jsontext.String(""))
+	}
+	env, err := st.c.f.seal(st.ctx, s.Subjects, fieldAD(st.eventID, encoderPath(enc)), s.Plain)
+	if err != nil {
+		st.err = err
+		return err
+	}
+	return enc.WriteToken(jsontext.String(env))
+}
+
+// unmarshal reads an envelope (a string; null or "" is a zero Sealed) and opens it.
+func (st *fieldCall) unmarshal(dec *jsontext.Decoder, s *domain.Sealed) error {
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return err
+	}
+	switch tok.Kind() {
+	case 'n':
+		*s = domain.Sealed{}
+		return nil
+	case '"':
+	default:
+		return domain.E(domain.KindInternal, "keyring.decode", "sealed field is not a string")
+	}
+	env := tok.String()
+	if env == "" {
+		*s = domain.Sealed{}
+		return nil
+	}
+	// After the read, the decoder's pointer names the field just read.
+	v, err := st.c.f.open(st.ctx, env, fieldAD(st.eventID, pointerPath(dec.StackPointer())))
+	if err != nil {
+		st.err = err
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// encoderPath is the path of the value enc is about to write: its JSON Pointer, whose last
+// token is the member name inside an object but, inside an array, the element written last
+// (or none), so the index comes from the array's length.
+func encoderPath(enc *jsontext.Encoder) string {
+	p := enc.StackPointer()
+	if kind, n := enc.StackIndex(enc.StackDepth()); kind == '[' {
+		if n > 0 {
+			p = p.Parent()
+		}
+		p = p.AppendToken(strconv.FormatInt(n, 10))
+	}
+	return pointerPath(p)
+}
+
+// pointerPath turns a JSON Pointer ("/attachments/2/name") into a field path
+// ("attachments.2.name").
+func pointerPath(p jsontext.Pointer) string {
+	if !strings.Contains(string(p), "~") {
+		return strings.ReplaceAll(strings.TrimPrefix(string(p), "/"), "/", ".")
+	}
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+// fieldAD is the associated data of the field at path of event eventID:
+// uvarint(len(eventID)) ‖ eventID ‖ path.
+func fieldAD(eventID, path string) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(eventID)+len(path))
+	b = binary.AppendUvarint(b, uint64(len(eventID)))
+	b = append(b, eventID...)
 	return append(b, path...)
 }
 
-// plan converts between a type and its wire type, in which every Sealed is a string.
-type plan struct {
-	wire reflect.Type
-	enc  func(w *walk, dst, src reflect.Value, path string) error // dst: wire, src: original
-	dec  func(w *walk, dst, src reflect.Value, path string) error // dst: original, src: wire
-}
-
-type planResult struct {
-	p   *plan
-	err error
+// typeCheck is the cached verdict on a type: whether it holds a Sealed, or why the codec
+// refuses it.
+type typeCheck struct {
+	holds bool
+	err   error
 }
 
 var (
-	sealedType    = reflect.TypeFor[domain.Sealed]()
-	marshalerType = reflect.TypeFor[json.Marshaler]()
-	unmarshalType = reflect.TypeFor[json.Unmarshaler]()
-	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+	sealedType     = reflect.TypeFor[domain.Sealed]()
+	selfMarshalers = []reflect.Type{
+		reflect.TypeFor[json.Marshaler](), reflect.TypeFor[json.MarshalerTo](),
+		reflect.TypeFor[json.Unmarshaler](), reflect.TypeFor[json.UnmarshalerFrom](),
+		reflect.TypeFor[encoding.TextMarshaler](),
+	}
 )
 
-// plan returns t's cached plan; nil when t holds no Sealed field.
-func (c *EventCodec) plan(t reflect.Type) (*plan, error) {
-	if r, ok := c.plans.Load(t); ok {
-		return r.(*planResult).p, r.(*planResult).err
+// check reports whether t holds a Sealed field, refusing the shapes the codec does not
+// support around one; the verdict is cached per type.
+func (c *EventCodec) check(t reflect.Type) (bool, error) {
+	if r, ok := c.types.Load(t); ok {
+		return r.(*typeCheck).holds, r.(*typeCheck).err
 	}
-	b := &planBuilder{building: map[reflect.Type]bool{}, built: map[reflect.Type]*plan{}}
-	p, err := b.build(t)
-	c.plans.Store(t, &planResult{p, err})
-	return p, err
+	holds := contains(t, map[reflect.Type]bool{})
+	var err error
+	if holds {
+		err = checkType(t, map[reflect.Type]bool{}, map[reflect.Type]bool{})
+	}
+	c.types.Store(t, &typeCheck{holds, err})
+	return holds, err
 }
 
-type planBuilder struct {
-	building map[reflect.Type]bool
-	built    map[reflect.Type]*plan
-}
-
-func planErr(t reflect.Type, msg string) error {
+func typeErr(t reflect.Type, msg string) error {
 	return domain.Errorf(domain.KindInternal, "keyring.codec", "event type %s: %s", t, msg)
 }
 
@@ -197,341 +291,58 @@ func contains(t reflect.Type, seen map[reflect.Type]bool) bool {
 	return false
 }
 
-func (b *planBuilder) build(t reflect.Type) (p *plan, err error) {
-	if t == sealedType {
-		return sealedPlan, nil
+// checkType refuses, in a type holding a Sealed: recursion, types that marshal themselves,
+// maps without string keys, embedded pointers and unexported fields holding one.
+func checkType(t reflect.Type, building, done map[reflect.Type]bool) error {
+	if t == sealedType || done[t] || !contains(t, map[reflect.Type]bool{}) {
+		return nil
 	}
-	if !contains(t, map[reflect.Type]bool{}) {
-		return nil, nil
+	if building[t] {
+		return typeErr(t, "recursive types holding Sealed fields are not supported")
 	}
-	if p, ok := b.built[t]; ok {
-		return p, nil
-	}
-	if b.building[t] {
-		return nil, planErr(t, "recursive types holding Sealed fields are not supported")
-	}
-	b.building[t] = true
-	defer delete(b.building, t)
-	for _, it := range []reflect.Type{marshalerType, unmarshalType, textMarshaler} {
+	building[t] = true
+	defer delete(building, t)
+	for _, it := range selfMarshalers {
 		// A pointer's methods are its element's, which is checked in turn.
 		if t.Kind() != reflect.Pointer && (t.Implements(it) || reflect.PointerTo(t).Implements(it)) {
-			return nil, planErr(t, "a type holding Sealed fields may not marshal itself")
+			return typeErr(t, "a type holding Sealed fields may not marshal itself")
 		}
 	}
 	switch t.Kind() {
-	case reflect.Pointer:
-		p, err = b.pointer(t)
-	case reflect.Slice:
-		p, err = b.slice(t)
-	case reflect.Array:
-		p, err = b.array(t)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
 	case reflect.Map:
-		p, err = b.mapPlan(t)
-	case reflect.Struct:
-		p, err = b.structPlan(t)
-	default:
-		err = planErr(t, "unsupported kind around a Sealed field")
-	}
-	if err == nil {
-		b.built[t] = p
-	}
-	return p, err
-}
-
-func join(path, seg string) string {
-	if path == "" {
-		return seg
-	}
-	return path + "." + seg
-}
-
-func (b *planBuilder) pointer(t reflect.Type) (*plan, error) {
-	ep, err := b.build(t.Elem())
-	if err != nil {
-		return nil, err
-	}
-	return &plan{
-		wire: reflect.PointerTo(ep.wire),
-		enc: func(w *walk, dst, src reflect.Value, path string) error {
-			if src.IsNil() {
-				return nil
-			}
-			nv := reflect.New(ep.wire)
-			if err := ep.enc(w, nv.Elem(), src.Elem(), path); err != nil {
-				return err
-			}
-			dst.Set(nv)
-			return nil
-		},
-		dec: func(w *walk, dst, src reflect.Value, path string) error {
-			if src.IsNil() {
-				dst.SetZero()
-				return nil
-			}
-			nv := reflect.New(t.Elem())
-			if err := ep.dec(w, nv.Elem(), src.Elem(), path); err != nil {
-				return err
-			}
-			dst.Set(nv)
-			return nil
-		},
-	}, nil
-}
-
-func (b *planBuilder) slice(t reflect.Type) (*plan, error) {
-	ep, err := b.build(t.Elem())
-	if err != nil {
-		return nil, err
-	}
-	wt := reflect.SliceOf(ep.wire)
-	return &plan{
-		wire: wt,
-		enc: func(w *walk, dst, src reflect.Value, path string) error {
-			if src.IsNil() {
-				return nil
-			}
-			out := reflect.MakeSlice(wt, src.Len(), src.Len())
-			for i := 0; i < src.Len(); i++ {
-				if err := ep.enc(w, out.Index(i), src.Index(i), join(path, strconv.Itoa(i))); err != nil {
-					return err
-				}
-			}
-			dst.Set(out)
-			return nil
-		},
-		dec: func(w *walk, dst, src reflect.Value, path string) error {
-			if src.IsNil() {
-				dst.SetZero()
-				return nil
-			}
-			out := reflect.MakeSlice(t, src.Len(), src.Len())
-			for i := 0; i < src.Len(); i++ {
-				if err := ep.dec(w, out.Index(i), src.Index(i), join(path, strconv.Itoa(i))); err != nil {
-					return err
-				}
-			}
-			dst.Set(out)
-			return nil
-		},
-	}, nil
-}
-
-func (b *planBuilder) array(t reflect.Type) (*plan, error) {
-	ep, err := b.build(t.Elem())
-	if err != nil {
-		return nil, err
-	}
-	return &plan{
-		wire: reflect.ArrayOf(t.Len(), ep.wire),
-		enc: func(w *walk, dst, src reflect.Value, path string) error {
-			for i := 0; i < src.Len(); i++ {
-				if err := ep.enc(w, dst.Index(i), src.Index(i), join(path, strconv.Itoa(i))); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		dec: func(w *walk, dst, src reflect.Value, path string) error {
-			for i := 0; i < src.Len(); i++ {
-				if err := ep.dec(w, dst.Index(i), src.Index(i), join(path, strconv.Itoa(i))); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	}, nil
-}
-
-func (b *planBuilder) mapPlan(t reflect.Type) (*plan, error) {
-	if t.Key().Kind() != reflect.String {
-		return nil, planErr(t, "maps holding Sealed fields need string keys")
-	}
-	ep, err := b.build(t.Elem())
-	if err != nil {
-		return nil, err
-	}
-	wt := reflect.MapOf(t.Key(), ep.wire)
-	return &plan{
-		wire: wt,
-		enc: func(w *walk, dst, src reflect.Value, path string) error {
-			if src.IsNil() {
-				return nil
-			}
-			out := reflect.MakeMapWithSize(wt, src.Len())
-			it := src.MapRange()
-			for it.Next() {
-				ev := reflect.New(ep.wire).Elem()
-				if err := ep.enc(w, ev, it.Value(), join(path, it.Key().String())); err != nil {
-					return err
-				}
-				out.SetMapIndex(it.Key(), ev)
-			}
-			dst.Set(out)
-			return nil
-		},
-		dec: func(w *walk, dst, src reflect.Value, path string) error {
-			if src.IsNil() {
-				dst.SetZero()
-				return nil
-			}
-			out := reflect.MakeMapWithSize(t, src.Len())
-			it := src.MapRange()
-			for it.Next() {
-				ev := reflect.New(t.Elem()).Elem()
-				if err := ep.dec(w, ev, it.Value(), join(path, it.Key().String())); err != nil {
-					return err
-				}
-				out.SetMapIndex(it.Key(), ev)
-			}
-			dst.Set(out)
-			return nil
-		},
-	}, nil
-}
-
-type fieldStep struct {
-	src  []int  // field index path in the original (through embedded structs)
-	dst  int    // field index in the wire struct
-	name string // path segment
-	p    *plan  // nil: copied as is
-}
-
-// structPlan builds a wire struct. Embedded structs without a JSON name are flattened into
-// it, so their fields are promoted exactly as encoding/json promotes them; a field of the
-// outer struct wins over a promoted field of the same name.
-func (b *planBuilder) structPlan(t reflect.Type) (p *plan, err error) {
-	var fields []reflect.StructField
-	var steps []fieldStep
-	goNames, jsonNames := map[string]bool{}, map[string]bool{}
-	var collect func(st reflect.Type, index []int) error
-	collect = func(st reflect.Type, index []int) error {
-		type embedded struct {
-			t     reflect.Type
-			index []int
+		if t.Key().Kind() != reflect.String {
+			return typeErr(t, "maps holding Sealed fields need string keys")
 		}
-		var deeper []embedded
-		for i := 0; i < st.NumField(); i++ {
-			f := st.Field(i)
+	case reflect.Struct:
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
 			tag := f.Tag.Get("json")
 			if tag == "-" {
 				continue
 			}
 			name, _, _ := strings.Cut(tag, ",")
 			holds := contains(f.Type, map[reflect.Type]bool{})
-			idx := append(append([]int(nil), index...), i)
-			if f.Anonymous && name == "" {
-				switch {
-				case f.Type.Kind() == reflect.Struct:
-					deeper = append(deeper, embedded{f.Type, idx})
-					continue
-				case holds || !f.IsExported():
-					return planErr(t, "embedded pointer "+f.Name+" is not supported here: give it a name")
-				}
+			if f.Anonymous && name == "" && f.Type.Kind() != reflect.Struct && (holds || !f.IsExported()) {
+				return typeErr(t, "embedded pointer "+f.Name+" is not supported here: give it a name")
 			}
-			if !f.IsExported() {
-				if holds {
-					return planErr(t, "unexported field "+f.Name+" holds a Sealed field")
-				}
-				continue
+			if !f.IsExported() && !f.Anonymous && holds {
+				return typeErr(t, "unexported field "+f.Name+" holds a Sealed field")
 			}
-			if name == "" {
-				name = f.Name
-			}
-			if goNames[f.Name] || jsonNames[name] {
-				continue // shadowed by a shallower field
-			}
-			goNames[f.Name], jsonNames[name] = true, true
-			step := fieldStep{src: idx, dst: len(fields), name: name}
-			wf := reflect.StructField{Name: f.Name, Type: f.Type, Tag: f.Tag, Anonymous: f.Anonymous && !holds}
-			if holds {
-				fp, err := b.build(f.Type)
-				if err != nil {
-					return err
-				}
-				step.p, wf.Type = fp, fp.wire
-			}
-			fields = append(fields, wf)
-			steps = append(steps, step)
-		}
-		for _, e := range deeper {
-			if err := collect(e.t, e.index); err != nil {
+			if err := checkType(f.Type, building, done); err != nil {
 				return err
 			}
 		}
-		return nil
+	default:
+		return typeErr(t, "unsupported kind around a Sealed field")
 	}
-	if err := collect(t, nil); err != nil {
-		return nil, err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			p, err = nil, planErr(t, fmt.Sprint("cannot build its wire form: ", r))
-		}
-	}()
-	wt := reflect.StructOf(fields)
-	return &plan{
-		wire: wt,
-		enc: func(w *walk, dst, src reflect.Value, path string) error {
-			for _, s := range steps {
-				sv := src.FieldByIndex(s.src)
-				if s.p == nil {
-					dst.Field(s.dst).Set(sv)
-					continue
-				}
-				if err := s.p.enc(w, dst.Field(s.dst), sv, join(path, s.name)); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-		dec: func(w *walk, dst, src reflect.Value, path string) error {
-			for _, s := range steps {
-				dv := dst.FieldByIndex(s.src)
-				if s.p == nil {
-					dv.Set(src.Field(s.dst))
-					continue
-				}
-				if err := s.p.dec(w, dv, src.Field(s.dst), join(path, s.name)); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	}, nil
-}
-
-// sealedPlan writes a Sealed as its envelope string.
-var sealedPlan = &plan{
-	wire: reflect.TypeFor[string](),
-	enc: func(w *walk, dst, src reflect.Value, path string) error {
-		s := src.Interface().(domain.Sealed)
-		if s.Redacted {
-			return domain.Errorf(domain.KindErased, "keyring.encode", "field %s is redacted and cannot be written again", path)
-		}
-		if s.Plain == "" && len(s.Subjects) == 0 {
-			dst.SetString("")
-			return nil
-		}
-		env, err := w.c.f.seal(w.ctx, s.Subjects, w.ad(path), s.Plain)
-		if err != nil {
+	if t.Kind() != reflect.Struct {
+		if err := checkType(t.Elem(), building, done); err != nil {
 			return err
 		}
-		dst.SetString(env)
-		return nil
-	},
-	dec: func(w *walk, dst, src reflect.Value, path string) error {
-		env := src.String()
-		if env == "" {
-			dst.Set(reflect.ValueOf(domain.Sealed{}))
-			return nil
-		}
-		s, err := w.c.f.open(w.ctx, env, w.ad(path))
-		if err != nil {
-			return err
-		}
-		dst.Set(reflect.ValueOf(s))
-		return nil
-	},
+	}
+	done[t] = true
+	return nil
 }
 
 type encryptingSealer struct{ k *Keyring }
@@ -627,8 +438,7 @@ func (c *EventCodec) OpenField(ctx context.Context, eventID, path, envelope stri
 	if envelope == "" {
 		return "", false, nil
 	}
-	w := &walk{ctx: ctx, c: c, eventID: eventID}
-	s, err := c.f.open(ctx, envelope, w.ad(path))
+	s, err := c.f.open(ctx, envelope, fieldAD(eventID, path))
 	if err != nil {
 		return "", false, err
 	}

@@ -3,6 +3,7 @@ package keyring
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -285,5 +286,41 @@ func TestCodecRefusesUnsupportedTypes(t *testing.T) {
 	var m testMeta
 	if err := c.Decode(ctx, "e", out, &m); err != nil || m.Actor != "a" {
 		t.Fatalf("plain decode: %+v, %v", m, err)
+	}
+}
+
+type holdsInterface struct {
+	Text  domain.Sealed `json:"text"`
+	Extra any           `json:"extra"`
+}
+
+// TestCodecSealsASealedBehindAnInterface: in a type that holds Sealed fields, a Sealed
+// reached through an interface value is sealed at its path like any other, never written
+// as plaintext (in a type holding none, Sealed.MarshalJSON refuses it: see above).
+func TestCodecSealsASealedBehindAnInterface(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	u := domain.UserSubject(newID())
+	c := NewCodec(f.kr)
+	out, err := c.Encode(ctx, "e", holdsInterface{Text: domain.Seal("a", u), Extra: map[string]any{"x": domain.Seal("leak", u)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("leak")) {
+		t.Fatalf("plaintext behind an interface was written: %s", out)
+	}
+	var wire struct {
+		Extra map[string]string `json:"extra"`
+	}
+	if err := json.Unmarshal(out, &wire); err != nil {
+		t.Fatal(err)
+	}
+	blob, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(wire.Extra["x"], EncryptedPrefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := f.kr.Open(ctx, blob, fieldAD("e", "extra.x")); err != nil || string(pt) != "leak" {
+		t.Fatalf("the sealed value behind an interface is not bound to its path: %q, %v", pt, err)
 	}
 }

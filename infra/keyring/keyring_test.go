@@ -20,7 +20,8 @@ import (
 	"github.com/arkiv/arkiv/infra/pgtest"
 )
 
-// testClock is an injected clock the test moves by hand.
+// testClock is an injected clock the test moves by hand. It stands still between moves
+// (infra/clocktest's moves with the wall clock): tests compare stored times with Now.
 type testClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -30,6 +31,7 @@ func newClock() *testClock {
 	return &testClock{now: time.Date(2026, 3, 3, 9, 0, 0, 0, time.UTC)}
 }
 
+// Now implements domain.Clock.
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -80,7 +82,7 @@ func (f *fixture) open(t testing.TB, pool *pgxpool.Pool, opts ...Option) *Keyrin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kr, err := Open(ctx, pool, f.kek, f.clock.Now, opts...)
+	kr, err := Open(ctx, pool, f.kek, f.clock, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -729,9 +731,7 @@ func TestNoPlaintextAfterShreddingReturns(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		f.kr.cacheMu.Lock()
-		_, cached := f.kr.cache[u.String()]
-		f.kr.cacheMu.Unlock()
+		_, cached := f.kr.cache.peek(u.String())
 		if cached {
 			t.Fatal("the shredding subject's key is cached")
 		}
@@ -746,9 +746,10 @@ func TestCacheEvictionZeroesKeys(t *testing.T) {
 	if _, err := f.kr.Seal(ctx, []domain.Subject{u}, nil, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	f.kr.cacheMu.Lock()
-	entry := f.kr.cache[u.String()].Value.(*cacheEntry)
-	f.kr.cacheMu.Unlock()
+	entry, ok := f.kr.cache.peek(u.String())
+	if !ok {
+		t.Fatal("the key just used is not cached")
+	}
 	if entry.dek == [dekSize]byte{} {
 		t.Fatal("cached key is zero before eviction")
 	}
@@ -757,8 +758,8 @@ func TestCacheEvictionZeroesKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if f.kr.cachedCount() != 2 {
-		t.Fatalf("cache size %d, want 2", f.kr.cachedCount())
+	if f.kr.cache.len() != 2 {
+		t.Fatalf("cache size %d, want 2", f.kr.cache.len())
 	}
 	if entry.dek != [dekSize]byte{} {
 		t.Fatal("evicted key was not zeroed")

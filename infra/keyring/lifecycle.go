@@ -61,12 +61,12 @@ func (k *Keyring) StartShredding(ctx context.Context, s domain.Subject, reason, 
 		return domain.Errorf(domain.KindInvalid, op, "grace must be between 0 and %d days", int(MaxGrace/(24*time.Hour)))
 	}
 	subject := s.String()
-	now := k.clock().UTC()
+	now := k.clock.Now().UTC()
 	si := &shredInfo{requestedAt: now, destroyAfter: now.Add(grace), reason: reason, requester: requester}
 	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	err := k.markShredding(ctx, subject, si)
-	k.evict(subject)
+	k.cache.evict(subject)
 	lock.Unlock()
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ func (k *Keyring) Restore(ctx context.Context, s domain.Subject) error {
 		return err
 	}
 	subject := s.String()
-	now := k.clock().UTC()
+	now := k.clock.Now().UTC()
 	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	defer lock.Unlock()
@@ -205,7 +205,7 @@ func (k *Keyring) DestroyDue(ctx context.Context) (int, error) {
 	for {
 		rows, err := k.pool.Query(ctx, `
 			SELECT subject FROM keyring_keys WHERE state = 'shredding' AND destroy_after <= $1
-			ORDER BY destroy_after LIMIT 500`, k.clock().UTC())
+			ORDER BY destroy_after LIMIT 500`, k.clock.Now().UTC())
 		if err != nil {
 			return n, domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
 		}
@@ -217,7 +217,7 @@ func (k *Keyring) DestroyDue(ctx context.Context) (int, error) {
 			break
 		}
 		for _, s := range subjects {
-			done, err := k.destroyOne(ctx, s, k.clock().UTC())
+			done, err := k.destroyOne(ctx, s, k.clock.Now().UTC())
 			if err != nil {
 				return n, err
 			}
@@ -236,7 +236,7 @@ func (k *Keyring) destroyOne(ctx context.Context, subject string, dueBy time.Tim
 	lock := &k.locks[k.stripeOf(subject)]
 	lock.Lock()
 	defer lock.Unlock()
-	k.evict(subject)
+	k.cache.evict(subject)
 	var result error
 	destroyed := false
 	err := pgx.BeginFunc(ctx, k.pool, func(tx pgx.Tx) error {
@@ -276,7 +276,7 @@ func (k *Keyring) destroyOne(ctx context.Context, subject string, dueBy time.Tim
 				destroyed_at, reason, requester, delete_xid)
 			VALUES ($1, $2, $3, $4, $5, coalesce($6, ''), coalesce($7, ''), pg_current_xact_id())
 			ON CONFLICT (subject) DO NOTHING`,
-			subject, createdAt, reqAt, destroyAfter, k.clock().UTC(), reason, requester); err != nil {
+			subject, createdAt, reqAt, destroyAfter, k.clock.Now().UTC(), reason, requester); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM keyring_keys WHERE subject = $1`, subject); err != nil {
@@ -344,7 +344,7 @@ func (k *Keyring) purge(ctx context.Context) error {
 		return nil
 	}
 	tag, err := k.pool.Exec(ctx, `UPDATE keyring_tombstones SET purged_at = $1
-		WHERE purged_at IS NULL AND age(delete_xid::xid) > $2`, k.clock().UTC(), horizonAge)
+		WHERE purged_at IS NULL AND age(delete_xid::xid) > $2`, k.clock.Now().UTC(), horizonAge)
 	if err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
 	}

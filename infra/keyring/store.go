@@ -2,52 +2,51 @@ package keyring
 
 import (
 	"context"
+	"embed"
+	"io/fs"
 	"net/url"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/arkiv/arkiv/domain"
 )
 
-// schema is the key store's idempotent DDL. Key material exists only in
-// keyring_keys.wrapped, wrapped by a KEK version; keyring_tombstones never holds key bytes.
-const schema = `
-CREATE TABLE IF NOT EXISTS keyring_meta (
-	id              int PRIMARY KEY CHECK (id = 1),
-	min_kek_version bigint NOT NULL DEFAULT 0
-);
-INSERT INTO keyring_meta (id) VALUES (1) ON CONFLICT DO NOTHING;
-CREATE TABLE IF NOT EXISTS keyring_keys (
-	subject            text PRIMARY KEY,
-	dek_version        bigint NOT NULL,
-	kek_version        bigint NOT NULL,
-	wrapped            bytea NOT NULL,
-	created_at         timestamptz NOT NULL,
-	state              text NOT NULL CHECK (state IN ('active', 'shredding')),
-	shred_requested_at timestamptz,
-	destroy_after      timestamptz,
-	shred_reason       text,
-	shred_requester    text
-);
-CREATE INDEX IF NOT EXISTS keyring_keys_kek_version ON keyring_keys (kek_version);
-CREATE INDEX IF NOT EXISTS keyring_keys_due ON keyring_keys (destroy_after) WHERE state = 'shredding';
-CREATE TABLE IF NOT EXISTS keyring_tombstones (
-	subject            text PRIMARY KEY,
-	key_created_at     timestamptz NOT NULL,
-	shred_requested_at timestamptz,
-	destroy_after      timestamptz,
-	destroyed_at       timestamptz NOT NULL,
-	purged_at          timestamptz,
-	delete_xid         xid8 NOT NULL,
-	reason             text NOT NULL DEFAULT '',
-	requester          text NOT NULL DEFAULT ''
-);
-`
+//go:embed migrations/*.sql
+var migrations embed.FS
 
-// notifyChannel is the LISTEN/NOTIFY channel on which keyrings sharing a key store tell each
-// other to drop a subject from their caches; the payload is the subject's canonical form.
-const notifyChannel = "arkiv_keyring_invalidate"
+// versionTable is the key store's goose version table: its own name, so that it never
+// collides with the read models' when the key store shares their database.
+const versionTable = "keyring_goose_db_version"
+
+// migrationLockID is the session advisory lock that serialises concurrent opens migrating
+// the same key store (distinct from the read models' migration lock).
+const migrationLockID int64 = 0x61726b69766b6579 // "arkivkey"
+
+// migrate applies the key store's pending migrations (migrations/, embedded) through pool.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 120))
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
+		goose.WithTableName(versionTable), goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
 
 // KeystoreURL returns the key store's URL: explicit when set (ARKIV_KEYSTORE_URL), otherwise
 // the sibling database "<db>_keys" on the server of pgURL (ARKIV_PG_URL), so keys never live

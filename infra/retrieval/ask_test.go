@@ -129,7 +129,7 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	kek := must(keyring.LoadOrCreateKEKFile(filepath.Join(t.TempDir(), "kek.json")))(t)
-	e.kr = must(keyring.Open(ctx, pgtest.NewPool(t), kek, time.Now, keyring.WithoutListener()))(t)
+	e.kr = must(keyring.Open(ctx, pgtest.NewPool(t), kek, domain.SystemClock{}, keyring.WithoutListener()))(t)
 	t.Cleanup(e.kr.Close)
 	e.codec = keyring.NewCodec(e.kr)
 	e.ix = must(search.New(ctx, search.Config{URL: weaviatetest.URL(t), Class: weaviatetest.ClassName(t, "Ask")}))(t)

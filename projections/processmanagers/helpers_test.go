@@ -54,7 +54,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.kr, err = keyring.Open(ctx, pgtest.NewPool(t), kek, w.clock.Now, keyring.WithoutListener())
+	w.kr, err = keyring.Open(ctx, pgtest.NewPool(t), kek, w.clock, keyring.WithoutListener())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func TestErasureCycleLeavesNoCanary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kr, err := keyring.Open(ctx, pgtest.NewPool(t), kek, time.Now, keyring.WithoutListener())
+	kr, err := keyring.Open(ctx, pgtest.NewPool(t), kek, domain.SystemClock{}, keyring.WithoutListener())
 	if err != nil {
 		t.Fatal(err)
 	}
