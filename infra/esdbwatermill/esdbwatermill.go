@@ -1,6 +1,8 @@
 // Package esdbwatermill turns EventStoreDB's $all stream, read through the official client, into
 // a Watermill message.Subscriber (one catch-up subscription per Subscribe, one message per
-// event, in log order, reconnecting with backoff) and implements projections.Log.
+// event, in log order, reconnecting forever with capped exponential backoff) and into paged
+// reads, over its own Event and Position types; app/eventlog adapts it to the projection
+// engine's Log.
 package esdbwatermill
 
 import (
@@ -17,8 +19,62 @@ import (
 	"github.com/arkiv/arkiv/domain"
 	// Reads and subscriptions decode each event without protobuf reflection.
 	_ "github.com/arkiv/arkiv/infra/esdbcodec"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/cenkalti/backoff/v5"
+	"github.com/google/uuid"
 )
+
+// Position is a position in the $all stream: the commit and prepare positions EventStoreDB
+// assigns to a recorded event.
+type Position struct {
+	Commit  uint64
+	Prepare uint64
+}
+
+// Less reports whether p comes before q in the log.
+func (p Position) Less(q Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Prepare < q.Prepare
+}
+
+// Event is one recorded, non-system event of $all.
+type Event struct {
+	// ID is the event's id, unique in the log.
+	ID uuid.UUID
+	// Type is the event type, e.g. "space.member_added.v1".
+	Type string
+	// Stream is the stream the event was appended to.
+	Stream string
+	// Revision is the event's number in its stream, from 0.
+	Revision uint64
+	// Position is the event's position in $all.
+	Position Position
+	// Created is when the event store recorded the event.
+	Created time.Time
+	// ContentType is the payload's content type, usually "application/json".
+	ContentType string
+	// Data is the event payload as appended.
+	Data []byte
+	// Metadata is the event's user metadata as appended.
+	Metadata []byte
+}
+
+// Page is one chunk of the log returned by Log.Read.
+type Page struct {
+	// Events are the non-system events read, in log order.
+	Events []Event
+	// Last is the position of the last entry read, system events included; nil when nothing
+	// was read. The next Read continues after it.
+	Last *Position
+	// End reports that the read reached the end of the log.
+	End bool
+}
+
+// Encoder encodes an event as the Watermill message a Subscriber delivers; backlog is how
+// many further events the subscriber already holds behind it. The consumer of the messages
+// chooses the encoding (the projection engine passes its own).
+type Encoder func(ev Event, backlog int) *message.Message
 
 // Options tune a Log. The zero value is usable.
 type Options struct {
@@ -32,13 +88,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Log reads $all through an official EventStoreDB client. It implements projections.Log.
+// Log reads $all through an official EventStoreDB client.
 type Log struct {
 	client *esdb.Client
 	opts   Options
 }
-
-var _ projections.Log = (*Log)(nil)
 
 // NewLog returns a Log over client, which the caller keeps owning and closes.
 func NewLog(client *esdb.Client, opts Options) *Log {
@@ -58,22 +112,22 @@ func NewLog(client *esdb.Client, opts Options) *Log {
 }
 
 // Subscriber returns a Watermill subscriber over $all that starts after from (nil: from the
-// start) and excludes system events.
-func (l *Log) Subscriber(from *projections.Position) message.Subscriber {
-	return NewSubscriber(l.client, from, l.opts)
+// start), excludes system events and encodes each event with encode.
+func (l *Log) Subscriber(from *Position, encode Encoder) message.Subscriber {
+	return NewSubscriber(l.client, from, encode, l.opts)
 }
 
 // isSystem reports whether an event is an EventStoreDB system event ($-prefixed type).
 func isSystem(typ string) bool { return strings.HasPrefix(typ, "$") }
 
 // toEvent converts a recorded event.
-func toEvent(r *esdb.RecordedEvent) projections.Event {
-	return projections.Event{
+func toEvent(r *esdb.RecordedEvent) Event {
+	return Event{
 		ID:          r.EventID,
 		Type:        r.EventType,
 		Stream:      r.StreamID,
 		Revision:    r.EventNumber,
-		Position:    projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare},
+		Position:    Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare},
 		Created:     r.CreatedDate,
 		ContentType: r.ContentType,
 		Data:        r.Data,
@@ -81,7 +135,7 @@ func toEvent(r *esdb.RecordedEvent) projections.Event {
 	}
 }
 
-func allPosition(p *projections.Position) esdb.AllPosition {
+func allPosition(p *Position) esdb.AllPosition {
 	if p == nil {
 		return esdb.Start{}
 	}
@@ -89,10 +143,10 @@ func allPosition(p *projections.Position) esdb.AllPosition {
 }
 
 // Read returns up to max log entries after after, system events counted but not returned.
-func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (projections.Page, error) {
+func (l *Log) Read(ctx context.Context, after *Position, max int) (Page, error) {
 	const op = "esdbwatermill.Read"
 	if max <= 0 {
-		return projections.Page{}, domain.E(domain.KindInvalid, op, "max must be positive")
+		return Page{}, domain.E(domain.KindInvalid, op, "max must be positive")
 	}
 	count := uint64(max)
 	if after != nil {
@@ -100,10 +154,10 @@ func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (p
 	}
 	rs, err := l.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: allPosition(after)}, count)
 	if err != nil {
-		return projections.Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
+		return Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
 	}
 	defer rs.Close()
-	pg := projections.Page{Events: make([]projections.Event, 0, min(max, 1<<16))}
+	pg := Page{Events: make([]Event, 0, min(max, 1<<16))}
 	raw := uint64(0)
 	for {
 		re, err := rs.Recv()
@@ -111,11 +165,11 @@ func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (p
 			break
 		}
 		if err != nil {
-			return projections.Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
+			return Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
 		}
 		raw++
 		r := re.OriginalEvent()
-		pos := projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}
+		pos := Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}
 		if after != nil && !after.Less(pos) {
 			continue
 		}
@@ -129,7 +183,7 @@ func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (p
 }
 
 // Head returns the position of the last non-system event in $all, nil when there is none.
-func (l *Log) Head(ctx context.Context) (*projections.Position, error) {
+func (l *Log) Head(ctx context.Context) (*Position, error) {
 	const op = "esdbwatermill.Head"
 	var from esdb.AllPosition = esdb.End{}
 	const page = 256
@@ -153,7 +207,7 @@ func (l *Log) Head(ctx context.Context) (*projections.Position, error) {
 			r := re.OriginalEvent()
 			if !isSystem(r.EventType) {
 				rs.Close()
-				return &projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}, nil
+				return &Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}, nil
 			}
 			last = r
 		}
@@ -173,7 +227,8 @@ func (l *Log) Head(ctx context.Context) (*projections.Position, error) {
 // backoff after the last acked event.
 type Subscriber struct {
 	client *esdb.Client
-	from   *projections.Position
+	from   *Position
+	encode Encoder
 	opts   Options
 
 	closeOnce sync.Once
@@ -183,15 +238,16 @@ type Subscriber struct {
 
 var _ message.Subscriber = (*Subscriber)(nil)
 
-// NewSubscriber returns a subscriber starting after from (nil: from the start of $all).
-func NewSubscriber(client *esdb.Client, from *projections.Position, opts Options) *Subscriber {
+// NewSubscriber returns a subscriber starting after from (nil: from the start of $all) that
+// encodes each event with encode.
+func NewSubscriber(client *esdb.Client, from *Position, encode Encoder, opts Options) *Subscriber {
 	opts = NewLog(client, opts).opts
-	var f *projections.Position
+	var f *Position
 	if from != nil {
 		c := *from
 		f = &c
 	}
-	return &Subscriber{client: client, from: f, opts: opts, closed: make(chan struct{})}
+	return &Subscriber{client: client, from: f, encode: encode, opts: opts, closed: make(chan struct{})}
 }
 
 // Subscribe starts a subscription; topic is ignored (there is one log). The channel closes when
@@ -229,24 +285,26 @@ func (s *Subscriber) Close() error {
 }
 
 type item struct {
-	ev  projections.Event
+	ev  Event
 	err error
 }
 
 func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
 	after := s.from
-	backoff := s.opts.BackoffInitial
+	// Reconnect forever, doubling the wait from BackoffInitial up to BackoffMax; a
+	// subscription that delivered something starts the doubling over.
+	wait := &backoff.ExponentialBackOff{InitialInterval: s.opts.BackoffInitial, Multiplier: 2, MaxInterval: s.opts.BackoffMax}
 	for ctx.Err() == nil {
 		sub, err := s.client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
 			From:   allPosition(after),
 			Filter: esdb.ExcludeSystemEventsFilter(),
 		})
 		if err != nil {
-			s.opts.Logger.Warn("subscription to $all failed; retrying", "err", err, "backoff", backoff)
-			if !sleep(ctx, backoff) {
+			d := wait.NextBackOff()
+			s.opts.Logger.Warn("subscription to $all failed; retrying", "err", err, "backoff", d)
+			if !sleep(ctx, d) {
 				return
 			}
-			backoff = min(backoff*2, s.opts.BackoffMax)
 			continue
 		}
 		buf := make(chan item, s.opts.Buffer)
@@ -259,13 +317,13 @@ func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
 			return
 		}
 		if delivered {
-			backoff = s.opts.BackoffInitial
+			wait.Reset()
 		}
-		s.opts.Logger.Warn("subscription to $all dropped; reconnecting", "backoff", backoff)
-		if !sleep(ctx, backoff) {
+		d := wait.NextBackOff()
+		s.opts.Logger.Warn("subscription to $all dropped; reconnecting", "backoff", d)
+		if !sleep(ctx, d) {
 			return
 		}
-		backoff = min(backoff*2, s.opts.BackoffMax)
 	}
 }
 
@@ -303,7 +361,7 @@ func read(ctx context.Context, sub *esdb.Subscription, buf chan<- item) {
 // deliver sends buffered events one by one, each after the previous one was acked, and
 // advances *after. It returns when the subscription dropped (ok true) or ctx ended (ok false);
 // delivered reports whether any event was acked.
-func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *message.Message, after **projections.Position) (delivered, ok bool) {
+func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *message.Message, after **Position) (delivered, ok bool) {
 	for {
 		var it item
 		select {
@@ -321,7 +379,7 @@ func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *mes
 			continue // already delivered before a reconnect
 		}
 		for {
-			msg := projections.NewMessage(it.ev, len(buf))
+			msg := s.encode(it.ev, len(buf))
 			msg.SetContext(ctx)
 			select {
 			case out <- msg:

@@ -10,7 +10,7 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,16 +27,16 @@ type retentionManager struct {
 	log *slog.Logger
 }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*retentionManager) Name() string { return RetentionName }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*retentionManager) Tables() []string {
 	return []string{"pm_retention_orgs", "pm_retention_assistants", "pm_retention_buckets"}
 }
 
-// Apply implements projections.Projection.
-func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	md := parseMetadata(ev)
 	switch ev.Type {
 	case "organization.created.v1", "organization.settings_changed.v1":

@@ -1,4 +1,4 @@
-package projections_test
+package engine_test
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/arkiv/arkiv/infra/pgtest"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -18,18 +18,18 @@ func TestCopyEventsWritesDerivedRowsSkipsNilAndAbortsOnError(t *testing.T) {
 	if _, err := pool.Exec(ctx, `CREATE TABLE copied (stream text, revision bigint)`); err != nil {
 		t.Fatal(err)
 	}
-	var evs []projections.Event
+	var evs []engine.Event
 	for i := range 1000 {
-		evs = append(evs, projections.Event{Stream: fmt.Sprint("s-", i%7), Revision: uint64(i)})
+		evs = append(evs, engine.Event{Stream: fmt.Sprint("s-", i%7), Revision: uint64(i)})
 	}
-	row := func(ev projections.Event) ([]any, error) {
+	row := func(ev engine.Event) ([]any, error) {
 		if ev.Revision%3 == 0 {
 			return nil, nil // not this projection's business
 		}
 		return []any{ev.Stream, int64(ev.Revision)}, nil
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		n, err := projections.CopyEvents(ctx, tx, "copied", []string{"stream", "revision"}, evs, row)
+		n, err := engine.CopyEvents(ctx, tx, "copied", []string{"stream", "revision"}, evs, row)
 		if err == nil && n != 666 {
 			err = fmt.Errorf("copied %d rows, want 666", n)
 		}
@@ -51,7 +51,7 @@ func TestCopyEventsWritesDerivedRowsSkipsNilAndAbortsOnError(t *testing.T) {
 	// A row that cannot be derived aborts the COPY: nothing of the batch is written.
 	bad := errors.New("undecodable payload")
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := projections.CopyEvents(ctx, tx, "copied", []string{"stream", "revision"}, evs, func(ev projections.Event) ([]any, error) {
+		_, err := engine.CopyEvents(ctx, tx, "copied", []string{"stream", "revision"}, evs, func(ev engine.Event) ([]any, error) {
 			if ev.Revision == 500 {
 				return nil, bad
 			}

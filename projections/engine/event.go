@@ -1,10 +1,10 @@
-// Package projections builds Arkiv's read side from the $all stream: a framework that runs each
+// Package engine is the projection engine over the $all stream: it runs each
 // projection as a Watermill Router handler over a catch-up subscription, applies events in log
 // order in batched Postgres transactions that also carry the projection's checkpoint (so a
 // crash at any instant neither loses nor doubles an effect), stops a projection that meets a
 // poison event and reports it, rebuilds projections blue/green into shadow tables, and lets a
 // query wait until the projections it reads have passed a command's log position.
-package projections
+package engine
 
 import (
 	"fmt"
@@ -95,7 +95,7 @@ func NewMessage(ev Event, backlog int) *message.Message {
 
 // EventFromMessage decodes a message built by NewMessage.
 func EventFromMessage(msg *message.Message) (Event, error) {
-	const op = "projections.EventFromMessage"
+	const op = "engine.EventFromMessage"
 	md := msg.Metadata
 	var ev Event
 	var err error

@@ -1,4 +1,4 @@
-package projections_test
+package engine_test
 
 import (
 	"bufio"
@@ -12,8 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -39,12 +40,12 @@ func TestCrashChild(t *testing.T) {
 	}
 	c := &counter{}
 	var commits atomic.Int32
-	cfg := projections.Config{Pool: pool, Log: esdbwatermill.NewLog(client, esdbwatermill.Options{}),
-		Projections: []projections.Projection{c}, BatchSize: 10}
+	cfg := engine.Config{Pool: pool, Log: eventlog.New(client, esdbwatermill.Options{}),
+		Projections: []engine.Projection{c}, BatchSize: 10}
 	switch mode {
 	case "before-commit":
 		// Rows and checkpoint are written; the transaction is about to commit.
-		cfg.BeforeCommit = func(ctx context.Context, name string, through projections.Position) error {
+		cfg.BeforeCommit = func(ctx context.Context, name string, through engine.Position) error {
 			if commits.Add(1) == 3 {
 				announce()
 			}
@@ -53,13 +54,13 @@ func TestCrashChild(t *testing.T) {
 	case "mid-batch":
 		// Some of the batch's rows are written; the checkpoint is not.
 		var applied atomic.Int32
-		c.block = func(ev projections.Event) {
+		c.block = func(ev engine.Event) {
 			if applied.Add(1) == 25 {
 				announce()
 			}
 		}
 	}
-	r, err := projections.NewRunner(cfg)
+	r, err := engine.NewRunner(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,13 +134,13 @@ func TestCrashBetweenWriteAndCommit(t *testing.T) {
 			}
 
 			// A restarted runner resumes from the checkpoint with exactly-once effects.
-			r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
-				Projections: []projections.Projection{&counter{}}, BatchSize: 10})
+			r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log,
+				Projections: []engine.Projection{&counter{}}, BatchSize: 10})
 			if err != nil {
 				t.Fatal(err)
 			}
 			startRunner(t, r)
-			w := projections.NewWaiter(e.pool, nil)
+			w := engine.NewWaiter(e.pool, nil)
 			defer w.Close()
 			if err := w.WaitFor(ctx, []string{"test_counter"}, last, 15*time.Second); err != nil {
 				t.Fatal(err)

@@ -1,4 +1,4 @@
-package readmodel
+package projections
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/search"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -52,16 +52,16 @@ func NewSearchIndex(ix Index, emb Embedder, opener Opener, streams StreamReader,
 		er: erasures{table: "search_erasures"}}
 }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*SearchIndex) Name() string { return NameSearch }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*SearchIndex) Tables() []string {
 	return []string{"search_spaces", "search_documents", "search_parts", "search_erasures"}
 }
 
-// Apply implements projections.Projection.
-func (p *SearchIndex) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (p *SearchIndex) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	switch ev.Type {
 	case evErasureRequested:
 		return p.erase(ctx, tx, ev)
@@ -75,7 +75,7 @@ func (p *SearchIndex) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event
 			return err
 		}
 		restoredAt := metaOf(ev).OccurredAt
-		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e projections.Event) error {
+		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e engine.Event) error {
 			return p.apply(ctx, tx, e, restoredAt)
 		})
 	case evErasureCompleted:
@@ -90,7 +90,7 @@ func (p *SearchIndex) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event
 
 // apply projects one event; restoredAt is the time of the erasure.restored event being
 // processed when the event is re-applied for a restore, zero otherwise.
-func (p *SearchIndex) apply(ctx context.Context, tx pgx.Tx, ev projections.Event, restoredAt time.Time) error {
+func (p *SearchIndex) apply(ctx context.Context, tx pgx.Tx, ev engine.Event, restoredAt time.Time) error {
 	switch ev.Type {
 	case evSpaceCreated:
 		var e spaceCreated
@@ -262,7 +262,7 @@ func (p *SearchIndex) dropSpaces(ctx context.Context, tx pgx.Tx, sql string, arg
 	return nil
 }
 
-func (p *SearchIndex) erase(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (p *SearchIndex) erase(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	var r erasureRequested
 	if err := decode(ev, &r); err != nil {
 		return err

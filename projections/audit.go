@@ -1,11 +1,11 @@
-package readmodel
+package projections
 
 import (
 	"context"
 	"strings"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -25,10 +25,10 @@ type Audit struct{}
 // NewAudit returns the projection.
 func NewAudit() *Audit { return &Audit{} }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*Audit) Name() string { return NameAudit }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*Audit) Tables() []string { return []string{"audit_log", "access_denied"} }
 
 type accessWire struct {
@@ -90,7 +90,7 @@ var (
 // auditRows returns ev's audit_log row and, for a refused command, its access_denied row
 // (nil otherwise), as values for auditLogColumns and accessDeniedColumns. Apply and
 // ApplyBatch both write exactly these rows.
-func auditRows(ev projections.Event) (logRow, deniedRow []any, err error) {
+func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 	m := metaOf(ev)
 	typ, target := streamTarget(ev.Stream)
 	outcome := outcomeOK
@@ -135,8 +135,8 @@ func auditRows(ev projections.Event) (logRow, deniedRow []any, err error) {
 	return logRow, deniedRow, nil
 }
 
-// Apply implements projections.Projection.
-func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	logRow, deniedRow, err := auditRows(ev)
 	if err != nil {
 		return err
@@ -156,12 +156,12 @@ func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error 
 	return err
 }
 
-// ApplyBatch implements projections.BatchProjection: the rows Apply writes, with one COPY
+// ApplyBatch implements engine.BatchProjection: the rows Apply writes, with one COPY
 // per table. An event id already present makes the COPY fail; the runner and rebuilds then
 // apply the batch one event at a time, where ON CONFLICT skips it.
-func (*Audit) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
+func (*Audit) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []engine.Event) error {
 	var deniedRows [][]any
-	_, err := projections.CopyEvents(ctx, tx, "audit_log", auditLogColumns, evs, func(ev projections.Event) ([]any, error) {
+	_, err := engine.CopyEvents(ctx, tx, "audit_log", auditLogColumns, evs, func(ev engine.Event) ([]any, error) {
 		logRow, deniedRow, err := auditRows(ev)
 		if deniedRow != nil {
 			deniedRows = append(deniedRows, deniedRow)

@@ -1,8 +1,8 @@
-// Package readmodeltest gives projection and query tests a scripted world: an embedded event
+// Package apptest gives projection and query tests a scripted world over the real stack: an embedded event
 // store and a read-model database of their own, and a fixed event stream (ids, times and, with
 // the plaintext codec, envelopes are the same on every run) covering every read model and an
 // erasure cycle.
-package readmodeltest
+package apptest
 
 import (
 	"context"
@@ -14,13 +14,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore/eventstoretest"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/arkiv/arkiv/infra/postgres"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -35,7 +36,7 @@ type Fixture struct {
 	ES    *eventstoretest.Env
 	Pool  *pgxpool.Pool
 	PGURL string
-	Log   *esdbwatermill.Log
+	Log   *eventlog.Log
 }
 
 // NewFixture starts an embedded event store and a migrated read-model database for t.
@@ -53,14 +54,14 @@ func NewFixture(t *testing.T) *Fixture {
 	}
 	t.Cleanup(pool.Close)
 	f.Pool = pool
-	f.Log = esdbwatermill.NewLog(f.ES.Store.Client(), esdbwatermill.Options{Logger: Quiet})
+	f.Log = eventlog.New(f.ES.Store.Client(), esdbwatermill.Options{Logger: Quiet})
 	return f
 }
 
 // Runner returns a runner over ps with a short batch wait.
-func (f *Fixture) Runner(ps []projections.Projection) *projections.Runner {
+func (f *Fixture) Runner(ps []engine.Projection) *engine.Runner {
 	f.T.Helper()
-	r, err := projections.NewRunner(projections.Config{Pool: f.Pool, Log: f.Log, Projections: ps, Logger: Quiet,
+	r, err := engine.NewRunner(engine.Config{Pool: f.Pool, Log: f.Log, Projections: ps, Logger: Quiet,
 		BatchWait: 5 * time.Millisecond, RetryInitial: 10 * time.Millisecond})
 	if err != nil {
 		f.T.Fatal(err)
@@ -69,7 +70,7 @@ func (f *Fixture) Runner(ps []projections.Projection) *projections.Runner {
 }
 
 // Run runs r until the test ends.
-func (f *Fixture) Run(r *projections.Runner) {
+func (f *Fixture) Run(r *engine.Runner) {
 	ctx, cancel := context.WithCancel(f.Ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -88,7 +89,7 @@ func (f *Fixture) WaitHead(names ...string) {
 	if err != nil || head == nil {
 		f.T.Fatalf("head: %v %v", head, err)
 	}
-	w := projections.NewWaiter(f.Pool, Quiet)
+	w := engine.NewWaiter(f.Pool, Quiet)
 	defer w.Close()
 	if err := w.WaitFor(f.Ctx, names, head.Commit, 30*time.Second); err != nil {
 		f.T.Fatal(err)

@@ -1,4 +1,4 @@
-package projections
+package engine
 
 import (
 	"context"
@@ -35,7 +35,7 @@ const BehindCap = 100000
 
 // Status reports every projection of the runner and the head of the log.
 func (r *Runner) Status(ctx context.Context) ([]Status, *Position, error) {
-	const op = "projections.Status"
+	const op = "engine.Status"
 	head, err := r.cfg.Log.Head(ctx)
 	if err != nil {
 		return nil, nil, domain.Wrap(domain.KindUnavailable, op, err, "read the head of the log")

@@ -1,4 +1,4 @@
-package projections
+package engine
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -56,7 +57,7 @@ func (w *Waiter) Close() {
 // at least position. It fails with KindUnavailable when bound passes first or when one of them
 // has stopped on a poison event, and with ctx's error when ctx ends.
 func (w *Waiter) WaitFor(ctx context.Context, names []string, position uint64, bound time.Duration) error {
-	const op = "projections.WaitFor"
+	const op = "engine.WaitFor"
 	w.start()
 	timer := time.NewTimer(bound)
 	defer timer.Stop()
@@ -109,9 +110,10 @@ func (w *Waiter) start() {
 	go w.listen(ctx)
 }
 
-// listen keeps one LISTEN connection, reloading all positions after each (re)connect.
+// listen keeps one LISTEN connection, reloading all positions after each (re)connect, and
+// reconnects until Close with a wait doubling from 50ms up to 5s.
 func (w *Waiter) listen(ctx context.Context) {
-	backoff := 50 * time.Millisecond
+	wait := &backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
 	for ctx.Err() == nil {
 		err := w.listenOnce(ctx)
 		if ctx.Err() != nil {
@@ -119,11 +121,10 @@ func (w *Waiter) listen(ctx context.Context) {
 		}
 		w.log.Warn("projection waiter lost its connection; reconnecting", "err", err)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(wait.NextBackOff()):
 		case <-ctx.Done():
 			return
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -1,9 +1,9 @@
-package readmodel
+package projections
 
 import (
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/search"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 )
 
 // Deps are what the projections need.
@@ -23,11 +23,11 @@ type Deps struct {
 // All returns every projection Arkiv runs, in rebuild order: the relational read models
 // ("readmodel"), infra/auth's tables ("readmodel.auth"), the audit log ("audit") and, when
 // Deps has an index, an embedder and an opener, the search index ("search.index").
-func All(d Deps) ([]projections.Projection, error) {
+func All(d Deps) ([]engine.Projection, error) {
 	if d.Streams == nil {
 		return nil, domain.E(domain.KindInternal, "readmodel.All", "a stream reader is required")
 	}
-	out := []projections.Projection{NewReadModel(d.Streams), NewAuth(d.Streams), NewAudit(), NewModelInvocations()}
+	out := []engine.Projection{NewReadModel(d.Streams), NewAuth(d.Streams), NewAudit(), NewModelInvocations()}
 	if d.Index != nil && d.Embedder != nil && d.Opener != nil {
 		out = append(out, NewSearchIndex(d.Index, d.Embedder, d.Opener, d.Streams, d.Chunker))
 	}
@@ -35,7 +35,7 @@ func All(d Deps) ([]projections.Projection, error) {
 }
 
 // QueryNames returns the projections the readmodels queries read, for
-// projections.Waiter.WaitFor: a query with consistentAt waits for these.
+// engine.Waiter.WaitFor: a query with consistentAt waits for these.
 func QueryNames() []string {
 	return []string{NameReadModel, NameAuth, NameAudit, NameModelInvocations}
 }

@@ -1,4 +1,4 @@
-package projections
+package engine
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func shadowSchema(name string) string {
 // rebuild leaves the live tables untouched and drops the shadow schema. progress, if not
 // nil, is called after every batch.
 func (r *Runner) Rebuild(ctx context.Context, name string, progress func(RebuildProgress)) (err error) {
-	const op = "projections.Rebuild"
+	const op = "engine.Rebuild"
 	p, ok := r.byName[name]
 	if !ok {
 		return domain.Errorf(domain.KindNotFound, op, "no projection named %q", name)
@@ -101,9 +101,9 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Rebuild
 		if restore == "" || restore == StateRebuilding {
 			restore = StateStopped
 		}
-		_ = setStatus(cctx, pool, name, restore, "", nil, cfg.Now())
+		_ = setStatus(cctx, pool, name, restore, "", nil, cfg.Clock.Now())
 	}()
-	if err := setStatus(ctx, pool, name, StateRebuilding, "", nil, cfg.Now()); err != nil {
+	if err := setStatus(ctx, pool, name, StateRebuilding, "", nil, cfg.Clock.Now()); err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "record status")
 	}
 	head, err := cfg.Log.Head(ctx)
@@ -199,7 +199,7 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Rebuild
 		return domain.Wrap(domain.KindInternal, op, err, "swap tables")
 	}
 	if reached != nil {
-		if err := writeCheckpoint(ctx, tx, name, *reached, cfg.Now()); err != nil {
+		if err := writeCheckpoint(ctx, tx, name, *reached, cfg.Clock.Now()); err != nil {
 			return domain.Wrap(domain.KindInternal, op, err, "write checkpoint")
 		}
 	} else if _, err := tx.Exec(ctx, "DELETE FROM projection_checkpoints WHERE name = $1", name); err != nil {
@@ -209,7 +209,7 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Rebuild
 	if prevState == StateRunning {
 		state = StateRunning
 	}
-	if err := setStatus(ctx, tx, name, state, "", nil, cfg.Now()); err != nil {
+	if err := setStatus(ctx, tx, name, state, "", nil, cfg.Clock.Now()); err != nil {
 		return domain.Wrap(domain.KindInternal, op, err, "record status")
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -234,7 +234,7 @@ func (r *Runner) applyInSchema(ctx context.Context, p Projection, schema string,
 		err := applyWithFallback(ctx, tx, p, evs)
 		var ae *ApplyError
 		if errors.As(err, &ae) {
-			return domain.Wrap(domain.KindInternal, "projections.Rebuild", err, "apply event")
+			return domain.Wrap(domain.KindInternal, "engine.Rebuild", err, "apply event")
 		}
 		return err
 	})

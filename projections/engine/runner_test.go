@@ -1,4 +1,4 @@
-package projections_test
+package engine_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 )
 
@@ -16,13 +16,13 @@ func TestRunnerAppliesInOrderExactlyOnceAndWaitForSeesIt(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		appendEvents(t, e.client, "s-"+uuid.NewString(), repeat("test.added", 50)...)
 	}
-	r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
-		Projections: []projections.Projection{&counter{}}, BatchSize: 17})
+	r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log,
+		Projections: []engine.Projection{&counter{}}, BatchSize: 17})
 	if err != nil {
 		t.Fatal(err)
 	}
 	startRunner(t, r)
-	w := projections.NewWaiter(e.pool, nil)
+	w := engine.NewWaiter(e.pool, nil)
 	defer w.Close()
 
 	// Read-your-writes: a new event, then a wait for its position.
@@ -66,13 +66,13 @@ func TestRunnerRetriesTransientFailures(t *testing.T) {
 	e := newEnv(t)
 	stream := "s-" + uuid.NewString()
 	pos := appendEvents(t, e.client, stream, "test.added", "test.flaky", "test.added")
-	r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
-		Projections: []projections.Projection{&counter{}}, RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond})
+	r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log,
+		Projections: []engine.Projection{&counter{}}, RetryInitial: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	startRunner(t, r)
-	w := projections.NewWaiter(e.pool, nil)
+	w := engine.NewWaiter(e.pool, nil)
 	defer w.Close()
 	if err := w.WaitFor(context.Background(), []string{"test_counter"}, pos, 10*time.Second); err != nil {
 		t.Fatal(err)
@@ -90,14 +90,14 @@ func TestPoisonEventStopsTheProjectionAndIsReported(t *testing.T) {
 	appendEvents(t, e.client, stream, "test.poison")
 	last := appendEvents(t, e.client, stream, "test.added")
 
-	r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
-		Projections: []projections.Projection{&counter{}}, MaxRetries: 2,
+	r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log,
+		Projections: []engine.Projection{&counter{}}, MaxRetries: 2,
 		RetryInitial: 5 * time.Millisecond, RetryMax: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stop := startRunner(t, r)
-	w := projections.NewWaiter(e.pool, nil)
+	w := engine.NewWaiter(e.pool, nil)
 	defer w.Close()
 	err = w.WaitFor(context.Background(), []string{"test_counter"}, last, 10*time.Second)
 	if !domain.Is(domain.KindUnavailable, err) {
@@ -108,7 +108,7 @@ func TestPoisonEventStopsTheProjectionAndIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := sts[0]
-	if st.State != projections.StateFailed || st.FailedEventType != "test.poison" || st.FailedEventID == nil || st.Error == "" {
+	if st.State != engine.StateFailed || st.FailedEventType != "test.poison" || st.FailedEventID == nil || st.Error == "" {
 		t.Fatalf("status %+v, want failed on the test.poison event", st)
 	}
 	if st.Checkpoint == nil || st.Checkpoint.Commit != before {

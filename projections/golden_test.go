@@ -1,4 +1,4 @@
-package readmodel_test
+package projections_test
 
 import (
 	"context"
@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/apptest"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
-	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
+	"github.com/arkiv/arkiv/projections/engine"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -23,9 +23,9 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // then rebuilds every projection from the log and checks that the tables are identical.
 func TestGoldenAndRebuild(t *testing.T) {
 	t.Parallel()
-	f := readmodeltest.NewFixture(t)
-	readmodeltest.NewScript(f, keyring.NewPlainCodec()).World()
-	ps, err := readmodel.All(readmodel.Deps{Streams: f.ES.Store})
+	f := apptest.NewFixture(t)
+	apptest.NewScript(f, keyring.NewPlainCodec()).World()
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestGoldenAndRebuild(t *testing.T) {
 	r := f.Runner(ps)
 	f.Run(r)
 	f.WaitHead(r.Names()...)
-	live := readmodeltest.Dump(t, f.Ctx, f.Pool, tables)
+	live := apptest.Dump(t, f.Ctx, f.Pool, tables)
 
 	golden := filepath.Join("testdata", "readmodels.golden")
 	if *update {
@@ -55,7 +55,7 @@ func TestGoldenAndRebuild(t *testing.T) {
 	if err := r.RebuildAll(f.Ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if rebuilt := readmodeltest.Dump(t, f.Ctx, f.Pool, tables); rebuilt != live {
+	if rebuilt := apptest.Dump(t, f.Ctx, f.Pool, tables); rebuilt != live {
 		t.Errorf("a rebuild changed the tables:\n%s", diffLines(live, rebuilt))
 	}
 	sts, _, err := r.Status(f.Ctx)
@@ -63,7 +63,7 @@ func TestGoldenAndRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range sts {
-		if s.State == projections.StateFailed {
+		if s.State == engine.StateFailed {
 			t.Errorf("projection %s failed: %s", s.Name, s.Error)
 		}
 	}
@@ -114,9 +114,9 @@ func splitLines(s string) []string {
 // the retried batches must leave exactly the golden tables.
 func TestAbortedCommitsChangeNothing(t *testing.T) {
 	t.Parallel()
-	f := readmodeltest.NewFixture(t)
-	readmodeltest.NewScript(f, keyring.NewPlainCodec()).World()
-	ps, err := readmodel.All(readmodel.Deps{Streams: f.ES.Store})
+	f := apptest.NewFixture(t)
+	apptest.NewScript(f, keyring.NewPlainCodec()).World()
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +126,9 @@ func TestAbortedCommitsChangeNothing(t *testing.T) {
 	}
 	var mu sync.Mutex
 	aborted := map[string]bool{}
-	r, err := projections.NewRunner(projections.Config{Pool: f.Pool, Log: f.Log, Projections: ps, Logger: readmodeltest.Quiet,
+	r, err := engine.NewRunner(engine.Config{Pool: f.Pool, Log: f.Log, Projections: ps, Logger: apptest.Quiet,
 		BatchSize: 7, RetryInitial: time.Millisecond, MaxRetries: 3,
-		BeforeCommit: func(_ context.Context, name string, through projections.Position) error {
+		BeforeCommit: func(_ context.Context, name string, through engine.Position) error {
 			mu.Lock()
 			defer mu.Unlock()
 			key := name + "@" + through.String()
@@ -147,7 +147,7 @@ func TestAbortedCommitsChangeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := readmodeltest.Dump(t, f.Ctx, f.Pool, tables); got != string(want) {
+	if got := apptest.Dump(t, f.Ctx, f.Pool, tables); got != string(want) {
 		t.Errorf("aborted commits changed the tables:\n%s", diffLines(string(want), got))
 	}
 	mu.Lock()

@@ -14,7 +14,7 @@
 // re-applies their events, in log order, up to the restore; erasure.completed.v1 makes the
 // removal final. A full rebuild replays the same sequence, and after key destruction the
 // search index cannot decrypt the text any more, so nothing comes back.
-package readmodel
+package projections
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -38,7 +38,7 @@ type SealedRef struct {
 }
 
 // ref returns the SealedRef of a field of ev, or nil for an empty envelope.
-func ref(ev projections.Event, path, envelope string) *SealedRef {
+func ref(ev engine.Event, path, envelope string) *SealedRef {
 	if envelope == "" {
 		return nil
 	}
@@ -66,9 +66,9 @@ type meta struct {
 }
 
 // metaOf decodes ev's metadata; an event without Arkiv metadata gets its creation time.
-func metaOf(ev projections.Event) meta {
+func metaOf(ev engine.Event) meta {
 	var m meta
-	_ = projections.DecodeJSON(ev.Metadata, &m)
+	_ = engine.DecodeJSON(ev.Metadata, &m)
 	if m.OccurredAt.IsZero() {
 		m.OccurredAt = ev.Created
 	}
@@ -77,15 +77,15 @@ func metaOf(ev projections.Event) meta {
 }
 
 // decode unmarshals ev's payload into into, naming the event on failure.
-func decode(ev projections.Event, into any) error {
-	if err := projections.DecodeJSON(ev.Data, into); err != nil {
+func decode(ev engine.Event, into any) error {
+	if err := engine.DecodeJSON(ev.Data, into); err != nil {
 		return domain.Wrap(domain.KindInternal, "readmodel.decode", err, "bad payload of "+ev.Type)
 	}
 	return nil
 }
 
 // pos is the commit position stored in rows.
-func pos(ev projections.Event) int64 { return int64(ev.Position.Commit) }
+func pos(ev engine.Event) int64 { return int64(ev.Position.Commit) }
 
 // Event type names, taken from the domain so that a typo cannot orphan a case.
 var (
@@ -159,7 +159,7 @@ func (e erasures) hidden(ctx context.Context, tx pgx.Tx, ids ...string) (bool, e
 }
 
 // request records an erasure order and the streams whose events derived what is removed.
-func (e erasures) request(ctx context.Context, tx pgx.Tx, ev projections.Event, r erasureRequested, streams []string) error {
+func (e erasures) request(ctx context.Context, tx pgx.Tx, ev engine.Event, r erasureRequested, streams []string) error {
 	streams = uniqueSorted(streams)
 	_, err := tx.Exec(ctx, `INSERT INTO `+e.table+`
 		(erasure_id, organization_id, subject_type, subject_id, state, streams, position)
@@ -201,13 +201,13 @@ func uniqueSorted(s []string) []string {
 
 // replay re-reads streams and applies their events that precede at, merged in log order,
 // with apply.
-func replay(ctx context.Context, sr StreamReader, streams []string, at projections.Position,
-	apply func(ctx context.Context, ev projections.Event) error) error {
+func replay(ctx context.Context, sr StreamReader, streams []string, at engine.Position,
+	apply func(ctx context.Context, ev engine.Event) error) error {
 	const op = "readmodel.replay"
 	if sr == nil {
 		return domain.E(domain.KindInternal, op, "a stream reader is needed to restore erased subjects")
 	}
-	var evs []projections.Event
+	var evs []engine.Event
 	for _, s := range streams {
 		recs, _, err := sr.Load(ctx, s)
 		if err != nil {
@@ -221,8 +221,8 @@ func replay(ctx context.Context, sr StreamReader, streams []string, at projectio
 			if err != nil {
 				return domain.Wrap(domain.KindInternal, op, err, "event id is not a UUID")
 			}
-			evs = append(evs, projections.Event{ID: id, Type: r.Type, Stream: r.Stream, Revision: r.Revision,
-				Position: projections.Position{Commit: r.Position, Prepare: r.Position},
+			evs = append(evs, engine.Event{ID: id, Type: r.Type, Stream: r.Stream, Revision: r.Revision,
+				Position: engine.Position{Commit: r.Position, Prepare: r.Position},
 				Created:  r.Created, ContentType: "application/json", Data: r.Data, Metadata: r.Metadata})
 		}
 	}

@@ -1,4 +1,4 @@
-package projections
+package engine
 
 import jsonv1 "github.com/go-json-experiment/json/v1"
 

@@ -1,4 +1,4 @@
-package readmodel
+package projections
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,10 +27,10 @@ type ModelInvocations struct{}
 // NewModelInvocations returns the projection.
 func NewModelInvocations() *ModelInvocations { return &ModelInvocations{} }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*ModelInvocations) Name() string { return NameModelInvocations }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*ModelInvocations) Tables() []string { return []string{"model_invocations"} }
 
 type invocationWire struct {
@@ -72,7 +72,7 @@ var invocationColumns = []string{"invocation_id", "event_id", "organization_id",
 
 // invocationRow returns ev's model_invocations row as values for invocationColumns, nil for
 // an event of another type. Apply and ApplyBatch both write exactly these rows.
-func invocationRow(ev projections.Event) ([]any, error) {
+func invocationRow(ev engine.Event) ([]any, error) {
 	if ev.Type != evInvocation {
 		return nil, nil
 	}
@@ -109,8 +109,8 @@ func invocationRow(ev projections.Event) ([]any, error) {
 		resp, w.PromptTokens, w.CompletionTokens, w.LatencyMillis, w.Attempts, m.OccurredAt, pos(ev)}, nil
 }
 
-// Apply implements projections.Projection.
-func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	row, err := invocationRow(ev)
 	if err != nil || row == nil {
 		return err
@@ -126,13 +126,13 @@ func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev projections.Ev
 	return nil
 }
 
-// ApplyBatch implements projections.BatchProjection: the rows Apply writes, with one COPY.
+// ApplyBatch implements engine.BatchProjection: the rows Apply writes, with one COPY.
 // An invocation id already present makes the COPY fail; the runner and rebuilds then apply
 // the batch one event at a time, where ON CONFLICT skips it.
-func (*ModelInvocations) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
-	if !slices.ContainsFunc(evs, func(ev projections.Event) bool { return ev.Type == evInvocation }) {
+func (*ModelInvocations) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []engine.Event) error {
+	if !slices.ContainsFunc(evs, func(ev engine.Event) bool { return ev.Type == evInvocation }) {
 		return nil
 	}
-	_, err := projections.CopyEvents(ctx, tx, "model_invocations", invocationColumns, evs, invocationRow)
+	_, err := engine.CopyEvents(ctx, tx, "model_invocations", invocationColumns, evs, invocationRow)
 	return err
 }

@@ -1,11 +1,11 @@
-package readmodel
+package projections
 
 import (
 	"context"
 	"encoding/json"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -25,10 +25,10 @@ func NewReadModel(streams StreamReader) *ReadModel {
 	return &ReadModel{streams: streams, er: erasures{table: "readmodel_erasures"}}
 }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*ReadModel) Name() string { return NameReadModel }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*ReadModel) Tables() []string {
 	return []string{"organizations", "users", "spaces", "space_members", "assistants", "documents",
 		"document_chunks", "conversations", "messages", "readmodel_erasures"}
@@ -107,8 +107,8 @@ type (
 	}
 )
 
-// Apply implements projections.Projection.
-func (p *ReadModel) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (p *ReadModel) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	switch ev.Type {
 	case evErasureRequested:
 		return p.erase(ctx, tx, ev)
@@ -121,7 +121,7 @@ func (p *ReadModel) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) 
 		if err != nil || !ok {
 			return err
 		}
-		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e projections.Event) error {
+		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e engine.Event) error {
 			return p.apply(ctx, tx, e)
 		})
 	case evErasureCompleted:
@@ -137,7 +137,7 @@ func (p *ReadModel) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) 
 // apply projects one event of an aggregate stream. Rows of subjects under erasure are not
 // written: a child row needs its parent row (gone while the parent is erased), top-level rows
 // check the erasure table.
-func (p *ReadModel) apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (p *ReadModel) apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	m := metaOf(ev)
 	at := m.OccurredAt
 	switch ev.Type {
@@ -395,7 +395,7 @@ func deleteSpace(ctx context.Context, tx pgx.Tx, where string, arg any) error {
 
 // erase removes what the projection derived from the subject of an erasure order and
 // records the streams to re-read on restore.
-func (p *ReadModel) erase(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (p *ReadModel) erase(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	var r erasureRequested
 	if err := decode(ev, &r); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package projections_test
+package engine_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -22,13 +22,13 @@ func TestRebuildSwapsInFreshTablesWhileTheLiveRunnerGoesOn(t *testing.T) {
 		appendEvents(t, e.client, s, repeat("test.added", 40)...)
 		want[s] = 40
 	}
-	r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
-		Projections: []projections.Projection{&counter{}}, BatchSize: 25, RebuildBatchSize: 7})
+	r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log,
+		Projections: []engine.Projection{&counter{}}, BatchSize: 25, RebuildBatchSize: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
 	startRunner(t, r)
-	w := projections.NewWaiter(e.pool, nil)
+	w := engine.NewWaiter(e.pool, nil)
 	defer w.Close()
 	ctx := context.Background()
 	head, err := e.log.Head(ctx)
@@ -53,8 +53,8 @@ func TestRebuildSwapsInFreshTablesWhileTheLiveRunnerGoesOn(t *testing.T) {
 			time.Sleep(3 * time.Millisecond)
 		}
 	}()
-	var reports []projections.RebuildProgress
-	if err := r.Rebuild(ctx, "test_counter", func(p projections.RebuildProgress) { reports = append(reports, p) }); err != nil {
+	var reports []engine.RebuildProgress
+	if err := r.Rebuild(ctx, "test_counter", func(p engine.RebuildProgress) { reports = append(reports, p) }); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -105,7 +105,7 @@ func TestRebuildSwapsInFreshTablesWhileTheLiveRunnerGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sts[0].State != projections.StateRunning || sts[0].Behind != 0 || sts[0].Lag != 0 {
+	if sts[0].State != engine.StateRunning || sts[0].Behind != 0 || sts[0].Lag != 0 {
 		t.Errorf("status after rebuild %+v, want running and caught up", sts[0])
 	}
 }
@@ -113,8 +113,8 @@ func TestRebuildSwapsInFreshTablesWhileTheLiveRunnerGoesOn(t *testing.T) {
 func TestRebuildOfUnknownProjectionOrMissingTable(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
-		Projections: []projections.Projection{&counter{}}})
+	r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log,
+		Projections: []engine.Projection{&counter{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ type batchCounter struct {
 	batches, refused atomic.Int32
 }
 
-func (b *batchCounter) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
+func (b *batchCounter) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []engine.Event) error {
 	b.batches.Add(1)
 	for _, ev := range evs {
 		if ev.Type == "test.nobatch" {
@@ -161,8 +161,8 @@ func TestRebuildFallsBackToOneAtATimeWhenABatchFails(t *testing.T) {
 		appendEvents(t, e.client, s, repeat("test.added", 10)...)
 	}
 	p := &batchCounter{counter: &counter{}}
-	r, err := projections.NewRunner(projections.Config{Pool: e.pool, Log: e.log,
-		Projections: []projections.Projection{p}, RebuildBatchSize: 8})
+	r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log,
+		Projections: []engine.Projection{p}, RebuildBatchSize: 8})
 	if err != nil {
 		t.Fatal(err)
 	}

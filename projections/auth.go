@@ -1,4 +1,4 @@
-package readmodel
+package projections
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/auth"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -39,10 +39,10 @@ func NewAuth(streams StreamReader) *Auth {
 	return &Auth{streams: streams, er: erasures{table: "auth_erasures"}}
 }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*Auth) Name() string { return NameAuth }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*Auth) Tables() []string {
 	return []string{"api_keys", "auth_org_settings", "auth_oidc_claims", "auth_oidc_providers", "auth_erasures"}
 }
@@ -70,8 +70,8 @@ type (
 	}
 )
 
-// Apply implements projections.Projection.
-func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	switch ev.Type {
 	case evErasureRequested:
 		var r erasureRequested
@@ -117,7 +117,7 @@ func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error
 		if err != nil || !ok {
 			return err
 		}
-		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e projections.Event) error {
+		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e engine.Event) error {
 			return p.apply(ctx, tx, e)
 		})
 	case evErasureCompleted:
@@ -130,7 +130,7 @@ func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error
 	return p.apply(ctx, tx, ev)
 }
 
-func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	at := metaOf(ev).OccurredAt
 	switch ev.Type {
 	case evOrgCreated, evOrgSettings:

@@ -1,4 +1,4 @@
-package projections_test
+package engine_test
 
 import (
 	"encoding/json"
@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 )
 
 type decodeInner struct {
@@ -44,7 +44,7 @@ func TestDecodeJSONKeepsEncodingJSONRules(t *testing.T) {
 	for _, in := range inputs {
 		var want, got decodeSample
 		errWant := json.Unmarshal([]byte(in), &want)
-		errGot := projections.DecodeJSON([]byte(in), &got)
+		errGot := engine.DecodeJSON([]byte(in), &got)
 		if (errWant == nil) != (errGot == nil) {
 			t.Errorf("%s: error %v, encoding/json's %v", in, errGot, errWant)
 			continue
@@ -56,7 +56,7 @@ func TestDecodeJSONKeepsEncodingJSONRules(t *testing.T) {
 	// Malformed input fails in both.
 	for _, in := range []string{`{"name":`, `{"count":42}`, `[1,2]`, `{"ratio":"x"}`} {
 		var want, got decodeSample
-		if errWant, errGot := json.Unmarshal([]byte(in), &want), projections.DecodeJSON([]byte(in), &got); (errWant == nil) != (errGot == nil) {
+		if errWant, errGot := json.Unmarshal([]byte(in), &want), engine.DecodeJSON([]byte(in), &got); (errWant == nil) != (errGot == nil) {
 			t.Errorf("%s: error %v, encoding/json's %v", in, errGot, errWant)
 		}
 	}

@@ -1,4 +1,4 @@
-package projections
+package engine
 
 import (
 	"context"
@@ -34,8 +34,8 @@ type BatchProjection interface {
 	ApplyBatch(ctx context.Context, tx pgx.Tx, evs []Event) error
 }
 
-// Log is the event log the projections read: infra/esdbwatermill implements it over $all with
-// the official EventStoreDB client.
+// Log is the event log the projections read: app/eventlog implements it over $all with
+// infra/esdbwatermill and the official EventStoreDB client.
 type Log interface {
 	// Subscriber returns a Watermill subscriber that delivers, one message per event encoded
 	// with NewMessage, every non-system event after from (nil: from the start of the log), in

@@ -1,4 +1,4 @@
-package readmodel_test
+package projections_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/apptest"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
@@ -18,8 +19,7 @@ import (
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
-	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/arkiv/arkiv/readmodels"
 	"github.com/google/uuid"
 )
@@ -43,7 +43,7 @@ const canary = "Kanariefågel-7c1e9b"
 func TestErasureCycleLeavesNoCanary(t *testing.T) {
 	t.Parallel()
 	wvURL := weaviatetest.URL(t)
-	f := readmodeltest.NewFixture(t)
+	f := apptest.NewFixture(t)
 	ctx := f.Ctx
 
 	kek, err := keyring.LoadOrCreateKEKFile(filepath.Join(t.TempDir(), "kek.json"))
@@ -60,7 +60,7 @@ func TestErasureCycleLeavesNoCanary(t *testing.T) {
 	if err := domain.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	app, err := commands.NewApp(commands.Deps{Store: f.ES.Store, Codec: codec, Clock: wallClock{}, IDs: ids{}, Events: reg}, readmodeltest.Quiet)
+	app, err := commands.NewApp(commands.Deps{Store: f.ES.Store, Codec: codec, Clock: wallClock{}, IDs: ids{}, Events: reg}, apptest.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +70,14 @@ func TestErasureCycleLeavesNoCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	emb := embedding.NewHashing(64)
-	ps, err := readmodel.All(readmodel.Deps{Streams: f.ES.Store, Opener: codec, Index: ix, Embedder: emb,
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store, Opener: codec, Index: ix, Embedder: emb,
 		Chunker: search.Chunker{Size: 60, Overlap: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runner := f.Runner(ps)
 	f.Run(runner)
-	waiter := projections.NewWaiter(f.Pool, readmodeltest.Quiet)
+	waiter := engine.NewWaiter(f.Pool, apptest.Quiet)
 	t.Cleanup(waiter.Close)
 	wait := func(pos uint64) {
 		t.Helper()
@@ -215,7 +215,7 @@ func TestErasureCycleLeavesNoCanary(t *testing.T) {
 
 // pgTablesWith returns the tables of the read-model database (public schema) with a row
 // whose text form contains s.
-func pgTablesWith(t *testing.T, f *readmodeltest.Fixture, s string) []string {
+func pgTablesWith(t *testing.T, f *apptest.Fixture, s string) []string {
 	t.Helper()
 	rows, err := f.Pool.Query(f.Ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
 	if err != nil {

@@ -1,15 +1,15 @@
-package readmodel_test
+package projections_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/apptest"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
-	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
+	"github.com/arkiv/arkiv/projections/engine"
 )
 
 // TestIdentityProviderRouting: two organisations configure the same (issuer, audience) pair;
@@ -19,12 +19,12 @@ import (
 // reaches the same tables. At no point does the pair route to two organisations.
 func TestIdentityProviderRouting(t *testing.T) {
 	t.Parallel()
-	f := readmodeltest.NewFixture(t)
-	s := readmodeltest.NewScript(f, keyring.NewPlainCodec())
+	f := apptest.NewFixture(t)
+	s := apptest.NewScript(f, keyring.NewPlainCodec())
 	const (
-		a, b    = readmodeltest.OrgA, readmodeltest.OrgB
-		adminA  = readmodeltest.AdminA
-		adminB  = readmodeltest.AdminB
+		a, b    = apptest.OrgA, apptest.OrgB
+		adminA  = apptest.AdminA
+		adminB  = apptest.AdminB
 		issuer  = "https://idp.example.se/shared"
 		aud     = "api://shared"
 		erasure = "00000000-0000-4000-8000-000000000299"
@@ -33,12 +33,12 @@ func TestIdentityProviderRouting(t *testing.T) {
 		s.Emit("org-"+o.id, o.admin, o.id, "", domain.OrganizationCreated{OrganizationID: o.id,
 			Name: domain.Seal("Org", domain.OrganizationSubject(o.id)), Settings: domain.DefaultOrganizationSettings()})
 	}
-	ps := []projections.Projection{readmodel.NewAuth(f.ES.Store)}
+	ps := []engine.Projection{projections.NewAuth(f.ES.Store)}
 	r := f.Runner(ps)
 	f.Run(r)
 	routed := func(step string, want string) {
 		t.Helper()
-		f.WaitHead(readmodel.NameAuth)
+		f.WaitHead(projections.NameAuth)
 		var orgs []string
 		rows, err := f.Pool.Query(f.Ctx, `SELECT organization_id FROM auth_oidc_providers WHERE issuer = $1 AND audience = $2`, issuer, aud)
 		if err != nil {
@@ -74,11 +74,11 @@ func TestIdentityProviderRouting(t *testing.T) {
 	s.Emit("erasure-"+erasure, adminB, b, "", domain.ErasureRestored{ErasureID: erasure, RestoredBy: adminB, RestoredAt: t0})
 	routed("B restored", b)
 
-	live := readmodeltest.Dump(t, f.Ctx, f.Pool, ps[0].Tables())
+	live := apptest.Dump(t, f.Ctx, f.Pool, ps[0].Tables())
 	if err := r.RebuildAll(f.Ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	if rebuilt := readmodeltest.Dump(t, f.Ctx, f.Pool, ps[0].Tables()); rebuilt != live {
+	if rebuilt := apptest.Dump(t, f.Ctx, f.Pool, ps[0].Tables()); rebuilt != live {
 		t.Errorf("a rebuild changed the tables:\n%s", diffLines(live, rebuilt))
 	}
 	routed("after the rebuild", b)
@@ -88,13 +88,13 @@ func TestIdentityProviderRouting(t *testing.T) {
 // invocations "ok", "denied" (refused by the model policy) or "failed" (error, timeout).
 func TestAuditOutcomes(t *testing.T) {
 	t.Parallel()
-	f := readmodeltest.NewFixture(t)
-	s := readmodeltest.NewScript(f, keyring.NewPlainCodec())
+	f := apptest.NewFixture(t)
+	s := apptest.NewScript(f, keyring.NewPlainCodec())
 	const (
-		org   = readmodeltest.OrgA
-		user  = readmodeltest.UserA
-		conv  = readmodeltest.ConvA
-		space = readmodeltest.SpaceA
+		org   = apptest.OrgA
+		user  = apptest.UserA
+		conv  = apptest.ConvA
+		space = apptest.SpaceA
 	)
 	t0 := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
 	s.Emit("access-"+org, user, org, "", domain.AccessDenied{Actor: user, Command: domain.CmdDeleteSpace, TargetStream: "space-" + space,
@@ -105,9 +105,9 @@ func TestAuditOutcomes(t *testing.T) {
 		s.Emit("conversation-"+conv, user, org, space, domain.ModelInvocationRecorded{ConversationID: conv,
 			InvocationID: fmt.Sprintf("00000000-0000-4000-8000-%012d", 100+i), Model: "llm-a", Outcome: outcome, InvokedAt: t0})
 	}
-	r := f.Runner([]projections.Projection{readmodel.NewAudit()})
+	r := f.Runner([]engine.Projection{projections.NewAudit()})
 	f.Run(r)
-	f.WaitHead(readmodel.NameAudit)
+	f.WaitHead(projections.NameAudit)
 	rows, err := f.Pool.Query(f.Ctx, `SELECT action, outcome FROM audit_log ORDER BY position`)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package projections_test
+package engine_test
 
 import (
 	"context"
@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/arkiv/arkiv/infra/postgres"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,13 +27,13 @@ import (
 // events fail on their first two attempts.
 type counter struct {
 	flaky atomic.Int32
-	block func(ev projections.Event) // called before applying each event, when set
+	block func(ev engine.Event) // called before applying each event, when set
 }
 
 func (c *counter) Name() string     { return "test_counter" }
 func (c *counter) Tables() []string { return []string{"test_counts"} }
 
-func (c *counter) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (c *counter) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	if c.block != nil {
 		c.block(ev)
 	}
@@ -76,7 +77,7 @@ type env struct {
 	pgURL  string
 	srv    *esdbserver.Server
 	client *esdb.Client
-	log    *esdbwatermill.Log
+	log    *eventlog.Log
 }
 
 func newEnv(t *testing.T) *env {
@@ -106,7 +107,7 @@ func newEnv(t *testing.T) *env {
 		_ = e.srv.Close(ctx)
 	})
 	e.client = newClient(t, e.srv.ConnectionString())
-	e.log = esdbwatermill.NewLog(e.client, esdbwatermill.Options{BackoffInitial: 20 * time.Millisecond})
+	e.log = eventlog.New(e.client, esdbwatermill.Options{BackoffInitial: 20 * time.Millisecond})
 	return e
 }
 
@@ -148,7 +149,7 @@ func repeat(typ string, n int) []string {
 }
 
 // startRunner runs r until the test ends and returns a channel with Run's result.
-func startRunner(t *testing.T, r *projections.Runner) (stop func() error) {
+func startRunner(t *testing.T, r *engine.Runner) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,4 +1,4 @@
-package readmodel_test
+package projections_test
 
 import (
 	"context"
@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/apptest"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
-	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -22,8 +22,8 @@ import (
 // to Apply when ApplyBatch fails, so the batch paths are checked here on their own.
 func TestBatchPathsWriteWhatApplyWrites(t *testing.T) {
 	t.Parallel()
-	f := readmodeltest.NewFixture(t)
-	s := readmodeltest.NewScript(f, keyring.NewPlainCodec())
+	f := apptest.NewFixture(t)
+	s := apptest.NewScript(f, keyring.NewPlainCodec())
 	s.World()
 	org, space, user, conv, doc := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 	at := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
@@ -42,8 +42,8 @@ func TestBatchPathsWriteWhatApplyWrites(t *testing.T) {
 		}
 		s.Emit("conversation-"+conv, user, org, space, ev)
 	}
-	var evs []projections.Event
-	var pos *projections.Position
+	var evs []engine.Event
+	var pos *engine.Position
 	for {
 		pg, err := f.Log.Read(f.Ctx, pos, 1000)
 		if err != nil {
@@ -55,7 +55,7 @@ func TestBatchPathsWriteWhatApplyWrites(t *testing.T) {
 		}
 		pos = pg.Last
 	}
-	for _, p := range []projections.BatchProjection{readmodel.NewAudit(), readmodel.NewModelInvocations()} {
+	for _, p := range []engine.BatchProjection{projections.NewAudit(), projections.NewModelInvocations()} {
 		tables := p.Tables()
 		apply := func(fn func(ctx context.Context, tx pgx.Tx) error) string {
 			t.Helper()
@@ -65,7 +65,7 @@ func TestBatchPathsWriteWhatApplyWrites(t *testing.T) {
 			if err := pgx.BeginFunc(f.Ctx, f.Pool, func(tx pgx.Tx) error { return fn(f.Ctx, tx) }); err != nil {
 				t.Fatalf("%s: %v", p.Name(), err)
 			}
-			return readmodeltest.Dump(t, f.Ctx, f.Pool, tables)
+			return apptest.Dump(t, f.Ctx, f.Pool, tables)
 		}
 		one := apply(func(ctx context.Context, tx pgx.Tx) error {
 			for _, ev := range evs {
@@ -80,7 +80,7 @@ func TestBatchPathsWriteWhatApplyWrites(t *testing.T) {
 			t.Errorf("%s: ApplyBatch wrote other rows than Apply:\n%s", p.Name(), diffLines(one, batch))
 		}
 		switch p.Name() {
-		case readmodel.NameAudit:
+		case projections.NameAudit:
 			if !strings.Contains(one, `"outcome":"denied"`) || strings.Count(one, `"event_id"`) <= len(evs) {
 				t.Errorf("the log has %d events; audit should hold a row for each and some denials:\n%.2000s", len(evs), one)
 			}

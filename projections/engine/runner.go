@@ -1,4 +1,4 @@
-package projections
+package engine
 
 import (
 	"context"
@@ -40,8 +40,8 @@ type Config struct {
 	RetryMax     time.Duration
 	// Logger receives operational logs; never event payloads. Default: slog.Default().
 	Logger *slog.Logger
-	// Now is the clock for checkpoint and status timestamps and batch ages (default time.Now).
-	Now func() time.Time
+	// Clock times checkpoints, statuses and batch ages (default domain.SystemClock).
+	Clock domain.Clock
 	// BeforeCommit, when set, runs inside each batch transaction after the rows and the
 	// checkpoint are written, just before COMMIT; an error aborts the batch. It exists for
 	// fault-injection tests.
@@ -77,7 +77,7 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 
 // NewRunner checks cfg and returns a Runner.
 func NewRunner(cfg Config) (*Runner, error) {
-	const op = "projections.NewRunner"
+	const op = "engine.NewRunner"
 	if cfg.Pool == nil || cfg.Log == nil {
 		return nil, domain.E(domain.KindInvalid, op, "a pool and a log are required")
 	}
@@ -104,8 +104,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = domain.SystemClock{}
 	}
 	r := &Runner{cfg: cfg, byName: map[string]Projection{}, log: cfg.Logger}
 	for _, p := range cfg.Projections {
@@ -134,7 +134,7 @@ func (r *Runner) Names() []string {
 // projection_status while the others go on; Run returns an error naming the failed
 // projections once all have stopped or ctx is done.
 func (r *Runner) Run(ctx context.Context) error {
-	const op = "projections.Runner.Run"
+	const op = "engine.Runner.Run"
 	if len(r.cfg.Projections) == 0 {
 		<-ctx.Done()
 		return nil
@@ -177,7 +177,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if err := setStatus(sctx, r.cfg.Pool, w.name, StateStopped, "", nil, r.cfg.Now()); err != nil {
+		if err := setStatus(sctx, r.cfg.Pool, w.name, StateStopped, "", nil, r.cfg.Clock.Now()); err != nil {
 			r.log.Warn("projection status not recorded", "projection", w.name, "err", err)
 		}
 		cancel()
@@ -210,13 +210,13 @@ type worker struct {
 }
 
 func (w *worker) start(ctx context.Context) error {
-	const op = "projections.Runner.Run"
+	const op = "engine.Runner.Run"
 	pos, err := readCheckpoint(ctx, w.r.cfg.Pool, w.name)
 	if err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "read checkpoint of "+w.name)
 	}
 	w.committed = pos
-	if err := setStatus(ctx, w.r.cfg.Pool, w.name, StateRunning, "", nil, w.r.cfg.Now()); err != nil {
+	if err := setStatus(ctx, w.r.cfg.Pool, w.name, StateRunning, "", nil, w.r.cfg.Clock.Now()); err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "record status of "+w.name)
 	}
 	return nil
@@ -247,13 +247,13 @@ func (w *worker) handle(msg *message.Message) error {
 	}
 	if after(ev.Position, w.seen) {
 		if len(w.pending) == 0 {
-			w.batchStart = w.r.cfg.Now()
+			w.batchStart = w.r.cfg.Clock.Now()
 		}
 		w.pending = append(w.pending, ev)
 		w.seen = &ev.Position
 	}
 	if !w.mustFlush && backlogOf(msg) > 0 && len(w.pending) < w.r.cfg.BatchSize &&
-		w.r.cfg.Now().Sub(w.batchStart) < w.r.cfg.BatchWait {
+		w.r.cfg.Clock.Now().Sub(w.batchStart) < w.r.cfg.BatchWait {
 		return nil
 	}
 	if err := w.flush(msg.Context()); err != nil {
@@ -313,7 +313,7 @@ func (w *worker) commit(ctx context.Context, evs []Event) error {
 	if !after(last, db) {
 		last = *db
 	}
-	if err := writeCheckpoint(ctx, tx, w.name, last, cfg.Now()); err != nil {
+	if err := writeCheckpoint(ctx, tx, w.name, last, cfg.Clock.Now()); err != nil {
 		return err
 	}
 	if cfg.BeforeCommit != nil {
@@ -392,7 +392,7 @@ func (w *worker) fail(msg *message.Message, cause error) {
 	w.r.log.Error("projection stopped on a poison event", attrs...)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(msg.Context()), 10*time.Second)
 	defer cancel()
-	if err := setStatus(ctx, w.r.cfg.Pool, w.name, StateFailed, cause.Error(), ev, w.r.cfg.Now()); err != nil {
+	if err := setStatus(ctx, w.r.cfg.Pool, w.name, StateFailed, cause.Error(), ev, w.r.cfg.Clock.Now()); err != nil {
 		w.r.log.Error("projection failure not recorded", "projection", w.name, "err", err)
 	}
 	w.handler.Stop()
