@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"github.com/arkiv/arkiv/infra/auth"
 
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/eventstore"
@@ -14,7 +15,8 @@ import (
 // Projections returns every projection the platform runs: the read models, the auth
 // tables, the audit log and the search index.
 func Projections(store *eventstore.Store, codec *keyring.EventCodec, ix *search.Index, emb embedding.Provider) ([]engine.Projection, error) {
-	return projections.All(projections.Deps{Streams: store, Opener: codec, Index: ix, Embedder: emb})
+	return projections.All(projections.Deps{Streams: store, Auth: auth.Tables{}, Opener: codec, Index: ix, Embedder: emb,
+		Chunker: search.Chunker{}})
 }
 
 // queryProjections are the projections a query with consistentAt waits for.

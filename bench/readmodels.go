@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/arkiv/arkiv/infra/auth"
 	"io"
 	"log/slog"
 	"time"
@@ -66,7 +67,7 @@ func benchCommandToVisible(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps, err := projections.All(projections.Deps{Streams: store})
+	ps, err := projections.All(projections.Deps{Streams: store, Auth: auth.Tables{}})
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,9 @@ package projections
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
@@ -30,13 +27,30 @@ const NameAuth = "readmodel.auth"
 // rebuild and a restore after erasure reach the same routing, and a token never routes to
 // two organisations.
 type Auth struct {
-	streams StreamReader
-	er      erasures
+	tables AuthTables
+	er     erasures
 }
 
-// NewAuth returns the projection.
-func NewAuth(streams StreamReader) *Auth {
-	return &Auth{streams: streams, er: erasures{table: "auth_erasures"}}
+// AuthTables writes the rows of infra/auth's tables whose encoding infra/auth owns, inside the
+// Auth projection's transaction; auth.Tables implements it.
+type AuthTables interface {
+	// SettingsRow validates an organisation's settings and returns what auth_org_settings
+	// keeps of them: the session idle timeout, the stored password policy and whether MFA is
+	// required.
+	SettingsRow(s domain.OrganizationSettings) (idleTimeout time.Duration, passwordPolicy []byte, mfaRequired bool, err error)
+	// PutAPIKey stores the active API key that key created, at createdAt.
+	PutAPIKey(ctx context.Context, tx pgx.Tx, key domain.APIKeyCreated, createdAt time.Time) error
+	// RevokeAPIKey marks a key revoked at at; an unknown key is domain.KindNotFound.
+	RevokeAPIKey(ctx context.Context, tx pgx.Tx, keyID string, at time.Time) error
+}
+
+// NewAuth returns the projection; streams re-reads erased subjects' streams on restore, and
+// tables writes the rows infra/auth encodes.
+func NewAuth(streams StreamReader, tables AuthTables) *Auth {
+	p := &Auth{tables: tables}
+	p.er = erasures{table: "auth_erasures", streams: streams, erase: p.erase,
+		apply: func(ctx context.Context, tx pgx.Tx, ev engine.Event, _ time.Time) error { return p.apply(ctx, tx, ev) }}
+	return p
 }
 
 // Name implements engine.Projection.
@@ -72,62 +86,42 @@ type (
 
 // Apply implements engine.Projection.
 func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
-	switch ev.Type {
-	case evErasureRequested:
-		var r erasureRequested
-		if err := decode(ev, &r); err != nil {
-			return err
-		}
-		if domain.SubjectKind(r.SubjectType) != domain.SubjectOrganization {
-			return nil
-		}
-		streams := []string{streamOrg + r.SubjectID}
-		keys, err := queryStrings(ctx, tx, `SELECT key_id FROM api_keys WHERE organization_id = $1`, r.SubjectID)
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			streams = append(streams, streamAPIKey+k)
-		}
-		owners, err := queryStrings(ctx, tx, `SELECT DISTINCT owner_id FROM api_keys WHERE organization_id = $1 AND owner_kind = 'USER'`, r.SubjectID)
-		if err != nil {
-			return err
-		}
-		for _, u := range owners {
-			streams = append(streams, streamUser+u)
-		}
-		for _, sql := range []string{
-			`DELETE FROM api_keys WHERE organization_id = $1`,
-			`DELETE FROM auth_org_settings WHERE organization_id = $1`,
-		} {
-			if _, err := tx.Exec(ctx, sql, r.SubjectID); err != nil {
-				return err
-			}
-		}
-		if err := dropClaims(ctx, tx, r.SubjectID); err != nil {
-			return err
-		}
-		return p.er.request(ctx, tx, ev, r, streams)
-	case evErasureRestored:
-		var r erasureRef
-		if err := decode(ev, &r); err != nil {
-			return err
-		}
-		streams, ok, err := p.er.restore(ctx, tx, r.ErasureID)
-		if err != nil || !ok {
-			return err
-		}
-		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e engine.Event) error {
-			return p.apply(ctx, tx, e)
-		})
-	case evErasureCompleted:
-		var r erasureRef
-		if err := decode(ev, &r); err != nil {
-			return err
-		}
-		return p.er.complete(ctx, tx, r.ErasureID)
+	return p.er.Apply(ctx, tx, ev)
+}
+
+// erase removes an erased organisation's keys, settings and identity-provider claims and
+// returns the streams they came from; the projection holds nothing of other subjects.
+func (p *Auth) erase(ctx context.Context, tx pgx.Tx, r erasureRequested) ([]string, bool, error) {
+	if domain.SubjectKind(r.SubjectType) != domain.SubjectOrganization {
+		return nil, false, nil
 	}
-	return p.apply(ctx, tx, ev)
+	streams := []string{streamOrg + r.SubjectID}
+	keys, err := queryStrings(ctx, tx, `SELECT key_id FROM api_keys WHERE organization_id = $1`, r.SubjectID)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, k := range keys {
+		streams = append(streams, streamAPIKey+k)
+	}
+	owners, err := queryStrings(ctx, tx, `SELECT DISTINCT owner_id FROM api_keys WHERE organization_id = $1 AND owner_kind = 'USER'`, r.SubjectID)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, u := range owners {
+		streams = append(streams, streamUser+u)
+	}
+	for _, sql := range []string{
+		`DELETE FROM api_keys WHERE organization_id = $1`,
+		`DELETE FROM auth_org_settings WHERE organization_id = $1`,
+	} {
+		if _, err := tx.Exec(ctx, sql, r.SubjectID); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := dropClaims(ctx, tx, r.SubjectID); err != nil {
+		return nil, false, err
+	}
+	return streams, true, nil
 }
 
 func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
@@ -141,13 +135,9 @@ func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 		if hid, err := p.er.hidden(ctx, tx, e.OrganizationID); err != nil || hid {
 			return err
 		}
-		s := auth.SettingsFromDomain(e.Settings, nil)
-		if err := s.Validate(); err != nil {
-			return err
-		}
-		policy, err := json.Marshal(s.Password)
+		idle, policy, mfa, err := p.tables.SettingsRow(e.Settings)
 		if err != nil {
-			return domain.Wrap(domain.KindInternal, "readmodel.auth", err, "encode password policy")
+			return err
 		}
 		// Written here rather than with auth.Postgres.SetAuthSettings, which would also
 		// replace the organisation's OIDC providers (which come from their own events) and
@@ -159,7 +149,7 @@ func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 				session_idle_timeout_seconds = EXCLUDED.session_idle_timeout_seconds,
 				password_policy = EXCLUDED.password_policy, mfa_required = EXCLUDED.mfa_required,
 				updated_at = EXCLUDED.updated_at`,
-			e.OrganizationID, int64(s.SessionIdleTimeout/time.Second), policy, s.MFARequired, at)
+			e.OrganizationID, int64(idle/time.Second), policy, mfa, at)
 		return err
 	case evKeyCreated:
 		var e keyWire
@@ -169,19 +159,14 @@ func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 		if hid, err := p.er.hidden(ctx, tx, e.OrganizationID); err != nil || hid {
 			return err
 		}
-		rec := auth.APIKeyRecord{KeyID: e.KeyID, OrganizationID: e.OrganizationID, OwnerKind: e.OwnerKind, OwnerID: e.OwnerID}
-		h, err := hex.DecodeString(e.Hash)
-		if err != nil || len(h) != len(rec.Hash) {
-			return domain.E(domain.KindInternal, "readmodel.auth", "API key hash is not a hex SHA-256")
-		}
-		copy(rec.Hash[:], h)
-		return auth.NewPostgres(tx).PutAPIKey(ctx, rec, e.Prefix, at)
+		return p.tables.PutAPIKey(ctx, tx, domain.APIKeyCreated{KeyID: e.KeyID, OrganizationID: e.OrganizationID,
+			OwnerKind: e.OwnerKind, OwnerID: e.OwnerID, Prefix: e.Prefix, Hash: e.Hash}, at)
 	case evKeyRevoked:
 		var e keyWire
 		if err := decode(ev, &e); err != nil {
 			return err
 		}
-		err := auth.NewPostgres(tx).RevokeAPIKey(ctx, e.KeyID, at)
+		err := p.tables.RevokeAPIKey(ctx, tx, e.KeyID, at)
 		if domain.Is(domain.KindNotFound, err) {
 			return nil // a key of an erased organisation
 		}

@@ -18,13 +18,10 @@ package projections
 
 import (
 	"context"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/projections/engine"
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -133,107 +130,6 @@ var (
 	streamAccessPrefix   = domain.StreamPrefixAccess
 	streamErasurePrefix  = domain.StreamPrefixErasure
 )
-
-// wire forms of the erasure events (no sealed fields).
-type erasureRequested struct {
-	ErasureID      string `json:"erasureId"`
-	OrganizationID string `json:"organizationId"`
-	SubjectType    string `json:"subjectType"`
-	SubjectID      string `json:"subjectId"`
-}
-
-type erasureRef struct {
-	ErasureID string `json:"erasureId"`
-}
-
-// erasures is one projection's own table of erasure orders (each projection keeps its own, so
-// that a rebuild of one sees the orders in log order, not another's final state).
-type erasures struct{ table string }
-
-// hidden reports whether any of ids is the subject of a pending or completed erasure.
-func (e erasures) hidden(ctx context.Context, tx pgx.Tx, ids ...string) (bool, error) {
-	var found bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+e.table+`
-		WHERE subject_id = ANY($1) AND state <> 'RESTORED')`, ids).Scan(&found)
-	return found, err
-}
-
-// request records an erasure order and the streams whose events derived what is removed.
-func (e erasures) request(ctx context.Context, tx pgx.Tx, ev engine.Event, r erasureRequested, streams []string) error {
-	streams = uniqueSorted(streams)
-	_, err := tx.Exec(ctx, `INSERT INTO `+e.table+`
-		(erasure_id, organization_id, subject_type, subject_id, state, streams, position)
-		VALUES ($1, $2, $3, $4, 'PENDING', $5, $6)
-		ON CONFLICT (erasure_id) DO UPDATE SET state = 'PENDING', streams = EXCLUDED.streams`,
-		r.ErasureID, r.OrganizationID, r.SubjectType, strings.ToLower(r.SubjectID), streams, pos(ev))
-	return err
-}
-
-// restore marks an order restored and returns the streams to re-read; ok is false for an
-// order the projection never saw.
-func (e erasures) restore(ctx context.Context, tx pgx.Tx, id string) (streams []string, ok bool, err error) {
-	err = tx.QueryRow(ctx, `UPDATE `+e.table+` SET state = 'RESTORED' WHERE erasure_id = $1 AND state = 'PENDING'
-		RETURNING streams`, id).Scan(&streams)
-	if err == pgx.ErrNoRows {
-		return nil, false, nil
-	}
-	return streams, err == nil, err
-}
-
-// complete marks an order completed: what it removed stays removed.
-func (e erasures) complete(ctx context.Context, tx pgx.Tx, id string) error {
-	_, err := tx.Exec(ctx, `UPDATE `+e.table+` SET state = 'COMPLETED', streams = '{}' WHERE erasure_id = $1`, id)
-	return err
-}
-
-func uniqueSorted(s []string) []string {
-	out := make([]string, 0, len(s))
-	seen := map[string]bool{}
-	for _, x := range s {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// replay re-reads streams and applies their events that precede at, merged in log order,
-// with apply.
-func replay(ctx context.Context, sr StreamReader, streams []string, at engine.Position,
-	apply func(ctx context.Context, ev engine.Event) error) error {
-	const op = "readmodel.replay"
-	if sr == nil {
-		return domain.E(domain.KindInternal, op, "a stream reader is needed to restore erased subjects")
-	}
-	var evs []engine.Event
-	for _, s := range streams {
-		recs, _, err := sr.Load(ctx, s)
-		if err != nil {
-			return domain.Wrap(domain.KindUnavailable, op, err, "re-read stream "+s)
-		}
-		for _, r := range recs {
-			if r.Position >= at.Commit {
-				break
-			}
-			id, err := uuid.Parse(r.EventID)
-			if err != nil {
-				return domain.Wrap(domain.KindInternal, op, err, "event id is not a UUID")
-			}
-			evs = append(evs, engine.Event{ID: id, Type: r.Type, Stream: r.Stream, Revision: r.Revision,
-				Position: engine.Position{Commit: r.Position, Prepare: r.Position},
-				Created:  r.Created, ContentType: "application/json", Data: r.Data, Metadata: r.Metadata})
-		}
-	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Position.Less(evs[j].Position) })
-	for _, ev := range evs {
-		if err := apply(ctx, ev); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // queryStrings runs a query returning one text column.
 func queryStrings(ctx context.Context, tx pgx.Tx, sql string, args ...any) ([]string, error) {

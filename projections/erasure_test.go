@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/arkiv/arkiv/infra/auth"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -70,7 +71,7 @@ func TestErasureCycleLeavesNoCanary(t *testing.T) {
 		t.Fatal(err)
 	}
 	emb := embedding.NewHashing(64)
-	ps, err := projections.All(projections.Deps{Streams: f.ES.Store, Opener: codec, Index: ix, Embedder: emb,
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store, Auth: auth.Tables{}, Opener: codec, Index: ix, Embedder: emb,
 		Chunker: search.Chunker{Size: 60, Overlap: 10}})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"github.com/arkiv/arkiv/infra/auth"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,7 +26,7 @@ func TestGoldenAndRebuild(t *testing.T) {
 	t.Parallel()
 	f := apptest.NewFixture(t)
 	apptest.NewScript(f, keyring.NewPlainCodec()).World()
-	ps, err := projections.All(projections.Deps{Streams: f.ES.Store})
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store, Auth: auth.Tables{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,7 @@ func TestAbortedCommitsChangeNothing(t *testing.T) {
 	t.Parallel()
 	f := apptest.NewFixture(t)
 	apptest.NewScript(f, keyring.NewPlainCodec()).World()
-	ps, err := projections.All(projections.Deps{Streams: f.ES.Store})
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store, Auth: auth.Tables{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"fmt"
+	"github.com/arkiv/arkiv/infra/auth"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ func TestIdentityProviderRouting(t *testing.T) {
 		s.Emit("org-"+o.id, o.admin, o.id, "", domain.OrganizationCreated{OrganizationID: o.id,
 			Name: domain.Seal("Org", domain.OrganizationSubject(o.id)), Settings: domain.DefaultOrganizationSettings()})
 	}
-	ps := []engine.Projection{projections.NewAuth(f.ES.Store)}
+	ps := []engine.Projection{projections.NewAuth(f.ES.Store, auth.Tables{})}
 	r := f.Runner(ps)
 	f.Run(r)
 	routed := func(step string, want string) {

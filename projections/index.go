@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
@@ -16,9 +15,19 @@ const NameSearch = "search.index"
 
 // Index is what the search projection writes; *search.Index implements it.
 type Index interface {
-	Upsert(ctx context.Context, spaceID string, chunks []search.Chunk) error
+	// UpsertDocument writes a document's chunks into the space's tenant: texts[i], embedded
+	// as vectors[i], is chunk i.
+	UpsertDocument(ctx context.Context, spaceID, documentID string, texts []string, vectors [][]float32) error
+	// DeleteDocument deletes a document's chunks.
 	DeleteDocument(ctx context.Context, spaceID, documentID string) error
+	// DeleteTenant deletes a space's tenant with everything in it.
 	DeleteTenant(ctx context.Context, spaceID string) error
+}
+
+// Chunker splits a document's text into the overlapping chunks that are embedded and
+// indexed; search.Chunker implements it.
+type Chunker interface {
+	Split(text string) []string
 }
 
 // Embedder embeds texts; infra/embedding's Provider implements it.
@@ -41,15 +50,15 @@ type SearchIndex struct {
 	ix      Index
 	emb     Embedder
 	opener  Opener
-	streams StreamReader
-	chunker search.Chunker
+	chunker Chunker
 	er      erasures
 }
 
 // NewSearchIndex returns the projection.
-func NewSearchIndex(ix Index, emb Embedder, opener Opener, streams StreamReader, chunker search.Chunker) *SearchIndex {
-	return &SearchIndex{ix: ix, emb: emb, opener: opener, streams: streams, chunker: chunker,
-		er: erasures{table: "search_erasures"}}
+func NewSearchIndex(ix Index, emb Embedder, opener Opener, streams StreamReader, chunker Chunker) *SearchIndex {
+	p := &SearchIndex{ix: ix, emb: emb, opener: opener, chunker: chunker}
+	p.er = erasures{table: "search_erasures", streams: streams, erase: p.erase, apply: p.apply}
+	return p
 }
 
 // Name implements engine.Projection.
@@ -62,30 +71,7 @@ func (*SearchIndex) Tables() []string {
 
 // Apply implements engine.Projection.
 func (p *SearchIndex) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
-	switch ev.Type {
-	case evErasureRequested:
-		return p.erase(ctx, tx, ev)
-	case evErasureRestored:
-		var r erasureRef
-		if err := decode(ev, &r); err != nil {
-			return err
-		}
-		streams, ok, err := p.er.restore(ctx, tx, r.ErasureID)
-		if err != nil || !ok {
-			return err
-		}
-		restoredAt := metaOf(ev).OccurredAt
-		return replay(ctx, p.streams, streams, ev.Position, func(ctx context.Context, e engine.Event) error {
-			return p.apply(ctx, tx, e, restoredAt)
-		})
-	case evErasureCompleted:
-		var r erasureRef
-		if err := decode(ev, &r); err != nil {
-			return err
-		}
-		return p.er.complete(ctx, tx, r.ErasureID)
-	}
-	return p.apply(ctx, tx, ev, time.Time{})
+	return p.er.Apply(ctx, tx, ev)
 }
 
 // apply projects one event; restoredAt is the time of the erasure.restored event being
@@ -201,11 +187,7 @@ func (p *SearchIndex) index(ctx context.Context, tx pgx.Tx, space, doc string, r
 			if err != nil {
 				return domain.Wrap(domain.KindUnavailable, "readmodel.index", err, "embed document chunks")
 			}
-			chunks := make([]search.Chunk, len(pieces))
-			for i, s := range pieces {
-				chunks[i] = search.Chunk{DocumentID: doc, Index: i, Text: s, Vector: vecs[i]}
-			}
-			if err := p.ix.Upsert(ctx, space, chunks); err != nil {
+			if err := p.ix.UpsertDocument(ctx, space, doc, pieces, vecs); err != nil {
 				return err
 			}
 		}
@@ -262,11 +244,9 @@ func (p *SearchIndex) dropSpaces(ctx context.Context, tx pgx.Tx, sql string, arg
 	return nil
 }
 
-func (p *SearchIndex) erase(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
-	var r erasureRequested
-	if err := decode(ev, &r); err != nil {
-		return err
-	}
+// erase removes an erased document's, space's or organisation's objects and rows and returns
+// the streams they came from; users and conversations have nothing in the index.
+func (p *SearchIndex) erase(ctx context.Context, tx pgx.Tx, r erasureRequested) ([]string, bool, error) {
 	id := r.SubjectID
 	var streams []string
 	docStreams := func(sql string) error {
@@ -289,7 +269,7 @@ func (p *SearchIndex) erase(ctx context.Context, tx pgx.Tx, ev engine.Event) err
 	case domain.SubjectOrganization:
 		spaces, qerr := queryStrings(ctx, tx, `SELECT space_id FROM search_spaces WHERE organization_id = $1`, id)
 		if qerr != nil {
-			return qerr
+			return nil, false, qerr
 		}
 		for _, s := range spaces {
 			streams = append(streams, streamSpace+s)
@@ -298,10 +278,10 @@ func (p *SearchIndex) erase(ctx context.Context, tx pgx.Tx, ev engine.Event) err
 			err = p.dropSpaces(ctx, tx, `SELECT space_id FROM search_spaces WHERE organization_id = $1`, id)
 		}
 	default:
-		return nil // users and conversations have nothing in the index
+		return nil, false, nil
 	}
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	return p.er.request(ctx, tx, ev, r, streams)
+	return streams, true, nil
 }

@@ -1,6 +1,7 @@
 package readmodels_test
 
 import (
+	"github.com/arkiv/arkiv/infra/auth"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func world(t *testing.T) (*apptest.Fixture, *readmodels.Reader) {
 	f := apptest.NewFixture(t)
 	codec := keyring.NewPlainCodec()
 	apptest.NewScript(f, codec).World()
-	ps, err := projections.All(projections.Deps{Streams: f.ES.Store})
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store, Auth: auth.Tables{}})
 	if err != nil {
 		t.Fatal(err)
 	}

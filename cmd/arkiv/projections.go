@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/arkiv/arkiv/infra/auth"
 	"os"
 	"runtime/debug"
 	"text/tabwriter"
@@ -102,7 +103,7 @@ func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *proje
 		release()
 		return nil, err
 	}
-	d.Opener, d.Index, d.Embedder = keyring.NewCodec(kr), ix, emb
+	d.Opener, d.Index, d.Embedder, d.Chunker = keyring.NewCodec(kr), ix, emb, search.Chunker{}
 	return release, nil
 }
 
@@ -124,7 +125,7 @@ func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*engine
 		pool.Close()
 		return nil, nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
 	}
-	deps := projections.Deps{Streams: eventstore.New(client)}
+	deps := projections.Deps{Streams: eventstore.New(client), Auth: auth.Tables{}}
 	releaseSearch, err := f.searchDeps(ctx, env, &deps)
 	if err != nil {
 		_ = client.Close()
