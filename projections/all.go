@@ -23,7 +23,8 @@ type Deps struct {
 }
 
 // All returns every projection Arkiv runs, in rebuild order: the relational read models
-// ("readmodel"), infra/auth's tables ("readmodel.auth"), the audit log ("audit") and, when
+// ("readmodel"), infra/auth's tables ("readmodel.auth"), the audit log ("audit"), the model
+// invocations ("readmodel.model_invocations") and, when
 // Deps has an index, an embedder and an opener, the search index ("search.index").
 func All(d Deps) ([]engine.Projection, error) {
 	if d.Streams == nil || d.Auth == nil {

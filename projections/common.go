@@ -1,19 +1,23 @@
-// Package readmodel holds Arkiv's concrete projections: the relational read models that
-// readmodels/ queries ("readmodel"), the authentication tables infra/auth reads
-// ("readmodel.auth"), the audit and access-denied logs ("audit") and the Weaviate search index
-// ("search.index"). All builds the full list from its dependencies.
+// Package projections holds Arkiv's projections: the relational read models that
+// readmodels/ queries ("readmodel", one file per table group), the authentication tables
+// infra/auth reads ("readmodel.auth"), the audit and access-denied logs ("audit"), the model
+// invocations ("readmodel.model_invocations") and the Weaviate search index ("search.index"). All
+// builds the full list from its dependencies, which infra implements (AuthTables, Index,
+// Chunker, Opener, StreamReader). projections/engine runs them; projections/processmanagers
+// holds the erasure and retention process managers.
 //
 // Sealed fields are never decrypted into Postgres: a row keeps the ciphertext envelope copied
 // from the event together with the event id and field path that bind it (SealedRef), and
 // readmodels decrypts at query time. Only the search index holds derived plaintext, in
 // Weaviate.
 //
-// Erasure: when an erasure.requested.v1 event arrives every projection removes what it
-// derived from the subject and remembers the streams it derived it from; on
-// erasure.restored.v1 it re-reads those streams from the event store (StreamReader) and
-// re-applies their events, in log order, up to the restore; erasure.completed.v1 makes the
-// removal final. A full rebuild replays the same sequence, and after key destruction the
-// search index cannot decrypt the text any more, so nothing comes back.
+// Erasure (erasures.go, one lifecycle for every projection): when an erasure.requested.v1
+// event arrives every projection removes what it derived from the subject and remembers the
+// streams it derived it from; on erasure.restored.v1 it re-reads those streams from the event
+// store (StreamReader) and re-applies their events, in log order, up to the restore;
+// erasure.completed.v1 makes the removal final. A full rebuild replays the same sequence, and
+// after key destruction the search index cannot decrypt the text any more, so nothing comes
+// back.
 package projections
 
 import (

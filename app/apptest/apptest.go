@@ -1,7 +1,7 @@
-// Package apptest gives projection and query tests a scripted world over the real stack: an embedded event
-// store and a read-model database of their own, and a fixed event stream (ids, times and, with
-// the plaintext codec, envelopes are the same on every run) covering every read model and an
-// erasure cycle.
+// Package apptest gives projection and query tests a scripted world over the real stack: an
+// embedded event store and a read-model database of their own, the projection engine's log
+// over them, and a fixed event stream (ids, times and, with the plaintext codec, envelopes are
+// the same on every run) covering every read model and an erasure cycle.
 package apptest
 
 import (

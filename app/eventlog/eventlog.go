@@ -35,8 +35,8 @@ func (a *Log) Read(ctx context.Context, after *engine.Position, max int) (engine
 		return engine.Page{}, err
 	}
 	out := engine.Page{Events: make([]engine.Event, len(pg.Events)), Last: fromPosition(pg.Last), End: pg.End}
-	for i := range pg.Events {
-		out.Events[i] = fromEvent(&pg.Events[i])
+	for i, r := range pg.Events {
+		out.Events[i] = toEvent(r)
 	}
 	return out, nil
 }
@@ -47,28 +47,35 @@ func (a *Log) Head(ctx context.Context) (*engine.Position, error) {
 	return fromPosition(p), err
 }
 
-func encode(ev esdbwatermill.Event, backlog int) *message.Message {
-	return engine.NewMessage(fromEvent(&ev), backlog)
+func encode(r *esdb.RecordedEvent, backlog int) *message.Message {
+	return engine.NewMessage(toEvent(r), backlog)
 }
 
-func fromEvent(ev *esdbwatermill.Event) engine.Event {
-	return engine.Event{ID: ev.ID, Type: ev.Type, Stream: ev.Stream, Revision: ev.Revision,
-		Position: engine.Position(ev.Position), Created: ev.Created, ContentType: ev.ContentType,
-		Data: ev.Data, Metadata: ev.Metadata}
+// toEvent converts a recorded event.
+func toEvent(r *esdb.RecordedEvent) engine.Event {
+	return engine.Event{
+		ID:          r.EventID,
+		Type:        r.EventType,
+		Stream:      r.StreamID,
+		Revision:    r.EventNumber,
+		Position:    engine.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare},
+		Created:     r.CreatedDate,
+		ContentType: r.ContentType,
+		Data:        r.Data,
+		Metadata:    r.UserMetadata,
+	}
 }
 
-func toPosition(p *engine.Position) *esdbwatermill.Position {
+func toPosition(p *engine.Position) *esdb.Position {
 	if p == nil {
 		return nil
 	}
-	q := esdbwatermill.Position(*p)
-	return &q
+	return &esdb.Position{Commit: p.Commit, Prepare: p.Prepare}
 }
 
-func fromPosition(p *esdbwatermill.Position) *engine.Position {
+func fromPosition(p *esdb.Position) *engine.Position {
 	if p == nil {
 		return nil
 	}
-	q := engine.Position(*p)
-	return &q
+	return &engine.Position{Commit: p.Commit, Prepare: p.Prepare}
 }

@@ -36,7 +36,7 @@ func (Tables) PutAPIKey(ctx context.Context, tx pgx.Tx, key domain.APIKeyCreated
 	rec := APIKeyRecord{KeyID: key.KeyID, OrganizationID: key.OrganizationID, OwnerKind: key.OwnerKind, OwnerID: key.OwnerID}
 	h, err := hex.DecodeString(key.Hash)
 	if err != nil || len(h) != len(rec.Hash) {
-		return domain.E(domain.KindInternal, "readmodel.auth", "API key hash is not a hex SHA-256")
+		return domain.E(domain.KindInternal, "auth.Tables.PutAPIKey", "API key hash is not a hex SHA-256")
 	}
 	copy(rec.Hash[:], h)
 	return NewPostgres(tx).PutAPIKey(ctx, rec, key.Prefix, createdAt)

@@ -1,8 +1,8 @@
 // Package esdbwatermill turns EventStoreDB's $all stream, read through the official client, into
 // a Watermill message.Subscriber (one catch-up subscription per Subscribe, one message per
 // event, in log order, reconnecting forever with capped exponential backoff) and into paged
-// reads, over its own Event and Position types; app/eventlog adapts it to the projection
-// engine's Log.
+// reads, in the official client's types; app/eventlog adapts it to the projection engine's
+// Log.
 package esdbwatermill
 
 import (
@@ -20,61 +20,31 @@ import (
 	// Reads and subscriptions decode each event without protobuf reflection.
 	_ "github.com/arkiv/arkiv/infra/esdbcodec"
 	"github.com/cenkalti/backoff/v5"
-	"github.com/google/uuid"
 )
-
-// Position is a position in the $all stream: the commit and prepare positions EventStoreDB
-// assigns to a recorded event.
-type Position struct {
-	Commit  uint64
-	Prepare uint64
-}
-
-// Less reports whether p comes before q in the log.
-func (p Position) Less(q Position) bool {
-	if p.Commit != q.Commit {
-		return p.Commit < q.Commit
-	}
-	return p.Prepare < q.Prepare
-}
-
-// Event is one recorded, non-system event of $all.
-type Event struct {
-	// ID is the event's id, unique in the log.
-	ID uuid.UUID
-	// Type is the event type, e.g. "space.member_added.v1".
-	Type string
-	// Stream is the stream the event was appended to.
-	Stream string
-	// Revision is the event's number in its stream, from 0.
-	Revision uint64
-	// Position is the event's position in $all.
-	Position Position
-	// Created is when the event store recorded the event.
-	Created time.Time
-	// ContentType is the payload's content type, usually "application/json".
-	ContentType string
-	// Data is the event payload as appended.
-	Data []byte
-	// Metadata is the event's user metadata as appended.
-	Metadata []byte
-}
 
 // Page is one chunk of the log returned by Log.Read.
 type Page struct {
 	// Events are the non-system events read, in log order.
-	Events []Event
+	Events []*esdb.RecordedEvent
 	// Last is the position of the last entry read, system events included; nil when nothing
 	// was read. The next Read continues after it.
-	Last *Position
+	Last *esdb.Position
 	// End reports that the read reached the end of the log.
 	End bool
 }
 
 // Encoder encodes an event as the Watermill message a Subscriber delivers; backlog is how
 // many further events the subscriber already holds behind it. The consumer of the messages
-// chooses the encoding (the projection engine passes its own).
-type Encoder func(ev Event, backlog int) *message.Message
+// chooses the encoding (app/eventlog passes the projection engine's).
+type Encoder func(ev *esdb.RecordedEvent, backlog int) *message.Message
+
+// less reports whether p comes before q in the log.
+func less(p, q esdb.Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Prepare < q.Prepare
+}
 
 // Options tune a Log. The zero value is usable.
 type Options struct {
@@ -113,37 +83,22 @@ func NewLog(client *esdb.Client, opts Options) *Log {
 
 // Subscriber returns a Watermill subscriber over $all that starts after from (nil: from the
 // start), excludes system events and encodes each event with encode.
-func (l *Log) Subscriber(from *Position, encode Encoder) message.Subscriber {
+func (l *Log) Subscriber(from *esdb.Position, encode Encoder) message.Subscriber {
 	return NewSubscriber(l.client, from, encode, l.opts)
 }
 
 // isSystem reports whether an event is an EventStoreDB system event ($-prefixed type).
 func isSystem(typ string) bool { return strings.HasPrefix(typ, "$") }
 
-// toEvent converts a recorded event.
-func toEvent(r *esdb.RecordedEvent) Event {
-	return Event{
-		ID:          r.EventID,
-		Type:        r.EventType,
-		Stream:      r.StreamID,
-		Revision:    r.EventNumber,
-		Position:    Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare},
-		Created:     r.CreatedDate,
-		ContentType: r.ContentType,
-		Data:        r.Data,
-		Metadata:    r.UserMetadata,
-	}
-}
-
-func allPosition(p *Position) esdb.AllPosition {
+func allPosition(p *esdb.Position) esdb.AllPosition {
 	if p == nil {
 		return esdb.Start{}
 	}
-	return esdb.Position{Commit: p.Commit, Prepare: p.Prepare}
+	return *p
 }
 
 // Read returns up to max log entries after after, system events counted but not returned.
-func (l *Log) Read(ctx context.Context, after *Position, max int) (Page, error) {
+func (l *Log) Read(ctx context.Context, after *esdb.Position, max int) (Page, error) {
 	const op = "esdbwatermill.Read"
 	if max <= 0 {
 		return Page{}, domain.E(domain.KindInvalid, op, "max must be positive")
@@ -157,7 +112,7 @@ func (l *Log) Read(ctx context.Context, after *Position, max int) (Page, error) 
 		return Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
 	}
 	defer rs.Close()
-	pg := Page{Events: make([]Event, 0, min(max, 1<<16))}
+	pg := Page{Events: make([]*esdb.RecordedEvent, 0, min(max, 1<<16))}
 	raw := uint64(0)
 	for {
 		re, err := rs.Recv()
@@ -169,13 +124,13 @@ func (l *Log) Read(ctx context.Context, after *Position, max int) (Page, error) 
 		}
 		raw++
 		r := re.OriginalEvent()
-		pos := Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}
-		if after != nil && !after.Less(pos) {
+		pos := r.Position
+		if after != nil && !less(*after, pos) {
 			continue
 		}
 		pg.Last = &pos
 		if !isSystem(r.EventType) {
-			pg.Events = append(pg.Events, toEvent(r))
+			pg.Events = append(pg.Events, r)
 		}
 	}
 	pg.End = raw < count
@@ -183,7 +138,7 @@ func (l *Log) Read(ctx context.Context, after *Position, max int) (Page, error) 
 }
 
 // Head returns the position of the last non-system event in $all, nil when there is none.
-func (l *Log) Head(ctx context.Context) (*Position, error) {
+func (l *Log) Head(ctx context.Context) (*esdb.Position, error) {
 	const op = "esdbwatermill.Head"
 	var from esdb.AllPosition = esdb.End{}
 	const page = 256
@@ -207,7 +162,8 @@ func (l *Log) Head(ctx context.Context) (*Position, error) {
 			r := re.OriginalEvent()
 			if !isSystem(r.EventType) {
 				rs.Close()
-				return &Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}, nil
+				p := r.Position
+				return &p, nil
 			}
 			last = r
 		}
@@ -227,7 +183,7 @@ func (l *Log) Head(ctx context.Context) (*Position, error) {
 // backoff after the last acked event.
 type Subscriber struct {
 	client *esdb.Client
-	from   *Position
+	from   *esdb.Position
 	encode Encoder
 	opts   Options
 
@@ -240,9 +196,9 @@ var _ message.Subscriber = (*Subscriber)(nil)
 
 // NewSubscriber returns a subscriber starting after from (nil: from the start of $all) that
 // encodes each event with encode.
-func NewSubscriber(client *esdb.Client, from *Position, encode Encoder, opts Options) *Subscriber {
+func NewSubscriber(client *esdb.Client, from *esdb.Position, encode Encoder, opts Options) *Subscriber {
 	opts = NewLog(client, opts).opts
-	var f *Position
+	var f *esdb.Position
 	if from != nil {
 		c := *from
 		f = &c
@@ -285,7 +241,7 @@ func (s *Subscriber) Close() error {
 }
 
 type item struct {
-	ev  Event
+	ev  *esdb.RecordedEvent
 	err error
 }
 
@@ -338,7 +294,7 @@ func read(ctx context.Context, sub *esdb.Subscription, buf chan<- item) {
 			if isSystem(r.EventType) {
 				continue
 			}
-			it.ev = toEvent(r)
+			it.ev = r
 		case e.SubscriptionDropped != nil:
 			it.err = e.SubscriptionDropped.Error
 			if it.err == nil {
@@ -361,7 +317,7 @@ func read(ctx context.Context, sub *esdb.Subscription, buf chan<- item) {
 // deliver sends buffered events one by one, each after the previous one was acked, and
 // advances *after. It returns when the subscription dropped (ok true) or ctx ended (ok false);
 // delivered reports whether any event was acked.
-func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *message.Message, after **Position) (delivered, ok bool) {
+func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *message.Message, after **esdb.Position) (delivered, ok bool) {
 	for {
 		var it item
 		select {
@@ -375,7 +331,7 @@ func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *mes
 			}
 			return delivered, true
 		}
-		if *after != nil && !(*after).Less(it.ev.Position) {
+		if *after != nil && !less(**after, it.ev.Position) {
 			continue // already delivered before a reconnect
 		}
 		for {

@@ -37,11 +37,11 @@ func (*erasureManager) Tables() []string {
 // Apply implements engine.Projection.
 func (e *erasureManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	switch ev.Type {
-	case "erasure.requested.v1":
+	case domain.ErasureRequested{}.EventName():
 		return e.requested(ctx, tx, ev)
-	case "erasure.restored.v1":
+	case domain.ErasureRestored{}.EventName():
 		return e.restored(ctx, tx, ev)
-	case "erasure.completed.v1":
+	case domain.ErasureCompleted{}.EventName():
 		return e.completed(ctx, tx, ev)
 	}
 	return e.index(ctx, tx, ev)
@@ -72,7 +72,7 @@ func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 		}
 		rows = append(rows, subjectRow{subject: s.String(), kind: string(s.Kind), org: org, space: space})
 	}
-	if ev.Type == "conversation.started.v1" {
+	if ev.Type == (domain.ConversationStarted{}).EventName() {
 		// A conversation has no sealed field until its first message; index it now so that
 		// a pending space erasure shreds its key before anything is sealed under it.
 		var c struct {

@@ -51,7 +51,7 @@ type Deps struct {
 	// Pool reaches the read-model database, migrated by infra/postgres (migration
 	// 00004_process_managers holds the managers' tables).
 	Pool *pgxpool.Pool
-	// Log is the event log ($all), e.g. infra/esdbwatermill.NewLog.
+	// Log is the event log ($all), e.g. app/eventlog.New.
 	Log engine.Log
 	// Keyring is the keyring the event codec uses.
 	Keyring Keyring

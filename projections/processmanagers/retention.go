@@ -39,7 +39,7 @@ func (*retentionManager) Tables() []string {
 func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	md := parseMetadata(ev)
 	switch ev.Type {
-	case "organization.created.v1", "organization.settings_changed.v1":
+	case domain.OrganizationCreated{}.EventName(), domain.OrganizationSettingsChanged{}.EventName():
 		var o struct {
 			OrganizationID string `json:"organizationId"`
 			Settings       struct {
@@ -58,7 +58,7 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event
 			o.OrganizationID, o.Settings.DefaultMessageRetentionDays, o.Settings.AuditRetention.Days); err != nil {
 			return err
 		}
-	case "assistant.created.v1", "assistant.updated.v1":
+	case domain.AssistantCreated{}.EventName(), domain.AssistantUpdated{}.EventName():
 		var a struct {
 			AssistantID    string `json:"assistantId"`
 			OrganizationID string `json:"organizationId"`
@@ -75,7 +75,7 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event
 			a.AssistantID, a.OrganizationID, a.RetentionDays); err != nil {
 			return err
 		}
-	case "retention.bucket_destroyed.v1":
+	case domain.RetentionBucketDestroyed{}.EventName():
 		var b struct {
 			OrganizationID string    `json:"organizationId"`
 			Bucket         string    `json:"bucket"`
