@@ -24,8 +24,8 @@ type Deps struct {
 
 // All returns every projection Arkiv runs, in rebuild order: the relational read models
 // ("readmodel"), infra/auth's tables ("readmodel.auth"), the audit log ("audit"), the model
-// invocations ("readmodel.model_invocations") and, when
-// Deps has an index, an embedder and an opener, the search index ("search.index").
+// invocations ("readmodel.model_invocations") and, when Deps has an index, an embedder and
+// an opener, the search index ("search.index").
 func All(d Deps) ([]engine.Projection, error) {
 	if d.Streams == nil || d.Auth == nil {
 		return nil, domain.E(domain.KindInternal, "projections.All", "a stream reader and the auth tables are required")

@@ -25,10 +25,6 @@ import (
 	"github.com/google/uuid"
 )
 
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
 type ids struct{}
 
 func (ids) NewID() string { return uuid.NewString() }
@@ -61,7 +57,7 @@ func TestErasureCycleLeavesNoCanary(t *testing.T) {
 	if err := domain.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	app, err := commands.NewApp(commands.Deps{Store: f.ES.Store, Codec: codec, Clock: wallClock{}, IDs: ids{}, Events: reg}, apptest.Quiet)
+	app, err := commands.NewApp(commands.Deps{Store: f.ES.Store, Codec: codec, Clock: domain.SystemClock{}, IDs: ids{}, Events: reg}, apptest.Quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
