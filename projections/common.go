@@ -80,7 +80,7 @@ func metaOf(ev engine.Event) meta {
 // decode unmarshals ev's payload into into, naming the event on failure.
 func decode(ev engine.Event, into any) error {
 	if err := engine.DecodeJSON(ev.Data, into); err != nil {
-		return domain.Wrap(domain.KindInternal, "readmodel.decode", err, "bad payload of "+ev.Type)
+		return domain.Wrap(domain.KindInternal, "projections.decode", err, "bad payload of "+ev.Type)
 	}
 	return nil
 }

@@ -9,7 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Wire forms of the payloads of conversations and messages: sealed fields stay envelope strings.
+// Wire forms of the payloads of conversations and messages: sealed fields stay envelope
+// strings.
 type (
 	conversationStarted struct {
 		ConversationID string `json:"conversationId"`
@@ -28,7 +29,8 @@ type (
 	}
 )
 
-// applyConversations projects the events of conversations and messages into the conversations and messages tables.
+// applyConversations projects the events of conversations and messages into the conversations
+// and messages tables.
 func (p *ReadModel) applyConversations(ctx context.Context, tx pgx.Tx, ev engine.Event, at time.Time) error {
 	switch ev.Type {
 	case evConvStarted:

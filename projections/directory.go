@@ -29,7 +29,8 @@ type (
 	}
 )
 
-// applyDirectory projects the events of organizations and users into the organizations and users tables.
+// applyDirectory projects the events of organizations and users into the organizations and
+// users tables.
 func (p *ReadModel) applyDirectory(ctx context.Context, tx pgx.Tx, ev engine.Event, at time.Time) error {
 	switch ev.Type {
 	case evOrgCreated:

@@ -27,7 +27,8 @@ type (
 	}
 )
 
-// applyDocuments projects the events of documents and their text into the documents and document_chunks tables.
+// applyDocuments projects the events of documents and their text into the documents and
+// document_chunks tables.
 func (p *ReadModel) applyDocuments(ctx context.Context, tx pgx.Tx, ev engine.Event, at time.Time) error {
 	switch ev.Type {
 	case evDocIngested:

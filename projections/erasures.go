@@ -135,7 +135,7 @@ func uniqueSorted(s []string) []string {
 // with apply.
 func replay(ctx context.Context, sr StreamReader, streams []string, at engine.Position,
 	apply func(ctx context.Context, ev engine.Event) error) error {
-	const op = "readmodel.replay"
+	const op = "projections.replay"
 	if sr == nil {
 		return domain.E(domain.KindInternal, op, "a stream reader is needed to restore erased subjects")
 	}

@@ -172,7 +172,7 @@ func (p *SearchIndex) index(ctx context.Context, tx pgx.Tx, space, doc string, r
 					return err
 				}
 				if !destroyed && !since.IsZero() && !since.After(restoredAt) {
-					return domain.E(domain.KindUnavailable, "readmodel.index", "the restored document's keys are not restored yet")
+					return domain.E(domain.KindUnavailable, "projections.index", "the restored document's keys are not restored yet")
 				}
 			}
 			readable = false
@@ -185,7 +185,7 @@ func (p *SearchIndex) index(ctx context.Context, tx pgx.Tx, space, doc string, r
 		if len(pieces) > 0 {
 			vecs, err := p.emb.Embed(ctx, pieces)
 			if err != nil {
-				return domain.Wrap(domain.KindUnavailable, "readmodel.index", err, "embed document chunks")
+				return domain.Wrap(domain.KindUnavailable, "projections.index", err, "embed document chunks")
 			}
 			if err := p.ix.UpsertDocument(ctx, space, doc, pieces, vecs); err != nil {
 				return err

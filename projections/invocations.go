@@ -90,7 +90,7 @@ func invocationRow(ev engine.Event) ([]any, error) {
 	}
 	partsJSON, err := json.Marshal(parts)
 	if err != nil {
-		return nil, domain.Wrap(domain.KindInternal, "readmodel.invocations", err, "encode parts")
+		return nil, domain.Wrap(domain.KindInternal, "projections.invocations", err, "encode parts")
 	}
 	excerpts := w.Excerpts
 	if excerpts == nil {
@@ -98,7 +98,7 @@ func invocationRow(ev engine.Event) ([]any, error) {
 	}
 	exJSON, err := json.Marshal(excerpts)
 	if err != nil {
-		return nil, domain.Wrap(domain.KindInternal, "readmodel.invocations", err, "encode excerpts")
+		return nil, domain.Wrap(domain.KindInternal, "projections.invocations", err, "encode excerpts")
 	}
 	var resp any
 	if r := ref(ev, "responsePayload", w.ResponsePayload); r != nil {
@@ -121,7 +121,7 @@ func (*ModelInvocations) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
 		ON CONFLICT (invocation_id) DO NOTHING`, row...)
 	if err != nil {
-		return domain.Wrap(domain.KindUnavailable, "readmodel.invocations", err, "write model invocation")
+		return domain.Wrap(domain.KindUnavailable, "projections.invocations", err, "write model invocation")
 	}
 	return nil
 }

@@ -8,7 +8,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Wire forms of the payloads of spaces, their members and assistants: sealed fields stay envelope strings.
+// Wire forms of the payloads of spaces, their members and assistants: sealed fields stay
+// envelope strings.
 type (
 	spaceCreated struct {
 		SpaceID        string `json:"spaceId"`
@@ -35,7 +36,8 @@ type (
 	}
 )
 
-// applySpaces projects the events of spaces, their members and assistants into the spaces, space_members and assistants tables.
+// applySpaces projects the events of spaces, their members and assistants into the spaces,
+// space_members and assistants tables.
 func (p *ReadModel) applySpaces(ctx context.Context, tx pgx.Tx, ev engine.Event, at time.Time) error {
 	switch ev.Type {
 	case evSpaceCreated:
