@@ -58,7 +58,7 @@ type Deps struct {
 	// App runs CompleteErasure and RecordRetentionDestruction as domain.SystemActor.
 	App *commands.App
 	// Clock tells the time for grace windows and retention periods.
-	Clock commands.Clock
+	Clock domain.Clock
 	// Logger receives operational logs (ids and counts, never personal data); nil means
 	// slog.Default().
 	Logger *slog.Logger
