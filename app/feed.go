@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/arkiv/arkiv/graphql"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 )
 
 // feed implements graphql.Feed over the read models: one connection LISTENs on the
@@ -79,7 +79,7 @@ func (f *feed) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+projections.NotifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+engine.NotifyChannel); err != nil {
 		return err
 	}
 	f.wake()

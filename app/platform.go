@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/graphql"
@@ -31,7 +32,7 @@ import (
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/retrieval"
 	"github.com/arkiv/arkiv/infra/search"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/arkiv/arkiv/projections/processmanagers"
 	"github.com/arkiv/arkiv/readmodels"
 )
@@ -98,10 +99,10 @@ type Platform struct {
 	App     *commands.App
 	AuthPG  *auth.Postgres
 	Auth    *auth.Authenticator
-	Runner  *projections.Runner
+	Runner  *engine.Runner
 	// Managers are the erasure and retention process managers (nil without Projections).
 	Managers *processmanagers.Manager
-	Waiter   *projections.Waiter
+	Waiter   *engine.Waiter
 	Index    *search.Index
 	Embedder embedding.Provider
 	Resolver *graphql.Resolver
@@ -189,15 +190,15 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		return nil, err
 	}
 
-	p.Waiter = projections.NewWaiter(p.Pool, cfg.Log)
+	p.Waiter = engine.NewWaiter(p.Pool, cfg.Log)
 	p.closers = append(p.closers, p.Waiter.Close)
 	if cfg.Projections {
 		all, err := Projections(p.Store, p.Codec, p.Index, p.Embedder)
 		if err != nil {
 			return nil, err
 		}
-		if p.Runner, err = projections.NewRunner(projections.Config{
-			Pool: p.Pool, Log: esdbwatermill.NewLog(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
+		if p.Runner, err = engine.NewRunner(engine.Config{
+			Pool: p.Pool, Log: eventlog.New(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
 			Projections: all, Logger: cfg.Log,
 		}); err != nil {
 			return nil, err
@@ -205,7 +206,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		// The process managers follow the log on a runner of their own: they act on the
 		// keyring and append through commands, and are never rebuilt with the read models.
 		if p.Managers, err = processmanagers.New(processmanagers.Deps{
-			Pool: p.Pool, Log: esdbwatermill.NewLog(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
+			Pool: p.Pool, Log: eventlog.New(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
 			Keyring: p.Keyring, App: p.App, Clock: cfg.Clock, Logger: cfg.Log,
 			ErasureInterval: cfg.ErasureEvery, RetentionInterval: cfg.RetentionEvery,
 		}); err != nil {
@@ -267,7 +268,7 @@ func (p *Platform) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.Runner.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, projections.ErrStopped) {
+			if err := p.Runner.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, engine.ErrStopped) {
 				p.log.Error("projection runner stopped", "err", err)
 				select {
 				case errc <- err:

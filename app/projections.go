@@ -2,22 +2,24 @@ package app
 
 import (
 	"fmt"
+	"github.com/arkiv/arkiv/infra/auth"
 
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
+	"github.com/arkiv/arkiv/projections/engine"
 )
 
 // Projections returns every projection the platform runs: the read models, the auth
 // tables, the audit log and the search index.
-func Projections(store *eventstore.Store, codec *keyring.EventCodec, ix *search.Index, emb embedding.Provider) ([]projections.Projection, error) {
-	return readmodel.All(readmodel.Deps{Streams: store, Opener: codec, Index: ix, Embedder: emb})
+func Projections(store *eventstore.Store, codec *keyring.EventCodec, ix *search.Index, emb embedding.Provider) ([]engine.Projection, error) {
+	return projections.All(projections.Deps{Streams: store, Auth: auth.Tables{}, Opener: codec, Index: ix, Embedder: emb,
+		Chunker: search.Chunker{}})
 }
 
 // queryProjections are the projections a query with consistentAt waits for.
-func queryProjections() []string { return append(readmodel.QueryNames(), readmodel.NameSearch) }
+func queryProjections() []string { return append(projections.QueryNames(), projections.NameSearch) }
 
 func fmtType(err error) string { return fmt.Sprintf("%T", err) }

@@ -10,12 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -48,13 +49,13 @@ const benchNotesDDL = `CREATE TABLE bench_notes (
 
 var benchNotesColumns = []string{"event_id", "stream", "revision", "n", "space", "note", "recorded_at"}
 
-func (benchNotes) row(ev projections.Event) ([]any, error) {
+func (benchNotes) row(ev engine.Event) ([]any, error) {
 	var p struct {
 		N     int64  `json:"n"`
 		Space string `json:"space"`
 		Note  string `json:"note"`
 	}
-	if err := projections.DecodeJSON(ev.Data, &p); err != nil {
+	if err := engine.DecodeJSON(ev.Data, &p); err != nil {
 		return nil, err
 	}
 	// pgtype.UUID is encoded as its 16 bytes; a uuid.UUID would go through driver.Valuer,
@@ -62,7 +63,7 @@ func (benchNotes) row(ev projections.Event) ([]any, error) {
 	return []any{pgtype.UUID{Bytes: ev.ID, Valid: true}, ev.Stream, int64(ev.Revision), p.N, p.Space, p.Note, ev.Created}, nil
 }
 
-func (b benchNotes) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (b benchNotes) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	r, err := b.row(ev)
 	if err != nil {
 		return err
@@ -71,8 +72,8 @@ func (b benchNotes) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) 
 	return err
 }
 
-func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
-	_, err := projections.CopyEvents(ctx, tx, "bench_notes", benchNotesColumns, evs, b.row)
+func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []engine.Event) error {
+	_, err := engine.CopyEvents(ctx, tx, "bench_notes", benchNotesColumns, evs, b.row)
 	return err
 }
 
@@ -84,11 +85,11 @@ func (b benchNotes) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections
 // log; the baseline does not. Both run five times, alternating, and the figures are the
 // medians (the ratio is the median of the five per-round ratios), so that a burst of other
 // load on the machine does not decide the result. The process runs with the collector
-// setting `arkiv projections rebuild` uses (projections.RebuildGCPercent), for the rebuild
+// setting `arkiv projections rebuild` uses (engine.RebuildGCPercent), for the rebuild
 // and the baseline alike, and the baseline's rows are read again each round so that none of
 // them is live while the rebuild runs.
 func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
-	defer debug.SetGCPercent(debug.SetGCPercent(projections.RebuildGCPercent))
+	defer debug.SetGCPercent(debug.SetGCPercent(engine.RebuildGCPercent))
 	n := env.Size(1_000_000, 20_000)
 	pool, log, release, err := seededLog(ctx, env, n, esdbSeed)
 	if err != nil {
@@ -98,8 +99,8 @@ func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 	if _, err := pool.Exec(ctx, benchNotesDDL+"; CREATE TABLE bench_notes_copy (LIKE bench_notes INCLUDING ALL)"); err != nil {
 		return nil, err
 	}
-	r, err := projections.NewRunner(projections.Config{Pool: pool, Log: log,
-		Projections: []projections.Projection{benchNotes{}}, RebuildBatchSize: 10000})
+	r, err := engine.NewRunner(engine.Config{Pool: pool, Log: log,
+		Projections: []engine.Projection{benchNotes{}}, RebuildBatchSize: 10000})
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 		runtime.GC()
 		start := time.Now()
 		var applied int64
-		if err := r.Rebuild(ctx, "bench_notes", func(p projections.RebuildProgress) { applied = p.Events }); err != nil {
+		if err := r.Rebuild(ctx, "bench_notes", func(p engine.RebuildProgress) { applied = p.Events }); err != nil {
 			return nil, err
 		}
 		rebuildRate := float64(applied) / time.Since(start).Seconds()
@@ -144,16 +145,16 @@ func benchProjectionRebuild(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	rebuildRate, copyRate, ratio := Median(rebuildRates), Median(copyRates), Median(ratios)
 	return []Result{
-		{Metric: fmt.Sprintf("rebuild of %d events (median of %d, GOGC %d as the CLI)", n, rounds, projections.RebuildGCPercent), Value: rebuildRate, Unit: "events/s", Target: ">= 20000", Met: Met(rebuildRate >= 20000)},
+		{Metric: fmt.Sprintf("rebuild of %d events (median of %d, GOGC %d as the CLI)", n, rounds, engine.RebuildGCPercent), Value: rebuildRate, Unit: "events/s", Target: ">= 20000", Met: Met(rebuildRate >= 20000)},
 		{Metric: fmt.Sprintf("raw COPY of the same rows (median of %d)", rounds), Value: copyRate, Unit: "rows/s"},
 		{Metric: fmt.Sprintf("rebuild / COPY (median of %d rounds)", rounds), Value: ratio, Unit: "ratio", Target: ">= 0.5", Met: Met(ratio >= 0.5)},
 	}, nil
 }
 
 // benchNotesRows reads the whole log and decodes it into benchNotes rows.
-func benchNotesRows(ctx context.Context, log projections.Log) ([][]any, error) {
+func benchNotesRows(ctx context.Context, log engine.Log) ([][]any, error) {
 	var rows [][]any
-	var at *projections.Position
+	var at *engine.Position
 	for {
 		pg, err := log.Read(ctx, at, 10000)
 		if err != nil {
@@ -175,7 +176,7 @@ func benchNotesRows(ctx context.Context, log projections.Log) ([][]any, error) {
 
 // applyOnly hides a projection's ApplyBatch, so that the framework applies one event at a
 // time.
-type applyOnly struct{ projections.Projection }
+type applyOnly struct{ engine.Projection }
 
 // benchAuditRebuild seeds 200,000 events (quick: 10,000) with Arkiv metadata on space
 // streams and rebuilds the audit projection (one audit_log row per event) twice in the
@@ -187,15 +188,15 @@ func benchAuditRebuild(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, err
 	}
 	defer release()
-	rate := func(p projections.Projection) (float64, error) {
-		r, err := projections.NewRunner(projections.Config{Pool: pool, Log: log,
-			Projections: []projections.Projection{p}, RebuildBatchSize: 10000})
+	rate := func(p engine.Projection) (float64, error) {
+		r, err := engine.NewRunner(engine.Config{Pool: pool, Log: log,
+			Projections: []engine.Projection{p}, RebuildBatchSize: 10000})
 		if err != nil {
 			return 0, err
 		}
 		start := time.Now()
 		var applied int64
-		if err := r.Rebuild(ctx, p.Name(), func(p projections.RebuildProgress) { applied = p.Events }); err != nil {
+		if err := r.Rebuild(ctx, p.Name(), func(p engine.RebuildProgress) { applied = p.Events }); err != nil {
 			return 0, err
 		}
 		el := time.Since(start)
@@ -208,11 +209,11 @@ func benchAuditRebuild(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		return float64(n) / el.Seconds(), nil
 	}
-	batch, err := rate(readmodel.NewAudit())
+	batch, err := rate(projections.NewAudit())
 	if err != nil {
 		return nil, err
 	}
-	single, err := rate(applyOnly{readmodel.NewAudit()})
+	single, err := rate(applyOnly{projections.NewAudit()})
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +227,7 @@ func benchAuditRebuild(ctx context.Context, env *Env) ([]Result, error) {
 // seededLog starts an embedded event store whose tables seed fills with n events, and a
 // fresh, migrated read-model database; it returns a pool on that database, the log as the
 // projections framework reads it, and a func releasing all of it.
-func seededLog(ctx context.Context, env *Env, n int, seed func(ctx context.Context, pgURL string, n int) error) (pool *pgxpool.Pool, log *esdbwatermill.Log, release func(), err error) {
+func seededLog(ctx context.Context, env *Env, n int, seed func(ctx context.Context, pgURL string, n int) error) (pool *pgxpool.Pool, log *eventlog.Log, release func(), err error) {
 	var undo cleanups
 	release = undo.run
 	defer func() {
@@ -258,7 +259,7 @@ func seededLog(ctx context.Context, env *Env, n int, seed func(ctx context.Conte
 		return nil, nil, nil, err
 	}
 	undo.push(pool.Close)
-	return pool, esdbwatermill.NewLog(f.client, esdbwatermill.Options{}), release, nil
+	return pool, eventlog.New(f.client, esdbwatermill.Options{}), release, nil
 }
 
 // seedAuditEvents writes n events straight into the embedded store's tables: commands on

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"github.com/arkiv/arkiv/infra/auth"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
@@ -13,7 +15,7 @@ import (
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/arkiv/arkiv/readmodels"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -25,7 +27,7 @@ func readmodelsScenarios() []Scenario {
 }
 
 // benchCommandToVisible sends messages (sealed) through the real command handler and waits,
-// with projections.Waiter, until the readmodel, auth and audit projections have committed the
+// with engine.Waiter, until the readmodel, auth and audit projections have committed the
 // command's position; the message is then read back, decrypted, through readmodels. The
 // runner commits as soon as its subscription holds no backlog, so BatchWait only bounds
 // batching under load.
@@ -65,11 +67,11 @@ func benchCommandToVisible(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps, err := readmodel.All(readmodel.Deps{Streams: store})
+	ps, err := projections.All(projections.Deps{Streams: store, Auth: auth.Tables{}})
 	if err != nil {
 		return nil, err
 	}
-	runner, err := projections.NewRunner(projections.Config{Pool: pool, Log: esdbwatermill.NewLog(f.client, esdbwatermill.Options{Logger: log}),
+	runner, err := engine.NewRunner(engine.Config{Pool: pool, Log: eventlog.New(f.client, esdbwatermill.Options{Logger: log}),
 		Projections: ps, Logger: log, BatchWait: 5 * time.Millisecond})
 	if err != nil {
 		return nil, err
@@ -77,7 +79,7 @@ func benchCommandToVisible(ctx context.Context, env *Env) ([]Result, error) {
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() { _ = runner.Run(rctx) }()
-	waiter := projections.NewWaiter(pool, log)
+	waiter := engine.NewWaiter(pool, log)
 	defer waiter.Close()
 	reader := readmodels.New(pool, codec)
 

@@ -54,7 +54,7 @@ type Sessions interface {
 }
 
 // Waiter waits until the named projections have applied the event at a commit position
-// (projections.Waiter).
+// (engine.Waiter).
 type Waiter interface {
 	WaitFor(ctx context.Context, names []string, position uint64, bound time.Duration) error
 }

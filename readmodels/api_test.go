@@ -3,8 +3,8 @@ package readmodels_test
 import (
 	"testing"
 
+	"github.com/arkiv/arkiv/app/apptest"
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
 	"github.com/arkiv/arkiv/readmodels"
 )
 
@@ -15,19 +15,19 @@ func TestMembershipQueries(t *testing.T) {
 	t.Parallel()
 	f, rm := world(t)
 	ctx := f.Ctx
-	const A, B = readmodeltest.OrgA, readmodeltest.OrgB
+	const A, B = apptest.OrgA, apptest.OrgB
 
 	for _, tc := range []struct {
 		name          string
 		org, space, u string
 		want          domain.SpaceRole // SpaceRoleNone: no space
 	}{
-		{"space Admin", A, readmodeltest.SpaceA, readmodeltest.AdminA, domain.SpaceRoleAdmin},
-		{"deactivated Viewer", A, readmodeltest.SpaceA, readmodeltest.UserA, domain.SpaceRoleViewer},
-		{"erased member", A, readmodeltest.SpaceA, readmodeltest.UserA3, domain.SpaceRoleNone},
-		{"erased space", A, readmodeltest.SpaceA2, readmodeltest.AdminA, domain.SpaceRoleNone},
-		{"Admin of B in A's space", A, readmodeltest.SpaceA, readmodeltest.AdminB, domain.SpaceRoleNone},
-		{"A's space read as B", B, readmodeltest.SpaceA, readmodeltest.AdminA, domain.SpaceRoleNone},
+		{"space Admin", A, apptest.SpaceA, apptest.AdminA, domain.SpaceRoleAdmin},
+		{"deactivated Viewer", A, apptest.SpaceA, apptest.UserA, domain.SpaceRoleViewer},
+		{"erased member", A, apptest.SpaceA, apptest.UserA3, domain.SpaceRoleNone},
+		{"erased space", A, apptest.SpaceA2, apptest.AdminA, domain.SpaceRoleNone},
+		{"Admin of B in A's space", A, apptest.SpaceA, apptest.AdminB, domain.SpaceRoleNone},
+		{"A's space read as B", B, apptest.SpaceA, apptest.AdminA, domain.SpaceRoleNone},
 	} {
 		s, err := rm.SpaceOfMember(ctx, tc.org, tc.space, tc.u)
 		switch {
@@ -39,25 +39,25 @@ func TestMembershipQueries(t *testing.T) {
 			t.Errorf("%s: got %+v, want role %s", tc.name, s, tc.want)
 		}
 	}
-	sp, err := rm.Spaces(ctx, A, readmodeltest.UserA, readmodels.Page{})
+	sp, err := rm.Spaces(ctx, A, apptest.UserA, readmodels.Page{})
 	if err != nil || len(sp.Edges) != 1 || sp.Edges[0].Node.Role != domain.SpaceRoleViewer {
 		t.Fatalf("Spaces of the Viewer = %+v, %v", sp, err)
 	}
 
-	ms, err := rm.Members(ctx, A, []string{readmodeltest.SpaceA})
+	ms, err := rm.Members(ctx, A, []string{apptest.SpaceA})
 	if err != nil || len(ms[0]) != 2 {
 		t.Fatalf("Members = %+v, %v", ms, err)
 	}
 	for i, want := range []struct {
 		id, name string
 		role     domain.SpaceRole
-	}{{readmodeltest.AdminA, "Admin Kommun A", domain.SpaceRoleAdmin}, {readmodeltest.UserA, "User a2", domain.SpaceRoleViewer}} {
+	}{{apptest.AdminA, "Admin Kommun A", domain.SpaceRoleAdmin}, {apptest.UserA, "User a2", domain.SpaceRoleViewer}} {
 		m := ms[0][i]
 		if m.UserID != want.id || m.Role != want.role || m.User == nil || m.User.ID != want.id || str(m.User.Name) != want.name {
 			t.Errorf("member %d = %+v (user %+v), want %s %s", i, m, m.User, want.id, want.role)
 		}
 	}
-	if ms, err := rm.Members(ctx, B, []string{readmodeltest.SpaceA}); err != nil || len(ms[0]) != 0 {
+	if ms, err := rm.Members(ctx, B, []string{apptest.SpaceA}); err != nil || len(ms[0]) != 0 {
 		t.Errorf("A's members read as B: %+v, %v", ms, err)
 	}
 
@@ -67,11 +67,11 @@ func TestMembershipQueries(t *testing.T) {
 		role       domain.OrgRole
 		wantActive bool
 	}{
-		{"Admin", A, readmodeltest.AdminA, domain.OrgRoleAdmin, true},
-		{"deactivated", A, readmodeltest.UserA, domain.OrgRoleUser, false},
+		{"Admin", A, apptest.AdminA, domain.OrgRoleAdmin, true},
+		{"deactivated", A, apptest.UserA, domain.OrgRoleUser, false},
 		// Erasure ends a user's part in the organisation; their row stays, still active.
-		{"erased", A, readmodeltest.UserA3, "", false},
-		{"A's Admin read as B", B, readmodeltest.AdminA, "", false},
+		{"erased", A, apptest.UserA3, "", false},
+		{"A's Admin read as B", B, apptest.AdminA, "", false},
 	} {
 		role, active, err := rm.OrgRole(ctx, tc.org, tc.u)
 		if err != nil || role != tc.role || active != tc.wantActive {
@@ -82,12 +82,12 @@ func TestMembershipQueries(t *testing.T) {
 	for _, tc := range []struct {
 		name, org, email, want string
 	}{
-		{"case-insensitive", A, "ADMIN@0a.se", readmodeltest.AdminA},
+		{"case-insensitive", A, "ADMIN@0a.se", apptest.AdminA},
 		{"deactivated", A, "a2@a.se", ""},
 		{"erased", A, "a3@a.se", ""},
 		{"empty", A, "", ""},
 		{"A's address from B", B, "admin@0a.se", ""},
-		{"B's own", B, "admin@0b.se", readmodeltest.AdminB},
+		{"B's own", B, "admin@0b.se", apptest.AdminB},
 	} {
 		u, err := rm.UserByEmail(ctx, tc.org, tc.email)
 		got := ""
@@ -106,37 +106,37 @@ func TestTails(t *testing.T) {
 	t.Parallel()
 	f, rm := world(t)
 	ctx := f.Ctx
-	const A, B = readmodeltest.OrgA, readmodeltest.OrgB
+	const A, B = apptest.OrgA, apptest.OrgB
 
-	page, err := rm.Messages(ctx, A, readmodeltest.ConvA, readmodels.Page{})
+	page, err := rm.Messages(ctx, A, apptest.ConvA, readmodels.Page{})
 	if err != nil || len(page.Edges) != 2 {
 		t.Fatalf("Messages = %+v, %v", page, err)
 	}
 	first, second := page.Edges[0].Node, page.Edges[1].Node
-	last, err := rm.LastMessagePosition(ctx, A, readmodeltest.ConvA)
+	last, err := rm.LastMessagePosition(ctx, A, apptest.ConvA)
 	if err != nil || last != second.Position {
 		t.Fatalf("LastMessagePosition = %d, %v; want %d", last, err, second.Position)
 	}
-	all, err := rm.MessagesAfter(ctx, A, readmodeltest.ConvA, 0, 100)
+	all, err := rm.MessagesAfter(ctx, A, apptest.ConvA, 0, 100)
 	if err != nil || len(all) != 2 || all[0].ID != first.ID || str(all[1].Text) != "Hej!" || all[1].InReplyTo != first.ID {
 		t.Fatalf("MessagesAfter(0) = %+v, %v", all, err)
 	}
-	if tail, err := rm.MessagesAfter(ctx, A, readmodeltest.ConvA, first.Position, 100); err != nil || len(tail) != 1 || tail[0].ID != second.ID {
+	if tail, err := rm.MessagesAfter(ctx, A, apptest.ConvA, first.Position, 100); err != nil || len(tail) != 1 || tail[0].ID != second.ID {
 		t.Errorf("MessagesAfter(first) = %+v, %v", tail, err)
 	}
-	if tail, err := rm.MessagesAfter(ctx, A, readmodeltest.ConvA, last, 100); err != nil || len(tail) != 0 {
+	if tail, err := rm.MessagesAfter(ctx, A, apptest.ConvA, last, 100); err != nil || len(tail) != 0 {
 		t.Errorf("MessagesAfter(last) = %+v, %v", tail, err)
 	}
-	if one, err := rm.MessagesAfter(ctx, A, readmodeltest.ConvA, 0, 1); err != nil || len(one) != 1 || one[0].ID != first.ID {
+	if one, err := rm.MessagesAfter(ctx, A, apptest.ConvA, 0, 1); err != nil || len(one) != 1 || one[0].ID != first.ID {
 		t.Errorf("MessagesAfter limit 1 = %+v, %v", one, err)
 	}
-	if _, err := rm.MessagesAfter(ctx, A, readmodeltest.ConvA, 0, 0); !domain.Is(domain.KindInvalid, err) {
+	if _, err := rm.MessagesAfter(ctx, A, apptest.ConvA, 0, 0); !domain.Is(domain.KindInvalid, err) {
 		t.Errorf("MessagesAfter limit 0: %v", err)
 	}
-	if ms, err := rm.MessagesAfter(ctx, B, readmodeltest.ConvA, 0, 100); err != nil || len(ms) != 0 {
+	if ms, err := rm.MessagesAfter(ctx, B, apptest.ConvA, 0, 100); err != nil || len(ms) != 0 {
 		t.Errorf("A's messages read as B: %+v, %v", ms, err)
 	}
-	if p, err := rm.LastMessagePosition(ctx, B, readmodeltest.ConvA); err != nil || p != 0 {
+	if p, err := rm.LastMessagePosition(ctx, B, apptest.ConvA); err != nil || p != 0 {
 		t.Errorf("A's last message position read as B: %d, %v", p, err)
 	}
 

@@ -1,5 +1,5 @@
 // Package readmodels is Arkiv's query side: typed queries over the tables the projections in
-// projections/readmodel build. Every query is scoped to one organisation: it takes the
+// projections/ build. Every query is scoped to one organisation: it takes the
 // caller's organisation id and never returns a row of another organisation (a missing or
 // foreign object is nil with a nil error, a list is empty). Space-scoped content (assistants,
 // documents, conversations, search) is returned for a space of the organisation; whether the
@@ -51,7 +51,7 @@ func New(pool *pgxpool.Pool, opener Opener, opts ...Option) *Reader {
 	return r
 }
 
-// sealedRef is a stored sealed field (projections/readmodel.SealedRef).
+// sealedRef is a stored sealed field (projections.SealedRef).
 type sealedRef struct {
 	EventID  string `json:"eventId"`
 	Path     string `json:"path"`

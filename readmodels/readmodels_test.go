@@ -1,23 +1,24 @@
 package readmodels_test
 
 import (
+	"github.com/arkiv/arkiv/infra/auth"
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/apptest"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/keyring"
-	"github.com/arkiv/arkiv/projections/readmodel"
-	"github.com/arkiv/arkiv/projections/readmodel/readmodeltest"
+	"github.com/arkiv/arkiv/projections"
 	"github.com/arkiv/arkiv/readmodels"
 )
 
 // world projects the scripted world (plaintext codec) and returns a Reader over it.
-func world(t *testing.T) (*readmodeltest.Fixture, *readmodels.Reader) {
+func world(t *testing.T) (*apptest.Fixture, *readmodels.Reader) {
 	t.Helper()
-	f := readmodeltest.NewFixture(t)
+	f := apptest.NewFixture(t)
 	codec := keyring.NewPlainCodec()
-	readmodeltest.NewScript(f, codec).World()
-	ps, err := readmodel.All(readmodel.Deps{Streams: f.ES.Store})
+	apptest.NewScript(f, codec).World()
+	ps, err := projections.All(projections.Deps{Streams: f.ES.Store, Auth: auth.Tables{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,70 +39,70 @@ func TestQueries(t *testing.T) {
 	t.Parallel()
 	f, rm := world(t)
 	ctx := f.Ctx
-	const A, B = readmodeltest.OrgA, readmodeltest.OrgB
+	const A, B = apptest.OrgA, apptest.OrgB
 
 	o, err := rm.Organization(ctx, A)
 	if err != nil || o == nil || str(o.Name) != "Kommun A" || len(o.Settings.Models) != 1 {
 		t.Fatalf("Organization = %+v, %v", o, err)
 	}
-	us, err := rm.Users(ctx, A, []string{readmodeltest.AdminA, readmodeltest.UserA3, "nobody"})
+	us, err := rm.Users(ctx, A, []string{apptest.AdminA, apptest.UserA3, "nobody"})
 	if err != nil || us[0] == nil || str(us[0].Name) != "Admin Kommun A" || us[2] != nil {
 		t.Fatalf("Users = %v, %v", us, err)
 	}
 	if u := us[1]; u == nil || !u.Erased || u.Email != nil || u.Name != nil || u.Role != domain.OrgRoleCreator {
 		t.Fatalf("erased user = %+v", u)
 	}
-	if role, active, err := rm.OrgRole(ctx, A, readmodeltest.UserA); err != nil || role != domain.OrgRoleUser || active {
+	if role, active, err := rm.OrgRole(ctx, A, apptest.UserA); err != nil || role != domain.OrgRoleUser || active {
 		t.Fatalf("OrgRole of the deactivated user = %s %v %v", role, active, err)
 	}
 
-	sp, err := rm.Spaces(ctx, A, readmodeltest.AdminA, readmodels.Page{First: 10})
-	if err != nil || len(sp.Edges) != 1 || sp.Edges[0].Node.ID != readmodeltest.SpaceA || str(sp.Edges[0].Node.Name) != "Space 5a" ||
+	sp, err := rm.Spaces(ctx, A, apptest.AdminA, readmodels.Page{First: 10})
+	if err != nil || len(sp.Edges) != 1 || sp.Edges[0].Node.ID != apptest.SpaceA || str(sp.Edges[0].Node.Name) != "Space 5a" ||
 		sp.PageInfo.HasNextPage || len(sp.Edges[0].Node.Models) != 1 {
 		t.Fatalf("Spaces = %+v, %v (the erased space must be gone)", sp, err)
 	}
-	if role, err := rm.SpaceRole(ctx, A, readmodeltest.SpaceA, readmodeltest.AdminA); err != nil || role != domain.SpaceRoleAdmin {
+	if role, err := rm.SpaceRole(ctx, A, apptest.SpaceA, apptest.AdminA); err != nil || role != domain.SpaceRoleAdmin {
 		t.Fatalf("SpaceRole = %q, %v", role, err)
 	}
-	acc, err := rm.AccessToSpace(ctx, A, readmodeltest.SpaceA)
-	if err != nil || len(acc) != 1 || acc[0].UserID != readmodeltest.AdminA {
+	acc, err := rm.AccessToSpace(ctx, A, apptest.SpaceA)
+	if err != nil || len(acc) != 1 || acc[0].UserID != apptest.AdminA {
 		t.Fatalf("AccessToSpace = %+v, %v (deactivated and erased users have no access)", acc, err)
 	}
-	acc, err = rm.AccessOfUser(ctx, A, readmodeltest.AdminA)
-	if err != nil || len(acc) != 1 || acc[0].SpaceID != readmodeltest.SpaceA || acc[0].Role != domain.SpaceRoleAdmin {
+	acc, err = rm.AccessOfUser(ctx, A, apptest.AdminA)
+	if err != nil || len(acc) != 1 || acc[0].SpaceID != apptest.SpaceA || acc[0].Role != domain.SpaceRoleAdmin {
 		t.Fatalf("AccessOfUser = %+v, %v", acc, err)
 	}
-	ms, err := rm.Members(ctx, A, []string{readmodeltest.SpaceA, readmodeltest.SpaceA2})
+	ms, err := rm.Members(ctx, A, []string{apptest.SpaceA, apptest.SpaceA2})
 	if err != nil || len(ms[0]) != 2 || len(ms[1]) != 0 {
 		t.Fatalf("Members = %+v, %v", ms, err)
 	}
 
-	as, err := rm.Assistants(ctx, A, readmodeltest.SpaceA, readmodels.Page{})
+	as, err := rm.Assistants(ctx, A, apptest.SpaceA, readmodels.Page{})
 	if err != nil || len(as.Edges) != 1 || str(as.Edges[0].Node.Name) != "Helper 2" || str(as.Edges[0].Node.Instructions) != "Be briefer." {
 		t.Fatalf("Assistants = %+v, %v", as, err)
 	}
-	ds, err := rm.Documents(ctx, A, readmodeltest.SpaceA, readmodels.Page{})
+	ds, err := rm.Documents(ctx, A, apptest.SpaceA, readmodels.Page{})
 	if err != nil || len(ds.Edges) != 1 || str(ds.Edges[0].Node.Title) != "Doc d1" {
 		t.Fatalf("Documents = %+v, %v", ds, err)
 	}
-	text, err := rm.DocumentContent(ctx, A, readmodeltest.DocA)
+	text, err := rm.DocumentContent(ctx, A, apptest.DocA)
 	if err != nil || str(text) != "Första delen. Första delen. " {
 		t.Fatalf("DocumentContent = %q, %v", str(text), err)
 	}
-	c, err := rm.Conversation(ctx, A, readmodeltest.ConvA)
-	if err != nil || c == nil || c.StartedBy != readmodeltest.UserA {
+	c, err := rm.Conversation(ctx, A, apptest.ConvA)
+	if err != nil || c == nil || c.StartedBy != apptest.UserA {
 		t.Fatalf("Conversation = %+v, %v", c, err)
 	}
-	msgs, err := rm.Messages(ctx, A, readmodeltest.ConvA, readmodels.Page{First: 1})
+	msgs, err := rm.Messages(ctx, A, apptest.ConvA, readmodels.Page{First: 1})
 	if err != nil || len(msgs.Edges) != 1 || str(msgs.Edges[0].Node.Text) != "Hej?" || !msgs.PageInfo.HasNextPage {
 		t.Fatalf("Messages page 1 = %+v, %v", msgs, err)
 	}
-	msgs, err = rm.Messages(ctx, A, readmodeltest.ConvA, readmodels.Page{First: 1, After: msgs.PageInfo.EndCursor})
+	msgs, err = rm.Messages(ctx, A, apptest.ConvA, readmodels.Page{First: 1, After: msgs.PageInfo.EndCursor})
 	if err != nil || len(msgs.Edges) != 1 || msgs.PageInfo.HasNextPage {
 		t.Fatalf("Messages page 2 = %+v, %v", msgs, err)
 	}
 	if m := msgs.Edges[0].Node; str(m.Text) != "Hej!" || m.Role != readmodels.MessageRoleAssistant ||
-		m.AuthorID != readmodeltest.AssistA || m.InReplyTo != readmodeltest.MsgA1 || len(m.Excerpts) != 1 {
+		m.AuthorID != apptest.AssistA || m.InReplyTo != apptest.MsgA1 || len(m.Excerpts) != 1 {
 		t.Fatalf("reply = %+v", m)
 	}
 	keys, err := rm.APIKeys(ctx, A, "", readmodels.Page{First: 1})
@@ -113,7 +114,7 @@ func TestQueries(t *testing.T) {
 		t.Fatalf("APIKeys page 2 = %+v, %v", keys, err)
 	}
 	den, err := rm.AccessDenials(ctx, A, readmodels.Page{})
-	if err != nil || len(den.Edges) != 1 || den.Edges[0].Node.Command != domain.CmdDeleteSpace || den.Edges[0].Node.TargetID != readmodeltest.SpaceA {
+	if err != nil || len(den.Edges) != 1 || den.Edges[0].Node.Command != domain.CmdDeleteSpace || den.Edges[0].Node.TargetID != apptest.SpaceA {
 		t.Fatalf("AccessDenials = %+v, %v", den, err)
 	}
 }
@@ -122,7 +123,7 @@ func TestAuditLogFiltersAndPages(t *testing.T) {
 	t.Parallel()
 	f, rm := world(t)
 	ctx := f.Ctx
-	const A = readmodeltest.OrgA
+	const A = apptest.OrgA
 	seen := map[string]bool{}
 	var last uint64 = 1 << 63
 	p := readmodels.Page{First: 7}
@@ -155,11 +156,11 @@ func TestAuditLogFiltersAndPages(t *testing.T) {
 		want func(readmodels.AuditEntry) bool
 	}{
 		{"action", readmodels.AuditFilter{Action: "access.denied.v1"}, func(e readmodels.AuditEntry) bool {
-			return e.Outcome == "denied" && e.TargetType == "space" && e.TargetID == readmodeltest.SpaceA
+			return e.Outcome == "denied" && e.TargetType == "space" && e.TargetID == apptest.SpaceA
 		}},
-		{"actor", readmodels.AuditFilter{ActorID: readmodeltest.UserA}, func(e readmodels.AuditEntry) bool { return e.ActorID == readmodeltest.UserA }},
-		{"target", readmodels.AuditFilter{TargetID: readmodeltest.DocA}, func(e readmodels.AuditEntry) bool { return e.TargetID == readmodeltest.DocA }},
-		{"space", readmodels.AuditFilter{SpaceID: readmodeltest.SpaceA2}, func(e readmodels.AuditEntry) bool { return e.SpaceID == readmodeltest.SpaceA2 }},
+		{"actor", readmodels.AuditFilter{ActorID: apptest.UserA}, func(e readmodels.AuditEntry) bool { return e.ActorID == apptest.UserA }},
+		{"target", readmodels.AuditFilter{TargetID: apptest.DocA}, func(e readmodels.AuditEntry) bool { return e.TargetID == apptest.DocA }},
+		{"space", readmodels.AuditFilter{SpaceID: apptest.SpaceA2}, func(e readmodels.AuditEntry) bool { return e.SpaceID == apptest.SpaceA2 }},
 		{"failed", readmodels.AuditFilter{Outcome: readmodels.AuditFailed}, func(e readmodels.AuditEntry) bool {
 			return e.Outcome == readmodels.AuditFailed && e.Action == "access.login_failed.v1"
 		}},
@@ -193,16 +194,16 @@ func TestAuditLogFiltersAndPages(t *testing.T) {
 func TestIdentityProviders(t *testing.T) {
 	t.Parallel()
 	f, rm := world(t)
-	a, err := rm.IdentityProviders(f.Ctx, readmodeltest.OrgA)
+	a, err := rm.IdentityProviders(f.Ctx, apptest.OrgA)
 	if err != nil || len(a) != 1 {
 		t.Fatalf("A's providers = %+v, %v", a, err)
 	}
-	if p := a[0]; p.Issuer != readmodeltest.IdPIssuer || p.Audience != readmodeltest.IdPAudience || !p.Active ||
+	if p := a[0]; p.Issuer != apptest.IdPIssuer || p.Audience != apptest.IdPAudience || !p.Active ||
 		len(p.AllowedAMR) != 2 || len(p.AcceptedACR) != 1 {
 		t.Fatalf("A's provider = %+v", p)
 	}
-	b, err := rm.IdentityProviders(f.Ctx, readmodeltest.OrgB)
-	if err != nil || len(b) != 1 || b[0].Active || b[0].Issuer != readmodeltest.IdPIssuer {
+	b, err := rm.IdentityProviders(f.Ctx, apptest.OrgB)
+	if err != nil || len(b) != 1 || b[0].Active || b[0].Issuer != apptest.IdPIssuer {
 		t.Fatalf("B's providers = %+v, %v", b, err)
 	}
 	none, err := rm.IdentityProviders(f.Ctx, "00000000-0000-4000-8000-00000000000f")
@@ -216,46 +217,46 @@ func TestOtherOrganizationSeesNothing(t *testing.T) {
 	t.Parallel()
 	f, rm := world(t)
 	ctx := f.Ctx
-	const B = readmodeltest.OrgB
+	const B = apptest.OrgB
 	check := func(what string, empty bool, err error) {
 		t.Helper()
 		if err != nil || !empty {
 			t.Errorf("%s of organisation A read as B: empty=%v err=%v", what, empty, err)
 		}
 	}
-	us, err := rm.Users(ctx, B, []string{readmodeltest.AdminA, readmodeltest.UserA})
+	us, err := rm.Users(ctx, B, []string{apptest.AdminA, apptest.UserA})
 	check("users", us[0] == nil && us[1] == nil, err)
-	sp, err := rm.Space(ctx, B, readmodeltest.SpaceA)
+	sp, err := rm.Space(ctx, B, apptest.SpaceA)
 	check("space", sp == nil, err)
-	sps, err := rm.Spaces(ctx, B, readmodeltest.AdminA, readmodels.Page{})
+	sps, err := rm.Spaces(ctx, B, apptest.AdminA, readmodels.Page{})
 	check("spaces", len(sps.Edges) == 0, err)
-	role, err := rm.SpaceRole(ctx, B, readmodeltest.SpaceA, readmodeltest.AdminA)
+	role, err := rm.SpaceRole(ctx, B, apptest.SpaceA, apptest.AdminA)
 	check("space role", role == domain.SpaceRoleNone, err)
-	ms, err := rm.Members(ctx, B, []string{readmodeltest.SpaceA})
+	ms, err := rm.Members(ctx, B, []string{apptest.SpaceA})
 	check("members", len(ms[0]) == 0, err)
-	acc, err := rm.AccessToSpace(ctx, B, readmodeltest.SpaceA)
+	acc, err := rm.AccessToSpace(ctx, B, apptest.SpaceA)
 	check("access to space", len(acc) == 0, err)
-	acc, err = rm.AccessOfUser(ctx, B, readmodeltest.AdminA)
+	acc, err = rm.AccessOfUser(ctx, B, apptest.AdminA)
 	check("access of user", len(acc) == 0, err)
-	as, err := rm.Assistants(ctx, B, readmodeltest.SpaceA, readmodels.Page{})
+	as, err := rm.Assistants(ctx, B, apptest.SpaceA, readmodels.Page{})
 	check("assistants", len(as.Edges) == 0, err)
-	a, err := rm.Assistant(ctx, B, readmodeltest.AssistA)
+	a, err := rm.Assistant(ctx, B, apptest.AssistA)
 	check("assistant", a == nil, err)
-	ds, err := rm.Documents(ctx, B, readmodeltest.SpaceA, readmodels.Page{})
+	ds, err := rm.Documents(ctx, B, apptest.SpaceA, readmodels.Page{})
 	check("documents", len(ds.Edges) == 0, err)
-	d, err := rm.Document(ctx, B, readmodeltest.DocA)
+	d, err := rm.Document(ctx, B, apptest.DocA)
 	check("document", d == nil, err)
-	text, err := rm.DocumentContent(ctx, B, readmodeltest.DocA)
+	text, err := rm.DocumentContent(ctx, B, apptest.DocA)
 	check("document content", text == nil, err)
-	c, err := rm.Conversation(ctx, B, readmodeltest.ConvA)
+	c, err := rm.Conversation(ctx, B, apptest.ConvA)
 	check("conversation", c == nil, err)
-	msgs, err := rm.Messages(ctx, B, readmodeltest.ConvA, readmodels.Page{})
+	msgs, err := rm.Messages(ctx, B, apptest.ConvA, readmodels.Page{})
 	check("messages", len(msgs.Edges) == 0, err)
-	keys, err := rm.APIKeys(ctx, B, readmodeltest.AdminA, readmodels.Page{})
+	keys, err := rm.APIKeys(ctx, B, apptest.AdminA, readmodels.Page{})
 	check("API keys", len(keys.Edges) == 0, err)
 	den, err := rm.AccessDenials(ctx, B, readmodels.Page{})
 	check("access denials", len(den.Edges) == 0, err)
-	audit, err := rm.AuditLog(ctx, B, readmodels.AuditFilter{SpaceID: readmodeltest.SpaceA}, readmodels.Page{})
+	audit, err := rm.AuditLog(ctx, B, readmodels.AuditFilter{SpaceID: apptest.SpaceA}, readmodels.Page{})
 	check("audit log", len(audit.Edges) == 0, err)
 	all, err := rm.AuditLog(ctx, B, readmodels.AuditFilter{}, readmodels.Page{First: 100})
 	if err != nil || len(all.Edges) == 0 {

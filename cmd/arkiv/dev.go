@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	usecase "github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/devstack"
@@ -19,7 +20,7 @@ import (
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/llm"
-	"github.com/arkiv/arkiv/projections/readmodel"
+	"github.com/arkiv/arkiv/projections"
 )
 
 // cmdDev starts the embedded stack — private Postgres, the embedded EventStoreDB server, a
@@ -104,11 +105,11 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 func waitCaughtUp(ctx context.Context, env *cliEnv, p *platform, bound time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	head, err := esdbwatermill.NewLog(p.Store.Client(), esdbwatermill.Options{Logger: env.log}).Head(ctx)
+	head, err := eventlog.New(p.Store.Client(), esdbwatermill.Options{Logger: env.log}).Head(ctx)
 	if err != nil || head == nil {
 		return err
 	}
-	return p.Waiter.WaitFor(ctx, readmodel.QueryNames(), head.Commit, bound)
+	return p.Waiter.WaitFor(ctx, projections.QueryNames(), head.Commit, bound)
 }
 
 // The demo `arkiv dev` sets up in its organisation, so that `make run` has an assistant that

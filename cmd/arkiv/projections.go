@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/arkiv/arkiv/infra/auth"
 	"os"
 	"runtime/debug"
 	"text/tabwriter"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
@@ -18,16 +20,16 @@ import (
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 )
 
 // readModelProjections lists every projection Arkiv runs, in the order they are rebuilt by
-// `arkiv projections rebuild --all` (readmodel.All: the search index only when d has an
+// `arkiv projections rebuild --all` (projections.All: the search index only when d has an
 // index, an embedder and an opener).
-func readModelProjections(d readmodel.Deps) ([]projections.Projection, error) {
-	return readmodel.All(d)
+func readModelProjections(d projections.Deps) ([]engine.Projection, error) {
+	return projections.All(d)
 }
 
 // cmdProjections is `arkiv projections status` and `arkiv projections rebuild NAME|--all`.
@@ -61,7 +63,7 @@ func (f *projectionsFlags) bind(fs *flag.FlagSet) {
 // searchDeps opens what the search.index projection needs (keyring codec, Weaviate index,
 // embedder) when Weaviate and the KEK are configured; it fills d and returns a func
 // releasing what it opened.
-func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *readmodel.Deps) (func(), error) {
+func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *projections.Deps) (func(), error) {
 	if f.weaviateURL == "" || f.kekFile == "" {
 		return func() {}, nil
 	}
@@ -102,13 +104,13 @@ func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *readm
 		release()
 		return nil, err
 	}
-	d.Opener, d.Index, d.Embedder = keyring.NewCodec(kr), ix, emb
+	d.Opener, d.Index, d.Embedder, d.Chunker = keyring.NewCodec(kr), ix, emb, search.Chunker{}
 	return release, nil
 }
 
 // openRunner connects to Postgres (migrated) and EventStoreDB and returns a runner over all
 // read-model projections, and a func releasing the connections.
-func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*projections.Runner, func(), error) {
+func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*engine.Runner, func(), error) {
 	if f.pgURL == "" || f.esdbURL == "" {
 		return nil, nil, usageError{"set ARKIV_PG_URL and ARKIV_ESDB_URL (or --pg-url and --esdb-url)"}
 	}
@@ -124,7 +126,7 @@ func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*projec
 		pool.Close()
 		return nil, nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
 	}
-	deps := readmodel.Deps{Streams: eventstore.New(client)}
+	deps := projections.Deps{Streams: eventstore.New(client), Auth: auth.Tables{}}
 	releaseSearch, err := f.searchDeps(ctx, env, &deps)
 	if err != nil {
 		_ = client.Close()
@@ -137,9 +139,9 @@ func (f *projectionsFlags) openRunner(ctx context.Context, env *cliEnv) (*projec
 		closeAll()
 		return nil, nil, err
 	}
-	r, err := projections.NewRunner(projections.Config{
+	r, err := engine.NewRunner(engine.Config{
 		Pool:        pool,
-		Log:         esdbwatermill.NewLog(client, esdbwatermill.Options{Logger: env.log}),
+		Log:         eventlog.New(client, esdbwatermill.Options{Logger: env.log}),
 		Projections: all,
 		Logger:      env.log,
 	})
@@ -180,11 +182,11 @@ func projectionsStatus(ctx context.Context, env *cliEnv, args []string) error {
 			updated = s.UpdatedAt.UTC().Format(time.RFC3339)
 		}
 		behind := fmt.Sprint(s.Behind)
-		if s.Behind >= projections.BehindCap {
-			behind = fmt.Sprintf(">=%d", projections.BehindCap)
+		if s.Behind >= engine.BehindCap {
+			behind = fmt.Sprintf(">=%d", engine.BehindCap)
 		}
 		errText := ""
-		if s.State == projections.StateFailed {
+		if s.State == engine.StateFailed {
 			errText = s.Error
 			if s.FailedEventID != nil && s.FailedAt != nil {
 				errText = fmt.Sprintf("at event %s (%s) %s: %s", s.FailedEventID, s.FailedEventType, s.FailedAt, s.Error)
@@ -232,7 +234,7 @@ func projectionsRebuild(ctx context.Context, env *cliEnv, args []string) error {
 		names = r.Names()
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(projections.RebuildGCPercent)
+		debug.SetGCPercent(engine.RebuildGCPercent)
 	}
 	for _, n := range names {
 		start := time.Now()
@@ -246,7 +248,7 @@ func projectionsRebuild(ctx context.Context, env *cliEnv, args []string) error {
 			progressbar.OptionClearOnFinish(),
 		)
 		var done int64
-		err := r.Rebuild(ctx, n, func(p projections.RebuildProgress) {
+		err := r.Rebuild(ctx, n, func(p engine.RebuildProgress) {
 			if p.Head != nil && bar.GetMax64() == -1 {
 				// The log's size in events is unknown; positions in the embedded store count
 				// events, elsewhere the bar still shows the share of the log scanned.

@@ -1,6 +1,8 @@
 // Package esdbwatermill turns EventStoreDB's $all stream, read through the official client, into
 // a Watermill message.Subscriber (one catch-up subscription per Subscribe, one message per
-// event, in log order, reconnecting with backoff) and implements projections.Log.
+// event, in log order, reconnecting forever with capped exponential backoff) and into paged
+// reads, in the official client's types; app/eventlog adapts it to the projection engine's
+// Log.
 package esdbwatermill
 
 import (
@@ -17,8 +19,32 @@ import (
 	"github.com/arkiv/arkiv/domain"
 	// Reads and subscriptions decode each event without protobuf reflection.
 	_ "github.com/arkiv/arkiv/infra/esdbcodec"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/cenkalti/backoff/v5"
 )
+
+// Page is one chunk of the log returned by Log.Read.
+type Page struct {
+	// Events are the non-system events read, in log order.
+	Events []*esdb.RecordedEvent
+	// Last is the position of the last entry read, system events included; nil when nothing
+	// was read. The next Read continues after it.
+	Last *esdb.Position
+	// End reports that the read reached the end of the log.
+	End bool
+}
+
+// Encoder encodes an event as the Watermill message a Subscriber delivers; backlog is how
+// many further events the subscriber already holds behind it. The consumer of the messages
+// chooses the encoding (app/eventlog passes the projection engine's).
+type Encoder func(ev *esdb.RecordedEvent, backlog int) *message.Message
+
+// less reports whether p comes before q in the log.
+func less(p, q esdb.Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Prepare < q.Prepare
+}
 
 // Options tune a Log. The zero value is usable.
 type Options struct {
@@ -32,13 +58,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Log reads $all through an official EventStoreDB client. It implements projections.Log.
+// Log reads $all through an official EventStoreDB client.
 type Log struct {
 	client *esdb.Client
 	opts   Options
 }
-
-var _ projections.Log = (*Log)(nil)
 
 // NewLog returns a Log over client, which the caller keeps owning and closes.
 func NewLog(client *esdb.Client, opts Options) *Log {
@@ -58,41 +82,26 @@ func NewLog(client *esdb.Client, opts Options) *Log {
 }
 
 // Subscriber returns a Watermill subscriber over $all that starts after from (nil: from the
-// start) and excludes system events.
-func (l *Log) Subscriber(from *projections.Position) message.Subscriber {
-	return NewSubscriber(l.client, from, l.opts)
+// start), excludes system events and encodes each event with encode.
+func (l *Log) Subscriber(from *esdb.Position, encode Encoder) message.Subscriber {
+	return NewSubscriber(l.client, from, encode, l.opts)
 }
 
 // isSystem reports whether an event is an EventStoreDB system event ($-prefixed type).
 func isSystem(typ string) bool { return strings.HasPrefix(typ, "$") }
 
-// toEvent converts a recorded event.
-func toEvent(r *esdb.RecordedEvent) projections.Event {
-	return projections.Event{
-		ID:          r.EventID,
-		Type:        r.EventType,
-		Stream:      r.StreamID,
-		Revision:    r.EventNumber,
-		Position:    projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare},
-		Created:     r.CreatedDate,
-		ContentType: r.ContentType,
-		Data:        r.Data,
-		Metadata:    r.UserMetadata,
-	}
-}
-
-func allPosition(p *projections.Position) esdb.AllPosition {
+func allPosition(p *esdb.Position) esdb.AllPosition {
 	if p == nil {
 		return esdb.Start{}
 	}
-	return esdb.Position{Commit: p.Commit, Prepare: p.Prepare}
+	return *p
 }
 
 // Read returns up to max log entries after after, system events counted but not returned.
-func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (projections.Page, error) {
+func (l *Log) Read(ctx context.Context, after *esdb.Position, max int) (Page, error) {
 	const op = "esdbwatermill.Read"
 	if max <= 0 {
-		return projections.Page{}, domain.E(domain.KindInvalid, op, "max must be positive")
+		return Page{}, domain.E(domain.KindInvalid, op, "max must be positive")
 	}
 	count := uint64(max)
 	if after != nil {
@@ -100,10 +109,10 @@ func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (p
 	}
 	rs, err := l.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: allPosition(after)}, count)
 	if err != nil {
-		return projections.Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
+		return Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
 	}
 	defer rs.Close()
-	pg := projections.Page{Events: make([]projections.Event, 0, min(max, 1<<16))}
+	pg := Page{Events: make([]*esdb.RecordedEvent, 0, min(max, 1<<16))}
 	raw := uint64(0)
 	for {
 		re, err := rs.Recv()
@@ -111,17 +120,17 @@ func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (p
 			break
 		}
 		if err != nil {
-			return projections.Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
+			return Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
 		}
 		raw++
 		r := re.OriginalEvent()
-		pos := projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}
-		if after != nil && !after.Less(pos) {
+		pos := r.Position
+		if after != nil && !less(*after, pos) {
 			continue
 		}
 		pg.Last = &pos
 		if !isSystem(r.EventType) {
-			pg.Events = append(pg.Events, toEvent(r))
+			pg.Events = append(pg.Events, r)
 		}
 	}
 	pg.End = raw < count
@@ -129,7 +138,7 @@ func (l *Log) Read(ctx context.Context, after *projections.Position, max int) (p
 }
 
 // Head returns the position of the last non-system event in $all, nil when there is none.
-func (l *Log) Head(ctx context.Context) (*projections.Position, error) {
+func (l *Log) Head(ctx context.Context) (*esdb.Position, error) {
 	const op = "esdbwatermill.Head"
 	var from esdb.AllPosition = esdb.End{}
 	const page = 256
@@ -153,7 +162,8 @@ func (l *Log) Head(ctx context.Context) (*projections.Position, error) {
 			r := re.OriginalEvent()
 			if !isSystem(r.EventType) {
 				rs.Close()
-				return &projections.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare}, nil
+				p := r.Position
+				return &p, nil
 			}
 			last = r
 		}
@@ -173,7 +183,8 @@ func (l *Log) Head(ctx context.Context) (*projections.Position, error) {
 // backoff after the last acked event.
 type Subscriber struct {
 	client *esdb.Client
-	from   *projections.Position
+	from   *esdb.Position
+	encode Encoder
 	opts   Options
 
 	closeOnce sync.Once
@@ -183,15 +194,16 @@ type Subscriber struct {
 
 var _ message.Subscriber = (*Subscriber)(nil)
 
-// NewSubscriber returns a subscriber starting after from (nil: from the start of $all).
-func NewSubscriber(client *esdb.Client, from *projections.Position, opts Options) *Subscriber {
+// NewSubscriber returns a subscriber starting after from (nil: from the start of $all) that
+// encodes each event with encode.
+func NewSubscriber(client *esdb.Client, from *esdb.Position, encode Encoder, opts Options) *Subscriber {
 	opts = NewLog(client, opts).opts
-	var f *projections.Position
+	var f *esdb.Position
 	if from != nil {
 		c := *from
 		f = &c
 	}
-	return &Subscriber{client: client, from: f, opts: opts, closed: make(chan struct{})}
+	return &Subscriber{client: client, from: f, encode: encode, opts: opts, closed: make(chan struct{})}
 }
 
 // Subscribe starts a subscription; topic is ignored (there is one log). The channel closes when
@@ -229,24 +241,26 @@ func (s *Subscriber) Close() error {
 }
 
 type item struct {
-	ev  projections.Event
+	ev  *esdb.RecordedEvent
 	err error
 }
 
 func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
 	after := s.from
-	backoff := s.opts.BackoffInitial
+	// Reconnect forever, doubling the wait from BackoffInitial up to BackoffMax; a
+	// subscription that delivered something starts the doubling over.
+	wait := &backoff.ExponentialBackOff{InitialInterval: s.opts.BackoffInitial, Multiplier: 2, MaxInterval: s.opts.BackoffMax}
 	for ctx.Err() == nil {
 		sub, err := s.client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
 			From:   allPosition(after),
 			Filter: esdb.ExcludeSystemEventsFilter(),
 		})
 		if err != nil {
-			s.opts.Logger.Warn("subscription to $all failed; retrying", "err", err, "backoff", backoff)
-			if !sleep(ctx, backoff) {
+			d := wait.NextBackOff()
+			s.opts.Logger.Warn("subscription to $all failed; retrying", "err", err, "backoff", d)
+			if !sleep(ctx, d) {
 				return
 			}
-			backoff = min(backoff*2, s.opts.BackoffMax)
 			continue
 		}
 		buf := make(chan item, s.opts.Buffer)
@@ -259,13 +273,13 @@ func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
 			return
 		}
 		if delivered {
-			backoff = s.opts.BackoffInitial
+			wait.Reset()
 		}
-		s.opts.Logger.Warn("subscription to $all dropped; reconnecting", "backoff", backoff)
-		if !sleep(ctx, backoff) {
+		d := wait.NextBackOff()
+		s.opts.Logger.Warn("subscription to $all dropped; reconnecting", "backoff", d)
+		if !sleep(ctx, d) {
 			return
 		}
-		backoff = min(backoff*2, s.opts.BackoffMax)
 	}
 }
 
@@ -280,7 +294,7 @@ func read(ctx context.Context, sub *esdb.Subscription, buf chan<- item) {
 			if isSystem(r.EventType) {
 				continue
 			}
-			it.ev = toEvent(r)
+			it.ev = r
 		case e.SubscriptionDropped != nil:
 			it.err = e.SubscriptionDropped.Error
 			if it.err == nil {
@@ -303,7 +317,7 @@ func read(ctx context.Context, sub *esdb.Subscription, buf chan<- item) {
 // deliver sends buffered events one by one, each after the previous one was acked, and
 // advances *after. It returns when the subscription dropped (ok true) or ctx ended (ok false);
 // delivered reports whether any event was acked.
-func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *message.Message, after **projections.Position) (delivered, ok bool) {
+func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *message.Message, after **esdb.Position) (delivered, ok bool) {
 	for {
 		var it item
 		select {
@@ -317,11 +331,11 @@ func (s *Subscriber) deliver(ctx context.Context, buf chan item, out chan<- *mes
 			}
 			return delivered, true
 		}
-		if *after != nil && !(*after).Less(it.ev.Position) {
+		if *after != nil && !less(**after, it.ev.Position) {
 			continue // already delivered before a reconnect
 		}
 		for {
-			msg := projections.NewMessage(it.ev, len(buf))
+			msg := s.encode(it.ev, len(buf))
 			msg.SetContext(ctx)
 			select {
 			case out <- msg:

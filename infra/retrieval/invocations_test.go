@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/projections"
-	"github.com/arkiv/arkiv/projections/readmodel"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/arkiv/arkiv/readmodels"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -38,17 +39,17 @@ func TestModelInvocationsReadSide(t *testing.T) {
 	pool := must(pgxpool.New(e.ctx, url))(t)
 	t.Cleanup(pool.Close)
 	quiet := slog.New(slog.DiscardHandler)
-	log := esdbwatermill.NewLog(e.es.Store.Client(), esdbwatermill.Options{Logger: quiet})
-	runner := must(projections.NewRunner(projections.Config{Pool: pool, Log: log, Projections: []projections.Projection{readmodel.NewModelInvocations()},
+	log := eventlog.New(e.es.Store.Client(), esdbwatermill.Options{Logger: quiet})
+	runner := must(engine.NewRunner(engine.Config{Pool: pool, Log: log, Projections: []engine.Projection{projections.NewModelInvocations()},
 		Logger: quiet, BatchWait: 5 * time.Millisecond}))(t)
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- runner.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	head := must(log.Head(e.ctx))(t)
-	w := projections.NewWaiter(pool, quiet)
+	w := engine.NewWaiter(pool, quiet)
 	defer w.Close()
-	if err := w.WaitFor(e.ctx, []string{readmodel.NameModelInvocations}, head.Commit, 30*time.Second); err != nil {
+	if err := w.WaitFor(e.ctx, []string{projections.NameModelInvocations}, head.Commit, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	rm := readmodels.New(pool, e.codec)

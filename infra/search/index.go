@@ -263,6 +263,19 @@ func (ix *Index) Upsert(ctx context.Context, spaceID string, chunks []Chunk) err
 	return nil
 }
 
+// UpsertDocument writes a document's chunks into the space's tenant like Upsert: texts[i],
+// embedded as vectors[i], is chunk i of documentID. It implements projections.Index.
+func (ix *Index) UpsertDocument(ctx context.Context, spaceID, documentID string, texts []string, vectors [][]float32) error {
+	if len(vectors) != len(texts) {
+		return domain.Errorf(domain.KindInternal, "search.UpsertDocument", "%d chunk texts but %d vectors", len(texts), len(vectors))
+	}
+	chunks := make([]Chunk, len(texts))
+	for i, t := range texts {
+		chunks[i] = Chunk{DocumentID: documentID, Index: i, Text: t, Vector: vectors[i]}
+	}
+	return ix.Upsert(ctx, spaceID, chunks)
+}
+
 // DeleteDocument removes every chunk of a document from the space's tenant.
 func (ix *Index) DeleteDocument(ctx context.Context, spaceID, documentID string) error {
 	const op = "search.DeleteDocument"

@@ -221,4 +221,22 @@ func testScopedToOneTenant(t *testing.T, grpcAddr string) {
 	if _, err := ix.Search(ctx, "bad tenant!", "x", []float32{1}, search.SearchOptions{}); !domain.Is(domain.KindInvalid, err) {
 		t.Fatalf("bad tenant name: %v", err)
 	}
+
+	// UpsertDocument (the search projection's write) indexes texts[i] as chunk i; a vector
+	// missing for a text is refused before anything is written.
+	texts := []string{"Snow clearing starts at five.", "Gritting follows the snow clearing."}
+	vecs, err := emb.Embed(ctx, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.UpsertDocument(ctx, a, "a-winter", texts, vecs[:1]); !domain.Is(domain.KindInternal, err) {
+		t.Fatalf("one vector for two texts: %v", err)
+	}
+	if err := ix.UpsertDocument(ctx, a, "a-winter", texts, vecs); err != nil {
+		t.Fatal(err)
+	}
+	hw := query(t, ix, emb, a, "gritting after snow clearing")
+	if len(hw) == 0 || hw[0].DocumentID != "a-winter" || hw[0].ChunkIndex != 1 || hw[0].ChunkID != search.ChunkID(a, "a-winter", 1) {
+		t.Fatalf("upserted document search: %+v", hw)
+	}
 }

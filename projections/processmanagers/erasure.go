@@ -8,7 +8,7 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -26,22 +26,22 @@ type erasureManager struct {
 	log *slog.Logger
 }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*erasureManager) Name() string { return ErasureName }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*erasureManager) Tables() []string {
 	return []string{"pm_subjects", "pm_erasures", "pm_erasure_targets"}
 }
 
-// Apply implements projections.Projection.
-func (e *erasureManager) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (e *erasureManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	switch ev.Type {
-	case "erasure.requested.v1":
+	case domain.ErasureRequested{}.EventName():
 		return e.requested(ctx, tx, ev)
-	case "erasure.restored.v1":
+	case domain.ErasureRestored{}.EventName():
 		return e.restored(ctx, tx, ev)
-	case "erasure.completed.v1":
+	case domain.ErasureCompleted{}.EventName():
 		return e.completed(ctx, tx, ev)
 	}
 	return e.index(ctx, tx, ev)
@@ -54,7 +54,7 @@ type subjectRow struct {
 
 // index records the erasable subjects an event reveals and shreds those that a pending
 // space or organisation erasure covers.
-func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	md := parseMetadata(ev)
 	var rows []subjectRow
 	add := func(s domain.Subject, org, space string) {
@@ -72,7 +72,7 @@ func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev projections.Ev
 		}
 		rows = append(rows, subjectRow{subject: s.String(), kind: string(s.Kind), org: org, space: space})
 	}
-	if ev.Type == "conversation.started.v1" {
+	if ev.Type == (domain.ConversationStarted{}).EventName() {
 		// A conversation has no sealed field until its first message; index it now so that
 		// a pending space erasure shreds its key before anything is sealed under it.
 		var c struct {
@@ -160,7 +160,7 @@ func (e *erasureManager) coverNew(ctx context.Context, tx pgx.Tx, s subjectRow) 
 }
 
 // requested records the order, works out its keyring subjects and shreds them.
-func (e *erasureManager) requested(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (e *erasureManager) requested(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	var r struct {
 		ErasureID      string             `json:"erasureId"`
 		OrganizationID string             `json:"organizationId"`
@@ -283,7 +283,7 @@ func savedTargets(ctx context.Context, tx pgx.Tx, erasureID string, exclusive bo
 // erasure still covers. A subject the keyring refuses to restore (its window closed) is
 // recorded in pm_erasures.restore_error and logged; the command side refuses restores after
 // the window, so this means the manager fell far behind the log.
-func (e *erasureManager) restored(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (e *erasureManager) restored(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	var r struct {
 		ErasureID string `json:"erasureId"`
 	}
@@ -334,7 +334,7 @@ func (e *erasureManager) restored(ctx context.Context, tx pgx.Tx, ev projections
 // completed destroys the key material of every subject of the order. Subjects are shredded
 // first (a no-op for those already shredding or destroyed) so that destruction never meets an
 // active key.
-func (e *erasureManager) completed(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+func (e *erasureManager) completed(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	var r struct {
 		ErasureID   string             `json:"erasureId"`
 		SubjectType domain.SubjectKind `json:"subjectType"`

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
@@ -85,7 +86,7 @@ type manager struct {
 func (w *world) start() *manager {
 	w.t.Helper()
 	m, err := processmanagers.New(processmanagers.Deps{Pool: w.pool,
-		Log: esdbwatermill.NewLog(w.env.Store.Client(), esdbwatermill.Options{Logger: w.logger}), Keyring: w.kr,
+		Log: eventlog.New(w.env.Store.Client(), esdbwatermill.Options{Logger: w.logger}), Keyring: w.kr,
 		App: w.app, Clock: w.clock, Logger: w.logger, ErasureInterval: time.Hour, RetentionInterval: time.Hour})
 	if err != nil {
 		w.t.Fatal(err)

@@ -1,5 +1,5 @@
 // Package processmanagers runs the process managers that make erasure and retention real:
-// they follow the log like projections (Watermill Router handlers run by projections.Runner,
+// they follow the log like projections (Watermill Router handlers run by engine.Runner,
 // each with its own checkpoint in Postgres, committed in the same transaction as its state),
 // and act on the keyring and through commands.
 //
@@ -27,7 +27,7 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -51,8 +51,8 @@ type Deps struct {
 	// Pool reaches the read-model database, migrated by infra/postgres (migration
 	// 00004_process_managers holds the managers' tables).
 	Pool *pgxpool.Pool
-	// Log is the event log ($all), e.g. infra/esdbwatermill.NewLog.
-	Log projections.Log
+	// Log is the event log ($all), e.g. app/eventlog.New.
+	Log engine.Log
 	// Keyring is the keyring the event codec uses.
 	Keyring Keyring
 	// App runs CompleteErasure and RecordRetentionDestruction as domain.SystemActor.
@@ -95,7 +95,7 @@ const maxKeyringGrace = domain.MaxErasureGraceDays * 24 * time.Hour
 type Manager struct {
 	d         Deps
 	log       *slog.Logger
-	runner    *projections.Runner
+	runner    *engine.Runner
 	erasure   *erasureManager
 	retention *retentionManager
 }
@@ -133,8 +133,8 @@ func New(d Deps) (*Manager, error) {
 	// The managers call the keyring and the event store, so an outage of either fails an
 	// event; they retry for about 25 minutes (50 times, backing off to 30 s) before stopping
 	// on it as a poison event, where read-model projections give up after seconds.
-	r, err := projections.NewRunner(projections.Config{Pool: d.Pool, Log: d.Log,
-		Projections: []projections.Projection{m.erasure, m.retention}, Logger: d.Logger, Now: d.Clock.Now,
+	r, err := engine.NewRunner(engine.Config{Pool: d.Pool, Log: d.Log,
+		Projections: []engine.Projection{m.erasure, m.retention}, Logger: d.Logger, Clock: d.Clock,
 		MaxRetries: 50, RetryMax: 30 * time.Second})
 	if err != nil {
 		return nil, err
@@ -146,8 +146,8 @@ func New(d Deps) (*Manager, error) {
 // Names returns the managers' names (their checkpoint keys), for status reports.
 func (m *Manager) Names() []string { return m.runner.Names() }
 
-// Status reports both managers like projections.Runner.Status.
-func (m *Manager) Status(ctx context.Context) ([]projections.Status, *projections.Position, error) {
+// Status reports both managers like engine.Runner.Status.
+func (m *Manager) Status(ctx context.Context) ([]engine.Status, *engine.Position, error) {
 	return m.runner.Status(ctx)
 }
 
@@ -237,7 +237,7 @@ func (m *Manager) waitCaughtUp(ctx context.Context, name string) error {
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return domain.Wrap(domain.KindUnavailable, op, err, "read checkpoint")
 		}
-		if err == nil && !(projections.Position{Commit: uint64(c), Prepare: uint64(p)}).Less(*head) {
+		if err == nil && !(engine.Position{Commit: uint64(c), Prepare: uint64(p)}).Less(*head) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -258,18 +258,18 @@ type metadata struct {
 	Subjects     []string `json:"subjects"`
 }
 
-func parseMetadata(ev projections.Event) metadata {
+func parseMetadata(ev engine.Event) metadata {
 	var md metadata
 	if len(ev.Metadata) > 0 {
 		// Events without Arkiv metadata (foreign writers) carry no subjects: nothing to index.
-		_ = projections.DecodeJSON(ev.Metadata, &md)
+		_ = engine.DecodeJSON(ev.Metadata, &md)
 	}
 	return md
 }
 
 // decode unmarshals an event payload's plain fields; sealed fields must not be named in into.
-func decode(ev projections.Event, into any) error {
-	if err := projections.DecodeJSON(ev.Data, into); err != nil {
+func decode(ev engine.Event, into any) error {
+	if err := engine.DecodeJSON(ev.Data, into); err != nil {
 		return domain.Wrap(domain.KindInvalid, "processmanagers.decode", err, "undecodable "+ev.Type+" payload")
 	}
 	return nil

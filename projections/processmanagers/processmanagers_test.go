@@ -69,10 +69,10 @@ func TestDocumentErasureHidesRestoresAndDestroys(t *testing.T) {
 		Meta: commands.Meta{CommandID: processmanagers.CompletionCommandID(second), ActorID: domain.SystemActor}, ErasureID: second}); err != nil {
 		t.Fatalf("repeating the manager's completion command: %v", err)
 	}
-	if n := w.count(domain.StreamPrefixErasure+second, "erasure.completed.v1"); n != 1 {
+	if n := w.count(domain.StreamPrefixErasure+second, domain.ErasureCompleted{}.EventName()); n != 1 {
 		t.Fatalf("%d erasure.completed events, want 1", n)
 	}
-	if n := w.count(domain.StreamPrefixErasure+first, "erasure.completed.v1"); n != 0 {
+	if n := w.count(domain.StreamPrefixErasure+first, domain.ErasureCompleted{}.EventName()); n != 0 {
 		t.Fatalf("the restored erasure was completed")
 	}
 	if got := w.title(other); got.Plain != "Policy" {
@@ -188,7 +188,7 @@ func TestRetentionDestroysExpiredBuckets(t *testing.T) {
 			t.Fatalf("recorded %+v", d)
 		}
 	}
-	if n := w.count(domain.StreamPrefixRetention+long, "retention.bucket_destroyed.v1"); n != 0 {
+	if n := w.count(domain.StreamPrefixRetention+long, domain.RetentionBucketDestroyed{}.EventName()); n != 0 {
 		t.Fatalf("%d buckets of the assistant keeping a year were destroyed", n)
 	}
 }
@@ -248,7 +248,7 @@ func TestRestoreRefusedByTheKeyringIsRecorded(t *testing.T) {
 	if !redacted(w.title(doc)) {
 		t.Fatal("the document is readable although the keyring refused to restore it")
 	}
-	if n := w.count(domain.StreamPrefixErasure+id, "erasure.completed.v1"); n != 0 {
+	if n := w.count(domain.StreamPrefixErasure+id, domain.ErasureCompleted{}.EventName()); n != 0 {
 		t.Fatal("a restored erasure was completed")
 	}
 	later := w.document(o, space, "Later minutes.")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/projections"
+	"github.com/arkiv/arkiv/projections/engine"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -27,19 +27,19 @@ type retentionManager struct {
 	log *slog.Logger
 }
 
-// Name implements projections.Projection.
+// Name implements engine.Projection.
 func (*retentionManager) Name() string { return RetentionName }
 
-// Tables implements projections.Projection.
+// Tables implements engine.Projection.
 func (*retentionManager) Tables() []string {
 	return []string{"pm_retention_orgs", "pm_retention_assistants", "pm_retention_buckets"}
 }
 
-// Apply implements projections.Projection.
-func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+// Apply implements engine.Projection.
+func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	md := parseMetadata(ev)
 	switch ev.Type {
-	case "organization.created.v1", "organization.settings_changed.v1":
+	case domain.OrganizationCreated{}.EventName(), domain.OrganizationSettingsChanged{}.EventName():
 		var o struct {
 			OrganizationID string `json:"organizationId"`
 			Settings       struct {
@@ -58,7 +58,7 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev projections.
 			o.OrganizationID, o.Settings.DefaultMessageRetentionDays, o.Settings.AuditRetention.Days); err != nil {
 			return err
 		}
-	case "assistant.created.v1", "assistant.updated.v1":
+	case domain.AssistantCreated{}.EventName(), domain.AssistantUpdated{}.EventName():
 		var a struct {
 			AssistantID    string `json:"assistantId"`
 			OrganizationID string `json:"organizationId"`
@@ -75,7 +75,7 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev projections.
 			a.AssistantID, a.OrganizationID, a.RetentionDays); err != nil {
 			return err
 		}
-	case "retention.bucket_destroyed.v1":
+	case domain.RetentionBucketDestroyed{}.EventName():
 		var b struct {
 			OrganizationID string    `json:"organizationId"`
 			Bucket         string    `json:"bucket"`

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// NotifyChannel is the Postgres LISTEN channel on which every checkpoint commit and every
+// projection failure is announced, with payload "<name> <commit position>" or "<name> failed".
+const NotifyChannel = "arkiv_projections"
+
+// The states a projection reports in projection_status.
+const (
+	StateRunning    = "running"
+	StateFailed     = "failed"
+	StateRebuilding = "rebuilding"
+	StateStopped    = "stopped"
+)
+
+type queryer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// lockCheckpoint takes the projection's transaction-scoped advisory lock, which serialises the
+// live runner's batches with a rebuild's swap (and with a second runner of the same name), and
+// then reads the checkpoint committed before the lock was granted. The two statements travel
+// in one round trip; each gets its own snapshot, so the read sees the latest commit.
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, name string) (*Position, error) {
+	b := &pgx.Batch{}
+	b.Queue("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", "arkiv.projection/"+name)
+	b.Queue("SELECT commit_position, prepare_position FROM projection_checkpoints WHERE name = $1", name)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	var c, p int64
+	if err := br.QueryRow().Scan(&c, &p); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, br.Close()
+		}
+		return nil, err
+	}
+	return &Position{Commit: uint64(c), Prepare: uint64(p)}, br.Close()
+}
+
+// readCheckpoint returns the committed checkpoint of name, nil when it has none.
+func readCheckpoint(ctx context.Context, q queryer, name string) (*Position, error) {
+	var c, p int64
+	err := q.QueryRow(ctx, "SELECT commit_position, prepare_position FROM projection_checkpoints WHERE name = $1", name).Scan(&c, &p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Position{Commit: uint64(c), Prepare: uint64(p)}, nil
+}
+
+// writeCheckpoint stores pos as name's checkpoint and announces it on NotifyChannel; Postgres
+// delivers the notification only when the transaction commits.
+func writeCheckpoint(ctx context.Context, q execer, name string, pos Position, now time.Time) error {
+	_, err := q.Exec(ctx, `WITH up AS (
+	INSERT INTO projection_checkpoints (name, commit_position, prepare_position, updated_at)
+	VALUES ($1, $2, $3, $4)
+	ON CONFLICT (name) DO UPDATE SET commit_position = EXCLUDED.commit_position,
+		prepare_position = EXCLUDED.prepare_position, updated_at = EXCLUDED.updated_at
+	RETURNING name, commit_position)
+SELECT pg_notify('`+NotifyChannel+`', name || ' ' || commit_position) FROM up`,
+		name, int64(pos.Commit), int64(pos.Prepare), now)
+	return err
+}
+
+// setStatus records name's state. failed, when not nil, names the event the projection
+// stopped on; errMsg is the error it met.
+func setStatus(ctx context.Context, q execer, name, state, errMsg string, failed *Event, now time.Time) error {
+	var id any
+	var typ any
+	var c, p any
+	if failed != nil {
+		id, typ = failed.ID, failed.Type
+		c, p = int64(failed.Position.Commit), int64(failed.Position.Prepare)
+	}
+	_, err := q.Exec(ctx, `INSERT INTO projection_status
+	(name, state, error, failed_event_id, failed_event_type, failed_commit_position, failed_prepare_position, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, error = EXCLUDED.error,
+	failed_event_id = EXCLUDED.failed_event_id, failed_event_type = EXCLUDED.failed_event_type,
+	failed_commit_position = EXCLUDED.failed_commit_position,
+	failed_prepare_position = EXCLUDED.failed_prepare_position, updated_at = EXCLUDED.updated_at`,
+		name, state, errMsg, id, typ, c, p, now)
+	if err != nil || state != StateFailed {
+		return err
+	}
+	_, err = q.Exec(ctx, "SELECT pg_notify('"+NotifyChannel+"', $1 || ' failed')", name)
+	return err
+}
