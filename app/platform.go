@@ -198,7 +198,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 			return nil, err
 		}
 		if p.Runner, err = engine.NewRunner(engine.Config{
-			Pool: p.Pool, Log: eventlog.New(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
+			Pool: p.Pool, Log: eventlog.NewFrom(p.Store, esdbwatermill.Options{Logger: cfg.Log}),
 			Projections: all, Logger: cfg.Log,
 		}); err != nil {
 			return nil, err
@@ -206,7 +206,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		// The process managers follow the log on a runner of their own: they act on the
 		// keyring and append through commands, and are never rebuilt with the read models.
 		if p.Managers, err = processmanagers.New(processmanagers.Deps{
-			Pool: p.Pool, Log: eventlog.New(p.Store.Client(), esdbwatermill.Options{Logger: cfg.Log}),
+			Pool: p.Pool, Log: eventlog.NewFrom(p.Store, esdbwatermill.Options{Logger: cfg.Log}),
 			Keyring: p.Keyring, App: p.App, Clock: cfg.Clock, Logger: cfg.Log,
 			ErasureInterval: cfg.ErasureEvery, RetentionInterval: cfg.RetentionEvery,
 		}); err != nil {

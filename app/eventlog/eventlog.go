@@ -23,6 +23,12 @@ func New(client *esdb.Client, opts esdbwatermill.Options) *Log {
 	return &Log{l: esdbwatermill.NewLog(client, opts)}
 }
 
+// NewFrom returns a Log over the clients src hands out (infra/eventstore.Store), renewing
+// one that has given up, so that the projections resubscribe after an outage of any length.
+func NewFrom(src esdbwatermill.Clients, opts esdbwatermill.Options) *Log {
+	return &Log{l: esdbwatermill.NewLogFrom(src, opts)}
+}
+
 // Subscriber implements engine.Log: its messages are encoded with engine.NewMessage.
 func (a *Log) Subscriber(from *engine.Position) message.Subscriber {
 	return a.l.Subscriber(toPosition(from), encode)

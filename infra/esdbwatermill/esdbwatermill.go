@@ -58,14 +58,32 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Clients hands out the current official client and replaces one that has given up
+// (infra/eventstore.Store does both): the official client closes itself for good after a
+// second or so of failed discovery, so a subscriber that outlives an outage needs a new one.
+type Clients interface {
+	Client() *esdb.Client
+	Renew(old *esdb.Client)
+}
+
+// fixed is a Clients of one client that is never replaced.
+type fixed struct{ c *esdb.Client }
+
+func (f fixed) Client() *esdb.Client { return f.c }
+func (fixed) Renew(*esdb.Client)     {}
+
 // Log reads $all through an official EventStoreDB client.
 type Log struct {
-	client *esdb.Client
-	opts   Options
+	clients Clients
+	opts    Options
 }
 
 // NewLog returns a Log over client, which the caller keeps owning and closes.
-func NewLog(client *esdb.Client, opts Options) *Log {
+func NewLog(client *esdb.Client, opts Options) *Log { return NewLogFrom(fixed{client}, opts) }
+
+// NewLogFrom returns a Log over the clients src hands out, renewing one that has given up,
+// so that reads and subscriptions recover from an event-store outage of any length.
+func NewLogFrom(src Clients, opts Options) *Log {
 	if opts.Buffer <= 0 {
 		opts.Buffer = 4096
 	}
@@ -78,13 +96,21 @@ func NewLog(client *esdb.Client, opts Options) *Log {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Log{client: client, opts: opts}
+	return &Log{clients: src, opts: opts}
+}
+
+// renewIfClosed asks for a new client when err says c has given up.
+func renewIfClosed(src Clients, c *esdb.Client, err error) {
+	var e *esdb.Error
+	if errors.As(err, &e) && e.Code() == esdb.ErrorCodeConnectionClosed {
+		src.Renew(c)
+	}
 }
 
 // Subscriber returns a Watermill subscriber over $all that starts after from (nil: from the
 // start), excludes system events and encodes each event with encode.
 func (l *Log) Subscriber(from *esdb.Position, encode Encoder) message.Subscriber {
-	return NewSubscriber(l.client, from, encode, l.opts)
+	return newSubscriber(l.clients, from, encode, l.opts)
 }
 
 // isSystem reports whether an event is an EventStoreDB system event ($-prefixed type).
@@ -107,8 +133,10 @@ func (l *Log) Read(ctx context.Context, after *esdb.Position, max int) (Page, er
 	if after != nil {
 		count++ // reading $all forwards from a position includes the event at it
 	}
-	rs, err := l.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: allPosition(after)}, count)
+	c := l.clients.Client()
+	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: allPosition(after)}, count)
 	if err != nil {
+		renewIfClosed(l.clients, c, err)
 		return Page{}, domain.Wrap(domain.KindUnavailable, op, err, "read $all")
 	}
 	defer rs.Close()
@@ -143,7 +171,9 @@ func (l *Log) Head(ctx context.Context) (*esdb.Position, error) {
 	var from esdb.AllPosition = esdb.End{}
 	const page = 256
 	for {
-		rs, err := l.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: from}, page)
+		c := l.clients.Client()
+		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: from}, page)
+		renewIfClosed(l.clients, c, err)
 		if err != nil {
 			return nil, domain.Wrap(domain.KindUnavailable, op, err, "read $all backwards")
 		}
@@ -182,7 +212,7 @@ func (l *Log) Head(ctx context.Context) (*esdb.Position, error) {
 // message is delivered again. When the subscription drops it reconnects with exponential
 // backoff after the last acked event.
 type Subscriber struct {
-	client *esdb.Client
+	clients Clients
 	from   *esdb.Position
 	encode Encoder
 	opts   Options
@@ -197,13 +227,17 @@ var _ message.Subscriber = (*Subscriber)(nil)
 // NewSubscriber returns a subscriber starting after from (nil: from the start of $all) that
 // encodes each event with encode.
 func NewSubscriber(client *esdb.Client, from *esdb.Position, encode Encoder, opts Options) *Subscriber {
-	opts = NewLog(client, opts).opts
+	return newSubscriber(fixed{client}, from, encode, opts)
+}
+
+func newSubscriber(src Clients, from *esdb.Position, encode Encoder, opts Options) *Subscriber {
+	opts = NewLogFrom(src, opts).opts
 	var f *esdb.Position
 	if from != nil {
 		c := *from
 		f = &c
 	}
-	return &Subscriber{client: client, from: f, encode: encode, opts: opts, closed: make(chan struct{})}
+	return &Subscriber{clients: src, from: f, encode: encode, opts: opts, closed: make(chan struct{})}
 }
 
 // Subscribe starts a subscription; topic is ignored (there is one log). The channel closes when
@@ -251,11 +285,13 @@ func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
 	// subscription that delivered something starts the doubling over.
 	wait := &backoff.ExponentialBackOff{InitialInterval: s.opts.BackoffInitial, Multiplier: 2, MaxInterval: s.opts.BackoffMax}
 	for ctx.Err() == nil {
-		sub, err := s.client.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
+		c := s.clients.Client()
+		sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
 			From:   allPosition(after),
 			Filter: esdb.ExcludeSystemEventsFilter(),
 		})
 		if err != nil {
+			renewIfClosed(s.clients, c, err)
 			d := wait.NextBackOff()
 			s.opts.Logger.Warn("subscription to $all failed; retrying", "err", err, "backoff", d)
 			if !sleep(ctx, d) {

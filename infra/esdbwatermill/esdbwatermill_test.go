@@ -2,6 +2,7 @@ package esdbwatermill_test
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
+	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/google/uuid"
 )
@@ -178,5 +180,48 @@ func TestReadPagesAndHead(t *testing.T) {
 	}
 	if _, err := l.Read(ctx, nil, 0); err == nil {
 		t.Fatal("Read with max 0 succeeded")
+	}
+}
+
+// TestSubscriberOutlivesTheClientGivingUp: an outage longer than the official client's
+// discovery window (about a second) closes the client for good; a subscriber over an
+// eventstore.Store renews it and resumes once the store is back.
+func TestSubscriberOutlivesTheClientGivingUp(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pgURL := pgtest.NewDatabase(t)
+	srv := startServer(t, ctx, pgURL, "127.0.0.1:0")
+	addr := srv.Addr()
+	store, err := eventstore.OpenWithLog(srv.ConnectionString(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	sub := esdbwatermill.NewLogFrom(store, esdbwatermill.Options{BackoffInitial: 50 * time.Millisecond,
+		BackoffMax: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)}).Subscriber(nil, encode)
+	t.Cleanup(func() { _ = sub.Close() })
+	ch, err := sub.Subscribe(ctx, "ignored")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := appendOne(t, ctx, store.Client(), "test.first")
+	if m := receive(t, ctx, ch, true); m.Metadata["commit"] != strconv.FormatUint(first, 10) {
+		t.Fatalf("first: %v", m.Metadata)
+	}
+	gaveUp := store.Client()
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := srv.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	ccancel()
+	time.Sleep(3 * time.Second) // far past the client's ten discovery attempts
+	if store.Client() == gaveUp {
+		t.Fatal("the subscriber never renewed the client that gave up")
+	}
+	startServer(t, ctx, pgURL, addr)
+	second := appendOne(t, ctx, store.Client(), "test.second")
+	if m := receive(t, ctx, ch, true); m.Metadata["type"] != "test.second" || m.Metadata["commit"] != strconv.FormatUint(second, 10) {
+		t.Fatalf("after the outage got %s at %s, want test.second at %d", m.Metadata["type"], m.Metadata["commit"], second)
 	}
 }
