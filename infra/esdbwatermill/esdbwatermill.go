@@ -213,9 +213,9 @@ func (l *Log) Head(ctx context.Context) (*esdb.Position, error) {
 // backoff after the last acked event.
 type Subscriber struct {
 	clients Clients
-	from   *esdb.Position
-	encode Encoder
-	opts   Options
+	from    *esdb.Position
+	encode  Encoder
+	opts    Options
 
 	closeOnce sync.Once
 	closed    chan struct{}
