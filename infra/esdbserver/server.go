@@ -22,6 +22,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"github.com/arkiv/arkiv/domain"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,8 +57,9 @@ type Config struct {
 	Users map[string]string
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock used for event timestamps and $maxAge; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time of event timestamps, $maxAge and message timeouts; nil means
+	// domain.SystemClock.
+	Clock domain.Clock
 
 	// liveBuffer overrides the number of commit batches a live subscriber may lag behind
 	// before it falls back to reading the store (tests only).
@@ -68,7 +70,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	now    func() time.Time
+	clock  domain.Clock
 	pool   *pgxpool.Pool
 	lock   *pgx.Conn
 	st     *store
@@ -101,13 +103,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = domain.SystemClock{}
 	}
 	if cfg.liveBuffer == 0 {
 		cfg.liveBuffer = 1024
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, served: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, served: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -130,7 +132,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("esdbserver: %w", err)
 	}
-	if err := s.st.migrate(ctx); err != nil {
+	if err := migrate(ctx, cfg.PGURL, cfg.Schema); err != nil {
 		return nil, fmt.Errorf("esdbserver: %w", err)
 	}
 	if err := s.takeWriterLock(ctx); err != nil {
@@ -141,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("esdbserver: read head position: %w", err)
 	}
 	s.hub = newHub(head)
-	s.w = newWriter(s.st, s.hub, s.log, s.now, head)
+	s.w = newWriter(s.st, s.hub, s.log, s.clock, head)
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -350,7 +352,7 @@ func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInf
 	return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{{
 		InstanceId: &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{
 			MostSignificantBits: most, LeastSignificantBits: least}}},
-		TimeStamp:    g.s.now().UnixNano() / 100,
+		TimeStamp:    g.s.clock.Now().UnixNano() / 100,
 		State:        gossip.MemberInfo_Leader,
 		IsAlive:      true,
 		HttpEndPoint: &gossip.EndPoint{Address: host, Port: uint32(port)},
