@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -76,6 +77,7 @@ type Server struct {
 	st     *store
 	hub    *hub
 	w      *writer
+	psubs  *psubs
 	grpc   *grpc.Server
 	ln     net.Listener
 	ctx    context.Context // cancelled by Close: ends subscriptions
@@ -144,6 +146,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.hub = newHub(head)
 	s.w = newWriter(s.st, s.hub, s.log, s.clock, head)
+	go s.w.run()
+	if err := s.ensureUsers(ctx); err != nil {
+		close(s.w.stop)
+		<-s.w.stopped
+		return nil, fmt.Errorf("esdbserver: %w", err)
+	}
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -163,6 +171,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
 		grpc.UnaryInterceptor(s.unaryAuth),
 		grpc.StreamInterceptor(s.streamAuth),
+		grpc.UnknownServiceHandler(unknownService),
 	}
 	if cfg.TLS != nil {
 		tc := cfg.TLS.Clone()
@@ -176,9 +185,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	streams.RegisterStreamsServer(s.grpc, &streamsService{s: s})
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{})
 	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s, id: uuid.New()})
+	persistent.RegisterPersistentSubscriptionsServer(s.grpc, &psubService{s: s})
 
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	go s.w.run()
+	s.psubs = newPsubs(s)
+	if err := s.psubs.load(ctx); err != nil {
+		s.cancel()
+		s.psubs.stopAll()
+		close(s.w.stop)
+		<-s.w.stopped
+		return nil, fmt.Errorf("esdbserver: %w", err)
+	}
 	go func() {
 		defer close(s.served)
 		if err := s.grpc.Serve(s.ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -251,6 +268,7 @@ func (s *Server) Close(ctx context.Context) error {
 			s.closeErr = ctx.Err()
 		}
 		<-s.served
+		s.psubs.stopAll()
 		close(s.w.stop)
 		<-s.w.stopped
 		s.release()
@@ -327,10 +345,15 @@ func (featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*ser
 		return &serverfeatures.SupportedMethod{ServiceName: service, MethodName: method}
 	}
 	const st = "event_store.client.streams.streams"
+	const ps = "event_store.client.persistent_subscriptions.persistentsubscriptions"
+	create := m(ps, "create")
+	create.Features = []string{"stream", "all"}
 	return &serverfeatures.SupportedMethods{
 		EventStoreServerVersion: ServerVersion,
 		Methods: []*serverfeatures.SupportedMethod{
 			m(st, "read"), m(st, "append"), m(st, "delete"), m(st, "tombstone"),
+			create, m(ps, "update"), m(ps, "delete"), m(ps, "read"), m(ps, "getinfo"),
+			m(ps, "replayparked"), m(ps, "list"), m(ps, "restartsubsystem"),
 			m("event_store.client.server_features.serverfeatures", "getsupportedmethods"),
 			m("event_store.client.gossip.gossip", "read"),
 		},
