@@ -445,24 +445,27 @@ func (g *group) join(c *consumer) error {
 
 // leave removes c; its unacknowledged messages are delivered again.
 func (g *group) leave(c *consumer) {
-	g.post(func() {
-		for i, x := range g.consumers {
-			if x == c {
-				g.consumers = append(g.consumers[:i], g.consumers[i+1:]...)
-				break
-			}
+	g.post(func() { g.drop(c) })
+}
+
+// drop removes c from the group and queues its in-flight messages again.
+func (g *group) drop(c *consumer) {
+	for i, x := range g.consumers {
+		if x == c {
+			g.consumers = append(g.consumers[:i], g.consumers[i+1:]...)
+			break
 		}
-		var back []*message
-		for _, m := range g.inflight {
-			if m.consumer == c {
-				back = append(back, m)
-			}
+	}
+	var back []*message
+	for _, m := range g.inflight {
+		if m.consumer == c {
+			back = append(back, m)
 		}
-		sort.Slice(back, func(i, j int) bool { return back[i].seq < back[j].seq })
-		for _, m := range back {
-			g.redeliver(m, "consumer disconnected")
-		}
-	})
+	}
+	sort.Slice(back, func(i, j int) bool { return back[i].seq < back[j].seq })
+	for _, m := range back {
+		g.redeliver(m, "consumer disconnected")
+	}
 }
 
 // ack marks messages handled.
@@ -491,6 +494,7 @@ func (g *group) nack(c *consumer, ids [][16]byte, action persistent.ReadReq_Nack
 				g.finish(m)
 			case persistent.ReadReq_Nack_Stop:
 				g.redeliver(m, reason)
+				g.drop(c)
 				select {
 				case c.stop <- status.Error(codes.Aborted, "persistent subscription stopped by the consumer"):
 				default:
