@@ -472,7 +472,9 @@ func TestPersistentSubscriptionToAllWithFilter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create to $all: %v", err)
 	}
-	t.Cleanup(func() { _ = c.DeletePersistentSubscriptionToAll(context.Background(), g, esdb.DeletePersistentSubscriptionOptions{}) })
+	t.Cleanup(func() {
+		_ = c.DeletePersistentSubscriptionToAll(context.Background(), g, esdb.DeletePersistentSubscriptionOptions{})
+	})
 	appendN(t, c, prefix+"a", 2)
 	appendN(t, c, "other-"+prefix, 3)
 	appendN(t, c, prefix+"b", 1)

@@ -75,7 +75,8 @@ type group struct {
 	sinceCp    int        // messages done since the last checkpoint
 	lastCp     time.Time
 	total      int64
-	lastKnown  int64 // last seq read, -1 none
+	lastKnown  int64     // last seq read, -1 none
+	readAfter  time.Time // after a failed read, the next one waits until then
 	rate       rateMeter
 }
 
@@ -159,16 +160,15 @@ func (g *group) run() {
 	tick := time.NewTicker(groupTick)
 	defer tick.Stop()
 	for {
-		if !g.caughtUp && len(g.buffer) < g.set.historyBuffer() {
-			if err := g.readPage(); err != nil {
-				if g.ctx.Err() == nil {
-					g.s.log.Warn("event store: persistent subscription read failed", "group", g.key.group, "err", err)
-				}
+		if g.wantsRead() {
+			if err := g.readPage(); err != nil && g.ctx.Err() == nil {
+				g.s.log.Warn("event store: persistent subscription read failed", "group", g.key.group, "err", err)
+				g.readAfter = time.Now().Add(500 * time.Millisecond)
 			}
 		}
 		g.dispatch()
 		g.maybeCheckpoint(false)
-		more := !g.caughtUp && len(g.buffer) < g.set.historyBuffer()
+		more := g.wantsRead()
 		var idle <-chan time.Time
 		if more {
 			idle = closedTime
@@ -203,6 +203,11 @@ func (g *group) run() {
 			return
 		}
 	}
+}
+
+// wantsRead reports whether the group is behind the head with room in its buffer.
+func (g *group) wantsRead() bool {
+	return !g.caughtUp && len(g.buffer) < g.set.historyBuffer() && !time.Now().Before(g.readAfter)
 }
 
 // closedTime is a channel that is always ready.
