@@ -655,7 +655,7 @@ func (h *psubService) Read(ss persistent.PersistentSubscriptions_ReadServer) err
 		user:  principalFrom(ctx).name,
 		name:  connectionName(ctx),
 		slots: slots,
-		out:   make(chan *message, slots),
+		out:   make(chan *persistent.ReadResp, slots),
 		stop:  make(chan error, 1),
 	}
 	if err := g.join(c); err != nil {
@@ -688,8 +688,8 @@ func (h *psubService) Read(ss persistent.PersistentSubscriptions_ReadServer) err
 	}()
 	for {
 		select {
-		case msg := <-c.out:
-			if err := ss.Send(msg.resp); err != nil {
+		case resp := <-c.out:
+			if err := ss.Send(resp); err != nil {
 				return err
 			}
 		case err := <-c.stop:

@@ -33,7 +33,6 @@ type message struct {
 	done     bool
 	consumer *consumer
 	deadline time.Time
-	resp     *persistent.ReadResp
 }
 
 // consumer is one connected subscriber of a group.
@@ -42,7 +41,7 @@ type consumer struct {
 	slots                int
 	inflight             int
 	total                int64
-	out                  chan *message // at most slots messages, so the group never blocks
+	out                  chan *persistent.ReadResp // at most slots messages, so the group never blocks
 	stop                 chan error
 }
 
@@ -393,12 +392,11 @@ func (g *group) send(c *consumer, m *message) {
 	if g.set.MessageTimeoutMs > 0 {
 		m.deadline = g.s.clock.Now().Add(time.Duration(g.set.MessageTimeoutMs) * time.Millisecond)
 	}
-	m.resp = g.encode(m)
 	c.inflight++
 	c.total++
 	g.total++
 	g.inflight[m.id] = m
-	c.out <- m
+	c.out <- g.encode(m)
 }
 
 // encode builds the ReadResp of m with its retry count.
