@@ -216,6 +216,9 @@ func (m *psubs) load(ctx context.Context) error {
 		if err := json.Unmarshal(r.raw, &st); err != nil {
 			return fmt.Errorf("persistent subscription %s::%s: bad settings: %w", r.key.stream, r.key.group, err)
 		}
+		if m.groups[r.key] != nil {
+			continue // created while the subsystem restarted
+		}
 		g, err := newGroup(m, r.key, st, r.origin, r.cp)
 		if err != nil {
 			return err

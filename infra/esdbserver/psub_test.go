@@ -727,3 +727,24 @@ func TestUsersStreamAtFirstStart(t *testing.T) {
 		}
 	}
 }
+
+func TestPersistentSubscriptionResolvesLinks(t *testing.T) {
+	t.Parallel()
+	tg := startTarget(t)
+	c := tg.client
+	target, links, g := streamName(t, "target"), streamName(t, "links"), groupName(t)
+	appendN(t, c, target, 2)
+	link := esdb.EventData{EventID: uuid.New(), EventType: "$>", ContentType: esdb.ContentTypeBinary, Data: []byte("1@" + target)}
+	if _, err := c.AppendToStream(ctxFor(t), links, esdb.AppendToStreamOptions{}, link); err != nil {
+		t.Fatal(err)
+	}
+	createGroup(t, c, links, g, esdb.Start{}, settings(func(s *esdb.PersistentSubscriptionSettings) { s.ResolveLinkTos = true }))
+	p := subscribe(t, c, links, g, 10)
+	ev := p.next(t)
+	if ev.Event.Link == nil || ev.Event.Link.EventID != link.EventID || ev.Event.Event.StreamID != target ||
+		ev.Event.Event.EventNumber != 1 || string(ev.Event.Event.Data) != `{"i":1}` {
+		t.Fatalf("resolved link: event %+v link %+v", ev.Event.Event, ev.Event.Link)
+	}
+	p.ack(t, ev) // acknowledged by the link's id, the original event
+	p.none(t, 300*time.Millisecond)
+}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
@@ -76,7 +77,11 @@ type group struct {
 	total      int64
 	lastKnown  int64     // last seq read, -1 none
 	readAfter  time.Time // after a failed read, the next one waits until then
-	rate       rateMeter
+	replayTB   int64     // parked stream revision up to which messages are being replayed
+	replaying  int       // replayed parked messages not yet handled
+
+	replayMu sync.Mutex // one replayParked at a time
+	rate     rateMeter
 }
 
 func newGroup(m *psubs, key groupKey, st psubSettings, origin int64, cp *int64) (*group, error) {
@@ -578,10 +583,16 @@ func (g *group) park(m *message, reason string) {
 
 // finish marks m handled for the checkpoint.
 func (g *group) finish(m *message) {
-	if m.seq < 0 || m.done {
+	if m.done {
 		return
 	}
 	m.done = true
+	if m.seq < 0 {
+		if g.replaying--; g.replaying == 0 {
+			g.truncateParked()
+		}
+		return
+	}
 	g.sinceCp++
 	for len(g.pending) > 0 && g.pending[0].done {
 		g.pending[0] = nil
@@ -630,9 +641,12 @@ func (g *group) maybeCheckpoint(final bool) {
 	g.lastCp = now
 }
 
-// replayParked reads up to limit parked messages, queues them for delivery and truncates
-// the parked stream past them.
+// replayParked reads up to limit parked messages after those already being replayed and
+// queues them for delivery. The parked stream is truncated past them ($tb) only once all
+// of them are handled, so a restart mid-replay replays them again rather than losing them.
 func (g *group) replayParked(ctx context.Context, limit int64) error {
+	g.replayMu.Lock()
+	defer g.replayMu.Unlock()
 	parked := g.key.parkedStream()
 	info, err := g.s.st.info(ctx, parked)
 	if err != nil {
@@ -642,6 +656,11 @@ func (g *group) replayParked(ctx context.Context, limit int64) error {
 		return nil
 	}
 	rng := g.s.visibleRange(parked, info)
+	var from int64
+	if err := g.do(func() { from = g.replayTB }); err != nil {
+		return err
+	}
+	rng.lo = max(rng.lo, from)
 	var msgs []*message
 	last := int64(-1)
 	for rng.lo <= rng.hi && int64(len(msgs)) < limit {
@@ -663,13 +682,26 @@ func (g *group) replayParked(ctx context.Context, limit int64) error {
 	if last < 0 {
 		return nil
 	}
-	meta, _ := json.Marshal(map[string]int64{"$tb": last + 1})
-	res := g.s.w.submit(ctx, &writeReq{kind: kindAppend, stream: metaStreamOf(parked), expect: expectation{kind: expectAny},
+	return g.do(func() {
+		g.replayTB = last + 1
+		g.replaying += len(msgs)
+		g.retry = append(msgs, g.retry...)
+		if g.replaying == 0 {
+			g.truncateParked()
+		}
+	})
+}
+
+// truncateParked hides the replayed parked messages: every one of them is handled.
+func (g *group) truncateParked() {
+	meta, _ := json.Marshal(map[string]int64{"$tb": g.replayTB})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res := g.s.w.submit(ctx, &writeReq{kind: kindAppend, stream: metaStreamOf(g.key.parkedStream()), expect: expectation{kind: expectAny},
 		events: []proposed{{id: newLinkID(), typ: "$metadata", ctype: "application/json", data: meta, meta: []byte{}}}})
 	if res.err != nil {
-		return g.s.writeError(ctx, unaryTrailers{ctx}, res.err)
+		g.s.log.Warn("event store: truncate parked messages", "group", g.key.group, "err", res.err)
 	}
-	return g.do(func() { g.retry = append(msgs, g.retry...) })
 }
 
 // info reports the group's settings and statistics.
