@@ -45,6 +45,11 @@ func cmdEventStore(ctx context.Context, env *cliEnv, args []string) error {
 	if cfg.TLS == nil && len(users) > 0 {
 		env.log.Warn("ARKIV_ESDB_USERS is ignored without TLS: insecure mode gives every caller full rights")
 	}
+	if cfg.TLS != nil && users["admin"] == "" {
+		// The server lists admin and ops in $users at first start, as EventStoreDB does, but
+		// only users with a password in ARKIV_ESDB_USERS can sign in.
+		env.log.Warn("no password for admin in ARKIV_ESDB_USERS: nobody can administer the event store")
+	}
 	srv, err := esdbserver.Start(ctx, cfg)
 	if err != nil {
 		return err
