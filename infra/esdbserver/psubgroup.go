@@ -626,7 +626,7 @@ func (g *group) maybeCheckpoint(final bool) {
 		g.set.MaxCheckpointCount > 0 && g.sinceCp >= int(g.set.MaxCheckpointCount) ||
 		g.sinceCp >= int(g.set.MinCheckpointCount) && g.sinceCp > 0 &&
 			now.Sub(g.lastCp) >= time.Duration(g.set.CheckpointAfterMs)*time.Millisecond
-	if !due || g.sinceCp == 0 && g.checkpoint == nil {
+	if !due {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -751,7 +751,7 @@ func (g *group) info(ctx context.Context) (*persistent.SubscriptionInfo, error) 
 		if !g.caughtUp {
 			out.Status = "CatchingUp"
 		}
-		if g.checkpoint != nil && *g.checkpoint >= 0 {
+		if g.checkpoint != nil && (*g.checkpoint >= 0 && !all || *g.checkpoint > 0) {
 			out.LastCheckpointedEventPosition = pos(*g.checkpoint)
 		}
 		if g.lastKnown >= 0 {
