@@ -26,7 +26,7 @@ func cmdEventStore(ctx context.Context, env *cliEnv, args []string) error {
 	if *pgURL == "" {
 		return usageError{"no storage: set ARKIV_PG_URL (or --pg-url) to the Postgres database where the events are stored"}
 	}
-	cfg := esdbserver.Config{PGURL: *pgURL, Schema: *schema, Listen: *listen, Logger: env.log}
+	cfg := esdbserver.Config{PGURL: *pgURL, Schema: *schema, Listen: *listen, Logger: env.log, DefaultUsers: true}
 	if (*certFile == "") != (*keyFile == "") {
 		return usageError{"--tls-cert and --tls-key go together"}
 	}

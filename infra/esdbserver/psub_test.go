@@ -416,7 +416,7 @@ func TestPersistentSubscriptionSurvivesRestart(t *testing.T) {
 	if realServerURL() != "" {
 		t.Skip("restarts the embedded server")
 	}
-	cfg := Config{PGURL: pgtest.NewDatabase(t), Listen: "127.0.0.1:0"}
+	cfg := Config{PGURL: pgtest.NewDatabase(t), Listen: "127.0.0.1:0", DefaultUsers: true}
 	srv, err := Start(ctxFor(t), cfg)
 	if err != nil {
 		t.Fatal(err)

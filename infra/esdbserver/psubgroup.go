@@ -482,6 +482,8 @@ func (g *group) ack(c *consumer, ids [][16]byte) {
 		for _, id := range ids {
 			if m := g.takeInflight(c, id); m != nil {
 				g.finish(m)
+			} else if m := g.takeRetry(id); m != nil {
+				g.finish(m) // a late ack of a message waiting to go again: it need not
 			}
 		}
 	})
@@ -512,6 +514,17 @@ func (g *group) nack(c *consumer, ids [][16]byte, action persistent.ReadReq_Nack
 			}
 		}
 	})
+}
+
+// takeRetry removes message id from the retry queue.
+func (g *group) takeRetry(id [16]byte) *message {
+	for i, m := range g.retry {
+		if m.id == id {
+			g.retry = append(g.retry[:i], g.retry[i+1:]...)
+			return m
+		}
+	}
+	return nil
 }
 
 // takeInflight removes the in-flight message id of c.

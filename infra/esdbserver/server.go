@@ -2,7 +2,9 @@
 // (the official protos from EventStore-Client-Go), so the official client works unchanged,
 // with its events stored in Postgres in a schema of their own. Appends are serialised through
 // a group-commit writer that assigns one global order (commit = prepare position) and answers
-// only after Postgres has committed; live subscribers are woken in-process.
+// only after Postgres has committed; live subscribers are woken in-process. Persistent
+// subscription groups, their checkpoints and parked messages live in the same schema; the
+// schema's tables come from goose migrations embedded in the package.
 package esdbserver
 
 import (
@@ -56,6 +58,10 @@ type Config struct {
 	// Users maps Basic-auth user names to passwords (used only with TLS); "admin" is in
 	// $admins.
 	Users map[string]string
+	// DefaultUsers writes, at first start, the $users stream and the admin and ops users (and
+	// the other configured users) as a real EventStoreDB does, for tools that wait for
+	// $users. Off, the store holds only what clients append (tests that count positions).
+	DefaultUsers bool
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
 	// Clock tells the time of event timestamps, $maxAge and message timeouts; nil means
@@ -147,10 +153,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.hub = newHub(head)
 	s.w = newWriter(s.st, s.hub, s.log, s.clock, head)
 	go s.w.run()
-	if err := s.ensureUsers(ctx); err != nil {
-		close(s.w.stop)
-		<-s.w.stopped
-		return nil, fmt.Errorf("esdbserver: %w", err)
+	if cfg.DefaultUsers {
+		if err := s.ensureUsers(ctx); err != nil {
+			close(s.w.stop)
+			<-s.w.stopped
+			return nil, fmt.Errorf("esdbserver: %w", err)
+		}
 	}
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
@@ -330,6 +338,12 @@ func (a *authStream) Context() context.Context { return a.ctx }
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := s.authenticate(ss.Context())
 	if err != nil {
+		if info.FullMethod == streams.Streams_Append_FullMethodName {
+			// The client reports EOF instead of the status when an append is refused before
+			// its request stream is read.
+			for ss.RecvMsg(new(streams.AppendReq)) == nil {
+			}
+		}
 		return err
 	}
 	return handler(srv, &authStream{ServerStream: ss, ctx: ctx})
