@@ -150,10 +150,19 @@ func TestPersistentSubscriptionToMissingStreamWaits(t *testing.T) {
 	stream, g := streamName(t, "ps"), groupName(t)
 	createGroup(t, c, stream, g, esdb.Start{}, nil)
 	p := subscribe(t, c, stream, g, 10)
+	// A group from revision 2 of the same missing stream skips what comes before it.
+	g2 := groupName(t)
+	createGroup(t, c, stream, g2, esdb.Revision(2), nil)
+	p2 := subscribe(t, c, stream, g2, 10)
 	p.none(t, 100*time.Millisecond)
-	appendN(t, c, stream, 1)
+	appendN(t, c, stream, 4)
 	if ev := p.next(t); ev.Event.OriginalEvent().EventNumber != 0 || string(ev.Event.Event.Data) != `{"i":0}` {
 		t.Fatalf("got %+v", ev.Event.Event)
+	}
+	for want := uint64(2); want < 4; want++ {
+		if ev := p2.next(t); ev.Event.OriginalEvent().EventNumber != want {
+			t.Fatalf("group from revision 2: got revision %d, want %d", ev.Event.OriginalEvent().EventNumber, want)
+		}
 	}
 }
 

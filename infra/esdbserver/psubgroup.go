@@ -286,8 +286,8 @@ func (g *group) take(r *record) {
 	g.cursorPos = r.pos
 	seq := r.pos
 	if g.key.stream != allStream {
-		if r.revision == tombstoneRevision {
-			return
+		if r.revision == tombstoneRevision || r.revision <= g.cursorRev {
+			return // a start revision the stream had not reached yet when the group started
 		}
 		g.cursorRev = r.revision
 		seq = r.revision
