@@ -40,6 +40,7 @@ func Met(ok bool) *bool { return &ok }
 func allScenarios() []Scenario {
 	var s []Scenario
 	s = append(s, esdbScenarios()...)
+	s = append(s, psubScenarios()...)
 	s = append(s, keyringScenarios()...)
 	s = append(s, projectionsScenarios()...)
 	s = append(s, authScenarios()...)

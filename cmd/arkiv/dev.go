@@ -52,7 +52,7 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 	}
 
 	if cfg.ESDBURL == "" {
-		es, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: st.PGURL, Listen: "127.0.0.1:0", Logger: env.log})
+		es, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: st.PGURL, Listen: "127.0.0.1:0", Logger: env.log, DefaultUsers: true})
 		if err != nil {
 			return fmt.Errorf("embedded event store: %w", err)
 		}

@@ -26,7 +26,7 @@ func cmdEventStore(ctx context.Context, env *cliEnv, args []string) error {
 	if *pgURL == "" {
 		return usageError{"no storage: set ARKIV_PG_URL (or --pg-url) to the Postgres database where the events are stored"}
 	}
-	cfg := esdbserver.Config{PGURL: *pgURL, Schema: *schema, Listen: *listen, Logger: env.log}
+	cfg := esdbserver.Config{PGURL: *pgURL, Schema: *schema, Listen: *listen, Logger: env.log, DefaultUsers: true}
 	if (*certFile == "") != (*keyFile == "") {
 		return usageError{"--tls-cert and --tls-key go together"}
 	}
@@ -44,6 +44,11 @@ func cmdEventStore(ctx context.Context, env *cliEnv, args []string) error {
 	cfg.Users = users
 	if cfg.TLS == nil && len(users) > 0 {
 		env.log.Warn("ARKIV_ESDB_USERS is ignored without TLS: insecure mode gives every caller full rights")
+	}
+	if cfg.TLS != nil && users["admin"] == "" {
+		// The server lists admin and ops in $users at first start, as EventStoreDB does, but
+		// only users with a password in ARKIV_ESDB_USERS can sign in.
+		env.log.Warn("no password for admin in ARKIV_ESDB_USERS: nobody can administer the event store")
 	}
 	srv, err := esdbserver.Start(ctx, cfg)
 	if err != nil {

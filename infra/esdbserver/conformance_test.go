@@ -57,6 +57,7 @@ func startServer(t *testing.T, cfg Config) *Server {
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
+	cfg.DefaultUsers = true // as a real server
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := Start(ctx, cfg)

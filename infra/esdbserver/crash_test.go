@@ -88,6 +88,19 @@ func TestCrashDurability(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// A persistent subscription with events delivered, half of them acknowledged.
+	group := groupName(t)
+	createGroup(t, c, s+"-a", group, esdb.Start{}, settings(func(st *esdb.PersistentSubscriptionSettings) {
+		st.CheckpointLowerBound = 1
+		st.CheckpointAfter = 50
+	}))
+	p := subscribe(t, c, s+"-a", group, 20)
+	for i := 0; i < 10; i++ {
+		if ev := p.next(t); i < 5 {
+			p.ack(t, ev)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)         // a checkpoint after the acks
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no graceful shutdown
 		t.Fatal(err)
 	}
@@ -110,6 +123,18 @@ func TestCrashDurability(t *testing.T) {
 				t.Fatalf("%s[%d]: id %v, acknowledged %v", name, i, e.OriginalEvent().EventID, acked[w][i].EventID)
 			}
 		}
+	}
+	// Every unacknowledged event comes again; acknowledged ones at most from before the
+	// last checkpoint.
+	p2 := subscribe(t, c2, s+"-a", group, 20)
+	for seen := map[uint64]bool{}; len(seen) < 5; {
+		ev := p2.next(t)
+		rev := ev.Event.OriginalEvent().EventNumber
+		if rev < 5 {
+			t.Fatalf("acknowledged revision %d delivered again past the checkpoint", rev)
+		}
+		seen[rev] = true
+		p2.ack(t, ev)
 	}
 	// The restarted server continues the numbering and the global order; SIGTERM stops it
 	// gracefully (exit status 0).

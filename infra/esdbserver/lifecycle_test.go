@@ -6,11 +6,11 @@ import (
 	"io"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/arkiv/arkiv/infra/clocktest"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -171,12 +171,6 @@ func TestStreamMetadata(t *testing.T) {
 	}
 }
 
-// testClock is a clock the test moves forwards.
-type testClock struct{ offset atomic.Int64 }
-
-func (c *testClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
-
 func TestMaxAge(t *testing.T) {
 	t.Parallel()
 	var c *esdb.Client
@@ -185,10 +179,10 @@ func TestMaxAge(t *testing.T) {
 		c = newClient(t, realServerURL())
 		advance = func() { time.Sleep(2500 * time.Millisecond) }
 	} else {
-		clk := &testClock{}
-		srv := startServer(t, Config{Now: clk.now})
+		clk := &clocktest.Clock{}
+		srv := startServer(t, Config{Clock: clk})
 		c = newClient(t, srv.ConnectionString())
-		advance = func() { clk.advance(time.Hour) }
+		advance = func() { clk.Advance(time.Hour) }
 	}
 	ctx := ctxFor(t)
 	s := streamName(t, "age")

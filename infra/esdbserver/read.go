@@ -63,7 +63,7 @@ func (s *Server) visibleRange(stream string, info streamInfo) streamRange {
 		r.lo = info.last
 	}
 	if m.maxAge != nil {
-		r.minCreated = s.now().UnixNano()/100 - *m.maxAge*10_000_000
+		r.minCreated = s.clock.Now().UnixNano()/100 - *m.maxAge*10_000_000
 	}
 	return r
 }

@@ -2,7 +2,9 @@
 // (the official protos from EventStore-Client-Go), so the official client works unchanged,
 // with its events stored in Postgres in a schema of their own. Appends are serialised through
 // a group-commit writer that assigns one global order (commit = prepare position) and answers
-// only after Postgres has committed; live subscribers are woken in-process.
+// only after Postgres has committed; live subscribers are woken in-process. Persistent
+// subscription groups, their checkpoints and parked messages live in the same schema; the
+// schema's tables come from goose migrations embedded in the package.
 package esdbserver
 
 import (
@@ -19,9 +21,11 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/persistent"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
+	"github.com/arkiv/arkiv/domain"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -54,10 +58,15 @@ type Config struct {
 	// Users maps Basic-auth user names to passwords (used only with TLS); "admin" is in
 	// $admins.
 	Users map[string]string
+	// DefaultUsers writes, at first start, the $users stream and the admin and ops users (and
+	// the other configured users) as a real EventStoreDB does, for tools that wait for
+	// $users. Off, the store holds only what clients append (tests that count positions).
+	DefaultUsers bool
 	// Logger receives operational logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the clock used for event timestamps and $maxAge; nil means time.Now.
-	Now func() time.Time
+	// Clock tells the time of event timestamps, $maxAge and message timeouts; nil means
+	// domain.SystemClock.
+	Clock domain.Clock
 
 	// liveBuffer overrides the number of commit batches a live subscriber may lag behind
 	// before it falls back to reading the store (tests only).
@@ -68,12 +77,13 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
-	now    func() time.Time
+	clock  domain.Clock
 	pool   *pgxpool.Pool
 	lock   *pgx.Conn
 	st     *store
 	hub    *hub
 	w      *writer
+	psubs  *psubs
 	grpc   *grpc.Server
 	ln     net.Listener
 	ctx    context.Context // cancelled by Close: ends subscriptions
@@ -101,13 +111,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = domain.SystemClock{}
 	}
 	if cfg.liveBuffer == 0 {
 		cfg.liveBuffer = 1024
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, served: make(chan struct{})}
+	s := &Server{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, served: make(chan struct{})}
 	ok := false
 	defer func() {
 		if !ok {
@@ -130,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("esdbserver: %w", err)
 	}
-	if err := s.st.migrate(ctx); err != nil {
+	if err := migrate(ctx, cfg.PGURL, cfg.Schema); err != nil {
 		return nil, fmt.Errorf("esdbserver: %w", err)
 	}
 	if err := s.takeWriterLock(ctx); err != nil {
@@ -141,7 +151,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("esdbserver: read head position: %w", err)
 	}
 	s.hub = newHub(head)
-	s.w = newWriter(s.st, s.hub, s.log, s.now, head)
+	s.w = newWriter(s.st, s.hub, s.log, s.clock, head)
+	go s.w.run()
+	if cfg.DefaultUsers {
+		if err := s.ensureUsers(ctx); err != nil {
+			close(s.w.stop)
+			<-s.w.stopped
+			return nil, fmt.Errorf("esdbserver: %w", err)
+		}
+	}
 
 	s.ln, err = net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -161,6 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
 		grpc.UnaryInterceptor(s.unaryAuth),
 		grpc.StreamInterceptor(s.streamAuth),
+		grpc.UnknownServiceHandler(unknownService),
 	}
 	if cfg.TLS != nil {
 		tc := cfg.TLS.Clone()
@@ -174,9 +193,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	streams.RegisterStreamsServer(s.grpc, &streamsService{s: s})
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{})
 	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s, id: uuid.New()})
+	persistent.RegisterPersistentSubscriptionsServer(s.grpc, &psubService{s: s})
 
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	go s.w.run()
+	s.psubs = newPsubs(s)
+	if err := s.psubs.load(ctx); err != nil {
+		s.cancel()
+		s.psubs.stopAll()
+		close(s.w.stop)
+		<-s.w.stopped
+		return nil, fmt.Errorf("esdbserver: %w", err)
+	}
 	go func() {
 		defer close(s.served)
 		if err := s.grpc.Serve(s.ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -249,6 +276,7 @@ func (s *Server) Close(ctx context.Context) error {
 			s.closeErr = ctx.Err()
 		}
 		<-s.served
+		s.psubs.stopAll()
 		close(s.w.stop)
 		<-s.w.stopped
 		s.release()
@@ -310,6 +338,12 @@ func (a *authStream) Context() context.Context { return a.ctx }
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := s.authenticate(ss.Context())
 	if err != nil {
+		if info.FullMethod == streams.Streams_Append_FullMethodName {
+			// The client reports EOF instead of the status when an append is refused before
+			// its request stream is read.
+			for ss.RecvMsg(new(streams.AppendReq)) == nil {
+			}
+		}
 		return err
 	}
 	return handler(srv, &authStream{ServerStream: ss, ctx: ctx})
@@ -325,10 +359,15 @@ func (featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*ser
 		return &serverfeatures.SupportedMethod{ServiceName: service, MethodName: method}
 	}
 	const st = "event_store.client.streams.streams"
+	const ps = "event_store.client.persistent_subscriptions.persistentsubscriptions"
+	create := m(ps, "create")
+	create.Features = []string{"stream", "all"}
 	return &serverfeatures.SupportedMethods{
 		EventStoreServerVersion: ServerVersion,
 		Methods: []*serverfeatures.SupportedMethod{
 			m(st, "read"), m(st, "append"), m(st, "delete"), m(st, "tombstone"),
+			create, m(ps, "update"), m(ps, "delete"), m(ps, "read"), m(ps, "getinfo"),
+			m(ps, "replayparked"), m(ps, "list"), m(ps, "restartsubsystem"),
 			m("event_store.client.server_features.serverfeatures", "getsupportedmethods"),
 			m("event_store.client.gossip.gossip", "read"),
 		},
@@ -350,7 +389,7 @@ func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInf
 	return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{{
 		InstanceId: &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{
 			MostSignificantBits: most, LeastSignificantBits: least}}},
-		TimeStamp:    g.s.now().UnixNano() / 100,
+		TimeStamp:    g.s.clock.Now().UnixNano() / 100,
 		State:        gossip.MemberInfo_Leader,
 		IsAlive:      true,
 		HttpEndPoint: &gossip.EndPoint{Address: host, Port: uint32(port)},

@@ -108,41 +108,6 @@ func newStore(pool *pgxpool.Pool, schema string) (*store, error) {
 	}, nil
 }
 
-// migrate creates the schema and its tables when they do not exist yet.
-func (s *store) migrate(ctx context.Context) error {
-	q := s.schema
-	ddl := []string{
-		`CREATE SCHEMA IF NOT EXISTS ` + q,
-		`CREATE TABLE IF NOT EXISTS ` + q + `.events (
-			pos          bigint PRIMARY KEY,
-			stream       text   NOT NULL,
-			revision     bigint NOT NULL,
-			event_id     uuid   NOT NULL,
-			event_type   text   NOT NULL,
-			content_type text   NOT NULL,
-			created      bigint NOT NULL,
-			data         bytea  NOT NULL,
-			metadata     bytea  NOT NULL,
-			UNIQUE (stream, revision))`,
-		`CREATE TABLE IF NOT EXISTS ` + q + `.streams (
-			name          text    PRIMARY KEY,
-			last_revision bigint  NOT NULL,
-			deleted       boolean NOT NULL DEFAULT false,
-			tombstoned    boolean NOT NULL DEFAULT false)`,
-	}
-	for _, stmt := range ddl {
-		if _, err := s.pool.Exec(ctx, stmt); err != nil {
-			var exists bool
-			// Two servers starting at once may race on CREATE ... IF NOT EXISTS.
-			if err2 := s.pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, strings.Trim(q, `"`)+".streams").Scan(&exists); err2 == nil && exists {
-				continue
-			}
-			return fmt.Errorf("create event store schema: %w", err)
-		}
-	}
-	return nil
-}
-
 // head returns the highest committed position (0 for an empty store).
 func (s *store) head(ctx context.Context) (int64, error) {
 	var h int64

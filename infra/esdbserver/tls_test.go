@@ -268,3 +268,30 @@ func TestIdleLiveSubscriptionSurvivesKeepalive(t *testing.T) {
 		t.Fatal("event not delivered after idling")
 	}
 }
+
+func TestUnsupportedServiceChecksCredentialsFirst(t *testing.T) {
+	t.Parallel()
+	if realServerURL() != "" {
+		t.Skip("needs the embedded server's users")
+	}
+	tt := startTLS(t)
+	ctx := ctxFor(t)
+	list := func(user, pass string) error {
+		_, err := esdb.NewProjectionClientFromExistingClient(tt.client(t, user, pass)).ListAll(ctx, esdb.GenericProjectionOptions{})
+		return err
+	}
+	if err := list("admin", "wrong"); errCode(err) != esdb.ErrorCodeUnauthenticated {
+		t.Fatalf("projections with a wrong password: %v (code %d), want Unauthenticated", err, errCode(err))
+	}
+	if err := list("admin", "changeit"); errCode(err) != esdb.ErrorCodeUnsupportedFeature {
+		t.Fatalf("projections with good credentials: %v (code %d), want Unimplemented", err, errCode(err))
+	}
+	// Persistent subscriptions are served; a missing group is ResourceNotFound.
+	err := tt.client(t, "admin", "changeit").DeletePersistentSubscription(ctx, "nope", "nope", esdb.DeletePersistentSubscriptionOptions{})
+	if errCode(err) != esdb.ErrorCodeResourceNotFound {
+		t.Fatalf("delete of a missing group: %v (code %d), want ResourceNotFound", err, errCode(err))
+	}
+	if err := tt.client(t, "admin", "wrong").DeletePersistentSubscription(ctx, "nope", "nope", esdb.DeletePersistentSubscriptionOptions{}); errCode(err) != esdb.ErrorCodeUnauthenticated {
+		t.Fatalf("delete with a wrong password: %v, want Unauthenticated", err)
+	}
+}

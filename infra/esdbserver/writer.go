@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/arkiv/arkiv/domain"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -120,7 +121,7 @@ type writer struct {
 	st        *store
 	hub       *hub
 	log       *slog.Logger
-	now       func() time.Time
+	clock     domain.Clock
 	queue     chan *writeReq
 	next      int64 // next position to assign
 	lastGroup int   // requests in the previous group
@@ -129,9 +130,9 @@ type writer struct {
 	stopped   chan struct{}
 }
 
-func newWriter(st *store, h *hub, log *slog.Logger, now func() time.Time, head int64) *writer {
+func newWriter(st *store, h *hub, log *slog.Logger, clock domain.Clock, head int64) *writer {
 	return &writer{
-		st: st, hub: h, log: log, now: now,
+		st: st, hub: h, log: log, clock: clock,
 		queue:   make(chan *writeReq, 4096),
 		next:    head + 1,
 		streams: map[string]*streamState{},
@@ -250,7 +251,7 @@ func (w *writer) commit(group []*writeReq) {
 	}
 	p := &pending{touched: map[string]*streamState{}}
 	results := make([]writeRes, len(group))
-	created := w.now().UnixNano() / 100
+	created := w.clock.Now().UnixNano() / 100
 	for i, req := range group {
 		results[i] = w.apply(ctx, req, p, created)
 	}
