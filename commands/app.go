@@ -44,6 +44,8 @@ type App struct {
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 	// RecordLogin is run by authentication as the system actor for every local login.
 	RecordLogin Handler[RecordLogin, Result]
+	// SetPassword sets local accounts' passwords (Deps.Accounts).
+	SetPassword Handler[SetPassword, Result]
 }
 
 // NewApp builds every handler over d and wraps it with WithLogging(log). It refuses nil
@@ -92,5 +94,6 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 		ViewModelInvocations:       WithLogging[ViewModelInvocations, Result]("ViewModelInvocations", log, &ViewModelInvocationsHandler{x}),
 		RecordRetentionDestruction: WithLogging[RecordRetentionDestruction, Result]("RecordRetentionDestruction", log, &RecordRetentionDestructionHandler{x}),
 		RecordLogin:                WithLogging[RecordLogin, Result]("RecordLogin", log, &RecordLoginHandler{x}),
+		SetPassword:                WithLogging[SetPassword, Result]("SetPassword", log, &SetPasswordHandler{d.Accounts}),
 	}, nil
 }

@@ -48,6 +48,8 @@ type Deps struct {
 	Events *domain.Registry
 	// Random is the source of API key secrets; nil means crypto/rand.Reader.
 	Random io.Reader
+	// Accounts serves SetPassword; nil leaves it unavailable.
+	Accounts Accounts
 }
 
 func (d Deps) check() (Deps, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql/generated"
 	"github.com/arkiv/arkiv/infra/auth"
 )
 
@@ -54,7 +55,7 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Directives: Directives(r.Reads)}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: Directives(r.Reads)}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		Upgrader:              websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},

@@ -192,3 +192,36 @@ func one(ctx context.Context, pool *pgxpool.Pool, op, sql string, args []any, de
 	}
 	return err == nil, pgErr(op, err)
 }
+
+// The connections and edges the API serves, by name (gqlgen binds the schema's
+// connection types to them).
+type (
+	// SpaceConnection is a page of spaces with the caller's role.
+	SpaceConnection = Connection[MemberSpace]
+	// SpaceEdge is a space in a SpaceConnection.
+	SpaceEdge = Edge[MemberSpace]
+	// AssistantConnection is a page of assistants.
+	AssistantConnection = Connection[Assistant]
+	// AssistantEdge is an assistant in an AssistantConnection.
+	AssistantEdge = Edge[Assistant]
+	// DocumentConnection is a page of documents.
+	DocumentConnection = Connection[Document]
+	// DocumentEdge is a document in a DocumentConnection.
+	DocumentEdge = Edge[Document]
+	// MessageConnection is a page of messages.
+	MessageConnection = Connection[Message]
+	// MessageEdge is a message in a MessageConnection.
+	MessageEdge = Edge[Message]
+	// AuditConnection is a page of audit entries.
+	AuditConnection = Connection[AuditEntry]
+	// AuditEdge is an audit entry in an AuditConnection.
+	AuditEdge = Edge[AuditEntry]
+	// APIKeyConnection is a page of API keys.
+	APIKeyConnection = Connection[APIKey]
+	// APIKeyEdge is an API key in an APIKeyConnection.
+	APIKeyEdge = Edge[APIKey]
+	// ModelInvocationConnection is a page of model invocations.
+	ModelInvocationConnection = Connection[ModelInvocation]
+	// ModelInvocationEdge is a model invocation in a ModelInvocationConnection.
+	ModelInvocationEdge = Edge[ModelInvocation]
+)
