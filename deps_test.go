@@ -52,7 +52,9 @@ func under(p string) func(string) bool {
 	return func(path string) bool { return path == module+"/"+p || strings.HasPrefix(path, module+"/"+p+"/") }
 }
 
-func exactly(p string) func(string) bool { return func(path string) bool { return path == module+"/"+p } }
+func exactly(p string) func(string) bool {
+	return func(path string) bool { return path == module+"/"+p }
+}
 
 var rules = []rule{
 	{name: "domain imports nothing of Arkiv", from: under("domain"), only: []string{}},
