@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -79,6 +80,10 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 			return auth.WithPrincipal(ctx, p), nil, nil
 		},
 	})
+	// Parsed and validated operations are kept by their text: clients send the same few
+	// operations over and over, and parsing and validating them again costs more than
+	// resolving a small query.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

@@ -3,6 +3,8 @@ package graphql
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/graphql/generated"
@@ -54,8 +56,21 @@ func (r queryResolver) Space(ctx context.Context, id string, consistentAt *strin
 	return r.Reads.SpaceOfMember(ctx, p.OrganizationID, id, p.UserID)
 }
 
-// Members is the resolver for the members field.
+// Members is the resolver for the members field. The members of the spaces of a list are
+// read in one batch (the request's loader); a single space, the space(id) query's, needs no
+// batching and reads its members at once.
 func (r spaceResolver) Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Parent != nil && fc.Parent.Object == "Query" {
+		p, err := caller(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ms, err := r.Reads.Members(ctx, p.OrganizationID, []string{obj.ID})
+		if err != nil {
+			return nil, err
+		}
+		return ms[0], nil
+	}
 	return membersLoader(ctx, r.Resolver, obj.ID)
 }
 
