@@ -1,10 +1,15 @@
-// Package readmodels is Arkiv's query side: typed queries over the tables the projections in
-// projections/readmodel build. Every query is scoped to one organisation: it takes the
-// caller's organisation id and never returns a row of another organisation (a missing or
-// foreign object is nil with a nil error, a list is empty). Space-scoped content (assistants,
-// documents, conversations, search) is returned for a space of the organisation; whether the
-// caller may see it is the caller's membership, which SpaceRole answers and the API checks
-// before calling.
+// Package readmodels is Arkiv's query side: typed queries over the tables the projections
+// build, returning the rows the API serves as they are (gqlgen.yml binds the GraphQL types
+// to these structs). It imports no adapter: what it needs of one — decrypting a field, the
+// search index, an embedder — it declares as a small interface that the composition root
+// (app) satisfies from infra.
+//
+// Every query is scoped to one organisation: it takes the caller's organisation id and never
+// returns a row of another organisation (a missing or foreign object is nil with a nil
+// error, a list is empty). Space-scoped content (assistants, documents, conversations,
+// search) is returned for a space of the organisation; whether the caller may see it is the
+// caller's membership, which SpaceRole answers and the API checks before calling. Rules
+// about who sees what beyond that live here too (APIKeysVisibleTo).
 //
 // Sealed fields are stored as the ciphertext copied from the events and decrypted here, at
 // query time, through an Opener (infra/keyring's codec). A field whose subject is erased
