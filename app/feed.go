@@ -6,10 +6,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/arkiv/arkiv/graphql"
 	"github.com/arkiv/arkiv/projections/engine"
+	"github.com/arkiv/arkiv/readmodels"
 )
 
 // feed implements graphql.Feed over the read models: one connection LISTENs on the
@@ -18,7 +19,7 @@ import (
 // polls: an idle platform sends no queries.
 type feed struct {
 	pool  *pgxpool.Pool
-	reads *reads
+	reads *readmodels.Reader
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -28,7 +29,7 @@ type feed struct {
 	wg      sync.WaitGroup
 }
 
-func newFeed(pool *pgxpool.Pool, r *reads, log *slog.Logger) *feed {
+func newFeed(pool *pgxpool.Pool, r *readmodels.Reader, log *slog.Logger) *feed {
 	return &feed{pool: pool, reads: r, log: log, changed: make(chan struct{})}
 }
 
@@ -54,23 +55,20 @@ func (f *feed) wake() {
 	f.mu.Unlock()
 }
 
+// listen keeps a LISTEN connection until ctx ends, reconnecting after 50 ms, then twice as
+// long each time up to 5 s.
 func (f *feed) listen(ctx context.Context) {
 	defer f.wg.Done()
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
+	b := &backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second}
+	_, _ = backoff.Retry(ctx, func() (struct{}, error) {
 		err := f.listenOnce(ctx)
 		if ctx.Err() != nil {
-			return
+			return struct{}{}, backoff.Permanent(ctx.Err())
 		}
 		f.log.Warn("subscription feed lost its connection; reconnecting", "err_type", fmtType(err))
 		f.wake() // subscribers re-read, in case they missed a notification
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
-			return
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+		return struct{}{}, err
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0))
 }
 
 func (f *feed) listenOnce(ctx context.Context) error {
@@ -104,24 +102,24 @@ func (f *feed) close() {
 }
 
 // stream runs a subscription: it waits for commits and sends what next returns after the
-// last delivered position, until ctx ends.
-func stream[T any](ctx context.Context, f *feed, start int64, next func(ctx context.Context, from int64) ([]T, []int64, error)) <-chan T {
-	out := make(chan T, 16)
+// last delivered position (pos tells an item's), until ctx ends.
+func stream[T any](ctx context.Context, f *feed, start int64, next func(ctx context.Context, from int64) ([]T, error), pos func(*T) int64) <-chan *T {
+	out := make(chan *T, 16)
 	go func() {
 		defer close(out)
 		from := start
 		for {
 			wake := f.wait()
-			items, positions, err := next(ctx, from)
+			items, err := next(ctx, from)
 			if err != nil {
 				if ctx.Err() == nil {
 					f.log.Warn("subscription read failed", "err_type", fmtType(err))
 				}
 			}
-			for i, it := range items {
+			for i := range items {
 				select {
-				case out <- it:
-					from = positions[i]
+				case out <- &items[i]:
+					from = pos(&items[i])
 				case <-ctx.Done():
 					return
 				}
@@ -137,23 +135,23 @@ func stream[T any](ctx context.Context, f *feed, start int64, next func(ctx cont
 }
 
 // Messages implements graphql.Feed.
-func (f *feed) Messages(ctx context.Context, orgID, conversationID string) (<-chan *graphql.Message, error) {
-	start, err := f.reads.rm.LastMessagePosition(ctx, orgID, conversationID)
+func (f *feed) Messages(ctx context.Context, orgID, conversationID string) (<-chan *readmodels.Message, error) {
+	start, err := f.reads.LastMessagePosition(ctx, orgID, conversationID)
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, f, start, func(ctx context.Context, from int64) ([]*graphql.Message, []int64, error) {
-		return f.reads.messagesAfter(ctx, orgID, conversationID, from, 100)
-	}), nil
+	return stream(ctx, f, start, func(ctx context.Context, from int64) ([]readmodels.Message, error) {
+		return f.reads.MessagesAfter(ctx, orgID, conversationID, from, 100)
+	}, func(m *readmodels.Message) int64 { return m.Position }), nil
 }
 
 // Audit implements graphql.Feed.
-func (f *feed) Audit(ctx context.Context, orgID string) (<-chan *graphql.AuditEntry, error) {
-	start, err := f.reads.rm.LastAuditPosition(ctx, orgID)
+func (f *feed) Audit(ctx context.Context, orgID string) (<-chan *readmodels.AuditEntry, error) {
+	start, err := f.reads.LastAuditPosition(ctx, orgID)
 	if err != nil {
 		return nil, err
 	}
-	return stream(ctx, f, int64(start), func(ctx context.Context, from int64) ([]*graphql.AuditEntry, []int64, error) {
-		return f.reads.auditAfter(ctx, orgID, from, 100)
-	}), nil
+	return stream(ctx, f, int64(start), func(ctx context.Context, from int64) ([]readmodels.AuditEntry, error) {
+		return f.reads.AuditAfter(ctx, orgID, uint64(max(from, 0)), 100)
+	}, func(e *readmodels.AuditEntry) int64 { return int64(e.Position) }), nil
 }

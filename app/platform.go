@@ -1,14 +1,12 @@
-// Package app is Arkiv's composition root: it wires the adapters into one running service
-// (the write side, authentication, the assistants' pipeline, the projection runner with its
-// read models and search index, the process managers, subscriptions and the GraphQL handler).
-// `arkiv serve` and `arkiv dev` run it, and the end-to-end tests start it in-process.
+// Package app is Arkiv's composition root and holds wiring only: it connects the adapters
+// of infra/ to the use cases of commands/, the projections, the query side of readmodels/
+// and the GraphQL handler of graphql/, and runs them as one service (projection runner,
+// process managers, maintenance). Policy lives in the packages that own it. `arkiv serve`
+// and `arkiv dev` run it, the end-to-end tests and the benchmarks start it in-process.
 package app
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,13 +34,6 @@ import (
 	"github.com/arkiv/arkiv/projections/processmanagers"
 	"github.com/arkiv/arkiv/readmodels"
 )
-
-// Clock tells the time; the platform's commands, keyring and authentication share it.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // Config locates the services and sets the platform's behaviour.
 type Config struct {
@@ -72,8 +63,8 @@ type Config struct {
 	Projections bool
 	// Version is reported by the version query.
 	Version string
-	// Clock defaults to the wall clock.
-	Clock Clock
+	// Clock defaults to the wall clock; commands, keyring and authentication share it.
+	Clock domain.Clock
 	// Log defaults to discarding.
 	Log *slog.Logger
 	// MaintenanceEvery is the period of key destruction and auth clean-up (default 1 min).
@@ -90,7 +81,7 @@ type Config struct {
 // Platform is a connected, ready Arkiv.
 type Platform struct {
 	cfg     Config
-	clock   Clock
+	clock   domain.Clock
 	log     *slog.Logger
 	Pool    *pgxpool.Pool
 	Store   *eventstore.Store
@@ -105,6 +96,8 @@ type Platform struct {
 	Waiter   *engine.Waiter
 	Index    *search.Index
 	Embedder embedding.Provider
+	// Reads is the query side over the read models.
+	Reads    *readmodels.Reader
 	Resolver *graphql.Resolver
 	// Replies streams assistants' tokens to replyStream subscribers of this process.
 	Replies *graphql.ReplyBroker
@@ -117,7 +110,7 @@ type Platform struct {
 // platform. It does not start the projection runner or maintenance: Run does.
 func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
+		cfg.Clock = domain.SystemClock{}
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -174,21 +167,25 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if p.Embedder, err = embedding.New(cfg.Embeddings); err != nil {
 		return nil, err
 	}
+	p.Reads = readmodels.New(p.Pool, p.Codec, readmodels.WithSearch(searchIndex{p.Index}, p.Embedder))
+
+	// SetPassword needs authentication, which needs the commands: accounts gets it below.
+	accounts := &accounts{Reader: p.Reads}
 	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg,
-		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models}
+		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models, Accounts: accounts}
 	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
 		return nil, err
 	}
 
 	p.AuthPG = auth.NewPostgres(p.Pool)
-	reads := newReads(p)
 	if p.Auth, err = auth.New(auth.Config{
-		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: reads,
+		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: p.Reads,
 		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: newLoginAuditor(p.App, cfg.LoginKey, cfg.Log),
 		LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
 	}); err != nil {
 		return nil, err
 	}
+	accounts.auth = p.Auth
 
 	p.Waiter = engine.NewWaiter(p.Pool, cfg.Log)
 	p.closers = append(p.closers, p.Waiter.Close)
@@ -213,14 +210,14 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 			return nil, err
 		}
 	}
-	p.feed = newFeed(p.Pool, reads, cfg.Log)
+	p.feed = newFeed(p.Pool, p.Reads, cfg.Log)
 	p.closers = append(p.closers, p.feed.close)
 
 	p.Replies = graphql.NewReplyBroker()
 	p.Resolver = &graphql.Resolver{
-		Version: cfg.Version, App: p.App, Reads: reads, Sessions: p.Auth, Waiter: p.Waiter,
+		Version: cfg.Version, App: p.App, Reads: p.Reads, Sessions: p.Auth, Waiter: p.Waiter,
 		Projections: queryProjections(), Feed: p.feed, Clock: cfg.Clock, Log: cfg.Log,
-		Replies: p.Replies, Invocations: readmodels.New(p.Pool, p.Codec),
+		Replies: p.Replies,
 	}
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
 		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP})
@@ -370,34 +367,17 @@ func (u usageRecorder) RecordAPIKeyUse(ctx context.Context, keyID, orgID string)
 
 // loginAuditor records local login outcomes in the organisation's access log through the
 // RecordLogin command, as the system actor: access.login_failed.v1 and
-// access.login_succeeded.v1 with the login digest and the reason, never the login name or
-// the password.
-//
-// The client address is personal data. It is not stored: the events carry only
-// remoteIpDigest, an HMAC-SHA-256 (truncated to 128 bits) of the organisation and the address
-// under a key derived from the login key, which lets an Admin see that failures came from one
-// address (and check a suspected address with the server's key) without the log holding the
-// address itself.
+// access.login_succeeded.v1 with the login digest, the reason and the pseudonym of the
+// client address (auth.AddressPseudonyms), never the login name, the password or the
+// address.
 type loginAuditor struct {
-	app   *commands.App
-	ipKey []byte
-	log   *slog.Logger
+	app       *commands.App
+	addresses auth.AddressPseudonyms
+	log       *slog.Logger
 }
 
 func newLoginAuditor(app *commands.App, loginKey []byte, log *slog.Logger) loginAuditor {
-	m := hmac.New(sha256.New, loginKey)
-	m.Write([]byte("arkiv login audit: remote address"))
-	return loginAuditor{app: app, ipKey: m.Sum(nil), log: log}
-}
-
-// ipDigest is the pseudonym of a client address in an organisation ("" without an address).
-func (a loginAuditor) ipDigest(orgID, ip string) string {
-	if ip == "" {
-		return ""
-	}
-	m := hmac.New(sha256.New, a.ipKey)
-	m.Write([]byte(orgID + "\x00" + ip))
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	return loginAuditor{app: app, addresses: auth.NewAddressPseudonyms(loginKey), log: log}
 }
 
 // record runs RecordLogin. Authentication does not wait on the audit failing: an unknown
@@ -419,11 +399,34 @@ func (a loginAuditor) record(ctx context.Context, c commands.RecordLogin) {
 // LoginFailed implements auth.LoginAuditor.
 func (a loginAuditor) LoginFailed(ctx context.Context, orgID, loginDigest, reason, remoteIP string) {
 	a.record(ctx, commands.RecordLogin{OrganizationID: orgID, LoginDigest: loginDigest, Reason: reason,
-		RemoteIPDigest: a.ipDigest(orgID, remoteIP)})
+		RemoteIPDigest: a.addresses.Of(orgID, remoteIP)})
 }
 
 // LoginSucceeded implements auth.LoginAuditor.
 func (a loginAuditor) LoginSucceeded(ctx context.Context, orgID, userID, loginDigest, remoteIP string) {
 	a.record(ctx, commands.RecordLogin{OrganizationID: orgID, UserID: userID, LoginDigest: loginDigest,
-		RemoteIPDigest: a.ipDigest(orgID, remoteIP)})
+		RemoteIPDigest: a.addresses.Of(orgID, remoteIP)})
+}
+
+// accounts serves commands.SetPassword: roles from the read models, passwords through
+// authentication.
+type accounts struct {
+	*readmodels.Reader
+	auth *auth.Authenticator
+}
+
+func (a *accounts) SetPassword(ctx context.Context, orgID, userID, login, password string) error {
+	return a.auth.SetPassword(ctx, orgID, userID, login, password)
+}
+
+// searchIndex serves readmodels.SearchIndex over the Weaviate index.
+type searchIndex struct{ ix *search.Index }
+
+func (s searchIndex) SearchChunks(ctx context.Context, spaceID, query string, vector []float32, limit int) ([]readmodels.SearchHit, error) {
+	hits, err := s.ix.Search(ctx, spaceID, query, vector, search.SearchOptions{Limit: limit})
+	out := make([]readmodels.SearchHit, len(hits))
+	for i, h := range hits {
+		out[i] = readmodels.SearchHit{ChunkID: h.ChunkID, DocumentID: h.DocumentID, ChunkIndex: h.ChunkIndex, Text: h.Text, Score: h.Score}
+	}
+	return out, err
 }

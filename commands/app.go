@@ -48,6 +48,8 @@ type App struct {
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 	// RecordLogin is run by authentication as the system actor for every local login.
 	RecordLogin Handler[RecordLogin, Result]
+	// SetPassword sets local accounts' passwords (Deps.Accounts).
+	SetPassword Handler[SetPassword, Result]
 
 	// store is what VerifyStream reads.
 	store EventStore
@@ -100,6 +102,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
 	handle(&a.RecordRetentionDestruction, log, x.recordRetentionDestruction)
 	handle(&a.RecordLogin, log, x.recordLogin)
+	handle(&a.SetPassword, log, x.setPassword)
 	return a, nil
 }
 

@@ -48,6 +48,8 @@ type Deps struct {
 	// the CLI and in process-manager workers; one without the other is refused.
 	Retriever Retriever
 	Models    ModelRouter
+	// Accounts serves SetPassword; nil leaves it unavailable.
+	Accounts Accounts
 }
 
 func (d Deps) check() (Deps, error) {

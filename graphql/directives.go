@@ -2,10 +2,12 @@ package graphql
 
 import (
 	"context"
+	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql/generated"
 )
 
 // Roles tells the current organisation role of a user, from the users read model. A user
@@ -16,15 +18,15 @@ type Roles interface {
 
 // Directives returns the implementations of @authenticated and @hasOrgRole. Both check and
 // call next; the commands behind mutations check again against the RBAC table.
-func Directives(roles Roles) DirectiveRoot {
-	return DirectiveRoot{
+func Directives(roles Roles) generated.DirectiveRoot {
+	return generated.DirectiveRoot{
 		Authenticated: func(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
 			if _, err := caller(ctx); err != nil {
 				return nil, err
 			}
 			return next(ctx)
 		},
-		HasOrgRole: func(ctx context.Context, _ any, next graphql.Resolver, allowed []OrgRole) (any, error) {
+		HasOrgRole: func(ctx context.Context, _ any, next graphql.Resolver, allowed []domain.OrgRole) (any, error) {
 			const op = "graphql.hasOrgRole"
 			p, err := userCaller(ctx)
 			if err != nil {
@@ -37,10 +39,8 @@ func Directives(roles Roles) DirectiveRoot {
 			if !active {
 				return nil, domain.E(domain.KindUnauthenticated, op, "user is not active")
 			}
-			for _, a := range allowed {
-				if domainOrgRole(a) == role {
-					return next(ctx)
-				}
+			if slices.Contains(allowed, role) {
+				return next(ctx)
 			}
 			return nil, domain.E(domain.KindForbidden, op, "your organisation role does not permit this operation")
 		},
@@ -63,41 +63,4 @@ func roleOf(ctx context.Context, roles Roles, orgID, userID string) (domain.OrgR
 		return role, active, nil
 	}
 	return roles.OrgRole(ctx, orgID, userID)
-}
-
-// domainOrgRole maps the schema's organisation role to the domain's.
-func domainOrgRole(r OrgRole) domain.OrgRole {
-	switch r {
-	case OrgRoleAdmin:
-		return domain.OrgRoleAdmin
-	case OrgRoleCreator:
-		return domain.OrgRoleCreator
-	case OrgRoleUser:
-		return domain.OrgRoleUser
-	}
-	return ""
-}
-
-// schemaOrgRole maps the domain's organisation role to the schema's.
-func schemaOrgRole(r domain.OrgRole) OrgRole {
-	switch r {
-	case domain.OrgRoleAdmin:
-		return OrgRoleAdmin
-	case domain.OrgRoleCreator:
-		return OrgRoleCreator
-	}
-	return OrgRoleUser
-}
-
-// domainSpaceRole maps the schema's space role to the domain's.
-func domainSpaceRole(r SpaceRole) domain.SpaceRole {
-	switch r {
-	case SpaceRoleAdmin:
-		return domain.SpaceRoleAdmin
-	case SpaceRoleEditor:
-		return domain.SpaceRoleEditor
-	case SpaceRoleViewer:
-		return domain.SpaceRoleViewer
-	}
-	return domain.SpaceRoleNone
 }

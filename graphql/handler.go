@@ -11,12 +11,14 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql/generated"
 	"github.com/arkiv/arkiv/infra/auth"
 )
 
@@ -54,7 +56,7 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Directives: Directives(r.Reads)}))
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: Directives(r.Reads)}))
 	srv.AddTransport(transport.Websocket{
 		KeepAlivePingInterval: 10 * time.Second,
 		Upgrader:              websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
@@ -78,6 +80,10 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 			return auth.WithPrincipal(ctx, p), nil, nil
 		},
 	})
+	// Parsed and validated operations are kept by their text: clients send the same few
+	// operations over and over, and parsing and validating them again costs more than
+	// resolving a small query.
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

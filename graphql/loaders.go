@@ -5,27 +5,32 @@ import (
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
+
+	"github.com/arkiv/arkiv/readmodels"
 )
 
 // Loaders batch the reads that nested fields repeat: the users and the members of spaces.
 // One set lives per request (loadersFor), so nothing is cached across callers.
 type Loaders struct {
-	Users   *dataloadgen.Loader[string, *User]
-	Members *dataloadgen.Loader[string, []SpaceMember]
+	Users   *dataloadgen.Loader[string, *readmodels.User]
+	Members *dataloadgen.Loader[string, []readmodels.SpaceMember]
 }
 
 // newLoaders returns the loaders of one request of a caller of orgID.
-func newLoaders(reads Reads, orgID string) *Loaders {
+func newLoaders(reads *readmodels.Reader, orgID string) *Loaders {
 	wait := dataloadgen.WithWait(200 * time.Microsecond)
 	return &Loaders{
-		Users: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*User, []error) {
+		Users: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([]*readmodels.User, []error) {
 			users, err := reads.Users(ctx, orgID, ids)
 			if err != nil {
 				return nil, []error{err}
 			}
+			for i, u := range users {
+				users[i] = visible(u)
+			}
 			return users, nil
 		}, wait),
-		Members: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([][]SpaceMember, []error) {
+		Members: dataloadgen.NewLoader(func(ctx context.Context, ids []string) ([][]readmodels.SpaceMember, []error) {
 			members, err := reads.Members(ctx, orgID, ids)
 			if err != nil {
 				return nil, []error{err}
@@ -53,7 +58,7 @@ func loadersFor(ctx context.Context, r *Resolver) (*Loaders, error) {
 	return newLoaders(r.Reads, p.OrganizationID), nil
 }
 
-func userLoader(ctx context.Context, r *Resolver, id string) (*User, error) {
+func userLoader(ctx context.Context, r *Resolver, id string) (*readmodels.User, error) {
 	l, err := loadersFor(ctx, r)
 	if err != nil {
 		return nil, err
@@ -61,7 +66,7 @@ func userLoader(ctx context.Context, r *Resolver, id string) (*User, error) {
 	return l.Users.Load(ctx, id)
 }
 
-func membersLoader(ctx context.Context, r *Resolver, spaceID string) ([]SpaceMember, error) {
+func membersLoader(ctx context.Context, r *Resolver, spaceID string) ([]readmodels.SpaceMember, error) {
 	l, err := loadersFor(ctx, r)
 	if err != nil {
 		return nil, err

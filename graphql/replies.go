@@ -1,6 +1,8 @@
 package graphql
 
 import (
+	"github.com/arkiv/arkiv/graphql/generated"
+
 	"context"
 	"sync"
 )
@@ -22,7 +24,7 @@ type ReplyBroker struct {
 const ReplyBuffer = 1024
 
 type replySub struct {
-	ch chan *ReplyDelta
+	ch chan *generated.ReplyDelta
 }
 
 // NewReplyBroker returns an empty broker.
@@ -35,9 +37,9 @@ func replyKey(orgID, conversationID string) string { return orgID + "/" + conver
 // Subscribe returns the deltas published for a conversation of an organisation from now
 // until ctx ends (the channel is then closed). The caller has checked that the subscriber
 // may read the conversation.
-func (b *ReplyBroker) Subscribe(ctx context.Context, orgID, conversationID string) <-chan *ReplyDelta {
+func (b *ReplyBroker) Subscribe(ctx context.Context, orgID, conversationID string) <-chan *generated.ReplyDelta {
 	key := replyKey(orgID, conversationID)
-	s := &replySub{ch: make(chan *ReplyDelta, ReplyBuffer)}
+	s := &replySub{ch: make(chan *generated.ReplyDelta, ReplyBuffer)}
 	b.mu.Lock()
 	if b.subs[key] == nil {
 		b.subs[key] = map[*replySub]struct{}{}
@@ -67,7 +69,7 @@ func (b *ReplyBroker) drop(key string, s *replySub) {
 }
 
 // Publish sends d to every subscriber of the conversation without waiting.
-func (b *ReplyBroker) Publish(orgID, conversationID string, d *ReplyDelta) {
+func (b *ReplyBroker) Publish(orgID, conversationID string, d *generated.ReplyDelta) {
 	key := replyKey(orgID, conversationID)
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/arkiv/arkiv/graphql/generated"
 )
 
 // TestReplyBroker: deltas reach the subscribers of their conversation only, in order; a
@@ -17,9 +19,9 @@ func TestReplyBroker(t *testing.T) {
 	other := b.Subscribe(ctx, "org", "c2")
 	foreign := b.Subscribe(ctx, "org2", "c1")
 	for _, d := range []string{"Hel", "lo"} {
-		b.Publish("org", "c1", &ReplyDelta{ConversationID: "c1", Delta: d})
+		b.Publish("org", "c1", &generated.ReplyDelta{ConversationID: "c1", Delta: d})
 	}
-	b.Publish("org", "c1", &ReplyDelta{ConversationID: "c1", Done: true})
+	b.Publish("org", "c1", &generated.ReplyDelta{ConversationID: "c1", Done: true})
 	var got string
 	for d := range mine {
 		got += d.Delta
@@ -51,7 +53,7 @@ func TestReplyBroker(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < ReplyBuffer+10; i++ {
-			b.Publish("org", "c4", &ReplyDelta{ConversationID: "c4", Delta: "x"})
+			b.Publish("org", "c4", &generated.ReplyDelta{ConversationID: "c4", Delta: "x"})
 		}
 	}()
 	select {

@@ -1,5 +1,7 @@
-// Package graphql holds Arkiv's GraphQL resolvers: thin translations from the schema in
-// schema.graphql to commands/ and readmodels/. gqlgen generates the rest of the package.
+// Package graphql serves schema.graphql, Arkiv's API contract, over HTTP. The schema's
+// types bind to readmodels' rows (gqlgen.yml), so resolvers — one file per area of the
+// schema — are a few lines into commands (mutations) or readmodels (queries); the code gqlgen
+// generates lives apart, in graphql/generated.
 package graphql
 
 import (
@@ -12,6 +14,7 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql/generated"
 	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/readmodels"
 )
@@ -23,8 +26,8 @@ type Resolver struct {
 	// App runs the commands (mutations).
 	App *commands.App
 	// Reads answers the queries, scoped to the caller's organisation.
-	Reads Reads
-	// Sessions performs local logins, logouts and password changes.
+	Reads *readmodels.Reader
+	// Sessions performs local logins and logouts.
 	Sessions Sessions
 	// Waiter lets a query wait until the read models have reached a log position.
 	Waiter Waiter
@@ -33,23 +36,22 @@ type Resolver struct {
 	// Replies carries the tokens of replies to replyStream subscribers; nil disables
 	// streaming.
 	Replies *ReplyBroker
-	// Invocations reads what was sent to models (readmodels.Reader).
-	Invocations Invocations
 	// Feed delivers new messages and audit entries to subscriptions.
 	Feed Feed
 	// ConsistencyBound bounds how long a query waits for consistentAt (default 5 s).
 	ConsistencyBound time.Duration
-	// Clock tells the time; default the wall clock.
-	Clock interface{ Now() time.Time }
+	// Clock tells the time; nil is the wall clock.
+	Clock domain.Clock
 	// Log receives resolver failures without personal data.
 	Log *slog.Logger
 }
+
+var _ generated.ResolverRoot = (*Resolver)(nil)
 
 // Sessions is what the API needs of local accounts (infra/auth.Authenticator).
 type Sessions interface {
 	Login(ctx context.Context, orgID, login, password, remoteIP string) (token string, idle time.Duration, err error)
 	Logout(ctx context.Context, token string) error
-	SetPassword(ctx context.Context, orgID, userID, login, password string) error
 	AuthenticateToken(ctx context.Context, token string) (auth.Principal, error)
 }
 
@@ -59,20 +61,78 @@ type Waiter interface {
 	WaitFor(ctx context.Context, names []string, position uint64, bound time.Duration) error
 }
 
-// Invocations is the query side of what was sent to models (readmodels.Reader). The caller
-// has recorded the read (commands.ViewModelInvocations) first.
-type Invocations interface {
-	ModelInvocations(ctx context.Context, orgID string, f readmodels.ModelInvocationFilter, p readmodels.Page) (readmodels.Connection[readmodels.ModelInvocation], error)
-}
-
 // Feed delivers what subscriptions stream. Each subscribe call returns a channel that is
 // closed when ctx ends; the caller has been authorised already.
 type Feed interface {
 	// Messages streams the messages recorded in a conversation from now on.
-	Messages(ctx context.Context, orgID, conversationID string) (<-chan *Message, error)
+	Messages(ctx context.Context, orgID, conversationID string) (<-chan *readmodels.Message, error)
 	// Audit streams the audit entries of an organisation from now on.
-	Audit(ctx context.Context, orgID string) (<-chan *AuditEntry, error)
+	Audit(ctx context.Context, orgID string) (<-chan *readmodels.AuditEntry, error)
 }
+
+// The resolvers of the schema's types, each implemented in the file of its area.
+type (
+	accessResolver               struct{ *Resolver }
+	auditEntryResolver           struct{ *Resolver }
+	conversationResolver         struct{ *Resolver }
+	documentResolver             struct{ *Resolver }
+	excerptResolver              struct{ *Resolver }
+	messageResolver              struct{ *Resolver }
+	modelInvocationResolver      struct{ *Resolver }
+	mutationResolver             struct{ *Resolver }
+	organizationResolver         struct{ *Resolver }
+	organizationSettingsResolver struct{ *Resolver }
+	pageInfoResolver             struct{ *Resolver }
+	queryResolver                struct{ *Resolver }
+	spaceResolver                struct{ *Resolver }
+	subscriptionResolver         struct{ *Resolver }
+)
+
+// Access implements generated.ResolverRoot.
+func (r *Resolver) Access() generated.AccessResolver { return accessResolver{r} }
+
+// AuditEntry implements generated.ResolverRoot.
+func (r *Resolver) AuditEntry() generated.AuditEntryResolver { return auditEntryResolver{r} }
+
+// Conversation implements generated.ResolverRoot.
+func (r *Resolver) Conversation() generated.ConversationResolver { return conversationResolver{r} }
+
+// Document implements generated.ResolverRoot.
+func (r *Resolver) Document() generated.DocumentResolver { return documentResolver{r} }
+
+// Excerpt implements generated.ResolverRoot.
+func (r *Resolver) Excerpt() generated.ExcerptResolver { return excerptResolver{r} }
+
+// Message implements generated.ResolverRoot.
+func (r *Resolver) Message() generated.MessageResolver { return messageResolver{r} }
+
+// ModelInvocation implements generated.ResolverRoot.
+func (r *Resolver) ModelInvocation() generated.ModelInvocationResolver {
+	return modelInvocationResolver{r}
+}
+
+// Mutation implements generated.ResolverRoot.
+func (r *Resolver) Mutation() generated.MutationResolver { return mutationResolver{r} }
+
+// Organization implements generated.ResolverRoot.
+func (r *Resolver) Organization() generated.OrganizationResolver { return organizationResolver{r} }
+
+// OrganizationSettings implements generated.ResolverRoot.
+func (r *Resolver) OrganizationSettings() generated.OrganizationSettingsResolver {
+	return organizationSettingsResolver{r}
+}
+
+// PageInfo implements generated.ResolverRoot.
+func (r *Resolver) PageInfo() generated.PageInfoResolver { return pageInfoResolver{r} }
+
+// Query implements generated.ResolverRoot.
+func (r *Resolver) Query() generated.QueryResolver { return queryResolver{r} }
+
+// Space implements generated.ResolverRoot.
+func (r *Resolver) Space() generated.SpaceResolver { return spaceResolver{r} }
+
+// Subscription implements generated.ResolverRoot.
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return subscriptionResolver{r} }
 
 // caller returns the authenticated principal of the request.
 func caller(ctx context.Context) (auth.Principal, error) {
@@ -106,15 +166,35 @@ func meta(ctx context.Context) (commands.Meta, auth.Principal, error) {
 	return commands.Meta{CommandID: id, ActorID: p.UserID, CorrelationID: id}, p, nil
 }
 
-// position renders a commit position.
-func position(p uint64) string { return strconv.FormatUint(p, 10) }
-
-// result turns a command's result into the mutation payload.
-func result(r commands.Result, err error) (*MutationResult, error) {
+// run runs a command for the calling user and turns its result into the mutation payload.
+func run[C any](ctx context.Context, h commands.Handler[C, commands.Result], build func(commands.Meta) C) (*generated.MutationResult, error) {
+	m, _, err := meta(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &MutationResult{ID: r.ID, Position: position(r.Position)}, nil
+	res, err := h.Handle(ctx, build(m))
+	if err != nil {
+		return nil, err
+	}
+	return &generated.MutationResult{ID: res.ID, Position: position(res.Position)}, nil
+}
+
+// position renders a commit position.
+func position(p uint64) string { return strconv.FormatUint(p, 10) }
+
+// optional renders an empty string as null.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func (r *Resolver) now() time.Time {
@@ -143,3 +223,38 @@ func (r *Resolver) consistent(ctx context.Context, at *string) error {
 	}
 	return r.Waiter.WaitFor(ctx, r.Projections, pos, bound)
 }
+
+// reader returns the caller (a user) once the read models have reached consistentAt.
+func (r *Resolver) reader(ctx context.Context, consistentAt *string) (auth.Principal, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return p, err
+	}
+	return p, r.consistent(ctx, consistentAt)
+}
+
+// page validates first (1 to 100, default def) and after.
+func page(first *int, after *string, def int) (readmodels.Page, error) {
+	p := readmodels.Page{First: def}
+	if first != nil {
+		p.First = *first
+	}
+	if p.First < 1 || p.First > 100 {
+		return p, domain.E(domain.KindInvalid, "graphql.page", "first must be 1 to 100")
+	}
+	p.After = deref(after)
+	return p, nil
+}
+
+// EndCursor renders an empty page's cursor as null.
+func (pageInfoResolver) EndCursor(_ context.Context, obj *readmodels.PageInfo) (*string, error) {
+	return optional(obj.EndCursor), nil
+}
+
+// empty is an empty page of a connection.
+func empty[T any]() *readmodels.Connection[T] {
+	return &readmodels.Connection[T]{Edges: []readmodels.Edge[T]{}}
+}
+
+// Version is the resolver for the version field.
+func (r queryResolver) Version(context.Context) (string, error) { return r.Resolver.Version, nil }

@@ -82,7 +82,7 @@ func TestErasureCycleLeavesNoCanary(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reader := readmodels.New(f.Pool, codec, readmodels.WithSearch(ix, emb))
+	reader := readmodels.New(f.Pool, codec, readmodels.WithSearch(searchIndex{ix}, emb))
 
 	boot, err := app.Bootstrap.Handle(ctx, commands.Bootstrap{CommandID: uuid.NewString(), OrganizationName: "Kommun",
 		AdminEmail: "admin@kommun.se", AdminName: "Admin"})
@@ -293,4 +293,17 @@ func weaviateCount(t *testing.T, base, class, s string) int {
 		}
 	}
 	return n
+}
+
+// searchIndex serves readmodels.SearchIndex over the Weaviate index, as the composition
+// root does.
+type searchIndex struct{ ix *search.Index }
+
+func (s searchIndex) SearchChunks(ctx context.Context, spaceID, query string, vector []float32, limit int) ([]readmodels.SearchHit, error) {
+	hits, err := s.ix.Search(ctx, spaceID, query, vector, search.SearchOptions{Limit: limit})
+	out := make([]readmodels.SearchHit, len(hits))
+	for i, h := range hits {
+		out[i] = readmodels.SearchHit{ChunkID: h.ChunkID, DocumentID: h.DocumentID, ChunkIndex: h.ChunkIndex, Text: h.Text, Score: h.Score}
+	}
+	return out, err
 }

@@ -98,6 +98,20 @@ func TestMembershipQueries(t *testing.T) {
 			t.Errorf("UserByEmail %s = %q, %v; want %q", tc.name, got, err, tc.want)
 		}
 	}
+
+	for _, tc := range []struct {
+		name, org, subject, email, want string
+	}{
+		{"subject is an active user", A, apptest.AdminA, "", apptest.AdminA},
+		{"subject deactivated, no address", A, apptest.UserA, "", ""},
+		{"subject unknown, address known", A, "not-a-user-id", "ADMIN@0a.se", apptest.AdminA},
+		{"A's user from B", B, apptest.AdminA, "admin@0a.se", ""},
+	} {
+		got, err := rm.ResolveOIDCUser(ctx, tc.org, "https://idp.example", tc.subject, tc.email)
+		if tc.want == "" && !domain.Is(domain.KindNotFound, err) || tc.want != "" && (err != nil || got != tc.want) {
+			t.Errorf("ResolveOIDCUser %s = %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
 }
 
 // TestTails covers the subscription reads: the latest position of a conversation's messages

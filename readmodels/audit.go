@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
-	"github.com/arkiv/arkiv/infra/search"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -222,11 +221,32 @@ type APIKey struct {
 	// OwnerKind is domain.KeyOwnerUser or domain.KeyOwnerAssistant.
 	OwnerKind string
 	OwnerID   string
-	// State is "ACTIVE" or "REVOKED".
+	// State is APIKeyActive or APIKeyRevoked.
 	State      string
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+}
+
+// The states of an API key.
+const (
+	APIKeyActive  = "ACTIVE"
+	APIKeyRevoked = "REVOKED"
+)
+
+// APIKeysVisibleTo returns the API keys a user of the organisation may list, oldest first:
+// every key of the organisation for an active Admin, only the user's own keys for anyone
+// else (a deactivated Admin included).
+func (r *Reader) APIKeysVisibleTo(ctx context.Context, orgID, userID string, p Page) (Connection[APIKey], error) {
+	role, active, err := r.OrgRole(ctx, orgID, userID)
+	if err != nil {
+		return Connection[APIKey]{}, err
+	}
+	owner := userID
+	if active && role == domain.OrgRoleAdmin {
+		owner = ""
+	}
+	return r.APIKeys(ctx, orgID, owner, p)
 }
 
 // APIKeys returns the organisation's API keys, only ownerID's when ownerID is not empty,
@@ -269,9 +289,11 @@ func (r *Reader) APIKeys(ctx context.Context, orgID, ownerID string, p Page) (Co
 	}), nil
 }
 
-// SearchIndex is what Search needs of the index; *search.Index implements it.
+// SearchIndex is what Search needs of the search index (infra/search, through the
+// composition root): a hybrid query within one space's tenant returning at most limit hits,
+// best first, with ChunkID, DocumentID, ChunkIndex, Text and Score set.
 type SearchIndex interface {
-	Search(ctx context.Context, spaceID, query string, vector []float32, opts search.SearchOptions) ([]search.Hit, error)
+	SearchChunks(ctx context.Context, spaceID, query string, vector []float32, limit int) ([]SearchHit, error)
 }
 
 // Embedder embeds the query; infra/embedding's Provider implements it.
@@ -324,13 +346,9 @@ func (r *Reader) Search(ctx context.Context, orgID, spaceID, query string, limit
 	if err != nil {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "embed the query")
 	}
-	hits, err := r.search.ix.Search(ctx, spaceID, query, vecs[0], search.SearchOptions{Limit: limit})
-	if err != nil {
-		return nil, err
+	hits, err := r.search.ix.SearchChunks(ctx, spaceID, query, vecs[0], limit)
+	if hits == nil && err == nil {
+		hits = []SearchHit{}
 	}
-	out := make([]SearchHit, len(hits))
-	for i, h := range hits {
-		out[i] = SearchHit{ChunkID: h.ChunkID, DocumentID: h.DocumentID, ChunkIndex: h.ChunkIndex, Text: h.Text, Score: h.Score}
-	}
-	return out, nil
+	return hits, err
 }

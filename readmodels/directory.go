@@ -360,3 +360,25 @@ func (r *Reader) access(ctx context.Context, op, where, orgID, id string) ([]Acc
 	}
 	return out, pgErr(op, err)
 }
+
+// ResolveOIDCUser returns the user of the organisation an OIDC token stands for
+// (auth.OIDCUserResolver): the token's subject when it is an active user id of the
+// organisation, otherwise the active user whose e-mail address is email; KindNotFound when
+// neither is.
+func (r *Reader) ResolveOIDCUser(ctx context.Context, orgID, issuer, subject, email string) (string, error) {
+	if domain.ValidateID("subject", subject) == nil {
+		if _, active, err := r.OrgRole(ctx, orgID, subject); err != nil {
+			return "", err
+		} else if active {
+			return subject, nil
+		}
+	}
+	u, err := r.UserByEmail(ctx, orgID, email)
+	if err != nil {
+		return "", err
+	}
+	if u == nil {
+		return "", domain.E(domain.KindNotFound, "readmodels.ResolveOIDCUser", "no active user of the organisation has this identity")
+	}
+	return u.ID, nil
+}

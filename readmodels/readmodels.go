@@ -1,10 +1,15 @@
-// Package readmodels is Arkiv's query side: typed queries over the tables the projections in
-// projections/ build. Every query is scoped to one organisation: it takes the
-// caller's organisation id and never returns a row of another organisation (a missing or
-// foreign object is nil with a nil error, a list is empty). Space-scoped content (assistants,
-// documents, conversations, search) is returned for a space of the organisation; whether the
-// caller may see it is the caller's membership, which SpaceRole answers and the API checks
-// before calling.
+// Package readmodels is Arkiv's query side: typed queries over the tables the projections
+// build, returning the rows the API serves as they are (gqlgen.yml binds the GraphQL types
+// to these structs). It imports no adapter: what it needs of one — decrypting a field, the
+// search index, an embedder — it declares as a small interface that the composition root
+// (app) satisfies from infra.
+//
+// Every query is scoped to one organisation: it takes the caller's organisation id and never
+// returns a row of another organisation (a missing or foreign object is nil with a nil
+// error, a list is empty). Space-scoped content (assistants, documents, conversations,
+// search) is returned for a space of the organisation; whether the caller may see it is the
+// caller's membership, which SpaceRole answers and the API checks before calling. Rules
+// about who sees what beyond that live here too (APIKeysVisibleTo).
 //
 // Sealed fields are stored as the ciphertext copied from the events and decrypted here, at
 // query time, through an Opener (infra/keyring's codec). A field whose subject is erased
@@ -192,3 +197,36 @@ func one(ctx context.Context, pool *pgxpool.Pool, op, sql string, args []any, de
 	}
 	return err == nil, pgErr(op, err)
 }
+
+// The connections and edges the API serves, by name (gqlgen binds the schema's
+// connection types to them).
+type (
+	// SpaceConnection is a page of spaces with the caller's role.
+	SpaceConnection = Connection[MemberSpace]
+	// SpaceEdge is a space in a SpaceConnection.
+	SpaceEdge = Edge[MemberSpace]
+	// AssistantConnection is a page of assistants.
+	AssistantConnection = Connection[Assistant]
+	// AssistantEdge is an assistant in an AssistantConnection.
+	AssistantEdge = Edge[Assistant]
+	// DocumentConnection is a page of documents.
+	DocumentConnection = Connection[Document]
+	// DocumentEdge is a document in a DocumentConnection.
+	DocumentEdge = Edge[Document]
+	// MessageConnection is a page of messages.
+	MessageConnection = Connection[Message]
+	// MessageEdge is a message in a MessageConnection.
+	MessageEdge = Edge[Message]
+	// AuditConnection is a page of audit entries.
+	AuditConnection = Connection[AuditEntry]
+	// AuditEdge is an audit entry in an AuditConnection.
+	AuditEdge = Edge[AuditEntry]
+	// APIKeyConnection is a page of API keys.
+	APIKeyConnection = Connection[APIKey]
+	// APIKeyEdge is an API key in an APIKeyConnection.
+	APIKeyEdge = Edge[APIKey]
+	// ModelInvocationConnection is a page of model invocations.
+	ModelInvocationConnection = Connection[ModelInvocation]
+	// ModelInvocationEdge is a model invocation in a ModelInvocationConnection.
+	ModelInvocationEdge = Edge[ModelInvocation]
+)

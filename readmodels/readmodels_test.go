@@ -113,6 +113,18 @@ func TestQueries(t *testing.T) {
 	if err != nil || len(keys.Edges) != 1 || keys.PageInfo.HasNextPage || keys.Edges[0].Node.LastUsedAt == nil {
 		t.Fatalf("APIKeys page 2 = %+v, %v", keys, err)
 	}
+	// An active Admin lists every key of the organisation; anyone else only their own, and
+	// an Admin of another organisation none.
+	if keys, err := rm.APIKeysVisibleTo(ctx, A, apptest.AdminA, readmodels.Page{}); err != nil || len(keys.Edges) != 2 {
+		t.Fatalf("APIKeysVisibleTo(Admin) = %+v, %v", keys, err)
+	}
+	if keys, err := rm.APIKeysVisibleTo(ctx, A, apptest.UserA, readmodels.Page{}); err != nil || len(keys.Edges) != 1 ||
+		keys.Edges[0].Node.ID != apptest.KeyA {
+		t.Fatalf("APIKeysVisibleTo(user) = %+v, %v", keys, err)
+	}
+	if keys, err := rm.APIKeysVisibleTo(ctx, A, apptest.AdminB, readmodels.Page{}); err != nil || len(keys.Edges) != 0 {
+		t.Fatalf("APIKeysVisibleTo(other organisation's Admin) = %+v, %v", keys, err)
+	}
 	den, err := rm.AccessDenials(ctx, A, readmodels.Page{})
 	if err != nil || len(den.Edges) != 1 || den.Edges[0].Node.Command != domain.CmdDeleteSpace || den.Edges[0].Node.TargetID != apptest.SpaceA {
 		t.Fatalf("AccessDenials = %+v, %v", den, err)

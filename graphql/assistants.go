@@ -1,0 +1,59 @@
+package graphql
+
+import (
+	"context"
+
+	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql/generated"
+	"github.com/arkiv/arkiv/readmodels"
+)
+
+// The assistants of a space.
+
+// Assistants is the resolver for the assistants field.
+func (r queryResolver) Assistants(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string) (*readmodels.AssistantConnection, error) {
+	p, err := userCaller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pg, err := page(first, after, 50)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	if ok, err := r.member(ctx, p, spaceID); err != nil || !ok {
+		return empty[readmodels.Assistant](), err
+	}
+	c, err := r.Reads.Assistants(ctx, p.OrganizationID, spaceID, pg)
+	return &c, err
+}
+
+func assistantSpec(name, instructions, model string, retention *int, logPayloads *bool) domain.AssistantSpec {
+	spec := domain.AssistantSpec{Name: name, Instructions: instructions, Model: domain.ModelID(model)}
+	if retention != nil {
+		spec.RetentionDays = *retention
+	}
+	if logPayloads != nil {
+		spec.LogModelPayloads = *logPayloads
+	}
+	return spec
+}
+
+// CreateAssistant is the resolver for the createAssistant field.
+func (r mutationResolver) CreateAssistant(ctx context.Context, input generated.CreateAssistantInput) (*generated.MutationResult, error) {
+	return run(ctx, r.App.CreateAssistant, func(m commands.Meta) commands.CreateAssistant {
+		return commands.CreateAssistant{Meta: m, SpaceID: input.SpaceID,
+			Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}
+	})
+}
+
+// UpdateAssistant is the resolver for the updateAssistant field.
+func (r mutationResolver) UpdateAssistant(ctx context.Context, input generated.UpdateAssistantInput) (*generated.MutationResult, error) {
+	return run(ctx, r.App.UpdateAssistant, func(m commands.Meta) commands.UpdateAssistant {
+		return commands.UpdateAssistant{Meta: m, AssistantID: input.AssistantID,
+			Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}
+	})
+}

@@ -1,0 +1,83 @@
+package graphql
+
+import (
+	"context"
+
+	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql/generated"
+	"github.com/arkiv/arkiv/readmodels"
+)
+
+// The organisation: its settings and identity providers.
+
+// Organization is the resolver for the organization field.
+func (r queryResolver) Organization(ctx context.Context, consistentAt *string) (*readmodels.Organization, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.consistent(ctx, consistentAt); err != nil {
+		return nil, err
+	}
+	o, err := r.Reads.Organization(ctx, p.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, domain.E(domain.KindNotFound, "graphql.organization", "organisation not found")
+	}
+	return o, nil
+}
+
+// IdentityProviders is the resolver for the identityProviders field.
+func (r organizationResolver) IdentityProviders(ctx context.Context, obj *readmodels.Organization) ([]readmodels.IdentityProvider, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Reads.IdentityProviders(ctx, p.OrganizationID)
+}
+
+// AuditRetentionMode is the resolver for the auditRetentionMode field: a mode other than
+// the fixed ones is CUSTOM.
+func (organizationSettingsResolver) AuditRetentionMode(_ context.Context, obj *domain.OrganizationSettings) (string, error) {
+	switch m := obj.AuditRetention.Mode; m {
+	case domain.AuditRetention30, domain.AuditRetention90:
+		return m, nil
+	}
+	return domain.AuditRetentionCustom, nil
+}
+
+// AuditRetentionDays is the resolver for the auditRetentionDays field.
+func (organizationSettingsResolver) AuditRetentionDays(_ context.Context, obj *domain.OrganizationSettings) (int, error) {
+	return obj.AuditRetention.Days, nil
+}
+
+// PasswordMinLength is the resolver for the passwordMinLength field.
+func (organizationSettingsResolver) PasswordMinLength(_ context.Context, obj *domain.OrganizationSettings) (int, error) {
+	return obj.Password.MinLength, nil
+}
+
+// UpdateOrganizationSettings is the resolver for the updateOrganizationSettings field; the
+// domain validates the settings.
+func (r mutationResolver) UpdateOrganizationSettings(ctx context.Context, input domain.OrganizationSettings) (*generated.MutationResult, error) {
+	return run(ctx, r.App.ChangeOrganizationSettings, func(m commands.Meta) commands.ChangeOrganizationSettings {
+		return commands.ChangeOrganizationSettings{Meta: m, Settings: input}
+	})
+}
+
+// ConfigureIdentityProvider is the resolver for the configureIdentityProvider field.
+func (r mutationResolver) ConfigureIdentityProvider(ctx context.Context, input generated.ConfigureIdentityProviderInput) (*generated.MutationResult, error) {
+	return run(ctx, r.App.ConfigureIdentityProvider, func(m commands.Meta) commands.ConfigureIdentityProvider {
+		return commands.ConfigureIdentityProvider{Meta: m, Issuer: input.Issuer, Audience: input.Audience,
+			AllowedAMR: input.AllowedAmr, AcceptedACR: input.AcceptedAcr}
+	})
+}
+
+// RemoveIdentityProvider is the resolver for the removeIdentityProvider field.
+func (r mutationResolver) RemoveIdentityProvider(ctx context.Context, input generated.RemoveIdentityProviderInput) (*generated.MutationResult, error) {
+	return run(ctx, r.App.RemoveIdentityProvider, func(m commands.Meta) commands.RemoveIdentityProvider {
+		return commands.RemoveIdentityProvider{Meta: m, Issuer: input.Issuer, Audience: input.Audience}
+	})
+}
