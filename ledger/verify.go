@@ -232,7 +232,7 @@ func (v *Verifier) compareRef(ctx context.Context, e *Entry, index uint64, leaf 
 		return nil
 	}
 	if ref.Index != index {
-		return fmt.Errorf("ledger: reference returned leaf %d, want %d", ref.Index, index)
+		return v.fail(e, index, CheckLedgerRecord, "the ledger's record of leaf %d is missing (the next it has is leaf %d)", index, ref.Index)
 	}
 	if bytes.Equal(ref.LeafHash, leafHash) {
 		return nil

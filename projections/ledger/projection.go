@@ -1,0 +1,56 @@
+// Package ledger runs Arkiv's verifiable log: the projection that keeps the RFC 6962 Merkle
+// tree over every event in $all order in Postgres (its checkpoint in the same transaction),
+// the checkpointer that signs the tree every N events or T seconds and appends the signed
+// checkpoint to the ledger stream, the monitor that verifies each new range after a
+// checkpoint, and the Reader that serves the latest checkpoint, proofs and the ledger's
+// records to `arkiv audit` and the API. The evidence logic itself is package ledger
+// (github.com/arkiv/arkiv/ledger).
+package ledger
+
+// This file is the package's only contact with the projection engine (package projections).
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/arkiv/arkiv/ledger"
+	"github.com/arkiv/arkiv/projections"
+)
+
+// Name is the projection's fixed name (its checkpoint key).
+const Name = "ledger"
+
+// Projection keeps the tree. It implements projections.BatchProjection.
+type Projection struct{}
+
+// NewProjection returns the ledger projection.
+func NewProjection() *Projection { return &Projection{} }
+
+// Name implements projections.Projection.
+func (*Projection) Name() string { return Name }
+
+// Tables implements projections.Projection.
+func (*Projection) Tables() []string { return Tables() }
+
+// Apply implements projections.Projection: the event becomes the next leaf, once.
+func (*Projection) Apply(ctx context.Context, tx pgx.Tx, ev projections.Event) error {
+	return appendLeaves(ctx, tx, []ledger.Entry{entryOf(ev)}, true)
+}
+
+// ApplyBatch implements projections.BatchProjection with COPY; an event already in the tree
+// fails it (the runner then applies the events one by one).
+func (*Projection) ApplyBatch(ctx context.Context, tx pgx.Tx, evs []projections.Event) error {
+	es := make([]ledger.Entry, len(evs))
+	for i, ev := range evs {
+		es[i] = entryOf(ev)
+	}
+	return appendLeaves(ctx, tx, es, false)
+}
+
+func entryOf(ev projections.Event) ledger.Entry {
+	return ledger.Entry{EventID: ev.ID.String(), Stream: ev.Stream, Revision: ev.Revision, Position: ev.Position.Commit,
+		Type: ev.Type, Created: ev.Created, Data: ev.Data, Metadata: ev.Metadata}
+}
+
+var _ projections.BatchProjection = (*Projection)(nil)
