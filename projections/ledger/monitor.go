@@ -12,16 +12,25 @@ import (
 	"github.com/arkiv/arkiv/ledger"
 )
 
-// LogReader reads the log forwards: up to max non-system events after position after (0:
-// from the start). infra/eventstore implements it with the official client.
-type LogReader interface {
-	ReadAll(ctx context.Context, after uint64, max uint64) ([]domain.Recorded, error)
+// Position is a position in $all (commit and prepare, as EventStoreDB assigns them).
+type Position struct{ Commit, Prepare uint64 }
+
+// Page is one chunk of the log.
+type Page struct {
+	// Entries are the non-system events read, in log order.
+	Entries []ledger.Entry
+	// Last is the position of the last event read, system events included (nil: none).
+	Last *Position
+	// End reports that the read reached the end of the log.
+	End bool
 }
 
-// EntryOf converts a recorded event.
-func EntryOf(r domain.Recorded) ledger.Entry {
-	return ledger.Entry{EventID: r.EventID, Stream: r.Stream, Revision: r.Revision, Position: r.Position, Type: r.Type,
-		Created: r.Created, Data: r.Data, Metadata: r.Metadata}
+// LogReader reads the log forwards (NewLogReader).
+type LogReader interface {
+	// ReadPage returns up to max entries after after (nil: from the start).
+	ReadPage(ctx context.Context, after *Position, max int) (Page, error)
+	// Head returns the position of the last non-system event, nil for an empty log.
+	Head(ctx context.Context) (*Position, error)
 }
 
 // MonitorConfig configures a Monitor. Log, Store, Reader and Keys are required.
@@ -44,7 +53,7 @@ type MonitorConfig struct {
 type Monitor struct {
 	cfg      MonitorConfig
 	v        *ledger.Verifier
-	after    uint64
+	after    *Position
 	kick     chan struct{}
 	reported bool
 }
@@ -90,17 +99,19 @@ func (m *Monitor) Run(ctx context.Context) error {
 // point) but keeps recording it.
 func (m *Monitor) VerifyNew(ctx context.Context) (ledger.Report, error) {
 	for m.v.Failed() == nil {
-		page, err := m.cfg.Log.ReadAll(ctx, m.after, 4096)
+		page, err := m.cfg.Log.ReadPage(ctx, m.after, PageSize)
 		if err != nil {
 			return ledger.Report{}, err
 		}
-		for _, r := range page {
-			if err := m.v.Add(ctx, EntryOf(r)); err != nil {
+		for _, e := range page.Entries {
+			if err := m.v.Add(ctx, e); err != nil {
 				break
 			}
-			m.after = r.Position
 		}
-		if len(page) < 4096 {
+		if page.Last != nil {
+			m.after = page.Last
+		}
+		if page.End || page.Last == nil {
 			break
 		}
 	}

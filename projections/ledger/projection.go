@@ -54,3 +54,36 @@ func entryOf(ev projections.Event) ledger.Entry {
 }
 
 var _ projections.BatchProjection = (*Projection)(nil)
+
+// NewLogReader reads the log through the projection engine's Log (infra/esdbwatermill over
+// the official client): the same events, in the same order, the projection sees.
+func NewLogReader(l projections.Log) LogReader { return engineLog{l} }
+
+type engineLog struct{ l projections.Log }
+
+func (e engineLog) ReadPage(ctx context.Context, after *Position, max int) (Page, error) {
+	var from *projections.Position
+	if after != nil {
+		from = &projections.Position{Commit: after.Commit, Prepare: after.Prepare}
+	}
+	pg, err := e.l.Read(ctx, from, max)
+	if err != nil {
+		return Page{}, err
+	}
+	out := Page{Entries: make([]ledger.Entry, len(pg.Events)), End: pg.End}
+	for i, ev := range pg.Events {
+		out.Entries[i] = entryOf(ev)
+	}
+	if pg.Last != nil {
+		out.Last = &Position{Commit: pg.Last.Commit, Prepare: pg.Last.Prepare}
+	}
+	return out, nil
+}
+
+func (e engineLog) Head(ctx context.Context) (*Position, error) {
+	p, err := e.l.Head(ctx)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return &Position{Commit: p.Commit, Prepare: p.Prepare}, nil
+}
