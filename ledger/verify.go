@@ -94,9 +94,10 @@ type RefLeaf struct {
 }
 
 // RefIterator yields the ledger's records in leaf order from index 0; ok is false after
-// the last.
+// the last. Lookup finds the record of an event by id (ok false: the ledger never saw it).
 type RefIterator interface {
 	Next(ctx context.Context) (leaf RefLeaf, ok bool, err error)
+	Lookup(ctx context.Context, eventID string) (leaf RefLeaf, ok bool, err error)
 }
 
 // Options configures a Verifier.
@@ -240,8 +241,22 @@ func (v *Verifier) compareRef(ctx context.Context, e *Entry, index uint64, leaf 
 	recorded := fmt.Sprintf("event %s (stream %s, revision %d, log position %d)", ref.EventID, ref.Stream, ref.Revision, ref.Position)
 	switch {
 	case ref.EventID != leaf.EventID:
-		return v.fail(e, index, CheckLedgerRecord,
-			"the ledger recorded %s as leaf %d, the log has this event there instead: an event was deleted, inserted or moved", recorded, index)
+		found := fmt.Sprintf("event %s (stream %s, revision %d, log position %d)", e.EventID, e.Stream, e.Revision, e.Position)
+		other, known, err := v.opts.Reference.Lookup(ctx, leaf.EventID)
+		if err != nil {
+			return err
+		}
+		if !known {
+			return v.fail(e, index, CheckLedgerRecord,
+				"the ledger never recorded this event: it was inserted into the log (the ledger has %s as leaf %d)", recorded, index)
+		}
+		// The event found here belongs later: the one the ledger recorded here was deleted
+		// or moved. Name that one.
+		f := v.fail(e, index, CheckLedgerRecord,
+			"the ledger recorded this event as leaf %d, the log has %s there instead (the ledger's leaf %d): this event was deleted or moved",
+			index, found, other.Index)
+		f.Stream, f.Revision, f.Position, f.EventID = ref.Stream, ref.Revision, ref.Position, ref.EventID
+		return f
 	case ref.Stream != leaf.Stream || ref.Revision != leaf.Revision:
 		return v.fail(e, index, CheckLedgerRecord, "the ledger recorded this event in stream %s at revision %d", ref.Stream, ref.Revision)
 	case !bytes.Equal(ref.DataHash, leaf.DataHash[:]):

@@ -265,22 +265,43 @@ type refIterator struct {
 	done bool
 }
 
+const refCols = `idx, event_id, stream, revision, position, data_sha256, meta_sha256, leaf_hash`
+
+func scanRef(row pgx.Row) (ledger.RefLeaf, error) {
+	var l ledger.RefLeaf
+	var idx, rev, pos int64
+	var id uuid.UUID
+	if err := row.Scan(&idx, &id, &l.Stream, &rev, &pos, &l.DataHash, &l.MetadataHash, &l.LeafHash); err != nil {
+		return l, err
+	}
+	l.Index, l.EventID, l.Revision, l.Position = uint64(idx), id.String(), uint64(rev), uint64(pos)
+	return l, nil
+}
+
+func (it *refIterator) Lookup(ctx context.Context, eventID string) (ledger.RefLeaf, bool, error) {
+	id, err := uuid.Parse(eventID)
+	if err != nil {
+		return ledger.RefLeaf{}, false, nil
+	}
+	l, err := scanRef(it.pool.QueryRow(ctx, `SELECT `+refCols+` FROM ledger_leaves WHERE event_id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ledger.RefLeaf{}, false, nil
+	}
+	return l, err == nil, err
+}
+
 func (it *refIterator) Next(ctx context.Context) (ledger.RefLeaf, bool, error) {
 	if len(it.page) == 0 && !it.done {
-		rows, err := it.pool.Query(ctx, `SELECT idx, event_id, stream, revision, position, data_sha256, meta_sha256, leaf_hash
-			FROM ledger_leaves WHERE idx >= $1 ORDER BY idx LIMIT 4096`, it.next)
+		rows, err := it.pool.Query(ctx, `SELECT `+refCols+` FROM ledger_leaves WHERE idx >= $1 ORDER BY idx LIMIT 4096`, it.next)
 		if err != nil {
 			return ledger.RefLeaf{}, false, err
 		}
 		for rows.Next() {
-			var l ledger.RefLeaf
-			var idx, rev, pos int64
-			var id uuid.UUID
-			if err := rows.Scan(&idx, &id, &l.Stream, &rev, &pos, &l.DataHash, &l.MetadataHash, &l.LeafHash); err != nil {
+			l, err := scanRef(rows)
+			if err != nil {
 				rows.Close()
 				return ledger.RefLeaf{}, false, err
 			}
-			l.Index, l.EventID, l.Revision, l.Position = uint64(idx), id.String(), uint64(rev), uint64(pos)
 			it.page = append(it.page, l)
 		}
 		rows.Close()
