@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sort"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/arkiv/arkiv/domain"
@@ -284,7 +286,8 @@ func (v *Verifier) checkChain(e *Entry, index uint64) error {
 		return v.fail(e, index, CheckChain, "revision %d appears again or out of order (revision %d expected)", e.Revision, s.next)
 	}
 	v.meta.PrevHash = ""
-	if err := json.Unmarshal(e.Metadata, &v.meta); err != nil {
+	// go-json-experiment's v1 package: encoding/json's semantics (domain.VerifyChain's), faster.
+	if err := jsonv1.Unmarshal(e.Metadata, &v.meta); err != nil {
 		return v.fail(e, index, CheckChain, "metadata is not valid JSON")
 	}
 	if v.meta.PrevHash != s.head {

@@ -216,38 +216,42 @@ func (r *Reader) Proof(ctx context.Context, eventID string) (ledger.Proof, error
 	return p, nil
 }
 
-// nodes reads node hashes: level 0 from ledger_leaves, higher levels from ledger_nodes.
+// nodes reads node hashes from ledger_leaves: a node of level l and index j is stored with
+// the leaf that completed it, (j+1)*2^l - 1, at offset (l-1)*32 of its nodes (level 0: the
+// leaf hash).
 func (r *Reader) nodes(ctx context.Context) ledger.NodeReader {
 	return func(ids []compact.NodeID) ([][]byte, error) {
-		levels := make([]int32, len(ids))
 		idxs := make([]int64, len(ids))
 		for i, id := range ids {
-			levels[i], idxs[i] = int32(id.Level), int64(id.Index)
+			idxs[i] = int64((id.Index+1)<<id.Level - 1)
 		}
-		rows, err := r.pool.Query(ctx, `SELECT q.level, q.idx, coalesce(n.hash, l.leaf_hash)
-			FROM unnest($1::int[], $2::bigint[]) AS q(level, idx)
-			LEFT JOIN ledger_nodes n ON q.level > 0 AND n.level = q.level AND n.idx = q.idx
-			LEFT JOIN ledger_leaves l ON q.level = 0 AND l.idx = q.idx`, levels, idxs)
+		rows, err := r.pool.Query(ctx, `SELECT idx, leaf_hash, nodes FROM ledger_leaves WHERE idx = ANY($1)`, idxs)
 		if err != nil {
 			return nil, err
 		}
 		defer rows.Close()
-		got := map[compact.NodeID][]byte{}
+		type stored struct{ leaf, nodes []byte }
+		got := map[int64]stored{}
 		for rows.Next() {
-			var level int32
 			var idx int64
-			var h []byte
-			if err := rows.Scan(&level, &idx, &h); err != nil {
+			var s stored
+			if err := rows.Scan(&idx, &s.leaf, &s.nodes); err != nil {
 				return nil, err
 			}
-			got[compact.NewNodeID(uint(level), uint64(idx))] = h
+			got[idx] = s
 		}
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
 		out := make([][]byte, len(ids))
 		for i, id := range ids {
-			if out[i] = got[id]; out[i] == nil {
+			s, ok := got[idxs[i]]
+			switch {
+			case ok && id.Level == 0:
+				out[i] = s.leaf
+			case ok && len(s.nodes) >= int(id.Level)*32:
+				out[i] = s.nodes[(id.Level-1)*32 : id.Level*32]
+			default:
 				return nil, fmt.Errorf("node %d/%d is missing from the ledger", id.Level, id.Index)
 			}
 		}

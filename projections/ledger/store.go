@@ -15,7 +15,7 @@ import (
 
 // Tables are the tables the projection owns.
 func Tables() []string {
-	return []string{"ledger_leaves", "ledger_nodes", "ledger_tree", "ledger_checkpoints"}
+	return []string{"ledger_leaves", "ledger_tree", "ledger_checkpoints"}
 }
 
 // treeState is the ledger_tree row.
@@ -68,6 +68,11 @@ func appendLeaves(ctx context.Context, tx pgx.Tx, es []ledger.Entry, skipKnown b
 			return nil
 		}
 	}
+	// The tables are derived from the log and commit with their checkpoint: a commit lost
+	// in a crash is replayed, so this transaction need not wait for the WAL flush.
+	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+		return err
+	}
 	st, err := loadTree(ctx, tx)
 	if err != nil {
 		return err
@@ -77,10 +82,10 @@ func appendLeaves(ctx context.Context, tx pgx.Tx, es []ledger.Entry, skipKnown b
 		return fmt.Errorf("ledger_tree: %w", err)
 	}
 	leaves := make([][]any, 0, len(es))
-	nodes := make([][]any, 0, len(es))
+	var nodes []byte
 	visit := func(level uint, index uint64, h []byte) {
 		if level > 0 {
-			nodes = append(nodes, []any{int32(level), int64(index), h})
+			nodes = append(nodes, h...)
 		}
 	}
 	var cps [][]any
@@ -88,8 +93,10 @@ func appendLeaves(ctx context.Context, tx pgx.Tx, es []ledger.Entry, skipKnown b
 		idx := tree.Size()
 		l := ledger.LeafOf(e)
 		h := l.Hash()
-		leaves = append(leaves, []any{int64(idx), e.EventID, e.Stream, int64(e.Revision), e.Type, l.CreatedTicks, int64(e.Position), l.DataHash[:], l.MetadataHash[:], h})
+		nodes = []byte{} // a new slice per leaf; empty, not NULL, when it completes no node
 		tree.Append(h, visit)
+		leaves = append(leaves, []any{int64(idx), e.EventID, e.Stream, int64(e.Revision), e.Type, l.CreatedTicks, int64(e.Position),
+			l.DataHash[:], l.MetadataHash[:], h, nodes})
 		if e.Stream == ledger.DefaultStream {
 			if e.Type == ledger.CheckpointType {
 				if row := checkpointRow(e); row != nil {
@@ -101,13 +108,9 @@ func appendLeaves(ctx context.Context, tx pgx.Tx, es []ledger.Entry, skipKnown b
 		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_leaves"},
-		[]string{"idx", "event_id", "stream", "revision", "event_type", "created", "position", "data_sha256", "meta_sha256", "leaf_hash"}, pgx.CopyFromRows(leaves)); err != nil {
+		[]string{"idx", "event_id", "stream", "revision", "event_type", "created", "position", "data_sha256", "meta_sha256", "leaf_hash", "nodes"},
+		pgx.CopyFromRows(leaves)); err != nil {
 		return err
-	}
-	if len(nodes) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_nodes"}, []string{"level", "idx", "hash"}, pgx.CopyFromRows(nodes)); err != nil {
-			return err
-		}
 	}
 	for _, row := range cps {
 		if _, err := tx.Exec(ctx, `INSERT INTO ledger_checkpoints (size, root, note, key_hash, event_id, position, signed_at)

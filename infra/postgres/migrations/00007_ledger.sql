@@ -1,9 +1,11 @@
 -- +goose Up
 -- Projection "ledger": the RFC 6962 Merkle tree over every event of the log in $all order
--- (package projections/ledger). ledger_leaves holds one row per leaf (what the leaf commits
--- to, so `arkiv audit verify` can name a tampered event), ledger_nodes the hashes of the
--- completed interior nodes (inclusion proofs read log2(n) of them), ledger_tree the tree's
--- size and border, ledger_checkpoints the signed checkpoints found in the log.
+-- (package projections/ledger). ledger_leaves holds one row per leaf: what the leaf commits
+-- to (so `arkiv audit verify` can name a tampered event), its hash, and in nodes the hashes
+-- of the interior nodes that this leaf completes, lowest level first (leaf i completes
+-- node (level l, index (i+1)/2^l - 1) for every 2^l dividing i+1), so inclusion proofs read
+-- log2(n) rows. ledger_tree holds the tree's size and border, ledger_checkpoints the signed
+-- checkpoints found in the log.
 CREATE TABLE ledger_leaves (
     idx          bigint PRIMARY KEY,
     event_id     uuid   NOT NULL UNIQUE,
@@ -14,13 +16,8 @@ CREATE TABLE ledger_leaves (
     position     bigint NOT NULL,
     data_sha256  bytea  NOT NULL,
     meta_sha256  bytea  NOT NULL,
-    leaf_hash    bytea  NOT NULL
-);
-CREATE TABLE ledger_nodes (
-    level integer NOT NULL,
-    idx   bigint  NOT NULL,
-    hash  bytea   NOT NULL,
-    PRIMARY KEY (level, idx)
+    leaf_hash    bytea  NOT NULL,
+    nodes        bytea  NOT NULL
 );
 CREATE TABLE ledger_tree (
     id           integer PRIMARY KEY CHECK (id = 1),
@@ -52,5 +49,4 @@ CREATE TABLE ledger_verifications (
 DROP TABLE ledger_verifications;
 DROP TABLE ledger_checkpoints;
 DROP TABLE ledger_tree;
-DROP TABLE ledger_nodes;
 DROP TABLE ledger_leaves;
