@@ -156,9 +156,6 @@ type Verifier struct {
 	trusted []Checkpoint
 	report  Report
 	refDone bool
-	meta    struct {
-		PrevHash string `json:"prevHash"`
-	}
 }
 
 // NewVerifier returns a verifier for a log from its start.
@@ -187,19 +184,48 @@ func (v *Verifier) fail(e *Entry, index uint64, check, format string, args ...an
 	return f
 }
 
+// Prepared is an entry with the hashing of its verification done (Prepare), which does not
+// depend on the events before it and so may run in parallel.
+type Prepared struct {
+	Entry    Entry
+	leaf     Leaf
+	leafHash []byte
+	chain    string // domain.EventHash of the entry
+	prevHash string // its metadata's prevHash
+	metaErr  bool   // its metadata is not valid JSON
+}
+
+// Prepare hashes an entry for Verifier.AddPrepared.
+func Prepare(e Entry) Prepared {
+	p := Prepared{Entry: e, leaf: LeafOf(e)}
+	p.leafHash = p.leaf.Hash()
+	p.chain = domain.EventHash(e.EventID, e.Type, e.Data, e.Metadata)
+	var m struct {
+		PrevHash string `json:"prevHash"`
+	}
+	// go-json-experiment's v1 package: encoding/json's semantics (domain.VerifyChain's), faster.
+	if err := jsonv1.Unmarshal(e.Metadata, &m); err != nil {
+		p.metaErr = true
+	}
+	p.prevHash = m.PrevHash
+	return p
+}
+
 // Add verifies the next event of the log. It returns the first *Failure (and the same one
 // for every later call), or an error of the reference.
-func (v *Verifier) Add(ctx context.Context, e Entry) error {
+func (v *Verifier) Add(ctx context.Context, e Entry) error { return v.AddPrepared(ctx, Prepare(e)) }
+
+// AddPrepared is Add for an entry already prepared.
+func (v *Verifier) AddPrepared(ctx context.Context, p Prepared) error {
 	if f := v.report.Failure; f != nil {
 		return f
 	}
+	e, leaf, leafHash := p.Entry, p.leaf, p.leafHash
 	index := v.tree.Size()
-	leaf := LeafOf(e)
-	leafHash := leaf.Hash()
 	if err := v.compareRef(ctx, &e, index, leaf, leafHash); err != nil {
 		return err
 	}
-	if err := v.checkChain(&e, index); err != nil {
+	if err := v.checkChain(&e, index, &p); err != nil {
 		return err
 	}
 	if e.Stream == v.opts.Stream && e.Type == CheckpointType {
@@ -272,7 +298,7 @@ func (v *Verifier) compareRef(ctx context.Context, e *Entry, index uint64, leaf 
 
 // checkChain applies the rule of domain.VerifyChain incrementally: revisions follow each
 // other from 0 and each event's metadata carries the domain.HashOf of its predecessor.
-func (v *Verifier) checkChain(e *Entry, index uint64) error {
+func (v *Verifier) checkChain(e *Entry, index uint64, p *Prepared) error {
 	s := v.streams[e.Stream]
 	if s == nil {
 		s = &streamState{}
@@ -285,18 +311,16 @@ func (v *Verifier) checkChain(e *Entry, index uint64) error {
 		}
 		return v.fail(e, index, CheckChain, "revision %d appears again or out of order (revision %d expected)", e.Revision, s.next)
 	}
-	v.meta.PrevHash = ""
-	// go-json-experiment's v1 package: encoding/json's semantics (domain.VerifyChain's), faster.
-	if err := jsonv1.Unmarshal(e.Metadata, &v.meta); err != nil {
+	if p.metaErr {
 		return v.fail(e, index, CheckChain, "metadata is not valid JSON")
 	}
-	if v.meta.PrevHash != s.head {
+	if p.prevHash != s.head {
 		if s.next == 0 {
 			return v.fail(e, index, CheckChain, "the stream's first event names a predecessor: earlier events were deleted")
 		}
 		return v.fail(e, index, CheckChain, "prevHash does not match the hash of revision %d: revision %d was altered, or this event was forged or moved", s.next-1, s.next-1)
 	}
-	s.head = domain.EventHash(e.EventID, e.Type, e.Data, e.Metadata)
+	s.head = p.chain
 	s.next++
 	return nil
 }

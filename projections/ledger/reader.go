@@ -185,11 +185,18 @@ func (r *Reader) Proof(ctx context.Context, eventID string) (ledger.Proof, error
 	if err != nil {
 		return ledger.Proof{}, domain.E(domain.KindInvalid, op, "the event id is not a UUID")
 	}
+	// The leaf and the newest checkpoint covering it, in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(`SELECT idx, stream, revision, event_type, created, data_sha256, meta_sha256, leaf_hash
+		FROM ledger_leaves WHERE event_id = $1`, id)
+	b.Queue(`SELECT `+checkpointCols+` FROM ledger_checkpoints
+		WHERE size > (SELECT idx FROM ledger_leaves WHERE event_id = $1) ORDER BY size DESC LIMIT 1`, id)
+	br := r.pool.SendBatch(ctx, b)
+	defer br.Close()
 	var p ledger.Proof
 	var idx, rev, created int64
 	var dataHash, metaHash, leafHash []byte
-	err = r.pool.QueryRow(ctx, `SELECT idx, stream, revision, event_type, created, data_sha256, meta_sha256, leaf_hash
-		FROM ledger_leaves WHERE event_id = $1`, id).Scan(&idx, &p.Leaf.Stream, &rev, &p.Leaf.Type, &created, &dataHash, &metaHash, &leafHash)
+	err = br.QueryRow().Scan(&idx, &p.Leaf.Stream, &rev, &p.Leaf.Type, &created, &dataHash, &metaHash, &leafHash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ledger.Proof{}, domain.E(domain.KindNotFound, op, "the ledger has no such event (yet)")
 	}
@@ -202,11 +209,14 @@ func (r *Reader) Proof(ctx context.Context, eventID string) (ledger.Proof, error
 	if string(p.Leaf.Hash()) != string(leafHash) {
 		return ledger.Proof{}, domain.Errorf(domain.KindInternal, op, "the ledger's record of leaf %d is inconsistent", idx)
 	}
-	cp, err := scanCheckpoint(r.pool.QueryRow(ctx, `SELECT `+checkpointCols+` FROM ledger_checkpoints WHERE size > $1 ORDER BY size DESC LIMIT 1`, idx))
+	cp, err := scanCheckpoint(br.QueryRow())
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ledger.Proof{}, domain.E(domain.KindNotFound, op, "no signed checkpoint covers the event yet")
 	}
 	if err != nil {
+		return ledger.Proof{}, domain.Wrap(domain.KindUnavailable, op, err, "reading the ledger")
+	}
+	if err := br.Close(); err != nil {
 		return ledger.Proof{}, domain.Wrap(domain.KindUnavailable, op, err, "reading the ledger")
 	}
 	p.Checkpoint = []byte(cp.Note)

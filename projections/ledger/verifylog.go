@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"errors"
+	"runtime"
+	"sync"
 
 	"github.com/arkiv/arkiv/ledger"
 )
@@ -38,13 +40,44 @@ func VerifyLog(ctx context.Context, log LogReader, opts ledger.Options, progress
 			after = pg.Last
 		}
 	}()
+	// Hashing does not depend on earlier events: a second stage prepares each page on every
+	// core while the verifier applies the one before.
+	type prepared struct {
+		ps   []ledger.Prepared
+		last *Position
+		err  error
+	}
+	ready := make(chan prepared, 1)
+	go func() {
+		defer close(ready)
+		for p := range pages {
+			out := prepared{ps: make([]ledger.Prepared, len(p.Entries)), last: p.Last, err: p.err}
+			workers := min(runtime.GOMAXPROCS(0), max(1, len(p.Entries)/256))
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < len(p.Entries); i += workers {
+						out.ps[i] = ledger.Prepare(p.Entries[i])
+					}
+				}()
+			}
+			wg.Wait()
+			select {
+			case ready <- out:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	v := ledger.NewVerifier(opts)
-	for p := range pages {
+	for p := range ready {
 		if p.err != nil {
 			return ledger.Report{}, p.err
 		}
-		for _, e := range p.Entries {
-			if err := v.Add(ctx, e); err != nil {
+		for _, e := range p.ps {
+			if err := v.AddPrepared(ctx, e); err != nil {
 				var f *ledger.Failure
 				if errors.As(err, &f) {
 					return v.Finish(ctx)
@@ -52,8 +85,8 @@ func VerifyLog(ctx context.Context, log LogReader, opts ledger.Options, progress
 				return ledger.Report{}, err
 			}
 		}
-		if progress != nil && p.Last != nil {
-			progress(p.Last.Commit)
+		if progress != nil && p.last != nil {
+			progress(p.last.Commit)
 		}
 	}
 	return v.Finish(ctx)
