@@ -17,6 +17,7 @@ import (
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
+	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 	"github.com/arkiv/arkiv/projections/readmodel"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
@@ -24,9 +25,10 @@ import (
 
 // readModelProjections lists every projection Arkiv runs, in the order they are rebuilt by
 // `arkiv projections rebuild --all` (readmodel.All: the search index only when d has an
-// index, an embedder and an opener).
+// index, an embedder and an opener; then the ledger's tree).
 func readModelProjections(d readmodel.Deps) ([]projections.Projection, error) {
-	return readmodel.All(d)
+	all, err := readmodel.All(d)
+	return append(all, ledgerproj.NewProjection()), err
 }
 
 // cmdProjections is `arkiv projections status` and `arkiv projections rebuild NAME|--all`.

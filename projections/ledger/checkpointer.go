@@ -100,15 +100,25 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 // Tick signs and appends a checkpoint when one is due and returns it (nil: none was due).
 func (c *Checkpointer) Tick(ctx context.Context) (*ledger.Checkpoint, error) {
 	if !c.loaded {
+		// The projected checkpoints may lag the log (a restart while the ledger catches
+		// up): the log's last checkpoint, when it is the stream's last event, is the truth.
 		var size int64
 		var at *time.Time
 		if err := c.cfg.Pool.QueryRow(ctx, `SELECT coalesce(max(size), 0), max(signed_at) FROM ledger_checkpoints`).Scan(&size, &at); err != nil {
 			return nil, err
 		}
-		c.lastSize, c.loaded = uint64(size), true
+		c.lastSize = uint64(size)
 		if at != nil {
 			c.lastAt = *at
 		}
+		last, found, err := c.cfg.Store.Last(ctx, ledger.DefaultStream)
+		if err != nil {
+			return nil, err
+		}
+		if n, ok := checkpointSize(last); found && ok && n > c.lastSize {
+			c.lastSize, c.lastAt = n, last.Created
+		}
+		c.loaded = true
 	}
 	st, err := loadTree(ctx, c.cfg.Pool)
 	if err != nil {
@@ -129,7 +139,18 @@ func (c *Checkpointer) Tick(ctx context.Context) (*ledger.Checkpoint, error) {
 		return nil, err
 	}
 	id := uuid.NewSHA1(checkpointNS, []byte(fmt.Sprintf("%s/%d/%s", cp.Origin, cp.Size, hex.EncodeToString(cp.Root)))).String()
-	if err := appendToLedger(ctx, c.cfg.Store, ledger.CheckpointType, id, data, now); err != nil {
+	// Never sign a smaller tree than the log's last checkpoint (another replica's
+	// checkpointer may be ahead of this one's projection).
+	ahead := func(last domain.Recorded) bool {
+		n, ok := checkpointSize(last)
+		if ok && n >= cp.Size {
+			c.lastSize = max(c.lastSize, n)
+			return true
+		}
+		return false
+	}
+	skipped, err := appendToLedger(ctx, c.cfg.Store, ledger.CheckpointType, id, data, now, ahead)
+	if err != nil || skipped {
 		return nil, err
 	}
 	c.lastSize, c.lastAt = cp.Size, now
@@ -144,16 +165,30 @@ func (c *Checkpointer) Tick(ctx context.Context) (*ledger.Checkpoint, error) {
 // idempotent.
 var checkpointNS = uuid.MustParse("5b8f3c0e-9a0c-4f6e-8d7e-2f9b1d0a6c41")
 
+// checkpointSize returns the tree size of a checkpoint event.
+func checkpointSize(r domain.Recorded) (uint64, bool) {
+	if r.Type != ledger.CheckpointType {
+		return 0, false
+	}
+	var d ledger.CheckpointData
+	if json.Unmarshal(r.Data, &d) != nil {
+		return 0, false
+	}
+	return d.Size, true
+}
+
 // appendToLedger appends one event to the ledger stream after its current last event, with
 // the per-stream predecessor hash every Arkiv event carries, retrying on a concurrent
-// append.
-func appendToLedger(ctx context.Context, store Appender, typ, id string, data []byte, now time.Time) error {
-	var err error
+// append. skip, when not nil, is asked about the last event first: true appends nothing.
+func appendToLedger(ctx context.Context, store Appender, typ, id string, data []byte, now time.Time, skip func(domain.Recorded) bool) (skipped bool, err error) {
 	for range 5 {
 		var last domain.Recorded
 		var found bool
 		if last, found, err = store.Last(ctx, ledger.DefaultStream); err != nil {
-			return err
+			return false, err
+		}
+		if found && skip != nil && skip(last) {
+			return true, nil
 		}
 		expected, prev := domain.NoStream, ""
 		if found {
@@ -162,12 +197,12 @@ func appendToLedger(ctx context.Context, store Appender, typ, id string, data []
 		md, merr := json.Marshal(domain.Metadata{Actor: domain.SystemActor, CommandID: id, CorrelationID: id, CausationID: id,
 			SchemaVersion: domain.SchemaVersion(typ), PrevHash: prev, OccurredAt: now.UTC()})
 		if merr != nil {
-			return merr
+			return false, merr
 		}
 		_, err = store.Append(ctx, ledger.DefaultStream, expected, []domain.Proposed{{EventID: id, Type: typ, Data: data, Metadata: md}})
 		if domain.KindOf(err) != domain.KindConflict {
-			return err
+			return false, err
 		}
 	}
-	return err
+	return false, err
 }

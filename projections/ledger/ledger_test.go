@@ -211,6 +211,28 @@ func TestCheckpointerCadenceAndReader(t *testing.T) {
 	if err != nil || !rep.OK || rep.Checkpoints != 3 || rep.Leaves != 15 {
 		t.Fatalf("%+v %v", rep, err)
 	}
+
+	// A checkpointer starting while its ledger lags the log (here: the log's last checkpoint
+	// is ahead of the projected tree) never signs a smaller tree than that checkpoint.
+	last, _, err := e.store.Last(ctx, ledger.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	md, _ := json.Marshal(domain.Metadata{Actor: domain.SystemActor, CommandID: id, SchemaVersion: 1, PrevHash: domain.HashOf(last)})
+	data, _ := json.Marshal(ledger.CheckpointData{Note: "elsewhere", Size: 1000})
+	if _, err := e.store.Append(ctx, ledger.DefaultStream, int64(last.Revision), []domain.Proposed{{EventID: id, Type: ledger.CheckpointType, Data: data, Metadata: md}}); err != nil {
+		t.Fatal(err)
+	}
+	e.add(3, "b")
+	e.waitTree(19)
+	c2, err := ledgerproj.NewCheckpointer(ledgerproj.CheckpointerConfig{Pool: e.pool, Store: e.store, Key: e.key, Every: 1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp, err := c2.Tick(ctx); err != nil || cp != nil {
+		t.Fatalf("signed %v behind the log's checkpoint of size 1000 (%v)", cp, err)
+	}
 }
 
 func TestMonitorRecordsAFailure(t *testing.T) {

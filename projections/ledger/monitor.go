@@ -133,7 +133,7 @@ func (m *Monitor) VerifyNew(ctx context.Context) (ledger.Report, error) {
 			return rep, err
 		}
 		id := uuid.NewSHA1(checkpointNS, append([]byte("verification failed/"), data...)).String()
-		if err := appendToLedger(ctx, m.cfg.Store, ledger.VerificationFailedType, id, data, now); err != nil {
+		if _, err := appendToLedger(ctx, m.cfg.Store, ledger.VerificationFailedType, id, data, now, nil); err != nil {
 			return rep, err
 		}
 		m.reported = true

@@ -29,11 +29,17 @@ type queryer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
+const treeQuery = `SELECT size, content_size, root, border FROM ledger_tree WHERE id = 1`
+
 func loadTree(ctx context.Context, q queryer) (treeState, error) {
+	return scanTree(q.QueryRow(ctx, treeQuery))
+}
+
+func scanTree(row pgx.Row) (treeState, error) {
 	var st treeState
 	var size, content int64
 	var border []byte
-	err := q.QueryRow(ctx, `SELECT size, content_size, root, border FROM ledger_tree WHERE id = 1`).Scan(&size, &content, &st.root, &border)
+	err := row.Scan(&size, &content, &st.root, &border)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return treeState{root: ledger.EmptyRoot()}, nil
 	}
@@ -69,11 +75,20 @@ func appendLeaves(ctx context.Context, tx pgx.Tx, es []ledger.Entry, skipKnown b
 		}
 	}
 	// The tables are derived from the log and commit with their checkpoint: a commit lost
-	// in a crash is replayed, so this transaction need not wait for the WAL flush.
-	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+	// in a crash is replayed, so this transaction need not wait for the WAL flush. The
+	// setting and the tree's state travel in one round trip.
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL synchronous_commit TO OFF`)
+	b.Queue(treeQuery)
+	br := tx.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
 		return err
 	}
-	st, err := loadTree(ctx, tx)
+	st, err := scanTree(br.QueryRow())
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}
