@@ -156,8 +156,19 @@ func (l Leaf) String() string {
 // hasher is the RFC 6962 SHA-256 tree hasher.
 var hasher = rfc6962.DefaultHasher
 
-// HashChildren returns the RFC 6962 hash of an interior node.
-func HashChildren(left, right []byte) []byte { return hasher.HashChildren(left, right) }
+// HashChildren returns the RFC 6962 hash of an interior node, SHA-256(0x01 || left ||
+// right), as the merkle module's hasher does, with one allocation instead of three.
+func HashChildren(left, right []byte) []byte {
+	if len(left) != sha256.Size || len(right) != sha256.Size {
+		return hasher.HashChildren(left, right)
+	}
+	var b [1 + 2*sha256.Size]byte
+	b[0] = 1 // RFC 6962 interior node prefix
+	copy(b[1:], left)
+	copy(b[1+sha256.Size:], right)
+	h := sha256.Sum256(b[:])
+	return h[:]
+}
 
 // EmptyRoot is the root hash of the empty tree.
 func EmptyRoot() []byte { return hasher.EmptyRoot() }

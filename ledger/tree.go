@@ -5,7 +5,7 @@ import (
 )
 
 // factory hashes compact ranges with RFC 6962's interior-node hash.
-var factory = &compact.RangeFactory{Hash: hasher.HashChildren}
+var factory = &compact.RangeFactory{Hash: HashChildren}
 
 // Tree is the right border of a growing Merkle tree (a compact range from leaf 0): enough
 // to append leaves and compute the root without keeping the leaves.

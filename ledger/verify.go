@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"sort"
 
-	jsonv1 "github.com/go-json-experiment/json/v1"
-
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/arkiv/arkiv/domain"
@@ -149,9 +147,8 @@ type streamState struct {
 // verifies a log of any length, and `arkiv serve` keeps one to verify each new range.
 type Verifier struct {
 	opts    Options
-	tree    *Tree    // all leaves added
 	anchor  *Tree    // the tree at the latest verified checkpoint
-	pending [][]byte // leaf hashes after anchor
+	pending [][]byte // leaf hashes after anchor: the tree is anchor + pending
 	streams map[string]*streamState
 	trusted []Checkpoint
 	report  Report
@@ -165,7 +162,7 @@ func NewVerifier(opts Options) *Verifier {
 	}
 	tr := append([]Checkpoint(nil), opts.Trusted...)
 	sort.Slice(tr, func(i, j int) bool { return tr[i].Size < tr[j].Size })
-	return &Verifier{opts: opts, tree: NewTree(), anchor: NewTree(), streams: map[string]*streamState{},
+	return &Verifier{opts: opts, anchor: NewTree(), streams: map[string]*streamState{},
 		trusted: tr, refDone: opts.Reference == nil}
 }
 
@@ -173,7 +170,16 @@ func NewVerifier(opts Options) *Verifier {
 func (v *Verifier) Failed() *Failure { return v.report.Failure }
 
 // Size is the number of leaves added.
-func (v *Verifier) Size() uint64 { return v.tree.Size() }
+func (v *Verifier) Size() uint64 { return v.anchor.Size() + uint64(len(v.pending)) }
+
+// treeAt returns the tree of the first size leaves (anchor.Size() <= size <= Size()).
+func (v *Verifier) treeAt(size uint64) *Tree {
+	t := v.anchor.Clone()
+	for _, h := range v.pending[:size-v.anchor.Size()] {
+		t.Append(h, nil)
+	}
+	return t
+}
 
 func (v *Verifier) fail(e *Entry, index uint64, check, format string, args ...any) *Failure {
 	f := &Failure{Check: check, LeafIndex: index, Detail: fmt.Sprintf(format, args...)}
@@ -200,14 +206,9 @@ func Prepare(e Entry) Prepared {
 	p := Prepared{Entry: e, leaf: LeafOf(e)}
 	p.leafHash = p.leaf.Hash()
 	p.chain = domain.EventHash(e.EventID, e.Type, e.Data, e.Metadata)
-	var m struct {
-		PrevHash string `json:"prevHash"`
-	}
-	// go-json-experiment's v1 package: encoding/json's semantics (domain.VerifyChain's), faster.
-	if err := jsonv1.Unmarshal(e.Metadata, &m); err != nil {
-		p.metaErr = true
-	}
-	p.prevHash = m.PrevHash
+	var ok bool
+	p.prevHash, ok = prevHashOf(e.Metadata)
+	p.metaErr = !ok
 	return p
 }
 
@@ -221,7 +222,7 @@ func (v *Verifier) AddPrepared(ctx context.Context, p Prepared) error {
 		return f
 	}
 	e, leaf, leafHash := p.Entry, p.leaf, p.leafHash
-	index := v.tree.Size()
+	index := v.Size()
 	if err := v.compareRef(ctx, &e, index, leaf, leafHash); err != nil {
 		return err
 	}
@@ -233,14 +234,20 @@ func (v *Verifier) AddPrepared(ctx context.Context, p Prepared) error {
 			return err
 		}
 	}
-	v.tree.Append(leafHash, nil)
 	v.pending = append(v.pending, leafHash)
-	for len(v.trusted) > 0 && v.trusted[0].Size <= v.tree.Size() {
+	for len(v.trusted) > 0 && v.trusted[0].Size <= v.Size() {
 		t := v.trusted[0]
-		if t.Size == v.tree.Size() && !bytes.Equal(t.Root, v.tree.Root()) {
-			return v.fail(&e, index, CheckTrustedCheckpoint,
-				"the tree of the first %d leaves (through this event) has root %s, the trusted checkpoint says %s: the log before it was altered or rewritten",
-				t.Size, b64(v.tree.Root()), b64(t.Root))
+		if t.Size < v.anchor.Size() {
+			// Only a trusted checkpoint of size 0 comes before the first leaf.
+			if t.Size != 0 || !bytes.Equal(t.Root, EmptyRoot()) {
+				return v.fail(&e, index, CheckTrustedCheckpoint, "trusted checkpoint of size %d could not be checked", t.Size)
+			}
+		} else if t.Size == v.Size() {
+			if root := v.treeAt(t.Size).Root(); !bytes.Equal(t.Root, root) {
+				return v.fail(&e, index, CheckTrustedCheckpoint,
+					"the tree of the first %d leaves (through this event) has root %s, the trusted checkpoint says %s: the log before it was altered or rewritten",
+					t.Size, b64(root), b64(t.Root))
+			}
 		}
 		v.trusted = v.trusted[1:]
 		v.report.TrustedChecked++
@@ -342,11 +349,8 @@ func (v *Verifier) checkpoint(e *Entry, index uint64) error {
 	if cp.Size < v.anchor.Size() || cp.Size > index {
 		return v.fail(e, index, CheckCheckpointSize, "checkpoint of size %d after one of size %d, at leaf %d", cp.Size, v.anchor.Size(), index)
 	}
-	next := v.anchor.Clone()
+	next := v.treeAt(cp.Size)
 	n := cp.Size - v.anchor.Size()
-	for _, h := range v.pending[:n] {
-		next.Append(h, nil)
-	}
 	if root := next.Root(); !bytes.Equal(root, cp.Root) {
 		return v.fail(e, index, CheckCheckpointRoot,
 			"the first %d leaves of the log hash to root %s, the signed checkpoint says %s: an event under it was altered, deleted, inserted or moved",
@@ -372,12 +376,12 @@ func (v *Verifier) checkpoint(e *Entry, index uint64) error {
 // ledger records beyond it are failures (the log was cut). It returns the report.
 func (v *Verifier) Finish(ctx context.Context) (Report, error) {
 	r := v.report
-	r.Leaves = v.tree.Size()
-	r.UnanchoredTail = v.tree.Size() - v.anchor.Size()
+	r.Leaves = v.Size()
+	r.UnanchoredTail = uint64(len(v.pending))
 	if r.Failure == nil && len(v.trusted) > 0 {
 		t := v.trusted[0]
-		r.Failure = &Failure{Check: CheckTrustedCheckpoint, LeafIndex: v.tree.Size(),
-			Detail: fmt.Sprintf("the log has %d leaves, the trusted checkpoint covers %d: the newest events were deleted or the log was rolled back", v.tree.Size(), t.Size)}
+		r.Failure = &Failure{Check: CheckTrustedCheckpoint, LeafIndex: v.Size(),
+			Detail: fmt.Sprintf("the log has %d leaves, the trusted checkpoint covers %d: the newest events were deleted or the log was rolled back", v.Size(), t.Size)}
 	}
 	if r.Failure == nil && !v.refDone {
 		ref, ok, err := v.opts.Reference.Next(ctx)
@@ -398,8 +402,8 @@ func (v *Verifier) Finish(ctx context.Context) (Report, error) {
 // Report returns the report so far, without the end-of-log checks of Finish.
 func (v *Verifier) Report() Report {
 	r := v.report
-	r.Leaves = v.tree.Size()
-	r.UnanchoredTail = v.tree.Size() - v.anchor.Size()
+	r.Leaves = v.Size()
+	r.UnanchoredTail = uint64(len(v.pending))
 	r.OK = r.Failure == nil
 	return r
 }

@@ -100,6 +100,7 @@ func auditPublicKey(ctx context.Context, env *cliEnv, args []string) error {
 // stringsFlag is a repeatable string flag.
 type stringsFlag []string
 
+// String and Set implement flag.Value.
 func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
 func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
 

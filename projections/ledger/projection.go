@@ -61,6 +61,7 @@ func NewLogReader(l projections.Log) LogReader { return engineLog{l} }
 
 type engineLog struct{ l projections.Log }
 
+// ReadPage implements LogReader with the engine's Log.Read.
 func (e engineLog) ReadPage(ctx context.Context, after *Position, max int) (Page, error) {
 	var from *projections.Position
 	if after != nil {
@@ -80,6 +81,7 @@ func (e engineLog) ReadPage(ctx context.Context, after *Position, max int) (Page
 	return out, nil
 }
 
+// Head implements LogReader with the engine's Log.Head.
 func (e engineLog) Head(ctx context.Context) (*Position, error) {
 	p, err := e.l.Head(ctx)
 	if err != nil || p == nil {

@@ -292,6 +292,7 @@ func scanRef(row pgx.Row) (ledger.RefLeaf, error) {
 	return l, nil
 }
 
+// Lookup implements ledger.RefIterator.
 func (it *refIterator) Lookup(ctx context.Context, eventID string) (ledger.RefLeaf, bool, error) {
 	id, err := uuid.Parse(eventID)
 	if err != nil {
@@ -304,6 +305,7 @@ func (it *refIterator) Lookup(ctx context.Context, eventID string) (ledger.RefLe
 	return l, err == nil, err
 }
 
+// Next implements ledger.RefIterator, reading 4,096 records at a time.
 func (it *refIterator) Next(ctx context.Context) (ledger.RefLeaf, bool, error) {
 	if len(it.page) == 0 && !it.done {
 		rows, err := it.pool.Query(ctx, `SELECT `+refCols+` FROM ledger_leaves WHERE idx >= $1 ORDER BY idx LIMIT 4096`, it.next)
