@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -219,6 +220,9 @@ func runAuditVerify(ctx context.Context, env *cliEnv, c auditVerifyConfig) (ledg
 			defer bar.Finish()
 			progress = func(pos uint64) { _ = bar.Set64(min(int64(pos), bar.GetMax64())) }
 		}
+	}
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(ledgerproj.VerifyGCPercent))
 	}
 	rep, err := ledgerproj.VerifyLog(ctx, log, opts, progress)
 	if err != nil {
