@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/commands"
@@ -30,7 +31,9 @@ import (
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/retrieval"
 	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/ledger"
 	"github.com/arkiv/arkiv/projections/engine"
+	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 	"github.com/arkiv/arkiv/projections/processmanagers"
 	"github.com/arkiv/arkiv/readmodels"
 )
@@ -76,6 +79,14 @@ type Config struct {
 	// window has passed (default 1 min); RetentionEvery how often the retention sweep runs
 	// (default 1 h). Both managers run in Run when Projections is set.
 	ErasureEvery, RetentionEvery time.Duration
+	// SigningKey signs the ledger's checkpoints; with Projections, Run then runs the
+	// checkpointer and the verification after each checkpoint. LedgerKeys are older public
+	// keys (after a rotation) that verification also trusts. CheckpointEvery and
+	// CheckpointInterval default to 1000 events and 10s.
+	SigningKey         *ledger.Key
+	LedgerKeys         []note.Verifier
+	CheckpointEvery    uint64
+	CheckpointInterval time.Duration
 }
 
 // Platform is a connected, ready Arkiv.
@@ -101,6 +112,9 @@ type Platform struct {
 	Resolver *graphql.Resolver
 	// Replies streams assistants' tokens to replyStream subscribers of this process.
 	Replies *graphql.ReplyBroker
+	// Ledger reads the verifiable log: latest checkpoint, proofs, verification outcome.
+	Ledger  *ledgerproj.Reader
+	ledger  *ledgerRun
 	feed    *feed
 	handler http.Handler
 	closers []func()
@@ -210,6 +224,9 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 			return nil, err
 		}
 	}
+	if err := p.openLedger(); err != nil {
+		return nil, err
+	}
 	p.feed = newFeed(p.Pool, p.Reads, cfg.Log)
 	p.closers = append(p.closers, p.feed.close)
 
@@ -287,6 +304,7 @@ func (p *Platform) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	p.runLedger(ctx, &wg)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -10,13 +10,15 @@ import (
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
 	"github.com/arkiv/arkiv/projections/engine"
+	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 )
 
 // Projections returns every projection the platform runs: the read models, the auth
-// tables, the audit log and the search index.
+// tables, the audit log, the search index and the ledger's Merkle tree.
 func Projections(store *eventstore.Store, codec *keyring.EventCodec, ix *search.Index, emb embedding.Provider) ([]engine.Projection, error) {
-	return projections.All(projections.Deps{Streams: store, Auth: auth.Tables{}, Opener: codec, Index: ix, Embedder: emb,
+	all, err := projections.All(projections.Deps{Streams: store, Auth: auth.Tables{}, Opener: codec, Index: ix, Embedder: emb,
 		Chunker: search.Chunker{}})
+	return append(all, ledgerproj.NewProjection()), err
 }
 
 // queryProjections are the projections a query with consistentAt waits for.

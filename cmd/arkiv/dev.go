@@ -69,6 +69,14 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
+	if cfg.SigningKeyFile == "" {
+		cfg.SigningKeyFile = filepath.Join(*dataDir, "ledger-signing-key")
+		if _, err := os.Stat(cfg.SigningKeyFile); os.IsNotExist(err) {
+			if err := createSigningKey(cfg.SigningKeyFile, "arkiv.dev/ledger"); err != nil {
+				return err
+			}
+		}
+	}
 	if cfg.LoginKey == "" {
 		if cfg.LoginKey, err = loadOrCreateLoginKey(filepath.Join(*dataDir, "auth-login-key")); err != nil {
 			return err

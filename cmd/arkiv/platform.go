@@ -38,6 +38,13 @@ type platformConfig struct {
 	LoginKey     string
 	Projections  bool
 	Dev          bool
+	// SigningKeyFile is the ledger's signing key (ARKIV_SIGNING_KEY_FILE), LedgerKeys older
+	// public key files trusted after a rotation, CheckpointEvery/CheckpointInterval the
+	// checkpoint cadence.
+	SigningKeyFile     string
+	LedgerKeys         string
+	CheckpointEvery    string
+	CheckpointInterval string
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -52,6 +59,10 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("ARKIV_TLS_KEY", ""), "TLS private key file (ARKIV_TLS_KEY)")
 	fs.StringVar(&c.LoginKey, "auth-login-key", envOr("ARKIV_AUTH_LOGIN_KEY", ""), "secret (32+ bytes, base64 or hex) keying login digests; the same on every replica (ARKIV_AUTH_LOGIN_KEY)")
+	fs.StringVar(&c.SigningKeyFile, "signing-key-file", envOr("ARKIV_SIGNING_KEY_FILE", ""), "ledger signing key file, mode 0600 (`arkiv audit generate-key`) (ARKIV_SIGNING_KEY_FILE)")
+	fs.StringVar(&c.LedgerKeys, "ledger-keys", envOr("ARKIV_LEDGER_KEYS", ""), "older ledger public key files trusted after a key rotation, comma-separated (ARKIV_LEDGER_KEYS)")
+	fs.StringVar(&c.CheckpointEvery, "checkpoint-every", envOr("ARKIV_CHECKPOINT_EVERY", "1000"), "sign a ledger checkpoint after this many new events (ARKIV_CHECKPOINT_EVERY)")
+	fs.StringVar(&c.CheckpointInterval, "checkpoint-interval", envOr("ARKIV_CHECKPOINT_INTERVAL", "10s"), "sign a ledger checkpoint at least this often while events arrive (ARKIV_CHECKPOINT_INTERVAL)")
 	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
@@ -98,6 +109,10 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err != nil {
 		return nil, err
 	}
+	lc, err := cfg.ledgerConfig()
+	if err != nil {
+		return nil, err
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := pingWeaviate(cctx, cfg.WeaviateURL); err != nil {
@@ -107,6 +122,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
 		Models: models, Version: version, Log: env.log,
+		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 	})
 	if err != nil {
 		return nil, err

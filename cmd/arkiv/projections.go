@@ -21,15 +21,17 @@ import (
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/projections"
 	"github.com/arkiv/arkiv/projections/engine"
+	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 )
 
 // readModelProjections lists every projection Arkiv runs, in the order they are rebuilt by
 // `arkiv projections rebuild --all` (projections.All: the search index only when d has an
-// index, an embedder and an opener).
+// index, an embedder and an opener; then the ledger's tree).
 func readModelProjections(d projections.Deps) ([]engine.Projection, error) {
-	return projections.All(d)
+	all, err := projections.All(d)
+	return append(all, ledgerproj.NewProjection()), err
 }
 
 // cmdProjections is `arkiv projections status` and `arkiv projections rebuild NAME|--all`.

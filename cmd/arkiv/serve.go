@@ -11,6 +11,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := requireSigningKey(env, cfg.SigningKeyFile); err != nil {
+		return err
+	}
 	p, err := openPlatform(ctx, env, cfg)
 	if err != nil {
 		return err

@@ -34,6 +34,10 @@ func TestServeRefusesToStartWithoutItsServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	loginKey := strings.Repeat("ab", 32)
+	signingKey := filepath.Join(t.TempDir(), "ledger-key")
+	if err := createSigningKey(signingKey, "arkiv.test/ledger"); err != nil {
+		t.Fatal(err)
+	}
 	weaviate := weaviatetest.URL(t)
 	dead := closedAddr(t)
 	pg := pgtest.NewDatabase(t)
@@ -75,6 +79,7 @@ func TestServeRefusesToStartWithoutItsServices(t *testing.T) {
 			for _, v := range []string{"ARKIV_PG_URL", "ARKIV_ESDB_URL", "ARKIV_WEAVIATE_URL", "ARKIV_KEK_FILE", "ARKIV_AUTH_LOGIN_KEY", "ARKIV_KEYSTORE_URL"} {
 				t.Setenv(v, c.env[v])
 			}
+			t.Setenv("ARKIV_SIGNING_KEY_FILE", signingKey)
 			t.Setenv("ARKIV_LISTEN", closedAddr(t))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -95,6 +100,33 @@ func TestServeRefusesToStartWithoutItsServices(t *testing.T) {
 			t.Logf("after %s: %s", time.Since(start).Round(time.Millisecond), strings.TrimSpace(errOut.String()))
 			if c.name != "nothing configured" && strings.Contains(errOut.String(), "ARKIV_PG_URL ARKIV") {
 				t.Fatalf("stderr lists settings that are set: %s", errOut.String())
+			}
+		})
+	}
+}
+
+func TestServeRefusesToStartWithoutASigningKey(t *testing.T) {
+	loose := filepath.Join(t.TempDir(), "loose-key")
+	if err := createSigningKey(loose, "arkiv.test/ledger"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ file, want string }{
+		"unset":             {"", "ARKIV_SIGNING_KEY_FILE is not set"},
+		"missing file":      {filepath.Join(t.TempDir(), "none"), "no such file"},
+		"readable by group": {loose, "must be 0600"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("ARKIV_SIGNING_KEY_FILE", c.file)
+			var errOut bytes.Buffer
+			env := &cliEnv{stdout: io.Discard, stderr: &errOut, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			if code := run(context.Background(), env, []string{"serve"}); code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, errOut.String())
+			}
+			if lines := strings.Count(strings.TrimSpace(errOut.String()), "\n"); lines != 0 || !strings.Contains(errOut.String(), c.want) {
+				t.Fatalf("stderr %q: want one line saying %q", errOut.String(), c.want)
 			}
 		})
 	}

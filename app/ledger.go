@@ -1,0 +1,66 @@
+package app
+
+import (
+	"context"
+	"sync"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/arkiv/arkiv/app/eventlog"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/esdbwatermill"
+	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
+)
+
+// ledgerRun is the ledger's background work: the checkpointer and the monitor that
+// verifies each new range after a checkpoint.
+type ledgerRun struct {
+	checkpointer *ledgerproj.Checkpointer
+	monitor      *ledgerproj.Monitor
+}
+
+// openLedger builds the ledger reader and, when this process runs the projections and has
+// a signing key, the checkpointer and the monitor.
+func (p *Platform) openLedger() error {
+	vkey := ""
+	if p.cfg.SigningKey != nil {
+		vkey = p.cfg.SigningKey.VerifierKey
+	}
+	p.Ledger = ledgerproj.NewReader(p.Pool, vkey)
+	if !p.cfg.Projections || p.cfg.SigningKey == nil {
+		return nil
+	}
+	keys := append([]note.Verifier{p.cfg.SigningKey.Verifier()}, p.cfg.LedgerKeys...)
+	m, err := ledgerproj.NewMonitor(ledgerproj.MonitorConfig{
+		Log:   ledgerproj.NewLogReader(eventlog.NewFrom(p.Store, esdbwatermill.Options{Logger: p.log})),
+		Store: p.Store, Reader: p.Ledger, Keys: keys, Clock: p.clock, Logger: p.log,
+	})
+	if err != nil {
+		return err
+	}
+	c, err := ledgerproj.NewCheckpointer(ledgerproj.CheckpointerConfig{
+		Pool: p.Pool, Store: p.Store, Key: p.cfg.SigningKey, Every: p.cfg.CheckpointEvery, Interval: p.cfg.CheckpointInterval,
+		Clock: p.clock, Logger: p.log, Checkpointed: m.Checkpointed,
+	})
+	if err != nil {
+		return err
+	}
+	p.ledger = &ledgerRun{checkpointer: c, monitor: m}
+	return nil
+}
+
+// runLedger starts the checkpointer and the monitor (when configured) in wg.
+func (p *Platform) runLedger(ctx context.Context, wg *sync.WaitGroup) {
+	if p.ledger == nil {
+		return
+	}
+	for _, run := range []func(context.Context) error{p.ledger.checkpointer.Run, p.ledger.monitor.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("ledger stopped", "kind", domain.KindOf(err).String())
+			}
+		}()
+	}
+}
