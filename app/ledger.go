@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"sync"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/arkiv/arkiv/app/eventlog"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql"
+	"github.com/arkiv/arkiv/graphql/generated"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 )
@@ -63,4 +66,50 @@ func (p *Platform) runLedger(ctx context.Context, wg *sync.WaitGroup) {
 			}
 		}()
 	}
+}
+
+// ledgerAPI adapts the ledger's reader to what the GraphQL API serves.
+type ledgerAPI struct{ r *ledgerproj.Reader }
+
+var _ graphql.Ledger = ledgerAPI{}
+
+// Integrity implements graphql.Ledger.
+func (l ledgerAPI) Integrity(ctx context.Context) (*generated.AuditIntegrity, error) {
+	out := &generated.AuditIntegrity{PublicKey: l.r.PublicKey()}
+	cp, err := l.r.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cp != nil {
+		out.Checkpoint = &generated.LedgerCheckpoint{Note: cp.Note, TreeSize: int(cp.Size),
+			RootHash: base64.StdEncoding.EncodeToString(cp.Root), SignedAt: cp.SignedAt.UTC()}
+	}
+	tail, err := l.r.UnanchoredTail(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out.UnanchoredTail = int(tail)
+	v, err := l.r.LastVerification(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if v != nil {
+		lv := &generated.LedgerVerification{FinishedAt: v.FinishedAt.UTC(), Ok: v.OK, VerifiedLeaves: int(v.Leaves),
+			CheckpointSize: int(v.Checkpoint)}
+		if v.Failure != nil {
+			msg := v.Failure.Error()
+			lv.Failure = &msg
+		}
+		out.LastVerification = lv
+	}
+	return out, nil
+}
+
+// Proof implements graphql.Ledger: the proof as its C2SP tlog-proof text.
+func (l ledgerAPI) Proof(ctx context.Context, eventID string) (string, error) {
+	p, err := l.r.Proof(ctx, eventID)
+	if err != nil {
+		return "", err
+	}
+	return string(p.Marshal()), nil
 }

@@ -41,9 +41,11 @@ type App struct {
 	RestoreErasure        Handler[RestoreErasure, Result]
 	CompleteErasure       Handler[CompleteErasure, Result]
 	ViewAuditLog          Handler[ViewAuditLog, Result]
-	ExportAuditLog        Handler[ExportAuditLog, Result]
-	ExportData            Handler[ExportData, Result]
-	ViewModelInvocations  Handler[ViewModelInvocations, Result]
+	// ViewAuditIntegrity records reads of the verifiable log's state and proofs.
+	ViewAuditIntegrity   Handler[ViewAuditIntegrity, Result]
+	ExportAuditLog       Handler[ExportAuditLog, Result]
+	ExportData           Handler[ExportData, Result]
+	ViewModelInvocations Handler[ViewModelInvocations, Result]
 	// RecordRetentionDestruction is run by the retention process manager as the system actor.
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 	// RecordLogin is run by authentication as the system actor for every local login.
@@ -97,6 +99,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.RestoreErasure, log, x.restoreErasure)
 	handle(&a.CompleteErasure, log, x.completeErasure)
 	handle(&a.ViewAuditLog, log, x.viewAuditLog)
+	handle(&a.ViewAuditIntegrity, log, x.viewAuditIntegrity)
 	handle(&a.ExportAuditLog, log, x.exportAuditLog)
 	handle(&a.ExportData, log, x.exportData)
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)

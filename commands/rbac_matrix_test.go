@@ -95,6 +95,9 @@ func matrixCases() []matrixCase {
 		{domain.CmdViewAuditLog, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.ViewAuditLog.Handle(w.ctx, commands.ViewAuditLog{Meta: m, Justification: "Quarterly access review.", From: now.Add(-time.Hour), To: now}))
 		}},
+		{domain.CmdViewAuditIntegrity, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ViewAuditIntegrity.Handle(w.ctx, commands.ViewAuditIntegrity{Meta: m}))
+		}},
 		{domain.CmdExportAuditLog, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.ExportAuditLog.Handle(w.ctx, commands.ExportAuditLog{Meta: m, Justification: "Auditor request 2026-17.", Format: domain.FormatJSONL, From: now.Add(-time.Hour), To: now}))
 		}},

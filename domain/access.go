@@ -56,6 +56,18 @@ type AuditLogViewed struct {
 // EventName implements Event.
 func (AuditLogViewed) EventName() string { return "access.audit_log_viewed.v1" }
 
+// AuditIntegrityViewed records a read of the verifiable log's state or of an inclusion
+// proof (What is "integrity" or "proof"; EventID the proven event).
+type AuditIntegrityViewed struct {
+	Viewer   string    `json:"viewer"`
+	What     string    `json:"what"`
+	EventID  string    `json:"eventId,omitempty"`
+	ViewedAt time.Time `json:"viewedAt"`
+}
+
+// EventName implements Event.
+func (AuditIntegrityViewed) EventName() string { return "access.audit_integrity_viewed.v1" }
+
 // AuditLogExported records an export of the audit log.
 type AuditLogExported struct {
 	Exporter      string    `json:"exporter"`

@@ -114,7 +114,7 @@ func AllEvents() []Event {
 		ConversationStarted{}, MessageSent{}, AssistantReplyRecorded{}, ModelInvocationRecorded{},
 		APIKeyCreated{}, APIKeyRevoked{}, APIKeyUsed{},
 		ErasureRequested{}, ErasureRestored{}, ErasureCompleted{}, RetentionBucketDestroyed{},
-		AccessDenied{}, DocumentViewed{}, AuditLogViewed{}, AuditLogExported{}, DataExported{},
+		AccessDenied{}, DocumentViewed{}, AuditLogViewed{}, AuditIntegrityViewed{}, AuditLogExported{}, DataExported{},
 		ModelInvocationsViewed{}, LoginFailed{}, LoginSucceeded{},
 	}
 }

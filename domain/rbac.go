@@ -91,6 +91,7 @@ const (
 	CmdRestoreErasure             Command = "RestoreErasure"
 	CmdCompleteErasure            Command = "CompleteErasure"
 	CmdViewAuditLog               Command = "ViewAuditLog"
+	CmdViewAuditIntegrity         Command = "ViewAuditIntegrity"
 	CmdExportAuditLog             Command = "ExportAuditLog"
 	CmdExportData                 Command = "ExportData"
 	// CmdRecordRetentionDestruction records destroyed retention buckets; only the system
@@ -169,6 +170,7 @@ var permissions = []Permission{
 	{CmdRestoreErasure, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdCompleteErasure, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdViewAuditIntegrity, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},

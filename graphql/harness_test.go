@@ -22,6 +22,7 @@ import (
 	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
+	"github.com/arkiv/arkiv/ledger"
 )
 
 // stack is a whole Arkiv started in-process for a test: its own Postgres database, the
@@ -36,6 +37,8 @@ type stack struct {
 
 type stackOptions struct {
 	dev bool
+	// ledger runs the verifiable log with a fresh signing key, checkpointing every event.
+	ledger bool
 }
 
 func startStack(t *testing.T, o stackOptions) *stack {
@@ -47,7 +50,22 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	clock := &clocktest.Clock{}
+	var signing *ledger.Key
+	if o.ledger {
+		skey, vkey, err := ledger.GenerateKey("arkiv.test/ledger")
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "ledger-key")
+		if err := ledger.WriteKeyFile(path, skey, vkey); err != nil {
+			t.Fatal(err)
+		}
+		if signing, err = ledger.LoadKeyFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p, err := app.Open(ctx, app.Config{
+		SigningKey: signing, CheckpointEvery: 1, CheckpointInterval: 100 * time.Millisecond,
 		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Gql"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
 		LoginKey: bytes.Repeat([]byte{7}, 32), Dev: o.dev, Projections: true, Version: "test", Clock: clock,

@@ -38,6 +38,8 @@ type Resolver struct {
 	Replies *ReplyBroker
 	// Feed delivers new messages and audit entries to subscriptions.
 	Feed Feed
+	// Ledger reads the verifiable log; nil answers its fields UNAVAILABLE.
+	Ledger Ledger
 	// ConsistencyBound bounds how long a query waits for consistentAt (default 5 s).
 	ConsistencyBound time.Duration
 	// Clock tells the time; nil is the wall clock.

@@ -124,7 +124,7 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 			if m.Space == "" {
 				m.Space = a.SpaceID
 			}
-		case evAuditLogViewed, evAuditLogExported:
+		case evAuditLogViewed, evAuditLogExported, evIntegrityViewed:
 			typ, target = "audit_log", m.Organization
 		case evDataExported:
 			typ, target = a.SubjectType, a.SubjectID

@@ -122,6 +122,7 @@ var (
 	evLoginFailed        = domain.LoginFailed{}.EventName()
 	evDocumentViewed     = domain.DocumentViewed{}.EventName()
 	evAuditLogViewed     = domain.AuditLogViewed{}.EventName()
+	evIntegrityViewed    = domain.AuditIntegrityViewed{}.EventName()
 	evAuditLogExported   = domain.AuditLogExported{}.EventName()
 	evDataExported       = domain.DataExported{}.EventName()
 	streamOrg            = domain.StreamPrefixOrganization

@@ -129,6 +129,13 @@ type ComplexityRoot struct {
 		TargetID   func(childComplexity int) int
 	}
 
+	AuditIntegrity struct {
+		Checkpoint       func(childComplexity int) int
+		LastVerification func(childComplexity int) int
+		PublicKey        func(childComplexity int) int
+		UnanchoredTail   func(childComplexity int) int
+	}
+
 	Conversation struct {
 		AssistantID func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -179,6 +186,21 @@ type ComplexityRoot struct {
 		AllowedAMR  func(childComplexity int) int
 		Audience    func(childComplexity int) int
 		Issuer      func(childComplexity int) int
+	}
+
+	LedgerCheckpoint struct {
+		Note     func(childComplexity int) int
+		RootHash func(childComplexity int) int
+		SignedAt func(childComplexity int) int
+		TreeSize func(childComplexity int) int
+	}
+
+	LedgerVerification struct {
+		CheckpointSize func(childComplexity int) int
+		Failure        func(childComplexity int) int
+		FinishedAt     func(childComplexity int) int
+		Ok             func(childComplexity int) int
+		VerifiedLeaves func(childComplexity int) int
 	}
 
 	LoginPayload struct {
@@ -310,7 +332,9 @@ type ComplexityRoot struct {
 		APIKeys          func(childComplexity int, first *int, after *string, consistentAt *string) int
 		AccessOf         func(childComplexity int, userID string, consistentAt *string) int
 		Assistants       func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		AuditIntegrity   func(childComplexity int) int
 		AuditLog         func(childComplexity int, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) int
+		AuditProof       func(childComplexity int, eventID string) int
 		Conversation     func(childComplexity int, id string, consistentAt *string) int
 		Document         func(childComplexity int, id string, consistentAt *string) int
 		Documents        func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
@@ -480,6 +504,8 @@ type QueryResolver interface {
 	AuditLog(ctx context.Context, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.AuditEntry], error)
 	APIKeys(ctx context.Context, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.APIKey], error)
 	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.ModelInvocation], error)
+	AuditIntegrity(ctx context.Context) (*AuditIntegrity, error)
+	AuditProof(ctx context.Context, eventID string) (string, error)
 }
 type SpaceResolver interface {
 	Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error)
@@ -779,6 +805,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEntry.TargetID(childComplexity), true
 
+	case "AuditIntegrity.checkpoint":
+		if e.ComplexityRoot.AuditIntegrity.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.Checkpoint(childComplexity), true
+	case "AuditIntegrity.lastVerification":
+		if e.ComplexityRoot.AuditIntegrity.LastVerification == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.LastVerification(childComplexity), true
+	case "AuditIntegrity.publicKey":
+		if e.ComplexityRoot.AuditIntegrity.PublicKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.PublicKey(childComplexity), true
+	case "AuditIntegrity.unanchoredTail":
+		if e.ComplexityRoot.AuditIntegrity.UnanchoredTail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditIntegrity.UnanchoredTail(childComplexity), true
+
 	case "Conversation.assistantId":
 		if e.ComplexityRoot.Conversation.AssistantID == nil {
 			break
@@ -976,6 +1027,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.IdentityProvider.Issuer(childComplexity), true
+
+	case "LedgerCheckpoint.note":
+		if e.ComplexityRoot.LedgerCheckpoint.Note == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerCheckpoint.Note(childComplexity), true
+	case "LedgerCheckpoint.rootHash":
+		if e.ComplexityRoot.LedgerCheckpoint.RootHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerCheckpoint.RootHash(childComplexity), true
+	case "LedgerCheckpoint.signedAt":
+		if e.ComplexityRoot.LedgerCheckpoint.SignedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerCheckpoint.SignedAt(childComplexity), true
+	case "LedgerCheckpoint.treeSize":
+		if e.ComplexityRoot.LedgerCheckpoint.TreeSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerCheckpoint.TreeSize(childComplexity), true
+
+	case "LedgerVerification.checkpointSize":
+		if e.ComplexityRoot.LedgerVerification.CheckpointSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.CheckpointSize(childComplexity), true
+	case "LedgerVerification.failure":
+		if e.ComplexityRoot.LedgerVerification.Failure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.Failure(childComplexity), true
+	case "LedgerVerification.finishedAt":
+		if e.ComplexityRoot.LedgerVerification.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.FinishedAt(childComplexity), true
+	case "LedgerVerification.ok":
+		if e.ComplexityRoot.LedgerVerification.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.Ok(childComplexity), true
+	case "LedgerVerification.verifiedLeaves":
+		if e.ComplexityRoot.LedgerVerification.VerifiedLeaves == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LedgerVerification.VerifiedLeaves(childComplexity), true
 
 	case "LoginPayload.id":
 		if e.ComplexityRoot.LoginPayload.ID == nil {
@@ -1659,6 +1766,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Assistants(childComplexity, args["spaceId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.auditIntegrity":
+		if e.ComplexityRoot.Query.AuditIntegrity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AuditIntegrity(childComplexity), true
 	case "Query.auditLog":
 		if e.ComplexityRoot.Query.AuditLog == nil {
 			break
@@ -1670,6 +1783,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["filter"].(*AuditFilter), args["justification"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.auditProof":
+		if e.ComplexityRoot.Query.AuditProof == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditProof_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditProof(childComplexity, args["eventId"].(string)), true
 	case "Query.conversation":
 		if e.ComplexityRoot.Query.Conversation == nil {
 			break
@@ -2297,6 +2421,55 @@ type Query {
   with the filter, and with the justification (10 to 1000 characters, sealed) when given.
   """
   modelInvocations(filter: ModelInvocationFilter, justification: String, first: Int = 20, after: String, consistentAt: String): ModelInvocationConnection! @hasOrgRole(roles: [ADMIN])
+  """
+  The verifiable log's state (Admins; the read is audited): the latest signed checkpoint, the
+  verifier key, how many events no checkpoint covers yet, and the server's last verification.
+  """
+  auditIntegrity: AuditIntegrity! @hasOrgRole(roles: [ADMIN])
+  """
+  An inclusion proof of one event up to the latest signed checkpoint, in the C2SP tlog-proof
+  layout (Admins; the read is audited). ` + "`" + `arkiv audit verify-proof FILE --key KEY` + "`" + ` checks it
+  offline with nothing but the proof and the public key of ` + "`" + `auditIntegrity.publicKey` + "`" + `.
+  """
+  auditProof(eventId: ID!): String! @hasOrgRole(roles: [ADMIN])
+}
+
+"The verifiable log: every event is a leaf of an RFC 6962 Merkle tree in $all order."
+type AuditIntegrity {
+  "The latest signed checkpoint; null before the first."
+  checkpoint: LedgerCheckpoint
+  "The verifier key of the signing key, in C2SP signed-note format (what ` + "`" + `arkiv audit public-key` + "`" + ` prints)."
+  publicKey: String!
+  "Events in the log that no signed checkpoint covers yet."
+  unanchoredTail: Int!
+  "The outcome of the server's last verification run; null before the first."
+  lastVerification: LedgerVerification
+}
+
+"A signed checkpoint of the log's Merkle tree (a C2SP tlog-checkpoint signed note)."
+type LedgerCheckpoint {
+  "The signed note, verbatim: origin, tree size, root hash and signature lines."
+  note: String!
+  "How many events (leaves) the checkpoint covers."
+  treeSize: Int!
+  "The tree's root hash, base64 as in the note."
+  rootHash: String!
+  "When the checkpoint was recorded in the log."
+  signedAt: Time!
+}
+
+"One verification run of the server over the log: chains, tree, checkpoints and signatures."
+type LedgerVerification {
+  "When the run finished."
+  finishedAt: Time!
+  "Whether everything held."
+  ok: Boolean!
+  "How many leaves the run had verified."
+  verifiedLeaves: Int!
+  "The size of the latest checkpoint the run verified (0: none)."
+  checkpointSize: Int!
+  "The first failure, naming the event and the check; null when ok."
+  failure: String
 }
 
 type Mutation {
@@ -3193,6 +3366,20 @@ func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntry", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "checkpoint":
+		return ec.fieldContext_AuditIntegrity_checkpoint(ctx, field)
+	case "publicKey":
+		return ec.fieldContext_AuditIntegrity_publicKey(ctx, field)
+	case "unanchoredTail":
+		return ec.fieldContext_AuditIntegrity_unanchoredTail(ctx, field)
+	case "lastVerification":
+		return ec.fieldContext_AuditIntegrity_lastVerification(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditIntegrity", field.Name)
+}
+
 func (ec *executionContext) childFields_Conversation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3295,6 +3482,36 @@ func (ec *executionContext) childFields_IdentityProvider(ctx context.Context, fi
 		return ec.fieldContext_IdentityProvider_active(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IdentityProvider", field.Name)
+}
+
+func (ec *executionContext) childFields_LedgerCheckpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "note":
+		return ec.fieldContext_LedgerCheckpoint_note(ctx, field)
+	case "treeSize":
+		return ec.fieldContext_LedgerCheckpoint_treeSize(ctx, field)
+	case "rootHash":
+		return ec.fieldContext_LedgerCheckpoint_rootHash(ctx, field)
+	case "signedAt":
+		return ec.fieldContext_LedgerCheckpoint_signedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LedgerCheckpoint", field.Name)
+}
+
+func (ec *executionContext) childFields_LedgerVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "finishedAt":
+		return ec.fieldContext_LedgerVerification_finishedAt(ctx, field)
+	case "ok":
+		return ec.fieldContext_LedgerVerification_ok(ctx, field)
+	case "verifiedLeaves":
+		return ec.fieldContext_LedgerVerification_verifiedLeaves(ctx, field)
+	case "checkpointSize":
+		return ec.fieldContext_LedgerVerification_checkpointSize(ctx, field)
+	case "failure":
+		return ec.fieldContext_LedgerVerification_failure(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LedgerVerification", field.Name)
 }
 
 func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4244,6 +4461,20 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["consistentAt"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_auditProof_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "eventId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["eventId"] = arg0
 	return args, nil
 }
 
@@ -5709,6 +5940,116 @@ func (ec *executionContext) fieldContext_AuditEntry_occurredAt(_ context.Context
 	return graphql.NewScalarFieldContext("AuditEntry", field, true, true, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _AuditIntegrity_checkpoint(ctx context.Context, field graphql.CollectedField, obj *AuditIntegrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *LedgerCheckpoint) graphql.Marshaler {
+			return ec.marshalOLedgerCheckpoint2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐLedgerCheckpoint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditIntegrity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LedgerCheckpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditIntegrity_publicKey(ctx context.Context, field graphql.CollectedField, obj *AuditIntegrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_publicKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PublicKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_publicKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditIntegrity", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditIntegrity_unanchoredTail(ctx context.Context, field graphql.CollectedField, obj *AuditIntegrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_unanchoredTail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnanchoredTail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_unanchoredTail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditIntegrity", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditIntegrity_lastVerification(ctx context.Context, field graphql.CollectedField, obj *AuditIntegrity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditIntegrity_lastVerification(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastVerification, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *LedgerVerification) graphql.Marshaler {
+			return ec.marshalOLedgerVerification2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐLedgerVerification(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditIntegrity_lastVerification(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditIntegrity",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LedgerVerification(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Conversation_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.Conversation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6468,6 +6809,213 @@ func (ec *executionContext) _IdentityProvider_active(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_IdentityProvider_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IdentityProvider", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerCheckpoint_note(ctx context.Context, field graphql.CollectedField, obj *LedgerCheckpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerCheckpoint_note(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Note, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerCheckpoint_note(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerCheckpoint", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerCheckpoint_treeSize(ctx context.Context, field graphql.CollectedField, obj *LedgerCheckpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerCheckpoint_treeSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TreeSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerCheckpoint_treeSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerCheckpoint", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerCheckpoint_rootHash(ctx context.Context, field graphql.CollectedField, obj *LedgerCheckpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerCheckpoint_rootHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RootHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerCheckpoint_rootHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerCheckpoint", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerCheckpoint_signedAt(ctx context.Context, field graphql.CollectedField, obj *LedgerCheckpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerCheckpoint_signedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerCheckpoint_signedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerCheckpoint", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_finishedAt(ctx context.Context, field graphql.CollectedField, obj *LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_ok(ctx context.Context, field graphql.CollectedField, obj *LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_verifiedLeaves(ctx context.Context, field graphql.CollectedField, obj *LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_verifiedLeaves(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VerifiedLeaves, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_verifiedLeaves(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_checkpointSize(ctx context.Context, field graphql.CollectedField, obj *LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_checkpointSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CheckpointSize, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_checkpointSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _LedgerVerification_failure(ctx context.Context, field graphql.CollectedField, obj *LedgerVerification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LedgerVerification_failure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LedgerVerification_failure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _LoginPayload_id(ctx context.Context, field graphql.CollectedField, obj *LoginPayload) (ret graphql.Marshaler) {
@@ -10290,6 +10838,118 @@ func (ec *executionContext) fieldContext_Query_modelInvocations(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_modelInvocations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditIntegrity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditIntegrity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AuditIntegrity(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *AuditIntegrity
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *AuditIntegrity
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditIntegrity) graphql.Marshaler {
+			return ec.marshalNAuditIntegrity2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditIntegrity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditIntegrity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditIntegrity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditProof(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditProof(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditProof(ctx, fc.Args["eventId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditProof(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditProof_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14410,6 +15070,54 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var auditIntegrityImplementors = []string{"AuditIntegrity"}
+
+func (ec *executionContext) _AuditIntegrity(ctx context.Context, sel ast.SelectionSet, obj *AuditIntegrity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditIntegrityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditIntegrity")
+		case "checkpoint":
+			out.Values[i] = ec._AuditIntegrity_checkpoint(ctx, field, obj)
+		case "publicKey":
+			out.Values[i] = ec._AuditIntegrity_publicKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unanchoredTail":
+			out.Values[i] = ec._AuditIntegrity_unanchoredTail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastVerification":
+			out.Values[i] = ec._AuditIntegrity_lastVerification(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var conversationImplementors = []string{"Conversation"}
 
 func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Conversation) graphql.Marshaler {
@@ -14864,6 +15572,116 @@ func (ec *executionContext) _IdentityProvider(ctx context.Context, sel ast.Selec
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var ledgerCheckpointImplementors = []string{"LedgerCheckpoint"}
+
+func (ec *executionContext) _LedgerCheckpoint(ctx context.Context, sel ast.SelectionSet, obj *LedgerCheckpoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ledgerCheckpointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LedgerCheckpoint")
+		case "note":
+			out.Values[i] = ec._LedgerCheckpoint_note(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "treeSize":
+			out.Values[i] = ec._LedgerCheckpoint_treeSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rootHash":
+			out.Values[i] = ec._LedgerCheckpoint_rootHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signedAt":
+			out.Values[i] = ec._LedgerCheckpoint_signedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var ledgerVerificationImplementors = []string{"LedgerVerification"}
+
+func (ec *executionContext) _LedgerVerification(ctx context.Context, sel ast.SelectionSet, obj *LedgerVerification) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ledgerVerificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LedgerVerification")
+		case "finishedAt":
+			out.Values[i] = ec._LedgerVerification_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ok":
+			out.Values[i] = ec._LedgerVerification_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifiedLeaves":
+			out.Values[i] = ec._LedgerVerification_verifiedLeaves(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "checkpointSize":
+			out.Values[i] = ec._LedgerVerification_checkpointSize(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failure":
+			out.Values[i] = ec._LedgerVerification_failure(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16440,6 +17258,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "auditIntegrity":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_auditIntegrity(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "auditProof":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_auditProof(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -17549,6 +18411,20 @@ func (ec *executionContext) marshalNAuditEntry2ᚖgithubᚗcomᚋarkivᚋarkiv�
 		return graphql.Null
 	}
 	return ec._AuditEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditIntegrity2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditIntegrity(ctx context.Context, sel ast.SelectionSet, v AuditIntegrity) graphql.Marshaler {
+	return ec._AuditIntegrity(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditIntegrity2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditIntegrity(ctx context.Context, sel ast.SelectionSet, v *AuditIntegrity) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AuditIntegrity(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNAuditOutcome2string(ctx context.Context, v any) (string, error) {
@@ -18848,6 +19724,20 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOLedgerCheckpoint2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐLedgerCheckpoint(ctx context.Context, sel ast.SelectionSet, v *LedgerCheckpoint) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LedgerCheckpoint(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLedgerVerification2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐLedgerVerification(ctx context.Context, sel ast.SelectionSet, v *LedgerVerification) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LedgerVerification(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOModelInvocationFilter2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐModelInvocationFilter(ctx context.Context, v any) (*ModelInvocationFilter, error) {

@@ -29,6 +29,18 @@ type AuditFilter struct {
 	To       *time.Time `json:"to,omitempty"`
 }
 
+// The verifiable log: every event is a leaf of an RFC 6962 Merkle tree in $all order.
+type AuditIntegrity struct {
+	// The latest signed checkpoint; null before the first.
+	Checkpoint *LedgerCheckpoint `json:"checkpoint,omitempty"`
+	// The verifier key of the signing key, in C2SP signed-note format (what `arkiv audit public-key` prints).
+	PublicKey string `json:"publicKey"`
+	// Events in the log that no signed checkpoint covers yet.
+	UnanchoredTail int `json:"unanchoredTail"`
+	// The outcome of the server's last verification run; null before the first.
+	LastVerification *LedgerVerification `json:"lastVerification,omitempty"`
+}
+
 // A member's new role.
 type ChangeSpaceRoleInput struct {
 	SpaceID string           `json:"spaceId"`
@@ -118,6 +130,32 @@ type InviteUserInput struct {
 	Email string         `json:"email"`
 	Name  string         `json:"name"`
 	Role  domain.OrgRole `json:"role"`
+}
+
+// A signed checkpoint of the log's Merkle tree (a C2SP tlog-checkpoint signed note).
+type LedgerCheckpoint struct {
+	// The signed note, verbatim: origin, tree size, root hash and signature lines.
+	Note string `json:"note"`
+	// How many events (leaves) the checkpoint covers.
+	TreeSize int `json:"treeSize"`
+	// The tree's root hash, base64 as in the note.
+	RootHash string `json:"rootHash"`
+	// When the checkpoint was recorded in the log.
+	SignedAt time.Time `json:"signedAt"`
+}
+
+// One verification run of the server over the log: chains, tree, checkpoints and signatures.
+type LedgerVerification struct {
+	// When the run finished.
+	FinishedAt time.Time `json:"finishedAt"`
+	// Whether everything held.
+	Ok bool `json:"ok"`
+	// How many leaves the run had verified.
+	VerifiedLeaves int `json:"verifiedLeaves"`
+	// The size of the latest checkpoint the run verified (0: none).
+	CheckpointSize int `json:"checkpointSize"`
+	// The first failure, naming the event and the check; null when ok.
+	Failure *string `json:"failure,omitempty"`
 }
 
 // Credentials of a local account.
