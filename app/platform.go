@@ -84,6 +84,8 @@ type Config struct {
 	// window has passed (default 1 min); RetentionEvery how often the retention sweep runs
 	// (default 1 h). Both managers run in Run when Projections is set.
 	ErasureEvery, RetentionEvery time.Duration
+	// Backup configures the shred journal and scheduled backups (backup.go).
+	Backup BackupConfig
 }
 
 // Platform is a connected, ready Arkiv.
@@ -244,7 +246,11 @@ func (p *Platform) openKeyring(ctx context.Context) error {
 		return fmt.Errorf("key store: %w", err)
 	}
 	p.closers = append(p.closers, pool.Close)
-	kr, err := keyring.Open(ctx, pool, kek, p.clock, keyring.WithLogger(p.log))
+	opts, err := p.keyringOptions()
+	if err != nil {
+		return err
+	}
+	kr, err := keyring.Open(ctx, pool, kek, p.clock, append(opts, keyring.WithLogger(p.log))...)
 	if err != nil {
 		return err
 	}
@@ -289,6 +295,8 @@ func (p *Platform) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); p.runBackups(ctx) }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -38,6 +38,8 @@ type platformConfig struct {
 	LoginKey     string
 	Projections  bool
 	Dev          bool
+	// Backup is the shred journal and the backup schedule (backup.go).
+	Backup app.BackupConfig
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -52,6 +54,7 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("ARKIV_TLS_KEY", ""), "TLS private key file (ARKIV_TLS_KEY)")
 	fs.StringVar(&c.LoginKey, "auth-login-key", envOr("ARKIV_AUTH_LOGIN_KEY", ""), "secret (32+ bytes, base64 or hex) keying login digests; the same on every replica (ARKIV_AUTH_LOGIN_KEY)")
+	bindBackupFlags(fs, &c.Backup)
 	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
@@ -85,6 +88,9 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
+	if err := cfg.backupErr(); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(cfg.KEKFile); err == nil {
 		if _, err := keyring.LoadKEKFile(cfg.KEKFile); err != nil {
 			return nil, configError{"ARKIV_KEK_FILE", errors.New(domain.PublicMessage(err))}
@@ -106,7 +112,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	p, err := app.Open(cctx, app.Config{
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
-		Models: models, Version: version, Log: env.log,
+		Models: models, Version: version, Log: env.log, Backup: cfg.Backup,
 	})
 	if err != nil {
 		return nil, err

@@ -48,11 +48,10 @@ func (k *Keyring) journalDestruction(ctx context.Context, subject string, at tim
 // restored key store: an active or shredding key is deleted and tombstoned, a subject the key
 // store never saw gets a tombstone (so no key can be created for it), one already destroyed
 // is left alone. Nothing is written to the journal (the destructions are already in it). It
-// purges the key table once at the end and returns how many subjects it destroyed or
-// tombstoned. `arkiv backup restore` runs it with the shred journal's entries.
-func (k *Keyring) Redestroy(ctx context.Context, ds []Destruction) (int, error) {
+// purges the key table once at the end and returns the subjects it destroyed or tombstoned. `arkiv backup restore` runs it with the shred journal's entries.
+func (k *Keyring) Redestroy(ctx context.Context, ds []Destruction) ([]string, error) {
 	const op = "keyring.redestroy"
-	n := 0
+	var n []string
 	for _, d := range ds {
 		s, err := domain.ParseSubject(d.Subject)
 		if err != nil {
@@ -98,11 +97,11 @@ func (k *Keyring) Redestroy(ctx context.Context, ds []Destruction) (int, error) 
 			return n, domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
 		}
 		if changed {
-			n++
+			n = append(n, subject)
 		}
 	}
-	if n == 0 {
-		return 0, nil
+	if len(n) == 0 {
+		return nil, nil
 	}
 	return n, k.purge(ctx)
 }
