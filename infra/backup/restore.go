@@ -189,7 +189,6 @@ func checkColumns(ctx context.Context, pool *pgxpool.Pool, qname string, tb Tabl
 	return nil
 }
 
-
 func loadFile(ctx context.Context, pool *pgxpool.Pool, dir string, key []byte, qname, cols, name string, add func(int64)) error {
 	const op = "backup.load"
 	fh, err := os.Open(filepath.Join(dir, filepath.FromSlash(name)))
