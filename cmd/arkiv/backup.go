@@ -437,10 +437,8 @@ func backupRestore(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("recording the restore in the log: %w", err)
 	}
-	rargs := []string{"--all", "--pg-url", f.pgURL, "--esdb-url", esdbURL, "--keystore-url", dsn, "--kek-file", f.kekFile}
-	if *weaviateURL != "" {
-		rargs = append(rargs, "--weaviate-url", *weaviateURL, "--weaviate-grpc", *weaviateGRPC)
-	}
+	rargs := []string{"--all", "--pg-url", f.pgURL, "--esdb-url", esdbURL, "--keystore-url", dsn, "--kek-file", f.kekFile,
+		"--weaviate-url", *weaviateURL, "--weaviate-grpc", *weaviateGRPC}
 	if err := projectionsRebuild(ctx, env, rargs); err != nil {
 		return fmt.Errorf("rebuilding the projections after the restore: %w", err)
 	}
