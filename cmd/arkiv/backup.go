@@ -47,6 +47,13 @@ func bindBackupFlags(fs *flag.FlagSet, c *app.BackupConfig) {
 	})
 }
 
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // backupErr parses ARKIV_BACKUP_SCHEDULE and ARKIV_BACKUP_RETENTION when no flag set them.
 func (c *platformConfig) backupErr() error {
 	if c.Backup.Every == 0 {

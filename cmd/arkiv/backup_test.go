@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/arkiv/arkiv/app"
 	arkivcmd "github.com/arkiv/arkiv/commands"
@@ -45,6 +47,11 @@ type backupStack struct {
 
 func startBackupStack(t *testing.T, pg, kek, journal, class string) *backupStack {
 	t.Helper()
+	return startBackupStackWith(t, pg, kek, journal, class, app.BackupConfig{ShredJournal: journal})
+}
+
+func startBackupStackWith(t *testing.T, pg, kek, journal, class string, bc app.BackupConfig) *backupStack {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	es, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: pg, Listen: "127.0.0.1:0"})
 	if err != nil {
@@ -54,7 +61,7 @@ func startBackupStack(t *testing.T, pg, kek, journal, class string) *backupStack
 		PGURL: pg, ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: class, KEKFile: kek, LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test",
 		ErasureEvery: 100 * time.Millisecond, MaintenanceEvery: 100 * time.Millisecond,
-		Backup: app.BackupConfig{ShredJournal: journal},
+		Backup: bc,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -219,6 +226,17 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 	keptDoc, erasedDoc := ingest("Kept", keptText), ingest("Erased", erasedText)
 	if c := s.content(t, admin, erasedDoc); c != erasedText {
 		t.Fatalf("seeded content = %v", c)
+	}
+	chunks := func(st *backupStack) map[string]int {
+		t.Helper()
+		n, err := st.p.Index.ChunkCounts(ctx, space, []string{keptDoc, erasedDoc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := chunks(s); n[keptDoc] == 0 || n[erasedDoc] == 0 {
+		t.Fatalf("the canaries are not in the search index: %v", n)
 	}
 
 	call := func(args ...string) (int, string, string) {
@@ -400,6 +418,7 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 	// recorded with the subjects it destroyed again.
 	seen := map[uuid.UUID]bool{}
 	var restored *backup.Restored
+	var head uint64
 	rs, err := r.p.Store.Client().ReadAll(ctx, esdb.ReadAllOptions{From: esdb.Start{}}, ^uint64(0))
 	if err != nil {
 		t.Fatal(err)
@@ -414,6 +433,7 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 		}
 		oe := ev.OriginalEvent()
 		seen[oe.EventID] = true
+		head = oe.Position.Commit
 		if oe.EventType == backup.RestoredEventType {
 			restored = new(backup.Restored)
 			if err := json.Unmarshal(oe.Data, restored); err != nil {
@@ -438,6 +458,12 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 		if !found {
 			t.Fatalf("the restore record does not list %s as destroyed again: %v", want, restored.Redestroyed)
 		}
+	}
+	// The restored platform's runner rebuilds its search index from the log: the kept
+	// document is found again, the erased one is not.
+	r.waitAt(t, strconv.FormatUint(head, 10))
+	if n := chunks(r); n[keptDoc] == 0 || n[erasedDoc] != 0 {
+		t.Fatalf("search index after restore: %v (want the kept document only)", n)
 	}
 	r.stop()
 
@@ -526,5 +552,83 @@ func copyDir(t *testing.T, from, to string) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBackupSignedAndScheduled: with the ledger key set, backups are signed and verify
+// against its public key (and not against another); `arkiv serve`'s schedule takes a backup
+// at start into ARKIV_BACKUP_DIR when none is recent, and retention prunes old ones.
+func TestBackupSignedAndScheduled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	pg := pgtest.NewDatabase(t)
+	keys, _ := keyring.KeystoreURL("", pg)
+	t.Cleanup(func() { dropDatabase(t, keys) })
+	dir := t.TempDir()
+	kek, journal := filepath.Join(dir, "kek.json"), filepath.Join(dir, "shred-journal")
+	skey, vkey, err := note.GenerateKey(rand.Reader, "arkiv-test-ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, _ := note.GenerateKey(rand.Reader, "arkiv-test-ledger")
+	keyFile := filepath.Join(dir, "signing.key")
+	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	backups := filepath.Join(dir, "backups")
+	if err := os.MkdirAll(filepath.Join(backups, "arkiv-old"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := startBackupStackWith(t, pg, kek, journal, weaviatetest.ClassName(t, "BackupSched"), app.BackupConfig{
+		ShredJournal: journal, Dir: backups, Every: time.Hour, Retention: 24 * time.Hour, SigningKeyFile: keyFile})
+	_ = s
+	var list []backup.Entry
+	deadline := time.Now().Add(time.Minute)
+	for len(list) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no scheduled backup was taken at start")
+		}
+		time.Sleep(200 * time.Millisecond)
+		list, _ = backup.List(backups)
+	}
+	b := list[0].Dir
+	call := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		env := &cliEnv{stdout: &out, stderr: &errOut, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		return run(ctx, env, args), out.String(), errOut.String()
+	}
+	if code, out, stderr := call("backup", "verify", b, "--kek-file", kek, "--public-key", vkey); code != 0 || !strings.Contains(out, "signature verified") {
+		t.Fatalf("verify with the ledger's public key: %d %s %s", code, out, stderr)
+	}
+	if code, _, _ := call("backup", "verify", b, "--public-key", otherKey); code == 0 {
+		t.Fatal("a backup verified against another key")
+	}
+	if code, out, _ := call("backup", "verify", b, "--signing-key-file", keyFile); code != 0 || !strings.Contains(out, "signature verified") {
+		t.Fatalf("verify with the signing key file's public half: %d %s", code, out)
+	}
+	if err := os.Remove(filepath.Join(b, backup.SignatureFile)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := call("backup", "verify", b, "--public-key", vkey); code == 0 || !strings.Contains(stderr, "not signed") {
+		t.Fatalf("an unsigned backup verified against a public key: %d %s", code, stderr)
+	}
+
+	// Retention: a backup two days old is pruned, the newest is kept.
+	old := filepath.Join(backups, "arkiv-older")
+	copyDir(t, b, old)
+	m, raw, err := backup.ReadManifest(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = bytes.Replace(raw, []byte(m.CreatedAt.Format(time.RFC3339Nano)), []byte(m.CreatedAt.Add(-48*time.Hour).Format(time.RFC3339Nano)), 1)
+	if err := os.WriteFile(filepath.Join(old, backup.ManifestFile), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := backup.Prune(backups, 24*time.Hour, time.Now())
+	if err != nil || len(removed) != 1 || removed[0] != old {
+		t.Fatalf("Prune = %v, %v; want %s removed", removed, err, old)
+	}
+	if l, _ := backup.List(backups); len(l) != 1 || l[0].Dir != b {
+		t.Fatalf("after pruning: %v", l)
 	}
 }

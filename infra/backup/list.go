@@ -101,6 +101,9 @@ func ParseRetention(s string) (time.Duration, error) {
 	}
 	days := strings.TrimSuffix(s, "d")
 	if n, err := time.ParseDuration(days + "h"); err == nil && !strings.ContainsAny(days, "hmsuµn") {
+		if n <= 0 {
+			return 0, domain.Errorf(domain.KindInvalid, "backup.retention", "ARKIV_BACKUP_RETENTION %q must be positive", s)
+		}
 		return n * 24, nil
 	}
 	d, err := time.ParseDuration(s)

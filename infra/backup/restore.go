@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -49,7 +50,9 @@ func Load(ctx context.Context, dir string, m *Manifest, keys KeySource, t Target
 	var total int64
 	for _, db := range m.Databases {
 		for _, tb := range db.Tables {
-			total += tb.Rows
+			if !isVersionTable(tb) {
+				total += tb.Rows
+			}
 		}
 	}
 	var done atomic.Int64
@@ -94,6 +97,9 @@ func loadDatabase(ctx context.Context, pool *pgxpool.Pool, dir string, key []byt
 	}
 	var jobs []job
 	for _, tb := range db.Tables {
+		if isVersionTable(tb) {
+			continue
+		}
 		schema := tb.Schema
 		if db.Role == RoleEventStore {
 			schema = t.Schema
@@ -149,6 +155,9 @@ func loadDatabase(ctx context.Context, pool *pgxpool.Pool, dir string, key []byt
 		return err
 	}
 	for _, tb := range db.Tables {
+		if isVersionTable(tb) {
+			continue
+		}
 		schema := t.Schema
 		if db.Role == RoleKeystore {
 			schema = ""
@@ -159,6 +168,11 @@ func loadDatabase(ctx context.Context, pool *pgxpool.Pool, dir string, key []byt
 	}
 	return nil
 }
+
+// isVersionTable reports whether tb is a goose version table: the target's own migrations
+// wrote it (and the columns of every other table are checked against the backup's), so it is
+// kept rather than replaced by the backup's.
+func isVersionTable(tb Table) bool { return strings.HasSuffix(tb.Name, "goose_db_version") }
 
 // checkColumns refuses a target table whose columns differ from the backup's (another
 // version's schema).
