@@ -310,9 +310,20 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 		t.Fatalf("the writers did not overlap the backup: %d acknowledged before its position, %d after", before, after)
 	}
 	t.Logf("%d appends acknowledged at or before the backup's position %d, %d after", before, m.LogPosition.Commit, after)
-	raw, _ := os.ReadFile(filepath.Join(b1, m.Files[0].Name))
-	if bytes.Contains(raw, []byte("PGCOPY")) {
-		t.Fatal("a backup file is not encrypted")
+	for _, f := range m.Files {
+		raw, _ := os.ReadFile(filepath.Join(b1, f.Name))
+		if bytes.Contains(raw, []byte("PGCOPY")) || bytes.Contains(raw, []byte(domain.UserSubject(kept).String())) {
+			t.Fatalf("backup file %s is not encrypted", f.Name)
+		}
+	}
+	if kekRaw, _ := os.ReadFile(kek); len(kekRaw) > 0 {
+		var doc struct{ Versions map[string]string }
+		_ = json.Unmarshal(kekRaw, &doc)
+		for _, v := range doc.Versions {
+			if findInDir(t, b1, v) {
+				t.Fatal("the KEK is in the backup")
+			}
+		}
 	}
 
 	// Erase one user and one document, with no grace; the keys are destroyed.
@@ -631,4 +642,18 @@ func TestBackupSignedAndScheduled(t *testing.T) {
 	if l, _ := backup.List(backups); len(l) != 1 || l[0].Dir != b {
 		t.Fatalf("after pruning: %v", l)
 	}
+}
+
+// findInDir reports whether any file under dir contains needle.
+func findInDir(t *testing.T, dir, needle string) bool {
+	t.Helper()
+	found := false
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			data, _ := os.ReadFile(p)
+			found = found || bytes.Contains(data, []byte(needle))
+		}
+		return nil
+	})
+	return found
 }

@@ -90,11 +90,19 @@ func Open(path string) (*Journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot create the shred journal's directory")
 	}
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot open the shred journal")
 	}
 	defer f.Close()
+	if errors.Is(statErr, fs.ErrNotExist) {
+		// A new journal's directory entry is durable before any destruction relies on it.
+		if d, err := os.Open(filepath.Dir(path)); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
+	}
 	if _, _, err := readAll(f); err != nil {
 		return nil, err
 	}
