@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -21,6 +24,7 @@ import (
 	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/postgres"
+	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/infra/shredjournal"
 	"github.com/arkiv/arkiv/projections/readmodel"
 )
@@ -248,18 +252,11 @@ func verifierOf(publicKey, signingKeyFile string) (note.Verifier, error) {
 	if raw, err := os.ReadFile(publicKey); err == nil {
 		publicKey = string(raw)
 	}
-	v, err := note.NewVerifier(trimSpace(publicKey))
+	v, err := note.NewVerifier(strings.TrimSpace(publicKey))
 	if err != nil {
 		return nil, usageError{"--public-key: not a note verifier key: " + err.Error()}
 	}
 	return v, nil
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == ' ' || s[len(s)-1] == '\r') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 func backupVerify(ctx context.Context, env *cliEnv, args []string) error {
@@ -436,13 +433,31 @@ func backupRestore(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("EventStoreDB: %w", err)
 	}
+	redone := map[string]bool{}
+	for _, sub := range again {
+		redone[sub] = true
+	}
+	var destroyed []backup.Destroyed
+	for _, d := range ds {
+		if redone[d.Subject] {
+			destroyed = append(destroyed, backup.Destroyed{Subject: d.Subject, DestroyedAt: d.DestroyedAt, Reason: d.Reason})
+			delete(redone, d.Subject)
+		}
+	}
 	rec := backup.Restored{BackupID: m.ID, BackupCreatedAt: m.CreatedAt, BackupPosition: m.LogPosition,
-		RestoredAt: time.Now().UTC(), ArkivVersion: version, JournalEntries: len(ds), Redestroyed: again,
+		RestoredAt: time.Now().UTC(), ArkivVersion: version, JournalEntries: len(ds), Redestroyed: destroyed,
 		JournalOverride: problem != "", JournalProblem: problem}
 	err = backup.AppendRestored(ctx, c, rec)
 	c.Close()
 	if err != nil {
 		return fmt.Errorf("recording the restore in the log: %w", err)
+	}
+	if *weaviateURL != "" {
+		// The index is rebuilt from the restored log: nothing written after the backup
+		// (documents, spaces) may stay searchable.
+		if err := dropSearchClass(ctx, *weaviateURL, search.DefaultClass); err != nil {
+			return fmt.Errorf("Weaviate at ARKIV_WEAVIATE_URL: %w", err)
+		}
 	}
 	rargs := []string{"--all", "--pg-url", f.pgURL, "--esdb-url", esdbURL, "--keystore-url", dsn, "--kek-file", f.kekFile,
 		"--weaviate-url", *weaviateURL, "--weaviate-grpc", *weaviateGRPC}
@@ -450,6 +465,24 @@ func backupRestore(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("rebuilding the projections after the restore: %w", err)
 	}
 	fmt.Fprintf(env.stdout, "restore of backup %s complete: start arkiv serve\n", m.ID)
+	return nil
+}
+
+// dropSearchClass deletes the search index's collection (Weaviate's REST schema API); the
+// rebuild creates it again.
+func dropSearchClass(ctx context.Context, base, class string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(base, "/")+"/v1/schema/"+url.PathEscape(class), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("deleting the search collection answered %d", resp.StatusCode)
+	}
 	return nil
 }
 

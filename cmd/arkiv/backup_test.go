@@ -32,6 +32,7 @@ import (
 	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/pgtest"
+	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
 )
 
@@ -463,8 +464,8 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 	}
 	for _, want := range []string{domain.UserSubject(erased).String(), domain.DocumentSubject(erasedDoc).String()} {
 		found := false
-		for _, s := range restored.Redestroyed {
-			found = found || s == want
+		for _, d := range restored.Redestroyed {
+			found = found || (d.Subject == want && strings.HasPrefix(d.Reason, "erasure ") && !d.DestroyedAt.Before(m.CreatedAt))
 		}
 		if !found {
 			t.Fatalf("the restore record does not list %s as destroyed again: %v", want, restored.Redestroyed)
@@ -656,4 +657,36 @@ func findInDir(t *testing.T, dir, needle string) bool {
 		return nil
 	})
 	return found
+}
+
+// TestRestoreDropsTheSearchCollection: the restore's first step on Weaviate deletes the
+// collection (the rebuild creates it again), so nothing indexed after the backup stays
+// searchable; deleting one that is not there is fine.
+func TestRestoreDropsTheSearchCollection(t *testing.T) {
+	ctx := context.Background()
+	base, class := weaviatetest.URL(t), weaviatetest.ClassName(t, "BackupDrop")
+	ix, err := search.New(ctx, search.Config{URL: base, Class: class})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	exists := func() int {
+		resp, err := http.Get(base + "/v1/schema/" + class)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := exists(); c != http.StatusOK {
+		t.Fatalf("collection before: %d", c)
+	}
+	for i := 0; i < 2; i++ {
+		if err := dropSearchClass(ctx, base, class); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := exists(); c != http.StatusNotFound {
+		t.Fatalf("collection after the drop: %d", c)
+	}
 }

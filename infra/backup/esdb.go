@@ -50,14 +50,22 @@ type Restored struct {
 	BackupPosition  *Position `json:"backupPosition"`
 	RestoredAt      time.Time `json:"restoredAt"`
 	ArkivVersion    string    `json:"arkivVersion"`
-	// JournalEntries is how many destructions the journal listed; Redestroyed the subjects
-	// whose keys the replay destroyed again (they were live or unknown in the backup).
-	JournalEntries int      `json:"journalEntries"`
-	Redestroyed    []string `json:"redestroyed"`
+	// JournalEntries is how many destructions the journal listed; Redestroyed the ones the
+	// replay destroyed again (live or unknown in the backup: destroyed after it was taken),
+	// with the time and reason ("erasure <id>", "retention") the journal recorded.
+	JournalEntries int         `json:"journalEntries"`
+	Redestroyed    []Destroyed `json:"redestroyed"`
 	// JournalOverride is set when the restore ran with --allow-missing-journal;
 	// JournalProblem says what was wrong with the journal.
 	JournalOverride bool   `json:"journalOverride"`
 	JournalProblem  string `json:"journalProblem,omitempty"`
+}
+
+// Destroyed is one key the restore destroyed again.
+type Destroyed struct {
+	Subject     string    `json:"subject"`
+	DestroyedAt time.Time `json:"destroyedAt"`
+	Reason      string    `json:"reason,omitempty"`
 }
 
 // AppendRestored appends r to RestoredStream.
