@@ -70,6 +70,7 @@ func benchBackupRestore(ctx context.Context, env *Env) ([]Result, error) {
 	}
 
 	var ours, oursLoad, dump, restore []float64
+	var verify float64
 	for r := 0; r < runs; r++ {
 		out := filepath.Join(dir, fmt.Sprintf("b%d", r))
 		start := time.Now()
@@ -78,6 +79,13 @@ func benchBackupRestore(ctx context.Context, env *Env) ([]Result, error) {
 			return nil, err
 		}
 		ours = append(ours, time.Since(start).Seconds())
+		if r == 0 {
+			start = time.Now()
+			if _, _, err := backup.Verify(ctx, out, backup.VerifyOptions{Keys: kek}); err != nil {
+				return nil, err
+			}
+			verify = time.Since(start).Seconds()
+		}
 
 		es2, dropES, err := env.NewDatabase(ctx)
 		if err != nil {
@@ -136,6 +144,7 @@ func benchBackupRestore(ctx context.Context, env *Env) ([]Result, error) {
 		{Metric: "backup create (" + size + ")", Value: b, Unit: "s"},
 		{Metric: "pg_dump -Fc of the same databases", Value: d, Unit: "s"},
 		{Metric: "backup / pg_dump", Value: b / d, Unit: "x", Target: "<= 1.5", Met: Met(b/d <= 1.5)},
+		{Metric: "backup verify with the KEK (decrypt, key store against log)", Value: verify, Unit: "s"},
 		{Metric: "restore load (" + size + ")", Value: l, Unit: "s"},
 		{Metric: "pg_restore of the same dumps", Value: rs, Unit: "s"},
 		{Metric: "restore / pg_restore", Value: l / rs, Unit: "x", Target: "<= 1.5", Met: Met(l/rs <= 1.5)},
