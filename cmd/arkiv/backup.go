@@ -67,6 +67,13 @@ func (c *platformConfig) backupErr() error {
 		}
 		c.Backup.Every = d
 	}
+	if c.Backup.Dir != "" && c.Backup.ShredJournal != "" {
+		j, _ := filepath.Abs(c.Backup.ShredJournal)
+		d, _ := filepath.Abs(c.Backup.Dir)
+		if rel, err := filepath.Rel(d, j); err == nil && !strings.HasPrefix(rel, "..") {
+			return usageError{"ARKIV_SHRED_JOURNAL must not be inside ARKIV_BACKUP_DIR: the journal must survive the loss of the backups, and restoring from them"}
+		}
+	}
 	if c.Backup.Retention == 0 {
 		d, err := backup.ParseRetention(os.Getenv("ARKIV_BACKUP_RETENTION"))
 		if err != nil {

@@ -690,3 +690,33 @@ func TestRestoreDropsTheSearchCollection(t *testing.T) {
 		t.Fatalf("collection after the drop: %d", c)
 	}
 }
+
+// TestBackupConfigurationErrors: bad schedule or retention values and a journal inside the
+// backup directory are configuration errors (exit 2, one line) before anything connects.
+func TestBackupConfigurationErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, c := range map[string]struct{ env map[string]string }{
+		"schedule":  {map[string]string{"ARKIV_BACKUP_SCHEDULE": "weekly"}},
+		"retention": {map[string]string{"ARKIV_BACKUP_RETENTION": "forever"}},
+		"journal in the backups": {map[string]string{"ARKIV_BACKUP_DIR": dir,
+			"ARKIV_SHRED_JOURNAL": filepath.Join(dir, "shred-journal")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, v := range []string{"ARKIV_BACKUP_SCHEDULE", "ARKIV_BACKUP_RETENTION", "ARKIV_BACKUP_DIR", "ARKIV_SHRED_JOURNAL"} {
+				t.Setenv(v, c.env[v])
+			}
+			code, _, stderr := runCLI(t, "serve", "--pg-url", "postgres://x@127.0.0.1:1/x", "--esdb-url", "esdb://127.0.0.1:1?tls=false",
+				"--weaviate-url", "http://127.0.0.1:1", "--kek-file", filepath.Join(dir, "kek.json"), "--auth-login-key", strings.Repeat("ab", 32))
+			if code != 2 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			oneLine(t, stderr)
+		})
+	}
+	if code, _, stderr := runCLI(t, "backup", "restore"); code != 2 || !strings.Contains(stderr, "usage") {
+		t.Fatalf("restore without DIR: %d %s", code, stderr)
+	}
+	if code, _, _ := runCLI(t, "backup", "nope"); code != 2 {
+		t.Fatal("unknown backup command accepted")
+	}
+}
