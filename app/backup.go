@@ -43,12 +43,14 @@ func (p *Platform) keyringOptions() ([]keyring.Option, error) {
 	return []keyring.Option{keyring.WithShredJournal(j)}, nil
 }
 
-// runBackups takes scheduled backups until ctx ends: the first when the newest backup in
+// runBackups takes scheduled backups until ctx ends (in a process that runs the projections): the first when the newest backup in
 // the directory is older than the schedule's period, then every period; after each it
 // prunes those past the retention. Failures are logged and retried at the next period.
 func (p *Platform) runBackups(ctx context.Context) {
 	c := p.cfg.Backup
-	if c.Dir == "" {
+	if c.Dir == "" || !p.cfg.Projections {
+		// Like the process managers, scheduled backups run in the worker process only, not
+		// in API-only replicas.
 		return
 	}
 	every, retention := c.Every, c.Retention
