@@ -73,8 +73,8 @@ func TestDestructionsAreJournalled(t *testing.T) {
 	}
 	j.fail = false
 
-	// A "restored" key store where a was never destroyed: recreate a's row by hand is not
-	// possible (its key is gone), so use fresh subjects in each state.
+	// Redestroy after a "restore": a live key, a shredding one (d), one the key store never
+	// saw and one already destroyed (a).
 	live, unknown := domain.UserSubject(newID()), domain.DocumentSubject(newID())
 	blob2, err := f.kr.Seal(ctx, []domain.Subject{live}, nil, []byte("canary"))
 	if err != nil {
