@@ -30,9 +30,11 @@ import (
 	"github.com/arkiv/arkiv/infra/backup"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/eventstore"
+	"github.com/arkiv/arkiv/infra/eventstore/eventstoretest"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/pgtest"
 	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/infra/shredjournal"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
 )
 
@@ -718,5 +720,53 @@ func TestBackupConfigurationErrors(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "backup", "nope"); code != 2 {
 		t.Fatal("unknown backup command accepted")
+	}
+}
+
+// TestBackupAgainstAnExternalEventStore: when the event store is not in ARKIV_PG_URL's
+// database (a real cluster; here an embedded server on a database of its own stands in for
+// one), the backup holds the key store only and records the head of $all it pairs with; a
+// restore loads the key store, records itself in the cluster's log and rebuilds from it.
+func TestBackupAgainstAnExternalEventStore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	es := eventstoretest.New(t)
+	pg := pgtest.NewDatabase(t)
+	keys, _ := keyring.KeystoreURL("", pg)
+	t.Cleanup(func() { dropDatabase(t, keys) })
+	dir := t.TempDir()
+	kek, journal := filepath.Join(dir, "kek.json"), filepath.Join(dir, "shred-journal")
+	if code, _, stderr := runCLI(t, "bootstrap", "--org", "External", "--admin-email", "a@b.example",
+		"--esdb-url", es.URL, "--pg-url", pg, "--kek-file", kek); code != 0 {
+		t.Fatalf("bootstrap: %d %s", code, stderr)
+	}
+	b := filepath.Join(dir, "b")
+	code, out, stderr := runCLI(t, "backup", "create", "--out", b, "--pg-url", pg, "--esdb-url", es.URL, "--kek-file", kek, "--shred-journal", journal)
+	if code != 0 || !strings.Contains(out, "external event store") || !strings.Contains(out, "cluster's own backup") {
+		t.Fatalf("backup create: %d %s %s", code, out, stderr)
+	}
+	m, _, err := backup.ReadManifest(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := backup.ClientHead(es.Store.Client())(ctx)
+	if err != nil || m.Backend != backup.BackendExternal || m.LogPosition == nil || *m.LogPosition != *head || len(m.Databases) != 1 {
+		t.Fatalf("manifest %+v, head %+v, %v", m, head, err)
+	}
+	if code, out, stderr := runCLI(t, "backup", "verify", b, "--kek-file", kek); code != 0 {
+		t.Fatalf("verify: %d %s %s", code, out, stderr)
+	}
+	dropDatabase(t, keys)
+	if _, err := shredjournal.Open(journal); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = runCLI(t, "backup", "restore", b, "--pg-url", pg, "--esdb-url", es.URL, "--kek-file", kek,
+		"--shred-journal", journal, "--weaviate-url", "")
+	if code != 0 || !strings.Contains(out, "rebuilt readmodel") {
+		t.Fatalf("restore: %d %s %s", code, out, stderr)
+	}
+	recs, _, err := es.Store.Load(ctx, backup.RestoredStream)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("the restore is not recorded in the cluster's log: %d, %v", len(recs), err)
 	}
 }
