@@ -102,6 +102,9 @@ func benchBackupRestore(ctx context.Context, env *Env) ([]Result, error) {
 			err = backup.Load(ctx, out, m, kek, backup.Target{PGURL: es2, KeystoreURL: ks2}, 4, nil)
 		}
 		oursLoad = append(oursLoad, time.Since(start).Seconds())
+		if err == nil {
+			err = sameShape(ctx, esURL, es2)
+		}
 		dropES()
 		dropKS()
 		_ = os.RemoveAll(out)
@@ -171,6 +174,33 @@ func createSchemas(ctx context.Context, esURL, ksURL string, kek *keyring.FileKE
 		return err
 	}
 	kr.Close()
+	return nil
+}
+
+// sameShape checks that the restored event store has the source's rows and indexes.
+func sameShape(ctx context.Context, src, dst string) error {
+	shape := func(url string) (string, error) {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close(ctx)
+		var s string
+		err = conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM esdb.events)::text || ' rows; ' ||
+			(SELECT string_agg(indexdef, '; ' ORDER BY indexdef) FROM pg_indexes WHERE schemaname = 'esdb')`).Scan(&s)
+		return s, err
+	}
+	a, err := shape(src)
+	if err != nil {
+		return err
+	}
+	b, err := shape(dst)
+	if err != nil {
+		return err
+	}
+	if a != b {
+		return fmt.Errorf("the restored event store differs: %q, want %q", b, a)
+	}
 	return nil
 }
 

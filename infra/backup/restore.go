@@ -96,6 +96,7 @@ func loadDatabase(ctx context.Context, pool *pgxpool.Pool, dir string, key []byt
 		qname, cols, file string
 	}
 	var jobs []job
+	var rebuild []string // statements recreating the indexes dropped for the load
 	for _, tb := range db.Tables {
 		if isVersionTable(tb) {
 			continue
@@ -112,6 +113,13 @@ func loadDatabase(ctx context.Context, pool *pgxpool.Pool, dir string, key []byt
 		}
 		if _, err := pool.Exec(ctx, `TRUNCATE `+qname); err != nil {
 			return domain.Wrap(domain.KindUnavailable, op, err, "cannot empty "+qname)
+		}
+		if tb.Rows >= deferIndexRows {
+			defs, err := dropIndexes(ctx, pool, qname)
+			if err != nil {
+				return err
+			}
+			rebuild = append(rebuild, defs...)
 		}
 		for _, f := range tb.Files {
 			jobs = append(jobs, job{qname: qname, cols: columnList(tb.Columns), file: f})
@@ -154,6 +162,9 @@ func loadDatabase(ctx context.Context, pool *pgxpool.Pool, dir string, key []byt
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if err := runParallel(ctx, pool, rebuild, parallel); err != nil {
+		return domain.Wrap(domain.KindUnavailable, op, err, "cannot recreate an index after the load")
+	}
 	for _, tb := range db.Tables {
 		if isVersionTable(tb) {
 			continue
@@ -167,6 +178,99 @@ func loadDatabase(ctx context.Context, pool *pgxpool.Pool, dir string, key []byt
 		}
 	}
 	return nil
+}
+
+// deferIndexRows is the row count from which a table's indexes are dropped before its load
+// and built again after it, as pg_restore does: one sort per index instead of a B-tree
+// insertion per row.
+const deferIndexRows = 50_000
+
+// dropIndexes drops qname's primary key, unique constraints and other indexes and returns the
+// statements that recreate them. A table that a foreign key references keeps its indexes.
+func dropIndexes(ctx context.Context, pool *pgxpool.Pool, qname string) ([]string, error) {
+	const op = "backup.load"
+	var referenced bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = $1::regclass)`, qname).Scan(&referenced); err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, op, err, "")
+	}
+	if referenced {
+		return nil, nil
+	}
+	rows, err := pool.Query(ctx, `
+		SELECT 'ALTER TABLE ' || $1 || ' DROP CONSTRAINT ' || quote_ident(conname),
+			'ALTER TABLE ' || $1 || ' ADD CONSTRAINT ' || quote_ident(conname) || ' ' || pg_get_constraintdef(oid)
+		FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u')
+		UNION ALL
+		SELECT 'DROP INDEX ' || i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+		FROM pg_index i WHERE i.indrelid = $1::regclass
+			AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)`, qname)
+	if err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, op, err, "")
+	}
+	type pair struct{ drop, create string }
+	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
+		var p pair
+		return p, r.Scan(&p.drop, &p.create)
+	})
+	if err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, op, err, "")
+	}
+	var creates []string
+	for _, p := range ps {
+		if _, err := pool.Exec(ctx, p.drop); err != nil {
+			return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot drop an index for the load")
+		}
+		creates = append(creates, p.create)
+	}
+	return creates, nil
+}
+
+// runParallel runs each statement on its own connection, parallel at a time, with a larger
+// maintenance_work_mem for index builds.
+func runParallel(ctx context.Context, pool *pgxpool.Pool, stmts []string, parallel int) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan string)
+	errc := make(chan error, parallel)
+	var wg sync.WaitGroup
+	for w := 0; w < min(parallel, len(stmts)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for q := range next {
+				err := pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+					if _, err := c.Exec(ctx, `SET maintenance_work_mem = '256MB'`); err != nil {
+						return err
+					}
+					_, err := c.Exec(ctx, q)
+					_, _ = c.Exec(ctx, `RESET maintenance_work_mem`)
+					return err
+				})
+				if err != nil {
+					errc <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(next)
+		for _, q := range stmts {
+			select {
+			case next <- q:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	return ctx.Err()
 }
 
 // isVersionTable reports whether tb is a goose version table: the target's own migrations
