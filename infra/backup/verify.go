@@ -78,6 +78,9 @@ func Verify(ctx context.Context, dir string, opt VerifyOptions) (*Manifest, Repo
 
 	listed := map[string]File{}
 	for _, f := range m.Files {
+		if !fs.ValidPath(f.Name) || f.Name == "." || f.Name == ManifestFile || f.Name == SignatureFile {
+			return m, rep, domain.Errorf(domain.KindConflict, op, "the manifest lists a bad file name %q", f.Name)
+		}
 		listed[f.Name] = f
 	}
 	var extra []string
