@@ -87,6 +87,8 @@ type Config struct {
 	LedgerKeys         []note.Verifier
 	CheckpointEvery    uint64
 	CheckpointInterval time.Duration
+	// Backup configures the shred journal and scheduled backups (backup.go).
+	Backup BackupConfig
 }
 
 // Platform is a connected, ready Arkiv.
@@ -259,7 +261,11 @@ func (p *Platform) openKeyring(ctx context.Context) error {
 		return fmt.Errorf("key store: %w", err)
 	}
 	p.closers = append(p.closers, pool.Close)
-	kr, err := keyring.Open(ctx, pool, kek, p.clock, keyring.WithLogger(p.log))
+	opts, err := p.keyringOptions()
+	if err != nil {
+		return err
+	}
+	kr, err := keyring.Open(ctx, pool, kek, p.clock, append(opts, keyring.WithLogger(p.log))...)
 	if err != nil {
 		return err
 	}
@@ -305,6 +311,8 @@ func (p *Platform) Run(ctx context.Context) error {
 		}()
 	}
 	p.runLedger(ctx, &wg)
+	wg.Add(1)
+	go func() { defer wg.Done(); p.runBackups(ctx) }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

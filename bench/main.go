@@ -49,6 +49,7 @@ func allScenarios() []Scenario {
 	s = append(s, ragScenarios()...)
 	s = append(s, graphqlScenarios()...)
 	s = append(s, ledgerScenarios()...)
+	s = append(s, backupScenarios()...)
 	return s
 }
 

@@ -35,6 +35,9 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	cfg.Dev = true
+	if os.Getenv("ARKIV_SHRED_JOURNAL") == "" && !flagSet(fs, "shred-journal") {
+		cfg.Backup.ShredJournal = filepath.Join(*dataDir, "shred-journal")
+	}
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ type platformConfig struct {
 	LedgerKeys         string
 	CheckpointEvery    string
 	CheckpointInterval string
+	// Backup is the shred journal and the backup schedule (backup.go).
+	Backup app.BackupConfig
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -63,6 +65,7 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.LedgerKeys, "ledger-keys", envOr("ARKIV_LEDGER_KEYS", ""), "older ledger public key files trusted after a key rotation, comma-separated (ARKIV_LEDGER_KEYS)")
 	fs.StringVar(&c.CheckpointEvery, "checkpoint-every", envOr("ARKIV_CHECKPOINT_EVERY", "1000"), "sign a ledger checkpoint after this many new events (ARKIV_CHECKPOINT_EVERY)")
 	fs.StringVar(&c.CheckpointInterval, "checkpoint-interval", envOr("ARKIV_CHECKPOINT_INTERVAL", "10s"), "sign a ledger checkpoint at least this often while events arrive (ARKIV_CHECKPOINT_INTERVAL)")
+	bindBackupFlags(fs, &c.Backup)
 	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
@@ -96,6 +99,9 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
+	if err := cfg.backupErr(); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(cfg.KEKFile); err == nil {
 		if _, err := keyring.LoadKEKFile(cfg.KEKFile); err != nil {
 			return nil, configError{"ARKIV_KEK_FILE", errors.New(domain.PublicMessage(err))}
@@ -121,7 +127,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	p, err := app.Open(cctx, app.Config{
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
-		Models: models, Version: version, Log: env.log,
+		Models: models, Version: version, Log: env.log, Backup: cfg.Backup,
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 	})
 	if err != nil {

@@ -39,6 +39,8 @@ type Keyring struct {
 
 	cacheSize int
 	listen    bool
+	// journal, when set, records every destruction before it commits (journal.go).
+	journal ShredJournal
 
 	// stripeSeed seeds the hash that maps a subject to its lock stripe.
 	stripeSeed maphash.Seed

@@ -237,7 +237,7 @@ func (k *Keyring) destroyOne(ctx context.Context, subject string, dueBy time.Tim
 	lock.Lock()
 	defer lock.Unlock()
 	k.cache.evict(subject)
-	var result error
+	var result, journalErr error
 	destroyed := false
 	err := pgx.BeginFunc(ctx, k.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, subject); err != nil {
@@ -271,20 +271,31 @@ func (k *Keyring) destroyOne(ctx context.Context, subject string, dueBy time.Tim
 		if !dueBy.IsZero() && (destroyAfter == nil || destroyAfter.After(dueBy)) {
 			return nil
 		}
+		at := k.clock.Now().UTC()
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO keyring_tombstones (subject, key_created_at, shred_requested_at, destroy_after,
 				destroyed_at, reason, requester, delete_xid)
 			VALUES ($1, $2, $3, $4, $5, coalesce($6, ''), coalesce($7, ''), pg_current_xact_id())
 			ON CONFLICT (subject) DO NOTHING`,
-			subject, createdAt, reqAt, destroyAfter, k.clock.Now().UTC(), reason, requester); err != nil {
+			subject, createdAt, reqAt, destroyAfter, at, reason, requester); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM keyring_keys WHERE subject = $1`, subject); err != nil {
 			return err
 		}
+		// The journal line is durable before the destruction commits: a destruction that
+		// is acknowledged is always in the journal (a journalled one that then fails to
+		// commit is destroyed again by a restore, the safe side).
+		if err := k.journalDestruction(ctx, subject, at, derefS(reason)); err != nil {
+			journalErr = err
+			return err
+		}
 		destroyed = true
 		return nil
 	})
+	if journalErr != nil {
+		return false, journalErr
+	}
 	if err != nil {
 		return false, domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
 	}
