@@ -38,7 +38,6 @@ func defaultJournal() string {
 func bindBackupFlags(fs *flag.FlagSet, c *app.BackupConfig) {
 	fs.StringVar(&c.ShredJournal, "shred-journal", defaultJournal(), "shred journal: every key destruction is written here before it commits; keep it apart from backups (ARKIV_SHRED_JOURNAL)")
 	fs.StringVar(&c.Dir, "backup-dir", envOr("ARKIV_BACKUP_DIR", ""), "take scheduled backups into this directory (ARKIV_BACKUP_DIR)")
-	fs.StringVar(&c.SigningKeyFile, "signing-key-file", envOr("ARKIV_SIGNING_KEY_FILE", ""), "ledger note private key; backups are signed with it (ARKIV_SIGNING_KEY_FILE)")
 	fs.Func("backup-schedule", "daily (default), hourly or a Go duration such as 6h (ARKIV_BACKUP_SCHEDULE)", func(s string) error {
 		d, err := backup.ParseSchedule(s)
 		c.Every = d

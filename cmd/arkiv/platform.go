@@ -127,7 +127,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	p, err := app.Open(cctx, app.Config{
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
-		Models: models, Version: version, Log: env.log, Backup: cfg.Backup,
+		Models: models, Version: version, Log: env.log, Backup: backupConfig(cfg),
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 	})
 	if err != nil {
@@ -235,4 +235,11 @@ func pingWeaviate(ctx context.Context, base string) error {
 		return fmt.Errorf("ready check answered %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// backupConfig is serve's backup settings; backups are signed with the ledger's key.
+func backupConfig(cfg platformConfig) app.BackupConfig {
+	b := cfg.Backup
+	b.SigningKeyFile = cfg.SigningKeyFile
+	return b
 }
