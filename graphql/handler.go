@@ -90,8 +90,11 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	if o.Dev {
 		srv.Use(extension.Introspection{})
 	}
+	// The depth limit goes first: it also refuses documents whose fragments expand beyond
+	// the complexity limit, which gqlgen's complexity walker would take exponential time to
+	// score.
+	srv.Use(depthLimit{max: o.MaxDepth, maxFields: o.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
-	srv.Use(depthLimit{max: o.MaxDepth})
 	srv.SetErrorPresenter(errorPresenter(o.Log))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		o.Log.Error("graphql resolver panicked", "panic", v)
@@ -157,9 +160,11 @@ func errorType(err error) string {
 	return fmtType(err)
 }
 
-// depthLimit refuses operations whose selections nest deeper than max; introspection
-// fields are not counted (see selectionDepth).
-type depthLimit struct{ max int }
+// depthLimit refuses operations whose selections nest deeper than max, and operations that
+// expand to more than maxFields fields (fragments counted as often as they are spread), whose
+// complexity is at least that and which the complexity limit would refuse anyway; in time
+// linear in the document. Introspection fields are not counted (see measure).
+type depthLimit struct{ max, maxFields int }
 
 var _ interface {
 	graphql.HandlerExtension
@@ -172,38 +177,67 @@ func (d depthLimit) MutateOperationContext(ctx context.Context, oc *graphql.Oper
 	if oc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0); depth > d.max {
-		e := gqlerror.Errorf("operation nests %d levels deep; the limit is %d", depth, d.max)
+	sh := measure(oc.Operation.SelectionSet, map[*ast.FragmentDefinition]*shape{})
+	if sh.depth > d.max {
+		e := gqlerror.Errorf("operation nests %d levels deep; the limit is %d", sh.depth, d.max)
+		e.Extensions = map[string]any{"code": domain.KindInvalid.String()}
+		return e
+	}
+	if d.maxFields > 0 && sh.fields > d.maxFields {
+		e := gqlerror.Errorf("operation expands to more than %d fields; the limit is %d", d.maxFields, d.maxFields)
 		e.Extensions = map[string]any{"code": domain.KindInvalid.String()}
 		return e
 	}
 	return nil
 }
 
+// selectionDepth returns depth plus the nesting depth of set.
 func selectionDepth(set ast.SelectionSet, depth int) int {
-	max := depth
+	return depth + measure(set, map[*ast.FragmentDefinition]*shape{}).depth
+}
+
+// shape is what the limits measure of a selection set: how deep it nests and how many fields
+// it expands to (saturating at maxShapeFields).
+type shape struct{ depth, fields int }
+
+const maxShapeFields = 1 << 30
+
+// measure returns the shape of set. Each fragment is measured once (memo), so a document
+// that spreads fragments exponentially often is measured in linear time; a fragment spread
+// inside itself (which validation refuses) counts as empty.
+func measure(set ast.SelectionSet, memo map[*ast.FragmentDefinition]*shape) shape {
+	var out shape
 	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
+		var s shape
+		switch x := sel.(type) {
 		case *ast.Field:
-			if strings.HasPrefix(s.Name, "__") {
+			if strings.HasPrefix(x.Name, "__") {
 				// Introspection (__schema, __type) walks the schema's own finite type graph:
 				// the standard query of graphql-js, GraphiQL and codegen tools nests 15
-				// levels of ofType and must not be refused. It counts as one level.
-				d = depth + 1
+				// levels of ofType and must not be refused. It counts as one level and no
+				// fields.
+				s = shape{depth: 1}
 				break
 			}
-			d = selectionDepth(s.SelectionSet, depth+1)
+			s = measure(x.SelectionSet, memo)
+			s.depth++
+			s.fields = min(s.fields+1, maxShapeFields)
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, depth)
+			s = measure(x.SelectionSet, memo)
 		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, depth)
+			if x.Definition == nil {
+				break
 			}
+			m, ok := memo[x.Definition]
+			if !ok {
+				m = &shape{}
+				memo[x.Definition] = m // a cycle meets the empty shape
+				*m = measure(x.Definition.SelectionSet, memo)
+			}
+			s = *m
 		}
-		if d > max {
-			max = d
-		}
+		out.depth = max(out.depth, s.depth)
+		out.fields = min(out.fields+s.fields, maxShapeFields)
 	}
-	return max
+	return out
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/arkiv/arkiv/domain"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -185,6 +186,12 @@ func pgErr(op string, err error) error {
 	var de *domain.Error
 	if errors.As(err, &de) {
 		return err
+	}
+	// Class 22 (data exception: a NUL or invalid UTF-8 in a text argument, a date out of
+	// range) is a value the caller sent, not an outage to retry.
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22") {
+		return domain.Wrap(domain.KindInvalid, op, err, "the request holds a value the read models cannot take")
 	}
 	return domain.Wrap(domain.KindUnavailable, op, err, "read-model query failed")
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // newKey makes an API key as the command layer does and stores it in the read model.
-func newKey(t *testing.T, e *env, keyID, org, ownerKind, owner string) string {
+func newKey(t testing.TB, e *env, keyID, org, ownerKind, owner string) string {
 	t.Helper()
 	secret, prefix, _, err := domain.GenerateAPIKey(rand.Reader)
 	if err != nil {

@@ -115,7 +115,7 @@ type env struct {
 	loginKy []byte
 }
 
-func newEnv(t *testing.T, tweak func(*auth.Config)) *env {
+func newEnv(t testing.TB, tweak func(*auth.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)

@@ -172,7 +172,8 @@ func (a *Authenticator) authenticateOIDC(ctx context.Context, raw string) (Princ
 		return domain.E(domain.KindUnauthenticated, op, msg)
 	}
 	rc, err := unverifiedRouting(raw)
-	if err != nil || rc.Issuer == "" {
+	// A NUL cannot be in an issuer URL, nor in the Postgres text it is looked up as.
+	if err != nil || rc.Issuer == "" || strings.ContainsRune(rc.Issuer, 0) {
 		return Principal{}, refuse("malformed token", nil)
 	}
 	bindings, err := a.cfg.Settings.OIDCProvidersByIssuer(ctx, rc.Issuer)

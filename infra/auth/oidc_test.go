@@ -32,7 +32,7 @@ type idp struct {
 	down atomic.Bool
 }
 
-func newIDP(t *testing.T, alg jose.SignatureAlgorithm) *idp {
+func newIDP(t testing.TB, alg jose.SignatureAlgorithm) *idp {
 	t.Helper()
 	i := &idp{alg: alg, kid: "k1"}
 	var err error
@@ -72,7 +72,7 @@ func newIDP(t *testing.T, alg jose.SignatureAlgorithm) *idp {
 }
 
 // sign signs claims with key under kid.
-func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any) string {
+func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, kid string, claims map[string]any) string {
 	t.Helper()
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType("JWT"))
@@ -94,7 +94,7 @@ func sign(t *testing.T, alg jose.SignatureAlgorithm, key any, kid string, claims
 	return s
 }
 
-func (i *idp) token(t *testing.T, now time.Time, aud string, extra map[string]any) string {
+func (i *idp) token(t testing.TB, now time.Time, aud string, extra map[string]any) string {
 	t.Helper()
 	c := map[string]any{
 		"iss": i.srv.URL, "sub": "subject-1", "aud": aud,
@@ -106,7 +106,7 @@ func (i *idp) token(t *testing.T, now time.Time, aud string, extra map[string]an
 	return sign(t, i.alg, i.key, i.kid, c)
 }
 
-func oidcEnv(t *testing.T, mfa bool) (*env, *idp) {
+func oidcEnv(t testing.TB, mfa bool) (*env, *idp) {
 	t.Helper()
 	e := newEnv(t, nil)
 	i := newIDP(t, jose.RS256)

@@ -62,7 +62,8 @@ func (s *Server) visibleRange(stream string, info streamInfo) streamRange {
 	if isMetaStream(stream) && info.last > r.lo {
 		r.lo = info.last
 	}
-	if m.maxAge != nil {
+	// A $maxAge too large for 100-ns ticks hides nothing (the product would overflow).
+	if m.maxAge != nil && *m.maxAge <= math.MaxInt64/10_000_000 {
 		r.minCreated = s.clock.Now().UnixNano()/100 - *m.maxAge*10_000_000
 	}
 	return r
@@ -291,7 +292,7 @@ func newEventFilter(fo *streams.ReadReq_Options_FilterOptions) (*eventFilter, er
 	if mult <= 0 {
 		mult = 1
 	}
-	f.interval = window * mult
+	f.interval = int(min(uint64(window)*uint64(mult), math.MaxInt32)) // both are uint32s
 	return f, nil
 }
 

@@ -308,7 +308,11 @@ func parseMeta(data []byte) streamMeta {
 		if json.Unmarshal(v, &f) != nil || f < 0 {
 			return nil
 		}
-		n := int64(math.Min(f, math.MaxInt64))
+		// float64(math.MaxInt64) is 2⁶³, which int64() does not convert: saturate.
+		n := int64(math.MaxInt64)
+		if f < math.MaxInt64 {
+			n = int64(f)
+		}
 		return &n
 	}
 	m.maxCount = num("$maxCount")

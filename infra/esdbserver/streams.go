@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
@@ -68,6 +70,9 @@ func (h *streamsService) Append(ss streams.Streams_AppendServer) error {
 	name := string(opts.GetStreamIdentifier().GetStreamName())
 	if name == "" {
 		return status.Error(codes.InvalidArgument, "append: empty stream name")
+	}
+	if !storableText(name) {
+		return status.Error(codes.InvalidArgument, "append: stream name is not UTF-8 text")
 	}
 	exp, err := appendExpectation(opts)
 	if err != nil {
@@ -147,8 +152,15 @@ func toProposed(pm *streams.AppendReq_ProposedMessage) (proposed, error) {
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
+	if !storableText(typ) || !storableText(ctype) {
+		return proposed{}, errors.New("append: event type or content type is not UTF-8 text")
+	}
 	return proposed{id: id, typ: typ, ctype: ctype, data: pm.GetData(), meta: pm.GetCustomMetadata()}, nil
 }
+
+// storableText reports whether s can be stored as Postgres text: valid UTF-8 without NUL.
+// Anything else would fail the whole commit group it is written in.
+func storableText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
 func uuidFromProto(u *shared.UUID) ([16]byte, error) {
 	if u == nil {

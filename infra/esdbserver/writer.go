@@ -475,6 +475,9 @@ func withTruncateBefore(data []byte, tb int64) []byte {
 	if json.Unmarshal(data, &props) != nil {
 		return data
 	}
+	if props == nil { // the metadata was JSON null
+		props = map[string]any{}
+	}
 	if cur, ok := props["$tb"].(float64); ok && int64(cur) >= tb {
 		return data
 	}

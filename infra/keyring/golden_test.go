@@ -279,7 +279,7 @@ func subjectStrings(t testing.TB, blob []byte) []string {
 }
 
 // goldenKEKFile writes the golden KEK to a file of the test's and loads it.
-func goldenKEKFile(t *testing.T) *FileKEK {
+func goldenKEKFile(t testing.TB) *FileKEK {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "kek.json")
 	if err := writeKEKFile(path, goldenKEK(), true); err != nil {
@@ -293,7 +293,7 @@ func goldenKEKFile(t *testing.T) *FileKEK {
 }
 
 // goldenKeyring opens a keyring on a fresh key store with the golden KEK.
-func goldenKeyring(t *testing.T) (*Keyring, *pgxpool.Pool) {
+func goldenKeyring(t testing.TB) (*Keyring, *pgxpool.Pool) {
 	t.Helper()
 	kek := goldenKEKFile(t)
 	pool, err := pgxpool.New(context.Background(), pgtest.NewDatabase(t))

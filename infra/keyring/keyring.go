@@ -318,6 +318,11 @@ func (k *Keyring) dek(ctx context.Context, subject string, create bool, out *cac
 			return nil
 		}
 	}
+	// A blob's header is not trusted: a name that is no subject (invalid UTF-8 or a NUL,
+	// which Postgres refuses as text) is a tampered field, not an unavailable key store.
+	if _, err := domain.ParseSubject(subject); err != nil {
+		return domain.E(domain.KindInternal, op, "sealed field names a malformed subject")
+	}
 	for attempt := 0; ; attempt++ {
 		var state string
 		var dekVer, kekVer int64
