@@ -57,3 +57,10 @@ func (r mutationResolver) UpdateAssistant(ctx context.Context, input generated.U
 			Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}
 	})
 }
+
+// DeleteAssistant is the resolver for the deleteAssistant field.
+func (r mutationResolver) DeleteAssistant(ctx context.Context, id string) (*generated.MutationResult, error) {
+	return run(ctx, r.App.DeleteAssistant, func(m commands.Meta) commands.DeleteAssistant {
+		return commands.DeleteAssistant{Meta: m, AssistantID: id}
+	})
+}

@@ -140,3 +140,10 @@ func (r mutationResolver) EnableSpaceModels(ctx context.Context, input generated
 		return commands.EnableSpaceModels{Meta: m, SpaceID: input.SpaceID, Models: models}
 	})
 }
+
+// DeleteSpace is the resolver for the deleteSpace field.
+func (r mutationResolver) DeleteSpace(ctx context.Context, id string) (*generated.MutationResult, error) {
+	return run(ctx, r.App.DeleteSpace, func(m commands.Meta) commands.DeleteSpace {
+		return commands.DeleteSpace{Meta: m, SpaceID: id}
+	})
+}
