@@ -181,7 +181,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if p.Auth, err = auth.New(auth.Config{
 		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: p.Reads,
 		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: newLoginAuditor(p.App, cfg.LoginKey, cfg.Log),
-		LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
+		Users: userDirectory{p.Reads}, LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
 	}); err != nil {
 		return nil, err
 	}
@@ -349,6 +349,15 @@ func newID() string { return uuid.NewString() }
 type randomIDs struct{}
 
 func (randomIDs) NewID() string { return newID() }
+
+// userDirectory tells authentication whether a user may act, from the users read model
+// (not deactivated, not erased).
+type userDirectory struct{ r *readmodels.Reader }
+
+func (u userDirectory) UserActive(ctx context.Context, orgID, userID string) (bool, error) {
+	_, active, err := u.r.OrgRole(ctx, orgID, userID)
+	return active, err
+}
 
 // usageRecorder records API key uses through the RecordAPIKeyUse command, as the key's
 // owner (a user; assistants' keys have no user to act as and are not recorded).

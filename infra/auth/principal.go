@@ -41,6 +41,12 @@ type Principal struct {
 	// MFA reports whether the credential proves a multi-factor authentication: true only for
 	// an OIDC token whose amr or acr claim shows one.
 	MFA bool
+	// AuthenticatedAt is when the password behind a session was checked (the session's
+	// creation); zero for API keys and OIDC tokens.
+	AuthenticatedAt time.Time
+	// PasswordChangeRequired marks a session opened with a password an Admin set for the
+	// user: the API lets it change the password and log out, nothing else.
+	PasswordChangeRequired bool
 }
 
 type principalKey struct{}
