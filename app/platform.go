@@ -170,7 +170,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	p.Reads = readmodels.New(p.Pool, p.Codec, readmodels.WithSearch(searchIndex{p.Index}, p.Embedder))
 
 	// SetPassword needs authentication, which needs the commands: accounts gets it below.
-	accounts := &accounts{Reader: p.Reads}
+	accounts := &accounts{}
 	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg,
 		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models, Accounts: accounts}
 	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
@@ -417,15 +417,22 @@ func (a loginAuditor) LoginSucceeded(ctx context.Context, orgID, userID, loginDi
 		RemoteIPDigest: a.addresses.Of(orgID, remoteIP)})
 }
 
-// accounts serves commands.SetPassword: roles from the read models, passwords through
-// authentication.
+// accounts serves commands.SetPassword through authentication's local accounts; it is set
+// once the authenticator exists, which needs the commands.
 type accounts struct {
-	*readmodels.Reader
 	auth *auth.Authenticator
 }
 
 func (a *accounts) SetPassword(ctx context.Context, orgID, userID, login, password string) error {
 	return a.auth.SetPassword(ctx, orgID, userID, login, password)
+}
+
+func (a *accounts) ResetPassword(ctx context.Context, orgID, userID, login, password string) error {
+	return a.auth.ResetPassword(ctx, orgID, userID, login, password)
+}
+
+func (a *accounts) CheckPassword(ctx context.Context, orgID, userID, password string) error {
+	return a.auth.CheckPassword(ctx, orgID, userID, password)
 }
 
 // searchIndex serves readmodels.SearchIndex over the Weaviate index.

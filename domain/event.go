@@ -106,7 +106,7 @@ func AllEvents() []Event {
 	return []Event{
 		OrganizationCreated{}, OrganizationSettingsChanged{},
 		IdentityProviderConfigured{}, IdentityProviderRemoved{},
-		UserRegistered{}, UserRoleChanged{}, UserDeactivated{},
+		UserRegistered{}, UserRoleChanged{}, UserDeactivated{}, UserPasswordSet{},
 		SpaceCreated{}, SpaceMemberAdded{}, SpaceMemberRemoved{}, SpaceMemberRoleChanged{},
 		SpaceModelsEnabled{}, SpaceDeleted{},
 		AssistantCreated{}, AssistantUpdated{}, AssistantDeleted{},
