@@ -431,6 +431,10 @@ func (a *accounts) ResetPassword(ctx context.Context, orgID, userID, login, pass
 	return a.auth.ResetPassword(ctx, orgID, userID, login, password)
 }
 
+func (a *accounts) HasPassword(ctx context.Context, orgID, userID string) (bool, error) {
+	return a.auth.HasPassword(ctx, orgID, userID)
+}
+
 func (a *accounts) CheckPassword(ctx context.Context, orgID, userID, password string) error {
 	return a.auth.CheckPassword(ctx, orgID, userID, password)
 }

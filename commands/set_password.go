@@ -11,7 +11,8 @@ import (
 // an active Admin of the organisation for another active user of it. Setting one's own needs
 // the current password, or a login younger than RecentLogin. An Admin's reset of another
 // user's password forces that user to change it at their next login. Either way a
-// user.password_set.v1 event records who set whose password (never the password).
+// user.password_set.v1 event records who set whose password (never the password). A user
+// without a local account yet has no current password: they set their first one without it.
 type SetPassword struct {
 	Meta
 	// OrganizationID is the caller's organisation (from authentication).
@@ -40,6 +41,8 @@ type Accounts interface {
 	SetPassword(ctx context.Context, orgID, userID, login, password string) error
 	// ResetPassword sets another user's password, to be changed at their next login.
 	ResetPassword(ctx context.Context, orgID, userID, login, password string) error
+	// HasPassword reports whether a user has a local account already.
+	HasPassword(ctx context.Context, orgID, userID string) (bool, error)
 	// CheckPassword verifies a user's current password (domain.KindForbidden when wrong).
 	CheckPassword(ctx context.Context, orgID, userID, password string) error
 }
@@ -84,7 +87,11 @@ func (x *executor) setPassword(ctx context.Context, c SetPassword) (Result, erro
 	self := target.ID() == act.id
 	if self {
 		recent := !c.AuthenticatedAt.IsZero() && x.d.Clock.Now().Sub(c.AuthenticatedAt) < RecentLogin
-		if !recent {
+		var has bool
+		if has, err = accounts.HasPassword(ctx, c.OrganizationID, act.id); err != nil {
+			return Result{}, err
+		}
+		if has && !recent {
 			if c.CurrentPassword == "" {
 				return Result{}, domain.E(domain.KindForbidden, op,
 					"the current password is required (or a login less than five minutes ago)")

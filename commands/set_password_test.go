@@ -29,6 +29,11 @@ func (b *accountBook) ResetPassword(_ context.Context, orgID, userID, login, _ s
 	return nil
 }
 
+func (b *accountBook) HasPassword(_ context.Context, _, userID string) (bool, error) {
+	_, ok := b.current[userID]
+	return ok, nil
+}
+
 func (b *accountBook) CheckPassword(_ context.Context, _, userID, password string) error {
 	if pw, ok := b.current[userID]; !ok || pw != password {
 		return domain.E(domain.KindForbidden, "book.check", "the current password is not correct")
@@ -46,6 +51,7 @@ func TestSetPassword(t *testing.T) {
 	b := w.bootstrap("Org B", "admin@b.example")
 	user := w.user(a, domain.OrgRoleUser)
 	gone := w.user(a, domain.OrgRoleUser)
+	fresh := w.user(a, domain.OrgRoleUser) // no local account yet
 	must(w.app.DeactivateUser.Handle(w.ctx, commands.DeactivateUser{Meta: meta(a.admin), UserID: gone}))(t)
 	const never = time.Duration(-1) // no login time known (an API key, an OIDC token)
 	for _, tc := range []struct {
@@ -60,6 +66,7 @@ func TestSetPassword(t *testing.T) {
 		{"self without the current password", a.id, user, "", "", never, domain.KindForbidden, "", false},
 		{"self, login too old", a.id, user, "", "", 6 * time.Minute, domain.KindForbidden, "", false},
 		{"self with a wrong current password", a.id, user, "", "guess", never, domain.KindForbidden, "", false},
+		{"self, first password", a.id, fresh, "", "", never, 0, "set/" + a.id + "/" + fresh + "/login", false},
 		{"Admin for a user", a.id, a.admin, user, "", never, 0, "reset/" + a.id + "/" + user + "/login", false},
 		{"user for an Admin", a.id, user, a.admin, "old password", never, domain.KindForbidden, "", true},
 		{"Admin of another organisation", b.id, b.admin, user, "", never, domain.KindForbidden, "", true},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
@@ -151,8 +152,14 @@ func caller(ctx context.Context) (auth.Principal, error) {
 // passwordChangeField reports whether the operation being resolved is one a session that
 // must change its password may use: setPassword and logout.
 func passwordChangeField(ctx context.Context) bool {
+	if !graphql.HasOperationContext(ctx) || graphql.GetOperationContext(ctx).Operation == nil ||
+		graphql.GetOperationContext(ctx).Operation.Operation != ast.Mutation {
+		return false
+	}
+	// The root field of the mutation being resolved (RootFieldContext.Object names the
+	// field, not the type, so only Field is read).
 	rc := graphql.GetRootFieldContext(ctx)
-	if rc == nil || rc.Object != "Mutation" || rc.Field.Field == nil {
+	if rc == nil || rc.Field.Field == nil {
 		return false
 	}
 	return rc.Field.Name == "setPassword" || rc.Field.Name == "logout"

@@ -312,6 +312,18 @@ func (a *Authenticator) putPassword(ctx context.Context, op, orgID, userID, logi
 	return nil
 }
 
+// HasPassword reports whether userID has a local account (a password) in orgID.
+func (a *Authenticator) HasPassword(ctx context.Context, orgID, userID string) (bool, error) {
+	_, err := a.cfg.Credentials.UserCredential(ctx, orgID, userID)
+	if domain.Is(domain.KindNotFound, err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, domain.Wrap(domain.KindUnavailable, "auth.HasPassword", err, "passwords cannot be checked right now")
+	}
+	return true, nil
+}
+
 // CheckPassword verifies userID's current local-account password, e.g. before the user sets
 // a new one. A wrong password is a domain.KindForbidden error and counts as a failed login
 // of the account (so a stolen session cannot guess it faster than a login could); a user
