@@ -74,16 +74,16 @@ func testOffboarding(t *testing.T, s *stack) {
 					`query($s: ID!) { search(spaceId: $s, query: "anything") { documentId } }`} {
 					r := s.do(t, cred, q, map[string]any{"s": sp})
 					if r.Status != http.StatusUnauthorized || r.code() != "UNAUTHENTICATED" || r.Data != nil {
-						t.Fatalf("%s of a %s user on %s: status %d code %q data %v", name, how, firstLine(q), r.Status, r.code(), r.Data)
+						t.Fatalf("%s of the %s user, %s: status %d code %q data %v", name, how, firstLine(q), r.Status, r.code(), r.Data)
 					}
 				}
 				if r := s.do(t, cred, mSetPassword, map[string]any{"in": map[string]any{"login": login, "password": "another good password"}}); r.code() != "UNAUTHENTICATED" {
-					t.Fatalf("setPassword with the %s of a %s user: %+v", name, how, r.Errors)
+					t.Fatalf("setPassword with the %s of the %s user: %+v", name, how, r.Errors)
 				}
 			}
 			// The old password opens no session, and nothing that could log in is kept.
 			if l, r := s.loginAs(t, o.id, login, pw); l != nil || r.code() != "UNAUTHENTICATED" {
-				t.Fatalf("old password of a %s user: %v %+v", how, l, r.Errors)
+				t.Fatalf("old password of the %s user: %v %+v", how, l, r.Errors)
 			}
 			var creds, open int
 			if err := s.p.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM auth_local_credentials WHERE user_id = $1),

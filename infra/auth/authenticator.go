@@ -38,8 +38,9 @@ type Config struct {
 	// Losing it makes every stored local credential unreachable.
 	LoginKey []byte
 
-	// Clock defaults to SystemClock.
-	Clock Clock
+	// Clock tells the time authentication depends on (session idle timeouts, token expiry,
+	// rate-limit windows, API-key use throttling); default domain.SystemClock.
+	Clock domain.Clock
 	// HTTPClient fetches OIDC discovery documents and JWKS; default: a 10-second timeout.
 	HTTPClient *http.Client
 	// Log receives failures without secrets; default: discarded.
@@ -88,7 +89,7 @@ type Config struct {
 // for concurrent use.
 type Authenticator struct {
 	cfg      Config
-	clock    Clock
+	clock    domain.Clock
 	log      *slog.Logger
 	hashSem  chan struct{}
 	dummyPHC string
@@ -131,7 +132,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	cfg.LoginKey = append([]byte(nil), cfg.LoginKey...)
 	if cfg.Clock == nil {
-		cfg.Clock = SystemClock{}
+		cfg.Clock = domain.SystemClock{}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}

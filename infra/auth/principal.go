@@ -62,15 +62,3 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
-
-// Clock tells the time. Authentication depends on time (session idle timeout, token expiry,
-// rate-limit windows, API-key use throttling), so it is injected.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }

@@ -442,9 +442,17 @@ func TestGoldenStoredEventsDecode(t *testing.T) {
 	}
 	types, filled := map[string]func() any{}, map[string]any{}
 	f := &filler{subs: goldenSubjects()}
+	stored := map[string]bool{}
+	for _, ev := range doc.Events {
+		stored[ev.Name] = true
+	}
 	for _, gt := range goldenTypes() {
 		types[gt.name] = gt.new
-		filled[gt.name] = gt.fillValue(f) // in the writer's order: the same values
+		// In the writer's order, over the types the file holds (events added to the domain
+		// since are not in it): the same values.
+		if stored[gt.name] {
+			filled[gt.name] = gt.fillValue(f)
+		}
 	}
 	sealed, plain := NewCodec(kr), NewPlainCodec()
 	if len(doc.Events) < len(domain.AllEvents()) {
