@@ -237,9 +237,10 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Pr
 	default:
 		err = domain.E(domain.KindUnauthenticated, op, "unrecognised bearer token")
 	}
-	if err == nil && p.UserID != "" && method != MethodOIDC {
-		// OIDC identities resolve to active users only; sessions and user keys are checked
-		// here, so deactivation and erasure end them without waiting for a revocation.
+	if err == nil && method == MethodSession {
+		// OIDC identities resolve to active users only, user API keys are checked before
+		// their use is recorded; sessions are checked here, so deactivation and erasure end
+		// them without waiting for a revocation.
 		err = a.checkActive(ctx, op, p.OrganizationID, p.UserID)
 	}
 	if err != nil {
