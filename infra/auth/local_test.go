@@ -464,3 +464,50 @@ func TestWeakHashUpgradedOnLogin(t *testing.T) {
 		t.Fatalf("downgraded: %q", phc())
 	}
 }
+
+// TestEndUserAccessAsOfTheEvent: the auth projection ends a user's local account and sessions
+// as of the deactivation or erasure; a password set and a session opened later (after an
+// erasure was restored) survive a replay of the old event.
+func TestEndUserAccessAsOfTheEvent(t *testing.T) {
+	t.Parallel()
+	e := localEnv(t, nil)
+	ctx := context.Background()
+	old, _, err := e.a.Login(ctx, "org-1", email, password, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := e.clock.Now()
+	end := func() {
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (auth.Tables{}).EndUserAccess(ctx, tx, "user-1", at); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end()
+	_, err = e.a.AuthenticateToken(ctx, old)
+	wantKind(t, err, domain.KindUnauthenticated, "invalid session")
+	_, _, err = e.a.Login(ctx, "org-1", email, password, ip)
+	wantKind(t, err, domain.KindUnauthenticated, "invalid login or password")
+
+	e.clock.Advance(time.Hour)
+	if err := e.a.ResetPassword(ctx, "org-1", "user-1", email, "after the restore 1"); err != nil {
+		t.Fatal(err)
+	}
+	later, _, err := e.a.Login(ctx, "org-1", email, "after the restore 1", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end() // a rebuild replays the old event
+	if _, err := e.a.AuthenticateToken(ctx, later); err != nil {
+		t.Fatalf("a later session after a replay: %v", err)
+	}
+	if _, _, err := e.a.Login(ctx, "org-1", email, "after the restore 1", ip); err != nil {
+		t.Fatalf("a later password after a replay: %v", err)
+	}
+}
