@@ -186,7 +186,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	p.Reads = readmodels.New(p.Pool, p.Codec, readmodels.WithSearch(searchIndex{p.Index}, p.Embedder))
 
 	// SetPassword needs authentication, which needs the commands: accounts gets it below.
-	accounts := &accounts{Reader: p.Reads}
+	accounts := &accounts{}
 	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg,
 		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models, Accounts: accounts}
 	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
@@ -197,7 +197,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if p.Auth, err = auth.New(auth.Config{
 		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: p.Reads,
 		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: newLoginAuditor(p.App, cfg.LoginKey, cfg.Log),
-		LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
+		Users: userDirectory{p.Reads}, LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
 	}); err != nil {
 		return nil, err
 	}
@@ -376,6 +376,15 @@ type randomIDs struct{}
 
 func (randomIDs) NewID() string { return newID() }
 
+// userDirectory tells authentication whether a user may act, from the users read model
+// (not deactivated, not erased).
+type userDirectory struct{ r *readmodels.Reader }
+
+func (u userDirectory) UserActive(ctx context.Context, orgID, userID string) (bool, error) {
+	_, active, err := u.r.OrgRole(ctx, orgID, userID)
+	return active, err
+}
+
 // usageRecorder records API key uses through the RecordAPIKeyUse command, as the key's
 // owner (a user; assistants' keys have no user to act as and are not recorded).
 type usageRecorder struct{ app *commands.App }
@@ -434,15 +443,26 @@ func (a loginAuditor) LoginSucceeded(ctx context.Context, orgID, userID, loginDi
 		RemoteIPDigest: a.addresses.Of(orgID, remoteIP)})
 }
 
-// accounts serves commands.SetPassword: roles from the read models, passwords through
-// authentication.
+// accounts serves commands.SetPassword through authentication's local accounts; it is set
+// once the authenticator exists, which needs the commands.
 type accounts struct {
-	*readmodels.Reader
 	auth *auth.Authenticator
 }
 
 func (a *accounts) SetPassword(ctx context.Context, orgID, userID, login, password string) error {
 	return a.auth.SetPassword(ctx, orgID, userID, login, password)
+}
+
+func (a *accounts) ResetPassword(ctx context.Context, orgID, userID, login, password string) error {
+	return a.auth.ResetPassword(ctx, orgID, userID, login, password)
+}
+
+func (a *accounts) HasPassword(ctx context.Context, orgID, userID string) (bool, error) {
+	return a.auth.HasPassword(ctx, orgID, userID)
+}
+
+func (a *accounts) CheckPassword(ctx context.Context, orgID, userID, password string) error {
+	return a.auth.CheckPassword(ctx, orgID, userID, password)
 }
 
 // searchIndex serves readmodels.SearchIndex over the Weaviate index.

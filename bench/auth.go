@@ -43,6 +43,9 @@ func (benchUsers) ResolveOIDCUser(context.Context, string, string, string, strin
 	return "user-1", nil
 }
 
+// UserActive counts every user as active: the benchmarks measure authentication alone.
+func (benchUsers) UserActive(context.Context, string, string) (bool, error) { return true, nil }
+
 // benchAuth opens an authenticator over a fresh, migrated database.
 func benchAuth(ctx context.Context, env *Env, params auth.Argon2Params) (*auth.Authenticator, *auth.Postgres, func(), error) {
 	dsn, drop, err := env.NewDatabase(ctx)
@@ -62,7 +65,7 @@ func benchAuth(ctx context.Context, env *Env, params auth.Argon2Params) (*auth.A
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	a, err := auth.New(auth.Config{APIKeys: pg, Usage: benchUsage{}, Settings: pg, OIDCUsers: benchUsers{},
-		Sessions: pg, Credentials: pg, Attempts: pg, Auditor: benchAuditor{}, LoginKey: key, Argon2: params})
+		Sessions: pg, Credentials: pg, Attempts: pg, Auditor: benchAuditor{}, Users: benchUsers{}, LoginKey: key, Argon2: params})
 	if err != nil {
 		pool.Close()
 		drop()

@@ -52,6 +52,9 @@ type App struct {
 	RecordLogin Handler[RecordLogin, Result]
 	// SetPassword sets local accounts' passwords (Deps.Accounts).
 	SetPassword Handler[SetPassword, Result]
+	// RecordDenial records an operation the API's role directive refused; it always
+	// returns an error (KindForbidden once recorded).
+	RecordDenial Handler[RecordDenial, Result]
 
 	// store is what VerifyStream reads.
 	store EventStore
@@ -106,6 +109,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.RecordRetentionDestruction, log, x.recordRetentionDestruction)
 	handle(&a.RecordLogin, log, x.recordLogin)
 	handle(&a.SetPassword, log, x.setPassword)
+	handle(&a.RecordDenial, log, x.recordDenial)
 	return a, nil
 }
 

@@ -116,6 +116,8 @@ func AllEvents() []Event {
 		ErasureRequested{}, ErasureRestored{}, ErasureCompleted{}, RetentionBucketDestroyed{},
 		AccessDenied{}, DocumentViewed{}, AuditLogViewed{}, AuditIntegrityViewed{}, AuditLogExported{}, DataExported{},
 		ModelInvocationsViewed{}, LoginFailed{}, LoginSucceeded{},
+		// New events go last: the keyring's golden test fills fields in this order.
+		UserPasswordSet{},
 	}
 }
 

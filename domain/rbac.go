@@ -106,6 +106,12 @@ const (
 	CmdConfigureIdentityProvider Command = "ConfigureIdentityProvider"
 	// CmdRemoveIdentityProvider removes an OIDC identity provider (Admins).
 	CmdRemoveIdentityProvider Command = "RemoveIdentityProvider"
+	// CmdSetPassword sets a local account's password. It is not in the RBAC table: anyone
+	// sets their own, an active Admin another user's of the organisation.
+	CmdSetPassword Command = "SetPassword"
+	// CmdRecordDenial records an operation the API refused by role before any command ran;
+	// every user records their own. It is not in the RBAC table.
+	CmdRecordDenial Command = "RecordDenial"
 )
 
 // Scope says whether a command's authorization depends on a space role.

@@ -1,5 +1,7 @@
 package domain
 
+import "time"
+
 // User is a person's account and membership in one organisation.
 type User struct {
 	root
@@ -36,6 +38,19 @@ type UserDeactivated struct {
 
 // EventName implements Event.
 func (UserDeactivated) EventName() string { return "user.deactivated.v1" }
+
+// UserPasswordSet records that a user's local-account password was set, never the password:
+// by the user themselves, or by an Admin for them (Reset), which forces a change at the
+// user's next login.
+type UserPasswordSet struct {
+	UserID string    `json:"userId"`
+	SetBy  string    `json:"setBy"`
+	Reset  bool      `json:"reset"`
+	SetAt  time.Time `json:"setAt"`
+}
+
+// EventName implements Event.
+func (UserPasswordSet) EventName() string { return "user.password_set.v1" }
 
 // NewUser returns an empty user aggregate with the given id.
 func NewUser(id string) *User { return &User{root: newRoot(StreamPrefixUser, id)} }
@@ -99,6 +114,20 @@ func (u *User) Deactivate(by string) error {
 		return E(KindConflict, op, "users cannot deactivate themselves")
 	}
 	record(u, UserDeactivated{UserID: u.id})
+	return nil
+}
+
+// RecordPasswordSet records that the user's password was set at at by by: the user, or an
+// Admin resetting it for them. A deactivated user's password is not set.
+func (u *User) RecordPasswordSet(by string, at time.Time) error {
+	const op = "user.set_password"
+	if err := u.alive(op); err != nil {
+		return err
+	}
+	if err := ValidateID("actor id", by); err != nil {
+		return err
+	}
+	record(u, UserPasswordSet{UserID: u.id, SetBy: by, Reset: by != u.id, SetAt: at.UTC()})
 	return nil
 }
 

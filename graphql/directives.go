@@ -5,7 +5,9 @@ import (
 	"slices"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/google/uuid"
 
+	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/graphql/generated"
 )
@@ -17,8 +19,11 @@ type Roles interface {
 }
 
 // Directives returns the implementations of @authenticated and @hasOrgRole. Both check and
-// call next; the commands behind mutations check again against the RBAC table.
-func Directives(roles Roles) generated.DirectiveRoot {
+// call next; the commands behind mutations check again against the RBAC table. A caller
+// whose organisation role @hasOrgRole refuses is recorded through app's RecordDenial
+// (access.denied.v1), like a refusal inside a command; app may be nil in tests that do
+// not audit.
+func Directives(roles Roles, app *commands.App) generated.DirectiveRoot {
 	return generated.DirectiveRoot{
 		Authenticated: func(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
 			if _, err := caller(ctx); err != nil {
@@ -42,9 +47,25 @@ func Directives(roles Roles) generated.DirectiveRoot {
 			if slices.Contains(allowed, role) {
 				return next(ctx)
 			}
+			recordDenial(ctx, app, p.UserID)
 			return nil, domain.E(domain.KindForbidden, op, "your organisation role does not permit this operation")
 		},
 	}
+}
+
+// recordDenial appends the refusal of the field being resolved to the organisation's access
+// log. The caller is refused whether or not that succeeds; the command logs a failure.
+func recordDenial(ctx context.Context, app *commands.App, userID string) {
+	if app == nil {
+		return
+	}
+	operation := "Query.unknown"
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Field != nil {
+		operation = fc.Object + "." + fc.Field.Name
+	}
+	id := uuid.NewString()
+	_, _ = app.RecordDenial.Handle(ctx, commands.RecordDenial{
+		Meta: commands.Meta{CommandID: id, ActorID: userID, CorrelationID: id}, Operation: operation})
 }
 
 // roleOf looks the caller's role up once per request.

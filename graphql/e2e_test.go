@@ -17,6 +17,10 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("ask through models", func(t *testing.T) { testAskThroughModels(t, s) })
 	t.Run("erasure through the process manager", func(t *testing.T) { testErasureProcessManager(t, s) })
 	t.Run("logins audited", func(t *testing.T) { testLoginAudit(t, s) })
+	t.Run("deactivation and erasure end access", func(t *testing.T) { testOffboarding(t, s) })
+	t.Run("role-directive denials and set passwords audited", func(t *testing.T) { testDenialsAudited(t, s) })
+	// It moves the shared clock by seconds.
+	t.Run("password flows", func(t *testing.T) { testPasswordFlows(t, s) })
 	// Last: it moves the shared clock forward.
 	t.Run("session idle expiry", func(t *testing.T) { testSession(t, s) })
 	t.Run("space with members, read your writes", func(t *testing.T) {

@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
@@ -142,7 +144,27 @@ func caller(ctx context.Context) (auth.Principal, error) {
 	if !ok || p.OrganizationID == "" {
 		return auth.Principal{}, domain.E(domain.KindUnauthenticated, "graphql.caller", "authentication required")
 	}
+	if p.PasswordChangeRequired && !passwordChangeField(ctx) {
+		return auth.Principal{}, domain.E(domain.KindForbidden, "graphql.caller",
+			"a password change is required: set a new password with setPassword, then log in again")
+	}
 	return p, nil
+}
+
+// passwordChangeField reports whether the operation being resolved is one a session that
+// must change its password may use: setPassword and logout.
+func passwordChangeField(ctx context.Context) bool {
+	if !graphql.HasOperationContext(ctx) || graphql.GetOperationContext(ctx).Operation == nil ||
+		graphql.GetOperationContext(ctx).Operation.Operation != ast.Mutation {
+		return false
+	}
+	// The root field of the mutation being resolved (RootFieldContext.Object names the
+	// field, not the type, so only Field is read).
+	rc := graphql.GetRootFieldContext(ctx)
+	if rc == nil || rc.Field.Field == nil {
+		return false
+	}
+	return rc.Field.Name == "setPassword" || rc.Field.Name == "logout"
 }
 
 // userCaller returns the principal of a request made by a user (not an assistant's key).

@@ -47,7 +47,8 @@ func (r mutationResolver) Login(ctx context.Context, input generated.LoginInput)
 	if err != nil {
 		return nil, err
 	}
-	return &generated.LoginPayload{ID: p.UserID, Token: token, IdleTimeoutSeconds: int(idle.Seconds())}, nil
+	return &generated.LoginPayload{ID: p.UserID, Token: token, IdleTimeoutSeconds: int(idle.Seconds()),
+		PasswordChangeRequired: p.PasswordChangeRequired}, nil
 }
 
 // Logout is the resolver for the logout field.
@@ -72,7 +73,9 @@ func (r mutationResolver) SetPassword(ctx context.Context, input generated.SetPa
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.App.SetPassword.Handle(ctx, commands.SetPassword{Meta: m, OrganizationID: p.OrganizationID, UserID: deref(input.UserID), Login: input.Login, Password: input.Password})
+	res, err := r.App.SetPassword.Handle(ctx, commands.SetPassword{Meta: m, OrganizationID: p.OrganizationID,
+		UserID: deref(input.UserID), Login: input.Login, Password: input.Password,
+		CurrentPassword: deref(input.CurrentPassword), AuthenticatedAt: p.AuthenticatedAt})
 	if err != nil {
 		return nil, err
 	}

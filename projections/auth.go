@@ -14,7 +14,9 @@ const NameAuth = "readmodel.auth"
 
 // Auth fills the tables infra/auth authenticates against: api_keys from the API key events
 // (a deactivated user's keys are revoked), auth_org_settings from the organisation's
-// settings, and auth_oidc_providers from the identity provider events.
+// settings, and auth_oidc_providers from the identity provider events. A user's
+// deactivation or erasure also ends their local account and sessions (auth_local_credentials
+// and auth_sessions, which are not rebuilt: only what existed at the event's time goes).
 //
 // Identity providers: every organisation's configured providers are kept in
 // auth_oidc_claims with the log position at which the organisation first configured the
@@ -42,6 +44,8 @@ type AuthTables interface {
 	PutAPIKey(ctx context.Context, tx pgx.Tx, key domain.APIKeyCreated, createdAt time.Time) error
 	// RevokeAPIKey marks a key revoked at at; an unknown key is domain.KindNotFound.
 	RevokeAPIKey(ctx context.Context, tx pgx.Tx, keyID string, at time.Time) error
+	// EndUserAccess deletes a user's local account and revokes their sessions, as of at.
+	EndUserAccess(ctx context.Context, tx pgx.Tx, userID string, at time.Time) error
 }
 
 // NewAuth returns the projection; streams re-reads erased subjects' streams on restore, and
@@ -92,6 +96,12 @@ func (p *Auth) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 // erase removes an erased organisation's keys, settings and identity-provider claims and
 // returns the streams they came from; the projection holds nothing of other subjects.
 func (p *Auth) erase(ctx context.Context, tx pgx.Tx, r erasureRequested) ([]string, bool, error) {
+	if domain.SubjectKind(r.SubjectType) == domain.SubjectUser {
+		// The erased user's password and sessions end at once; authentication refuses their
+		// API keys while the erasure stands (the users read model), and a restore brings the
+		// keys back but not the password: an Admin sets a new one.
+		return nil, false, p.tables.EndUserAccess(ctx, tx, r.SubjectID, r.RequestedAt)
+	}
 	if domain.SubjectKind(r.SubjectType) != domain.SubjectOrganization {
 		return nil, false, nil
 	}
@@ -183,9 +193,11 @@ func (p *Auth) apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 		if err := decode(ev, &e); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE api_keys SET state = 'revoked', revoked_at = coalesce(revoked_at, $2)
-			WHERE owner_kind = 'USER' AND owner_id = $1`, e.UserID, at)
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE api_keys SET state = 'revoked', revoked_at = coalesce(revoked_at, $2)
+			WHERE owner_kind = 'USER' AND owner_id = $1`, e.UserID, at); err != nil {
+			return err
+		}
+		return p.tables.EndUserAccess(ctx, tx, e.UserID, at)
 	case evProviderConfigured:
 		var e providerWire
 		if err := decode(ev, &e); err != nil {

@@ -18,6 +18,8 @@ type erasureRequested struct {
 	OrganizationID string `json:"organizationId"`
 	SubjectType    string `json:"subjectType"`
 	SubjectID      string `json:"subjectId"`
+	// RequestedAt is when the order was given.
+	RequestedAt time.Time `json:"requestedAt"`
 }
 
 type erasureRef struct {

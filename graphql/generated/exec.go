@@ -204,9 +204,10 @@ type ComplexityRoot struct {
 	}
 
 	LoginPayload struct {
-		ID                 func(childComplexity int) int
-		IdleTimeoutSeconds func(childComplexity int) int
-		Token              func(childComplexity int) int
+		ID                     func(childComplexity int) int
+		IdleTimeoutSeconds     func(childComplexity int) int
+		PasswordChangeRequired func(childComplexity int) int
+		Token                  func(childComplexity int) int
 	}
 
 	LogoutPayload struct {
@@ -1100,6 +1101,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LoginPayload.IdleTimeoutSeconds(childComplexity), true
+	case "LoginPayload.passwordChangeRequired":
+		if e.ComplexityRoot.LoginPayload.PasswordChangeRequired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginPayload.PasswordChangeRequired(childComplexity), true
 	case "LoginPayload.token":
 		if e.ComplexityRoot.LoginPayload.Token == nil {
 			break
@@ -2507,7 +2514,11 @@ type Mutation {
   login(input: LoginInput!): LoginPayload!
   "Ends the caller's session (session tokens only)."
   logout: LogoutPayload! @authenticated
-  "Sets a local account's login and password: Admins for users of the organisation, anyone for themselves."
+  """
+  Sets a local account's login and password: Admins for users of the organisation (the user
+  must change it at their next login), anyone for themselves (with the current password, or
+  within five minutes of logging in). Recorded as user.password_set.v1.
+  """
   setPassword(input: SetPasswordInput!): SetPasswordPayload! @authenticated
 
   "Registers a user in the caller's organisation."
@@ -2638,6 +2649,11 @@ type LoginPayload {
   token: String!
   "How long the session lives without use, in seconds."
   idleTimeoutSeconds: Int!
+  """
+  True when an Admin set the password: the session may only change it (setPassword with
+  ` + "`" + `currentPassword` + "`" + `) and log out; every other field is refused as FORBIDDEN.
+  """
+  passwordChangeRequired: Boolean!
 }
 
 "The end of a session."
@@ -2654,6 +2670,12 @@ input SetPasswordInput {
   login: String!
   "The new password; it must satisfy the organisation's password policy."
   password: String!
+  """
+  The caller's current password: required to set one's own unless the session was opened
+  less than five minutes ago. Not used when an Admin sets another user's password, which
+  that user must change at their next login.
+  """
+  currentPassword: String
 }
 
 "The outcome of setPassword."
@@ -3552,6 +3574,8 @@ func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field 
 		return ec.fieldContext_LoginPayload_token(ctx, field)
 	case "idleTimeoutSeconds":
 		return ec.fieldContext_LoginPayload_idleTimeoutSeconds(ctx, field)
+	case "passwordChangeRequired":
+		return ec.fieldContext_LoginPayload_passwordChangeRequired(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LoginPayload", field.Name)
 }
@@ -7143,6 +7167,29 @@ func (ec *executionContext) _LoginPayload_idleTimeoutSeconds(ctx context.Context
 }
 func (ec *executionContext) fieldContext_LoginPayload_idleTimeoutSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LoginPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _LoginPayload_passwordChangeRequired(ctx context.Context, field graphql.CollectedField, obj *LoginPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoginPayload_passwordChangeRequired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PasswordChangeRequired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LoginPayload_passwordChangeRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoginPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _LogoutPayload_id(ctx context.Context, field graphql.CollectedField, obj *LogoutPayload) (ret graphql.Marshaler) {
@@ -14233,7 +14280,7 @@ func (ec *executionContext) unmarshalInputSetPasswordInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"userId", "login", "password"}
+	fieldsInOrder := [...]string{"userId", "login", "password", "currentPassword"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14261,6 +14308,13 @@ func (ec *executionContext) unmarshalInputSetPasswordInput(ctx context.Context, 
 				return it, err
 			}
 			it.Password = data
+		case "currentPassword":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("currentPassword"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CurrentPassword = data
 		}
 	}
 	return it, nil
@@ -15900,6 +15954,11 @@ func (ec *executionContext) _LoginPayload(ctx context.Context, sel ast.Selection
 			}
 		case "idleTimeoutSeconds":
 			out.Values[i] = ec._LoginPayload_idleTimeoutSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "passwordChangeRequired":
+			out.Values[i] = ec._LoginPayload_passwordChangeRequired(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

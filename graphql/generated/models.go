@@ -176,6 +176,9 @@ type LoginPayload struct {
 	Token string `json:"token"`
 	// How long the session lives without use, in seconds.
 	IdleTimeoutSeconds int `json:"idleTimeoutSeconds"`
+	// True when an Admin set the password: the session may only change it (setPassword with
+	// `currentPassword`) and log out; every other field is refused as FORBIDDEN.
+	PasswordChangeRequired bool `json:"passwordChangeRequired"`
 }
 
 // The end of a session.
@@ -276,6 +279,10 @@ type SetPasswordInput struct {
 	Login string `json:"login"`
 	// The new password; it must satisfy the organisation's password policy.
 	Password string `json:"password"`
+	// The caller's current password: required to set one's own unless the session was opened
+	// less than five minutes ago. Not used when an Admin sets another user's password, which
+	// that user must change at their next login.
+	CurrentPassword *string `json:"currentPassword,omitempty"`
 }
 
 // The outcome of setPassword.

@@ -38,6 +38,10 @@ func (a *Authenticator) authenticateAPIKey(ctx context.Context, key string) (Pri
 		p.AssistantID = rec.OwnerID
 	} else {
 		p.UserID = rec.OwnerID
+		// A deactivated or erased owner's key is refused before its use is recorded.
+		if err := a.checkActive(ctx, op, p.OrganizationID, p.UserID); err != nil {
+			return Principal{}, err
+		}
 	}
 	a.recordUse(WithPrincipal(ctx, p), rec)
 	return p, nil

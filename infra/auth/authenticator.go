@@ -29,14 +29,18 @@ type Config struct {
 	Credentials CredentialStore
 	Attempts    AttemptStore
 	Auditor     LoginAuditor
+	// Users tells whether a user may still act; a deactivated or erased user's sessions and
+	// API keys are refused, and their password opens no session.
+	Users UserDirectory
 
 	// LoginKey (at least 32 bytes, secret, the same on every replica) keys the HMAC that turns
 	// login names and remote addresses into digests for storage, rate limiting and audit.
 	// Losing it makes every stored local credential unreachable.
 	LoginKey []byte
 
-	// Clock defaults to SystemClock.
-	Clock Clock
+	// Clock tells the time authentication depends on (session idle timeouts, token expiry,
+	// rate-limit windows, API-key use throttling); default domain.SystemClock.
+	Clock domain.Clock
 	// HTTPClient fetches OIDC discovery documents and JWKS; default: a 10-second timeout.
 	HTTPClient *http.Client
 	// Log receives failures without secrets; default: discarded.
@@ -57,10 +61,26 @@ type Config struct {
 	// after its last request.
 	TouchInterval time.Duration
 
-	// LoginFailureLimit failures of one login within FailureWindow lock that login out until
-	// the oldest of them leaves the window; default 5. IPFailureLimit does the same per remote
-	// address; default 50. FailureWindow defaults to 15 minutes.
+	// Failed logins slow down further attempts; nobody can lock a login out for good.
+	// Failures are counted within FailureWindow (default 15 minutes) per key:
+	//
+	//   - per (login, remote address): after PairFreeFailures failures (default 3) each
+	//     further attempt from that address must wait PairBaseDelay (default 1s), doubling
+	//     with each failure up to PairMaxDelay (default 5 minutes) after the latest failure;
+	//   - per login, from every address: after LoginFailureLimit failures (default 10) the
+	//     same progression, from LoginBaseDelay (default 1s), but never more than the ceiling
+	//     LoginMaxDelay (default 30s): attackers spread over many addresses are slowed to a
+	//     few guesses a minute, and the owner of the login waits at most the ceiling;
+	//   - per remote address, over every login: IPFailureLimit failures (default 50) refuse
+	//     the address until the oldest leaves the window.
+	//
+	// A refused attempt is not checked and not counted, so it does not lengthen a delay.
+	PairFreeFailures  int
+	PairBaseDelay     time.Duration
+	PairMaxDelay      time.Duration
 	LoginFailureLimit int
+	LoginBaseDelay    time.Duration
+	LoginMaxDelay     time.Duration
 	IPFailureLimit    int
 	FailureWindow     time.Duration
 }
@@ -69,7 +89,7 @@ type Config struct {
 // for concurrent use.
 type Authenticator struct {
 	cfg      Config
-	clock    Clock
+	clock    domain.Clock
 	log      *slog.Logger
 	hashSem  chan struct{}
 	dummyPHC string
@@ -105,12 +125,14 @@ func New(cfg Config) (*Authenticator, error) {
 		return nil, missing("Attempts")
 	case cfg.Auditor == nil:
 		return nil, missing("Auditor")
+	case cfg.Users == nil:
+		return nil, missing("Users")
 	case len(cfg.LoginKey) < 32:
 		return nil, domain.E(domain.KindInvalid, op, "LoginKey must be at least 32 bytes")
 	}
 	cfg.LoginKey = append([]byte(nil), cfg.LoginKey...)
 	if cfg.Clock == nil {
-		cfg.Clock = SystemClock{}
+		cfg.Clock = domain.SystemClock{}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
@@ -130,8 +152,23 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.TouchInterval <= 0 {
 		cfg.TouchInterval = 30 * time.Second
 	}
+	if cfg.PairFreeFailures <= 0 {
+		cfg.PairFreeFailures = 3
+	}
+	if cfg.PairBaseDelay <= 0 {
+		cfg.PairBaseDelay = time.Second
+	}
+	if cfg.PairMaxDelay <= 0 {
+		cfg.PairMaxDelay = 5 * time.Minute
+	}
 	if cfg.LoginFailureLimit <= 0 {
-		cfg.LoginFailureLimit = 5
+		cfg.LoginFailureLimit = 10
+	}
+	if cfg.LoginBaseDelay <= 0 {
+		cfg.LoginBaseDelay = time.Second
+	}
+	if cfg.LoginMaxDelay <= 0 {
+		cfg.LoginMaxDelay = 30 * time.Second
 	}
 	if cfg.IPFailureLimit <= 0 {
 		cfg.IPFailureLimit = 50
@@ -200,11 +237,29 @@ func (a *Authenticator) AuthenticateToken(ctx context.Context, token string) (Pr
 	default:
 		err = domain.E(domain.KindUnauthenticated, op, "unrecognised bearer token")
 	}
+	if err == nil && method == MethodSession {
+		// OIDC identities resolve to active users only, user API keys are checked before
+		// their use is recorded; sessions are checked here, so deactivation and erasure end
+		// them without waiting for a revocation.
+		err = a.checkActive(ctx, op, p.OrganizationID, p.UserID)
+	}
 	if err != nil {
 		a.logFailure(ctx, method, err)
 		return Principal{}, err
 	}
 	return p, nil
+}
+
+// checkActive refuses a user who is deactivated, erased or unknown in the organisation.
+func (a *Authenticator) checkActive(ctx context.Context, op, orgID, userID string) error {
+	active, err := a.cfg.Users.UserActive(ctx, orgID, userID)
+	if err != nil {
+		return domain.Wrap(domain.KindUnavailable, op, err, "users cannot be checked right now")
+	}
+	if !active {
+		return domain.E(domain.KindUnauthenticated, op, "user is not active")
+	}
+	return nil
 }
 
 // logFailure logs a refused credential: the method, the error kind and the public message,

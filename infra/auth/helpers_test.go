@@ -101,6 +101,25 @@ func (u users) ResolveOIDCUser(_ context.Context, orgID, issuer, subject, _ stri
 	return "", domain.E(domain.KindNotFound, "users.resolve", "no such user")
 }
 
+// directory stands in for the users read model's active flags: every user is active until
+// deactivated.
+type directory struct {
+	mu       sync.Mutex
+	inactive map[string]bool
+}
+
+func (d *directory) UserActive(_ context.Context, _, userID string) (bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.inactive[userID], nil
+}
+
+func (d *directory) deactivate(userID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inactive[userID] = true
+}
+
 // env is one test's authenticator over its own database.
 type env struct {
 	pool    *pgxpool.Pool
@@ -109,6 +128,7 @@ type env struct {
 	usage   *usage
 	audit   *auditor
 	users   users
+	dir     *directory
 	logs    *bytes.Buffer
 	a       *auth.Authenticator
 	cfg     auth.Config
@@ -138,12 +158,13 @@ func newEnv(t testing.TB, tweak func(*auth.Config)) *env {
 		usage:   &usage{},
 		audit:   &auditor{},
 		users:   users{},
+		dir:     &directory{inactive: map[string]bool{}},
 		logs:    &bytes.Buffer{},
 		loginKy: key,
 	}
 	e.cfg = auth.Config{
 		APIKeys: e.pg, Usage: e.usage, Settings: e.pg, OIDCUsers: e.users, Sessions: e.pg,
-		Credentials: e.pg, Attempts: e.pg, Auditor: e.audit, LoginKey: key, Clock: e.clock,
+		Credentials: e.pg, Attempts: e.pg, Auditor: e.audit, Users: e.dir, LoginKey: key, Clock: e.clock,
 		Log:    slog.New(slog.NewJSONHandler(&lockedWriter{w: e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Argon2: cheap,
 	}

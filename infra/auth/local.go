@@ -38,20 +38,23 @@ func (a *Authenticator) authenticateSession(ctx context.Context, token string) (
 			return Principal{}, domain.Wrap(domain.KindUnavailable, op, err, "sessions cannot be checked right now")
 		}
 	}
-	return Principal{UserID: s.UserID, OrganizationID: s.OrganizationID, Method: MethodSession}, nil
+	return Principal{UserID: s.UserID, OrganizationID: s.OrganizationID, Method: MethodSession,
+		AuthenticatedAt: s.CreatedAt, PasswordChangeRequired: s.PasswordChangeRequired}, nil
 }
 
 // Login checks a local account's password and opens a session. It returns the session token
 // ("as_…", shown to the client once and stored only as its SHA-256) and the organisation's
-// idle timeout, after which an unused session expires.
+// idle timeout, after which an unused session expires. A password an Admin set for the user
+// opens a session that may only change it (Principal.PasswordChangeRequired).
 //
-// Refusals: an unknown login and a wrong password give the same domain.KindUnauthenticated
-// error and take the same time; after LoginFailureLimit failures of one login (or
-// IPFailureLimit from one remote address) within FailureWindow, attempts are refused with a
-// domain.KindForbidden error carrying a RateLimitedError (see RetryAfter) without checking the
-// password; an organisation that requires MFA refuses password logins. Every refusal and every
-// success is reported to the LoginAuditor. A password hashed with weaker parameters than
-// Config.Argon2 is re-hashed.
+// Refusals: an unknown login, a wrong password and a deactivated or erased user give the
+// same domain.KindUnauthenticated error and take the same time. Failures slow further
+// attempts down (see Config.PairFreeFailures): an attempt that comes too early is refused
+// with a domain.KindForbidden error carrying a RateLimitedError (see RetryAfter) without
+// checking the password. An organisation that requires MFA refuses every password login
+// with one answer, whether the password is right or wrong, and counts each as a failure.
+// Every refusal and every success is reported to the LoginAuditor. A password hashed with
+// weaker parameters than Config.Argon2 is re-hashed.
 func (a *Authenticator) Login(ctx context.Context, orgID, login, password, remoteIP string) (string, time.Duration, error) {
 	const op = "auth.Login"
 	invalid := func() error { return domain.E(domain.KindUnauthenticated, op, "invalid login or password") }
@@ -60,11 +63,14 @@ func (a *Authenticator) Login(ctx context.Context, orgID, login, password, remot
 	}
 	loginKey := a.loginDigest(orgID, login)
 	digest := hexString(loginKey[:])
-	ipKey := a.digest("ip", remoteIP)
+	keys := attemptKeys{login: loginKey, pair: a.digest("login-ip", orgID, normaliseLogin(login), remoteIP), ip: a.digest("ip", remoteIP)}
 	fail := func(reason string, err error) (string, time.Duration, error) {
 		a.cfg.Auditor.LoginFailed(ctx, orgID, digest, reason, remoteIP)
 		a.log.InfoContext(ctx, "login refused", "organization_id", orgID, "reason", reason)
 		return "", 0, err
+	}
+	unavailable := func(err error) (string, time.Duration, error) {
+		return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
 	}
 	// No account has a password this long (SetPassword caps it), so it is not hashed.
 	if utf8.RuneCountInString(password) > DefaultMaxPasswordLength || len(login) > 320 {
@@ -76,21 +82,21 @@ func (a *Authenticator) Login(ctx context.Context, orgID, login, password, remot
 		return fail(FailureUnknownOrganization, invalid())
 	}
 	if err != nil {
-		return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
+		return unavailable(err)
 	}
 
 	now := a.clock.Now()
 	since := now.Add(-a.cfg.FailureWindow)
-	if retry, locked, err := a.lockedOut(ctx, loginKey, ipKey, since, now); err != nil {
-		return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
-	} else if locked {
+	if retry, limited, err := a.throttled(ctx, keys, since, now); err != nil {
+		return unavailable(err)
+	} else if limited {
 		return fail(FailureLockedOut, errRateLimited(op, retry))
 	}
 
 	cred, err := a.cfg.Credentials.LookupCredential(ctx, orgID, loginKey)
 	known := err == nil
 	if err != nil && !domain.Is(domain.KindNotFound, err) {
-		return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
+		return unavailable(err)
 	}
 	phc := a.dummyPHC
 	if known {
@@ -104,30 +110,35 @@ func (a *Authenticator) Login(ctx context.Context, orgID, login, password, remot
 	if verr != nil {
 		return "", 0, domain.Wrap(domain.KindInternal, op, verr, "stored password hash is unreadable")
 	}
-	if !known || !ok {
-		if err := a.cfg.Attempts.RecordFailure(ctx, loginKey, now, since); err != nil {
-			return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
+	// An organisation that demands a second factor refuses every password login the same
+	// way, since local accounts have none: a right password must not be told from a wrong
+	// one, and both count, so the refusal cannot serve to guess passwords.
+	if settings.MFARequired || !known || !ok {
+		if err := a.recordFailure(ctx, keys, now, since); err != nil {
+			return unavailable(err)
 		}
-		if err := a.cfg.Attempts.RecordFailure(ctx, ipKey, now, since); err != nil {
-			return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
-		}
-		if !known {
+		switch {
+		case settings.MFARequired:
+			return fail(FailureMFARequired, domain.E(domain.KindUnauthenticated, op,
+				"multi-factor authentication required: sign in through the organisation's identity provider"))
+		case !known:
 			return fail(FailureUnknownLogin, invalid())
 		}
 		return fail(FailureBadPassword, invalid())
 	}
-	// The password is right; an organisation that demands a second factor still refuses it,
-	// since local accounts have none. The failure is not counted against the login.
-	if settings.MFARequired {
-		return fail(FailureMFARequired, domain.E(domain.KindUnauthenticated, op,
-			"multi-factor authentication required: sign in through the organisation's identity provider"))
+	if err := a.checkActive(ctx, op, orgID, cred.UserID); domain.Is(domain.KindUnauthenticated, err) {
+		return fail(FailureInactiveUser, invalid())
+	} else if err != nil {
+		return "", 0, err
 	}
 
 	if params.weakerThan(a.cfg.Argon2) {
 		a.upgradeHash(ctx, cred, password, now)
 	}
-	if err := a.cfg.Attempts.ClearFailures(ctx, loginKey); err != nil {
-		return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
+	for _, k := range [][32]byte{keys.pair, keys.login} {
+		if err := a.cfg.Attempts.ClearFailures(ctx, k); err != nil {
+			return unavailable(err)
+		}
 	}
 	idle := settings.SessionIdleTimeout
 	if idle <= 0 {
@@ -135,9 +146,9 @@ func (a *Authenticator) Login(ctx context.Context, orgID, login, password, remot
 	}
 	token := randomToken(SessionPrefix)
 	s := Session{TokenHash: sha256.Sum256([]byte(token)), UserID: cred.UserID, OrganizationID: orgID,
-		CreatedAt: now, LastSeenAt: now, IdleTimeout: idle}
+		CreatedAt: now, LastSeenAt: now, IdleTimeout: idle, PasswordChangeRequired: cred.MustChange}
 	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {
-		return "", 0, domain.Wrap(domain.KindUnavailable, op, err, "login is not possible right now")
+		return unavailable(err)
 	}
 	a.cfg.Auditor.LoginSucceeded(ctx, orgID, cred.UserID, digest, remoteIP)
 	return token, idle, nil
@@ -146,20 +157,64 @@ func (a *Authenticator) Login(ctx context.Context, orgID, login, password, remot
 // DefaultSessionIdleTimeout applies when an organisation's settings name no idle timeout.
 const DefaultSessionIdleTimeout = 30 * time.Minute
 
-// lockedOut reports whether the login or the remote address has reached its failure limit
-// and, if so, how long until the oldest counted failure leaves the window.
-func (a *Authenticator) lockedOut(ctx context.Context, loginKey, ipKey [32]byte, since, now time.Time) (time.Duration, bool, error) {
-	check := func(key [32]byte, limit int) (time.Duration, bool, error) {
-		n, oldest, err := a.cfg.Attempts.Failures(ctx, key, since)
-		if err != nil || n < limit {
+// attemptKeys are the digests failed logins are counted under: the login, the login from
+// one remote address, and the remote address.
+type attemptKeys struct{ login, pair, ip [32]byte }
+
+// recordFailure counts a failed attempt under every key.
+func (a *Authenticator) recordFailure(ctx context.Context, keys attemptKeys, now, since time.Time) error {
+	for _, k := range [][32]byte{keys.login, keys.pair, keys.ip} {
+		if err := a.cfg.Attempts.RecordFailure(ctx, k, now, since); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// throttled reports whether an attempt now comes too early, and how long until it would not:
+// the (login, address) pair's and the login's progressive delays after their latest failure,
+// and the address's failure limit.
+func (a *Authenticator) throttled(ctx context.Context, keys attemptKeys, since, now time.Time) (time.Duration, bool, error) {
+	var wait time.Duration
+	for _, d := range []struct {
+		key         [32]byte
+		free        int
+		base, limit time.Duration
+	}{
+		{keys.pair, a.cfg.PairFreeFailures, a.cfg.PairBaseDelay, a.cfg.PairMaxDelay},
+		{keys.login, a.cfg.LoginFailureLimit, a.cfg.LoginBaseDelay, a.cfg.LoginMaxDelay},
+	} {
+		n, _, latest, err := a.cfg.Attempts.Failures(ctx, d.key, since)
+		if err != nil {
 			return 0, false, err
 		}
-		return oldest.Add(a.cfg.FailureWindow).Sub(now), true, nil
+		if w := latest.Add(progressiveDelay(n, d.free, d.base, d.limit)).Sub(now); n >= d.free && w > wait {
+			wait = w
+		}
 	}
-	if d, locked, err := check(loginKey, a.cfg.LoginFailureLimit); err != nil || locked {
-		return d, locked, err
+	n, oldest, _, err := a.cfg.Attempts.Failures(ctx, keys.ip, since)
+	if err != nil {
+		return 0, false, err
 	}
-	return check(ipKey, a.cfg.IPFailureLimit)
+	if n >= a.cfg.IPFailureLimit {
+		if w := oldest.Add(a.cfg.FailureWindow).Sub(now); w > wait {
+			wait = w
+		}
+	}
+	return wait, wait > 0, nil
+}
+
+// progressiveDelay is the wait after the latest of n failures: none below free, then base,
+// doubling with each further failure, at most limit.
+func progressiveDelay(n, free int, base, limit time.Duration) time.Duration {
+	if n < free {
+		return 0
+	}
+	d := base
+	for i := free; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // upgradeHash re-hashes a verified password with the current parameters. A failure is logged
@@ -208,7 +263,16 @@ func (a *Authenticator) RevokeUserSessions(ctx context.Context, userID string) (
 // organisation's policy (a domain.KindInvalid error lists the unmet rules). The user's open
 // sessions are revoked, so a changed password ends sessions opened with the old one.
 func (a *Authenticator) SetPassword(ctx context.Context, orgID, userID, login, password string) error {
-	const op = "auth.SetPassword"
+	return a.putPassword(ctx, "auth.SetPassword", orgID, userID, login, password, false)
+}
+
+// ResetPassword is SetPassword for an Admin setting another user's password: the user's next
+// login opens a session that may only change it.
+func (a *Authenticator) ResetPassword(ctx context.Context, orgID, userID, login, password string) error {
+	return a.putPassword(ctx, "auth.ResetPassword", orgID, userID, login, password, true)
+}
+
+func (a *Authenticator) putPassword(ctx context.Context, op, orgID, userID, login, password string, mustChange bool) error {
 	if orgID == "" || userID == "" || normaliseLogin(login) == "" {
 		return domain.E(domain.KindInvalid, op, "organisation, user and login are required")
 	}
@@ -234,7 +298,8 @@ func (a *Authenticator) SetPassword(ctx context.Context, orgID, userID, login, p
 		return err
 	}
 	now := a.clock.Now()
-	c := Credential{OrganizationID: orgID, Login: a.loginDigest(orgID, login), UserID: userID, PasswordHash: phc, UpdatedAt: now}
+	c := Credential{OrganizationID: orgID, Login: a.loginDigest(orgID, login), UserID: userID, PasswordHash: phc,
+		UpdatedAt: now, MustChange: mustChange}
 	if err := a.cfg.Credentials.PutCredential(ctx, c); err != nil {
 		if k := domain.KindOf(err); k == domain.KindConflict || k == domain.KindInvalid {
 			return err
@@ -243,6 +308,68 @@ func (a *Authenticator) SetPassword(ctx context.Context, orgID, userID, login, p
 	}
 	if _, err := a.cfg.Sessions.RevokeUserSessions(ctx, userID, now); err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "sessions cannot be revoked right now")
+	}
+	return nil
+}
+
+// HasPassword reports whether userID has a local account (a password) in orgID.
+func (a *Authenticator) HasPassword(ctx context.Context, orgID, userID string) (bool, error) {
+	_, err := a.cfg.Credentials.UserCredential(ctx, orgID, userID)
+	if domain.Is(domain.KindNotFound, err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, domain.Wrap(domain.KindUnavailable, "auth.HasPassword", err, "passwords cannot be checked right now")
+	}
+	return true, nil
+}
+
+// CheckPassword verifies userID's current local-account password, e.g. before the user sets
+// a new one. A wrong password is a domain.KindForbidden error and counts as a failed login
+// of the account (so a stolen session cannot guess it faster than a login could); a user
+// without a local account is refused the same way. While the account's logins are slowed
+// down, the answer is a rate-limited KindForbidden error (RetryAfter) without a check.
+func (a *Authenticator) CheckPassword(ctx context.Context, orgID, userID, password string) error {
+	const op = "auth.CheckPassword"
+	wrong := func() error { return domain.E(domain.KindForbidden, op, "the current password is not correct") }
+	if orgID == "" || userID == "" || password == "" || utf8.RuneCountInString(password) > DefaultMaxPasswordLength {
+		return wrong()
+	}
+	cred, err := a.cfg.Credentials.UserCredential(ctx, orgID, userID)
+	known := err == nil
+	if err != nil && !domain.Is(domain.KindNotFound, err) {
+		return domain.Wrap(domain.KindUnavailable, op, err, "passwords cannot be checked right now")
+	}
+	now := a.clock.Now()
+	since := now.Add(-a.cfg.FailureWindow)
+	// Failures count toward the account's login (whatever the address) and toward a pair of
+	// the account's own, so this path is slowed down like logins are.
+	keys := attemptKeys{login: cred.Login, pair: a.digest("current-password", orgID, userID), ip: a.digest("user", orgID, userID)}
+	if !known {
+		keys.login = a.digest("no-account", orgID, userID)
+	}
+	if retry, limited, err := a.throttled(ctx, keys, since, now); err != nil {
+		return domain.Wrap(domain.KindUnavailable, op, err, "passwords cannot be checked right now")
+	} else if limited {
+		return errRateLimited(op, retry)
+	}
+	phc := a.dummyPHC
+	if known {
+		phc = cred.PasswordHash
+	}
+	if err := a.acquireHash(ctx); err != nil {
+		return err
+	}
+	ok, _, verr := VerifyPassword(password, phc)
+	a.releaseHash()
+	if verr != nil {
+		return domain.Wrap(domain.KindInternal, op, verr, "stored password hash is unreadable")
+	}
+	if !known || !ok {
+		if err := a.recordFailure(ctx, keys, now, since); err != nil {
+			return domain.Wrap(domain.KindUnavailable, op, err, "passwords cannot be checked right now")
+		}
+		return wrong()
 	}
 	return nil
 }

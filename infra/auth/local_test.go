@@ -46,8 +46,8 @@ func TestLocalLoginAndSessionIdleExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := auth.Principal{UserID: "user-1", OrganizationID: "org-1", Method: auth.MethodSession}
-	if p != want {
+	want := auth.Principal{UserID: "user-1", OrganizationID: "org-1", Method: auth.MethodSession, AuthenticatedAt: p.AuthenticatedAt}
+	if p != want || !p.AuthenticatedAt.Equal(e.clock.Now()) {
 		t.Fatalf("principal %+v", p)
 	}
 
@@ -174,54 +174,114 @@ func TestUnknownLoginAndWrongPasswordLookTheSame(t *testing.T) {
 	}
 }
 
+// TestLoginRateLimited: failures from one address slow that address down progressively; the
+// right password is refused, unchecked, while a delay runs, and works after it.
 func TestLoginRateLimited(t *testing.T) {
 	t.Parallel()
 	e := localEnv(t, nil)
 	ctx := context.Background()
-	for i := range 5 {
+	wrong := func(i int) error {
 		_, _, err := e.a.Login(ctx, "org-1", email, "wrong password "+string(rune('a'+i)), ip)
-		wantKind(t, err, domain.KindUnauthenticated, "invalid login or password")
-		e.clock.Advance(time.Minute)
+		return err
 	}
-	// Locked out: even the right password is refused, without being checked.
-	_, _, err := e.a.Login(ctx, "org-1", email, password, ip)
-	wantKind(t, err, domain.KindForbidden, "too many failed attempts, try again later")
-	retry, ok := auth.RetryAfter(err)
-	if !ok || retry != 10*time.Minute {
-		t.Fatalf("retry after %v %v, want 10m (oldest failure 5 minutes ago, window 15)", retry, ok)
+	// Three failures are free.
+	for i := range 3 {
+		wantKind(t, wrong(i), domain.KindUnauthenticated, "invalid login or password")
+	}
+	// Then each attempt waits 1s, 2s, 4s… after the latest failure.
+	for i, delay := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second} {
+		_, _, err := e.a.Login(ctx, "org-1", email, password, ip)
+		wantKind(t, err, domain.KindForbidden, "too many failed attempts, try again later")
+		if retry, ok := auth.RetryAfter(err); !ok || retry != delay {
+			t.Fatalf("attempt %d: retry after %v %v, want %v", i, retry, ok, delay)
+		}
+		e.clock.Advance(delay)
+		wantKind(t, wrong(i), domain.KindUnauthenticated, "invalid login or password")
 	}
 	audit := e.audit.all()
-	if len(audit) != 6 {
-		t.Fatalf("%d audit entries, want 6", len(audit))
-	}
 	digest := e.a.LoginDigest("org-1", email)
+	locked := 0
 	for i, a := range audit {
-		want := auth.FailureBadPassword
-		if i == 5 {
-			want = auth.FailureLockedOut
-		}
-		if a.ok || a.reason != want || a.digest != digest || a.orgID != "org-1" || a.ipStr != ip {
+		if a.reason == auth.FailureLockedOut {
+			locked++
+		} else if a.reason != auth.FailureBadPassword {
 			t.Fatalf("audit %d: %+v", i, a)
 		}
-		if strings.Contains(a.digest, "lovelace") {
-			t.Fatal("the login name reached the auditor")
+		if a.ok || a.digest != digest || a.orgID != "org-1" || a.ipStr != ip || strings.Contains(a.digest, "lovelace") {
+			t.Fatalf("audit %d: %+v", i, a)
 		}
 	}
-	// Another login from another address is not affected.
-	if err := e.a.SetPassword(ctx, "org-1", "user-2", "grace@example.org", password); err != nil {
-		t.Fatal(err)
+	if len(audit) != 11 || locked != 4 {
+		t.Fatalf("%d audit entries (%d refused unchecked), want 11 (4)", len(audit), locked)
 	}
-	if _, _, err := e.a.Login(ctx, "org-1", "grace@example.org", password, "198.51.100.1"); err != nil {
-		t.Fatal(err)
+	// The delay is capped (5 minutes by default), never a lock: after it, the right password
+	// works and clears the count.
+	var most time.Duration
+	for range 40 {
+		retry, limited := auth.RetryAfter(wrong(0))
+		if !limited {
+			continue
+		}
+		if retry > 5*time.Minute {
+			t.Fatalf("delay %v above the cap", retry)
+		}
+		most = max(most, retry)
+		e.clock.Advance(retry)
 	}
-	// Once the oldest failure leaves the window, the right password works and clears the count.
-	e.clock.Advance(10 * time.Minute)
+	if most != 5*time.Minute {
+		t.Fatalf("longest delay %v, want the 5m cap", most)
+	}
+	e.clock.Advance(5 * time.Minute)
 	if _, _, err := e.a.Login(ctx, "org-1", email, password, ip); err != nil {
 		t.Fatal(err)
 	}
-	n, _, err := e.pg.Failures(ctx, [32]byte{}, time.Time{})
+	n, _, _, err := e.pg.Failures(ctx, [32]byte{}, time.Time{})
 	if err != nil || n != 0 {
 		t.Fatalf("failures of an unused digest: %d %v", n, err)
+	}
+}
+
+// TestKnownLoginCannotBeLockedOut reproduces the lockout attack: strangers fail a known
+// login again and again, from one address and from many. The owner, from their own address,
+// still logs in at once after one address's attack, and within the per-login ceiling (30s)
+// however many addresses attack.
+func TestKnownLoginCannotBeLockedOut(t *testing.T) {
+	t.Parallel()
+	e := localEnv(t, nil)
+	ctx := context.Background()
+	const owner = "198.51.100.1"
+	for i := range 8 {
+		_, _, err := e.a.Login(ctx, "org-1", email, "wrong password "+string(rune('a'+i)), "203.0.113.9")
+		if domain.KindOf(err) == domain.KindForbidden {
+			e.clock.Advance(5 * time.Minute)
+		}
+	}
+	if _, _, err := e.a.Login(ctx, "org-1", email, password, owner); err != nil {
+		t.Fatalf("the owner after an attack from one address: %v", err)
+	}
+	// Two hundred addresses, a few tries each, as fast as the delays allow.
+	for a := range 200 {
+		addr := "203.0.113." + string(rune('0'+a%10)) + string(rune('0'+a/10%10)) + string(rune('0'+a/100))
+		for i := range 3 {
+			_, _, err := e.a.Login(ctx, "org-1", email, "wrong password "+string(rune('a'+i)), addr)
+			if retry, ok := auth.RetryAfter(err); ok {
+				if retry > 30*time.Second {
+					t.Fatalf("delay %v above the per-login ceiling", retry)
+				}
+				e.clock.Advance(retry)
+			}
+		}
+	}
+	_, _, err := e.a.Login(ctx, "org-1", email, password, owner)
+	if retry, ok := auth.RetryAfter(err); ok {
+		if retry > 30*time.Second {
+			t.Fatalf("the owner waits %v, above the ceiling", retry)
+		}
+		e.clock.Advance(retry)
+		_, _, err = e.a.Login(ctx, "org-1", email, password, owner)
+	}
+	if err != nil {
+		t.Fatalf("the owner after a distributed attack: %v", err)
 	}
 }
 
@@ -240,6 +300,9 @@ func TestLoginRateLimitedPerAddress(t *testing.T) {
 	}
 }
 
+// TestLocalLoginRefusedWhereMFARequired: where MFA is required, the right password and a
+// wrong one get the same answer, and both count toward the limit (before the fix the right
+// one got its own answer and was not counted, so the refusal confirmed guesses).
 func TestLocalLoginRefusedWhereMFARequired(t *testing.T) {
 	t.Parallel()
 	e := localEnv(t, nil)
@@ -247,11 +310,99 @@ func TestLocalLoginRefusedWhereMFARequired(t *testing.T) {
 	if err := e.pg.SetAuthSettings(ctx, "org-1", settings(true)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := e.a.Login(ctx, "org-1", email, password, ip)
-	wantKind(t, err, domain.KindUnauthenticated,
-		"multi-factor authentication required: sign in through the organisation's identity provider")
-	if a := e.audit.all(); len(a) != 1 || a[0].reason != auth.FailureMFARequired {
+	_, _, errRight := e.a.Login(ctx, "org-1", email, password, ip)
+	_, _, errWrong := e.a.Login(ctx, "org-1", email, "wrong password 1", ip)
+	for _, err := range []error{errRight, errWrong} {
+		wantKind(t, err, domain.KindUnauthenticated,
+			"multi-factor authentication required: sign in through the organisation's identity provider")
+	}
+	if errRight.Error() != errWrong.Error() {
+		t.Fatalf("%q vs %q", errRight, errWrong)
+	}
+	if a := e.audit.all(); len(a) != 2 || a[0].reason != auth.FailureMFARequired || a[1].reason != auth.FailureMFARequired {
 		t.Fatalf("audit %+v", a)
+	}
+	_, _, err := e.a.Login(ctx, "org-1", email, password, ip)
+	wantKind(t, err, domain.KindUnauthenticated, "")
+	// The third counted failure starts the delay: the right password is counted too.
+	_, _, err = e.a.Login(ctx, "org-1", email, password, ip)
+	wantKind(t, err, domain.KindForbidden, "too many failed attempts, try again later")
+}
+
+// TestInactiveUserEndsEveryCredential: once the user directory says a user is deactivated,
+// their open session and their API key are refused and their right password opens no
+// session (before the fix all three kept working).
+func TestInactiveUserEndsEveryCredential(t *testing.T) {
+	t.Parallel()
+	e := localEnv(t, nil)
+	ctx := context.Background()
+	token, _, err := e.a.Login(ctx, "org-1", email, password, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := newKey(t, e, "key-1", "org-1", domain.KeyOwnerUser, "user-1")
+	for _, tok := range []string{token, key} {
+		if _, err := e.a.AuthenticateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.dir.deactivate("user-1")
+	for _, tok := range []string{token, key} {
+		_, err := e.a.AuthenticateToken(ctx, tok)
+		wantKind(t, err, domain.KindUnauthenticated, "user is not active")
+	}
+	_, _, err = e.a.Login(ctx, "org-1", email, password, ip)
+	wantKind(t, err, domain.KindUnauthenticated, "invalid login or password")
+	if a := e.audit.all(); a[len(a)-1].reason != auth.FailureInactiveUser {
+		t.Fatalf("audit %+v", a[len(a)-1])
+	}
+}
+
+// TestResetPasswordForcesChange: a password an Admin set opens a session flagged
+// PasswordChangeRequired; the user's own new password clears the flag.
+func TestResetPasswordForcesChange(t *testing.T) {
+	t.Parallel()
+	e := localEnv(t, nil)
+	ctx := context.Background()
+	if err := e.a.ResetPassword(ctx, "org-1", "user-1", email, "temporary passw0rd 1"); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := e.a.Login(ctx, "org-1", email, "temporary passw0rd 1", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.a.AuthenticateToken(ctx, token)
+	if err != nil || !p.PasswordChangeRequired {
+		t.Fatalf("principal %+v %v: want PasswordChangeRequired", p, err)
+	}
+	if err := e.a.SetPassword(ctx, "org-1", "user-1", email, "my own passw0rd 22"); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err = e.a.Login(ctx, "org-1", email, "my own passw0rd 22", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.a.AuthenticateToken(ctx, token); err != nil || p.PasswordChangeRequired {
+		t.Fatalf("principal %+v %v after the user's own change", p, err)
+	}
+}
+
+// TestCheckPassword: the current password is verified; wrong guesses count as failed logins
+// of the account and are slowed down like logins.
+func TestCheckPassword(t *testing.T) {
+	t.Parallel()
+	e := localEnv(t, nil)
+	ctx := context.Background()
+	if err := e.a.CheckPassword(ctx, "org-1", "user-1", password); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, e.a.CheckPassword(ctx, "org-1", "user-2", password), domain.KindForbidden, "the current password is not correct")
+	for range 3 {
+		wantKind(t, e.a.CheckPassword(ctx, "org-1", "user-1", "wrong password 1"), domain.KindForbidden, "the current password is not correct")
+	}
+	err := e.a.CheckPassword(ctx, "org-1", "user-1", password)
+	if _, ok := auth.RetryAfter(err); !ok {
+		t.Fatalf("after three wrong guesses: %v, want rate limited", err)
 	}
 }
 
@@ -311,5 +462,52 @@ func TestWeakHashUpgradedOnLogin(t *testing.T) {
 	}
 	if !strings.HasPrefix(phc(), "$argon2id$v=19$m=128,t=2,p=1$") {
 		t.Fatalf("downgraded: %q", phc())
+	}
+}
+
+// TestEndUserAccessAsOfTheEvent: the auth projection ends a user's local account and sessions
+// as of the deactivation or erasure; a password set and a session opened later (after an
+// erasure was restored) survive a replay of the old event.
+func TestEndUserAccessAsOfTheEvent(t *testing.T) {
+	t.Parallel()
+	e := localEnv(t, nil)
+	ctx := context.Background()
+	old, _, err := e.a.Login(ctx, "org-1", email, password, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := e.clock.Now()
+	end := func() {
+		tx, err := e.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (auth.Tables{}).EndUserAccess(ctx, tx, "user-1", at); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end()
+	_, err = e.a.AuthenticateToken(ctx, old)
+	wantKind(t, err, domain.KindUnauthenticated, "invalid session")
+	_, _, err = e.a.Login(ctx, "org-1", email, password, ip)
+	wantKind(t, err, domain.KindUnauthenticated, "invalid login or password")
+
+	e.clock.Advance(time.Hour)
+	if err := e.a.ResetPassword(ctx, "org-1", "user-1", email, "after the restore 1"); err != nil {
+		t.Fatal(err)
+	}
+	later, _, err := e.a.Login(ctx, "org-1", email, "after the restore 1", ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end() // a rebuild replays the old event
+	if _, err := e.a.AuthenticateToken(ctx, later); err != nil {
+		t.Fatalf("a later session after a replay: %v", err)
+	}
+	if _, _, err := e.a.Login(ctx, "org-1", email, "after the restore 1", ip); err != nil {
+		t.Fatalf("a later password after a replay: %v", err)
 	}
 }

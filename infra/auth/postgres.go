@@ -206,9 +206,9 @@ func (p *Postgres) OIDCProvidersByIssuer(ctx context.Context, issuer string) ([]
 // CreateSession implements SessionStore.
 func (p *Postgres) CreateSession(ctx context.Context, s Session) error {
 	_, err := p.db.Exec(ctx, `INSERT INTO auth_sessions
-		(token_hash, user_id, organization_id, created_at, last_seen_at, idle_timeout_seconds)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		s.TokenHash[:], s.UserID, s.OrganizationID, s.CreatedAt, s.LastSeenAt, int64(s.IdleTimeout/time.Second))
+		(token_hash, user_id, organization_id, created_at, last_seen_at, idle_timeout_seconds, password_change_required)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		s.TokenHash[:], s.UserID, s.OrganizationID, s.CreatedAt, s.LastSeenAt, int64(s.IdleTimeout/time.Second), s.PasswordChangeRequired)
 	if err != nil {
 		return pgErr("auth.Postgres.CreateSession", err)
 	}
@@ -220,9 +220,10 @@ func (p *Postgres) LookupSession(ctx context.Context, tokenHash [32]byte) (Sessi
 	s := Session{TokenHash: tokenHash}
 	var idle int64
 	var revoked *time.Time
-	err := p.db.QueryRow(ctx, `SELECT user_id, organization_id, created_at, last_seen_at, idle_timeout_seconds, revoked_at
+	err := p.db.QueryRow(ctx, `SELECT user_id, organization_id, created_at, last_seen_at, idle_timeout_seconds, revoked_at,
+			password_change_required
 		FROM auth_sessions WHERE token_hash = $1`, tokenHash[:]).
-		Scan(&s.UserID, &s.OrganizationID, &s.CreatedAt, &s.LastSeenAt, &idle, &revoked)
+		Scan(&s.UserID, &s.OrganizationID, &s.CreatedAt, &s.LastSeenAt, &idle, &revoked, &s.PasswordChangeRequired)
 	if err != nil {
 		return Session{}, pgErr("auth.Postgres.LookupSession", err)
 	}
@@ -273,11 +274,24 @@ func (p *Postgres) DeleteDeadSessions(ctx context.Context, now time.Time) (int64
 // LookupCredential implements CredentialStore.
 func (p *Postgres) LookupCredential(ctx context.Context, orgID string, login [32]byte) (Credential, error) {
 	c := Credential{OrganizationID: orgID, Login: login}
-	err := p.db.QueryRow(ctx, `SELECT user_id, password_hash, updated_at FROM auth_local_credentials
-		WHERE organization_id = $1 AND login = $2`, orgID, login[:]).Scan(&c.UserID, &c.PasswordHash, &c.UpdatedAt)
+	err := p.db.QueryRow(ctx, `SELECT user_id, password_hash, updated_at, must_change FROM auth_local_credentials
+		WHERE organization_id = $1 AND login = $2`, orgID, login[:]).Scan(&c.UserID, &c.PasswordHash, &c.UpdatedAt, &c.MustChange)
 	if err != nil {
 		return Credential{}, pgErr("auth.Postgres.LookupCredential", err)
 	}
+	return c, nil
+}
+
+// UserCredential implements CredentialStore.
+func (p *Postgres) UserCredential(ctx context.Context, orgID, userID string) (Credential, error) {
+	c := Credential{OrganizationID: orgID, UserID: userID}
+	var login []byte
+	err := p.db.QueryRow(ctx, `SELECT login, password_hash, updated_at, must_change FROM auth_local_credentials
+		WHERE organization_id = $1 AND user_id = $2`, orgID, userID).Scan(&login, &c.PasswordHash, &c.UpdatedAt, &c.MustChange)
+	if err != nil {
+		return Credential{}, pgErr("auth.Postgres.UserCredential", err)
+	}
+	copy(c.Login[:], login)
 	return c, nil
 }
 
@@ -290,12 +304,12 @@ func (p *Postgres) PutCredential(ctx context.Context, c Credential) error {
 			AND (organization_id <> $2 OR login <> $3)`, c.UserID, c.OrganizationID, c.Login[:]); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO auth_local_credentials (organization_id, login, user_id, password_hash, updated_at)
-			VALUES ($1, $2, $3, $4, $5)
+		tag, err := tx.Exec(ctx, `INSERT INTO auth_local_credentials (organization_id, login, user_id, password_hash, updated_at, must_change)
+			VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (organization_id, login) DO UPDATE SET password_hash = EXCLUDED.password_hash,
-				updated_at = EXCLUDED.updated_at
+				updated_at = EXCLUDED.updated_at, must_change = EXCLUDED.must_change
 			WHERE auth_local_credentials.user_id = EXCLUDED.user_id`,
-			c.OrganizationID, c.Login[:], c.UserID, c.PasswordHash, c.UpdatedAt)
+			c.OrganizationID, c.Login[:], c.UserID, c.PasswordHash, c.UpdatedAt, c.MustChange)
 		if err != nil {
 			return err
 		}
@@ -334,18 +348,18 @@ func (p *Postgres) RecordFailure(ctx context.Context, key [32]byte, at, prune ti
 }
 
 // Failures implements AttemptStore.
-func (p *Postgres) Failures(ctx context.Context, key [32]byte, since time.Time) (int, time.Time, error) {
+func (p *Postgres) Failures(ctx context.Context, key [32]byte, since time.Time) (int, time.Time, time.Time, error) {
 	var n int
-	var oldest *time.Time
-	err := p.db.QueryRow(ctx, `SELECT count(*), min(attempted_at) FROM auth_login_attempts
-		WHERE digest = $1 AND attempted_at > $2`, key[:], since).Scan(&n, &oldest)
+	var oldest, latest *time.Time
+	err := p.db.QueryRow(ctx, `SELECT count(*), min(attempted_at), max(attempted_at) FROM auth_login_attempts
+		WHERE digest = $1 AND attempted_at > $2`, key[:], since).Scan(&n, &oldest, &latest)
 	if err != nil {
-		return 0, time.Time{}, pgErr("auth.Postgres.Failures", err)
+		return 0, time.Time{}, time.Time{}, pgErr("auth.Postgres.Failures", err)
 	}
-	if oldest == nil {
-		return n, time.Time{}, nil
+	if oldest == nil || latest == nil {
+		return n, time.Time{}, time.Time{}, nil
 	}
-	return n, *oldest, nil
+	return n, *oldest, *latest, nil
 }
 
 // ClearFailures implements AttemptStore.

@@ -41,6 +41,12 @@ type Principal struct {
 	// MFA reports whether the credential proves a multi-factor authentication: true only for
 	// an OIDC token whose amr or acr claim shows one.
 	MFA bool
+	// AuthenticatedAt is when the password behind a session was checked (the session's
+	// creation); zero for API keys and OIDC tokens.
+	AuthenticatedAt time.Time
+	// PasswordChangeRequired marks a session opened with a password an Admin set for the
+	// user: the API lets it change the password and log out, nothing else.
+	PasswordChangeRequired bool
 }
 
 type principalKey struct{}
@@ -56,15 +62,3 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
-
-// Clock tells the time. Authentication depends on time (session idle timeout, token expiry,
-// rate-limit windows, API-key use throttling), so it is injected.
-type Clock interface {
-	Now() time.Time
-}
-
-// SystemClock is the wall clock.
-type SystemClock struct{}
-
-// Now returns time.Now().
-func (SystemClock) Now() time.Time { return time.Now() }

@@ -41,6 +41,14 @@ type OIDCUserResolver interface {
 	ResolveOIDCUser(ctx context.Context, orgID, issuer, subject, email string) (userID string, err error)
 }
 
+// UserDirectory tells whether a user may act: known in the organisation, not deactivated
+// and not erased (the users read model). The Authenticator asks it on every request made
+// with a session token or a user's API key, and before opening a session, so that a
+// deactivated or erased user's credentials stop working as soon as the read model knows.
+type UserDirectory interface {
+	UserActive(ctx context.Context, orgID, userID string) (bool, error)
+}
+
 // LoginAuditor is told about every local login attempt, so the command layer can append
 // access events. It never receives a password: loginDigest is the hex HMAC-SHA-256 of the
 // organisation and the normalised login name (see Authenticator.LoginDigest), never the name.
@@ -65,6 +73,8 @@ const (
 	FailureMFARequired = "mfa_required"
 	// FailureUnknownOrganization: the organisation has no authentication settings.
 	FailureUnknownOrganization = "unknown_organization"
+	// FailureInactiveUser: the password matches, but the user is deactivated or erased.
+	FailureInactiveUser = "inactive_user"
 )
 
 // AuthSettings are an organisation's authentication policies.
@@ -128,6 +138,9 @@ type Session struct {
 	IdleTimeout    time.Duration
 	// Revoked reports a logged-out or revoked session.
 	Revoked bool
+	// PasswordChangeRequired marks a session opened with a password an Admin set: it may
+	// only change the password (see Principal.PasswordChangeRequired).
+	PasswordChangeRequired bool
 }
 
 // SessionStore keeps sessions. LookupSession returns a domain.KindNotFound error for an
@@ -149,13 +162,18 @@ type Credential struct {
 	// PasswordHash is an argon2id PHC string.
 	PasswordHash string
 	UpdatedAt    time.Time
+	// MustChange marks a password set by an Admin for someone else: the next login opens a
+	// session that may only change it.
+	MustChange bool
 }
 
 // CredentialStore keeps local-account passwords. LookupCredential returns a domain.KindNotFound
-// error for an unknown login. PutCredential sets the user's one credential, replacing an
-// earlier login of the same user; a login held by another user is a domain.KindConflict.
+// error for an unknown login, UserCredential for a user without a local account.
+// PutCredential sets the user's one credential, replacing an earlier login of the same user;
+// a login held by another user is a domain.KindConflict.
 type CredentialStore interface {
 	LookupCredential(ctx context.Context, orgID string, login [32]byte) (Credential, error)
+	UserCredential(ctx context.Context, orgID, userID string) (Credential, error)
 	PutCredential(ctx context.Context, c Credential) error
 	DeleteCredential(ctx context.Context, userID string) error
 }
@@ -166,8 +184,9 @@ type AttemptStore interface {
 	// RecordFailure stores a failure at time at, and may drop this key's failures older than
 	// prune.
 	RecordFailure(ctx context.Context, key [32]byte, at, prune time.Time) error
-	// Failures returns how many failures key has after since, and the oldest of them.
-	Failures(ctx context.Context, key [32]byte, since time.Time) (n int, oldest time.Time, err error)
+	// Failures returns how many failures key has after since, the oldest and the latest of
+	// them.
+	Failures(ctx context.Context, key [32]byte, since time.Time) (n int, oldest, latest time.Time, err error)
 	// ClearFailures forgets key's failures (after a successful login).
 	ClearFailures(ctx context.Context, key [32]byte) error
 }

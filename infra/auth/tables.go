@@ -46,3 +46,17 @@ func (Tables) PutAPIKey(ctx context.Context, tx pgx.Tx, key domain.APIKeyCreated
 func (Tables) RevokeAPIKey(ctx context.Context, tx pgx.Tx, keyID string, at time.Time) error {
 	return NewPostgres(tx).RevokeAPIKey(ctx, keyID, at)
 }
+
+// EndUserAccess deletes userID's local account and revokes the sessions it opened, as of at
+// (the user's deactivation or erasure). A password set or a session opened after at (once an
+// erasure was restored) is kept, so replaying the log takes nothing it should not.
+func (Tables) EndUserAccess(ctx context.Context, tx pgx.Tx, userID string, at time.Time) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM auth_local_credentials WHERE user_id = $1 AND updated_at <= $2`, userID, at); err != nil {
+		return pgErr("auth.Tables.EndUserAccess", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE auth_sessions SET revoked_at = $2
+		WHERE user_id = $1 AND revoked_at IS NULL AND created_at <= $2`, userID, at); err != nil {
+		return pgErr("auth.Tables.EndUserAccess", err)
+	}
+	return nil
+}
