@@ -16,8 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/app/eventlog"
+	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
