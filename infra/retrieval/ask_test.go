@@ -335,7 +335,7 @@ func TestAskEndToEnd(t *testing.T) {
 		}
 		evs := e.events(domain.StreamPrefixConversation + conv)
 		inv, ok := evs[len(evs)-1].(domain.ModelInvocationRecorded)
-		if len(evs) != 3 || !ok || inv.Outcome != domain.OutcomeError || inv.Attempts != 2 || !strings.Contains(inv.Error, "502") {
+		if len(evs) != 3 || !ok || inv.Outcome != domain.OutcomeError || inv.Attempts != 2 || strings.Contains(inv.Error, "502") || !strings.Contains(inv.Error, "did not answer") {
 			t.Fatalf("after a failure the conversation holds %d events, last %+v", len(evs), evs[len(evs)-1])
 		}
 		if got, _ := inv.Request(); got != string(e.eu.last()) || res.InvocationID != inv.InvocationID {
