@@ -106,6 +106,7 @@ func AllEvents() []Event {
 	return []Event{
 		OrganizationCreated{}, OrganizationSettingsChanged{},
 		IdentityProviderConfigured{}, IdentityProviderRemoved{},
+		IdentityProviderClaimed{}, IdentityProviderReleased{},
 		UserRegistered{}, UserRoleChanged{}, UserDeactivated{},
 		SpaceCreated{}, SpaceMemberAdded{}, SpaceMemberRemoved{}, SpaceMemberRoleChanged{},
 		SpaceModelsEnabled{}, SpaceDeleted{},
