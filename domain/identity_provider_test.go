@@ -127,3 +127,22 @@ func TestIdentityProviderClaim(t *testing.T) {
 		t.Fatalf("claim after release: %v", err)
 	}
 }
+
+// TestEmailReservation: an address of an organisation belongs to one user.
+func TestEmailReservation(t *testing.T) {
+	const org, u1, u2 = "00000000-0000-4000-8000-0000000000c1", "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
+	if EmailReservationID(org, "ada@example.org") == EmailReservationID("00000000-0000-4000-8000-0000000000c2", "ada@example.org") ||
+		ValidateID("reservation", EmailReservationID(org, "ada@example.org")) != nil {
+		t.Fatal("reservation ids")
+	}
+	r := NewEmailReservation(org, "ada@example.org")
+	if err := r.Reserve(org, u1); err != nil || len(r.Changes()) != 1 {
+		t.Fatalf("reserve: %v", err)
+	}
+	if err := r.Reserve(org, u1); err != nil || len(r.Changes()) != 1 {
+		t.Fatalf("reserve again: %v", err)
+	}
+	if err := r.Reserve(org, u2); !Is(KindConflict, err) {
+		t.Fatalf("another user: %v", err)
+	}
+}

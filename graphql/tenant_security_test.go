@@ -21,6 +21,7 @@ func TestTenantSecurity(t *testing.T) {
 	s := startStack(t, stackOptions{})
 	t.Run("org Admins keep oversight of every space", func(t *testing.T) { testOrgAdminOversight(t, s) })
 	t.Run("the operator's model key never goes where an Admin points", func(t *testing.T) { testModelCatalog(t, s) })
+	t.Run("e-mail addresses are unique within an organisation", func(t *testing.T) { testUniqueEmail(t, s) })
 }
 
 const (
@@ -212,5 +213,32 @@ func testModelCatalog(t *testing.T, s *stack) {
 	}
 	if len(evil.seen()) != 0 {
 		t.Fatalf("the Admin's host was called: %q", evil.seen())
+	}
+}
+
+// testUniqueEmail: a second user with an address already taken in the organisation —
+// differently cased or spaced — is refused (an OIDC identity matched by e-mail must find
+// one user); another organisation may use the address.
+func testUniqueEmail(t *testing.T, s *stack) {
+	o, other := s.newOrg(t, testSettings()), s.newOrg(t, testSettings())
+	const mInvite = `mutation($in: InviteUserInput!) { inviteUser(input: $in) { id position } }`
+	invite := func(key, email string) response {
+		return s.do(t, key, mInvite, map[string]any{"in": map[string]any{"email": email, "name": "Grace", "role": "USER"}})
+	}
+	if r := invite(o.adminKey, "grace.hopper@example.org"); len(r.Errors) > 0 {
+		t.Fatal(r.Errors)
+	}
+	for _, dup := range []string{"grace.hopper@example.org", "Grace.Hopper@Example.ORG", " grace.hopper@example.org "} {
+		if r := invite(o.adminKey, dup); r.code() != "CONFLICT" {
+			t.Errorf("second user %q: %+v", dup, r)
+		}
+	}
+	if r := invite(other.adminKey, "grace.hopper@example.org"); len(r.Errors) > 0 {
+		t.Fatalf("another organisation: %v", r.Errors)
+	}
+	// The bootstrapped Admin's address is reserved too.
+	email := s.ok(t, o.adminKey, `{ me { email } }`, nil)["me"].(map[string]any)["email"].(string)
+	if r := invite(o.adminKey, email); r.code() != "CONFLICT" {
+		t.Errorf("the Admin's address: %+v", r)
 	}
 }
