@@ -6,7 +6,8 @@ import (
 	"github.com/arkiv/arkiv/domain"
 )
 
-// AddSpaceMember adds a user of the organisation to a space (Space Admins).
+// AddSpaceMember adds a user of the organisation to a space (Space Admins, and the
+// organisation's Admins in any space of it, themselves included).
 type AddSpaceMember struct {
 	Meta
 	SpaceID string

@@ -38,3 +38,5 @@ type noModels struct{}
 func (noModels) Provider(domain.AllowedModel) (commands.ModelProvider, error) {
 	return nil, domain.E(domain.KindUnavailable, "models", "no models here")
 }
+
+func (noModels) Catalog() domain.ModelCatalog { return domain.ModelCatalog{} }

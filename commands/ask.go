@@ -102,9 +102,13 @@ func (x *executor) ask(ctx context.Context, c Ask) (AskResult, error) {
 		return AskResult{}, domain.E(domain.KindNotFound, op, "the conversation's assistant or space is gone")
 	}
 	r.Model = asst.Model()
-	model, refusal := domain.CheckModelUse(org.Settings(), space.Classification(), space.Models(), asst.Model())
+	settings, refusal := x.catalogSettings(org.Settings(), asst.Model())
 	if refusal != nil {
 		return x.refuse(ctx, c, act, conv.Stream(), r, org.Settings(), refusal)
+	}
+	model, refusal := domain.CheckModelUse(settings, space.Classification(), space.Models(), asst.Model())
+	if refusal != nil {
+		return x.refuse(ctx, c, act, conv.Stream(), r, settings, refusal)
 	}
 	r.Region = model.Region
 	spec := asst.Spec()
@@ -311,4 +315,45 @@ func truncateBytes(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// catalogSettings returns s with the allow-list entry of id as the operator's model
+// catalogue has it now (its region is the catalogue's), or the refusal when the catalogue
+// no longer lists it at the endpoint s names.
+func (x *executor) catalogSettings(s domain.OrganizationSettings, id domain.ModelID) (domain.OrganizationSettings, error) {
+	m, ok := s.Model(id)
+	if !ok {
+		return s, nil // CheckModelUse refuses it
+	}
+	m, err := x.catalog().AtCallTime(m)
+	if err != nil {
+		return s, err
+	}
+	models := append([]domain.AllowedModel(nil), s.Models...)
+	for i := range models {
+		if models[i].ID == id {
+			models[i] = m
+		}
+	}
+	s.Models = models
+	return s, nil
+}
+
+// catalog is the operator's model catalogue (empty without a model router).
+func (x *executor) catalog() domain.ModelCatalog {
+	if x.d.Models == nil {
+		return domain.ModelCatalog{}
+	}
+	return x.d.Models.Catalog()
+}
+
+// classifyModels draws s's allow-list from the operator's catalogue. An App without a
+// model router (the operator's own CLI, process-manager workers) calls no model and leaves
+// s as given; the GraphQL API always has one (app.Open), so an Admin's allow-list always
+// goes through the catalogue.
+func (x *executor) classifyModels(s domain.OrganizationSettings) (domain.OrganizationSettings, error) {
+	if x.d.Models == nil {
+		return s, nil
+	}
+	return x.d.Models.Catalog().ClassifySettings(s)
 }

@@ -63,9 +63,11 @@ type ModelProvider interface {
 	Complete(ctx context.Context, req ModelRequest) (ModelResponse, error)
 }
 
-// ModelRouter returns the provider that serves an allow-listed model.
+// ModelRouter returns the provider that serves an allow-listed model, and the operator's
+// model catalogue the allow-lists are drawn from.
 type ModelRouter interface {
 	Provider(m domain.AllowedModel) (ModelProvider, error)
+	Catalog() domain.ModelCatalog
 }
 
 // Retriever finds candidate excerpts for a question in one space's search index (hybrid

@@ -60,6 +60,9 @@ func (x *executor) bootstrap(ctx context.Context, c Bootstrap) (BootstrapResult,
 	if _, err := x.createOnce(ctx, m, org, func() error { return org.Create(c.OrganizationName, settings) }); err != nil {
 		return BootstrapResult{}, err
 	}
+	if err := x.reserveEmail(ctx, m, userID, orgID, userID, c.AdminEmail); err != nil {
+		return BootstrapResult{}, err
+	}
 	if _, err := x.createOnce(ctx, m, user, func() error {
 		return user.Register(orgID, c.AdminEmail, c.AdminName, domain.OrgRoleAdmin)
 	}); err != nil {

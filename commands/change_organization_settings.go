@@ -6,7 +6,9 @@ import (
 	"github.com/arkiv/arkiv/domain"
 )
 
-// ChangeOrganizationSettings replaces the actor's organisation's settings (Admins).
+// ChangeOrganizationSettings replaces the actor's organisation's settings (Admins). The
+// models allow-listed must be entries of the operator's model catalogue: their endpoints
+// and regions are the catalogue's.
 type ChangeOrganizationSettings struct {
 	Meta
 	Settings domain.OrganizationSettings
@@ -18,7 +20,11 @@ func (x *executor) changeOrganizationSettings(ctx context.Context, c ChangeOrgan
 		cmd:    domain.CmdChangeOrganizationSettings,
 		target: func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) },
 		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Organization).ChangeSettings(c.Settings)
+			s, err := x.classifyModels(c.Settings)
+			if err != nil {
+				return err
+			}
+			return t.(*domain.Organization).ChangeSettings(s)
 		},
 	})
 }

@@ -6,7 +6,8 @@ import (
 	"github.com/arkiv/arkiv/domain"
 )
 
-// ChangeSpaceMemberRole changes a member's role in a space (Space Admins).
+// ChangeSpaceMemberRole changes a member's role in a space (Space Admins, and the
+// organisation's Admins in any space of it; only they may change an organisation Admin's).
 type ChangeSpaceMemberRole struct {
 	Meta
 	SpaceID string
@@ -23,8 +24,13 @@ func (x *executor) changeSpaceMemberRole(ctx context.Context, c ChangeSpaceMembe
 		cmd:    domain.CmdChangeSpaceMemberRole,
 		target: func(act actor) domain.Aggregate { return domain.NewSpace(c.SpaceID) },
 		space:  domain.Aggregate.ID,
-		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Space).ChangeMemberRole(c.UserID, c.Role)
+		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
+			f, err := x.membershipFacts(ctx, act, c.UserID)
+			if err != nil {
+				return err
+			}
+			return t.(*domain.Space).ChangeMemberRole(c.UserID, c.Role, f)
 		},
+		denyReason: domain.ReasonOversight,
 	})
 }

@@ -161,6 +161,9 @@ type spec struct {
 	prepare func(ctx context.Context, act actor) error
 	// decide records events on the loaded, authorized target.
 	decide func(ctx context.Context, act actor, t domain.Aggregate) error
+	// denyReason is the reason recorded when decide refuses as forbidden (default
+	// domain.ReasonNotOwner).
+	denyReason string
 }
 
 // run loads the actor and the target, authorizes, decides and appends with the target's
@@ -197,7 +200,11 @@ func (x *executor) run(ctx context.Context, m Meta, s spec) (Result, error) {
 		}
 		if err := s.decide(ctx, act, t); err != nil {
 			if domain.Is(domain.KindForbidden, err) {
-				x.deny(ctx, m, act, s.cmd, t.Stream(), t.OrganizationID(), domain.SpaceRoleNone, domain.ReasonNotOwner)
+				reason := s.denyReason
+				if reason == "" {
+					reason = domain.ReasonNotOwner
+				}
+				x.deny(ctx, m, act, s.cmd, t.Stream(), t.OrganizationID(), domain.SpaceRoleNone, reason)
 			}
 			return Result{}, err
 		}

@@ -19,8 +19,11 @@ func (x *executor) removeIdentityProvider(ctx context.Context, c RemoveIdentityP
 	return x.run(ctx, c.Meta, spec{
 		cmd:    domain.CmdRemoveIdentityProvider,
 		target: func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) },
-		decide: func(_ context.Context, _ actor, t domain.Aggregate) error {
-			return t.(*domain.Organization).RemoveIdentityProvider(c.Issuer, c.Audience)
+		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
+			if err := t.(*domain.Organization).RemoveIdentityProvider(c.Issuer, c.Audience); err != nil {
+				return err
+			}
+			return x.claimIdentityProvider(ctx, act, c.Issuer, c.Audience, false)
 		},
 	})
 }

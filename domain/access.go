@@ -30,6 +30,7 @@ const (
 	ReasonOrganization = "target belongs to another organisation"
 	ReasonNotOwner     = "only the owner may do this"
 	ReasonInactive     = "user is deactivated"
+	ReasonOversight    = "an organisation Admin's access to a space is changed only by an organisation Admin"
 )
 
 // DocumentViewed records that a user read a document.

@@ -168,17 +168,26 @@ func TestSpace(t *testing.T) {
 			return a.(*Space).AddMember(user1, SpaceRoleViewer)
 		}, fails: "CONFLICT"},
 		{name: "remove last admin", given: spaceGiven(), when: func(a Aggregate) error {
-			return a.(*Space).RemoveMember(user1)
+			return a.(*Space).RemoveMember(user1, MembershipFacts{})
 		}, fails: "CONFLICT"},
 		{name: "demote last admin", given: spaceGiven(), when: func(a Aggregate) error {
-			return a.(*Space).ChangeMemberRole(user1, SpaceRoleEditor)
+			return a.(*Space).ChangeMemberRole(user1, SpaceRoleEditor, MembershipFacts{})
 		}, fails: "CONFLICT"},
 		{name: "change role", given: append(spaceGiven(), SpaceMemberAdded{SpaceID: spc1, UserID: user2, Role: SpaceRoleViewer}), when: func(a Aggregate) error {
-			return a.(*Space).ChangeMemberRole(user2, SpaceRoleEditor)
+			return a.(*Space).ChangeMemberRole(user2, SpaceRoleEditor, MembershipFacts{})
 		}, then: []Event{SpaceMemberRoleChanged{SpaceID: spc1, UserID: user2, Role: SpaceRoleEditor}}},
 		{name: "remove non-member", given: spaceGiven(), when: func(a Aggregate) error {
-			return a.(*Space).RemoveMember(user2)
+			return a.(*Space).RemoveMember(user2, MembershipFacts{})
 		}, fails: "NOT_FOUND"},
+		{name: "a Space Admin cannot demote an org Admin", given: append(spaceGiven(), SpaceMemberAdded{SpaceID: spc1, UserID: user2, Role: SpaceRoleAdmin}), when: func(a Aggregate) error {
+			return a.(*Space).ChangeMemberRole(user2, SpaceRoleViewer, MembershipFacts{MemberOrgAdmin: true})
+		}, fails: "FORBIDDEN"},
+		{name: "a Space Admin cannot remove an org Admin", given: append(spaceGiven(), SpaceMemberAdded{SpaceID: spc1, UserID: user2, Role: SpaceRoleViewer}), when: func(a Aggregate) error {
+			return a.(*Space).RemoveMember(user2, MembershipFacts{MemberOrgAdmin: true})
+		}, fails: "FORBIDDEN"},
+		{name: "an org Admin changes an org Admin's role", given: append(spaceGiven(), SpaceMemberAdded{SpaceID: spc1, UserID: user2, Role: SpaceRoleViewer}), when: func(a Aggregate) error {
+			return a.(*Space).ChangeMemberRole(user2, SpaceRoleAdmin, MembershipFacts{ActorOrgAdmin: true, MemberOrgAdmin: true})
+		}, then: []Event{SpaceMemberRoleChanged{SpaceID: spc1, UserID: user2, Role: SpaceRoleAdmin}}},
 		{name: "enable models sorted and distinct", given: spaceGiven(), when: func(a Aggregate) error {
 			return a.(*Space).EnableModels([]ModelID{"small-public", "mistral-large", "small-public"}, settingsWithModels())
 		}, then: []Event{SpaceModelsEnabled{SpaceID: spc1, Models: []ModelID{"mistral-large", "small-public"}}}},

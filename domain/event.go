@@ -106,6 +106,7 @@ func AllEvents() []Event {
 	return []Event{
 		OrganizationCreated{}, OrganizationSettingsChanged{},
 		IdentityProviderConfigured{}, IdentityProviderRemoved{},
+		IdentityProviderClaimed{}, IdentityProviderReleased{}, EmailReserved{},
 		UserRegistered{}, UserRoleChanged{}, UserDeactivated{},
 		SpaceCreated{}, SpaceMemberAdded{}, SpaceMemberRemoved{}, SpaceMemberRoleChanged{},
 		SpaceModelsEnabled{}, SpaceDeleted{},

@@ -98,3 +98,51 @@ func TestIdentityProvidersState(t *testing.T) {
 		t.Fatal("IdentityProviders exposes the aggregate's state")
 	}
 }
+
+// TestIdentityProviderClaim: a pair belongs to one organisation; another's claim is a
+// conflict until the holder releases it; the id is the pair's, trimmed.
+func TestIdentityProviderClaim(t *testing.T) {
+	const a, b = "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000b1"
+	iss, aud := "https://login.example.org/tenant", "api://arkiv"
+	if IdentityProviderClaimID(iss, aud) != IdentityProviderClaimID(" "+iss, aud+" ") ||
+		IdentityProviderClaimID(iss, aud) == IdentityProviderClaimID(iss, aud+"x") || ValidateID("claim", IdentityProviderClaimID(iss, aud)) != nil {
+		t.Fatal("claim ids")
+	}
+	c := NewIdentityProviderClaim(iss, aud)
+	if err := c.Claim(a, iss, aud); err != nil || c.Holder() != a || len(c.Changes()) != 1 {
+		t.Fatalf("first claim: %v", err)
+	}
+	if err := c.Claim(a, iss, aud); err != nil || len(c.Changes()) != 1 {
+		t.Fatalf("claiming again: %v", err)
+	}
+	if err := c.Claim(b, iss, aud); !Is(KindConflict, err) {
+		t.Fatalf("another organisation's claim: %v", err)
+	}
+	c.Release(b, iss, aud)
+	if c.Holder() != a {
+		t.Fatal("released by a non-holder")
+	}
+	c.Release(a, iss, aud)
+	if err := c.Claim(b, iss, aud); err != nil || c.Holder() != b {
+		t.Fatalf("claim after release: %v", err)
+	}
+}
+
+// TestEmailReservation: an address of an organisation belongs to one user.
+func TestEmailReservation(t *testing.T) {
+	const org, u1, u2 = "00000000-0000-4000-8000-0000000000c1", "00000000-0000-4000-8000-0000000000a1", "00000000-0000-4000-8000-0000000000a2"
+	if EmailReservationID(org, "ada@example.org") == EmailReservationID("00000000-0000-4000-8000-0000000000c2", "ada@example.org") ||
+		ValidateID("reservation", EmailReservationID(org, "ada@example.org")) != nil {
+		t.Fatal("reservation ids")
+	}
+	r := NewEmailReservation(org, "ada@example.org")
+	if err := r.Reserve(org, u1); err != nil || len(r.Changes()) != 1 {
+		t.Fatalf("reserve: %v", err)
+	}
+	if err := r.Reserve(org, u1); err != nil || len(r.Changes()) != 1 {
+		t.Fatalf("reserve again: %v", err)
+	}
+	if err := r.Reserve(org, u2); !Is(KindConflict, err) {
+		t.Fatalf("another user: %v", err)
+	}
+}

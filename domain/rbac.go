@@ -182,6 +182,16 @@ var permissions = []Permission{
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
+// oversight lists the space-scoped commands an organisation Admin may run in any space of
+// the organisation whatever their role in it: managing membership. Org Admins keep
+// oversight of every space (and may add themselves back); a space's content stays its
+// members' (the table above).
+var oversight = []Command{CmdAddSpaceMember, CmdRemoveSpaceMember, CmdChangeSpaceMemberRole}
+
+// OrgAdminOversight reports whether cmd is one an organisation Admin may run in any space
+// of the organisation, member or not.
+func OrgAdminOversight(cmd Command) bool { return containsRole(oversight, cmd) }
+
 // SystemActor is the actor id under which Arkiv's own process managers run commands (the
 // erasure process manager completes erasures whose grace window has passed, the retention
 // process manager records destroyed buckets). It is not a UUID, so no user, API key or
@@ -219,8 +229,12 @@ func ScopeOf(cmd Command) Scope {
 
 // Allowed reports whether an actor with the organisation role org and the space role space
 // (SpaceRoleNone when not a member, or for organisation-scoped commands) may run cmd.
+// Organisation Admins may run the membership commands in any space (OrgAdminOversight).
 // Unknown commands and roles are denied.
 func Allowed(cmd Command, org OrgRole, space SpaceRole) bool {
+	if org == OrgRoleAdmin && OrgAdminOversight(cmd) && containsRole(SpaceRoles(), space) {
+		return true
+	}
 	for _, p := range permissions {
 		if p.Command != cmd {
 			continue

@@ -120,8 +120,28 @@ func (s *Space) AddMember(user string, role SpaceRole) error {
 	return nil
 }
 
-// RemoveMember records that user is no longer a member. The last Space Admin stays.
-func (s *Space) RemoveMember(user string) error {
+// MembershipFacts are the organisation's facts a change of an existing member's access
+// depends on; the command looks them up (the space does not know organisation roles).
+type MembershipFacts struct {
+	// ActorOrgAdmin says the actor is an Admin of the space's organisation.
+	ActorOrgAdmin bool
+	// MemberOrgAdmin says the member whose access changes is an Admin of the organisation.
+	MemberOrgAdmin bool
+}
+
+// oversight refuses a change of an organisation Admin's access by anyone but an
+// organisation Admin: org Admins keep oversight of every space, so a Space Admin who is an
+// organisation User cannot demote or remove them.
+func (f MembershipFacts) oversight(op string) error {
+	if f.MemberOrgAdmin && !f.ActorOrgAdmin {
+		return E(KindForbidden, op, "only an organisation Admin can change an organisation Admin's access to a space")
+	}
+	return nil
+}
+
+// RemoveMember records that user is no longer a member. The last Space Admin stays; an
+// organisation Admin is removed only by an organisation Admin.
+func (s *Space) RemoveMember(user string, f MembershipFacts) error {
 	const op = "space.remove_member"
 	if err := s.alive(op); err != nil {
 		return err
@@ -129,6 +149,9 @@ func (s *Space) RemoveMember(user string) error {
 	role, ok := s.members[user]
 	if !ok {
 		return E(KindNotFound, op, "user is not a member of the space")
+	}
+	if err := f.oversight(op); err != nil {
+		return err
 	}
 	if role == SpaceRoleAdmin && s.admins() == 1 {
 		return E(KindConflict, op, "the last space admin cannot be removed")
@@ -138,8 +161,9 @@ func (s *Space) RemoveMember(user string) error {
 }
 
 // ChangeMemberRole records a member's new role. The last Space Admin stays one; the same
-// role records nothing.
-func (s *Space) ChangeMemberRole(user string, role SpaceRole) error {
+// role records nothing; an organisation Admin's role is changed only by an organisation
+// Admin.
+func (s *Space) ChangeMemberRole(user string, role SpaceRole, f MembershipFacts) error {
 	const op = "space.change_member_role"
 	if err := s.alive(op); err != nil {
 		return err
@@ -153,6 +177,9 @@ func (s *Space) ChangeMemberRole(user string, role SpaceRole) error {
 	}
 	if old == role {
 		return nil
+	}
+	if err := f.oversight(op); err != nil {
+		return err
 	}
 	if old == SpaceRoleAdmin && s.admins() == 1 {
 		return E(KindConflict, op, "the last space admin cannot be demoted")

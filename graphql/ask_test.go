@@ -84,6 +84,9 @@ func testAskThroughModels(t *testing.T, s *stack) {
 		domain.AllowedModel{ID: "local-model", Endpoint: ms.srv.URL + "/v1", Region: domain.RegionEU, MaxClassification: domain.ClassRestricted},
 		domain.AllowedModel{ID: "us-model", Endpoint: ms.srv.URL + "/us/v1", Region: domain.RegionUS, MaxClassification: domain.ClassRestricted},
 		domain.AllowedModel{ID: "broken-model", Endpoint: ms.srv.URL + "/broken/v1", Region: domain.RegionEU, MaxClassification: domain.ClassRestricted})
+	for _, m := range settings.Models[1:] {
+		s.addModels(t, nil, domain.CatalogEntry{ID: m.ID, Endpoint: m.Endpoint, Region: m.Region})
+	}
 	o := s.newOrg(t, settings)
 	uid, ukey := s.user(t, o, "USER")
 	sp := s.mutate(t, o.adminKey, mCreateSpace, map[string]any{"in": map[string]any{"name": "Wildlife", "classification": "CONFIDENTIAL"}})

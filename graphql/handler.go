@@ -89,13 +89,19 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	srv.AddTransport(transport.POST{})
 	if o.Dev {
 		srv.Use(extension.Introspection{})
+	} else {
+		// Outside `arkiv dev` the schema is not for strangers to explore: no introspection
+		// (refused as INVALID before execution) and no "did you mean" hints.
+		srv.SetDisableSuggestion(true)
+		srv.Use(refuseIntrospection{})
 	}
+	srv.Use(refuseNUL{})
 	// The depth limit goes first: it also refuses documents whose fragments expand beyond
 	// the complexity limit, which gqlgen's complexity walker would take exponential time to
 	// score.
 	srv.Use(depthLimit{max: o.MaxDepth, maxFields: o.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
-	srv.SetErrorPresenter(errorPresenter(o.Log))
+	srv.SetErrorPresenter(errorPresenter(o.Log, !o.Dev))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		o.Log.Error("graphql resolver panicked", "panic", v)
 		return domain.E(domain.KindInternal, "graphql", "internal error")
@@ -112,12 +118,38 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	})
 }
 
-// errorPresenter maps Arkiv's error kinds to extensions.code and hides internal detail.
-func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+// timeParseError is the error gqlgen's Time scalar returns for a malformed value: the
+// caller's mistake (INVALID), not an internal one.
+var timeParseError = func() string {
+	_, err := graphql.UnmarshalTime("not a time")
+	return err.Error()
+}()
+
+// errorPresenter maps Arkiv's error kinds to extensions.code and hides internal detail;
+// hardened (serve) it also drops gqlparser's "Did you mean" hints.
+func errorPresenter(log *slog.Logger, hardened bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		if hardened {
+			if i := strings.Index(gerr.Message, " Did you mean"); i >= 0 {
+				gerr.Message = gerr.Message[:i]
+			}
+		}
+		if strings.HasPrefix(gerr.Message, "json request body could not be decoded") {
+			// gqlgen echoes the whole body after the decoder's error; the body is the
+			// caller's own and may carry a password: say only what is wrong.
+			gerr.Message = "the request body is not a valid GraphQL JSON request"
+			gerr.Extensions = map[string]any{"code": domain.KindInvalid.String()}
+			return gerr
+		}
 		var de *domain.Error
 		if !errors.As(err, &de) {
+			if gerr.Err != nil && gerr.Err.Error() == timeParseError {
+				gerr.Message = "a Time must be an RFC 3339 timestamp"
+				gerr.Err = nil
+				gerr.Extensions = map[string]any{"code": domain.KindInvalid.String()}
+				return gerr
+			}
 			// Errors gqlgen raised itself (parse, validation, limits) are the caller's.
 			if gerr.Extensions == nil || gerr.Extensions["code"] == nil {
 				if gerr.Extensions == nil {
@@ -147,6 +179,127 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gerr.Extensions = map[string]any{"code": kind.String()}
 		return gerr
 	}
+}
+
+// refuseIntrospection refuses __schema and __type (outside `arkiv dev`) as INVALID before
+// the operation runs; __typename stays allowed.
+type refuseIntrospection struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = refuseIntrospection{}
+
+func (refuseIntrospection) ExtensionName() string                   { return "RefuseIntrospection" }
+func (refuseIntrospection) Validate(graphql.ExecutableSchema) error { return nil }
+func (refuseIntrospection) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || !introspects(oc.Operation.SelectionSet) {
+		return nil
+	}
+	e := gqlerror.Errorf("introspection is disabled")
+	e.Extensions = map[string]any{"code": domain.KindInvalid.String()}
+	return e
+}
+
+func introspects(set ast.SelectionSet) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if introspects(s.SelectionSet) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && introspects(s.Definition.SelectionSet) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// refuseNUL refuses, as INVALID, an operation with a NUL character in any string it passes
+// (variables or literal arguments): no name, filter or text of Arkiv contains one, and
+// Postgres cannot store one, so it would otherwise surface as a server error.
+type refuseNUL struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = refuseNUL{}
+
+func (refuseNUL) ExtensionName() string                   { return "RefuseNUL" }
+func (refuseNUL) Validate(graphql.ExecutableSchema) error { return nil }
+func (refuseNUL) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if !nulInValue(oc.Variables) && (oc.Operation == nil || !nulInSelections(oc.Operation.SelectionSet)) {
+		return nil
+	}
+	e := gqlerror.Errorf("a string contains a NUL character")
+	e.Extensions = map[string]any{"code": domain.KindInvalid.String()}
+	return e
+}
+
+func nulInValue(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.ContainsRune(x, 0)
+	case map[string]any:
+		for k, e := range x {
+			if strings.ContainsRune(k, 0) || nulInValue(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if nulInValue(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func nulInSelections(set ast.SelectionSet) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			for _, a := range s.Arguments {
+				if nulInAST(a.Value) {
+					return true
+				}
+			}
+			if nulInSelections(s.SelectionSet) {
+				return true
+			}
+		case *ast.InlineFragment:
+			if nulInSelections(s.SelectionSet) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && nulInSelections(s.Definition.SelectionSet) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func nulInAST(v *ast.Value) bool {
+	if v == nil {
+		return false
+	}
+	if v.Kind == ast.StringValue || v.Kind == ast.BlockValue {
+		return strings.ContainsRune(v.Raw, 0)
+	}
+	for _, c := range v.Children {
+		if nulInAST(c.Value) {
+			return true
+		}
+	}
+	return false
 }
 
 func errorType(err error) string {

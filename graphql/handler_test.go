@@ -13,7 +13,7 @@ import (
 // TestErrorPresenterHidesInternals: internal errors carry code INTERNAL and no detail; domain
 // errors carry their kind's code and public message only.
 func TestErrorPresenterHidesInternals(t *testing.T) {
-	present := errorPresenter(slog.New(slog.DiscardHandler))
+	present := errorPresenter(slog.New(slog.DiscardHandler), true)
 	for _, c := range []struct {
 		err     error
 		code    string

@@ -29,10 +29,11 @@ import (
 // embedded event store, the keyring, authentication, the projection runner, a Weaviate
 // class of its own and the GraphQL endpoint over a real HTTP listener.
 type stack struct {
-	p     *app.Platform
-	url   string
-	clock *clocktest.Clock
-	dev   bool
+	p      *app.Platform
+	url    string
+	clock  *clocktest.Clock
+	dev    bool
+	router *llm.Router
 }
 
 type stackOptions struct {
@@ -64,13 +65,17 @@ func startStack(t *testing.T, o stackOptions) *stack {
 			t.Fatal(err)
 		}
 	}
+	// The operator's catalogue offers "test-model" (the offline answerer, EU); tests add the
+	// model servers they start (addModels).
+	router := llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil).
+		WithCatalog(domain.ModelCatalog{}.With(domain.CatalogEntry{ID: "test-model", Endpoint: llm.OfflineEndpoint, Region: domain.RegionEU}), nil)
 	p, err := app.Open(ctx, app.Config{
 		SigningKey: signing, CheckpointEvery: 1, CheckpointInterval: 100 * time.Millisecond,
 		PGURL: pg, KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Gql"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
 		LoginKey: bytes.Repeat([]byte{7}, 32), Dev: o.dev, Projections: true, Version: "test", Clock: clock,
 		// Fail fast against a failing model; complete due erasures promptly.
-		Models:       llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil),
+		Models:       router,
 		ErasureEvery: 200 * time.Millisecond,
 	})
 	if err != nil {
@@ -91,7 +96,18 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		defer c2()
 		_ = es.Close(sctx)
 	})
-	return &stack{p: p, url: srv.URL + "/graphql", clock: clock, dev: o.dev}
+	return &stack{p: p, url: srv.URL + "/graphql", clock: clock, dev: o.dev, router: router}
+}
+
+// addModels adds entries to the operator's model catalogue of the stack (keyEnv names are
+// read through getenv).
+func (s *stack) addModels(t testing.TB, getenv func(string) string, entries ...domain.CatalogEntry) {
+	t.Helper()
+	c := s.router.Catalog()
+	for _, e := range entries {
+		c = c.With(e)
+	}
+	s.router.WithCatalog(c, getenv)
 }
 
 // gqlError is one error of a GraphQL response.

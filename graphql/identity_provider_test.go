@@ -21,9 +21,9 @@ func settingsInput(mfa bool) map[string]any {
 // its access tokens then authenticate the organisation's users, without MFA until the
 // organisation requires it and then only with an amr that shows it. A User may neither
 // configure providers nor list them. Another organisation configuring the same issuer and
-// audience is recorded but inactive, and tokens keep routing to the first; once the first
-// removes the provider its tokens no longer authenticate there, and the pair passes to the
-// other organisation.
+// audience is refused, and tokens keep routing to the first; once the first removes the
+// provider its tokens no longer authenticate there, and the other organisation may
+// configure the pair.
 func testIdentityProviders(t *testing.T, s *stack) {
 	o := s.newOrg(t, testSettings())
 	uid, ukey := s.user(t, o, "USER")
@@ -90,10 +90,13 @@ func testIdentityProviders(t *testing.T, s *stack) {
 		t.Fatalf("token with MFA: %q, %+v", id, r.Errors)
 	}
 
-	// Another organisation configures the same pair: recorded, inactive, no routing change.
+	// Another organisation configuring the same pair is refused: an identity provider
+	// belongs to one organisation, and A's people are never signed in to B.
 	b := s.newOrg(t, testSettings())
-	pb := s.ok(t, b.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}})["configureIdentityProvider"].(map[string]any)
-	if ps := providers(b.adminKey, pb["position"].(string)); len(ps) != 1 || ps[0].(map[string]any)["active"] != false {
+	if r := s.do(t, b.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}}); r.code() != "CONFLICT" {
+		t.Fatalf("B configuring A's pair: %+v", r)
+	}
+	if ps := providers(b.adminKey, ""); len(ps) != 0 {
 		t.Fatalf("B's identityProviders = %v", ps)
 	}
 	if id, r := me(token(uid, "mfa")); id != uid {
@@ -109,8 +112,13 @@ func testIdentityProviders(t *testing.T, s *stack) {
 	if r := s.do(t, o.adminKey, mRemoveIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}}); r.code() != "NOT_FOUND" {
 		t.Fatalf("removing twice: %+v", r.Errors)
 	}
-	if ps := providers(b.adminKey, ""); len(ps) != 1 || ps[0].(map[string]any)["active"] != true {
+	// Removed, the pair is released: B may configure it now.
+	pb := s.ok(t, b.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}})["configureIdentityProvider"].(map[string]any)
+	if ps := providers(b.adminKey, pb["position"].(string)); len(ps) != 1 || ps[0].(map[string]any)["active"] != true {
 		t.Fatalf("B's identityProviders after A removed the pair = %v", ps)
+	}
+	if r := s.do(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}}); r.code() != "CONFLICT" {
+		t.Fatalf("A configuring the pair B now holds: %+v", r)
 	}
 	if id, r := me(token(b.adminID, "pwd")); id != b.adminID {
 		t.Fatalf("B's Admin once the pair passed to B: %q, %+v", id, r.Errors)

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -254,7 +255,58 @@ func testHardening(t *testing.T, s *stack) {
 	if s.dev != (intro.code() == "") {
 		t.Errorf("introspection (dev %v): code %q", s.dev, intro.code())
 	}
+	if !s.dev {
+		// Refused introspection is the caller's mistake, not a server error, however it is
+		// spelled (a fragment, __type, anonymous).
+		for _, q := range []string{`{ __schema { types { name } } }`, `{ __type(name: "Query") { name } }`,
+			`query { ...F } fragment F on Query { __schema { queryType { name } } }`} {
+			if r := s.do(t, "", q, nil); r.code() != "INVALID" {
+				t.Errorf("introspection %q in serve: code %q %v", q, r.code(), r.Errors)
+			}
+		}
+	}
 	if r := s.do(t, o.adminKey, `{ nosuchfield }`, nil); r.code() != "INVALID" {
 		t.Errorf("invalid query: code %q", r.code())
+	}
+	// "Did you mean" tells a stranger the schema's names: off in serve.
+	for _, q := range []string{`{ spaec(id: "x") { id } }`, `{ space(idd: "x") { id } }`, `{ me { emial } }`} {
+		r := s.do(t, o.adminKey, q, nil)
+		raw, _ := json.Marshal(r.Errors)
+		if r.code() != "INVALID" || !s.dev && bytes.Contains(raw, []byte("Did you mean")) {
+			t.Errorf("%q (dev %v): code %q errors %s", q, s.dev, r.code(), raw)
+		}
+	}
+	// A malformed Time and a NUL byte in a filter are the caller's mistake: INVALID, never
+	// INTERNAL or UNAVAILABLE.
+	const qAudit = `query($f: AuditFilter) { auditLog(filter: $f, justification: "probe") { edges { node { id } } } }`
+	const qInv = `query($f: ModelInvocationFilter) { modelInvocations(filter: $f) { edges { node { id } } } }`
+	for _, c := range []struct {
+		q string
+		v map[string]any
+	}{
+		{qAudit, map[string]any{"f": map[string]any{"from": "yesterday"}}},
+		{qAudit, map[string]any{"f": map[string]any{"to": "2026-13-45T99:00:00Z"}}},
+		{qInv, map[string]any{"f": map[string]any{"from": 12}}},
+		{`{ auditLog(filter: {from: "not a time"}, justification: "probe") { edges { node { id } } } }`, nil},
+		{qAudit, map[string]any{"f": map[string]any{"action": "space.\x00member_added.v1"}}},
+		{qAudit, map[string]any{"f": map[string]any{"action": "a\x00"}}},
+		{`{ auditLog(filter: {action: "a\u0000b"}, justification: "probe") { edges { node { id } } } }`, nil},
+		{qAudit, map[string]any{"f": map[string]any{"targetId": "\x00"}}},
+	} {
+		if r := s.do(t, o.adminKey, c.q, c.v); r.code() != "INVALID" {
+			t.Errorf("%s %v: code %q %v", c.q, c.v, r.code(), r.Errors)
+		}
+	}
+	// A body that is not JSON is refused without echoing it back.
+	req, _ := http.NewRequest(http.MethodPost, s.url, strings.NewReader(`{"query": "{ me { id } }", "password": "hunter2-secret" `))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || bytes.Contains(body, []byte("hunter2")) || !bytes.Contains(body, []byte("INVALID")) {
+		t.Errorf("malformed JSON: status %d body %s", resp.StatusCode, body)
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/app/eventlog"
+	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
@@ -116,7 +116,8 @@ func setup(t *testing.T) *askEnv {
 	e.codec = keyring.NewCodec(e.kr)
 	e.ix = must(search.New(ctx, search.Config{URL: weaviatetest.URL(t), Class: weaviatetest.ClassName(t, "Inv")}))(t)
 	e.emb = embedding.NewHashing(256)
-	router := llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: time.Millisecond, Timeout: 5 * time.Second}, nil)
+	router := llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: time.Millisecond, Timeout: 5 * time.Second}, nil).
+		WithCatalog(must(domain.NewModelCatalog([]domain.CatalogEntry{{ID: "eu-model", Endpoint: e.eu.URL, Region: domain.RegionEU}}))(t), nil)
 	deps := commands.Deps{Store: e.es.Store, Codec: e.codec, Clock: domain.SystemClock{}, IDs: ids{}, Events: e.reg,
 		Retriever: retrieval.New(e.ix, e.emb), Models: router}
 	e.app = must(commands.NewApp(deps, slog.New(slog.DiscardHandler)))(t)

@@ -119,6 +119,11 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Dev {
+		// `arkiv dev` offers the offline answerer in its catalogue (devDemo allow-lists it).
+		models.WithCatalog(models.Catalog().With(domain.CatalogEntry{ID: llm.OfflineModel,
+			Endpoint: llm.OfflineEndpoint, Region: domain.RegionOnPrem}), nil)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := pingWeaviate(cctx, cfg.WeaviateURL); err != nil {

@@ -2536,8 +2536,9 @@ type Mutation {
   Workspace, any provider with discovery): tokens whose ` + "`" + `iss` + "`" + ` is the issuer and whose ` + "`" + `aud` + "`" + `
   contains the audience are verified against the issuer's JWKS and authenticate the
   organisation's users. Configuring a pair the organisation already has replaces its MFA
-  claims. An (issuer, audience) pair routes to the organisation that configured it first; see
-  ` + "`" + `IdentityProvider.active` + "`" + `. At most 20 per organisation.
+  claims. An (issuer, audience) pair belongs to one organisation: a pair another
+  organisation has configured is refused (CONFLICT) until it removes it. At most 20 per
+  organisation.
   """
   configureIdentityProvider(input: ConfigureIdentityProviderInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Stops accepting the tokens of an identity provider for an audience."
@@ -2545,11 +2546,11 @@ type Mutation {
 
   "Creates a space; the caller becomes its Admin."
   createSpace(input: CreateSpaceInput!): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
-  "Adds a user of the organisation to a space (space Admins)."
+  "Adds a user of the organisation to a space (space Admins; organisation Admins in any space)."
   addSpaceMember(input: AddSpaceMemberInput!): MutationResult! @authenticated
-  "Changes a member's role in a space (space Admins)."
+  "Changes a member's role in a space (space Admins; organisation Admins in any space; only they change an organisation Admin's)."
   changeSpaceRole(input: ChangeSpaceRoleInput!): MutationResult! @authenticated
-  "Removes a member from a space (space Admins)."
+  "Removes a member from a space (space Admins; organisation Admins in any space; only they remove an organisation Admin)."
   removeSpaceMember(input: RemoveSpaceMemberInput!): MutationResult! @authenticated
   "Sets the models a space may use, from the organisation's allow-list (space Admins)."
   enableSpaceModels(input: EnableSpaceModelsInput!): MutationResult! @authenticated
@@ -2558,7 +2559,7 @@ type Mutation {
   createAssistant(input: CreateAssistantInput!): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
   "Replaces an assistant's configuration (space Editors and Admins)."
   updateAssistant(input: UpdateAssistantInput!): MutationResult! @authenticated
-  "Deletes an assistant (space Editors and Admins); its conversations stay with their owners."
+  "Deletes an assistant (space Admins); its conversations stay with their owners."
   deleteAssistant(id: ID!): MutationResult! @authenticated
   "Deletes a space (space Admins): it is hidden from every member at once."
   deleteSpace(id: ID!): MutationResult! @authenticated
@@ -2731,10 +2732,13 @@ input UpdateOrganizationSettingsInput {
   euOnly: Boolean!
 }
 
-"A model on the allow-list."
+"A model on the allow-list: an entry of the operator's model catalogue (ARKIV_MODEL_CATALOG), by id."
 input AllowedModelInput {
+  "The catalogue entry's id."
   id: String!
+  "Deprecated: the endpoint is the catalogue's; accepted only when it matches it."
   endpoint: String!
+  "The catalogue's region of the entry; accepted only when it matches it."
   region: Region!
   "The most sensitive classification of data the model may see."
   maxClassification: String!

@@ -94,8 +94,12 @@ func (a *auditor) all() []auditEntry {
 // model.
 type users map[[3]string]string
 
-func (u users) ResolveOIDCUser(_ context.Context, orgID, issuer, subject, _ string) (string, error) {
+func (u users) ResolveOIDCUser(_ context.Context, orgID, issuer, subject, email string) (string, error) {
 	if id, ok := u[[3]string{orgID, issuer, subject}]; ok {
+		return id, nil
+	}
+	// {org, "email", address}: a user matched by a (verified) e-mail address.
+	if id, ok := u[[3]string{orgID, "email", email}]; ok && email != "" {
 		return id, nil
 	}
 	return "", domain.E(domain.KindNotFound, "users.resolve", "no such user")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -150,6 +151,9 @@ func unverifiedRouting(raw string) (routingClaims, error) {
 	return c, nil
 }
 
+// OIDCNotAccepted is the one message of every refused OIDC token.
+const OIDCNotAccepted = "the token is not accepted"
+
 // tokenClaims are the claims read from a verified token.
 type tokenClaims struct {
 	Subject       string   `json:"sub"`
@@ -165,11 +169,17 @@ type tokenClaims struct {
 // requires it, and maps the identity to an Arkiv user.
 func (a *Authenticator) authenticateOIDC(ctx context.Context, raw string) (Principal, error) {
 	const op = "auth.oidc"
-	refuse := func(msg string, cause error) error {
-		if cause != nil {
-			return domain.Wrap(domain.KindUnauthenticated, op, cause, msg)
+	// Every refusal is the same to the caller, whatever the reason (an issuer or audience no
+	// organisation configured, an unreachable JWKS, a bad signature, no MFA, no user): an
+	// unauthenticated caller must not learn which issuers are configured. The reason is kept
+	// as the error's cause (for the server log), never in its message.
+	refuse := func(reason string, cause error) error {
+		if cause == nil {
+			cause = errors.New(reason)
+		} else {
+			cause = fmt.Errorf("%s: %w", reason, cause)
 		}
-		return domain.E(domain.KindUnauthenticated, op, msg)
+		return domain.Wrap(domain.KindUnauthenticated, op, cause, OIDCNotAccepted)
 	}
 	rc, err := unverifiedRouting(raw)
 	// A NUL cannot be in an issuer URL, nor in the Postgres text it is looked up as.
@@ -199,7 +209,7 @@ func (a *Authenticator) authenticateOIDC(ctx context.Context, raw string) (Princ
 	b := match[0]
 	v, err := a.oidc.verifier(ctx, b.Provider.Issuer, b.Provider.Audience)
 	if err != nil {
-		return Principal{}, domain.Wrap(domain.KindUnavailable, op, err, "the identity provider cannot be reached")
+		return Principal{}, refuse("the identity provider cannot be reached", err)
 	}
 	tok, err := v.Verify(ctx, raw)
 	if err != nil {
@@ -217,9 +227,10 @@ func (a *Authenticator) authenticateOIDC(ctx context.Context, raw string) (Princ
 	if b.MFARequired && !mfa {
 		return Principal{}, refuse("multi-factor authentication required", nil)
 	}
-	email := c.Email
-	if c.EmailVerified != nil && !*c.EmailVerified {
-		email = ""
+	// The e-mail address identifies a user only when the provider says it verified it.
+	email := ""
+	if c.EmailVerified != nil && *c.EmailVerified {
+		email = c.Email
 	}
 	userID, err := a.cfg.OIDCUsers.ResolveOIDCUser(ctx, b.OrganizationID, tok.Issuer, c.Subject, email)
 	if err != nil {

@@ -160,17 +160,17 @@ func TestOIDCRefusals(t *testing.T) {
 	cases := []struct {
 		name, token, msg string
 	}{
-		{"wrong audience", i.token(t, now, "someone-else", nil), "token audience is not accepted"},
-		{"unknown issuer", stranger.token(t, now, "arkiv-api", nil), "token issuer is not accepted"},
-		{"issuer claim of another provider", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"iss": stranger.srv.URL})), "token issuer is not accepted"},
-		{"expired", i.token(t, now.Add(-2*time.Hour), "arkiv-api", nil), "token has expired"},
-		{"bad signature", sign(t, jose.RS256, other, i.kid, base(nil)), "token is not valid"},
-		{"unknown key id", sign(t, jose.RS256, other, "k2", base(nil)), "token is not valid"},
-		{"hmac algorithm", sign(t, jose.HS256, hsKey, i.kid, base(nil)), "token is not valid"},
-		{"not yet valid", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"nbf": now.Add(time.Hour).Unix()})), "token is not valid"},
-		{"unknown user", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"sub": "subject-2"})), "no active Arkiv user for this identity"},
-		{"no subject", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"sub": ""})), "token has no usable subject"},
-		{"garbage", "a.b.c", "malformed token"},
+		{"wrong audience", i.token(t, now, "someone-else", nil), auth.OIDCNotAccepted},
+		{"unknown issuer", stranger.token(t, now, "arkiv-api", nil), auth.OIDCNotAccepted},
+		{"issuer claim of another provider", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"iss": stranger.srv.URL})), auth.OIDCNotAccepted},
+		{"expired", i.token(t, now.Add(-2*time.Hour), "arkiv-api", nil), auth.OIDCNotAccepted},
+		{"bad signature", sign(t, jose.RS256, other, i.kid, base(nil)), auth.OIDCNotAccepted},
+		{"unknown key id", sign(t, jose.RS256, other, "k2", base(nil)), auth.OIDCNotAccepted},
+		{"hmac algorithm", sign(t, jose.HS256, hsKey, i.kid, base(nil)), auth.OIDCNotAccepted},
+		{"not yet valid", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"nbf": now.Add(time.Hour).Unix()})), auth.OIDCNotAccepted},
+		{"unknown user", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"sub": "subject-2"})), auth.OIDCNotAccepted},
+		{"no subject", sign(t, jose.RS256, i.key, i.kid, base(map[string]any{"sub": ""})), auth.OIDCNotAccepted},
+		{"garbage", "a.b.c", auth.OIDCNotAccepted},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -183,7 +183,50 @@ func TestOIDCRefusals(t *testing.T) {
 	forged := sign(t, jose.RS256, other, i.kid, base(map[string]any{"sub": "admin"}))
 	parts[1] = strings.Split(forged, ".")[1]
 	_, err = e.a.AuthenticateToken(ctx, strings.Join(parts, "."))
-	wantKind(t, err, domain.KindUnauthenticated, "token is not valid")
+	wantKind(t, err, domain.KindUnauthenticated, auth.OIDCNotAccepted)
+}
+
+// TestOIDCEmailTrustedOnlyWhenVerified: a token's e-mail address matches a user only when
+// the provider says it verified it (email_verified: true); absent or false, it is ignored.
+func TestOIDCEmailTrustedOnlyWhenVerified(t *testing.T) {
+	t.Parallel()
+	e, i := oidcEnv(t, false)
+	ctx := context.Background()
+	now := e.clock.Now()
+	e.users[[3]string{"org-1", "email", "grace@example.org"}] = "user-2"
+	for _, extra := range []map[string]any{
+		{"sub": "subject-9", "email": "grace@example.org"},
+		{"sub": "subject-9", "email": "grace@example.org", "email_verified": false},
+		{"sub": "subject-9", "email": "grace@example.org", "email_verified": "true"},
+	} {
+		_, err := e.a.AuthenticateToken(ctx, i.token(t, now, "arkiv-api", extra))
+		if extra["email_verified"] == "true" {
+			if err == nil {
+				t.Fatal("email_verified as a string was trusted")
+			}
+			continue
+		}
+		wantKind(t, err, domain.KindUnauthenticated, auth.OIDCNotAccepted)
+	}
+	p, err := e.a.AuthenticateToken(ctx, i.token(t, now, "arkiv-api", map[string]any{"sub": "subject-9",
+		"email": "grace@example.org", "email_verified": true}))
+	if err != nil || p.UserID != "user-2" {
+		t.Fatalf("verified e-mail: %+v, %v", p, err)
+	}
+}
+
+// TestOIDCRefusalsAreAlike: whatever the reason, the caller gets one message; the reason
+// stays in the error's cause for the server log.
+func TestOIDCRefusalsAreAlike(t *testing.T) {
+	t.Parallel()
+	e, i := oidcEnv(t, false)
+	stranger := newIDP(t, jose.ES256)
+	now := e.clock.Now()
+	_, unknown := e.a.AuthenticateToken(context.Background(), stranger.token(t, now, "arkiv-api", nil))
+	_, wrongAud := e.a.AuthenticateToken(context.Background(), i.token(t, now, "other", nil))
+	if domain.PublicMessage(unknown) != domain.PublicMessage(wrongAud) || !strings.Contains(unknown.Error(), "issuer") {
+		t.Fatalf("unknown issuer %q, configured issuer with a wrong audience %q", unknown, wrongAud)
+	}
 }
 
 func TestOIDCMFARequired(t *testing.T) {
@@ -193,9 +236,9 @@ func TestOIDCMFARequired(t *testing.T) {
 	now := e.clock.Now()
 
 	_, err := e.a.AuthenticateToken(ctx, i.token(t, now, "arkiv-api", nil))
-	wantKind(t, err, domain.KindUnauthenticated, "multi-factor authentication required")
+	wantKind(t, err, domain.KindUnauthenticated, auth.OIDCNotAccepted)
 	_, err = e.a.AuthenticateToken(ctx, i.token(t, now, "arkiv-api", map[string]any{"amr": []string{"pwd"}}))
-	wantKind(t, err, domain.KindUnauthenticated, "multi-factor authentication required")
+	wantKind(t, err, domain.KindUnauthenticated, auth.OIDCNotAccepted)
 
 	p, err := e.a.AuthenticateToken(ctx, i.token(t, now, "arkiv-api", map[string]any{"amr": []string{"pwd", "mfa"}}))
 	if err != nil {
@@ -230,7 +273,7 @@ func TestOIDCProviderConfiguredAMR(t *testing.T) {
 	e.users[[3]string{"org-1", i.srv.URL, "subject-1"}] = "user-1"
 	now := e.clock.Now()
 	_, err := e.a.AuthenticateToken(ctx, i.token(t, now, "arkiv-api", map[string]any{"amr": []string{"mfa"}}))
-	wantKind(t, err, domain.KindUnauthenticated, "multi-factor authentication required")
+	wantKind(t, err, domain.KindUnauthenticated, auth.OIDCNotAccepted)
 	for _, extra := range []map[string]any{{"amr": []string{"face"}}, {"acr": "gold"}} {
 		if p, err := e.a.AuthenticateToken(ctx, i.token(t, now, "arkiv-api", extra)); err != nil || !p.MFA {
 			t.Fatalf("%v: %+v %v", extra, p, err)
@@ -264,7 +307,7 @@ func TestOIDCIssuerSharedByOrganisations(t *testing.T) {
 		}
 	}
 	_, err = e.a.AuthenticateToken(ctx, i.token(t, now, "", map[string]any{"aud": []string{"api-org-a", "api-org-b"}}))
-	wantKind(t, err, domain.KindUnauthenticated, "token audience names several organisations")
+	wantKind(t, err, domain.KindUnauthenticated, auth.OIDCNotAccepted)
 }
 
 func TestOIDCProviderValidation(t *testing.T) {
@@ -301,17 +344,19 @@ func TestOIDCProviderUnreachable(t *testing.T) {
 	e.users[[3]string{"org-1", i.srv.URL, "subject-1"}] = "user-1"
 	tok := i.token(t, e.clock.Now(), "arkiv-api", nil)
 
+	// Refused like any token that is not accepted: an unauthenticated caller must not tell a
+	// configured issuer (whose JWKS is down) from one no organisation configured.
 	rec, _, ok := serve(t, e.a, "Bearer "+tok)
-	if rec.Code != http.StatusServiceUnavailable || ok {
+	if rec.Code != http.StatusUnauthorized || ok {
 		t.Fatalf("IdP down: status %d", rec.Code)
 	}
-	if msg, code := decodeError(t, rec); code != "UNAVAILABLE" || msg != "the identity provider cannot be reached" {
+	if msg, code := decodeError(t, rec); code != "UNAUTHENTICATED" || msg != auth.OIDCNotAccepted {
 		t.Fatalf("IdP down: %q %q", msg, code)
 	}
 	// The failure is remembered briefly, then discovery is tried again.
 	i.down.Store(false)
 	_, err := e.a.AuthenticateToken(ctx, tok)
-	wantKind(t, err, domain.KindUnavailable, "")
+	wantKind(t, err, domain.KindUnauthenticated, auth.OIDCNotAccepted)
 	e.clock.Advance(11 * time.Second)
 	if _, err := e.a.AuthenticateToken(ctx, tok); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,9 +228,15 @@ func TestOfflineAnswersFromExcerptsWithCitations(t *testing.T) {
 }
 
 func TestRouter(t *testing.T) {
-	r, err := RouterFromEnv(func(k string) string {
-		return map[string]string{"ARKIV_LLM_API_KEYS": "llm.example.eu=k1", "ARKIV_LLM_TIMEOUT": "5s"}[k]
-	})
+	catalog := filepath.Join(t.TempDir(), "catalog.json")
+	if err := os.WriteFile(catalog, []byte(`[
+		{"id": "x", "endpoint": "https://llm.example.eu/v1", "region": "EU"},
+		{"id": "y", "endpoint": "https://other.example.eu/v1", "region": "SE", "keyEnv": "Y_KEY"}]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"ARKIV_LLM_API_KEYS": "llm.example.eu=k1", "ARKIV_LLM_API_KEY": "operator-key",
+		"ARKIV_LLM_TIMEOUT": "5s", "ARKIV_MODEL_CATALOG": catalog, "Y_KEY": "ky"}
+	r, err := RouterFromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,8 +248,33 @@ func TestRouter(t *testing.T) {
 	if c, ok := p.(*OpenAI); !ok || c.URL() != "https://llm.example.eu/v1/chat/completions" || c.cfg.APIKey != "k1" {
 		t.Fatalf("remote endpoint routed to %T", p)
 	}
+	// keyEnv names the key; never ARKIV_LLM_API_KEY.
+	p, _ = r.Provider(domain.AllowedModel{ID: "y", Endpoint: "https://other.example.eu/v1"})
+	if c, ok := p.(*OpenAI); !ok || c.cfg.APIKey != "ky" {
+		t.Fatalf("keyEnv entry routed to %T", p)
+	}
+	// An endpoint outside the catalogue, or a catalogue id at another endpoint, gets nothing.
+	for _, m := range []domain.AllowedModel{{ID: "evil", Endpoint: "https://attacker.example/v1"},
+		{ID: "x", Endpoint: "https://attacker.example/v1"}} {
+		if p, err := r.Provider(m); !domain.Is(domain.KindForbidden, err) || p != nil {
+			t.Fatalf("%v routed to %T, %v", m, p, err)
+		}
+	}
+	if got := r.Catalog().Entries(); len(got) != 2 || got[1].Region != domain.RegionSE {
+		t.Fatalf("catalogue = %+v", got)
+	}
 	if _, err := RouterFromEnv(func(k string) string { return map[string]string{"ARKIV_LLM_API_KEYS": "nokey"}[k] }); err == nil {
 		t.Fatal("bad key list accepted")
+	}
+	for _, bad := range []string{`{"id": "x"}`, `[{"id": "x", "endpoint": "ftp://x/v1", "region": "EU"}]`,
+		`[{"id": "x", "endpoint": "https://x/v1", "region": "MARS"}]`, `[{"id": "x", "endpoint": "https://x/v1", "region": "EU", "key": "sk-1"}]`} {
+		if err := os.WriteFile(catalog, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := RouterFromEnv(func(k string) string { return env[k] })
+		if !domain.Is(domain.KindInvalid, err) || strings.Contains(err.Error(), "sk-1") {
+			t.Fatalf("catalogue %s: %v", bad, err)
+		}
 	}
 }
 

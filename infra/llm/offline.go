@@ -15,7 +15,7 @@ import (
 
 // OfflineEndpoint is the allow-list endpoint of the offline answerer. The ".invalid" domain
 // never resolves, so nothing is ever sent anywhere: Router serves it with Offline.
-const OfflineEndpoint = "http://offline.arkiv.invalid/v1"
+const OfflineEndpoint = domain.OfflineEndpoint
 
 // OfflineModel is the model id under which `arkiv dev` allow-lists the offline answerer.
 const OfflineModel domain.ModelID = "arkiv-offline"

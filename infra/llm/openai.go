@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -65,8 +66,9 @@ func (c Config) withDefaults() Config {
 
 // OpenAI is a client for one OpenAI-compatible chat-completions endpoint.
 type OpenAI struct {
-	url string
-	cfg Config
+	url  string
+	host string
+	cfg  Config
 }
 
 // NewOpenAI returns a client for the server at base (e.g. "http://127.0.0.1:11434" or
@@ -81,7 +83,7 @@ func NewOpenAI(base string, cfg Config) (*OpenAI, error) {
 		p += "/v1"
 	}
 	u.Path = p + "/chat/completions"
-	return &OpenAI{url: u.String(), cfg: cfg.withDefaults()}, nil
+	return &OpenAI{url: u.String(), host: u.Host, cfg: cfg.withDefaults()}, nil
 }
 
 // URL returns the chat-completions URL requests are posted to.
@@ -134,8 +136,12 @@ func (c *OpenAI) Complete(ctx context.Context, req commands.ModelRequest) (comma
 	if ctx.Err() != nil && !res.Timeout {
 		res.Timeout = errors.Is(ctx.Err(), context.DeadlineExceeded)
 	}
-	msg := "the model did not answer: " + last.msg
-	return res, domain.Wrap(domain.KindUnavailable, op, last, msg)
+	// One message for every failure, whatever it was (refused, timed out, not HTTP, an
+	// error status, a malformed answer): the detail would tell a tenant about hosts and
+	// ports. It goes to the server log only.
+	slog.Warn("llm: the model call failed", "op", op, "endpoint_host", c.host, "attempts", res.Attempts,
+		"failure", last.msg, "timeout", res.Timeout)
+	return res, domain.Wrap(domain.KindUnavailable, op, last, "the model did not answer; please try again later")
 }
 
 // newBackOff returns the wait before each retry: exponential from BackoffInitial, doubling,

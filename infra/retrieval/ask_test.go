@@ -135,7 +135,10 @@ func setup(t *testing.T) *env {
 	e.ix = must(search.New(ctx, search.Config{URL: weaviatetest.URL(t), Class: weaviatetest.ClassName(t, "Ask")}))(t)
 	e.emb = embedding.NewHashing(256)
 	e.ret = retrieval.New(e.ix, e.emb)
-	router := llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: time.Millisecond, Timeout: 5 * time.Second}, nil)
+	router := llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: time.Millisecond, Timeout: 5 * time.Second}, nil).
+		WithCatalog(must(domain.NewModelCatalog([]domain.CatalogEntry{{ID: "eu-model", Endpoint: e.eu.URL, Region: domain.RegionEU},
+			{ID: "us-model", Endpoint: e.us.URL, Region: domain.RegionUS},
+			{ID: llm.OfflineModel, Endpoint: llm.OfflineEndpoint, Region: domain.RegionOnPrem}}))(t), nil)
 	deps := commands.Deps{Store: e.es.Store, Codec: e.codec, Clock: clock{}, IDs: ids{}, Events: e.reg, Retriever: e.ret, Models: router}
 	e.app = must(commands.NewApp(deps, slog.New(slog.DiscardHandler)))(t)
 	e.ask = e.app.Ask
@@ -332,7 +335,7 @@ func TestAskEndToEnd(t *testing.T) {
 		}
 		evs := e.events(domain.StreamPrefixConversation + conv)
 		inv, ok := evs[len(evs)-1].(domain.ModelInvocationRecorded)
-		if len(evs) != 3 || !ok || inv.Outcome != domain.OutcomeError || inv.Attempts != 2 || !strings.Contains(inv.Error, "502") {
+		if len(evs) != 3 || !ok || inv.Outcome != domain.OutcomeError || inv.Attempts != 2 || strings.Contains(inv.Error, "502") || !strings.Contains(inv.Error, "did not answer") {
 			t.Fatalf("after a failure the conversation holds %d events, last %+v", len(evs), evs[len(evs)-1])
 		}
 		if got, _ := inv.Request(); got != string(e.eu.last()) || res.InvocationID != inv.InvocationID {
