@@ -95,12 +95,12 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 		srv.SetDisableSuggestion(true)
 		srv.Use(refuseIntrospection{})
 	}
-	srv.Use(refuseNUL{})
 	// The depth limit goes first: it also refuses documents whose fragments expand beyond
-	// the complexity limit, which gqlgen's complexity walker would take exponential time to
-	// score.
+	// the complexity limit, which gqlgen's complexity walker (and the NUL check, which walks
+	// the expanded selections) would take exponential time to walk.
 	srv.Use(depthLimit{max: o.MaxDepth, maxFields: o.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
+	srv.Use(refuseNUL{})
 	srv.SetErrorPresenter(errorPresenter(o.Log, !o.Dev))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		o.Log.Error("graphql resolver panicked", "panic", v)
