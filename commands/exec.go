@@ -488,6 +488,9 @@ func (x *executor) recordAccess(ctx context.Context, m Meta, cmd domain.Command,
 	if t.OrganizationID() == "" {
 		return Result{}, domain.Errorf(domain.KindNotFound, string(cmd), "%s not found", kindOfStream(t.Stream()))
 	}
+	if act.system {
+		act.org = t.OrganizationID()
+	}
 	if err := x.authorize(ctx, m, act, cmd, t, spaceOf); err != nil {
 		return Result{}, err
 	}

@@ -181,10 +181,11 @@ var permissions = []Permission{
 const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
-var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin}
+var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin, CmdExportAuditLog}
 
 // SystemAllowed reports whether the system actor may run cmd: completing an erasure,
-// recording retention destructions and recording login outcomes, nothing else.
+// recording retention destructions, recording login outcomes and recording an operator's
+// audit export (`arkiv audit export`), nothing else.
 func SystemAllowed(cmd Command) bool { return containsRole(systemCommands, cmd) }
 
 // Permissions returns a copy of the RBAC table.

@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"keys":        {"keyring tools: generate-kek, rotate-kek, prune-kek, status", cmdKeys},
 		"serve":       {"run the API server against external services", cmdServe},
 		"stack":       {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
+		"audit":       {"audit tools: export", cmdAudit},
 	}
 }
 
