@@ -7,6 +7,18 @@
 ALTER TABLE audit_log ADD COLUMN subject text, ADD COLUMN reason_code text, ADD COLUMN detail text;
 CREATE INDEX audit_log_subject ON audit_log (organization_id, subject) WHERE subject IS NOT NULL;
 
+-- Audit retention (issue 16 item 4): the retention manager also tracks audit-log buckets,
+-- and an organisation may cap how long model payloads are kept (0: the audit retention).
+ALTER TABLE pm_retention_buckets DROP CONSTRAINT pm_retention_buckets_kind_check;
+ALTER TABLE pm_retention_buckets ADD CONSTRAINT pm_retention_buckets_kind_check
+    CHECK (kind IN ('retention', 'modellog', 'auditlog'));
+ALTER TABLE pm_retention_orgs ADD COLUMN model_payload_cap_days integer NOT NULL DEFAULT 0;
+
 -- +goose Down
+ALTER TABLE pm_retention_orgs DROP COLUMN model_payload_cap_days;
+DELETE FROM pm_retention_buckets WHERE kind = 'auditlog';
+ALTER TABLE pm_retention_buckets DROP CONSTRAINT pm_retention_buckets_kind_check;
+ALTER TABLE pm_retention_buckets ADD CONSTRAINT pm_retention_buckets_kind_check
+    CHECK (kind IN ('retention', 'modellog'));
 DROP INDEX audit_log_subject;
 ALTER TABLE audit_log DROP COLUMN subject, DROP COLUMN reason_code, DROP COLUMN detail;
