@@ -15,8 +15,8 @@ type ExportAuditLog struct {
 	Meta
 	OrganizationID string
 	Justification  string
-	Format        string
-	From, To      time.Time
+	Format         string
+	From, To       time.Time
 }
 
 // exportAuditLog runs ExportAuditLog.

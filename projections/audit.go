@@ -84,6 +84,13 @@ func nullable(s string) any {
 	return s
 }
 
+// userEvents are the events about one user, whose payload names them as userId.
+var userEvents = map[string]bool{
+	domain.UserRegistered{}.EventName(): true, domain.UserRoleChanged{}.EventName(): true,
+	domain.UserDeactivated{}.EventName(): true, domain.SpaceMemberAdded{}.EventName(): true,
+	domain.SpaceMemberRemoved{}.EventName(): true, domain.SpaceMemberRoleChanged{}.EventName(): true,
+}
+
 // auditLogColumns and accessDeniedColumns are the columns auditRows fills, in order.
 var (
 	auditLogColumns = []string{"event_id", "position", "prepare_position", "occurred_at", "organization_id",
@@ -149,6 +156,18 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 			typ, target = string(domain.SubjectUser), a.UserID
 		case evDataExported:
 			typ, target = a.SubjectType, a.SubjectID
+		}
+	}
+	if m.AuditSubject == "" && userEvents[ev.Type] {
+		// Events recorded before audit subjects were added: the user is in the payload.
+		var u struct {
+			UserID string `json:"userId"`
+		}
+		if err := decode(ev, &u); err != nil {
+			return nil, nil, err
+		}
+		if u.UserID != "" {
+			m.AuditSubject = domain.UserSubject(u.UserID).String()
 		}
 	}
 	logRow = []any{ev.ID.String(), pos(ev), int64(ev.Position.Prepare), m.OccurredAt, nullable(m.Organization), nullable(m.Space),

@@ -100,7 +100,7 @@ var CSVColumns = []string{"event_id", "position", "occurred_at", "action", "outc
 	"detail_shredded"}
 
 // CSVFooterMarker is the first cell of a CSV export's last row, whose second cell is the
-// footer as JSON.
+// footer as JSON (the other cells are empty, so the row has the header's width).
 const CSVFooterMarker = "#footer"
 
 // exportBatch is how many entries one query of an export reads.
@@ -367,7 +367,9 @@ func (e *exportEncoder) line(v any) error {
 func (e *exportEncoder) footer(f AuditExportFooter) error {
 	if e.csv != nil {
 		b, _ := json.Marshal(f)
-		if err := e.csv.Write([]string{CSVFooterMarker, string(b)}); err != nil {
+		row := make([]string, len(CSVColumns))
+		row[0], row[1] = CSVFooterMarker, string(b)
+		if err := e.csv.Write(row); err != nil {
 			return err
 		}
 		e.csv.Flush()
