@@ -93,6 +93,14 @@ const (
 	CmdViewAuditLog               Command = "ViewAuditLog"
 	CmdExportAuditLog             Command = "ExportAuditLog"
 	CmdExportData                 Command = "ExportData"
+	// CmdSearch records a search over a space's documents (space members).
+	CmdSearch Command = "Search"
+	// CmdViewAccess records a whoCanAccess or accessOf read (Admins).
+	CmdViewAccess Command = "ViewAccess"
+	// CmdSubscribeAudit records a subscription to the live audit stream (Admins).
+	CmdSubscribeAudit Command = "SubscribeAudit"
+	// CmdLogout records the end of a session (anyone).
+	CmdLogout Command = "Logout"
 	// CmdRecordRetentionDestruction records destroyed retention buckets; only the system
 	// actor runs it (SystemAllowed), so it is not in the RBAC table of user roles.
 	CmdRecordRetentionDestruction Command = "RecordRetentionDestruction"
@@ -170,6 +178,10 @@ var permissions = []Permission{
 	{CmdCompleteErasure, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdSearch, ScopeSpace, anyOrg, members},
+	{CmdViewAccess, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdSubscribeAudit, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdLogout, ScopeOrganization, anyOrg, anySpaceRole},
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 }

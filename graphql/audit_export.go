@@ -12,7 +12,7 @@ import (
 	"github.com/arkiv/arkiv/readmodels"
 )
 
-// The audit entries' detail and the audit export.
+// The audit entries' detail, the audit export, and the recording of audited reads.
 
 // maxInlineExportRows bounds one inline part of an audit export; the footer's nextCursor
 // resumes after it.
@@ -99,4 +99,44 @@ func (r mutationResolver) ExportAuditLog(ctx context.Context, filter *generated.
 		out.FirstPosition, out.LastPosition = optional(position(foot.FirstPosition)), optional(position(foot.LastPosition))
 	}
 	return out, nil
+}
+
+// recordSearch records a search and how many hits it returned.
+func (r *Resolver) recordSearch(ctx context.Context, spaceID string, hits int) error {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = r.App.RecordSearch.Handle(ctx, commands.RecordSearch{Meta: m, SpaceID: spaceID, Hits: hits})
+	return err
+}
+
+// recordAccessQuery records a whoCanAccess (spaceID) or accessOf (userID) read.
+func (r *Resolver) recordAccessQuery(ctx context.Context, spaceID, userID string) error {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = r.App.RecordAccessQuery.Handle(ctx, commands.RecordAccessQuery{Meta: m, SpaceID: spaceID, UserID: userID})
+	return err
+}
+
+// recordAuditSubscription records a subscription to auditEvents.
+func (r *Resolver) recordAuditSubscription(ctx context.Context) error {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = r.App.RecordAuditSubscription.Handle(ctx, commands.RecordAuditSubscription{Meta: m})
+	return err
+}
+
+// recordLogout records the end of the caller's session.
+func (r *Resolver) recordLogout(ctx context.Context) error {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = r.App.RecordLogout.Handle(ctx, commands.RecordLogout{Meta: m})
+	return err
 }
