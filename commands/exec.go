@@ -382,13 +382,20 @@ func (x *executor) propose(ctx context.Context, m Meta, actorID, org, space, id 
 	}
 	now := x.d.Clock.Now().UTC()
 	facts := domain.AuditFactsOf(e)
-	detail, err := x.sealAuditDetail(ctx, id, domain.SealAuditDetail(org, now, facts))
+	sealed := domain.SealAuditDetail(org, now, facts)
+	detail, err := x.sealAuditDetail(ctx, id, sealed)
+	if domain.Is(domain.KindErased, err) {
+		// The entry is about an erased user (say, a read of who they could access): its
+		// detail is sealed under the audit-log bucket alone.
+		sealed.Subjects = sealed.Subjects[:1]
+		detail, err = x.sealAuditDetail(ctx, id, sealed)
+	}
 	if err != nil {
 		return domain.Proposed{}, err
 	}
 	subs := domain.SubjectsOf(e)
 	if detail != "" {
-		subs = domain.SubjectsOf([]any{e, domain.SealAuditDetail(org, now, facts)})
+		subs = domain.SubjectsOf([]any{e, sealed})
 	}
 	names := make([]string, len(subs))
 	for i, s := range subs {

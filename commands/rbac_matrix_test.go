@@ -112,7 +112,7 @@ func matrixCases() []matrixCase {
 		{domain.CmdSearch, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RecordSearch.Handle(w.ctx, commands.RecordSearch{Meta: m, SpaceID: f.space, Hits: 3}))
 		}},
-		{domain.CmdViewAccess, false, func(w *world, f *fixture, m commands.Meta) error {
+		{domain.CmdViewAccess, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RecordAccessQuery.Handle(w.ctx, commands.RecordAccessQuery{Meta: m, SpaceID: f.space}))
 		}},
 		{domain.CmdSubscribeAudit, true, func(w *world, f *fixture, m commands.Meta) error {

@@ -52,14 +52,12 @@ func (x *executor) recordAccessQuery(ctx context.Context, c RecordAccessQuery) (
 	if err := domain.ValidateID("id", id); err != nil {
 		return Result{}, err
 	}
+	// The read is of the organisation's access tables: its target is the organisation, so a
+	// queried id that is unknown, erased or of another organisation is recorded (the query
+	// answers with nothing) rather than refused.
 	return x.recordAccess(ctx, c.Meta, domain.CmdViewAccess,
-		func(actor) domain.Aggregate {
-			if query == domain.AccessQueryWhoCanAccess {
-				return domain.NewSpace(id)
-			}
-			return domain.NewUser(id)
-		}, nil,
-		func(act actor, t domain.Aggregate) (domain.Event, error) {
+		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
+		func(act actor, _ domain.Aggregate) (domain.Event, error) {
 			return domain.AccessQueried{Viewer: act.id, Query: query, SpaceID: c.SpaceID, UserID: c.UserID,
 				QueriedAt: x.d.Clock.Now().UTC()}, nil
 		})

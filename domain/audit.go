@@ -194,9 +194,11 @@ func AuditFactsOf(e Event) AuditFacts {
 		set("spaceId", e.SpaceID)
 		d["hits"] = strconv.Itoa(e.Hits)
 	case AccessQueried:
+		// The queried ids are what the reader asked for, not facts of the organisation: they
+		// stay in the sealed detail, out of the skeleton.
 		set("query", e.Query)
 		set("spaceId", e.SpaceID)
-		user(e.UserID)
+		set("userId", e.UserID)
 	case AuditSubscribed:
 	case LoggedOut:
 		user(e.UserID)

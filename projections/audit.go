@@ -147,11 +147,8 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 				m.Space = a.SpaceID
 			}
 		case evAccessQueried:
-			if a.Query == domain.AccessQueryAccessOf {
-				typ, target = string(domain.SubjectUser), a.UserID
-			} else {
-				typ, target = string(domain.SubjectSpace), a.SpaceID
-			}
+			// The queried id is in the sealed detail: it may name nothing of this organisation.
+			typ, target = string(domain.SubjectOrganization), m.Organization
 		case evLoggedOut:
 			typ, target = string(domain.SubjectUser), a.UserID
 		case evDataExported:
