@@ -57,3 +57,19 @@ func (r mutationResolver) UpdateAssistant(ctx context.Context, input generated.U
 			Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}
 	})
 }
+
+// Assistant implements generated.ResolverRoot.
+func (r *Resolver) Assistant() generated.AssistantResolver { return assistantResolver{r} }
+
+type assistantResolver struct{ *Resolver }
+
+// CreatedBy is the resolver for Assistant.createdBy: null for an assistant projected before
+// owners were recorded.
+func (assistantResolver) CreatedBy(_ context.Context, obj *readmodels.Assistant) (*string, error) {
+	return optional(obj.CreatedBy), nil
+}
+
+// UpdatedBy is the resolver for Assistant.updatedBy.
+func (assistantResolver) UpdatedBy(_ context.Context, obj *readmodels.Assistant) (*string, error) {
+	return optional(obj.UpdatedBy), nil
+}

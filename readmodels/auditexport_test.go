@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -267,6 +268,20 @@ func TestAuditExportOCSF(t *testing.T) {
 	for _, c := range []float64{readmodels.OCSFAuthentication, readmodels.OCSFAPIActivity, readmodels.OCSFFileHostingActivity} {
 		if !classes[c] {
 			t.Fatalf("no record of class %v in %v", c, classes)
+		}
+	}
+}
+
+// TestOCSFMappingIsDocumented checks the README's table against the mapping.
+func TestOCSFMappingIsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range readmodels.OCSFMapping() {
+		line := "| `" + row[0] + "` | " + row[1] + " | " + row[2]
+		if !bytes.Contains(readme, []byte(line)) {
+			t.Errorf("the README does not document %q", line)
 		}
 	}
 }

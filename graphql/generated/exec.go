@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Access() AccessResolver
+	Assistant() AssistantResolver
 	AuditEntry() AuditEntryResolver
 	Conversation() ConversationResolver
 	Document() DocumentResolver
@@ -89,6 +90,7 @@ type ComplexityRoot struct {
 	}
 
 	Assistant struct {
+		CreatedBy        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Instructions     func(childComplexity int) int
 		LogModelPayloads func(childComplexity int) int
@@ -96,6 +98,7 @@ type ComplexityRoot struct {
 		Name             func(childComplexity int) int
 		RetentionDays    func(childComplexity int) int
 		SpaceID          func(childComplexity int) int
+		UpdatedBy        func(childComplexity int) int
 	}
 
 	AssistantConnection struct {
@@ -417,6 +420,10 @@ type AccessResolver interface {
 
 	User(ctx context.Context, obj *readmodels.Access) (*readmodels.User, error)
 }
+type AssistantResolver interface {
+	CreatedBy(ctx context.Context, obj *readmodels.Assistant) (*string, error)
+	UpdatedBy(ctx context.Context, obj *readmodels.Assistant) (*string, error)
+}
 type AuditEntryResolver interface {
 	Position(ctx context.Context, obj *readmodels.AuditEntry) (string, error)
 
@@ -661,6 +668,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApiKeyEdge.Node(childComplexity), true
 
+	case "Assistant.createdBy":
+		if e.ComplexityRoot.Assistant.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assistant.CreatedBy(childComplexity), true
 	case "Assistant.id":
 		if e.ComplexityRoot.Assistant.ID == nil {
 			break
@@ -703,6 +716,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assistant.SpaceID(childComplexity), true
+	case "Assistant.updatedBy":
+		if e.ComplexityRoot.Assistant.UpdatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assistant.UpdatedBy(childComplexity), true
 
 	case "AssistantConnection.edges":
 		if e.ComplexityRoot.AssistantConnection.Edges == nil {
@@ -2903,6 +2922,10 @@ type Assistant {
   "Days messages are kept; 0 inherits the organisation's default."
   retentionDays: Int!
   logModelPayloads: Boolean!
+  "Who created the assistant (a user id): who is responsible for it."
+  createdBy: ID
+  "Who changed it last."
+  updatedBy: ID
 }
 
 "A page of assistants."
@@ -3299,6 +3322,10 @@ func (ec *executionContext) childFields_Assistant(ctx context.Context, field gra
 		return ec.fieldContext_Assistant_retentionDays(ctx, field)
 	case "logModelPayloads":
 		return ec.fieldContext_Assistant_logModelPayloads(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Assistant_createdBy(ctx, field)
+	case "updatedBy":
+		return ec.fieldContext_Assistant_updatedBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Assistant", field.Name)
 }
@@ -5537,6 +5564,52 @@ func (ec *executionContext) _Assistant_logModelPayloads(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_Assistant_logModelPayloads(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Assistant_createdBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assistant_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Assistant().CreatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Assistant_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assistant", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Assistant_updatedBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assistant_updatedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Assistant().UpdatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Assistant_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assistant", field, true, true, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _AssistantConnection_edges(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Assistant]) (ret graphql.Marshaler) {
@@ -14633,12 +14706,12 @@ func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet
 		case "id":
 			out.Values[i] = ec._Assistant_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "spaceId":
 			out.Values[i] = ec._Assistant_spaceId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Assistant_name(ctx, field, obj)
@@ -14647,18 +14720,84 @@ func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet
 		case "modelId":
 			out.Values[i] = ec._Assistant_modelId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "retentionDays":
 			out.Values[i] = ec._Assistant_retentionDays(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "logModelPayloads":
 			out.Values[i] = ec._Assistant_logModelPayloads(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "createdBy":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Assistant_createdBy(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "updatedBy":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Assistant_updatedBy(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

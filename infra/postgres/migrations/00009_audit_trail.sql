@@ -14,7 +14,11 @@ ALTER TABLE pm_retention_buckets ADD CONSTRAINT pm_retention_buckets_kind_check
     CHECK (kind IN ('retention', 'modellog', 'auditlog'));
 ALTER TABLE pm_retention_orgs ADD COLUMN model_payload_cap_days integer NOT NULL DEFAULT 0;
 
+-- Assistants have an owner: who created each and who changed it last (pseudonymous ids).
+ALTER TABLE assistants ADD COLUMN created_by text NOT NULL DEFAULT '', ADD COLUMN updated_by text NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE assistants DROP COLUMN created_by, DROP COLUMN updated_by;
 ALTER TABLE pm_retention_orgs DROP COLUMN model_payload_cap_days;
 DELETE FROM pm_retention_buckets WHERE kind = 'auditlog';
 ALTER TABLE pm_retention_buckets DROP CONSTRAINT pm_retention_buckets_kind_check;
