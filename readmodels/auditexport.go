@@ -471,10 +471,71 @@ func OCSFClassOf(action string) (class, activity int, activityName string) {
 	return OCSFAPIActivity, 99, "Other"
 }
 
+// OCSFEvent is one OCSF 1.8 event of an audit export (the attributes Arkiv fills).
+type OCSFEvent struct {
+	ClassUID     int          `json:"class_uid"`
+	ClassName    string       `json:"class_name"`
+	CategoryUID  int          `json:"category_uid"`
+	CategoryName string       `json:"category_name"`
+	ActivityID   int          `json:"activity_id"`
+	ActivityName string       `json:"activity_name"`
+	TypeUID      int          `json:"type_uid"`
+	SeverityID   int          `json:"severity_id"`
+	Severity     string       `json:"severity"`
+	Time         int64        `json:"time"`
+	Status       string       `json:"status"`
+	StatusID     int          `json:"status_id"`
+	StatusDetail string       `json:"status_detail,omitempty"`
+	Metadata     ocsfMetadata `json:"metadata"`
+	Actor        *ocsfActor   `json:"actor,omitempty"`
+	User         *ocsfUser    `json:"user,omitempty"`
+	API          *ocsfAPI     `json:"api,omitempty"`
+	Unmapped     ocsfUnmapped `json:"unmapped"`
+}
+
+type ocsfMetadata struct {
+	Version  string      `json:"version"`
+	UID      string      `json:"uid"`
+	LogName  string      `json:"log_name"`
+	Sequence uint64      `json:"sequence"`
+	Product  ocsfProduct `json:"product"`
+}
+
+type ocsfProduct struct {
+	Name       string `json:"name"`
+	VendorName string `json:"vendor_name"`
+}
+
+type ocsfActor struct {
+	User ocsfUser `json:"user"`
+}
+
+type ocsfUser struct {
+	UID  string `json:"uid"`
+	Name string `json:"name,omitempty"`
+}
+
+type ocsfAPI struct {
+	Operation string `json:"operation"`
+}
+
+type ocsfUnmapped struct {
+	Action         string            `json:"action"`
+	OrganizationID string            `json:"organization_id,omitempty"`
+	TargetType     string            `json:"target_type,omitempty"`
+	TargetID       string            `json:"target_id,omitempty"`
+	SpaceID        string            `json:"space_id,omitempty"`
+	Subject        string            `json:"subject,omitempty"`
+	Detail         map[string]string `json:"detail,omitempty"`
+	DetailShredded bool              `json:"detail_shredded,omitempty"`
+}
+
+var ocsfProductArkiv = ocsfProduct{Name: "Arkiv", VendorName: "Arkiv"}
+
 // OCSFRecord returns the OCSF 1.8 event of an audit entry: class, category, activity,
-// type_uid, time (ms), status, the actor and, where the class has one, the affected user;
+// type_uid, time (ms), status, the actor and, where the entry is about a user, that user;
 // what OCSF has no attribute for goes into unmapped.
-func OCSFRecord(a *AuditEntry, actorName, subjectName string) map[string]any {
+func OCSFRecord(a *AuditEntry, actorName, subjectName string) OCSFEvent {
 	class, activity, activityName := OCSFClassOf(a.Action)
 	category, categoryName := 6, "Application Activity"
 	if class/1000 == 3 {
@@ -484,49 +545,22 @@ func OCSFRecord(a *AuditEntry, actorName, subjectName string) map[string]any {
 	if a.Outcome != AuditOK {
 		status, statusID = "Failure", 2
 	}
-	rec := map[string]any{
-		"class_uid": class, "class_name": ocsfClassNames[class],
-		"category_uid": category, "category_name": categoryName,
-		"activity_id": activity, "activity_name": activityName,
-		"type_uid": class*100 + activity, "severity_id": 1, "severity": "Informational",
-		"time": a.OccurredAt.UnixMilli(), "status": status, "status_id": statusID,
-		"metadata": map[string]any{"version": "1.8.0", "uid": a.EventID, "log_name": "arkiv.audit",
-			"sequence": a.Position, "product": map[string]any{"name": "Arkiv", "vendor_name": "Arkiv"}},
-	}
-	if a.ReasonCode != "" {
-		rec["status_detail"] = a.ReasonCode
-	}
+	rec := OCSFEvent{ClassUID: class, ClassName: ocsfClassNames[class], CategoryUID: category, CategoryName: categoryName,
+		ActivityID: activity, ActivityName: activityName, TypeUID: class*100 + activity, SeverityID: 1,
+		Severity: "Informational", Time: a.OccurredAt.UnixMilli(), Status: status, StatusID: statusID,
+		StatusDetail: a.ReasonCode,
+		Metadata:     ocsfMetadata{Version: "1.8.0", UID: a.EventID, LogName: "arkiv.audit", Sequence: a.Position, Product: ocsfProductArkiv},
+		Unmapped: ocsfUnmapped{Action: a.Action, OrganizationID: a.OrganizationID, TargetType: a.TargetType, TargetID: a.TargetID,
+			SpaceID: a.SpaceID, Subject: a.Subject, Detail: a.Detail, DetailShredded: a.DetailShredded}}
 	if a.ActorID != "" {
-		u := map[string]any{"uid": a.ActorID}
-		if actorName != "" {
-			u["name"] = actorName
-		}
-		rec["actor"] = map[string]any{"user": u}
+		rec.Actor = &ocsfActor{User: ocsfUser{UID: a.ActorID, Name: actorName}}
 	}
 	if id, ok := strings.CutPrefix(a.Subject, string(domain.SubjectUser)+":"); ok {
-		u := map[string]any{"uid": id}
-		if subjectName != "" {
-			u["name"] = subjectName
-		}
-		rec["user"] = u
+		rec.User = &ocsfUser{UID: id, Name: subjectName}
 	}
 	if class == OCSFAPIActivity {
-		rec["api"] = map[string]any{"operation": a.Action}
+		rec.API = &ocsfAPI{Operation: a.Action}
 	}
-	unmapped := map[string]any{"action": a.Action, "organization_id": a.OrganizationID}
-	for k, v := range map[string]string{"target_type": a.TargetType, "target_id": a.TargetID, "space_id": a.SpaceID,
-		"subject": a.Subject} {
-		if v != "" {
-			unmapped[k] = v
-		}
-	}
-	if a.Detail != nil {
-		unmapped["detail"] = a.Detail
-	}
-	if a.DetailShredded {
-		unmapped["detail_shredded"] = true
-	}
-	rec["unmapped"] = unmapped
 	return rec
 }
 
