@@ -72,6 +72,15 @@ func auditExport(ctx context.Context, env *cliEnv, args []string) error {
 	if !filter.From.Before(filter.To) {
 		return usageError{"--from must be before --to"}
 	}
+	dst := env.stdout
+	if *out != "" {
+		file, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		defer file.Close()
+		dst = file
+	}
 	w, err := openWriteSide(ctx, env, cfg)
 	if err != nil {
 		return err
@@ -96,26 +105,15 @@ func auditExport(ctx context.Context, env *cliEnv, args []string) error {
 	if !ok {
 		return errors.New("the event codec cannot open sealed fields")
 	}
-	dst := env.stdout
-	if *out != "" {
-		file, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return usageError{err.Error()}
-		}
-		defer file.Close()
-		dst = file
-	}
 	foot, err := readmodels.New(pool, codec).ExportAudit(ctx, dst, *org, readmodels.AuditExportOptions{
 		Filter: filter, Format: f, After: *after, WithNames: *withNames})
 	if err != nil {
 		return fmt.Errorf("%s (%s)", domain.PublicMessage(err), domain.KindOf(err))
 	}
-	if file, ok := dst.(*os.File); ok && dst != env.stdout {
+	if file, ok := dst.(*os.File); ok && *out != "" {
 		if err := file.Sync(); err != nil {
 			return err
 		}
-	}
-	if *out != "" {
 		fmt.Fprintf(env.stderr, "arkiv audit export: %d rows written to %s\n", foot.Rows, *out)
 	}
 	return nil
