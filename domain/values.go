@@ -232,6 +232,9 @@ type OrganizationSettings struct {
 	// (they are kept for the audit retention otherwise): Admins, not space Editors, bound
 	// what assistants that log payloads keep.
 	ModelPayloadRetentionDays int `json:"modelPayloadRetentionDays,omitempty"`
+	// ForbidModelPayloadLogging, set by an Admin, keeps no model payloads at all, even for
+	// assistants whose Editors turned logModelPayloads on.
+	ForbidModelPayloadLogging bool `json:"forbidModelPayloadLogging,omitempty"`
 }
 
 // DefaultOrganizationSettings returns the settings of a new organisation: no models, the

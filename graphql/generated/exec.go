@@ -320,7 +320,9 @@ type ComplexityRoot struct {
 		DefaultMessageRetentionDays func(childComplexity int) int
 		EUOnly                      func(childComplexity int) int
 		ErasureGraceDays            func(childComplexity int) int
+		ForbidModelPayloadLogging   func(childComplexity int) int
 		MFARequired                 func(childComplexity int) int
+		ModelPayloadRetentionDays   func(childComplexity int) int
 		Models                      func(childComplexity int) int
 		PasswordMinLength           func(childComplexity int) int
 		SessionIdleTimeoutMinutes   func(childComplexity int) int
@@ -1736,12 +1738,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.ErasureGraceDays(childComplexity), true
+	case "OrganizationSettings.forbidModelPayloadLogging":
+		if e.ComplexityRoot.OrganizationSettings.ForbidModelPayloadLogging == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettings.ForbidModelPayloadLogging(childComplexity), true
 	case "OrganizationSettings.mfaRequired":
 		if e.ComplexityRoot.OrganizationSettings.MFARequired == nil {
 			break
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.MFARequired(childComplexity), true
+	case "OrganizationSettings.modelPayloadRetentionDays":
+		if e.ComplexityRoot.OrganizationSettings.ModelPayloadRetentionDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettings.ModelPayloadRetentionDays(childComplexity), true
 	case "OrganizationSettings.models":
 		if e.ComplexityRoot.OrganizationSettings.Models == nil {
 			break
@@ -2654,6 +2668,10 @@ input UpdateOrganizationSettingsInput {
   mfaRequired: Boolean!
   "Whether only models hosted in the EU may be allowed."
   euOnly: Boolean!
+  "Caps the days logged model payloads are kept (0: the audit retention); Admins bound what Editors log."
+  modelPayloadRetentionDays: Int = 0
+  "Keeps no model payloads at all, whatever assistants say."
+  forbidModelPayloadLogging: Boolean = false
 }
 
 "A model on the allow-list."
@@ -2865,6 +2883,10 @@ type OrganizationSettings {
   passwordMinLength: Int!
   mfaRequired: Boolean!
   euOnly: Boolean!
+  "Caps the days logged model payloads are kept (0: the audit retention)."
+  modelPayloadRetentionDays: Int!
+  "Keeps no model payloads at all, whatever assistants say."
+  forbidModelPayloadLogging: Boolean!
 }
 
 "A model on the allow-list."
@@ -3718,6 +3740,10 @@ func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context
 		return ec.fieldContext_OrganizationSettings_mfaRequired(ctx, field)
 	case "euOnly":
 		return ec.fieldContext_OrganizationSettings_euOnly(ctx, field)
+	case "modelPayloadRetentionDays":
+		return ec.fieldContext_OrganizationSettings_modelPayloadRetentionDays(ctx, field)
+	case "forbidModelPayloadLogging":
+		return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettings", field.Name)
 }
@@ -10150,6 +10176,52 @@ func (ec *executionContext) fieldContext_OrganizationSettings_euOnly(_ context.C
 	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _OrganizationSettings_modelPayloadRetentionDays(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettings_modelPayloadRetentionDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ModelPayloadRetentionDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettings_modelPayloadRetentionDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationSettings_forbidModelPayloadLogging(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ForbidModelPayloadLogging, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettings_forbidModelPayloadLogging(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *readmodels.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14281,7 +14353,14 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"models", "classificationLevels", "defaultMessageRetentionDays", "auditRetention", "erasureGraceDays", "sessionIdleTimeoutMinutes", "password", "mfaRequired", "euOnly"}
+	if _, present := asMap["modelPayloadRetentionDays"]; !present {
+		asMap["modelPayloadRetentionDays"] = 0
+	}
+	if _, present := asMap["forbidModelPayloadLogging"]; !present {
+		asMap["forbidModelPayloadLogging"] = false
+	}
+
+	fieldsInOrder := [...]string{"models", "classificationLevels", "defaultMessageRetentionDays", "auditRetention", "erasureGraceDays", "sessionIdleTimeoutMinutes", "password", "mfaRequired", "euOnly", "modelPayloadRetentionDays", "forbidModelPayloadLogging"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14351,6 +14430,20 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 				return it, err
 			}
 			it.EUOnly = data
+		case "modelPayloadRetentionDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelPayloadRetentionDays"))
+			data, err := ec.unmarshalOInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModelPayloadRetentionDays = data
+		case "forbidModelPayloadLogging":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("forbidModelPayloadLogging"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ForbidModelPayloadLogging = data
 		}
 	}
 	return it, nil
@@ -17034,6 +17127,16 @@ func (ec *executionContext) _OrganizationSettings(ctx context.Context, sel ast.S
 			}
 		case "euOnly":
 			out.Values[i] = ec._OrganizationSettings_euOnly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "modelPayloadRetentionDays":
+			out.Values[i] = ec._OrganizationSettings_modelPayloadRetentionDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "forbidModelPayloadLogging":
+			out.Values[i] = ec._OrganizationSettings_forbidModelPayloadLogging(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19905,6 +20008,18 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalID(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
 	return res
 }
 
