@@ -17,6 +17,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("ask through models", func(t *testing.T) { testAskThroughModels(t, s) })
 	t.Run("erasure through the process manager", func(t *testing.T) { testErasureProcessManager(t, s) })
 	t.Run("logins audited", func(t *testing.T) { testLoginAudit(t, s) })
+	t.Run("audit trail and export", func(t *testing.T) { testAuditTrail(t, s) })
 	// Last: it moves the shared clock forward.
 	t.Run("session idle expiry", func(t *testing.T) { testSession(t, s) })
 	t.Run("space with members, read your writes", func(t *testing.T) {
