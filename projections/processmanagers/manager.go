@@ -7,8 +7,9 @@
 // order's grace window), restores it when the order is restored, completes the order through
 // the CompleteErasure command as the system actor once the grace window has passed, and
 // destroys the key material when erasure.completed.v1 arrives. The retention manager destroys
-// retention buckets (an assistant's messages of one day) and model-log buckets (an
-// organisation's model payloads of one day) once their retention period has ended, and
+// retention buckets (an assistant's messages of one day), model-log buckets (an
+// organisation's model payloads of one day) and audit-log buckets (the sealed detail of an
+// organisation's audit entries of one day) once their retention period has ended, and
 // records each destruction with the RecordRetentionDestruction command.
 //
 // Unlike read-model projections, these handlers have effects outside their transaction (the
@@ -211,7 +212,7 @@ func (m *Manager) CompleteDueErasures(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// SweepRetention destroys every retention and model-log bucket whose retention has ended
+// SweepRetention destroys every retention, model-log and audit-log bucket whose retention has ended
 // and records the destructions; it first waits until the retention manager has caught up
 // with the log, so that it applies current retention settings. It returns how many buckets
 // it destroyed.
