@@ -31,6 +31,10 @@ type App struct {
 	IngestDocument             Handler[IngestDocument, Result]
 	DeleteDocument             Handler[DeleteDocument, Result]
 	ViewDocument               Handler[ViewDocument, Result]
+	RecordSearch               Handler[RecordSearch, Result]
+	RecordAccessQuery          Handler[RecordAccessQuery, Result]
+	RecordAuditSubscription    Handler[RecordAuditSubscription, Result]
+	RecordLogout               Handler[RecordLogout, Result]
 	StartConversation          Handler[StartConversation, Result]
 	SendMessage                Handler[SendMessage, Result]
 	// Ask is a question to a conversation's assistant: retrieval, the model, and the
@@ -94,6 +98,10 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.IngestDocument, log, x.ingestDocument)
 	handle(&a.DeleteDocument, log, x.deleteDocument)
 	handle(&a.ViewDocument, log, x.viewDocument)
+	handle(&a.RecordSearch, log, x.recordSearch)
+	handle(&a.RecordAccessQuery, log, x.recordAccessQuery)
+	handle(&a.RecordAuditSubscription, log, x.recordAuditSubscription)
+	handle(&a.RecordLogout, log, x.recordLogout)
 	handle(&a.StartConversation, log, x.startConversation)
 	handle(&a.SendMessage, log, x.sendMessage)
 	handle(&a.Ask, log, x.ask)

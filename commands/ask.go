@@ -123,7 +123,8 @@ func (x *executor) ask(ctx context.Context, c Ask) (AskResult, error) {
 	for _, s := range selected {
 		r.Excerpts = append(r.Excerpts, s.Ref())
 	}
-	inv := domain.ModelInvocation{InvocationID: r.InvocationID, MessageID: r.MessageID, Model: model.ID,
+	inv := domain.ModelInvocation{PayloadLoggingForbidden: org.Settings().ForbidModelPayloadLogging,
+		InvocationID: r.InvocationID, MessageID: r.MessageID, Model: model.ID,
 		Region: model.Region, Excerpts: r.Excerpts}
 	provider, err := x.d.Models.Provider(model)
 	var res ModelResponse

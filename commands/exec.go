@@ -387,7 +387,23 @@ func (x *executor) propose(ctx context.Context, m Meta, actorID, org, space, id 
 	if err != nil {
 		return domain.Proposed{}, err
 	}
+	now := x.d.Clock.Now().UTC()
+	facts := domain.AuditFactsOf(e)
+	sealed := domain.SealAuditDetail(org, now, facts)
+	detail, err := x.sealAuditDetail(ctx, id, sealed)
+	if domain.Is(domain.KindErased, err) {
+		// The entry is about an erased user (say, a read of who they could access): its
+		// detail is sealed under the audit-log bucket alone.
+		sealed.Subjects = sealed.Subjects[:1]
+		detail, err = x.sealAuditDetail(ctx, id, sealed)
+	}
+	if err != nil {
+		return domain.Proposed{}, err
+	}
 	subs := domain.SubjectsOf(e)
+	if detail != "" {
+		subs = domain.SubjectsOf([]any{e, sealed})
+	}
 	names := make([]string, len(subs))
 	for i, s := range subs {
 		names[i] = s.String()
@@ -395,12 +411,40 @@ func (x *executor) propose(ctx context.Context, m Meta, actorID, org, space, id 
 	md := domain.Metadata{Actor: actorID, Organization: org, Space: space,
 		CorrelationID: orDefault(m.CorrelationID, m.CommandID), CausationID: orDefault(m.CausationID, m.CommandID),
 		CommandID: m.CommandID, SchemaVersion: domain.SchemaVersion(e.EventName()), Subjects: names,
-		PrevHash: prev, OccurredAt: x.d.Clock.Now().UTC()}
+		PrevHash: prev, OccurredAt: now, AuditDetail: detail}
+	if facts.Subject.Kind != "" && facts.Subject.Validate() == nil {
+		md.AuditSubject = facts.Subject.String()
+	}
 	meta, err := json.Marshal(md)
 	if err != nil {
 		return domain.Proposed{}, domain.Wrap(domain.KindInternal, "command.metadata", err, "")
 	}
 	return domain.Proposed{EventID: id, Type: e.EventName(), Data: data, Metadata: meta}, nil
+}
+
+// auditDetailWire carries a sealed audit detail through the codec, which encrypts it bound
+// to the event id and domain.AuditDetailPath.
+type auditDetailWire struct {
+	AuditDetail domain.Sealed `json:"auditDetail"`
+}
+
+// sealAuditDetail encrypts an audit detail for the event's metadata and returns its
+// envelope, "" for none.
+func (x *executor) sealAuditDetail(ctx context.Context, eventID string, detail domain.Sealed) (string, error) {
+	if detail.Plain == "" {
+		return "", nil
+	}
+	b, err := x.d.Codec.Encode(ctx, eventID, auditDetailWire{AuditDetail: detail})
+	if err != nil {
+		return "", err
+	}
+	var w struct {
+		AuditDetail string `json:"auditDetail"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return "", domain.Wrap(domain.KindInternal, "command.audit_detail", err, "")
+	}
+	return w.AuditDetail, nil
 }
 
 // applied reports whether the command's events are already in the stream, and the
@@ -457,6 +501,9 @@ func (x *executor) recordAccess(ctx context.Context, m Meta, cmd domain.Command,
 	}
 	if t.OrganizationID() == "" {
 		return Result{}, domain.Errorf(domain.KindNotFound, string(cmd), "%s not found", kindOfStream(t.Stream()))
+	}
+	if act.system {
+		act.org = t.OrganizationID()
 	}
 	if err := x.authorize(ctx, m, act, cmd, t, spaceOf); err != nil {
 		return Result{}, err

@@ -8,18 +8,26 @@ import (
 )
 
 // ExportAuditLog records that the actor exports the organisation's audit log for a
-// period, with a justification (Admins).
+// period, with a justification (Admins). The system actor runs it for `arkiv audit export`,
+// an operator tool with direct database access; OrganizationID then names the
+// organisation (a user's own organisation is used otherwise).
 type ExportAuditLog struct {
 	Meta
-	Justification string
-	Format        string
-	From, To      time.Time
+	OrganizationID string
+	Justification  string
+	Format         string
+	From, To       time.Time
 }
 
 // exportAuditLog runs ExportAuditLog.
 func (x *executor) exportAuditLog(ctx context.Context, c ExportAuditLog) (Result, error) {
 	return x.recordAccess(ctx, c.Meta, domain.CmdExportAuditLog,
-		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
+		func(act actor) domain.Aggregate {
+			if act.system {
+				return domain.NewOrganization(c.OrganizationID)
+			}
+			return domain.NewOrganization(act.org)
+		}, nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
 			if err := domain.ValidateJustification(c.Justification); err != nil {
 				return nil, err

@@ -112,6 +112,18 @@ func matrixCases() []matrixCase {
 		{domain.CmdIngestDocument, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.IngestDocument.Handle(w.ctx, commands.IngestDocument{Meta: m, SpaceID: f.space, Title: "More", ContentType: "text/markdown", Text: "# More"}))
 		}},
+		{domain.CmdSearch, false, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.RecordSearch.Handle(w.ctx, commands.RecordSearch{Meta: m, SpaceID: f.space, Hits: 3}))
+		}},
+		{domain.CmdViewAccess, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.RecordAccessQuery.Handle(w.ctx, commands.RecordAccessQuery{Meta: m, SpaceID: f.space}))
+		}},
+		{domain.CmdSubscribeAudit, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.RecordAuditSubscription.Handle(w.ctx, commands.RecordAuditSubscription{Meta: m}))
+		}},
+		{domain.CmdLogout, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.RecordLogout.Handle(w.ctx, commands.RecordLogout{Meta: m}))
+		}},
 		{domain.CmdViewDocument, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.ViewDocument.Handle(w.ctx, commands.ViewDocument{Meta: m, DocumentID: f.document}))
 		}},

@@ -32,6 +32,12 @@ func (x *executor) recordModelInvocation(ctx context.Context, c RecordModelInvoc
 			if err := x.loadSameOrg(ctx, act, asst, "assistant"); err != nil {
 				return err
 			}
+			org := domain.NewOrganization(act.org)
+			if _, err := x.load(ctx, org); err != nil {
+				return err
+			}
+			inv := inv
+			inv.PayloadLoggingForbidden = org.Settings().ForbidModelPayloadLogging
 			return conv.RecordModelInvocation(asst, inv, act.id, x.d.Clock.Now().UTC())
 		},
 	})

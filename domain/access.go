@@ -100,6 +100,7 @@ func (DataExported) EventName() string { return "access.data_exported.v1" }
 const (
 	FormatJSONL = "JSONL"
 	FormatCSV   = "CSV"
+	FormatOCSF  = "OCSF"
 )
 
 // ValidateJustification checks the free-text reason given for reading or exporting audit
@@ -113,8 +114,8 @@ func ValidateJustification(s string) error {
 
 // ValidateExportFormat checks an export format.
 func ValidateExportFormat(f string) error {
-	if f != FormatJSONL && f != FormatCSV {
-		return E(KindInvalid, "export.validate", "format must be JSONL or CSV")
+	if f != FormatJSONL && f != FormatCSV && f != FormatOCSF {
+		return E(KindInvalid, "export.validate", "format must be JSONL, CSV or OCSF")
 	}
 	return nil
 }

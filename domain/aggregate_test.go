@@ -87,7 +87,9 @@ func TestOrganization(t *testing.T) {
 		}, fails: "INVALID"},
 		{name: "change settings", given: []Event{created}, when: func(a Aggregate) error {
 			return a.(*Organization).ChangeSettings(us)
-		}, then: []Event{OrganizationSettingsChanged{OrganizationID: org1, Settings: us}}},
+		}, then: []Event{OrganizationSettingsChanged{OrganizationID: org1, Settings: us, Changes: []SettingChange{
+			{Field: "euOnly", Before: "true", After: "false"},
+			{Field: "models", Before: "[]", After: `[{"id":"gpt-x","endpoint":"https://api.example.com","region":"US","maxClassification":"PUBLIC"}]`}}}}},
 		{name: "unchanged settings record nothing", given: []Event{created}, when: func(a Aggregate) error {
 			return a.(*Organization).ChangeSettings(DefaultOrganizationSettings())
 		}},
@@ -132,7 +134,7 @@ func TestUser(t *testing.T) {
 		}, fails: "INVALID"},
 		{name: "change role", given: []Event{reg}, when: func(a Aggregate) error {
 			return a.(*User).ChangeRole(OrgRoleCreator, user2)
-		}, then: []Event{UserRoleChanged{UserID: user1, Role: OrgRoleCreator}}},
+		}, then: []Event{UserRoleChanged{UserID: user1, Role: OrgRoleCreator, PreviousRole: OrgRoleUser}}},
 		{name: "own role", given: []Event{reg}, when: func(a Aggregate) error {
 			return a.(*User).ChangeRole(OrgRoleAdmin, user1)
 		}, fails: "CONFLICT"},
@@ -175,7 +177,7 @@ func TestSpace(t *testing.T) {
 		}, fails: "CONFLICT"},
 		{name: "change role", given: append(spaceGiven(), SpaceMemberAdded{SpaceID: spc1, UserID: user2, Role: SpaceRoleViewer}), when: func(a Aggregate) error {
 			return a.(*Space).ChangeMemberRole(user2, SpaceRoleEditor, MembershipFacts{})
-		}, then: []Event{SpaceMemberRoleChanged{SpaceID: spc1, UserID: user2, Role: SpaceRoleEditor}}},
+		}, then: []Event{SpaceMemberRoleChanged{SpaceID: spc1, UserID: user2, Role: SpaceRoleEditor, PreviousRole: SpaceRoleViewer}}},
 		{name: "remove non-member", given: spaceGiven(), when: func(a Aggregate) error {
 			return a.(*Space).RemoveMember(user2, MembershipFacts{})
 		}, fails: "NOT_FOUND"},

@@ -98,6 +98,9 @@ type ModelInvocation struct {
 	Outcome          string
 	// Attempts is how many times the model was called (retries included).
 	Attempts int
+	// PayloadLoggingForbidden is the organisation's ForbidModelPayloadLogging: payloads are
+	// then not kept, whatever the assistant says.
+	PayloadLoggingForbidden bool
 	// Error is a fixed phrase saying why a call failed or was refused; never personal data.
 	Error string
 }
@@ -249,7 +252,7 @@ func (c *Conversation) RecordModelInvocation(assistant *Assistant, inv ModelInvo
 	if inv.RequestPayload != "" {
 		ev.RequestSHA256 = PayloadHash(inv.RequestPayload)
 	}
-	if assistant.LogsModelPayloads() {
+	if assistant.LogsModelPayloads() && !inv.PayloadLoggingForbidden {
 		subs := []Subject{UserSubject(c.owner), ConversationSubject(c.id), ModelLogBucket(c.org, at)}
 		ev.PayloadLogged = true
 		ev.RequestParts = make([]SealedPart, len(parts))

@@ -119,6 +119,7 @@ func AllEvents() []Event {
 		ModelInvocationsViewed{}, LoginFailed{}, LoginSucceeded{},
 		// New events go last: the keyring's golden test fills fields in this order.
 		UserPasswordSet{},
+		SearchPerformed{}, AccessQueried{}, AuditSubscribed{}, LoggedOut{},
 	}
 }
 
@@ -190,6 +191,12 @@ type Metadata struct {
 	PrevHash string `json:"prevHash"`
 	// OccurredAt is when the command was decided, from the injected clock.
 	OccurredAt time.Time `json:"occurredAt"`
+	// AuditSubject is the canonical form of the data subject the event's audit entry is
+	// about ("user:<id>"), part of the entry's pseudonymous skeleton; empty for none.
+	AuditSubject string `json:"auditSubject,omitempty"`
+	// AuditDetail is the envelope of the audit entry's sealed detail (see AuditFactsOf and
+	// SealAuditDetail), bound to the event id and AuditDetailPath; empty for none.
+	AuditDetail string `json:"auditDetail,omitempty"`
 }
 
 // Proposed is an event ready to append: its id, name, encoded payload and metadata.

@@ -176,4 +176,16 @@ func TestRecordModelInvocationSealsPartsUnderDocuments(t *testing.T) {
 	if got, ok := ev.Request(); ok || got != `{"q":"why","ctx":"`+RedactedMarker+`"}` {
 		t.Fatalf("after erasure the readable request is %q", got)
 	}
+
+	// An Admin's ForbidModelPayloadLogging overrides the assistant: only the hash is kept.
+	forbidden := in
+	forbidden.InvocationID = "00000000-0000-4000-8000-000000000008"
+	forbidden.PayloadLoggingForbidden = true
+	if err := c.RecordModelInvocation(a, forbidden, user, day); err != nil {
+		t.Fatal(err)
+	}
+	ev = c.Changes()[1].(ModelInvocationRecorded)
+	if ev.PayloadLogged || len(ev.RequestParts) != 0 || ev.ResponsePayload.Plain != "" || ev.RequestSHA256 != PayloadHash(payload) {
+		t.Fatalf("payloads kept although the organisation forbids it: %+v", ev)
+	}
 }

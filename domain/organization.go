@@ -21,6 +21,9 @@ func (OrganizationCreated) EventName() string { return "organization.created.v1"
 type OrganizationSettingsChanged struct {
 	OrganizationID string               `json:"organizationId"`
 	Settings       OrganizationSettings `json:"settings"`
+	// Changes is the field-level diff against the previous settings (absent in older
+	// events).
+	Changes []SettingChange `json:"changes,omitempty"`
 }
 
 // EventName implements Event.
@@ -63,7 +66,7 @@ func (o *Organization) ChangeSettings(s OrganizationSettings) error {
 	if settingsEqual(o.settings, s) {
 		return nil
 	}
-	record(o, OrganizationSettingsChanged{OrganizationID: o.id, Settings: s})
+	record(o, OrganizationSettingsChanged{OrganizationID: o.id, Settings: s, Changes: DiffSettings(o.settings, s)})
 	return nil
 }
 
@@ -99,5 +102,6 @@ func settingsEqual(a, b OrganizationSettings) bool {
 	return a.DefaultMessageRetentionDays == b.DefaultMessageRetentionDays &&
 		a.AuditRetention == b.AuditRetention && a.ErasureGraceDays == b.ErasureGraceDays &&
 		a.SessionIdleTimeoutMinutes == b.SessionIdleTimeoutMinutes && a.Password == b.Password &&
-		a.MFARequired == b.MFARequired && a.EUOnly == b.EUOnly
+		a.MFARequired == b.MFARequired && a.EUOnly == b.EUOnly && a.ModelPayloadRetentionDays == b.ModelPayloadRetentionDays &&
+		a.ForbidModelPayloadLogging == b.ForbidModelPayloadLogging
 }

@@ -94,6 +94,14 @@ const (
 	CmdViewAuditIntegrity         Command = "ViewAuditIntegrity"
 	CmdExportAuditLog             Command = "ExportAuditLog"
 	CmdExportData                 Command = "ExportData"
+	// CmdSearch records a search over a space's documents (space members).
+	CmdSearch Command = "Search"
+	// CmdViewAccess records a whoCanAccess or accessOf read (Admins).
+	CmdViewAccess Command = "ViewAccess"
+	// CmdSubscribeAudit records a subscription to the live audit stream (Admins).
+	CmdSubscribeAudit Command = "SubscribeAudit"
+	// CmdLogout records the end of a session (anyone).
+	CmdLogout Command = "Logout"
 	// CmdRecordRetentionDestruction records destroyed retention buckets; only the system
 	// actor runs it (SystemAllowed), so it is not in the RBAC table of user roles.
 	CmdRecordRetentionDestruction Command = "RecordRetentionDestruction"
@@ -178,6 +186,10 @@ var permissions = []Permission{
 	{CmdViewAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewAuditIntegrity, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdSearch, ScopeSpace, anyOrg, members},
+	{CmdViewAccess, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdSubscribeAudit, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdLogout, ScopeOrganization, anyOrg, anySpaceRole},
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 }
@@ -199,10 +211,11 @@ func OrgAdminOversight(cmd Command) bool { return containsRole(oversight, cmd) }
 const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
-var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin}
+var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin, CmdExportAuditLog}
 
 // SystemAllowed reports whether the system actor may run cmd: completing an erasure,
-// recording retention destructions and recording login outcomes, nothing else.
+// recording retention destructions, recording login outcomes and recording an operator's
+// audit export (`arkiv audit export`), nothing else.
 func SystemAllowed(cmd Command) bool { return containsRole(systemCommands, cmd) }
 
 // Permissions returns a copy of the RBAC table.

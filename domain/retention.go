@@ -22,7 +22,7 @@ type RetentionBucketDestroyed struct {
 	OwnerID        string      `json:"ownerId"`
 	BucketKind     SubjectKind `json:"bucketKind"`
 	// Bucket is the bucket's canonical subject, "retention:<assistant>/<day>" or
-	// "modellog:<organisation>/<day>".
+	// "modellog:<organisation>/<day>" or "auditlog:<organisation>/<day>".
 	Bucket string `json:"bucket"`
 	// Day is the UTC day the bucket holds, YYYY-MM-DD.
 	Day string `json:"day"`
@@ -55,8 +55,8 @@ func (r *Retention) DestroyBucket(org string, bucket Subject, retentionDays int,
 	if r.created() && r.org != org {
 		return E(KindInvalid, op, "the retention log belongs to another organisation")
 	}
-	if bucket.Kind != SubjectRetention && bucket.Kind != SubjectModelLog {
-		return E(KindInvalid, op, "only retention and model-log buckets expire by retention")
+	if bucket.Kind != SubjectRetention && bucket.Kind != SubjectModelLog && bucket.Kind != SubjectAuditLog {
+		return E(KindInvalid, op, "only retention, model-log and audit-log buckets expire by retention")
 	}
 	if err := bucket.Validate(); err != nil {
 		return err

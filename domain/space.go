@@ -38,6 +38,8 @@ func (SpaceMemberAdded) EventName() string { return "space.member_added.v1" }
 type SpaceMemberRemoved struct {
 	SpaceID string `json:"spaceId"`
 	UserID  string `json:"userId"`
+	// PreviousRole is the member's role before removal (absent in older events).
+	PreviousRole SpaceRole `json:"previousRole,omitempty"`
 }
 
 // EventName implements Event.
@@ -48,6 +50,8 @@ type SpaceMemberRoleChanged struct {
 	SpaceID string    `json:"spaceId"`
 	UserID  string    `json:"userId"`
 	Role    SpaceRole `json:"role"`
+	// PreviousRole is the role before the change (absent in older events).
+	PreviousRole SpaceRole `json:"previousRole,omitempty"`
 }
 
 // EventName implements Event.
@@ -156,7 +160,7 @@ func (s *Space) RemoveMember(user string, f MembershipFacts) error {
 	if role == SpaceRoleAdmin && s.admins() == 1 {
 		return E(KindConflict, op, "the last space admin cannot be removed")
 	}
-	record(s, SpaceMemberRemoved{SpaceID: s.id, UserID: user})
+	record(s, SpaceMemberRemoved{SpaceID: s.id, UserID: user, PreviousRole: role})
 	return nil
 }
 
@@ -184,7 +188,7 @@ func (s *Space) ChangeMemberRole(user string, role SpaceRole, f MembershipFacts)
 	if old == SpaceRoleAdmin && s.admins() == 1 {
 		return E(KindConflict, op, "the last space admin cannot be demoted")
 	}
-	record(s, SpaceMemberRoleChanged{SpaceID: s.id, UserID: user, Role: role})
+	record(s, SpaceMemberRoleChanged{SpaceID: s.id, UserID: user, Role: role, PreviousRole: old})
 	return nil
 }
 

@@ -22,20 +22,26 @@ const (
 	SubjectRetention SubjectKind = "retention"
 	// SubjectModelLog is a model-log bucket: one organisation's model calls of one UTC day.
 	SubjectModelLog SubjectKind = "modellog"
+	// SubjectAuditLog is an audit-log bucket: the readable detail of one organisation's
+	// audit entries of one UTC day. Audit retention destroys it; the entries' pseudonymous
+	// skeleton (ids, action, time, outcome) stays.
+	SubjectAuditLog SubjectKind = "auditlog"
 )
 
 // Valid reports whether k is one of the known subject kinds.
 func (k SubjectKind) Valid() bool {
 	switch k {
 	case SubjectUser, SubjectDocument, SubjectConversation, SubjectSpace, SubjectOrganization,
-		SubjectRetention, SubjectModelLog:
+		SubjectRetention, SubjectModelLog, SubjectAuditLog:
 		return true
 	}
 	return false
 }
 
 // bucketed reports whether the kind's id is "<uuid>/<YYYY-MM-DD>".
-func (k SubjectKind) bucketed() bool { return k == SubjectRetention || k == SubjectModelLog }
+func (k SubjectKind) bucketed() bool {
+	return k == SubjectRetention || k == SubjectModelLog || k == SubjectAuditLog
+}
 
 // Subject identifies one data subject. ID is a canonical (lower-case, hyphenated) UUID; for
 // retention and model-log buckets it is "<uuid>/<YYYY-MM-DD>" with the day in UTC.
@@ -71,6 +77,11 @@ func RetentionBucket(assistantID string, day time.Time) Subject {
 // ModelLogBucket returns the model-log bucket of an organisation for the UTC day of day.
 func ModelLogBucket(orgID string, day time.Time) Subject {
 	return Subject{SubjectModelLog, strings.ToLower(orgID) + "/" + day.UTC().Format(time.DateOnly)}
+}
+
+// AuditBucket returns the audit-log bucket of an organisation for the UTC day of day.
+func AuditBucket(orgID string, day time.Time) Subject {
+	return Subject{SubjectAuditLog, strings.ToLower(orgID) + "/" + day.UTC().Format(time.DateOnly)}
 }
 
 // String returns the canonical form "kind:id", e.g. "user:0b0f…". It is the subject's key in

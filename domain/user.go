@@ -26,6 +26,9 @@ func (UserRegistered) EventName() string { return "user.registered.v1" }
 type UserRoleChanged struct {
 	UserID string  `json:"userId"`
 	Role   OrgRole `json:"role"`
+	// PreviousRole is the role before the change (absent in events recorded before it was
+	// added).
+	PreviousRole OrgRole `json:"previousRole,omitempty"`
 }
 
 // EventName implements Event.
@@ -100,7 +103,7 @@ func (u *User) ChangeRole(role OrgRole, by string) error {
 	if role == u.role {
 		return nil
 	}
-	record(u, UserRoleChanged{UserID: u.id, Role: role})
+	record(u, UserRoleChanged{UserID: u.id, Role: role, PreviousRole: u.role})
 	return nil
 }
 

@@ -228,6 +228,13 @@ type OrganizationSettings struct {
 	Password                    PasswordPolicy   `json:"password"`
 	MFARequired                 bool             `json:"mfaRequired"`
 	EUOnly                      bool             `json:"euOnly"`
+	// ModelPayloadRetentionDays caps, when not 0, how long logged model payloads are kept
+	// (they are kept for the audit retention otherwise): Admins, not space Editors, bound
+	// what assistants that log payloads keep.
+	ModelPayloadRetentionDays int `json:"modelPayloadRetentionDays,omitempty"`
+	// ForbidModelPayloadLogging, set by an Admin, keeps no model payloads at all, even for
+	// assistants whose Editors turned logModelPayloads on.
+	ForbidModelPayloadLogging bool `json:"forbidModelPayloadLogging,omitempty"`
 }
 
 // DefaultOrganizationSettings returns the settings of a new organisation: no models, the
@@ -293,6 +300,11 @@ func (s OrganizationSettings) Validate() error {
 	}
 	if err := ValidateRetentionDays("default message retention", s.DefaultMessageRetentionDays); err != nil {
 		return err
+	}
+	if s.ModelPayloadRetentionDays != 0 {
+		if err := ValidateRetentionDays("model payload retention", s.ModelPayloadRetentionDays); err != nil {
+			return err
+		}
 	}
 	if err := s.AuditRetention.Validate(); err != nil {
 		return err

@@ -64,3 +64,19 @@ func (r mutationResolver) DeleteAssistant(ctx context.Context, id string) (*gene
 		return commands.DeleteAssistant{Meta: m, AssistantID: id}
 	})
 }
+
+// Assistant implements generated.ResolverRoot.
+func (r *Resolver) Assistant() generated.AssistantResolver { return assistantResolver{r} }
+
+type assistantResolver struct{ *Resolver }
+
+// CreatedBy is the resolver for Assistant.createdBy: null for an assistant projected before
+// owners were recorded.
+func (assistantResolver) CreatedBy(_ context.Context, obj *readmodels.Assistant) (*string, error) {
+	return optional(obj.CreatedBy), nil
+}
+
+// UpdatedBy is the resolver for Assistant.updatedBy.
+func (assistantResolver) UpdatedBy(_ context.Context, obj *readmodels.Assistant) (*string, error) {
+	return optional(obj.UpdatedBy), nil
+}

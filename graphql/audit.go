@@ -82,5 +82,8 @@ func (r subscriptionResolver) AuditEvents(ctx context.Context) (<-chan *readmode
 	if err != nil {
 		return nil, err
 	}
+	if err := r.recordAuditSubscription(ctx); err != nil {
+		return nil, err
+	}
 	return r.Feed.Audit(ctx, p.OrganizationID)
 }

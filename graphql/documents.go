@@ -79,7 +79,15 @@ func (r queryResolver) Search(ctx context.Context, spaceID string, query string,
 	if ok, err := r.member(ctx, p, spaceID); err != nil || !ok {
 		return []readmodels.SearchHit{}, err
 	}
-	return r.Reads.Search(ctx, p.OrganizationID, spaceID, query, n)
+	hits, err := r.Reads.Search(ctx, p.OrganizationID, spaceID, query, n)
+	if err != nil {
+		return nil, err
+	}
+	// Search returns document text: it is audited like a document read, before it is served.
+	if err := r.recordSearch(ctx, spaceID, len(hits)); err != nil {
+		return nil, err
+	}
+	return hits, nil
 }
 
 // IngestDocument is the resolver for the ingestDocument field.

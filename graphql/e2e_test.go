@@ -21,6 +21,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("role-directive denials and set passwords audited", func(t *testing.T) { testDenialsAudited(t, s) })
 	// It moves the shared clock by seconds.
 	t.Run("password flows", func(t *testing.T) { testPasswordFlows(t, s) })
+	t.Run("audit trail and export", func(t *testing.T) { testAuditTrail(t, s) })
 	// Last: it moves the shared clock forward.
 	t.Run("session idle expiry", func(t *testing.T) { testSession(t, s) })
 	t.Run("space with members, read your writes", func(t *testing.T) {

@@ -48,6 +48,9 @@ type Resolver struct {
 	Clock domain.Clock
 	// Log receives resolver failures without personal data.
 	Log *slog.Logger
+	// Checkpoints gives audit exports the signed ledger checkpoint that covers them; nil
+	// leaves the footer's checkpoint empty.
+	Checkpoints readmodels.CheckpointSource
 }
 
 var _ generated.ResolverRoot = (*Resolver)(nil)

@@ -80,6 +80,9 @@ func (r queryResolver) WhoCanAccess(ctx context.Context, spaceID string, consist
 	if err != nil {
 		return nil, err
 	}
+	if err := r.recordAccessQuery(ctx, spaceID, ""); err != nil {
+		return nil, err
+	}
 	return r.Reads.AccessToSpace(ctx, p.OrganizationID, spaceID)
 }
 
@@ -87,6 +90,9 @@ func (r queryResolver) WhoCanAccess(ctx context.Context, spaceID string, consist
 func (r queryResolver) AccessOf(ctx context.Context, userID string, consistentAt *string) ([]readmodels.Access, error) {
 	p, err := r.reader(ctx, consistentAt)
 	if err != nil {
+		return nil, err
+	}
+	if err := r.recordAccessQuery(ctx, "", userID); err != nil {
 		return nil, err
 	}
 	return r.Reads.AccessOfUser(ctx, p.OrganizationID, userID)

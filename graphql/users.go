@@ -60,6 +60,9 @@ func (r mutationResolver) Logout(ctx context.Context) (*generated.LogoutPayload,
 	if p.Method != auth.MethodSession {
 		return nil, domain.E(domain.KindInvalid, "graphql.logout", "only a session can log out")
 	}
+	if err := r.recordLogout(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.Sessions.Logout(ctx, requestInfoFrom(ctx).token); err != nil {
 		return nil, err
 	}

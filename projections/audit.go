@@ -19,7 +19,10 @@ const NameAudit = "audit"
 // (access.login_failed.v1) and a model invocation that ended in an error or a timeout, "ok"
 // for everything else. Refused commands also go to access_denied with their reason. It
 // copies no payload field, so it holds no personal data and no content, and erasure leaves it
-// as it is: it is the record that the erasure happened.
+// as it is: it is the record that the erasure happened. Besides this skeleton it keeps the
+// affected subject (a pseudonymous id), a denial's or failed login's reason code, and the
+// envelope of the entry's sealed detail from the event's metadata, which readmodels opens
+// at query time and which audit retention and erasure shred.
 type Audit struct{}
 
 // NewAudit returns the projection.
@@ -43,6 +46,8 @@ type accessWire struct {
 	SpaceID              string `json:"spaceId"`
 	SubjectType          string `json:"subjectType"`
 	SubjectID            string `json:"subjectId"`
+	UserID               string `json:"userId"`
+	Query                string `json:"query"`
 }
 
 // The outcomes of audit_log rows.
@@ -79,10 +84,17 @@ func nullable(s string) any {
 	return s
 }
 
+// userEvents are the events about one user, whose payload names them as userId.
+var userEvents = map[string]bool{
+	domain.UserRegistered{}.EventName(): true, domain.UserRoleChanged{}.EventName(): true,
+	domain.UserDeactivated{}.EventName(): true, domain.SpaceMemberAdded{}.EventName(): true,
+	domain.SpaceMemberRemoved{}.EventName(): true, domain.SpaceMemberRoleChanged{}.EventName(): true,
+}
+
 // auditLogColumns and accessDeniedColumns are the columns auditRows fills, in order.
 var (
 	auditLogColumns = []string{"event_id", "position", "prepare_position", "occurred_at", "organization_id",
-		"space_id", "actor_id", "action", "target_type", "target_id", "outcome"}
+		"space_id", "actor_id", "action", "target_type", "target_id", "outcome", "subject", "reason_code", "detail"}
 	accessDeniedColumns = []string{"event_id", "position", "occurred_at", "organization_id", "actor_id",
 		"command", "target_type", "target_id", "target_organization_id", "org_role", "space_role", "reason"}
 )
@@ -94,6 +106,7 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 	m := metaOf(ev)
 	typ, target := streamTarget(ev.Stream)
 	outcome := outcomeOK
+	reasonCode := ""
 	if ev.Type == evInvocation {
 		var inv invocationOutcome
 		if err := decode(ev, &inv); err != nil {
@@ -114,8 +127,10 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 		switch ev.Type {
 		case evLoginFailed:
 			outcome = outcomeFailed
+			reasonCode = a.Reason
 		case evAccessDenied:
 			outcome = outcomeDenied
+			reasonCode = domain.ReasonCode(a.Reason)
 			typ, target = streamTarget(a.TargetStream)
 			deniedRow = []any{ev.ID.String(), pos(ev), m.OccurredAt, m.Organization, a.Actor, a.Command, nullable(typ), nullable(target),
 				nullable(a.TargetOrganizationID), a.OrgRole, a.SpaceRole, a.Reason}
@@ -124,14 +139,37 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 			if m.Space == "" {
 				m.Space = a.SpaceID
 			}
-		case evAuditLogViewed, evAuditLogExported, evIntegrityViewed:
+		case evAuditLogViewed, evAuditLogExported, evIntegrityViewed, evAuditSubscribed:
 			typ, target = "audit_log", m.Organization
+		case evSearchPerformed:
+			typ, target = string(domain.SubjectSpace), a.SpaceID
+			if m.Space == "" {
+				m.Space = a.SpaceID
+			}
+		case evAccessQueried:
+			// The queried id is in the sealed detail: it may name nothing of this organisation.
+			typ, target = string(domain.SubjectOrganization), m.Organization
+		case evLoggedOut:
+			typ, target = string(domain.SubjectUser), a.UserID
 		case evDataExported:
 			typ, target = a.SubjectType, a.SubjectID
 		}
 	}
+	if m.AuditSubject == "" && userEvents[ev.Type] {
+		// Events recorded before audit subjects were added: the user is in the payload.
+		var u struct {
+			UserID string `json:"userId"`
+		}
+		if err := decode(ev, &u); err != nil {
+			return nil, nil, err
+		}
+		if u.UserID != "" {
+			m.AuditSubject = domain.UserSubject(u.UserID).String()
+		}
+	}
 	logRow = []any{ev.ID.String(), pos(ev), int64(ev.Position.Prepare), m.OccurredAt, nullable(m.Organization), nullable(m.Space),
-		nullable(m.Actor), ev.Type, nullable(typ), nullable(target), outcome}
+		nullable(m.Actor), ev.Type, nullable(typ), nullable(target), outcome, nullable(m.AuditSubject), nullable(reasonCode),
+		nullable(m.AuditDetail)}
 	return logRow, deniedRow, nil
 }
 
@@ -150,8 +188,8 @@ func (*Audit) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 		}
 	}
 	_, err = tx.Exec(ctx, `INSERT INTO audit_log (event_id, position, prepare_position, occurred_at, organization_id,
-			space_id, actor_id, action, target_type, target_id, outcome)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (event_id) DO NOTHING`,
+			space_id, actor_id, action, target_type, target_id, outcome, subject, reason_code, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (event_id) DO NOTHING`,
 		logRow...)
 	return err
 }

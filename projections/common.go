@@ -64,6 +64,10 @@ type meta struct {
 	Organization string    `json:"organization"`
 	Space        string    `json:"space"`
 	OccurredAt   time.Time `json:"occurredAt"`
+	// AuditSubject and AuditDetail are the audit entry's affected subject and the envelope
+	// of its sealed detail (domain.Metadata).
+	AuditSubject string `json:"auditSubject"`
+	AuditDetail  string `json:"auditDetail"`
 }
 
 // metaOf decodes ev's metadata; an event without Arkiv metadata gets its creation time.
@@ -125,6 +129,10 @@ var (
 	evIntegrityViewed    = domain.AuditIntegrityViewed{}.EventName()
 	evAuditLogExported   = domain.AuditLogExported{}.EventName()
 	evDataExported       = domain.DataExported{}.EventName()
+	evSearchPerformed    = domain.SearchPerformed{}.EventName()
+	evAccessQueried      = domain.AccessQueried{}.EventName()
+	evAuditSubscribed    = domain.AuditSubscribed{}.EventName()
+	evLoggedOut          = domain.LoggedOut{}.EventName()
 	streamOrg            = domain.StreamPrefixOrganization
 	streamUser           = domain.StreamPrefixUser
 	streamSpace          = domain.StreamPrefixSpace

@@ -103,14 +103,15 @@ func (p *ReadModel) applySpaces(ctx context.Context, tx pgx.Tx, ev engine.Event,
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO assistants (assistant_id, organization_id, space_id, name, instructions, model,
-				retention_days, log_model_payloads, created_at, updated_at, position)
-			SELECT $1, organization_id, space_id, $3, $4, $5, $6, $7, $8, $8, $9 FROM spaces WHERE space_id = $2
+				retention_days, log_model_payloads, created_at, updated_at, position, created_by, updated_by)
+			SELECT $1, organization_id, space_id, $3, $4, $5, $6, $7, $8, $8, $9, $10, $10 FROM spaces WHERE space_id = $2
 			ON CONFLICT (assistant_id) DO UPDATE SET name = EXCLUDED.name, instructions = EXCLUDED.instructions,
 				model = EXCLUDED.model, retention_days = EXCLUDED.retention_days,
 				log_model_payloads = EXCLUDED.log_model_payloads, created_at = EXCLUDED.created_at,
-				updated_at = EXCLUDED.updated_at, position = EXCLUDED.position`,
+				updated_at = EXCLUDED.updated_at, position = EXCLUDED.position,
+				created_by = EXCLUDED.created_by, updated_by = EXCLUDED.updated_by`,
 			e.AssistantID, e.SpaceID, ref(ev, "name", e.Name), ref(ev, "instructions", e.Instructions), e.Model,
-			e.RetentionDays, e.LogModelPayloads, at, pos(ev))
+			e.RetentionDays, e.LogModelPayloads, at, pos(ev), metaOf(ev).Actor)
 		return err
 	case evAssistantUpdated:
 		var e assistantWire
@@ -118,9 +119,9 @@ func (p *ReadModel) applySpaces(ctx context.Context, tx pgx.Tx, ev engine.Event,
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE assistants SET name = $2, instructions = $3, model = $4, retention_days = $5,
-				log_model_payloads = $6, updated_at = $7 WHERE assistant_id = $1`,
+				log_model_payloads = $6, updated_at = $7, updated_by = $8 WHERE assistant_id = $1`,
 			e.AssistantID, ref(ev, "name", e.Name), ref(ev, "instructions", e.Instructions), e.Model,
-			e.RetentionDays, e.LogModelPayloads, at)
+			e.RetentionDays, e.LogModelPayloads, at, metaOf(ev).Actor)
 		return err
 	case evAssistantDeleted:
 		var e assistantWire

@@ -2,6 +2,7 @@ package readmodels
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,16 @@ type AuditEntry struct {
 	Outcome        string
 	OrganizationID string
 	SpaceID        string
+	// Subject is the data subject the entry is about ("user:<id>"), "" for none.
+	Subject string
+	// ReasonCode is a denial's or failed login's reason code (domain.ReasonCode), "".
+	ReasonCode string
+	// Detail is the entry's readable detail (roles before and after, a settings diff, a
+	// grace window…), nil when it has none or it was shredded.
+	Detail map[string]string
+	// DetailShredded reports that the entry had a detail that audit retention or erasure
+	// has made unreadable; the skeleton above stays.
+	DetailShredded bool
 }
 
 // The outcomes of audit entries.
@@ -141,7 +152,8 @@ func (r *Reader) LastAuditPosition(ctx context.Context, orgID string) (uint64, e
 // prepare position.
 func (r *Reader) audit(ctx context.Context, op, tail string, args ...any) ([]AuditEntry, []int64, error) {
 	rows, err := r.pool.Query(ctx, `SELECT event_id, position, prepare_position, occurred_at, action, coalesce(actor_id, ''),
-			coalesce(target_type, ''), coalesce(target_id, ''), outcome, coalesce(organization_id, ''), coalesce(space_id, '')
+			coalesce(target_type, ''), coalesce(target_id, ''), outcome, coalesce(organization_id, ''), coalesce(space_id, ''),
+			coalesce(subject, ''), coalesce(reason_code, ''), coalesce(detail, '')
 		FROM audit_log WHERE `+tail, args...)
 	if err != nil {
 		return nil, nil, pgErr(op, err)
@@ -152,15 +164,40 @@ func (r *Reader) audit(ctx context.Context, op, tail string, args ...any) ([]Aud
 	for rows.Next() {
 		var e AuditEntry
 		var c, pr int64
+		var detail string
 		if err := rows.Scan(&e.EventID, &c, &pr, &e.OccurredAt, &e.Action, &e.ActorID, &e.TargetType, &e.TargetID,
-			&e.Outcome, &e.OrganizationID, &e.SpaceID); err != nil {
+			&e.Outcome, &e.OrganizationID, &e.SpaceID, &e.Subject, &e.ReasonCode, &detail); err != nil {
 			return nil, nil, pgErr(op, err)
+		}
+		if err := r.openDetail(ctx, &e, detail); err != nil {
+			return nil, nil, err
 		}
 		e.Position = uint64(c)
 		out = append(out, e)
 		prepares = append(prepares, pr)
 	}
 	return out, prepares, pgErr(op, rows.Err())
+}
+
+// openDetail decrypts an entry's sealed detail into e.Detail, or marks it shredded.
+func (r *Reader) openDetail(ctx context.Context, e *AuditEntry, envelope string) error {
+	if envelope == "" {
+		return nil
+	}
+	plain, redacted, err := r.opener.OpenField(ctx, e.EventID, domain.AuditDetailPath, envelope)
+	if domain.Is(domain.KindErased, err) || (err == nil && redacted) {
+		e.DetailShredded = true
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var d map[string]string
+	if err := json.Unmarshal([]byte(plain), &d); err != nil {
+		return domain.Wrap(domain.KindInternal, "readmodels.audit_detail", err, "audit detail is not a JSON object")
+	}
+	e.Detail = d
+	return nil
 }
 
 // AccessDenial is one refused command.

@@ -25,6 +25,10 @@ type Assistant struct {
 	UpdatedAt        time.Time
 	// Position is the log position of the assistant's creation; lists are ordered by it.
 	Position int64
+	// CreatedBy and UpdatedBy are the pseudonymous ids of who created the assistant and who
+	// changed it last: who is responsible for it.
+	CreatedBy string
+	UpdatedBy string
 }
 
 // Document is a live document's metadata. Title is nil when erased.
@@ -75,7 +79,7 @@ type Message struct {
 func posCursor(kind string, p int64) string { return encodeCursor(kind, strconv.FormatInt(p, 10)) }
 
 const assistantCols = `assistant_id, organization_id, space_id, name, instructions, model, retention_days,
-	log_model_payloads, created_at, updated_at, position`
+	log_model_payloads, created_at, updated_at, position, created_by, updated_by`
 
 // Assistants returns the live assistants of a space of the organisation, oldest first.
 func (r *Reader) Assistants(ctx context.Context, orgID, spaceID string, p Page) (Connection[Assistant], error) {
@@ -123,7 +127,7 @@ func (r *Reader) scanAssistant(ctx context.Context, row pgx.Row) (*Assistant, er
 	var a Assistant
 	var name, instr *sealedRef
 	if err := row.Scan(&a.ID, &a.OrganizationID, &a.SpaceID, &name, &instr, &a.Model, &a.RetentionDays,
-		&a.LogModelPayloads, &a.CreatedAt, &a.UpdatedAt, &a.Position); err != nil {
+		&a.LogModelPayloads, &a.CreatedAt, &a.UpdatedAt, &a.Position, &a.CreatedBy, &a.UpdatedBy); err != nil {
 		return nil, err
 	}
 	var err error

@@ -31,6 +31,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Access() AccessResolver
+	Assistant() AssistantResolver
 	AuditEntry() AuditEntryResolver
 	Conversation() ConversationResolver
 	Document() DocumentResolver
@@ -89,6 +90,7 @@ type ComplexityRoot struct {
 	}
 
 	Assistant struct {
+		CreatedBy        func(childComplexity int) int
 		ID               func(childComplexity int) int
 		Instructions     func(childComplexity int) int
 		LogModelPayloads func(childComplexity int) int
@@ -96,6 +98,7 @@ type ComplexityRoot struct {
 		Name             func(childComplexity int) int
 		RetentionDays    func(childComplexity int) int
 		SpaceID          func(childComplexity int) int
+		UpdatedBy        func(childComplexity int) int
 	}
 
 	AssistantConnection struct {
@@ -113,20 +116,41 @@ type ComplexityRoot struct {
 		PageInfo func(childComplexity int) int
 	}
 
+	AuditDetailField struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	AuditEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
 
 	AuditEntry struct {
-		Action     func(childComplexity int) int
-		ActorID    func(childComplexity int) int
-		EventID    func(childComplexity int) int
-		OccurredAt func(childComplexity int) int
-		Outcome    func(childComplexity int) int
-		Position   func(childComplexity int) int
-		SpaceID    func(childComplexity int) int
-		TargetID   func(childComplexity int) int
+		Action         func(childComplexity int) int
+		ActorID        func(childComplexity int) int
+		Detail         func(childComplexity int) int
+		DetailShredded func(childComplexity int) int
+		EventID        func(childComplexity int) int
+		OccurredAt     func(childComplexity int) int
+		Outcome        func(childComplexity int) int
+		Position       func(childComplexity int) int
+		ReasonCode     func(childComplexity int) int
+		SpaceID        func(childComplexity int) int
+		Subject        func(childComplexity int) int
+		TargetID       func(childComplexity int) int
+	}
+
+	AuditExport struct {
+		Checkpoint    func(childComplexity int) int
+		Complete      func(childComplexity int) int
+		Content       func(childComplexity int) int
+		FirstPosition func(childComplexity int) int
+		Footer        func(childComplexity int) int
+		Format        func(childComplexity int) int
+		LastPosition  func(childComplexity int) int
+		NextCursor    func(childComplexity int) int
+		Rows          func(childComplexity int) int
 	}
 
 	AuditIntegrity struct {
@@ -283,6 +307,7 @@ type ComplexityRoot struct {
 		DeleteDocument             func(childComplexity int, id string) int
 		DeleteSpace                func(childComplexity int, id string) int
 		EnableSpaceModels          func(childComplexity int, input EnableSpaceModelsInput) int
+		ExportAuditLog             func(childComplexity int, filter *AuditFilter, format AuditExportFormat, justification string, after *string) int
 		GrantOrgRole               func(childComplexity int, input GrantOrgRoleInput) int
 		IngestDocument             func(childComplexity int, input IngestDocumentInput) int
 		InviteUser                 func(childComplexity int, input InviteUserInput) int
@@ -320,7 +345,9 @@ type ComplexityRoot struct {
 		DefaultMessageRetentionDays func(childComplexity int) int
 		EUOnly                      func(childComplexity int) int
 		ErasureGraceDays            func(childComplexity int) int
+		ForbidModelPayloadLogging   func(childComplexity int) int
 		MFARequired                 func(childComplexity int) int
+		ModelPayloadRetentionDays   func(childComplexity int) int
 		Models                      func(childComplexity int) int
 		PasswordMinLength           func(childComplexity int) int
 		SessionIdleTimeoutMinutes   func(childComplexity int) int
@@ -422,6 +449,10 @@ type AccessResolver interface {
 
 	User(ctx context.Context, obj *readmodels.Access) (*readmodels.User, error)
 }
+type AssistantResolver interface {
+	CreatedBy(ctx context.Context, obj *readmodels.Assistant) (*string, error)
+	UpdatedBy(ctx context.Context, obj *readmodels.Assistant) (*string, error)
+}
 type AuditEntryResolver interface {
 	Position(ctx context.Context, obj *readmodels.AuditEntry) (string, error)
 
@@ -430,6 +461,9 @@ type AuditEntryResolver interface {
 	SpaceID(ctx context.Context, obj *readmodels.AuditEntry) (*string, error)
 
 	OccurredAt(ctx context.Context, obj *readmodels.AuditEntry) (*time.Time, error)
+	Subject(ctx context.Context, obj *readmodels.AuditEntry) (*string, error)
+	ReasonCode(ctx context.Context, obj *readmodels.AuditEntry) (*string, error)
+	Detail(ctx context.Context, obj *readmodels.AuditEntry) ([]AuditDetailField, error)
 }
 type ConversationResolver interface {
 	Messages(ctx context.Context, obj *readmodels.Conversation, first *int, after *string) (*readmodels.Connection[readmodels.Message], error)
@@ -480,6 +514,7 @@ type MutationResolver interface {
 	RevokeAPIKey(ctx context.Context, id string) (*MutationResult, error)
 	RequestErasure(ctx context.Context, input RequestErasureInput) (*MutationResult, error)
 	RestoreErasure(ctx context.Context, id string) (*MutationResult, error)
+	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string) (*AuditExport, error)
 }
 type OrganizationResolver interface {
 	IdentityProviders(ctx context.Context, obj *readmodels.Organization) ([]readmodels.IdentityProvider, error)
@@ -666,6 +701,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApiKeyEdge.Node(childComplexity), true
 
+	case "Assistant.createdBy":
+		if e.ComplexityRoot.Assistant.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assistant.CreatedBy(childComplexity), true
 	case "Assistant.id":
 		if e.ComplexityRoot.Assistant.ID == nil {
 			break
@@ -708,6 +749,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assistant.SpaceID(childComplexity), true
+	case "Assistant.updatedBy":
+		if e.ComplexityRoot.Assistant.UpdatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assistant.UpdatedBy(childComplexity), true
 
 	case "AssistantConnection.edges":
 		if e.ComplexityRoot.AssistantConnection.Edges == nil {
@@ -748,6 +795,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditConnection.PageInfo(childComplexity), true
 
+	case "AuditDetailField.name":
+		if e.ComplexityRoot.AuditDetailField.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditDetailField.Name(childComplexity), true
+	case "AuditDetailField.value":
+		if e.ComplexityRoot.AuditDetailField.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditDetailField.Value(childComplexity), true
+
 	case "AuditEdge.cursor":
 		if e.ComplexityRoot.AuditEdge.Cursor == nil {
 			break
@@ -773,6 +833,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.ActorID(childComplexity), true
+	case "AuditEntry.detail":
+		if e.ComplexityRoot.AuditEntry.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Detail(childComplexity), true
+	case "AuditEntry.detailShredded":
+		if e.ComplexityRoot.AuditEntry.DetailShredded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.DetailShredded(childComplexity), true
 	case "AuditEntry.id":
 		if e.ComplexityRoot.AuditEntry.EventID == nil {
 			break
@@ -797,18 +869,85 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEntry.Position(childComplexity), true
+	case "AuditEntry.reasonCode":
+		if e.ComplexityRoot.AuditEntry.ReasonCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.ReasonCode(childComplexity), true
 	case "AuditEntry.spaceId":
 		if e.ComplexityRoot.AuditEntry.SpaceID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AuditEntry.SpaceID(childComplexity), true
+	case "AuditEntry.subject":
+		if e.ComplexityRoot.AuditEntry.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEntry.Subject(childComplexity), true
 	case "AuditEntry.targetId":
 		if e.ComplexityRoot.AuditEntry.TargetID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AuditEntry.TargetID(childComplexity), true
+
+	case "AuditExport.checkpoint":
+		if e.ComplexityRoot.AuditExport.Checkpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.Checkpoint(childComplexity), true
+	case "AuditExport.complete":
+		if e.ComplexityRoot.AuditExport.Complete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.Complete(childComplexity), true
+	case "AuditExport.content":
+		if e.ComplexityRoot.AuditExport.Content == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.Content(childComplexity), true
+	case "AuditExport.firstPosition":
+		if e.ComplexityRoot.AuditExport.FirstPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.FirstPosition(childComplexity), true
+	case "AuditExport.footer":
+		if e.ComplexityRoot.AuditExport.Footer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.Footer(childComplexity), true
+	case "AuditExport.format":
+		if e.ComplexityRoot.AuditExport.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.Format(childComplexity), true
+	case "AuditExport.lastPosition":
+		if e.ComplexityRoot.AuditExport.LastPosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.LastPosition(childComplexity), true
+	case "AuditExport.nextCursor":
+		if e.ComplexityRoot.AuditExport.NextCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.NextCursor(childComplexity), true
+	case "AuditExport.rows":
+		if e.ComplexityRoot.AuditExport.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.Rows(childComplexity), true
 
 	case "AuditIntegrity.checkpoint":
 		if e.ComplexityRoot.AuditIntegrity.Checkpoint == nil {
@@ -1482,6 +1621,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.EnableSpaceModels(childComplexity, args["input"].(EnableSpaceModelsInput)), true
+	case "Mutation.exportAuditLog":
+		if e.ComplexityRoot.Mutation.ExportAuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exportAuditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExportAuditLog(childComplexity, args["filter"].(*AuditFilter), args["format"].(AuditExportFormat), args["justification"].(string), args["after"].(*string)), true
 	case "Mutation.grantOrgRole":
 		if e.ComplexityRoot.Mutation.GrantOrgRole == nil {
 			break
@@ -1728,12 +1878,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.ErasureGraceDays(childComplexity), true
+	case "OrganizationSettings.forbidModelPayloadLogging":
+		if e.ComplexityRoot.OrganizationSettings.ForbidModelPayloadLogging == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettings.ForbidModelPayloadLogging(childComplexity), true
 	case "OrganizationSettings.mfaRequired":
 		if e.ComplexityRoot.OrganizationSettings.MFARequired == nil {
 			break
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.MFARequired(childComplexity), true
+	case "OrganizationSettings.modelPayloadRetentionDays":
+		if e.ComplexityRoot.OrganizationSettings.ModelPayloadRetentionDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettings.ModelPayloadRetentionDays(childComplexity), true
 	case "OrganizationSettings.models":
 		if e.ComplexityRoot.OrganizationSettings.Models == nil {
 			break
@@ -2593,6 +2755,8 @@ type Mutation {
   requestErasure(input: RequestErasureInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Restores a subject whose erasure is still within its grace window."
   restoreErasure(id: ID!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  "Exports the audit log (pseudonymous), recorded with the justification; see AuditExport."
+  exportAuditLog(filter: AuditFilter, format: AuditExportFormat!, justification: String!, after: String): AuditExport! @hasOrgRole(roles: [ADMIN])
 }
 
 type Subscription {
@@ -2730,6 +2894,10 @@ input UpdateOrganizationSettingsInput {
   mfaRequired: Boolean!
   "Whether only models hosted in the EU may be allowed."
   euOnly: Boolean!
+  "Caps the days logged model payloads are kept (0: the audit retention); Admins bound what Editors log."
+  modelPayloadRetentionDays: Int = 0
+  "Keeps no model payloads at all, whatever assistants say."
+  forbidModelPayloadLogging: Boolean = false
 }
 
 "A model on the allow-list: an entry of the operator's model catalogue (ARKIV_MODEL_CATALOG), by id."
@@ -2944,6 +3112,10 @@ type OrganizationSettings {
   passwordMinLength: Int!
   mfaRequired: Boolean!
   euOnly: Boolean!
+  "Caps the days logged model payloads are kept (0: the audit retention)."
+  modelPayloadRetentionDays: Int!
+  "Keeps no model payloads at all, whatever assistants say."
+  forbidModelPayloadLogging: Boolean!
 }
 
 "A model on the allow-list."
@@ -3001,6 +3173,10 @@ type Assistant {
   "Days messages are kept; 0 inherits the organisation's default."
   retentionDays: Int!
   logModelPayloads: Boolean!
+  "Who created the assistant (a user id): who is responsible for it."
+  createdBy: ID
+  "Who changed it last."
+  updatedBy: ID
 }
 
 "A page of assistants."
@@ -3223,6 +3399,47 @@ type AuditEntry {
   spaceId: ID
   outcome: AuditOutcome!
   occurredAt: Time!
+  "The data subject the entry is about, e.g. user:<id> (a pseudonymous id, kept forever)."
+  subject: String
+  "A denial's or failed login's reason code, e.g. role, cross_organization, bad_password."
+  reasonCode: String
+  "The readable detail (roles before and after, a settings diff, a grace window…), by name; empty when none or shredded."
+  detail: [AuditDetailField!]!
+  "Audit retention or the subject's erasure has shredded the detail; the entry itself stays."
+  detailShredded: Boolean!
+}
+
+"One field of an audit entry's detail."
+type AuditDetailField {
+  name: String!
+  value: String!
+}
+
+"The formats of an audit export."
+enum AuditExportFormat {
+  JSONL
+  CSV
+  "OCSF 1.8 events, one JSON object per line (see the README's mapping)."
+  OCSF
+}
+
+"""
+One part of an audit export, inline: up to 10,000 entries, oldest first, in the format asked,
+ending with the completeness footer. When complete is false, call again with after: nextCursor.
+"""
+type AuditExport {
+  format: AuditExportFormat!
+  "The export itself: JSON lines ending with {\"footer\": …}, or CSV ending with a #footer row."
+  content: String!
+  rows: Int!
+  firstPosition: String
+  lastPosition: String
+  complete: Boolean!
+  nextCursor: String
+  "The signed ledger checkpoint covering lastPosition, when the ledger provides one."
+  checkpoint: String
+  "The footer as JSON: the filter, the row count, the first and last log positions."
+  footer: String!
 }
 
 "A page of audit entries."
@@ -3356,6 +3573,10 @@ func (ec *executionContext) childFields_Assistant(ctx context.Context, field gra
 		return ec.fieldContext_Assistant_retentionDays(ctx, field)
 	case "logModelPayloads":
 		return ec.fieldContext_Assistant_logModelPayloads(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Assistant_createdBy(ctx, field)
+	case "updatedBy":
+		return ec.fieldContext_Assistant_updatedBy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Assistant", field.Name)
 }
@@ -3390,6 +3611,16 @@ func (ec *executionContext) childFields_AuditConnection(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type AuditConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditDetailField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_AuditDetailField_name(ctx, field)
+	case "value":
+		return ec.fieldContext_AuditDetailField_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditDetailField", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "cursor":
@@ -3418,8 +3649,40 @@ func (ec *executionContext) childFields_AuditEntry(ctx context.Context, field gr
 		return ec.fieldContext_AuditEntry_outcome(ctx, field)
 	case "occurredAt":
 		return ec.fieldContext_AuditEntry_occurredAt(ctx, field)
+	case "subject":
+		return ec.fieldContext_AuditEntry_subject(ctx, field)
+	case "reasonCode":
+		return ec.fieldContext_AuditEntry_reasonCode(ctx, field)
+	case "detail":
+		return ec.fieldContext_AuditEntry_detail(ctx, field)
+	case "detailShredded":
+		return ec.fieldContext_AuditEntry_detailShredded(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "format":
+		return ec.fieldContext_AuditExport_format(ctx, field)
+	case "content":
+		return ec.fieldContext_AuditExport_content(ctx, field)
+	case "rows":
+		return ec.fieldContext_AuditExport_rows(ctx, field)
+	case "firstPosition":
+		return ec.fieldContext_AuditExport_firstPosition(ctx, field)
+	case "lastPosition":
+		return ec.fieldContext_AuditExport_lastPosition(ctx, field)
+	case "complete":
+		return ec.fieldContext_AuditExport_complete(ctx, field)
+	case "nextCursor":
+		return ec.fieldContext_AuditExport_nextCursor(ctx, field)
+	case "checkpoint":
+		return ec.fieldContext_AuditExport_checkpoint(ctx, field)
+	case "footer":
+		return ec.fieldContext_AuditExport_footer(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditExport", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3752,6 +4015,10 @@ func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context
 		return ec.fieldContext_OrganizationSettings_mfaRequired(ctx, field)
 	case "euOnly":
 		return ec.fieldContext_OrganizationSettings_euOnly(ctx, field)
+	case "modelPayloadRetentionDays":
+		return ec.fieldContext_OrganizationSettings_modelPayloadRetentionDays(ctx, field)
+	case "forbidModelPayloadLogging":
+		return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettings", field.Name)
 }
@@ -4187,6 +4454,44 @@ func (ec *executionContext) field_Mutation_enableSpaceModels_args(ctx context.Co
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_exportAuditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*AuditFilter, error) {
+			return ec.unmarshalOAuditFilter2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "format",
+		func(ctx context.Context, v any) (AuditExportFormat, error) {
+			return ec.unmarshalNAuditExportFormat2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportFormat(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["format"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "justification",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["justification"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -5604,6 +5909,52 @@ func (ec *executionContext) fieldContext_Assistant_logModelPayloads(_ context.Co
 	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _Assistant_createdBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assistant_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Assistant().CreatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Assistant_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assistant", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Assistant_updatedBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assistant_updatedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Assistant().UpdatedBy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Assistant_updatedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assistant", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
 func (ec *executionContext) _AssistantConnection_edges(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Assistant]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5785,6 +6136,52 @@ func (ec *executionContext) fieldContext_AuditConnection_pageInfo(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AuditDetailField_name(ctx context.Context, field graphql.CollectedField, obj *AuditDetailField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditDetailField_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditDetailField_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditDetailField", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditDetailField_value(ctx context.Context, field graphql.CollectedField, obj *AuditDetailField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditDetailField_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditDetailField_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditDetailField", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _AuditEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *readmodels.Edge[readmodels.AuditEntry]) (ret graphql.Marshaler) {
@@ -6024,6 +6421,314 @@ func (ec *executionContext) _AuditEntry_occurredAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_AuditEntry_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditEntry", field, true, true, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_subject(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEntry().Subject(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_reasonCode(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_reasonCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEntry().ReasonCode(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_reasonCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditEntry_detail(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEntry().Detail(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []AuditDetailField) graphql.Marshaler {
+			return ec.marshalNAuditDetailField2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditDetailFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEntry",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditDetailField(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEntry_detailShredded(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEntry_detailShredded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DetailShredded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEntry_detailShredded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEntry", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_format(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v AuditExportFormat) graphql.Marshaler {
+			return ec.marshalNAuditExportFormat2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type AuditExportFormat does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_content(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_content(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Content, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_content(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_rows(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_rows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_rows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_firstPosition(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_firstPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstPosition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_firstPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_lastPosition(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_lastPosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastPosition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_lastPosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_complete(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_complete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Complete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_complete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_nextCursor(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_nextCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextCursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_nextCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_checkpoint(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_checkpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Checkpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_checkpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_footer(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_footer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Footer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_footer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _AuditIntegrity_checkpoint(ctx context.Context, field graphql.CollectedField, obj *AuditIntegrity) (ret graphql.Marshaler) {
@@ -9767,6 +10472,68 @@ func (ec *executionContext) fieldContext_Mutation_restoreErasure(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_exportAuditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exportAuditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExportAuditLog(ctx, fc.Args["filter"].(*AuditFilter), fc.Args["format"].(AuditExportFormat), fc.Args["justification"].(string), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *AuditExport
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *AuditExport
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditExport) graphql.Marshaler {
+			return ec.marshalNAuditExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exportAuditLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exportAuditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MutationResult_id(ctx context.Context, field graphql.CollectedField, obj *MutationResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10177,6 +10944,52 @@ func (ec *executionContext) _OrganizationSettings_euOnly(ctx context.Context, fi
 	)
 }
 func (ec *executionContext) fieldContext_OrganizationSettings_euOnly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationSettings_modelPayloadRetentionDays(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettings_modelPayloadRetentionDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ModelPayloadRetentionDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettings_modelPayloadRetentionDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationSettings_forbidModelPayloadLogging(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ForbidModelPayloadLogging, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettings_forbidModelPayloadLogging(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
@@ -14430,7 +15243,14 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"models", "classificationLevels", "defaultMessageRetentionDays", "auditRetention", "erasureGraceDays", "sessionIdleTimeoutMinutes", "password", "mfaRequired", "euOnly"}
+	if _, present := asMap["modelPayloadRetentionDays"]; !present {
+		asMap["modelPayloadRetentionDays"] = 0
+	}
+	if _, present := asMap["forbidModelPayloadLogging"]; !present {
+		asMap["forbidModelPayloadLogging"] = false
+	}
+
+	fieldsInOrder := [...]string{"models", "classificationLevels", "defaultMessageRetentionDays", "auditRetention", "erasureGraceDays", "sessionIdleTimeoutMinutes", "password", "mfaRequired", "euOnly", "modelPayloadRetentionDays", "forbidModelPayloadLogging"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14500,6 +15320,20 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 				return it, err
 			}
 			it.EUOnly = data
+		case "modelPayloadRetentionDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelPayloadRetentionDays"))
+			data, err := ec.unmarshalOInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModelPayloadRetentionDays = data
+		case "forbidModelPayloadLogging":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("forbidModelPayloadLogging"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ForbidModelPayloadLogging = data
 		}
 	}
 	return it, nil
@@ -14855,12 +15689,12 @@ func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet
 		case "id":
 			out.Values[i] = ec._Assistant_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "spaceId":
 			out.Values[i] = ec._Assistant_spaceId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Assistant_name(ctx, field, obj)
@@ -14869,18 +15703,84 @@ func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet
 		case "modelId":
 			out.Values[i] = ec._Assistant_modelId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "retentionDays":
 			out.Values[i] = ec._Assistant_retentionDays(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "logModelPayloads":
 			out.Values[i] = ec._Assistant_logModelPayloads(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "createdBy":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Assistant_createdBy(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "updatedBy":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Assistant_updatedBy(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15010,6 +15910,50 @@ func (ec *executionContext) _AuditConnection(ctx context.Context, sel ast.Select
 			}
 		case "pageInfo":
 			out.Values[i] = ec._AuditConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var auditDetailFieldImplementors = []string{"AuditDetailField"}
+
+func (ec *executionContext) _AuditDetailField(ctx context.Context, sel ast.SelectionSet, obj *AuditDetailField) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditDetailFieldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditDetailField")
+		case "name":
+			out.Values[i] = ec._AuditDetailField_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._AuditDetailField_value(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -15277,6 +16221,180 @@ func (ec *executionContext) _AuditEntry(ctx context.Context, sel ast.SelectionSe
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "subject":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AuditEntry_subject(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "reasonCode":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AuditEntry_reasonCode(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "detail":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AuditEntry_detail(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "detailShredded":
+			out.Values[i] = ec._AuditEntry_detailShredded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var auditExportImplementors = []string{"AuditExport"}
+
+func (ec *executionContext) _AuditExport(ctx context.Context, sel ast.SelectionSet, obj *AuditExport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditExportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditExport")
+		case "format":
+			out.Values[i] = ec._AuditExport_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "content":
+			out.Values[i] = ec._AuditExport_content(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rows":
+			out.Values[i] = ec._AuditExport_rows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstPosition":
+			out.Values[i] = ec._AuditExport_firstPosition(ctx, field, obj)
+		case "lastPosition":
+			out.Values[i] = ec._AuditExport_lastPosition(ctx, field, obj)
+		case "complete":
+			out.Values[i] = ec._AuditExport_complete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextCursor":
+			out.Values[i] = ec._AuditExport_nextCursor(ctx, field, obj)
+		case "checkpoint":
+			out.Values[i] = ec._AuditExport_checkpoint(ctx, field, obj)
+		case "footer":
+			out.Values[i] = ec._AuditExport_footer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16769,6 +17887,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "exportAuditLog":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exportAuditLog(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17069,6 +18194,16 @@ func (ec *executionContext) _OrganizationSettings(ctx context.Context, sel ast.S
 			}
 		case "euOnly":
 			out.Values[i] = ec._OrganizationSettings_euOnly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "modelPayloadRetentionDays":
+			out.Values[i] = ec._OrganizationSettings_modelPayloadRetentionDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "forbidModelPayloadLogging":
+			out.Values[i] = ec._OrganizationSettings_forbidModelPayloadLogging(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18628,6 +19763,26 @@ func (ec *executionContext) marshalNAuditConnection2ᚖgithubᚗcomᚋarkivᚋar
 	return ec._AuditConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAuditDetailField2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditDetailField(ctx context.Context, sel ast.SelectionSet, v AuditDetailField) graphql.Marshaler {
+	return ec._AuditDetailField(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditDetailField2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditDetailFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []AuditDetailField) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditDetailField2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditDetailField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNAuditEdge2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdge(ctx context.Context, sel ast.SelectionSet, v readmodels.Edge[readmodels.AuditEntry]) graphql.Marshaler {
 	return ec._AuditEdge(ctx, sel, &v)
 }
@@ -18660,6 +19815,30 @@ func (ec *executionContext) marshalNAuditEntry2ᚖgithubᚗcomᚋarkivᚋarkiv�
 		return graphql.Null
 	}
 	return ec._AuditEntry(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditExport2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExport(ctx context.Context, sel ast.SelectionSet, v AuditExport) graphql.Marshaler {
+	return ec._AuditExport(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExport(ctx context.Context, sel ast.SelectionSet, v *AuditExport) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AuditExport(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAuditExportFormat2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportFormat(ctx context.Context, v any) (AuditExportFormat, error) {
+	var res AuditExportFormat
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditExportFormat2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportFormat(ctx context.Context, sel ast.SelectionSet, v AuditExportFormat) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNAuditIntegrity2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditIntegrity(ctx context.Context, sel ast.SelectionSet, v AuditIntegrity) graphql.Marshaler {
@@ -19954,6 +21133,18 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalID(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
 	return res
 }
 

@@ -3,6 +3,10 @@
 package generated
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
@@ -14,6 +18,29 @@ type AddSpaceMemberInput struct {
 	SpaceID string           `json:"spaceId"`
 	UserID  string           `json:"userId"`
 	Role    domain.SpaceRole `json:"role"`
+}
+
+// One field of an audit entry's detail.
+type AuditDetailField struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// One part of an audit export, inline: up to 10,000 entries, oldest first, in the format asked,
+// ending with the completeness footer. When complete is false, call again with after: nextCursor.
+type AuditExport struct {
+	Format AuditExportFormat `json:"format"`
+	// The export itself: JSON lines ending with {"footer": …}, or CSV ending with a #footer row.
+	Content       string  `json:"content"`
+	Rows          int     `json:"rows"`
+	FirstPosition *string `json:"firstPosition,omitempty"`
+	LastPosition  *string `json:"lastPosition,omitempty"`
+	Complete      bool    `json:"complete"`
+	NextCursor    *string `json:"nextCursor,omitempty"`
+	// The signed ledger checkpoint covering lastPosition, when the ledger provides one.
+	Checkpoint *string `json:"checkpoint,omitempty"`
+	// The footer as JSON: the filter, the row count, the first and last log positions.
+	Footer string `json:"footer"`
 }
 
 // A filter of the audit log; every given field must match.
@@ -307,4 +334,63 @@ type UpdateAssistantInput struct {
 	ModelID          string `json:"modelId"`
 	RetentionDays    *int   `json:"retentionDays,omitempty"`
 	LogModelPayloads *bool  `json:"logModelPayloads,omitempty"`
+}
+
+// The formats of an audit export.
+type AuditExportFormat string
+
+const (
+	AuditExportFormatJSONL AuditExportFormat = "JSONL"
+	AuditExportFormatCSV   AuditExportFormat = "CSV"
+	// OCSF 1.8 events, one JSON object per line (see the README's mapping).
+	AuditExportFormatOcsf AuditExportFormat = "OCSF"
+)
+
+var AllAuditExportFormat = []AuditExportFormat{
+	AuditExportFormatJSONL,
+	AuditExportFormatCSV,
+	AuditExportFormatOcsf,
+}
+
+func (e AuditExportFormat) IsValid() bool {
+	switch e {
+	case AuditExportFormatJSONL, AuditExportFormatCSV, AuditExportFormatOcsf:
+		return true
+	}
+	return false
+}
+
+func (e AuditExportFormat) String() string {
+	return string(e)
+}
+
+func (e *AuditExportFormat) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditExportFormat(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditExportFormat", str)
+	}
+	return nil
+}
+
+func (e AuditExportFormat) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditExportFormat) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditExportFormat) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

@@ -521,8 +521,15 @@ func TestGoldenStoredEventsDecode(t *testing.T) {
 		// promoted fields last, encoding/json writes them in place) and "" members aside
 		// (omitempty now leaves out a pointer to a zero Sealed, which was written as "";
 		// either reads back as an empty field).
-		if v, ok := filled[ev.Name]; ok && strings.HasPrefix(ev.Name, "test.") {
-			out, err := plain.Encode(ctx, ev.ID, v)
+		// The value is the stored one decoded again (not the filler's), so that events added
+		// to the domain, which shift the filler's sequence, leave this check as it was.
+		if _, ok := filled[ev.Name]; ok && strings.HasPrefix(ev.Name, "test.") {
+			v := newV()
+			err := plain.Decode(ctx, ev.ID, []byte(ev.Plain), v)
+			var out []byte
+			if err == nil {
+				out, err = plain.Encode(ctx, ev.ID, v)
+			}
 			var gotJSON, wantJSON any
 			if err == nil {
 				err = json.Unmarshal(out, &gotJSON)

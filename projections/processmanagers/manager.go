@@ -7,8 +7,9 @@
 // order's grace window), restores it when the order is restored, completes the order through
 // the CompleteErasure command as the system actor once the grace window has passed, and
 // destroys the key material when erasure.completed.v1 arrives. The retention manager destroys
-// retention buckets (an assistant's messages of one day) and model-log buckets (an
-// organisation's model payloads of one day) once their retention period has ended, and
+// retention buckets (an assistant's messages of one day), model-log buckets (an
+// organisation's model payloads of one day) and audit-log buckets (the sealed detail of an
+// organisation's audit entries of one day) once their retention period has ended, and
 // records each destruction with the RecordRetentionDestruction command.
 //
 // Unlike read-model projections, these handlers have effects outside their transaction (the
@@ -129,7 +130,7 @@ func New(d Deps) (*Manager, error) {
 	}
 	m := &Manager{d: d, log: d.Logger}
 	m.erasure = &erasureManager{d: d, log: d.Logger}
-	m.retention = &retentionManager{d: d, log: d.Logger}
+	m.retention = &retentionManager{d: d, log: d.Logger, kicks: make(chan struct{}, 1)}
 	// The managers call the keyring and the event store, so an outage of either fails an
 	// event; they retry for about 25 minutes (50 times, backing off to 30 s) before stopping
 	// on it as a poison event, where read-model projections give up after seconds.
@@ -158,7 +159,7 @@ func (m *Manager) Run(ctx context.Context) error {
 	rounds, stopRounds := context.WithCancel(ctx)
 	defer stopRounds()
 	var wg sync.WaitGroup
-	every := func(name string, interval time.Duration, f func(context.Context) (int, error)) {
+	every := func(name string, interval time.Duration, kicks <-chan struct{}, f func(context.Context) (int, error)) {
 		defer wg.Done()
 		t := time.NewTicker(interval)
 		defer t.Stop()
@@ -174,12 +175,15 @@ func (m *Manager) Run(ctx context.Context) error {
 			case <-rounds.Done():
 				return
 			case <-t.C:
+			case <-kicks:
 			}
 		}
 	}
 	wg.Add(2)
-	go every("erasure completion", m.d.ErasureInterval, m.CompleteDueErasures)
-	go every("retention sweep", m.d.RetentionInterval, m.SweepRetention)
+	go every("erasure completion", m.d.ErasureInterval, nil, m.CompleteDueErasures)
+	// A change of retention settings kicks a sweep at once, so a shorter period applies to
+	// existing entries without waiting for the next interval.
+	go every("retention sweep", m.d.RetentionInterval, m.retention.kicks, m.SweepRetention)
 	// The runner returns when ctx ends or when both managers have stopped on poison events;
 	// either way the schedulers stop with it.
 	err := m.runner.Run(ctx)
@@ -208,7 +212,7 @@ func (m *Manager) CompleteDueErasures(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// SweepRetention destroys every retention and model-log bucket whose retention has ended
+// SweepRetention destroys every retention, model-log and audit-log bucket whose retention has ended
 // and records the destructions; it first waits until the retention manager has caught up
 // with the log, so that it applies current retention settings. It returns how many buckets
 // it destroyed.

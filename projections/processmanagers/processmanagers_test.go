@@ -190,7 +190,12 @@ func TestRetentionDestroysExpiredBuckets(t *testing.T) {
 		bucket domain.Subject
 		days   int
 	}{{short, domain.RetentionBucket(short, start), 7}, {o.id, domain.ModelLogBucket(o.id, start), 90}} {
-		evs := w.events(domain.StreamPrefixRetention + c.owner)
+		var evs []domain.Event
+		for _, e := range w.events(domain.StreamPrefixRetention + c.owner) {
+			if e.(domain.RetentionBucketDestroyed).BucketKind == c.bucket.Kind {
+				evs = append(evs, e)
+			}
+		}
 		if len(evs) != 1 {
 			t.Fatalf("%d retention events for %s, want 1", len(evs), c.bucket.Kind)
 		}

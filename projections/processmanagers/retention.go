@@ -20,11 +20,26 @@ import (
 // A retention bucket (an assistant's messages and replies of one UTC day) expires after the
 // assistant's retention days, or the organisation's default message retention when the
 // assistant has 0; a model-log bucket (an organisation's logged model payloads of one UTC
-// day) after the organisation's audit-log retention. A bucket of day D is destroyed once
+// day) after the organisation's audit-log retention, or its model-payload cap when shorter;
+// an audit-log bucket (the sealed detail of an organisation's audit entries of one UTC day)
+// after the audit-log retention. A bucket of day D is destroyed once
 // D + days is before today (UTC): every message in it is then older than the retention.
 type retentionManager struct {
 	d   Deps
 	log *slog.Logger
+	// kicks asks the scheduler for a sweep now (retention settings changed).
+	kicks chan struct{}
+}
+
+// kick asks for a sweep without waiting; one pending request is enough.
+func (r *retentionManager) kick() {
+	if r.kicks == nil {
+		return
+	}
+	select {
+	case r.kicks <- struct{}{}:
+	default:
+	}
 }
 
 // Name implements engine.Projection.
@@ -47,17 +62,23 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event
 				AuditRetention              struct {
 					Days int `json:"days"`
 				} `json:"auditRetention"`
+				ModelPayloadRetentionDays int `json:"modelPayloadRetentionDays"`
 			} `json:"settings"`
 		}
 		if err := decode(ev, &o); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_orgs (organization_id, message_retention_days, model_log_retention_days)
-		VALUES ($1, $2, $3) ON CONFLICT (organization_id) DO UPDATE SET
-			message_retention_days = EXCLUDED.message_retention_days, model_log_retention_days = EXCLUDED.model_log_retention_days`,
-			o.OrganizationID, o.Settings.DefaultMessageRetentionDays, o.Settings.AuditRetention.Days); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_orgs (organization_id, message_retention_days, model_log_retention_days,
+			model_payload_cap_days)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (organization_id) DO UPDATE SET
+			message_retention_days = EXCLUDED.message_retention_days, model_log_retention_days = EXCLUDED.model_log_retention_days,
+			model_payload_cap_days = EXCLUDED.model_payload_cap_days`,
+			o.OrganizationID, o.Settings.DefaultMessageRetentionDays, o.Settings.AuditRetention.Days,
+			o.Settings.ModelPayloadRetentionDays); err != nil {
 			return err
 		}
+		// A changed period applies to existing entries at once: sweep after this commits.
+		r.kick()
 	case domain.AssistantCreated{}.EventName(), domain.AssistantUpdated{}.EventName():
 		var a struct {
 			AssistantID    string `json:"assistantId"`
@@ -106,7 +127,8 @@ func (r *retentionManager) indexBuckets(ctx context.Context, tx pgx.Tx, md metad
 		return nil
 	}
 	for _, text := range md.Subjects {
-		if !strings.HasPrefix(text, string(domain.SubjectRetention)+":") && !strings.HasPrefix(text, string(domain.SubjectModelLog)+":") {
+		if !strings.HasPrefix(text, string(domain.SubjectRetention)+":") && !strings.HasPrefix(text, string(domain.SubjectModelLog)+":") &&
+			!strings.HasPrefix(text, string(domain.SubjectAuditLog)+":") {
 			continue
 		}
 		s, err := domain.ParseSubject(text)
@@ -140,6 +162,8 @@ func (r *retentionManager) sweep(ctx context.Context) (int, error) {
 		SELECT b.subject, b.organization_id, b.owner_id, b.day,
 			CASE WHEN b.kind = 'retention'
 				THEN coalesce(nullif(a.retention_days, 0), o.message_retention_days, $2)
+				WHEN b.kind = 'modellog'
+				THEN least(coalesce(o.model_log_retention_days, $3), coalesce(nullif(o.model_payload_cap_days, 0), 2147483647))
 				ELSE coalesce(o.model_log_retention_days, $3) END AS days
 		FROM pm_retention_buckets b
 		LEFT JOIN pm_retention_assistants a ON b.kind = 'retention' AND a.assistant_id = b.owner_id
