@@ -189,7 +189,7 @@ func TestSpace(t *testing.T) {
 		}, fails: "FORBIDDEN"},
 		{name: "an org Admin changes an org Admin's role", given: append(spaceGiven(), SpaceMemberAdded{SpaceID: spc1, UserID: user2, Role: SpaceRoleViewer}), when: func(a Aggregate) error {
 			return a.(*Space).ChangeMemberRole(user2, SpaceRoleAdmin, MembershipFacts{ActorOrgAdmin: true, MemberOrgAdmin: true})
-		}, then: []Event{SpaceMemberRoleChanged{SpaceID: spc1, UserID: user2, Role: SpaceRoleAdmin}}},
+		}, then: []Event{SpaceMemberRoleChanged{SpaceID: spc1, UserID: user2, Role: SpaceRoleAdmin, PreviousRole: SpaceRoleViewer}}},
 		{name: "enable models sorted and distinct", given: spaceGiven(), when: func(a Aggregate) error {
 			return a.(*Space).EnableModels([]ModelID{"small-public", "mistral-large", "small-public"}, settingsWithModels())
 		}, then: []Event{SpaceModelsEnabled{SpaceID: spc1, Models: []ModelID{"mistral-large", "small-public"}}}},
