@@ -8,7 +8,8 @@ import (
 )
 
 // ExportAuditLog records that the actor exports the organisation's audit log for a
-// period, with a justification (Admins).
+// period (Admins), within an audit session opened or continued by the justification, as
+// ViewAuditLog.
 type ExportAuditLog struct {
 	Meta
 	Justification string
@@ -21,16 +22,16 @@ func (x *executor) exportAuditLog(ctx context.Context, c ExportAuditLog) (Result
 	return x.recordAccess(ctx, c.Meta, domain.CmdExportAuditLog,
 		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
-			if err := domain.ValidateJustification(c.Justification); err != nil {
-				return nil, err
-			}
 			if err := domain.ValidateExportFormat(c.Format); err != nil {
 				return nil, err
 			}
 			if err := domain.ValidatePeriod(c.From, c.To); err != nil {
 				return nil, err
 			}
-			return domain.AuditLogExported{Exporter: act.id, Justification: domain.Seal(c.Justification, domain.OrganizationSubject(act.org)),
+			if _, err := x.auditSession(ctx, act, c.Justification); err != nil {
+				return nil, err
+			}
+			return domain.AuditLogExported{Exporter: act.id, Justification: sealedReason(act, c.Justification),
 				Format: c.Format, From: c.From.UTC(), To: c.To.UTC(), ExportedAt: x.d.Clock.Now().UTC()}, nil
 		})
 }

@@ -116,6 +116,7 @@ func AllEvents() []Event {
 		ErasureRequested{}, ErasureRestored{}, ErasureCompleted{}, RetentionBucketDestroyed{},
 		AccessDenied{}, DocumentViewed{}, AuditLogViewed{}, AuditLogExported{}, DataExported{},
 		ModelInvocationsViewed{}, LoginFailed{}, LoginSucceeded{},
+		AuditSessionOpened{}, HistoryViewed{},
 	}
 }
 
