@@ -8,16 +8,17 @@ import (
 )
 
 // ViewHistory records that the actor reads the organisation as it was at an instant — who
-// could access a space, what a user could access, the settings, a space or an assistant —
-// (Admins). The answer is computed only after this is recorded, so every as-of read is
-// audited. Justification, when given (10 to 500 characters), opens an audit session or
-// continues the open one; without one the read needs no session unless RequireSession
-// is set (the CLI's reads, which always carry a reason, and audit-data reads).
+// could access a space (or every space), what a user could access, the settings, a space or
+// an assistant — (Admins). The answer is computed only after this is recorded, so every
+// as-of read is audited. Justification, when given (10 to 500 characters; the CLI always
+// gives one), opens an audit session or continues the open one, and the read is recorded
+// with the session's id.
 type ViewHistory struct {
 	Meta
 	// Query is one of domain's History* names.
 	Query string
-	// TargetID is the space, user or assistant asked about; empty for the settings.
+	// TargetID is the space, user or assistant asked about; empty for the settings, and for
+	// the access to every space.
 	TargetID string
 	// AsOf is the instant asked about.
 	AsOf time.Time
@@ -33,7 +34,7 @@ func (x *executor) viewHistory(ctx context.Context, c ViewHistory) (Result, erro
 			if err := domain.ValidateHistoryQuery(c.Query); err != nil {
 				return nil, err
 			}
-			if c.Query != domain.HistorySettings {
+			if c.Query != domain.HistorySettings && (c.Query != domain.HistorySpaceAccess || c.TargetID != "") {
 				if err := domain.ValidateID("target id", c.TargetID); err != nil {
 					return nil, err
 				}

@@ -262,6 +262,18 @@ func (s *State) WhoCanAccess(spaceID string) []Access {
 	return out
 }
 
+// SpaceIDs returns the ids of the spaces that existed (not deleted, not erased), sorted.
+func (s *State) SpaceIDs() []string {
+	out := []string{}
+	for id := range s.spaces {
+		if _, ok := s.visibleSpace(id); ok {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // AccessOf returns the spaces the user could access, with the role, by space id; none for
 // a user who was not active.
 func (s *State) AccessOf(userID string) []Access {

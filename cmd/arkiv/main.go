@@ -34,6 +34,7 @@ type cliEnv struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version":     {"print the version", cmdVersion},
+		"audit":       {"audit tools: as-of (the organisation at an instant, from its events)", cmdAudit},
 		"bootstrap":   {"create an organisation, its first Admin and an API key (prints JSON)", cmdBootstrap},
 		"migrate":     {"apply the Postgres migrations to ARKIV_PG_URL", cmdMigrate},
 		"projections": {"projection status, or rebuild NAME|--all blue/green", cmdProjections},
