@@ -48,6 +48,7 @@ func allScenarios() []Scenario {
 	s = append(s, readmodelsScenarios()...)
 	s = append(s, ragScenarios()...)
 	s = append(s, graphqlScenarios()...)
+	s = append(s, historyScenarios()...)
 	return s
 }
 
