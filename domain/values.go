@@ -231,7 +231,7 @@ type OrganizationSettings struct {
 	EUOnly                      bool             `json:"euOnly"`
 	// AuditSessionMinutes is how long an audit session opened with a reason lasts; 0 means
 	// DefaultAuditSessionTTL.
-	AuditSessionMinutes int `json:"auditSessionMinutes,omitzero"`
+	AuditSessionMinutes int `json:"auditSessionMinutes,omitempty"`
 }
 
 // DefaultOrganizationSettings returns the settings of a new organisation: no models, the
