@@ -18,11 +18,6 @@ func (x *executor) auditSession(ctx context.Context, act actor, reason string) (
 			return "", err
 		}
 	}
-	org := domain.NewOrganization(act.org)
-	if _, err := x.load(ctx, org); err != nil {
-		return "", err
-	}
-	ttl := org.Settings().AuditSessionTTL()
 	now := x.d.Clock.Now()
 	return retryStale(ctx, op, maxAttempts, func() (string, error) {
 		s := domain.NewAuditSession(act.id)
@@ -42,7 +37,7 @@ func (x *executor) auditSession(ctx context.Context, act actor, reason string) (
 		if _, ok := applied(recs, act.meta.CommandID, s.Stream()); ok {
 			return id, nil // a retried command: its session is recorded already
 		}
-		if err := s.Open(act.org, id, reason, now, ttl); err != nil {
+		if err := s.Open(act.org, id, reason, now, domain.DefaultAuditSessionTTL); err != nil {
 			return "", err
 		}
 		if _, err := x.append(ctx, act.meta, act.id, s, recs); err != nil {

@@ -143,36 +143,3 @@ func TestViewHistoryIsAudited(t *testing.T) {
 		t.Fatalf("history reads recorded: %+v", got)
 	}
 }
-
-// The organisation sets how long an audit session lasts.
-func TestAuditSessionLastsAsTheOrganisationSets(t *testing.T) {
-	w := newWorld(t, false)
-	o := w.bootstrap("Kommun", "admin@kommun.se")
-	_, evs := w.events(domain.StreamPrefixOrganization + o.id)
-	var s domain.OrganizationSettings
-	for _, e := range evs {
-		if c, ok := e.(domain.OrganizationSettingsChanged); ok {
-			s = c.Settings
-		}
-	}
-	s.AuditSessionMinutes = 2
-	if _, err := w.app.ChangeOrganizationSettings.Handle(w.ctx, commands.ChangeOrganizationSettings{Meta: meta(o.admin), Settings: s}); !domain.Is(domain.KindInvalid, err) {
-		t.Fatalf("a 2-minute audit session: %v, want INVALID", err)
-	}
-	s.AuditSessionMinutes = 10
-	must(w.app.ChangeOrganizationSettings.Handle(w.ctx, commands.ChangeOrganizationSettings{Meta: meta(o.admin), Settings: s}))(t)
-	read := func(reason string) error {
-		now := w.clock.Now()
-		_, err := w.app.ViewAuditLog.Handle(w.ctx, commands.ViewAuditLog{Meta: meta(o.admin), Justification: reason, From: now.Add(-time.Hour), To: now})
-		return err
-	}
-	must(struct{}{}, read("Short review of last week's denials."))(t)
-	w.clock.Advance(9 * time.Minute)
-	if err := read(""); err != nil {
-		t.Fatalf("within 10 minutes: %v", err)
-	}
-	w.clock.Advance(2 * time.Minute)
-	if err := read(""); !domain.Is(domain.KindForbidden, err) {
-		t.Fatalf("after 11 minutes: %v, want FORBIDDEN", err)
-	}
-}

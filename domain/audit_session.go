@@ -5,16 +5,9 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultAuditSessionTTL is how long an audit session stays open unless the organisation
-// sets otherwise (OrganizationSettings.AuditSessionMinutes): reading audit data (the audit
-// log, model invocations, exports, as-of history) within it needs no new reason.
+// DefaultAuditSessionTTL is how long an audit session stays open: reading audit data (the
+// audit log, model invocations, exports, as-of history) within it needs no new reason.
 const DefaultAuditSessionTTL = time.Hour
-
-// The bounds of OrganizationSettings.AuditSessionMinutes.
-const (
-	MinAuditSessionMinutes = 5
-	MaxAuditSessionMinutes = 8 * 60
-)
 
 // StreamPrefixAuditSession prefixes a user's audit-session stream, "auditsession-<userID>":
 // the sessions the user opened, one event each.

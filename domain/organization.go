@@ -99,5 +99,5 @@ func settingsEqual(a, b OrganizationSettings) bool {
 	return a.DefaultMessageRetentionDays == b.DefaultMessageRetentionDays &&
 		a.AuditRetention == b.AuditRetention && a.ErasureGraceDays == b.ErasureGraceDays &&
 		a.SessionIdleTimeoutMinutes == b.SessionIdleTimeoutMinutes && a.Password == b.Password &&
-		a.MFARequired == b.MFARequired && a.EUOnly == b.EUOnly && a.AuditSessionMinutes == b.AuditSessionMinutes
+		a.MFARequired == b.MFARequired && a.EUOnly == b.EUOnly
 }

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -229,9 +228,6 @@ type OrganizationSettings struct {
 	Password                    PasswordPolicy   `json:"password"`
 	MFARequired                 bool             `json:"mfaRequired"`
 	EUOnly                      bool             `json:"euOnly"`
-	// AuditSessionMinutes is how long an audit session opened with a reason lasts; 0 means
-	// DefaultAuditSessionTTL.
-	AuditSessionMinutes int `json:"auditSessionMinutes,omitempty"`
 }
 
 // DefaultOrganizationSettings returns the settings of a new organisation: no models, the
@@ -307,18 +303,7 @@ func (s OrganizationSettings) Validate() error {
 	if s.SessionIdleTimeoutMinutes < MinSessionIdleMinutes || s.SessionIdleTimeoutMinutes > MaxSessionIdleMinutes {
 		return Errorf(KindInvalid, op, "session idle timeout must be %d to %d minutes", MinSessionIdleMinutes, MaxSessionIdleMinutes)
 	}
-	if s.AuditSessionMinutes != 0 && (s.AuditSessionMinutes < MinAuditSessionMinutes || s.AuditSessionMinutes > MaxAuditSessionMinutes) {
-		return Errorf(KindInvalid, op, "audit sessions must last %d to %d minutes (0: the default, 60)", MinAuditSessionMinutes, MaxAuditSessionMinutes)
-	}
 	return s.Password.Validate()
-}
-
-// AuditSessionTTL returns how long an audit session lasts in the organisation.
-func (s OrganizationSettings) AuditSessionTTL() time.Duration {
-	if s.AuditSessionMinutes == 0 {
-		return DefaultAuditSessionTTL
-	}
-	return time.Duration(s.AuditSessionMinutes) * time.Minute
 }
 
 // Rank returns the position of c among the levels (0 = least sensitive), or -1.

@@ -299,7 +299,6 @@ type ComplexityRoot struct {
 	OrganizationSettings struct {
 		AuditRetentionDays          func(childComplexity int) int
 		AuditRetentionMode          func(childComplexity int) int
-		AuditSessionMinutes         func(childComplexity int) int
 		ClassificationLevels        func(childComplexity int) int
 		DefaultMessageRetentionDays func(childComplexity int) int
 		EUOnly                      func(childComplexity int) int
@@ -1608,12 +1607,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.AuditRetentionMode(childComplexity), true
-	case "OrganizationSettings.auditSessionMinutes":
-		if e.ComplexityRoot.OrganizationSettings.AuditSessionMinutes == nil {
-			break
-		}
-
-		return e.ComplexityRoot.OrganizationSettings.AuditSessionMinutes(childComplexity), true
 	case "OrganizationSettings.classificationLevels":
 		if e.ComplexityRoot.OrganizationSettings.ClassificationLevels == nil {
 			break
@@ -2605,8 +2598,6 @@ input UpdateOrganizationSettingsInput {
   mfaRequired: Boolean!
   "Whether only models hosted in the EU may be allowed."
   euOnly: Boolean!
-  "Minutes an audit session opened with a reason lasts (5 to 480; absent or 0: 60)."
-  auditSessionMinutes: Int
 }
 
 "The organisation's configuration at an instant."
@@ -2834,8 +2825,6 @@ type OrganizationSettings {
   passwordMinLength: Int!
   mfaRequired: Boolean!
   euOnly: Boolean!
-  "Minutes an audit session lasts (0: the default, 60)."
-  auditSessionMinutes: Int!
 }
 
 "A model on the allow-list."
@@ -3612,8 +3601,6 @@ func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context
 		return ec.fieldContext_OrganizationSettings_mfaRequired(ctx, field)
 	case "euOnly":
 		return ec.fieldContext_OrganizationSettings_euOnly(ctx, field)
-	case "auditSessionMinutes":
-		return ec.fieldContext_OrganizationSettings_auditSessionMinutes(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettings", field.Name)
 }
@@ -9710,29 +9697,6 @@ func (ec *executionContext) fieldContext_OrganizationSettings_euOnly(_ context.C
 	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
-func (ec *executionContext) _OrganizationSettings_auditSessionMinutes(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_OrganizationSettings_auditSessionMinutes(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.AuditSessionMinutes, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_OrganizationSettings_auditSessionMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Int does not have child fields"))
-}
-
 func (ec *executionContext) _OrganizationSettingsAsOf_exists(ctx context.Context, field graphql.CollectedField, obj *history.Settings) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14075,7 +14039,7 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"models", "classificationLevels", "defaultMessageRetentionDays", "auditRetention", "erasureGraceDays", "sessionIdleTimeoutMinutes", "password", "mfaRequired", "euOnly", "auditSessionMinutes"}
+	fieldsInOrder := [...]string{"models", "classificationLevels", "defaultMessageRetentionDays", "auditRetention", "erasureGraceDays", "sessionIdleTimeoutMinutes", "password", "mfaRequired", "euOnly"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14145,13 +14109,6 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 				return it, err
 			}
 			it.EUOnly = data
-		case "auditSessionMinutes":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("auditSessionMinutes"))
-			data, err := ec.unmarshalOInt2int(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.AuditSessionMinutes = data
 		}
 	}
 	return it, nil
@@ -16598,11 +16555,6 @@ func (ec *executionContext) _OrganizationSettings(ctx context.Context, sel ast.S
 			}
 		case "euOnly":
 			out.Values[i] = ec._OrganizationSettings_euOnly(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "auditSessionMinutes":
-			out.Values[i] = ec._OrganizationSettings_auditSessionMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19561,18 +19513,6 @@ func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.Se
 	_ = sel
 	_ = ctx
 	res := graphql.MarshalID(*v)
-	return res
-}
-
-func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
-	res, err := graphql.UnmarshalInt(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
-	_ = sel
-	_ = ctx
-	res := graphql.MarshalInt(v)
 	return res
 }
 
