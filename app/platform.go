@@ -22,6 +22,7 @@ import (
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/graphql"
+	"github.com/arkiv/arkiv/history"
 	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
@@ -233,7 +234,11 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	p.closers = append(p.closers, p.feed.close)
 
 	p.Replies = graphql.NewReplyBroker()
-	p.Resolver = &graphql.Resolver{
+	replay, err := history.NewReplayer(p.Store, p.Codec, reg)
+	if err != nil {
+		return nil, err
+	}
+	p.Resolver = &graphql.Resolver{History: replay,
 		Version: cfg.Version, App: p.App, Reads: p.Reads, Sessions: p.Auth, Waiter: p.Waiter,
 		Projections: queryProjections(), Feed: p.feed, Clock: cfg.Clock, Log: cfg.Log,
 		Replies: p.Replies, Ledger: ledgerAPI{p.Ledger},

@@ -51,6 +51,7 @@ func allScenarios() []Scenario {
 	s = append(s, ledgerScenarios()...)
 	s = append(s, backupScenarios()...)
 	s = append(s, auditExportScenarios()...)
+	s = append(s, historyScenarios()...)
 	return s
 }
 

@@ -50,6 +50,8 @@ type App struct {
 	ExportAuditLog       Handler[ExportAuditLog, Result]
 	ExportData           Handler[ExportData, Result]
 	ViewModelInvocations Handler[ViewModelInvocations, Result]
+	// ViewHistory records an as-of read (history) before it is answered.
+	ViewHistory Handler[ViewHistory, Result]
 	// RecordRetentionDestruction is run by the retention process manager as the system actor.
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 	// RecordLogin is run by authentication as the system actor for every local login.
@@ -114,6 +116,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ExportAuditLog, log, x.exportAuditLog)
 	handle(&a.ExportData, log, x.exportData)
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
+	handle(&a.ViewHistory, log, x.viewHistory)
 	handle(&a.RecordRetentionDestruction, log, x.recordRetentionDestruction)
 	handle(&a.RecordLogin, log, x.recordLogin)
 	handle(&a.SetPassword, log, x.setPassword)

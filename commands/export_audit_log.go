@@ -8,9 +8,10 @@ import (
 )
 
 // ExportAuditLog records that the actor exports the organisation's audit log for a
-// period, with a justification (Admins). The system actor runs it for `arkiv audit export`,
-// an operator tool with direct database access; OrganizationID then names the
-// organisation (a user's own organisation is used otherwise).
+// period, with a justification (Admins), within an audit session opened or continued by the
+// justification, as ViewAuditLog. The system actor runs it for `arkiv audit export`, an
+// operator tool with direct database access; OrganizationID then names the organisation (a
+// user's own organisation is used otherwise).
 type ExportAuditLog struct {
 	Meta
 	OrganizationID string
@@ -29,16 +30,16 @@ func (x *executor) exportAuditLog(ctx context.Context, c ExportAuditLog) (Result
 			return domain.NewOrganization(act.org)
 		}, nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
-			if err := domain.ValidateJustification(c.Justification); err != nil {
-				return nil, err
-			}
 			if err := domain.ValidateExportFormat(c.Format); err != nil {
 				return nil, err
 			}
 			if err := domain.ValidatePeriod(c.From, c.To); err != nil {
 				return nil, err
 			}
-			return domain.AuditLogExported{Exporter: act.id, Justification: domain.Seal(c.Justification, domain.OrganizationSubject(act.org)),
+			if _, err := x.auditSession(ctx, act, c.Justification); err != nil {
+				return nil, err
+			}
+			return domain.AuditLogExported{Exporter: act.id, Justification: sealedReason(act, c.Justification),
 				Format: c.Format, From: c.From.UTC(), To: c.To.UTC(), ExportedAt: x.d.Clock.Now().UTC()}, nil
 		})
 }

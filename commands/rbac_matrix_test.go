@@ -185,7 +185,12 @@ func matrixCases() []matrixCase {
 			return errOf(w.app.DeleteAssistant.Handle(w.ctx, commands.DeleteAssistant{Meta: m, AssistantID: f.assistant}))
 		}},
 		{domain.CmdViewModelInvocations, true, func(w *world, f *fixture, m commands.Meta) error {
-			return errOf(w.app.ViewModelInvocations.Handle(w.ctx, commands.ViewModelInvocations{Meta: m, SpaceID: f.space}))
+			return errOf(w.app.ViewModelInvocations.Handle(w.ctx, commands.ViewModelInvocations{Meta: m, SpaceID: f.space,
+				Justification: "Reviewing what reached the models."}))
+		}},
+		{domain.CmdViewHistory, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ViewHistory.Handle(w.ctx, commands.ViewHistory{Meta: m, Query: domain.HistorySpaceAccess,
+				TargetID: f.space, AsOf: time.Now()}))
 		}},
 		{domain.CmdDeleteSpace, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.DeleteSpace.Handle(w.ctx, commands.DeleteSpace{Meta: m, SpaceID: f.space}))

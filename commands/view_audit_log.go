@@ -7,8 +7,9 @@ import (
 	"github.com/arkiv/arkiv/domain"
 )
 
-// ViewAuditLog records that the actor reads the organisation's audit log for a period,
-// with a justification (Admins).
+// ViewAuditLog records that the actor reads the organisation's audit log for a period
+// (Admins), within an audit session: a justification (10 to 500 characters) opens one or
+// continues the one open; without one, a session must be open (see auditSession).
 type ViewAuditLog struct {
 	Meta
 	Justification string
@@ -20,13 +21,13 @@ func (x *executor) viewAuditLog(ctx context.Context, c ViewAuditLog) (Result, er
 	return x.recordAccess(ctx, c.Meta, domain.CmdViewAuditLog,
 		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
-			if err := domain.ValidateJustification(c.Justification); err != nil {
-				return nil, err
-			}
 			if err := domain.ValidatePeriod(c.From, c.To); err != nil {
 				return nil, err
 			}
-			return domain.AuditLogViewed{Viewer: act.id, Justification: domain.Seal(c.Justification, domain.OrganizationSubject(act.org)),
+			if _, err := x.auditSession(ctx, act, c.Justification); err != nil {
+				return nil, err
+			}
+			return domain.AuditLogViewed{Viewer: act.id, Justification: sealedReason(act, c.Justification),
 				From: c.From.UTC(), To: c.To.UTC(), ViewedAt: x.d.Clock.Now().UTC()}, nil
 		})
 }

@@ -16,8 +16,9 @@ type ViewModelInvocations struct {
 	AssistantID, SpaceID, UserID string
 	// From and To bound the invocation time; zero means unbounded.
 	From, To time.Time
-	// Justification, when not empty, says why (10 to 1000 characters); it is recorded sealed
-	// under the organisation.
+	// Justification, when not empty, says why (10 to 500 characters); it is recorded sealed
+	// under the organisation and opens an audit session or continues the open one. Without
+	// one, the read needs an open audit session (see auditSession).
 	Justification string
 }
 
@@ -40,12 +41,10 @@ func (x *executor) viewModelInvocations(ctx context.Context, c ViewModelInvocati
 			}
 			ev := domain.ModelInvocationsViewed{Viewer: act.id, AssistantID: c.AssistantID, SpaceID: c.SpaceID,
 				UserID: c.UserID, ViewedAt: x.d.Clock.Now().UTC()}
-			if c.Justification != "" {
-				if err := domain.ValidateJustification(c.Justification); err != nil {
-					return nil, err
-				}
-				ev.Justification = domain.Seal(c.Justification, domain.OrganizationSubject(act.org))
+			if _, err := x.auditSession(ctx, act, c.Justification); err != nil {
+				return nil, err
 			}
+			ev.Justification = sealedReason(act, c.Justification)
 			if !c.From.IsZero() {
 				ev.From = c.From.UTC()
 			}

@@ -120,6 +120,7 @@ func AllEvents() []Event {
 		// New events go last: the keyring's golden test fills fields in this order.
 		UserPasswordSet{},
 		SearchPerformed{}, AccessQueried{}, AuditSubscribed{}, LoggedOut{},
+		AuditSessionOpened{}, HistoryViewed{},
 	}
 }
 

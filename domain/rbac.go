@@ -107,6 +107,8 @@ const (
 	CmdRecordRetentionDestruction Command = "RecordRetentionDestruction"
 	// CmdViewModelInvocations reads what was sent to models (Admins).
 	CmdViewModelInvocations Command = "ViewModelInvocations"
+	// CmdViewHistory reads the organisation as it was at an instant (as-of replay, Admins).
+	CmdViewHistory Command = "ViewHistory"
 	// CmdRecordLogin records a local login's outcome in the access log; only the system
 	// actor runs it (SystemAllowed), on behalf of authentication.
 	CmdRecordLogin Command = "RecordLogin"
@@ -191,6 +193,7 @@ var permissions = []Permission{
 	{CmdSubscribeAudit, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdLogout, ScopeOrganization, anyOrg, anySpaceRole},
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdViewHistory, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 }
 

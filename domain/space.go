@@ -243,6 +243,18 @@ func (s *Space) RoleOf(user string) SpaceRole {
 	return s.members[user]
 }
 
+// Members returns the space's members and their roles (none once deleted).
+func (s *Space) Members() map[string]SpaceRole {
+	out := make(map[string]SpaceRole, len(s.members))
+	if s.deleted {
+		return out
+	}
+	for u, r := range s.members {
+		out[u] = r
+	}
+	return out
+}
+
 // Classification returns the space's classification.
 func (s *Space) Classification() Classification { return s.classification }
 

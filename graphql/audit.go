@@ -13,7 +13,7 @@ import (
 
 // AuditLog is the resolver for the auditLog field. The ViewAuditLog command authorises the
 // read again and records it, with its justification, before the entries are read.
-func (r queryResolver) AuditLog(ctx context.Context, filter *generated.AuditFilter, justification string, first *int, after *string, consistentAt *string) (*readmodels.AuditConnection, error) {
+func (r queryResolver) AuditLog(ctx context.Context, filter *generated.AuditFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.AuditConnection, error) {
 	m, p, err := meta(ctx)
 	if err != nil {
 		return nil, err
@@ -43,7 +43,7 @@ func (r queryResolver) AuditLog(ctx context.Context, filter *generated.AuditFilt
 	if err := r.consistent(ctx, consistentAt); err != nil {
 		return nil, err
 	}
-	if _, err := r.App.ViewAuditLog.Handle(ctx, commands.ViewAuditLog{Meta: m, Justification: justification, From: from, To: to}); err != nil {
+	if _, err := r.App.ViewAuditLog.Handle(ctx, commands.ViewAuditLog{Meta: m, Justification: deref(justification), From: from, To: to}); err != nil {
 		return nil, err
 	}
 	c, err := r.Reads.AuditLog(ctx, p.OrganizationID, f, pg)

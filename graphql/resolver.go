@@ -17,6 +17,7 @@ import (
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/graphql/generated"
+	"github.com/arkiv/arkiv/history"
 	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/readmodels"
 )
@@ -44,6 +45,9 @@ type Resolver struct {
 	Ledger Ledger
 	// ConsistencyBound bounds how long a query waits for consistentAt (default 5 s).
 	ConsistencyBound time.Duration
+	// History answers the as-of questions by folding the organisation's events; nil leaves
+	// them unavailable.
+	History *history.Replayer
 	// Clock tells the time; nil is the wall clock.
 	Clock domain.Clock
 	// Log receives resolver failures without personal data.

@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 
@@ -45,13 +46,16 @@ func (r queryResolver) Spaces(ctx context.Context, first *int, after *string, co
 }
 
 // Space is the resolver for the space field.
-func (r queryResolver) Space(ctx context.Context, id string, consistentAt *string) (*readmodels.MemberSpace, error) {
+func (r queryResolver) Space(ctx context.Context, id string, consistentAt *string, asOf *time.Time) (*readmodels.MemberSpace, error) {
 	p, err := r.reader(ctx, consistentAt)
 	if err != nil {
 		return nil, err
 	}
 	if domain.ValidateID("space id", id) != nil {
 		return nil, domain.E(domain.KindInvalid, "graphql.space", "space id must be a lower-case UUID")
+	}
+	if asOf != nil {
+		return r.spaceAsOf(ctx, id, *asOf)
 	}
 	return r.Reads.SpaceOfMember(ctx, p.OrganizationID, id, p.UserID)
 }
@@ -60,6 +64,9 @@ func (r queryResolver) Space(ctx context.Context, id string, consistentAt *strin
 // read in one batch (the request's loader); a single space, the space(id) query's, needs no
 // batching and reads its members at once.
 func (r spaceResolver) Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error) {
+	if obj.AsOfMembers != nil {
+		return r.asOfMembers(ctx, obj.AsOfMembers)
+	}
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Parent != nil && fc.Parent.Object == "Query" {
 		p, err := caller(ctx)
 		if err != nil {
@@ -75,10 +82,13 @@ func (r spaceResolver) Members(ctx context.Context, obj *readmodels.MemberSpace)
 }
 
 // WhoCanAccess is the resolver for the whoCanAccess field.
-func (r queryResolver) WhoCanAccess(ctx context.Context, spaceID string, consistentAt *string) ([]readmodels.Access, error) {
+func (r queryResolver) WhoCanAccess(ctx context.Context, spaceID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error) {
 	p, err := r.reader(ctx, consistentAt)
 	if err != nil {
 		return nil, err
+	}
+	if asOf != nil {
+		return r.accessAsOf(ctx, domain.HistorySpaceAccess, spaceID, *asOf)
 	}
 	if err := r.recordAccessQuery(ctx, spaceID, ""); err != nil {
 		return nil, err
@@ -87,10 +97,13 @@ func (r queryResolver) WhoCanAccess(ctx context.Context, spaceID string, consist
 }
 
 // AccessOf is the resolver for the accessOf field.
-func (r queryResolver) AccessOf(ctx context.Context, userID string, consistentAt *string) ([]readmodels.Access, error) {
+func (r queryResolver) AccessOf(ctx context.Context, userID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error) {
 	p, err := r.reader(ctx, consistentAt)
 	if err != nil {
 		return nil, err
+	}
+	if asOf != nil {
+		return r.accessAsOf(ctx, domain.HistoryUserAccess, userID, *asOf)
 	}
 	if err := r.recordAccessQuery(ctx, "", userID); err != nil {
 		return nil, err

@@ -51,6 +51,9 @@ type Space struct {
 type MemberSpace struct {
 	Space
 	Role domain.SpaceRole
+	// AsOfMembers, set only in an as-of answer (folded by history), are its members then;
+	// the GraphQL members field returns them instead of reading the tables.
+	AsOfMembers []SpaceMember
 }
 
 // SpaceMember is a member of a space with their role and their user (whose Email and Name

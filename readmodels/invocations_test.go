@@ -221,7 +221,8 @@ func TestModelInvocationsReadSide(t *testing.T) {
 	rm := readmodels.New(pool, e.codec)
 
 	// Every read is audited first.
-	must(e.app.ViewModelInvocations.Handle(e.ctx, commands.ViewModelInvocations{Meta: m(e.admin), SpaceID: sp}))(t)
+	must(e.app.ViewModelInvocations.Handle(e.ctx, commands.ViewModelInvocations{Meta: m(e.admin), SpaceID: sp,
+		Justification: "Reviewing what reached the models."}))(t)
 	viewed := false
 	for _, ev := range e.events(domain.AccessStream(e.org)) {
 		if v, ok := ev.(domain.ModelInvocationsViewed); ok && v.Viewer == e.admin && v.SpaceID == sp {

@@ -26,7 +26,7 @@ import (
 )
 
 const auditUsage = "usage: arkiv audit generate-key --out FILE | public-key | verify [--trusted-checkpoint FILE] [--json] | " +
-	"prove --event ID | verify-proof FILE --key FILE | checkpoints --out DIR | export --org ID --reason TEXT --format jsonl|csv|ocsf"
+	"prove --event ID | verify-proof FILE --key FILE | checkpoints --out DIR | export --org ID --reason TEXT --format jsonl|csv|ocsf | as-of --org ID --actor ADMIN --reason TEXT --at T access|settings|space ID|user ID"
 
 // cmdAudit is `arkiv audit …`: the verifiable log's keys, verification, proofs and export.
 func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
@@ -36,7 +36,7 @@ func cmdAudit(ctx context.Context, env *cliEnv, args []string) error {
 	sub := map[string]func(context.Context, *cliEnv, []string) error{
 		"generate-key": auditGenerateKey, "public-key": auditPublicKey, "verify": auditVerify,
 		"prove": auditProve, "verify-proof": auditVerifyProof, "checkpoints": auditCheckpoints,
-		"export": auditExport,
+		"export": auditExport, "as-of": auditAsOf,
 	}[args[0]]
 	if sub == nil {
 		return usageError{auditUsage}

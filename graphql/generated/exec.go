@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/history"
 	"github.com/arkiv/arkiv/readmodels"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -158,6 +159,13 @@ type ComplexityRoot struct {
 		LastVerification func(childComplexity int) int
 		PublicKey        func(childComplexity int) int
 		UnanchoredTail   func(childComplexity int) int
+	}
+
+	ConfiguredIdentityProvider struct {
+		AcceptedACR func(childComplexity int) int
+		AllowedAMR  func(childComplexity int) int
+		Audience    func(childComplexity int) int
+		Issuer      func(childComplexity int) int
 	}
 
 	Conversation struct {
@@ -353,29 +361,37 @@ type ComplexityRoot struct {
 		SessionIdleTimeoutMinutes   func(childComplexity int) int
 	}
 
+	OrganizationSettingsAsOf struct {
+		Exists            func(childComplexity int) int
+		IdentityProviders func(childComplexity int) int
+		Settings          func(childComplexity int) int
+	}
+
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
 	}
 
 	Query struct {
-		APIKeys          func(childComplexity int, first *int, after *string, consistentAt *string) int
-		AccessOf         func(childComplexity int, userID string, consistentAt *string) int
-		Assistants       func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		AuditIntegrity   func(childComplexity int) int
-		AuditLog         func(childComplexity int, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) int
-		AuditProof       func(childComplexity int, eventID string) int
-		Conversation     func(childComplexity int, id string, consistentAt *string) int
-		Document         func(childComplexity int, id string, consistentAt *string) int
-		Documents        func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		Me               func(childComplexity int, consistentAt *string) int
-		ModelInvocations func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
-		Organization     func(childComplexity int, consistentAt *string) int
-		Search           func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
-		Space            func(childComplexity int, id string, consistentAt *string) int
-		Spaces           func(childComplexity int, first *int, after *string, consistentAt *string) int
-		Version          func(childComplexity int) int
-		WhoCanAccess     func(childComplexity int, spaceID string, consistentAt *string) int
+		APIKeys              func(childComplexity int, first *int, after *string, consistentAt *string) int
+		AccessOf             func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
+		Assistant            func(childComplexity int, id string, asOf *time.Time) int
+		Assistants           func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		AuditIntegrity       func(childComplexity int) int
+		AuditLog             func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
+		AuditProof           func(childComplexity int, eventID string) int
+		Conversation         func(childComplexity int, id string, consistentAt *string) int
+		Document             func(childComplexity int, id string, consistentAt *string) int
+		Documents            func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		Me                   func(childComplexity int, consistentAt *string) int
+		ModelInvocations     func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
+		Organization         func(childComplexity int, consistentAt *string) int
+		OrganizationSettings func(childComplexity int, asOf *time.Time) int
+		Search               func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
+		Space                func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
+		Spaces               func(childComplexity int, first *int, after *string, consistentAt *string) int
+		Version              func(childComplexity int) int
+		WhoCanAccess         func(childComplexity int, spaceID string, consistentAt *string, asOf *time.Time) int
 	}
 
 	ReplyDelta struct {
@@ -533,15 +549,17 @@ type QueryResolver interface {
 	Me(ctx context.Context, consistentAt *string) (*readmodels.User, error)
 	Organization(ctx context.Context, consistentAt *string) (*readmodels.Organization, error)
 	Spaces(ctx context.Context, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.MemberSpace], error)
-	Space(ctx context.Context, id string, consistentAt *string) (*readmodels.MemberSpace, error)
+	Space(ctx context.Context, id string, consistentAt *string, asOf *time.Time) (*readmodels.MemberSpace, error)
 	Assistants(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.Assistant], error)
 	Documents(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.Document], error)
 	Document(ctx context.Context, id string, consistentAt *string) (*readmodels.Document, error)
 	Conversation(ctx context.Context, id string, consistentAt *string) (*readmodels.Conversation, error)
 	Search(ctx context.Context, spaceID string, query string, limit *int, consistentAt *string) ([]readmodels.SearchHit, error)
-	WhoCanAccess(ctx context.Context, spaceID string, consistentAt *string) ([]readmodels.Access, error)
-	AccessOf(ctx context.Context, userID string, consistentAt *string) ([]readmodels.Access, error)
-	AuditLog(ctx context.Context, filter *AuditFilter, justification string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.AuditEntry], error)
+	WhoCanAccess(ctx context.Context, spaceID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error)
+	AccessOf(ctx context.Context, userID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error)
+	OrganizationSettings(ctx context.Context, asOf *time.Time) (*history.Settings, error)
+	Assistant(ctx context.Context, id string, asOf *time.Time) (*readmodels.Assistant, error)
+	AuditLog(ctx context.Context, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.AuditEntry], error)
 	APIKeys(ctx context.Context, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.APIKey], error)
 	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.ModelInvocation], error)
 	AuditIntegrity(ctx context.Context) (*AuditIntegrity, error)
@@ -973,6 +991,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditIntegrity.UnanchoredTail(childComplexity), true
+
+	case "ConfiguredIdentityProvider.acceptedAcr":
+		if e.ComplexityRoot.ConfiguredIdentityProvider.AcceptedACR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfiguredIdentityProvider.AcceptedACR(childComplexity), true
+	case "ConfiguredIdentityProvider.allowedAmr":
+		if e.ComplexityRoot.ConfiguredIdentityProvider.AllowedAMR == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfiguredIdentityProvider.AllowedAMR(childComplexity), true
+	case "ConfiguredIdentityProvider.audience":
+		if e.ComplexityRoot.ConfiguredIdentityProvider.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfiguredIdentityProvider.Audience(childComplexity), true
+	case "ConfiguredIdentityProvider.issuer":
+		if e.ComplexityRoot.ConfiguredIdentityProvider.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfiguredIdentityProvider.Issuer(childComplexity), true
 
 	case "Conversation.assistantId":
 		if e.ComplexityRoot.Conversation.AssistantID == nil {
@@ -1915,6 +1958,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.OrganizationSettings.SessionIdleTimeoutMinutes(childComplexity), true
 
+	case "OrganizationSettingsAsOf.exists":
+		if e.ComplexityRoot.OrganizationSettingsAsOf.Exists == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettingsAsOf.Exists(childComplexity), true
+	case "OrganizationSettingsAsOf.identityProviders":
+		if e.ComplexityRoot.OrganizationSettingsAsOf.IdentityProviders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettingsAsOf.IdentityProviders(childComplexity), true
+	case "OrganizationSettingsAsOf.settings":
+		if e.ComplexityRoot.OrganizationSettingsAsOf.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettingsAsOf.Settings(childComplexity), true
+
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
 			break
@@ -1949,7 +2011,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.AccessOf(childComplexity, args["userId"].(string), args["consistentAt"].(*string)), true
+		return e.ComplexityRoot.Query.AccessOf(childComplexity, args["userId"].(string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
+	case "Query.assistant":
+		if e.ComplexityRoot.Query.Assistant == nil {
+			break
+		}
+
+		args, err := ec.field_Query_assistant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Assistant(childComplexity, args["id"].(string), args["asOf"].(*time.Time)), true
 	case "Query.assistants":
 		if e.ComplexityRoot.Query.Assistants == nil {
 			break
@@ -1977,7 +2050,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["filter"].(*AuditFilter), args["justification"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["filter"].(*AuditFilter), args["justification"].(*string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
 	case "Query.auditProof":
 		if e.ComplexityRoot.Query.AuditProof == nil {
 			break
@@ -2056,6 +2129,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organization(childComplexity, args["consistentAt"].(*string)), true
+	case "Query.organizationSettings":
+		if e.ComplexityRoot.Query.OrganizationSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Query_organizationSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrganizationSettings(childComplexity, args["asOf"].(*time.Time)), true
 	case "Query.search":
 		if e.ComplexityRoot.Query.Search == nil {
 			break
@@ -2077,7 +2161,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Space(childComplexity, args["id"].(string), args["consistentAt"].(*string)), true
+		return e.ComplexityRoot.Query.Space(childComplexity, args["id"].(string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
 	case "Query.spaces":
 		if e.ComplexityRoot.Query.Spaces == nil {
 			break
@@ -2105,7 +2189,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.WhoCanAccess(childComplexity, args["spaceId"].(string), args["consistentAt"].(*string)), true
+		return e.ComplexityRoot.Query.WhoCanAccess(childComplexity, args["spaceId"].(string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
 
 	case "ReplyDelta.conversationId":
 		if e.ComplexityRoot.ReplyDelta.ConversationID == nil {
@@ -2583,8 +2667,12 @@ type Query {
   organization(consistentAt: String): Organization! @authenticated
   "The spaces of the caller's organisation the caller is a member of, by name."
   spaces(first: Int = 20, after: String, consistentAt: String): SpaceConnection! @authenticated
-  "A space the caller is a member of; null otherwise."
-  space(id: ID!, consistentAt: String): Space @authenticated
+  """
+  A space the caller is a member of; null otherwise. With asOf (Admins): the space as it was
+  then — classification, models, members and roles, folded from the organisation's events,
+  never the read models (name null) — whether or not the caller is a member; recorded.
+  """
+  space(id: ID!, consistentAt: String, asOf: Time): Space @authenticated
   "The assistants of a space the caller is a member of (empty otherwise)."
   assistants(spaceId: ID!, first: Int = 50, after: String, consistentAt: String): AssistantConnection! @authenticated
   "The documents of a space the caller is a member of (empty otherwise), without their content."
@@ -2598,22 +2686,28 @@ type Query {
   conversation(id: ID!, consistentAt: String): Conversation @authenticated
   "Hybrid (keyword and vector) search over a space the caller is a member of."
   search(spaceId: ID!, query: String!, limit: Int = 10, consistentAt: String): [SearchHit!]! @authenticated
-  "Who can access a space of the organisation, and with which role."
-  whoCanAccess(spaceId: ID!, consistentAt: String): [Access!]! @hasOrgRole(roles: [ADMIN])
-  "Which spaces a user of the organisation can access, and with which role."
-  accessOf(userId: ID!, consistentAt: String): [Access!]! @hasOrgRole(roles: [ADMIN])
+  "Who can access a space of the organisation, and with which role; with asOf, who could then (folded from the events; recorded)."
+  whoCanAccess(spaceId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN])
+  "Which spaces a user of the organisation can access, and with which role; with asOf, which they could then (folded from the events; recorded)."
+  accessOf(userId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN])
+  "The organisation's settings and identity providers at asOf (default now), folded from its events; recorded."
+  organizationSettings(asOf: Time): OrganizationSettingsAsOf! @hasOrgRole(roles: [ADMIN])
+  "An assistant of the organisation at asOf (default now), folded from its events (name and instructions null); null when it did not exist; recorded."
+  assistant(id: ID!, asOf: Time): Assistant @hasOrgRole(roles: [ADMIN])
   """
   The organisation's audit log, newest first. Reading it is itself recorded, with the
-  justification (10 to 1000 characters), sealed.
+  justification (10 to 500 characters), sealed; a justification opens an audit session of an
+  hour (or continues the open one), and without one the read needs an open session.
   """
-  auditLog(filter: AuditFilter, justification: String!, first: Int = 50, after: String, consistentAt: String): AuditConnection! @hasOrgRole(roles: [ADMIN])
+  auditLog(filter: AuditFilter, justification: String, first: Int = 50, after: String, consistentAt: String): AuditConnection! @hasOrgRole(roles: [ADMIN])
   "The organisation's API keys (Admins) or the caller's own keys (everyone else). Never the secrets."
   apiKeys(first: Int = 50, after: String, consistentAt: String): ApiKeyConnection! @authenticated
   """
   What was sent to models and what they answered (Admins), newest first: the model, where it
   is hosted, the excerpts sent, the exact request and the response (when the assistant logs
   payloads), token counts, latency and outcome. Reading it is itself recorded in the audit log
-  with the filter, and with the justification (10 to 1000 characters, sealed) when given.
+  with the filter, and with the justification (10 to 500 characters, sealed) when given; as
+  for auditLog, without one the read needs an open audit session.
   """
   modelInvocations(filter: ModelInvocationFilter, justification: String, first: Int = 20, after: String, consistentAt: String): ModelInvocationConnection! @hasOrgRole(roles: [ADMIN])
   """
@@ -2898,6 +2992,22 @@ input UpdateOrganizationSettingsInput {
   modelPayloadRetentionDays: Int = 0
   "Keeps no model payloads at all, whatever assistants say."
   forbidModelPayloadLogging: Boolean = false
+}
+
+"The organisation's configuration at an instant."
+type OrganizationSettingsAsOf {
+  "False before the organisation existed (or once erased); settings are then the defaults."
+  exists: Boolean!
+  settings: OrganizationSettings!
+  identityProviders: [ConfiguredIdentityProvider!]!
+}
+
+"An identity provider as configured (see IdentityProvider)."
+type ConfiguredIdentityProvider {
+  issuer: String!
+  audience: String!
+  allowedAmr: [String!]!
+  acceptedAcr: [String!]!
 }
 
 "A model on the allow-list: an entry of the operator's model catalogue (ARKIV_MODEL_CATALOG), by id."
@@ -3699,6 +3809,20 @@ func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditIntegrity", field.Name)
 }
 
+func (ec *executionContext) childFields_ConfiguredIdentityProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "issuer":
+		return ec.fieldContext_ConfiguredIdentityProvider_issuer(ctx, field)
+	case "audience":
+		return ec.fieldContext_ConfiguredIdentityProvider_audience(ctx, field)
+	case "allowedAmr":
+		return ec.fieldContext_ConfiguredIdentityProvider_allowedAmr(ctx, field)
+	case "acceptedAcr":
+		return ec.fieldContext_ConfiguredIdentityProvider_acceptedAcr(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfiguredIdentityProvider", field.Name)
+}
+
 func (ec *executionContext) childFields_Conversation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4021,6 +4145,18 @@ func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context
 		return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettings", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationSettingsAsOf(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "exists":
+		return ec.fieldContext_OrganizationSettingsAsOf_exists(ctx, field)
+	case "settings":
+		return ec.fieldContext_OrganizationSettingsAsOf_settings(ctx, field)
+	case "identityProviders":
+		return ec.fieldContext_OrganizationSettingsAsOf_identityProviders(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettingsAsOf", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4738,6 +4874,14 @@ func (ec *executionContext) field_Query_accessOf_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["consistentAt"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
 	return args, nil
 }
 
@@ -4768,6 +4912,28 @@ func (ec *executionContext) field_Query_apiKeys_args(ctx context.Context, rawArg
 		return nil, err
 	}
 	args["consistentAt"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_assistant_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg1
 	return args, nil
 }
 
@@ -4821,8 +4987,8 @@ func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawAr
 	}
 	args["filter"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "justification",
-		func(ctx context.Context, v any) (string, error) {
-			return ec.unmarshalNString2string(ctx, v)
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5011,6 +5177,20 @@ func (ec *executionContext) field_Query_modelInvocations_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_organizationSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_organization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5082,6 +5262,14 @@ func (ec *executionContext) field_Query_space_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["consistentAt"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
 	return args, nil
 }
 
@@ -5134,6 +5322,14 @@ func (ec *executionContext) field_Query_whoCanAccess_args(ctx context.Context, r
 		return nil, err
 	}
 	args["consistentAt"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg2
 	return args, nil
 }
 
@@ -6839,6 +7035,98 @@ func (ec *executionContext) fieldContext_AuditIntegrity_lastVerification(_ conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ConfiguredIdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfiguredIdentityProvider_issuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issuer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfiguredIdentityProvider_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfiguredIdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ConfiguredIdentityProvider_audience(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfiguredIdentityProvider_audience(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfiguredIdentityProvider_audience(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfiguredIdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ConfiguredIdentityProvider_allowedAmr(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfiguredIdentityProvider_allowedAmr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AllowedAMR, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfiguredIdentityProvider_allowedAmr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfiguredIdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ConfiguredIdentityProvider_acceptedAcr(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfiguredIdentityProvider_acceptedAcr(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AcceptedACR, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfiguredIdentityProvider_acceptedAcr(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfiguredIdentityProvider", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Conversation_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.Conversation) (ret graphql.Marshaler) {
@@ -10993,6 +11281,93 @@ func (ec *executionContext) fieldContext_OrganizationSettings_forbidModelPayload
 	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _OrganizationSettingsAsOf_exists(ctx context.Context, field graphql.CollectedField, obj *history.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettingsAsOf_exists(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exists, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettingsAsOf_exists(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationSettingsAsOf", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationSettingsAsOf_settings(ctx context.Context, field graphql.CollectedField, obj *history.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettingsAsOf_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Settings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.OrganizationSettings) graphql.Marshaler {
+			return ec.marshalNOrganizationSettings2githubᚗcomᚋarkivᚋarkivᚋdomainᚐOrganizationSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettingsAsOf_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationSettingsAsOf",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationSettingsAsOf_identityProviders(ctx context.Context, field graphql.CollectedField, obj *history.Settings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettingsAsOf_identityProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityProviders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.IdentityProvider) graphql.Marshaler {
+			return ec.marshalNConfiguredIdentityProvider2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐIdentityProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettingsAsOf_identityProviders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationSettingsAsOf",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfiguredIdentityProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *readmodels.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11243,7 +11618,7 @@ func (ec *executionContext) _Query_space(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Space(ctx, fc.Args["id"].(string), fc.Args["consistentAt"].(*string))
+			return ec.Resolvers.Query().Space(ctx, fc.Args["id"].(string), fc.Args["consistentAt"].(*string), fc.Args["asOf"].(*time.Time))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -11585,7 +11960,7 @@ func (ec *executionContext) _Query_whoCanAccess(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().WhoCanAccess(ctx, fc.Args["spaceId"].(string), fc.Args["consistentAt"].(*string))
+			return ec.Resolvers.Query().WhoCanAccess(ctx, fc.Args["spaceId"].(string), fc.Args["consistentAt"].(*string), fc.Args["asOf"].(*time.Time))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -11647,7 +12022,7 @@ func (ec *executionContext) _Query_accessOf(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().AccessOf(ctx, fc.Args["userId"].(string), fc.Args["consistentAt"].(*string))
+			return ec.Resolvers.Query().AccessOf(ctx, fc.Args["userId"].(string), fc.Args["consistentAt"].(*string), fc.Args["asOf"].(*time.Time))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -11699,6 +12074,130 @@ func (ec *executionContext) fieldContext_Query_accessOf(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_organizationSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_organizationSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrganizationSettings(ctx, fc.Args["asOf"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *history.Settings
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *history.Settings
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *history.Settings) graphql.Marshaler {
+			return ec.marshalNOrganizationSettingsAsOf2ᚖgithubᚗcomᚋarkivᚋarkivᚋhistoryᚐSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_organizationSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationSettingsAsOf(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_organizationSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_assistant(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_assistant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Assistant(ctx, fc.Args["id"].(string), fc.Args["asOf"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *readmodels.Assistant
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *readmodels.Assistant
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.Assistant) graphql.Marshaler {
+			return ec.marshalOAssistant2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAssistant(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_assistant(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Assistant(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_assistant_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_auditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11709,7 +12208,7 @@ func (ec *executionContext) _Query_auditLog(ctx context.Context, field graphql.C
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().AuditLog(ctx, fc.Args["filter"].(*AuditFilter), fc.Args["justification"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string))
+			return ec.Resolvers.Query().AuditLog(ctx, fc.Args["filter"].(*AuditFilter), fc.Args["justification"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -16466,6 +16965,60 @@ func (ec *executionContext) _AuditIntegrity(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var configuredIdentityProviderImplementors = []string{"ConfiguredIdentityProvider"}
+
+func (ec *executionContext) _ConfiguredIdentityProvider(ctx context.Context, sel ast.SelectionSet, obj *domain.IdentityProvider) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, configuredIdentityProviderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConfiguredIdentityProvider")
+		case "issuer":
+			out.Values[i] = ec._ConfiguredIdentityProvider_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audience":
+			out.Values[i] = ec._ConfiguredIdentityProvider_audience(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "allowedAmr":
+			out.Values[i] = ec._ConfiguredIdentityProvider_allowedAmr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "acceptedAcr":
+			out.Values[i] = ec._ConfiguredIdentityProvider_acceptedAcr(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var conversationImplementors = []string{"Conversation"}
 
 func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Conversation) graphql.Marshaler {
@@ -18230,6 +18783,55 @@ func (ec *executionContext) _OrganizationSettings(ctx context.Context, sel ast.S
 	return out
 }
 
+var organizationSettingsAsOfImplementors = []string{"OrganizationSettingsAsOf"}
+
+func (ec *executionContext) _OrganizationSettingsAsOf(ctx context.Context, sel ast.SelectionSet, obj *history.Settings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationSettingsAsOfImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationSettingsAsOf")
+		case "exists":
+			out.Values[i] = ec._OrganizationSettingsAsOf_exists(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "settings":
+			out.Values[i] = ec._OrganizationSettingsAsOf_settings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityProviders":
+			out.Values[i] = ec._OrganizationSettingsAsOf_identityProviders(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var pageInfoImplementors = []string{"PageInfo"}
 
 func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *readmodels.PageInfo) graphql.Marshaler {
@@ -18567,6 +19169,47 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "organizationSettings":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_organizationSettings(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "assistant":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_assistant(ctx, field)
 				return res
 			}
 
@@ -19946,6 +20589,26 @@ func (ec *executionContext) unmarshalNConfigureIdentityProviderInput2githubᚗco
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNConfiguredIdentityProvider2githubᚗcomᚋarkivᚋarkivᚋdomainᚐIdentityProvider(ctx context.Context, sel ast.SelectionSet, v domain.IdentityProvider) graphql.Marshaler {
+	return ec._ConfiguredIdentityProvider(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConfiguredIdentityProvider2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐIdentityProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.IdentityProvider) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNConfiguredIdentityProvider2githubᚗcomᚋarkivᚋarkivᚋdomainᚐIdentityProvider(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNCreateApiKeyInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐCreateAPIKeyInput(ctx context.Context, v any) (CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateApiKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20463,6 +21126,20 @@ func (ec *executionContext) marshalNOrganization2ᚖgithubᚗcomᚋarkivᚋarkiv
 
 func (ec *executionContext) marshalNOrganizationSettings2githubᚗcomᚋarkivᚋarkivᚋdomainᚐOrganizationSettings(ctx context.Context, sel ast.SelectionSet, v domain.OrganizationSettings) graphql.Marshaler {
 	return ec._OrganizationSettings(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrganizationSettingsAsOf2githubᚗcomᚋarkivᚋarkivᚋhistoryᚐSettings(ctx context.Context, sel ast.SelectionSet, v history.Settings) graphql.Marshaler {
+	return ec._OrganizationSettingsAsOf(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrganizationSettingsAsOf2ᚖgithubᚗcomᚋarkivᚋarkivᚋhistoryᚐSettings(ctx context.Context, sel ast.SelectionSet, v *history.Settings) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OrganizationSettingsAsOf(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v readmodels.PageInfo) graphql.Marshaler {
@@ -21032,6 +21709,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalOAssistant2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAssistant(ctx context.Context, sel ast.SelectionSet, v *readmodels.Assistant) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Assistant(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOAuditFilter2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditFilter(ctx context.Context, v any) (*AuditFilter, error) {
