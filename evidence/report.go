@@ -28,6 +28,9 @@ type Claim struct {
 	Controls []string
 }
 
+// Href is the claim's link: the file and the JSON pointer of the entry.
+func (c Claim) Href() template.URL { return template.URL(c.File + "#" + c.Pointer) }
+
 // The DPIA headings for technical measures, in the report's order.
 var headings = []string{
 	"Access control and authentication",
@@ -106,7 +109,7 @@ var reportTmpl = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <p>Organisation <code>{{.M.Organization}}</code>, period {{.M.From.Format "2006-01-02T15:04:05Z07:00"}} to {{.M.To.Format "2006-01-02T15:04:05Z07:00"}}, Arkiv {{.M.ArkivVersion}}.
 Every claim links to the JSON file and entry (JSON pointer) that back it; <code>manifest.json</code> lists every file with its SHA-256, signed in <code>manifest.sig</code>.</p>
 {{range .Sections}}<h2>{{.Heading}}</h2><ul>{{range .Claims}}
-<li>{{.Text}} <span class="src">(<a href="{{.File}}#{{.Pointer}}">{{.File}}#{{.Pointer}}</a>; ISO/IEC 27001:2022 A.{{range $i, $c := .Controls}}{{if $i}}, A.{{end}}{{$c}}{{end}})</span></li>{{end}}
+<li>{{.Text}} <span class="src">(<a href="{{.Href}}">{{.File}}#{{.Pointer}}</a>; ISO/IEC 27001:2022 A.{{range $i, $c := .Controls}}{{if $i}}, A.{{end}}{{$c}}{{end}})</span></li>{{end}}
 </ul>{{end}}
 </body></html>
 `))
@@ -147,6 +150,7 @@ func renderPDF(d reportData) ([]byte, error) {
 	p.SetCreationDate(zipTime)
 	p.SetModificationDate(zipTime)
 	p.SetCompression(true)
+	p.SetCatalogSort(true) // fonts and images in a fixed order: reproducible bytes
 	p.SetTitle("DPIA evidence", false)
 	tr := p.UnicodeTranslatorFromDescriptor("")
 	p.AddPage()
