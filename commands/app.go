@@ -44,6 +44,7 @@ type App struct {
 	// ViewAuditIntegrity records reads of the verifiable log's state and proofs.
 	ViewAuditIntegrity   Handler[ViewAuditIntegrity, Result]
 	ExportAuditLog       Handler[ExportAuditLog, Result]
+	ExportEvidence       Handler[ExportEvidence, Result]
 	ExportData           Handler[ExportData, Result]
 	ViewModelInvocations Handler[ViewModelInvocations, Result]
 	// RecordRetentionDestruction is run by the retention process manager as the system actor.
@@ -101,6 +102,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ViewAuditLog, log, x.viewAuditLog)
 	handle(&a.ViewAuditIntegrity, log, x.viewAuditIntegrity)
 	handle(&a.ExportAuditLog, log, x.exportAuditLog)
+	handle(&a.ExportEvidence, log, x.exportEvidence)
 	handle(&a.ExportData, log, x.exportData)
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
 	handle(&a.RecordRetentionDestruction, log, x.recordRetentionDestruction)

@@ -115,7 +115,7 @@ func AllEvents() []Event {
 		APIKeyCreated{}, APIKeyRevoked{}, APIKeyUsed{},
 		ErasureRequested{}, ErasureRestored{}, ErasureCompleted{}, RetentionBucketDestroyed{},
 		AccessDenied{}, DocumentViewed{}, AuditLogViewed{}, AuditIntegrityViewed{}, AuditLogExported{}, DataExported{},
-		ModelInvocationsViewed{}, LoginFailed{}, LoginSucceeded{},
+		ModelInvocationsViewed{}, LoginFailed{}, LoginSucceeded{}, EvidenceExported{},
 	}
 }
 

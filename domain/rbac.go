@@ -106,6 +106,8 @@ const (
 	CmdConfigureIdentityProvider Command = "ConfigureIdentityProvider"
 	// CmdRemoveIdentityProvider removes an OIDC identity provider (Admins).
 	CmdRemoveIdentityProvider Command = "RemoveIdentityProvider"
+	// CmdExportEvidence records a DPIA evidence bundle's export (Admins).
+	CmdExportEvidence Command = "ExportEvidence"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -174,6 +176,7 @@ var permissions = []Permission{
 	{CmdExportAuditLog, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdExportEvidence, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // SystemActor is the actor id under which Arkiv's own process managers run commands (the

@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"dev":         {"start the embedded stack and the API server (make run)", cmdDev},
 		"eventstore":  {"run the embedded EventStoreDB server (storage in ARKIV_PG_URL)", cmdEventStore},
 		"keys":        {"keyring tools: generate-kek, rotate-kek, prune-kek, status", cmdKeys},
+		"evidence":    {"DPIA evidence bundles: export --org ID --from T1 --to T2 --out FILE.zip, verify FILE.zip --key FILE", cmdEvidence},
 		"audit":       {"verifiable log: generate-key, public-key, verify, prove, verify-proof, checkpoints", cmdAudit},
 		"serve":       {"run the API server against external services", cmdServe},
 		"stack":       {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
