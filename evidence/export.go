@@ -27,10 +27,10 @@ type Source interface {
 	Scan(ctx context.Context, fn func(ledger.Entry) error) error
 }
 
-// Names decrypts the names of data subjects for --with-names; Name reports ok false for a
-// subject that has been erased (its key destroyed) or is unknown.
-type Names interface {
-	UserName(ctx context.Context, userID string) (name string, ok bool, err error)
+// Decoder decodes an event's payload, decrypting its sealed fields (the keyring codec): a
+// field whose subject is erased comes back redacted. Only --with-names uses it.
+type Decoder interface {
+	Decode(ctx context.Context, eventID string, data []byte, into any) error
 }
 
 // Request is what an export is asked for.
@@ -46,8 +46,9 @@ type Request struct {
 	Signer note.Signer
 	// SignedAt is the signing time written into the manifest.
 	SignedAt time.Time
-	// Names, when set, adds the names of users not erased (--with-names).
-	Names Names
+	// Names, when set, adds the names of users not erased (--with-names): never the name
+	// of an erased user, whose key is destroyed or shredding.
+	Names Decoder
 	// Fold replaces the bundle's own configuration fold (nil: NewConfigFold).
 	Fold func() Folder
 }
@@ -110,6 +111,7 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 		leaf           uint64
 		lo, hi         uint64
 		inPeriod, seen int
+		registered     []ledger.Entry
 	)
 	v := ledger.NewVerifier(ledger.Options{Keys: req.Keys})
 	var failure *ledger.Failure
@@ -143,6 +145,9 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 			return nil
 		}
 		seen++
+		if req.Names != nil && en.Type == (domain.UserRegistered{}).EventName() {
+			registered = append(registered, en)
+		}
 		e := Event{EventID: en.EventID, Stream: en.Stream, Revision: en.Revision, Type: en.Type, Data: en.Data, Meta: meta, Leaf: index}
 		at := e.At()
 		if !at.Before(to) {
@@ -194,7 +199,7 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 	st := fold.State()
 	end = &st
 	if req.Names != nil {
-		if err := addNames(ctx, req.Names, start, end); err != nil {
+		if err := addNames(ctx, req.Names, registered, start, end); err != nil {
 			return res, err
 		}
 	}
@@ -317,16 +322,23 @@ func nonNilChanges(c []Change) []Change {
 	return c
 }
 
-func addNames(ctx context.Context, n Names, states ...*State) error {
+func addNames(ctx context.Context, dec Decoder, registered []ledger.Entry, states ...*State) error {
+	names := map[string]string{}
+	for _, en := range registered {
+		var d struct {
+			UserID string        `json:"userId"`
+			Name   domain.Sealed `json:"name"`
+		}
+		if err := dec.Decode(ctx, en.EventID, en.Data, &d); err != nil {
+			return fmt.Errorf("decrypting the name in event %s: %w", en.EventID, err)
+		}
+		if !d.Name.Redacted && d.Name.Plain != "" {
+			names[d.UserID] = d.Name.Plain
+		}
+	}
 	for _, s := range states {
 		for i := range s.Users {
-			name, ok, err := n.UserName(ctx, s.Users[i].ID)
-			if err != nil {
-				return err
-			}
-			if ok {
-				s.Users[i].Name = name
-			}
+			s.Users[i].Name = names[s.Users[i].ID]
 		}
 	}
 	return nil

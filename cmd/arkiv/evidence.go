@@ -80,7 +80,7 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 	fromS := fs.String("from", "", "start of the period, RFC 3339 or YYYY-MM-DD (inclusive)")
 	toS := fs.String("to", "", "end of the period, RFC 3339 or YYYY-MM-DD (exclusive)")
 	out := fs.String("out", "", "the bundle to write (.zip); it must not exist")
-	withNames := fs.Bool("with-names", false, "include the names of users not erased (not available yet)")
+	withNames := fs.Bool("with-names", false, "include the names of users not erased (decrypted with the key store); never those of erased users")
 	var wc writeConfig
 	fs.StringVar(&wc.ESDBURL, "esdb-url", envOr("ARKIV_ESDB_URL", ""), "EventStoreDB connection string (ARKIV_ESDB_URL)")
 	fs.StringVar(&wc.PGURL, "pg-url", envOr("ARKIV_PG_URL", ""), "Postgres (ARKIV_PG_URL), for the key store the export's record is sealed with")
@@ -94,9 +94,6 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if *org == "" || *actor == "" || *fromS == "" || *toS == "" || *out == "" {
 		return usageError{evidenceUsage}
-	}
-	if *withNames {
-		return usageError{"--with-names is not available yet: bundles hold pseudonymous ids only"}
 	}
 	if wc.ESDBURL == "" || wc.KEKFile == "" || *signingKey == "" {
 		return usageError{"ARKIV_ESDB_URL, ARKIV_KEK_FILE and ARKIV_SIGNING_KEY_FILE are required"}
@@ -130,20 +127,6 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 	defer client.Close()
 	src := logSource{ledgerproj.NewLogReader(eventlog.New(client, esdbwatermill.Options{Logger: env.log}))}
 
-	tmp, err := os.CreateTemp(filepath.Dir(*out), ".evidence-*.zip")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	res, err := evidence.Export(ctx, src, evidence.Request{Organization: *org, From: from, To: to, Version: version,
-		Keys: note.VerifierList(trusted...), Signer: k.Signer, SignedAt: time.Now().UTC()}, tmp)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	// The export is an audited event: recorded (and authorised) before the bundle is kept.
 	w, err := openWriteSide(ctx, env, wc)
 	if err != nil {
 		return err
@@ -153,8 +136,26 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	req := evidence.Request{Organization: *org, From: from, To: to, Version: version,
+		Keys: note.VerifierList(trusted...), Signer: k.Signer, SignedAt: time.Now().UTC()}
+	if *withNames {
+		req.Names = w.Deps.Codec
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(*out), ".evidence-*.zip")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	res, err := evidence.Export(ctx, src, req, tmp)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	// The export is an audited event: recorded (and authorised) before the bundle is kept.
 	rec := usecase.ExportEvidence{Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: *actor}, From: from, To: to,
-		ManifestSHA256: res.ManifestSHA256}
+		ManifestSHA256: res.ManifestSHA256, WithNames: *withNames}
 	if c := res.Manifest.Checkpoint; c != nil {
 		rec.TreeSize, rec.Root = c.Size, c.Root
 	}

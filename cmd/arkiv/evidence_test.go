@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	usecase "github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/ledger"
 )
 
@@ -131,6 +133,56 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	if code, stdout := runCLI("evidence", "verify", bad, "--key", pub); code != 1 || !strings.Contains(stdout, "safeguards.json") || !strings.Contains(stdout, "size check") {
 		t.Fatalf("verify of a tampered bundle exited %d: %s", code, stdout)
 	}
+	// With names: the Admin's name, never an erased user's.
+	erased, err := app.RegisterUser.Handle(ctx, usecase.RegisterUser{Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: b.AdminUserID},
+		Email: "erin@example.org", Name: "Erin Erased", Role: domain.OrgRoleUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kekKey, err := keyring.LoadOrCreateKEKFile(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksDSN, err := keyring.KeystoreURL("", a.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ksPool, err := pgxpool.New(ctx, ksDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ksPool.Close()
+	kr, err := keyring.Open(ctx, ksPool, kekKey, domain.SystemClock{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kr.Close()
+	if err := kr.StartShredding(ctx, domain.UserSubject(erased.ID), "erasure", b.AdminUserID, 0); err != nil {
+		t.Fatal(err)
+	}
+	named := filepath.Join(dir, "named.zip")
+	namedArgs := append(append([]string(nil), exportArgs...), "--with-names")
+	namedArgs[11] = named
+	if code, stdout := runCLI(namedArgs...); code != 0 {
+		t.Fatalf("export --with-names exited %d: %s", code, stdout)
+	}
+	nz, err := zip.OpenReader(named)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acc []byte
+	for _, f := range nz.File {
+		if f.Name == "access-control.json" {
+			rc, _ := f.Open()
+			acc, _ = io.ReadAll(rc)
+			rc.Close()
+		}
+	}
+	nz.Close()
+	if !bytes.Contains(acc, []byte("Dee Peo")) || bytes.Contains(acc, []byte("Erin Erased")) || !bytes.Contains(acc, []byte(erased.ID)) {
+		t.Errorf("--with-names: want the Admin's name and the erased user's id only:\n%s", acc)
+	}
+
 	// A non-Admin's export is refused and leaves no bundle.
 	other := filepath.Join(dir, "other.zip")
 	exportArgs[5] = uuid.NewString()
