@@ -113,18 +113,18 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 		inPeriod, seen int
 		registered     []ledger.Entry
 	)
-	v := ledger.NewVerifier(ledger.Options{Keys: req.Keys})
-	var failure *ledger.Failure
+	ver := startVerifier(ctx, req.Keys)
+	batch := make([]ledger.Entry, 0, verifyBatch)
 	var meta domain.Metadata
 	err := src.Scan(ctx, func(en ledger.Entry) error {
 		index := leaf
 		leaf++
-		if failure == nil {
-			if err := v.Add(ctx, en); err != nil {
-				if !errors.As(err, &failure) {
-					return err
-				}
+		batch = append(batch, en)
+		if len(batch) == verifyBatch {
+			if err := ver.send(batch); err != nil {
+				return err
 			}
+			batch = make([]ledger.Entry, 0, verifyBatch)
 		}
 		if en.Stream == ledger.DefaultStream && en.Type == ledger.CheckpointType {
 			var d ledger.CheckpointData
@@ -180,15 +180,18 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 		}
 		return stats.add(e, cfg)
 	})
+	if err == nil {
+		err = ver.send(batch)
+	}
+	rep, verr := ver.finish()
 	if err != nil {
 		return res, err
+	}
+	if verr != nil {
+		return res, verr
 	}
 	if seen == 0 {
 		return res, ErrNoOrganization
-	}
-	rep, err := v.Finish(ctx)
-	if err != nil {
-		return res, err
 	}
 	res.Verification, res.Events = rep, inPeriod
 	if start == nil {
