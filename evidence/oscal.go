@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	oscal "github.com/defenseunicorns/go-oscal/src/types/oscal-1-1-2"
 	"github.com/google/uuid"
 )
 
@@ -19,77 +20,6 @@ var Controls = map[string]string{
 // oscalNamespace is the UUIDv5 namespace of the bundle's OSCAL ids.
 var oscalNamespace = uuid.MustParse("6f1c5a52-7f1e-4f0c-9a3e-2b9d7e4c1a10")
 
-// OSCAL document types (assessment-results, OSCAL 1.1.2), the subset the bundle fills.
-type (
-	oscalDoc struct {
-		AR oscalAR `json:"assessment-results"`
-	}
-	oscalAR struct {
-		UUID     string        `json:"uuid"`
-		Metadata oscalMetadata `json:"metadata"`
-		ImportAP oscalImportAP `json:"import-ap"`
-		Results  []oscalResult `json:"results"`
-	}
-	oscalMetadata struct {
-		Title        string `json:"title"`
-		LastModified string `json:"last-modified"`
-		Version      string `json:"version"`
-		OSCALVersion string `json:"oscal-version"`
-	}
-	oscalImportAP struct {
-		Href string `json:"href"`
-	}
-	oscalResult struct {
-		UUID             string             `json:"uuid"`
-		Title            string             `json:"title"`
-		Description      string             `json:"description"`
-		Start            string             `json:"start"`
-		End              string             `json:"end"`
-		ReviewedControls oscalReviewed      `json:"reviewed-controls"`
-		Observations     []oscalObservation `json:"observations"`
-		Findings         []oscalFinding     `json:"findings"`
-	}
-	oscalReviewed struct {
-		ControlSelections []oscalSelection `json:"control-selections"`
-	}
-	oscalSelection struct {
-		IncludeControls []oscalControlRef `json:"include-controls"`
-	}
-	oscalControlRef struct {
-		ControlID string `json:"control-id"`
-	}
-	oscalObservation struct {
-		UUID             string          `json:"uuid"`
-		Title            string          `json:"title"`
-		Description      string          `json:"description"`
-		Methods          []string        `json:"methods"`
-		Collected        string          `json:"collected"`
-		RelevantEvidence []oscalEvidence `json:"relevant-evidence"`
-	}
-	oscalEvidence struct {
-		Href        string `json:"href"`
-		Description string `json:"description"`
-	}
-	oscalFinding struct {
-		UUID                string            `json:"uuid"`
-		Title               string            `json:"title"`
-		Description         string            `json:"description"`
-		Target              oscalTarget       `json:"target"`
-		RelatedObservations []oscalRelatedObs `json:"related-observations"`
-	}
-	oscalTarget struct {
-		Type     string      `json:"type"`
-		TargetID string      `json:"target-id"`
-		Status   oscalStatus `json:"status"`
-	}
-	oscalStatus struct {
-		State string `json:"state"`
-	}
-	oscalRelatedObs struct {
-		ObservationUUID string `json:"observation-uuid"`
-	}
-)
-
 func id5(parts ...string) string {
 	return uuid.NewSHA1(oscalNamespace, []byte(strings.Join(parts, "\x00"))).String()
 }
@@ -97,56 +27,67 @@ func id5(parts ...string) string {
 // controlID is the OSCAL control id of an Annex A control ("8.15" → "a.8.15").
 func controlID(c string) string { return "a." + c }
 
-// OSCAL returns the bundle's OSCAL assessment-results document: one observation per report
-// claim (its evidence the JSON file and entry), one finding per Annex A control relating
-// the observations that back it. Every id is a UUIDv5 of the content, every time the
-// period's, so the document is reproducible.
+// OSCAL returns the bundle's OSCAL 1.1.2 assessment-results document, built with
+// go-oscal's types: one observation per report claim (its evidence the JSON file and entry),
+// one finding per Annex A control relating the observations that back it. Every id is a
+// UUIDv5 of the content and every time the period's, so the document is reproducible.
 func OSCAL(d reportData, files []File) ([]byte, error) {
 	m := d.Manifest
-	base := m.Organization + "\x00" + m.From.Format("2006-01-02T15:04:05Z") + "\x00" + m.To.Format("2006-01-02T15:04:05Z")
-	end := m.To.Format("2006-01-02T15:04:05Z")
-	res := oscalResult{UUID: id5(base, "result"), Title: "Arkiv DPIA evidence", Start: m.From.Format("2006-01-02T15:04:05Z"), End: end,
+	const ts = "2006-01-02T15:04:05Z"
+	base := m.Organization + "\x00" + m.From.Format(ts) + "\x00" + m.To.Format(ts)
+	end := m.To.UTC()
+	res := oscal.Result{UUID: id5(base, "result"), Title: "Arkiv DPIA evidence", Start: m.From.UTC(), End: &end,
 		Description: "Technical safeguards of organisation " + m.Organization + " as configured and exercised in the period, from Arkiv's verifiable log."}
 	var ids []string
 	for c := range Controls {
 		ids = append(ids, c)
 	}
 	sort.Slice(ids, func(i, j int) bool { return controlLess(ids[i], ids[j]) })
-	sel := oscalSelection{}
+	var include []oscal.AssessedControlsSelectControlById
 	for _, c := range ids {
-		sel.IncludeControls = append(sel.IncludeControls, oscalControlRef{ControlID: controlID(c)})
+		include = append(include, oscal.AssessedControlsSelectControlById{ControlId: controlID(c)})
 	}
-	res.ReviewedControls.ControlSelections = []oscalSelection{sel}
+	res.ReviewedControls.ControlSelections = []oscal.AssessedControls{{IncludeControls: &include}}
+	var observations []oscal.Observation
 	byControl := map[string][]string{}
+	observe := func(u, title, text, href, what string) {
+		ev := []oscal.RelevantEvidence{{Href: href, Description: what}}
+		observations = append(observations, oscal.Observation{UUID: u, Title: title, Description: text, Methods: []string{"EXAMINE"},
+			Collected: end, RelevantEvidence: &ev})
+	}
 	for _, c := range d.claims() {
 		u := id5(base, "observation", c.File, c.Pointer, c.Text)
-		res.Observations = append(res.Observations, oscalObservation{UUID: u, Title: c.Heading, Description: c.Text, Methods: []string{"EXAMINE"},
-			Collected: end, RelevantEvidence: []oscalEvidence{{Href: c.File + "#" + c.Pointer, Description: "bundle file " + c.File + ", entry " + c.Pointer}}})
+		observe(u, c.Heading, c.Text, c.File+"#"+c.Pointer, "bundle file "+c.File+", entry "+c.Pointer)
 		for _, ctl := range c.Controls {
 			byControl[ctl] = append(byControl[ctl], u)
 		}
 	}
 	// 8.11 (data masking): pseudonymous ids only, sealed fields never in the bundle.
 	u := id5(base, "observation", "masking")
-	res.Observations = append(res.Observations, oscalObservation{UUID: u, Title: "Data handling", Methods: []string{"EXAMINE"}, Collected: end,
-		Description:      "Events carry pseudonymous ids; personal data and content are sealed per subject, and this bundle holds no personal data beyond pseudonymous ids unless exported with names.",
-		RelevantEvidence: []oscalEvidence{{Href: FileConfiguration + "#/changes", Description: "sealed fields appear as [sealed]"}}})
+	observe(u, "Data handling", "Events carry pseudonymous ids; personal data and content are sealed per subject, and this bundle holds no personal data beyond pseudonymous ids unless exported with names.",
+		FileConfiguration+"#/changes", "sealed fields appear as [sealed]")
 	byControl["8.11"] = append(byControl["8.11"], u)
+	var findings []oscal.Finding
 	for _, c := range ids {
-		f := oscalFinding{UUID: id5(base, "finding", c), Title: "A." + c + " " + Controls[c],
+		f := oscal.Finding{UUID: id5(base, "finding", c), Title: "A." + c + " " + Controls[c],
 			Description: "Evidence from the period for ISO/IEC 27001:2022 Annex A control " + c + ".",
-			Target:      oscalTarget{Type: "objective-id", TargetID: controlID(c) + "_obj", Status: oscalStatus{State: "satisfied"}}}
+			Target:      oscal.FindingTarget{Type: "objective-id", TargetId: controlID(c) + "_obj", Status: oscal.ObjectiveStatus{State: "satisfied"}}}
 		if len(byControl[c]) == 0 {
 			f.Target.Status.State = "not-satisfied"
 		}
+		var rel []oscal.RelatedObservation
 		for _, o := range byControl[c] {
-			f.RelatedObservations = append(f.RelatedObservations, oscalRelatedObs{ObservationUUID: o})
+			rel = append(rel, oscal.RelatedObservation{ObservationUuid: o})
 		}
-		res.Findings = append(res.Findings, f)
+		if rel != nil {
+			f.RelatedObservations = &rel
+		}
+		findings = append(findings, f)
 	}
-	doc := oscalDoc{AR: oscalAR{UUID: id5(base, "assessment-results"),
-		Metadata: oscalMetadata{Title: "Arkiv DPIA evidence for " + m.Organization, LastModified: end, Version: m.ArkivVersion, OSCALVersion: "1.1.2"},
-		ImportAP: oscalImportAP{Href: "#arkiv-dpia-assessment-plan"}, Results: []oscalResult{res}}}
+	res.Observations, res.Findings = &observations, &findings
+	doc := oscal.OscalCompleteSchema{AssessmentResults: &oscal.AssessmentResults{UUID: id5(base, "assessment-results"),
+		Metadata: oscal.Metadata{Title: "Arkiv DPIA evidence for " + m.Organization, LastModified: end, Version: m.ArkivVersion, OscalVersion: "1.1.2"},
+		ImportAp: oscal.ImportAp{Href: "#arkiv-dpia-assessment-plan"}, Results: []oscal.Result{res}}}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	return append(b, '\n'), err
 }
