@@ -118,6 +118,8 @@ func scriptedHistory(t testing.TB, signer note.Signer, perDay int) (*history, ex
 	h.add(spaceS, "space.created.v1", day(0), adminID, spaceID, orgID, map[string]any{"spaceId": spaceID, "organizationId": orgID, "name": "ak1.z", "classification": "CONFIDENTIAL", "createdBy": adminID})
 	h.add(spaceS, "space.member_added.v1", day(0), adminID, spaceID, orgID, map[string]any{"spaceId": spaceID, "userId": adminID, "role": "SPACE_ADMIN"})
 	h.add("org-"+otherOrg, "organization.created.v1", day(0), "x", "", otherOrg, map[string]any{"organizationId": otherOrg, "name": "ak1.o", "settings": settings(5, false)})
+	h.add("assistant-as1", "assistant.created.v1", day(5), adminID, spaceID, orgID, map[string]any{"assistantId": "as1", "organizationId": orgID, "spaceId": spaceID,
+		"name": "ak1.n", "instructions": "ak1.i", "model": "llm-eu", "retentionDays": 30})
 	h.add(orgS, "organization.settings_changed.v1", day(10), adminID, "", orgID, map[string]any{"organizationId": orgID, "settings": settings(15, true)})
 	h.add("apikey-"+keyID, "apikey.created.v1", day(20), adminID, "", orgID, map[string]any{"keyId": keyID, "organizationId": orgID, "ownerKind": "user", "ownerId": adminID, "prefix": "ak_live_ab12", "hash": "SECRET-HASH", "createdBy": adminID})
 	h.checkpoint(day(20))
@@ -189,6 +191,9 @@ func scriptedHistory(t testing.TB, signer note.Signer, perDay int) (*history, ex
 		switch d {
 		case 40:
 			h.add("org-"+orgID, "organization.settings_changed.v1", day(40).Add(12*time.Hour), adminID, "", orgID, map[string]any{"organizationId": orgID, "settings": settings(20, true)})
+		case 50:
+			h.add("assistant-as1", "assistant.updated.v1", day(50).Add(12*time.Hour), adminID, spaceID, orgID, map[string]any{"assistantId": "as1",
+				"name": "ak1.n", "instructions": "ak1.i", "model": "llm-eu", "retentionDays": 60})
 		case 45:
 			h.add("user-"+userID, "user.role_changed.v1", day(45).Add(12*time.Hour), adminID, "", orgID, map[string]any{"userId": userID, "role": "CREATOR"})
 		case 70:
@@ -269,8 +274,12 @@ func TestExportWindowOfNinetyDays(t *testing.T) {
 	if !conf.End.Settings.MFARequired {
 		t.Error("MFA at the end is off: the change of day 70 leaked into the window")
 	}
-	if len(conf.Changes) != 1 || conf.Changes[0].Actor != adminID || !conf.Changes[0].At.Equal(t0.AddDate(0, 0, 40).Add(12*time.Hour)) {
-		t.Errorf("changes = %+v, want the one of day 40 by the admin", conf.Changes)
+	if len(conf.Changes) != 2 || conf.Changes[0].Actor != adminID || !conf.Changes[0].At.Equal(t0.AddDate(0, 0, 40).Add(12*time.Hour)) ||
+		conf.Changes[1].Type != "assistant.updated.v1" {
+		t.Errorf("changes = %+v, want the settings of day 40 and the assistant of day 50, by the admin", conf.Changes)
+	}
+	if len(conf.Start.Assistants) != 1 || conf.Start.Assistants[0].RetentionDays != 30 || conf.End.Assistants[0].RetentionDays != 60 {
+		t.Errorf("assistants: start %+v, end %+v; want retention 30 then 60", conf.Start.Assistants, conf.End.Assistants)
 	}
 	var acc accessDoc
 	if err := json.Unmarshal(files[FileAccess], &acc); err != nil {

@@ -309,7 +309,7 @@ func redactedData(e Event) json.RawMessage {
 	if err := json.Unmarshal(e.Data, &m); err != nil {
 		return json.RawMessage("{}")
 	}
-	for _, k := range []string{"name", "email", "hash"} {
+	for _, k := range []string{"name", "email", "hash", "instructions"} {
 		if _, ok := m[k]; ok {
 			m[k] = "[sealed]"
 		}
@@ -358,6 +358,7 @@ type configState struct {
 	Settings          *domain.OrganizationSettings `json:"settings"`
 	IdentityProviders []IdentityProvider           `json:"identityProviders"`
 	Spaces            []spaceConfig                `json:"spaces"`
+	Assistants        []Assistant                  `json:"assistants"`
 }
 
 type spaceConfig struct {
@@ -376,7 +377,8 @@ type configurationDoc struct {
 }
 
 func configOf(s State) configState {
-	c := configState{Exists: s.Exists, Settings: s.Settings, IdentityProviders: s.IdentityProviders, Spaces: []spaceConfig{}}
+	c := configState{Exists: s.Exists, Settings: s.Settings, IdentityProviders: s.IdentityProviders, Spaces: []spaceConfig{},
+		Assistants: s.Assistants}
 	for _, sp := range s.Spaces {
 		c.Spaces = append(c.Spaces, spaceConfig{ID: sp.ID, Classification: sp.Classification, Models: sp.Models, Deleted: sp.Deleted})
 	}

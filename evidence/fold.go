@@ -71,6 +71,18 @@ type APIKey struct {
 	RevokedBy string     `json:"revokedBy,omitempty"`
 }
 
+// Assistant is an assistant's model, retention and data-minimisation settings.
+type Assistant struct {
+	ID               string         `json:"id"`
+	SpaceID          string         `json:"spaceId"`
+	Model            domain.ModelID `json:"model"`
+	RetentionDays    int            `json:"retentionDays"`
+	LogModelPayloads bool           `json:"logModelPayloads"`
+	MaxExcerpts      int            `json:"maxExcerpts"`
+	MaxExcerptChars  int            `json:"maxExcerptChars"`
+	Deleted          bool           `json:"deleted"`
+}
+
 // IdentityProvider is an accepted OIDC issuer and audience.
 type IdentityProvider struct {
 	Issuer      string   `json:"issuer"`
@@ -87,6 +99,7 @@ type State struct {
 	Users             []User                       `json:"users"`
 	Spaces            []Space                      `json:"spaces"`
 	APIKeys           []APIKey                     `json:"apiKeys"`
+	Assistants        []Assistant                  `json:"assistants"`
 }
 
 // ConfigFold is the bundle's fold over the domain's event types (organisation, identity
@@ -98,12 +111,14 @@ type ConfigFold struct {
 	spaces    map[string]*Space
 	members   map[string]map[string]domain.SpaceRole
 	keys      map[string]*APIKey
+	assists   map[string]*Assistant
 }
 
 // NewConfigFold returns an empty fold.
 func NewConfigFold() *ConfigFold {
 	return &ConfigFold{providers: map[string]IdentityProvider{}, users: map[string]*User{},
-		spaces: map[string]*Space{}, members: map[string]map[string]domain.SpaceRole{}, keys: map[string]*APIKey{}}
+		spaces: map[string]*Space{}, members: map[string]map[string]domain.SpaceRole{}, keys: map[string]*APIKey{},
+		assists: map[string]*Assistant{}}
 }
 
 // The payloads the fold reads: the non-sealed fields of the domain's events (a sealed field
@@ -187,6 +202,29 @@ func (f *ConfigFold) Apply(e Event) (bool, error) {
 		case domain.SpaceDeleted{}.EventName():
 			s.Deleted = true
 		}
+	case domain.AssistantCreated{}.EventName(), domain.AssistantUpdated{}.EventName(), domain.AssistantDeleted{}.EventName():
+		var d struct {
+			AssistantID      string         `json:"assistantId"`
+			SpaceID          string         `json:"spaceId"`
+			Model            domain.ModelID `json:"model"`
+			RetentionDays    int            `json:"retentionDays"`
+			LogModelPayloads bool           `json:"logModelPayloads"`
+			MaxExcerpts      int            `json:"maxExcerpts"`
+			MaxExcerptChars  int            `json:"maxExcerptChars"`
+		}
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			return false, err
+		}
+		a := f.assists[d.AssistantID]
+		if a == nil {
+			a = &Assistant{ID: d.AssistantID, SpaceID: d.SpaceID}
+			f.assists[d.AssistantID] = a
+		}
+		if e.Type == (domain.AssistantDeleted{}).EventName() {
+			a.Deleted = true
+		} else {
+			a.Model, a.RetentionDays, a.LogModelPayloads, a.MaxExcerpts, a.MaxExcerptChars = d.Model, d.RetentionDays, d.LogModelPayloads, d.MaxExcerpts, d.MaxExcerptChars
+		}
 	case domain.APIKeyCreated{}.EventName():
 		var d domain.APIKeyCreated
 		if err := json.Unmarshal(e.Data, &d); err != nil {
@@ -229,7 +267,7 @@ func (f *ConfigFold) Classification(space string) domain.Classification {
 
 // State implements Folder: every list sorted by id, so the JSON is reproducible.
 func (f *ConfigFold) State() State {
-	st := State{Exists: f.settings != nil, IdentityProviders: []IdentityProvider{}, Users: []User{}, Spaces: []Space{}, APIKeys: []APIKey{}}
+	st := State{Exists: f.settings != nil, IdentityProviders: []IdentityProvider{}, Users: []User{}, Spaces: []Space{}, APIKeys: []APIKey{}, Assistants: []Assistant{}}
 	if f.settings != nil {
 		s := *f.settings
 		st.Settings = &s
@@ -259,6 +297,10 @@ func (f *ConfigFold) State() State {
 		st.APIKeys = append(st.APIKeys, *k)
 	}
 	sort.Slice(st.APIKeys, func(i, j int) bool { return st.APIKeys[i].ID < st.APIKeys[j].ID })
+	for _, a := range f.assists {
+		st.Assistants = append(st.Assistants, *a)
+	}
+	sort.Slice(st.Assistants, func(i, j int) bool { return st.Assistants[i].ID < st.Assistants[j].ID })
 	return st
 }
 

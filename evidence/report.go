@@ -87,6 +87,7 @@ func (d reportData) claims() []Claim {
 		add(h[5], FileConfiguration, "/atStart/settings/defaultMessageRetentionDays", []string{"8.10"}, "Message retention %d days, audit retention %s, erasure grace %d days at the period's start.",
 			s.DefaultMessageRetentionDays, s.AuditRetention.Mode, s.ErasureGraceDays)
 	}
+	add(h[5], FileConfiguration, "/atStart/assistants", []string{"8.10", "8.12"}, "%d assistants at the period's start, each with its retention period, payload logging and excerpt limits.", len(d.Conf.Start.Assistants))
 	add(h[5], FileSafeguards, "/erasures", []string{"8.10"}, "Erasures: %s; %d certificates (completed erasures); %d retention destructions.",
 		countsText(d.Safeguards.Erasures), len(d.Safeguards.ErasureCerts), sum(d.Safeguards.RetentionByBucket))
 	add(h[6], FileConfiguration, "/atStart/settings/euOnly", []string{"8.12"}, "Model endpoints are HTTPS or on-premises endpoints on the allow-list only; the API serves TLS 1.2 or newer when configured with a certificate (deployment setting, not recorded in the log).")

@@ -23,7 +23,8 @@ manifest.sig is manifest.json signed as a C2SP signed note with the ledger's Ed2
 - atStart, atEnd: {exists, settings (the organisation settings: models with region and
   maxClassification, classificationLevels, retention, audit retention, erasure grace, session
   idle timeout, password policy, mfaRequired, euOnly), identityProviders[], spaces[] {id,
-  classification, models, deleted}} — folded from the organisation's events up to the instant
+  classification, models, deleted}, assistants[] {id, spaceId, model, retentionDays (0: the
+  organisation's default), logModelPayloads, maxExcerpts, maxExcerptChars, deleted}} — folded from the organisation's events up to the instant
 - changes[]: {at, actor, type, eventId, leaf (index in the ledger), data (the event's payload,
   sealed fields as "[sealed]")} for every configuration event in the period
 
