@@ -49,8 +49,29 @@ type Request struct {
 	// Names, when set, adds the names of users not erased (--with-names): never the name
 	// of an erased user, whose key is destroyed or shredding.
 	Names Decoder
+	// Deployment, when set, is written as deployment.json: the settings of the exporting
+	// installation that the log does not record (key management, TLS).
+	Deployment *Deployment
 	// Fold replaces the bundle's own configuration fold (nil: NewConfigFold).
 	Fold func() Folder
+}
+
+// Deployment is what the exporting installation reports of itself, as observed at the
+// export (not folded from the log): who holds the key-encryption key and its versions, the
+// ledger's signing key, and the API's TLS.
+type Deployment struct {
+	// KEKHolder is "file" (ARKIV_KEK_FILE) or "external".
+	KEKHolder         string   `json:"kekHolder"`
+	KEKVersions       []uint32 `json:"kekVersions"`
+	CurrentKEKVersion uint32   `json:"currentKekVersion"`
+	// DataKeys is how data keys are held: per subject, wrapped under the KEK.
+	DataKeys string `json:"dataKeys"`
+	// LedgerKey is the verifier key of the ledger's signing key (public).
+	LedgerKey string `json:"ledgerKey"`
+	// TLSConfigured reports whether the API serves HTTPS (ARKIV_TLS_CERT and ARKIV_TLS_KEY);
+	// TLSMinVersion is the lowest version it accepts.
+	TLSConfigured bool   `json:"tlsConfigured"`
+	TLSMinVersion string `json:"tlsMinVersion"`
 }
 
 // Change is one configuration or access change within the period.
@@ -261,7 +282,17 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 		files = append(files, File{Name: d.name, Data: append(b, '\n')})
 	}
 	files = append(files, File{Name: FileSchema, Data: []byte(SchemaDoc)})
-	rd := reportData{Manifest: m, Conf: conf, Access: acc, Safeguards: saf, Integrity: integ}
+	rd := reportData{Manifest: m, Conf: conf, Access: acc, Safeguards: saf, Integrity: integ, Deployment: req.Deployment}
+	if req.Deployment != nil {
+		b, err := json.MarshalIndent(struct {
+			Schema string `json:"schema"`
+			*Deployment
+		}{"deployment.v1", req.Deployment}, "", "  ")
+		if err != nil {
+			return res, err
+		}
+		files = append(files, File{Name: FileDeployment, Data: append(b, '\n')})
+	}
 	html, err := renderHTML(rd)
 	if err != nil {
 		return res, err
@@ -291,6 +322,7 @@ const (
 	FileAccess        = "access-control.json"
 	FileSafeguards    = "safeguards.json"
 	FileIntegrity     = "integrity.json"
+	FileDeployment    = "deployment.json"
 	FileSchema        = "schema.md"
 	FileReportHTML    = "report.html"
 	FileReportPDF     = "report.pdf"

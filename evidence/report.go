@@ -16,6 +16,7 @@ type reportData struct {
 	Access     accessDoc
 	Safeguards safeguardsDoc
 	Integrity  integrityDoc
+	Deployment *Deployment
 }
 
 // Claim is one statement of the report, with the JSON file and the entry (a JSON pointer)
@@ -79,6 +80,15 @@ func (d reportData) claims() []Claim {
 	}
 	add(h[1], FileSafeguards, "/modelCalls", []string{"8.12"}, "%d model calls in the period, by hosting region and space classification, sending %d retrieved excerpts (never whole documents).", calls, excerpts)
 	add(h[2], FileIntegrity, "/checkpoints", []string{"8.24"}, "Personal data and content inside events are sealed with per-subject keys (AES-256-GCM) wrapped by a key-encryption key; the log's checkpoints are signed with Ed25519 (%d checkpoints cover the period).", len(d.Integrity.Checkpoints))
+	if dep := d.Deployment; dep != nil {
+		add(h[2], FileDeployment, "/kekVersions", []string{"8.24"}, "The key-encryption key is held in a %s; %d versions, current %d; data keys are %s.",
+			map[string]string{"file": "file (ARKIV_KEK_FILE, mode 0600)", "external": "external key service"}[dep.KEKHolder], len(dep.KEKVersions), dep.CurrentKEKVersion, dep.DataKeys)
+		if dep.TLSConfigured {
+			add(h[6], FileDeployment, "/tlsConfigured", []string{"8.24"}, "The API serves HTTPS only, TLS %s or newer.", dep.TLSMinVersion)
+		} else {
+			add(h[6], FileDeployment, "/tlsConfigured", []string{"8.24"}, "The API process itself serves plain HTTP: TLS must be terminated in front of it (no ARKIV_TLS_CERT at the export).")
+		}
+	}
 	add(h[3], FileIntegrity, "/verification", []string{"8.15", "8.16"}, "Verification of the log from its start (hash chains, Merkle roots, checkpoint signatures): ok=%t, through tree size %d.", d.Integrity.Verification.OK, d.Integrity.Verification.Through)
 	add(h[3], FileSafeguards, "/auditReads", []string{"8.15", "8.16"}, "%d reads of the audit log or its integrity in the period, each itself an audited event with its justification sealed.", len(d.Safeguards.AuditReads))
 	add(h[4], FileSafeguards, "/exports", []string{"5.15", "8.12"}, "%d exports made in the period (audit log, subject data, evidence), each recorded.", len(d.Safeguards.Exports))

@@ -55,6 +55,11 @@ manifest.sig is manifest.json signed as a C2SP signed note with the ledger's Ed2
 - verification: {ok, verifiedThroughTreeSize, coversPeriodEnd, checks, failure}: the result of
   verifying the log from its start (as arkiv audit verify does)
 
+## deployment.json (deployment.v1), when the exporting installation reports it
+Observed at the export, not folded from the log: kekHolder (file or external), kekVersions,
+currentKekVersion, dataKeys, ledgerKey (the public verifier key), tlsConfigured,
+tlsMinVersion.
+
 ## report.html, report.pdf
 The DPIA headings for technical measures, each claim linked to file#JSON-pointer.
 

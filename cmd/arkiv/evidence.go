@@ -18,6 +18,7 @@ import (
 	"github.com/arkiv/arkiv/evidence"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
+	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/ledger"
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 )
@@ -140,6 +141,12 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 		Keys: note.VerifierList(trusted...), Signer: k.Signer, SignedAt: time.Now().UTC()}
 	if *withNames {
 		req.Names = w.Deps.Codec
+	}
+	if kek, err := keyring.LoadKEKFile(wc.KEKFile); err == nil {
+		cur, _ := kek.CurrentVersion(ctx)
+		req.Deployment = &evidence.Deployment{KEKHolder: "file", KEKVersions: kek.Versions(), CurrentKEKVersion: cur,
+			DataKeys: "one AES-256-GCM key per data subject, wrapped under the KEK (crypto-shredding)", LedgerKey: k.VerifierKey,
+			TLSConfigured: os.Getenv("ARKIV_TLS_CERT") != "" && os.Getenv("ARKIV_TLS_KEY") != "", TLSMinVersion: "1.2"}
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".evidence-*.zip")
 	if err != nil {

@@ -107,6 +107,9 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 		rc.Close()
 	}
 	zr.Close()
+	if !bytes.Contains(files["deployment.json"], []byte(`"kekHolder": "file"`)) {
+		t.Errorf("deployment.json lacks the KEK holder:\n%s", files["deployment.json"])
+	}
 	if !bytes.Contains(files["configuration.json"], []byte(`"sessionIdleTimeoutMinutes": 17`)) {
 		t.Errorf("configuration.json lacks the changed setting:\n%s", files["configuration.json"])
 	}
