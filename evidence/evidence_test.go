@@ -482,3 +482,33 @@ func TestPDFRenders(t *testing.T) {
 	}
 	fmt.Fprintln(io.Discard, pages)
 }
+
+// TestExportReportsATamperedLog: an event altered under a signed checkpoint makes the
+// bundle's verification fail, naming the check, and the bundle says so.
+func TestExportReportsATamperedLog(t *testing.T) {
+	signer, keys := testKey(t)
+	h, _ := scriptedHistory(t, signer, 3)
+	for i := range h.entries {
+		if h.entries[i].Type == "access.login_failed.v1" {
+			h.entries[i].Data = bytes.Replace(h.entries[i].Data, []byte(`"reason":"`), []byte(`"reason":"x`), 1)
+			break
+		}
+	}
+	b, res := export(t, h, signer, keys, time.Now())
+	if res.Verification.OK || res.Verification.Failure == nil {
+		t.Fatal("a tampered log verified")
+	}
+	var integ integrityDoc
+	if err := json.Unmarshal(unzip(t, b)[FileIntegrity], &integ); err != nil {
+		t.Fatal(err)
+	}
+	if integ.Verification.OK || integ.Verification.Failure == nil || integ.Verification.Failure.Check == "" {
+		t.Errorf("integrity.json does not report the failure: %+v", integ.Verification)
+	}
+	// Another organisation's id yields no bundle.
+	var buf bytes.Buffer
+	_, err := Export(context.Background(), sliceSource(h.entries), Request{Organization: "nobody", From: winFrom, To: winTo, Keys: keys, Signer: signer}, &buf)
+	if !errors.Is(err, ErrNoOrganization) {
+		t.Errorf("export of an unknown organisation: %v", err)
+	}
+}
