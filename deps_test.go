@@ -62,6 +62,8 @@ var rules = []rule{
 		from: exactly("commands"), only: []string{"domain"},
 		deny: []string{"github.com/jackc/pgx", "github.com/99designs/gqlgen", "github.com/weaviate/", "github.com/EventStore/",
 			"github.com/ThreeDotsLabs/watermill"}},
+	{name: "evidence imports domain and ledger only: the bundle's logic is free of I/O adapters", from: exactly("evidence"),
+		only: []string{"domain", "ledger"}},
 	{name: "projections imports no infra, graphql or app", from: under("projections"),
 		deny: []string{"m/infra", "m/graphql", "m/app"}},
 	{name: "readmodels imports no infra, graphql or app", from: under("readmodels"),
