@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/arkiv/arkiv/app/eventlog"
@@ -52,7 +54,10 @@ func parseInstant(name, s string) (time.Time, error) {
 
 // logSource reads the log through the ledger's LogReader (the official client), page by
 // page: the same entries `arkiv audit verify` verifies.
-type logSource struct{ log ledgerproj.LogReader }
+type logSource struct {
+	log      ledgerproj.LogReader
+	progress func(position uint64)
+}
 
 // Scan implements evidence.Source.
 func (s logSource) Scan(ctx context.Context, fn func(ledger.Entry) error) error {
@@ -66,6 +71,9 @@ func (s logSource) Scan(ctx context.Context, fn func(ledger.Entry) error) error 
 			if err := fn(e); err != nil {
 				return err
 			}
+		}
+		if s.progress != nil && pg.Last != nil {
+			s.progress(pg.Last.Commit)
 		}
 		if pg.End || pg.Last == nil {
 			return nil
@@ -126,7 +134,23 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer client.Close()
-	src := logSource{ledgerproj.NewLogReader(eventlog.New(client, esdbwatermill.Options{Logger: env.log}))}
+	src := logSource{log: ledgerproj.NewLogReader(eventlog.New(client, esdbwatermill.Options{Logger: env.log}))}
+	if isTerminal(env.stderr) {
+		head, err := src.log.Head(ctx)
+		if err != nil {
+			return fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL: %w", err)
+		}
+		if head != nil {
+			bar := progressbar.NewOptions64(int64(head.Commit), progressbar.OptionSetWriter(env.stderr),
+				progressbar.OptionSetDescription("export"), progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish())
+			defer bar.Finish()
+			src.progress = func(pos uint64) { _ = bar.Set64(min(int64(pos), bar.GetMax64())) }
+		}
+	}
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(ledgerproj.VerifyGCPercent))
+	}
 
 	w, err := openWriteSide(ctx, env, wc)
 	if err != nil {
