@@ -3,6 +3,10 @@
 package generated
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
@@ -108,6 +112,24 @@ type DeactivateUserInput struct {
 type EnableSpaceModelsInput struct {
 	SpaceID  string   `json:"spaceId"`
 	ModelIds []string `json:"modelIds"`
+}
+
+// A DPIA evidence export job.
+type EvidenceExport struct {
+	ID     string               `json:"id"`
+	Status EvidenceExportStatus `json:"status"`
+	// How far the read of the log has come, 0 to 1.
+	Progress float64   `json:"progress"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	// The hex SHA-256 of the bundle's manifest.json, once DONE.
+	ManifestSha256 *string `json:"manifestSha256,omitempty"`
+	// The file name to save the bundle under, once DONE.
+	FileName *string `json:"fileName,omitempty"`
+	// The bundle (a zip), base64, once DONE; check it with `arkiv evidence verify FILE --key KEY`.
+	Bundle *string `json:"bundle,omitempty"`
+	// Why the export failed, when FAILED.
+	Error *string `json:"error,omitempty"`
 }
 
 // An organisation role to give.
@@ -300,4 +322,62 @@ type UpdateAssistantInput struct {
 	ModelID          string `json:"modelId"`
 	RetentionDays    *int   `json:"retentionDays,omitempty"`
 	LogModelPayloads *bool  `json:"logModelPayloads,omitempty"`
+}
+
+// The state of an evidence export.
+type EvidenceExportStatus string
+
+const (
+	EvidenceExportStatusRunning EvidenceExportStatus = "RUNNING"
+	EvidenceExportStatusDone    EvidenceExportStatus = "DONE"
+	EvidenceExportStatusFailed  EvidenceExportStatus = "FAILED"
+)
+
+var AllEvidenceExportStatus = []EvidenceExportStatus{
+	EvidenceExportStatusRunning,
+	EvidenceExportStatusDone,
+	EvidenceExportStatusFailed,
+}
+
+func (e EvidenceExportStatus) IsValid() bool {
+	switch e {
+	case EvidenceExportStatusRunning, EvidenceExportStatusDone, EvidenceExportStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e EvidenceExportStatus) String() string {
+	return string(e)
+}
+
+func (e *EvidenceExportStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EvidenceExportStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EvidenceExportStatus", str)
+	}
+	return nil
+}
+
+func (e EvidenceExportStatus) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EvidenceExportStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EvidenceExportStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
