@@ -42,7 +42,8 @@ manifest.sig is manifest.json signed as a C2SP signed note with the ledger's Ed2
   sent), requestParts, sealedRequestBytes (size of the sealed request parts as stored),
   promptTokens, payloadsLogged}
 - erasures[] (requested, restored, completed), erasureCertificates[] {erasureId, subjectType,
-  subjectId, completedAt, eventId, leaf}
+  subjectId, completedAt, eventId, leaf}: each the erasure.completed event, provable in the
+  ledger with arkiv audit prove --event ID
 - retentionDestructionsByBucketKind[]
 - auditReads[]: {at, actor, type, justificationRef (sha256 of the sealed justification as
   stored), eventId, leaf}
