@@ -197,3 +197,25 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 		t.Fatal("a refused export left its bundle")
 	}
 }
+
+// TestEvidenceUsageErrors: a bad command line is exit status 2, naming what is wrong.
+func TestEvidenceUsageErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"evidence"}, "usage: arkiv evidence"},
+		{[]string{"evidence", "export", "--org", "o"}, "usage: arkiv evidence"},
+		{[]string{"evidence", "export", "--org", "o", "--actor", "a", "--from", "yesterday", "--to", "2026-01-02", "--out", "x.zip",
+			"--esdb-url", "esdb://127.0.0.1:1", "--kek-file", "k", "--signing-key-file", "s"}, `--from "yesterday"`},
+		{[]string{"evidence", "export", "--org", "o", "--actor", "a", "--from", "2026-02-01", "--to", "2026-01-01", "--out", "x.zip",
+			"--esdb-url", "esdb://127.0.0.1:1", "--kek-file", "k", "--signing-key-file", "s"}, "--from must be before --to"},
+		{[]string{"evidence", "verify", "x.zip"}, "--key FILE"},
+	} {
+		var out, errOut bytes.Buffer
+		env := &cliEnv{stdout: &out, stderr: &errOut, log: slog.New(slog.DiscardHandler)}
+		if code := run(context.Background(), env, c.args); code != 2 || !strings.Contains(errOut.String(), c.want) {
+			t.Errorf("arkiv %s: exit %d, stderr %q; want 2 naming %q", strings.Join(c.args, " "), code, errOut.String(), c.want)
+		}
+	}
+}
