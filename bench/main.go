@@ -52,6 +52,7 @@ func allScenarios() []Scenario {
 	s = append(s, backupScenarios()...)
 	s = append(s, auditExportScenarios()...)
 	s = append(s, historyScenarios()...)
+	s = append(s, evidenceScenarios()...)
 	return s
 }
 

@@ -48,6 +48,7 @@ type App struct {
 	// ViewAuditIntegrity records reads of the verifiable log's state and proofs.
 	ViewAuditIntegrity   Handler[ViewAuditIntegrity, Result]
 	ExportAuditLog       Handler[ExportAuditLog, Result]
+	ExportEvidence       Handler[ExportEvidence, Result]
 	ExportData           Handler[ExportData, Result]
 	ViewModelInvocations Handler[ViewModelInvocations, Result]
 	// ViewHistory records an as-of read (history) before it is answered.
@@ -114,6 +115,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ViewAuditLog, log, x.viewAuditLog)
 	handle(&a.ViewAuditIntegrity, log, x.viewAuditIntegrity)
 	handle(&a.ExportAuditLog, log, x.exportAuditLog)
+	handle(&a.ExportEvidence, log, x.exportEvidence)
 	handle(&a.ExportData, log, x.exportData)
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
 	handle(&a.ViewHistory, log, x.viewHistory)

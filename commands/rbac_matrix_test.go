@@ -101,6 +101,10 @@ func matrixCases() []matrixCase {
 		{domain.CmdExportAuditLog, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.ExportAuditLog.Handle(w.ctx, commands.ExportAuditLog{Meta: m, Justification: "Auditor request 2026-17.", Format: domain.FormatJSONL, From: now.Add(-time.Hour), To: now}))
 		}},
+		{domain.CmdExportEvidence, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ExportEvidence.Handle(w.ctx, commands.ExportEvidence{Meta: m, From: now.Add(-time.Hour), To: now,
+				ManifestSHA256: "abababababababababababababababababababababababababababababababab", TreeSize: 10}))
+		}},
 		{domain.CmdCreateAssistant, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.CreateAssistant.Handle(w.ctx, commands.CreateAssistant{Meta: m, SpaceID: f.space,
 				Spec: domain.AssistantSpec{Name: "Second", Model: "llm-a"}}))

@@ -174,3 +174,20 @@ type LoginSucceeded struct {
 
 // EventName implements Event.
 func (LoginSucceeded) EventName() string { return "access.login_succeeded.v1" }
+
+// EvidenceExported records a DPIA evidence bundle exported for a period: the manifest's
+// SHA-256 and the covering checkpoint's tree size and root, so the bundle handed to an
+// auditor is itself a leaf of the ledger.
+type EvidenceExported struct {
+	Exporter       string    `json:"exporter"`
+	From           time.Time `json:"from"`
+	To             time.Time `json:"to"`
+	ManifestSHA256 string    `json:"manifestSha256"`
+	TreeSize       uint64    `json:"treeSize"`
+	Root           string    `json:"root,omitempty"`
+	WithNames      bool      `json:"withNames"`
+	ExportedAt     time.Time `json:"exportedAt"`
+}
+
+// EventName implements Event.
+func (EvidenceExported) EventName() string { return "access.evidence_exported.v1" }

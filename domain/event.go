@@ -121,6 +121,7 @@ func AllEvents() []Event {
 		UserPasswordSet{},
 		SearchPerformed{}, AccessQueried{}, AuditSubscribed{}, LoggedOut{},
 		AuditSessionOpened{}, HistoryViewed{},
+		EvidenceExported{},
 	}
 }
 

@@ -122,6 +122,8 @@ const (
 	// CmdRecordDenial records an operation the API refused by role before any command ran;
 	// every user records their own. It is not in the RBAC table.
 	CmdRecordDenial Command = "RecordDenial"
+	// CmdExportEvidence records a DPIA evidence bundle's export (Admins).
+	CmdExportEvidence Command = "ExportEvidence"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -195,6 +197,7 @@ var permissions = []Permission{
 	{CmdExportData, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewHistory, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdExportEvidence, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // oversight lists the space-scoped commands an organisation Admin may run in any space of

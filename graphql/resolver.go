@@ -43,6 +43,8 @@ type Resolver struct {
 	Feed Feed
 	// Ledger reads the verifiable log; nil answers its fields UNAVAILABLE.
 	Ledger Ledger
+	// Evidence runs DPIA evidence exports; nil answers them UNAVAILABLE.
+	Evidence EvidenceExports
 	// ConsistencyBound bounds how long a query waits for consistentAt (default 5 s).
 	ConsistencyBound time.Duration
 	// History answers the as-of questions by folding the organisation's events; nil leaves

@@ -43,3 +43,16 @@ if [ ! -x /usr/bin/chromium ] && [ -z "${ARKIV_SKIP_BROWSER:-}" ]; then
     exit 1
   fi
 fi
+
+# The evidence bundle's test renders report.pdf with pdftoppm (Debian's poppler-utils).
+if ! command -v pdftoppm >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "arkiv: installing Debian's poppler-utils package (pdftoppm) for the evidence report test" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq poppler-utils >/dev/null
+  else
+    echo "arkiv: the evidence report test needs pdftoppm: install your system's poppler-utils package" >&2
+    exit 1
+  fi
+fi

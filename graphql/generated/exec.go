@@ -205,6 +205,18 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	EvidenceExport struct {
+		Bundle         func(childComplexity int) int
+		Error          func(childComplexity int) int
+		FileName       func(childComplexity int) int
+		From           func(childComplexity int) int
+		ID             func(childComplexity int) int
+		ManifestSha256 func(childComplexity int) int
+		Progress       func(childComplexity int) int
+		Status         func(childComplexity int) int
+		To             func(childComplexity int) int
+	}
+
 	Excerpt struct {
 		ChunkID    func(childComplexity int) int
 		ChunkIndex func(childComplexity int) int
@@ -316,6 +328,7 @@ type ComplexityRoot struct {
 		DeleteSpace                func(childComplexity int, id string) int
 		EnableSpaceModels          func(childComplexity int, input EnableSpaceModelsInput) int
 		ExportAuditLog             func(childComplexity int, filter *AuditFilter, format AuditExportFormat, justification string, after *string) int
+		ExportEvidence             func(childComplexity int, from time.Time, to time.Time, withNames *bool) int
 		GrantOrgRole               func(childComplexity int, input GrantOrgRoleInput) int
 		IngestDocument             func(childComplexity int, input IngestDocumentInput) int
 		InviteUser                 func(childComplexity int, input InviteUserInput) int
@@ -383,6 +396,7 @@ type ComplexityRoot struct {
 		Conversation         func(childComplexity int, id string, consistentAt *string) int
 		Document             func(childComplexity int, id string, consistentAt *string) int
 		Documents            func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		EvidenceExport       func(childComplexity int, id string) int
 		Me                   func(childComplexity int, consistentAt *string) int
 		ModelInvocations     func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
 		Organization         func(childComplexity int, consistentAt *string) int
@@ -531,6 +545,7 @@ type MutationResolver interface {
 	RequestErasure(ctx context.Context, input RequestErasureInput) (*MutationResult, error)
 	RestoreErasure(ctx context.Context, id string) (*MutationResult, error)
 	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string) (*AuditExport, error)
+	ExportEvidence(ctx context.Context, from time.Time, to time.Time, withNames *bool) (*EvidenceExport, error)
 }
 type OrganizationResolver interface {
 	IdentityProviders(ctx context.Context, obj *readmodels.Organization) ([]readmodels.IdentityProvider, error)
@@ -564,6 +579,7 @@ type QueryResolver interface {
 	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.ModelInvocation], error)
 	AuditIntegrity(ctx context.Context) (*AuditIntegrity, error)
 	AuditProof(ctx context.Context, eventID string) (string, error)
+	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
 }
 type SpaceResolver interface {
 	Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error)
@@ -1159,6 +1175,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DocumentEdge.Node(childComplexity), true
 
+	case "EvidenceExport.bundle":
+		if e.ComplexityRoot.EvidenceExport.Bundle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.Bundle(childComplexity), true
+	case "EvidenceExport.error":
+		if e.ComplexityRoot.EvidenceExport.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.Error(childComplexity), true
+	case "EvidenceExport.fileName":
+		if e.ComplexityRoot.EvidenceExport.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.FileName(childComplexity), true
+	case "EvidenceExport.from":
+		if e.ComplexityRoot.EvidenceExport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.From(childComplexity), true
+	case "EvidenceExport.id":
+		if e.ComplexityRoot.EvidenceExport.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.ID(childComplexity), true
+	case "EvidenceExport.manifestSha256":
+		if e.ComplexityRoot.EvidenceExport.ManifestSha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.ManifestSha256(childComplexity), true
+	case "EvidenceExport.progress":
+		if e.ComplexityRoot.EvidenceExport.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.Progress(childComplexity), true
+	case "EvidenceExport.status":
+		if e.ComplexityRoot.EvidenceExport.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.Status(childComplexity), true
+	case "EvidenceExport.to":
+		if e.ComplexityRoot.EvidenceExport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EvidenceExport.To(childComplexity), true
+
 	case "Excerpt.chunkId":
 		if e.ComplexityRoot.Excerpt.ChunkID == nil {
 			break
@@ -1675,6 +1746,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ExportAuditLog(childComplexity, args["filter"].(*AuditFilter), args["format"].(AuditExportFormat), args["justification"].(string), args["after"].(*string)), true
+	case "Mutation.exportEvidence":
+		if e.ComplexityRoot.Mutation.ExportEvidence == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exportEvidence_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExportEvidence(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["withNames"].(*bool)), true
 	case "Mutation.grantOrgRole":
 		if e.ComplexityRoot.Mutation.GrantOrgRole == nil {
 			break
@@ -2095,6 +2177,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Documents(childComplexity, args["spaceId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.evidenceExport":
+		if e.ComplexityRoot.Query.EvidenceExport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_evidenceExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EvidenceExport(childComplexity, args["id"].(string)), true
 
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
@@ -3587,6 +3680,46 @@ type ApiKeyEdge {
   cursor: String!
   node: ApiKey!
 }
+
+extend type Query {
+  "An evidence export started by exportEvidence (Admins of its organisation; null when unknown)."
+  evidenceExport(id: ID!): EvidenceExport @hasOrgRole(roles: [ADMIN])
+}
+
+extend type Mutation {
+  """
+  Starts the DPIA evidence bundle of the caller's organisation for [from, to) (Admins): the
+  same signed zip as ` + "`" + `arkiv evidence export` + "`" + `, built in the background. Poll evidenceExport
+  for its progress; when DONE, ` + "`" + `bundle` + "`" + ` holds the zip (base64). The export is recorded as an
+  access.evidence_exported.v1 event when it completes.
+  """
+  exportEvidence(from: Time!, to: Time!, withNames: Boolean = false): EvidenceExport! @hasOrgRole(roles: [ADMIN])
+}
+
+"The state of an evidence export."
+enum EvidenceExportStatus {
+  RUNNING
+  DONE
+  FAILED
+}
+
+"A DPIA evidence export job."
+type EvidenceExport {
+  id: ID!
+  status: EvidenceExportStatus!
+  "How far the read of the log has come, 0 to 1."
+  progress: Float!
+  from: Time!
+  to: Time!
+  "The hex SHA-256 of the bundle's manifest.json, once DONE."
+  manifestSha256: String
+  "The file name to save the bundle under, once DONE."
+  fileName: String
+  "The bundle (a zip), base64, once DONE; check it with ` + "`" + `arkiv evidence verify FILE --key KEY` + "`" + `."
+  bundle: String
+  "Why the export failed, when FAILED."
+  error: String
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3895,6 +4028,30 @@ func (ec *executionContext) childFields_DocumentEdge(ctx context.Context, field 
 		return ec.fieldContext_DocumentEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DocumentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_EvidenceExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EvidenceExport_id(ctx, field)
+	case "status":
+		return ec.fieldContext_EvidenceExport_status(ctx, field)
+	case "progress":
+		return ec.fieldContext_EvidenceExport_progress(ctx, field)
+	case "from":
+		return ec.fieldContext_EvidenceExport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_EvidenceExport_to(ctx, field)
+	case "manifestSha256":
+		return ec.fieldContext_EvidenceExport_manifestSha256(ctx, field)
+	case "fileName":
+		return ec.fieldContext_EvidenceExport_fileName(ctx, field)
+	case "bundle":
+		return ec.fieldContext_EvidenceExport_bundle(ctx, field)
+	case "error":
+		return ec.fieldContext_EvidenceExport_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EvidenceExport", field.Name)
 }
 
 func (ec *executionContext) childFields_Excerpt(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4631,6 +4788,36 @@ func (ec *executionContext) field_Mutation_exportAuditLog_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_exportEvidence_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "withNames",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["withNames"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_grantOrgRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5114,6 +5301,20 @@ func (ec *executionContext) field_Query_documents_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["consistentAt"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_evidenceExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7681,6 +7882,213 @@ func (ec *executionContext) fieldContext_DocumentEdge_node(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _EvidenceExport_id(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_status(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v EvidenceExportStatus) graphql.Marshaler {
+			return ec.marshalNEvidenceExportStatus2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExportStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type EvidenceExportStatus does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_progress(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Progress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_from(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_to(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_manifestSha256(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_manifestSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ManifestSha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_manifestSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_fileName(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_bundle(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_bundle(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bundle, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_bundle(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EvidenceExport_error(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EvidenceExport_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EvidenceExport_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EvidenceExport", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Excerpt_documentId(ctx context.Context, field graphql.CollectedField, obj *domain.ExcerptRef) (ret graphql.Marshaler) {
@@ -10822,6 +11230,68 @@ func (ec *executionContext) fieldContext_Mutation_exportAuditLog(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_exportEvidence(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exportEvidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExportEvidence(ctx, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["withNames"].(*bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *EvidenceExport
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *EvidenceExport
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *EvidenceExport) graphql.Marshaler {
+			return ec.marshalNEvidenceExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exportEvidence(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EvidenceExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exportEvidence_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MutationResult_id(ctx context.Context, field graphql.CollectedField, obj *MutationResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12485,6 +12955,68 @@ func (ec *executionContext) fieldContext_Query_auditProof(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditProof_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_evidenceExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_evidenceExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EvidenceExport(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *EvidenceExport
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *EvidenceExport
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *EvidenceExport) graphql.Marshaler {
+			return ec.marshalOEvidenceExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_evidenceExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EvidenceExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_evidenceExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17355,6 +17887,73 @@ func (ec *executionContext) _DocumentEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var evidenceExportImplementors = []string{"EvidenceExport"}
+
+func (ec *executionContext) _EvidenceExport(ctx context.Context, sel ast.SelectionSet, obj *EvidenceExport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, evidenceExportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EvidenceExport")
+		case "id":
+			out.Values[i] = ec._EvidenceExport_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._EvidenceExport_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "progress":
+			out.Values[i] = ec._EvidenceExport_progress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._EvidenceExport_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._EvidenceExport_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "manifestSha256":
+			out.Values[i] = ec._EvidenceExport_manifestSha256(ctx, field, obj)
+		case "fileName":
+			out.Values[i] = ec._EvidenceExport_fileName(ctx, field, obj)
+		case "bundle":
+			out.Values[i] = ec._EvidenceExport_bundle(ctx, field, obj)
+		case "error":
+			out.Values[i] = ec._EvidenceExport_error(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var excerptImplementors = []string{"Excerpt"}
 
 func (ec *executionContext) _Excerpt(ctx context.Context, sel ast.SelectionSet, obj *domain.ExcerptRef) graphql.Marshaler {
@@ -18447,6 +19046,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "exportEvidence":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exportEvidence(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19320,6 +19926,25 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "evidenceExport":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_evidenceExport(ctx, field)
 				return res
 			}
 
@@ -20720,6 +21345,30 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNEvidenceExport2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExport(ctx context.Context, sel ast.SelectionSet, v EvidenceExport) graphql.Marshaler {
+	return ec._EvidenceExport(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNEvidenceExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExport(ctx context.Context, sel ast.SelectionSet, v *EvidenceExport) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._EvidenceExport(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEvidenceExportStatus2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExportStatus(ctx context.Context, v any) (EvidenceExportStatus, error) {
+	var res EvidenceExportStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEvidenceExportStatus2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExportStatus(ctx context.Context, sel ast.SelectionSet, v EvidenceExportStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNExcerpt2githubᚗcomᚋarkivᚋarkivᚋdomainᚐExcerptRef(ctx context.Context, sel ast.SelectionSet, v domain.ExcerptRef) graphql.Marshaler {
 	return ec._Excerpt(ctx, sel, &v)
 }
@@ -21800,6 +22449,13 @@ func (ec *executionContext) marshalODocument2ᚖgithubᚗcomᚋarkivᚋarkivᚋr
 		return graphql.Null
 	}
 	return ec._Document(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOEvidenceExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExport(ctx context.Context, sel ast.SelectionSet, v *EvidenceExport) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._EvidenceExport(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {

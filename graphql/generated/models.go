@@ -137,6 +137,24 @@ type EnableSpaceModelsInput struct {
 	ModelIds []string `json:"modelIds"`
 }
 
+// A DPIA evidence export job.
+type EvidenceExport struct {
+	ID     string               `json:"id"`
+	Status EvidenceExportStatus `json:"status"`
+	// How far the read of the log has come, 0 to 1.
+	Progress float64   `json:"progress"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	// The hex SHA-256 of the bundle's manifest.json, once DONE.
+	ManifestSha256 *string `json:"manifestSha256,omitempty"`
+	// The file name to save the bundle under, once DONE.
+	FileName *string `json:"fileName,omitempty"`
+	// The bundle (a zip), base64, once DONE; check it with `arkiv evidence verify FILE --key KEY`.
+	Bundle *string `json:"bundle,omitempty"`
+	// Why the export failed, when FAILED.
+	Error *string `json:"error,omitempty"`
+}
+
 // An organisation role to give.
 type GrantOrgRoleInput struct {
 	UserID string         `json:"userId"`
@@ -390,6 +408,64 @@ func (e *AuditExportFormat) UnmarshalJSON(b []byte) error {
 }
 
 func (e AuditExportFormat) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The state of an evidence export.
+type EvidenceExportStatus string
+
+const (
+	EvidenceExportStatusRunning EvidenceExportStatus = "RUNNING"
+	EvidenceExportStatusDone    EvidenceExportStatus = "DONE"
+	EvidenceExportStatusFailed  EvidenceExportStatus = "FAILED"
+)
+
+var AllEvidenceExportStatus = []EvidenceExportStatus{
+	EvidenceExportStatusRunning,
+	EvidenceExportStatusDone,
+	EvidenceExportStatusFailed,
+}
+
+func (e EvidenceExportStatus) IsValid() bool {
+	switch e {
+	case EvidenceExportStatusRunning, EvidenceExportStatusDone, EvidenceExportStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e EvidenceExportStatus) String() string {
+	return string(e)
+}
+
+func (e *EvidenceExportStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = EvidenceExportStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid EvidenceExportStatus", str)
+	}
+	return nil
+}
+
+func (e EvidenceExportStatus) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *EvidenceExportStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e EvidenceExportStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
