@@ -115,6 +115,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", CSP)
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	// Same-origin referrers only: the console's URLs never leave the server, and form posts
+	// carry a real Origin rather than "null".
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	if r.Method == http.MethodPost && !sameOrigin(r) {
 		http.Error(w, "cross-origin form posts are refused", http.StatusForbidden)
@@ -125,9 +128,12 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // sameOrigin reports whether a request comes from a page of this server, by the Fetch
 // metadata and Origin headers browsers send with every POST.
+//
+// Sec-Fetch-Site decides when the browser sends it; otherwise the Origin must name this host
+// ("null", which a no-referrer policy makes browsers send, is refused then).
 func sameOrigin(r *http.Request) bool {
-	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
-		return false
+	if s := r.Header.Get("Sec-Fetch-Site"); s != "" {
+		return s == "same-origin" || s == "none"
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)
