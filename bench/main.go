@@ -50,6 +50,7 @@ func allScenarios() []Scenario {
 	s = append(s, graphqlScenarios()...)
 	s = append(s, ledgerScenarios()...)
 	s = append(s, backupScenarios()...)
+	s = append(s, consoleScenarios()...)
 	return s
 }
 
