@@ -195,6 +195,33 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("sign-in page: status %d, CSP %q", resp.StatusCode, csp)
 	}
 
+	// A form post without the session's CSRF token, or from another site, is refused.
+	signedIn := &http.Cookie{Name: "arkiv_console", Value: admin}
+	for name, req := range map[string]*http.Request{
+		"sign-out without a CSRF token": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, s.base+"/console/sign-out", strings.NewReader("csrf=forged"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.AddCookie(signedIn)
+			return r
+		}(),
+		"a sign-in posted from another site": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, s.base+"/console/sign-in", strings.NewReader("method=apikey&apiKey="+admin))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			r.Header.Set("Origin", "https://evil.example")
+			return r
+		}(),
+	} {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) > 0 {
+			t.Fatalf("%s: status %d, cookies %v", name, resp.StatusCode, resp.Cookies())
+		}
+	}
+
 	bctx := browser(t)
 	bctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
 	defer cancel()
@@ -310,6 +337,15 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the filtered audit log: %q", got)
 	}
 
+	do("open the entry's detail",
+		chromedp.Click(chromedp.CSS(`#audit details summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#audit details[open] .panel`)),
+		chromedp.Focus(chromedp.CSS(`#f-actor`)))
+	if got := text(`#audit details[open] .panel`); !strings.Contains(got, space) || !strings.Contains(got, "Position") {
+		t.Fatalf("the entry's detail: %q", got)
+	}
+	shot("audit-entry")
+
 	// 3. Access: who can access the space.
 	do("ask who can access the space",
 		chromedp.Navigate(s.base+"/console/access?space="+space),
@@ -395,6 +431,26 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("after the idle timeout: %q", got)
 	}
 	shot("session-ended")
+
+	// 9. Where the organisation requires MFA, a password sign-in is refused, and says why.
+	strict := settings
+	strict.MFARequired = true
+	res, err := s.p.App.ChangeOrganizationSettings.Handle(ctx, usecase.ChangeOrganizationSettings{
+		Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: boot.AdminUserID}, Settings: strict})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, res.Position)
+	do("sign in with a password where MFA is required",
+		chromedp.SendKeys(chromedp.CSS(`#org`), boot.OrganizationID),
+		chromedp.SendKeys(chromedp.CSS(`#login`), "uma"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "correct horse battery"),
+		chromedp.Submit(chromedp.CSS(`#password`)),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)))
+	if got := text(`#error`); !strings.Contains(got, "multi-factor authentication required") {
+		t.Fatalf("a password sign-in where MFA is required shows %q", got)
+	}
+	shot("sign-in-mfa-refused")
 
 	mu.Lock()
 	defer mu.Unlock()
