@@ -236,6 +236,26 @@ func TestConsoleInABrowser(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Console errors: a CSP violation (an inline script or style htmx might add) or a
+	// script exception is reported here.
+	var consoleErrors []string
+	cctx, stopConsole := context.WithCancel(bctx)
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range chromedp.Console(cctx) {
+			if err != nil {
+				return
+			}
+			// The refusals this test provokes answer 401 and 403, as they should.
+			expected := strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 403")
+			if (m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException) && !expected {
+				mu.Lock()
+				consoleErrors = append(consoleErrors, m.String()+" ("+m.URL+")")
+				mu.Unlock()
+			}
+		}
+	}()
 	shots := screenshotDir(t)
 	shot := func(name string) {
 		t.Helper()
@@ -452,8 +472,13 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	shot("sign-in-mfa-refused")
 
+	stopConsole()
+	<-consoleDone
 	mu.Lock()
 	defer mu.Unlock()
+	if len(consoleErrors) > 0 {
+		t.Fatalf("the browser reported errors: %v", consoleErrors)
+	}
 	if len(foreign) > 0 {
 		t.Fatalf("the console fetched from outside the server: %v", foreign)
 	}
