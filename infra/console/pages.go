@@ -69,7 +69,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, v view, err error
 		c.cfg.Log.Error("console: GraphQL call", "err", err)
 		ge = &Error{Code: "INTERNAL", Message: "internal error"}
 	}
-	if ge.Code == "UNAUTHENTICATED" && v.Me == nil {
+	if ge.Code == "UNAUTHENTICATED" {
 		c.setCookie(w, sessionCookie, "")
 		c.setCookie(w, justificationCookie, "")
 		c.redirect(w, r, Base+"/sign-in?ended=1")
