@@ -170,6 +170,19 @@ func TestConsoleInABrowser(t *testing.T) {
 		map[string]any{"in": map[string]any{"userId": user, "login": "uma", "password": "correct horse battery"}})
 	pos, _ := strconv.ParseUint(k["position"].(string), 10, 64)
 	s.wait(t, pos)
+	// A model call, for the model-calls page: an assistant that logs its payloads answers.
+	s.mutate(t, admin, `mutation($in: EnableSpaceModelsInput!) { enableSpaceModels(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "modelIds": []string{"test-model"}}})
+	s.mutate(t, admin, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "title": "Records policy",
+			"content": "Records are kept for ten years. Personal data in records is erased on request after review."}})
+	assistant := s.mutate(t, admin, `mutation($in: CreateAssistantInput!) { createAssistant(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "name": "Records guide", "instructions": "Answer from the records.",
+			"modelId": "test-model", "logModelPayloads": true}})
+	conv := s.mutate(t, admin, `mutation($in: StartConversationInput!) { startConversation(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"assistantId": assistant}})
+	s.mutate(t, admin, `mutation($in: SendMessageInput!) { sendMessage(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"conversationId": conv, "text": "How long are records kept?"}})
 	// A checkpoint and a verification run, for the overview.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -377,6 +390,13 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// 4. Model calls, evidence, settings.
 	do("model calls", chromedp.Navigate(s.base+"/console/model-calls"), chromedp.WaitVisible(chromedp.CSS(`#calls`)))
+	if got := text(`#calls`); !strings.Contains(got, "test-model") || !strings.Contains(got, "EU") || !strings.Contains(got, "OK") {
+		t.Fatalf("model calls: %q", got)
+	}
+	do("open a call", chromedp.Click(chromedp.CSS(`#calls details summary`)), chromedp.WaitVisible(chromedp.CSS(`#calls details[open] .panel`)))
+	if got := text(`#calls details[open] .panel`); !strings.Contains(got, "How long are records kept?") {
+		t.Fatalf("the call's request is not shown: %q", got)
+	}
 	shot("model-calls")
 	do("evidence", chromedp.Navigate(s.base+"/console/evidence"), chromedp.WaitVisible(chromedp.CSS(`#public-key`)))
 	if got := text(`#public-key`); !strings.HasPrefix(got, "arkiv.test/ledger+") {
