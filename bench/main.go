@@ -53,6 +53,7 @@ func allScenarios() []Scenario {
 	s = append(s, auditExportScenarios()...)
 	s = append(s, historyScenarios()...)
 	s = append(s, evidenceScenarios()...)
+	s = append(s, consoleScenarios()...)
 	return s
 }
 

@@ -105,8 +105,9 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 			fmt.Fprintf(env.stdout, "\nArkiv is running (Ctrl-C stops it and everything it started).\n"+
 				"  GraphQL:    %s/graphql\n"+
 				"  Playground: %s/\n"+
+				"  Console:    %s/console/ (sign in with the API key below)\n"+
 				"  Ready:      %s/readyz\n"+
-				"%s\n", url, url, url, login)
+				"%s\n", url, url, url, url, login)
 		}()
 	})
 }

@@ -114,6 +114,15 @@ func TestDevStartsReadyAndStopsClean(t *testing.T) {
 		t.Fatal("the printed API key does not answer { me { id } }")
 	}
 	checkPlaygroundOffline(t, base)
+	// The console is served too, under its strict CSP.
+	cresp, err := http.Get(base + "/console/sign-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cresp.Body.Close()
+	if cresp.StatusCode != http.StatusOK || !strings.Contains(cresp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("/console/sign-in = %d, CSP %q", cresp.StatusCode, cresp.Header.Get("Content-Security-Policy"))
+	}
 	if n := processesUnder(t, root); n == 0 {
 		t.Fatal("found no postgres or weaviate process of this dev stack while it runs")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/console"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/httpserver"
@@ -175,6 +176,7 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 	srv, err := httpserver.Listen(httpserver.Config{
 		Listen: p.cfg.Listen, TLSCert: p.cfg.TLSCert, TLSKey: p.cfg.TLSKey,
 		GraphQL: p.Handler(), Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
+		Console: console.New(console.Config{GraphQL: p.Handler(), Secure: p.cfg.TLSCert != "", Log: env.log}),
 	})
 	if err != nil {
 		return err

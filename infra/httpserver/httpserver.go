@@ -36,6 +36,8 @@ type Config struct {
 	// Playground mounts the GraphiQL playground at / (its assets under /playground/, all
 	// served from the binary).
 	Playground bool
+	// Console, when set, handles the compliance console at /console (infra/console).
+	Console http.Handler
 	// Checks are run by /readyz.
 	Checks []Check
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
@@ -82,6 +84,10 @@ func Listen(cfg Config) (*Server, error) {
 		pg := graphiql.Handler("/playground", "/graphql")
 		mux.Handle("GET /{$}", pg)
 		mux.Handle("GET /playground/", pg)
+	}
+	if cfg.Console != nil {
+		mux.Handle("/console", cfg.Console)
+		mux.Handle("/console/", cfg.Console)
 	}
 	s.srv = &http.Server{
 		Handler:           s.harden(mux),

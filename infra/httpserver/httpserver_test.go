@@ -222,3 +222,32 @@ func TestSlowAnswerAfterBodyIsNotCutOff(t *testing.T) {
 		t.Fatalf("%d %q: a slow answer was cut off by the body timeout", resp.StatusCode, body)
 	}
 }
+
+// TestConsoleIsMountedAtConsole: the Console handler gets /console and everything under it,
+// behind the same hardening headers, and nothing else.
+func TestConsoleIsMountedAtConsole(t *testing.T) {
+	console := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Console", "yes")
+		_, _ = io.WriteString(w, r.URL.Path)
+	})
+	s, err := Listen(Config{Listen: "127.0.0.1:0", Console: console})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Serve(ctx) }()
+	for path, want := range map[string]bool{"/console": true, "/console/": true, "/console/audit": true, "/consolex": false, "/": false} {
+		resp, err := http.Get(s.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Console") == "yes"; got != want {
+			t.Errorf("%s reached the console: %v, want %v", path, got, want)
+		}
+		if resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s lacks the hardening headers", path)
+		}
+	}
+}

@@ -1,0 +1,505 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
+
+	"github.com/arkiv/arkiv/app"
+	usecase "github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/clocktest"
+	"github.com/arkiv/arkiv/infra/console"
+	"github.com/arkiv/arkiv/infra/esdbserver"
+	"github.com/arkiv/arkiv/infra/httpserver"
+	"github.com/arkiv/arkiv/infra/llm"
+	"github.com/arkiv/arkiv/infra/pgtest"
+	"github.com/arkiv/arkiv/infra/weaviatetest"
+	"github.com/arkiv/arkiv/ledger"
+)
+
+// consoleStack is a whole Arkiv in-process behind the real HTTP server, with the console
+// mounted as `arkiv serve` mounts it.
+type consoleStack struct {
+	p     *app.Platform
+	base  string
+	clock *clocktest.Clock
+}
+
+func startConsoleStack(t *testing.T) *consoleStack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	es, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: pgtest.NewDatabase(t), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	skey, vkey, err := ledger.GenerateKey("arkiv.test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(t.TempDir(), "ledger-key")
+	if err := ledger.WriteKeyFile(keyPath, skey, vkey); err != nil {
+		t.Fatal(err)
+	}
+	signing, err := ledger.LoadKeyFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &clocktest.Clock{}
+	p, err := app.Open(ctx, app.Config{
+		SigningKey: signing, CheckpointEvery: 1, CheckpointInterval: 100 * time.Millisecond,
+		PGURL: pgtest.NewDatabase(t), KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(),
+		WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
+		SearchClass: weaviatetest.ClassName(t, "Console"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
+		LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test", Clock: clock,
+		Models: llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := httpserver.Listen(httpserver.Config{Listen: "127.0.0.1:0", GraphQL: p.Handler(),
+		Console: console.New(console.Config{GraphQL: p.Handler()})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { _ = p.Run(ctx); done <- struct{}{} }()
+	go func() { _ = srv.Serve(ctx); done <- struct{}{} }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+		p.Close()
+		sctx, c2 := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c2()
+		_ = es.Close(sctx)
+	})
+	return &consoleStack{p: p, base: srv.URL(), clock: clock}
+}
+
+// gql runs an operation that must succeed and returns its data.
+func (s *consoleStack) gql(t *testing.T, token, query string, vars map[string]any) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data   map[string]any `json:"data"`
+		Errors []any          `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Errors) > 0 {
+		t.Fatalf("%s: %v %v", query, err, out.Errors)
+	}
+	return out.Data
+}
+
+// mutate runs a mutation answering {id position}, waits for the read models and returns id.
+func (s *consoleStack) mutate(t *testing.T, token, query string, vars map[string]any) string {
+	t.Helper()
+	for _, v := range s.gql(t, token, query, vars) {
+		m := v.(map[string]any)
+		pos, _ := strconv.ParseUint(m["position"].(string), 10, 64)
+		s.wait(t, pos)
+		return m["id"].(string)
+	}
+	t.Fatal("no result")
+	return ""
+}
+
+func (s *consoleStack) wait(t *testing.T, pos uint64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.p.Waiter.WaitFor(ctx, s.p.Runner.Names(), pos, 20*time.Second); err != nil {
+		t.Fatalf("waiting for position %d: %v", pos, err)
+	}
+}
+
+// TestConsoleInABrowser drives the console in Chromium as a compliance officer would: sign
+// in with an API key, read the safeguards, open the audit log with a justification and find
+// the entry of an earlier GraphQL mutation, ask who can access a space, order and restore an
+// erasure, sign out; a User is refused the audit log with the API's FORBIDDEN; a local
+// account's session ends visibly after the idle timeout. No request leaves the server, and
+// every page is served under the strict CSP. Screenshots go to .data/test/screenshots.
+func TestConsoleInABrowser(t *testing.T) {
+	s := startConsoleStack(t)
+	ctx := context.Background()
+	settings := domain.DefaultOrganizationSettings()
+	settings.MFARequired = false
+	settings.EUOnly = true
+	settings.Password.MinLength = 10
+	settings.Models = []domain.AllowedModel{{ID: "test-model", Endpoint: llm.OfflineEndpoint,
+		Region: domain.RegionEU, MaxClassification: domain.ClassRestricted}}
+	boot, err := s.p.App.Bootstrap.Handle(ctx, usecase.Bootstrap{CommandID: uuid.NewString(), OrganizationName: "Console Org",
+		AdminEmail: "admin@console.invalid", AdminName: "Dana Admin", Settings: &settings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, boot.Position)
+	admin := boot.APIKey
+
+	// An earlier GraphQL mutation, whose audit entry the console must show.
+	space := s.mutate(t, admin, `mutation($in: CreateSpaceInput!) { createSpace(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"name": "Records", "classification": "INTERNAL"}})
+	user := s.mutate(t, admin, `mutation($in: InviteUserInput!) { inviteUser(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"email": "user@console.invalid", "name": "Uma User", "role": "USER"}})
+	s.mutate(t, admin, `mutation($in: AddSpaceMemberInput!) { addSpaceMember(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "userId": user, "role": "VIEWER"}})
+	k := s.gql(t, admin, `mutation($in: CreateApiKeyInput!) { createApiKey(input: $in) { id secret position } }`,
+		map[string]any{"in": map[string]any{"userId": user}})["createApiKey"].(map[string]any)
+	userKey := k["secret"].(string)
+	s.gql(t, admin, `mutation($in: SetPasswordInput!) { setPassword(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"userId": user, "login": "uma", "password": "correct horse battery"}})
+	pos, _ := strconv.ParseUint(k["position"].(string), 10, 64)
+	s.wait(t, pos)
+	// A model call, for the model-calls page: an assistant that logs its payloads answers.
+	s.mutate(t, admin, `mutation($in: EnableSpaceModelsInput!) { enableSpaceModels(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "modelIds": []string{"test-model"}}})
+	s.mutate(t, admin, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "title": "Records policy",
+			"content": "Records are kept for ten years. Personal data in records is erased on request after review."}})
+	assistant := s.mutate(t, admin, `mutation($in: CreateAssistantInput!) { createAssistant(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "name": "Records guide", "instructions": "Answer from the records.",
+			"modelId": "test-model", "logModelPayloads": true}})
+	conv := s.mutate(t, admin, `mutation($in: StartConversationInput!) { startConversation(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"assistantId": assistant}})
+	s.mutate(t, admin, `mutation($in: SendMessageInput!) { sendMessage(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"conversationId": conv, "text": "How long are records kept?"}})
+	// A checkpoint and a verification run, for the overview.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		in := s.gql(t, admin, `{ auditIntegrity { checkpoint { treeSize } lastVerification { ok } } }`, nil)["auditIntegrity"].(map[string]any)
+		if in["checkpoint"] != nil && in["lastVerification"] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint and verification within 30 s: %v", in)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Every console page carries the strict CSP.
+	resp, err := http.Get(s.base + "/console/sign-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	if resp.StatusCode != 200 || !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "script-src 'self'") ||
+		strings.Contains(csp, "unsafe") {
+		t.Fatalf("sign-in page: status %d, CSP %q", resp.StatusCode, csp)
+	}
+
+	// A form post without the session's CSRF token, or from another site, is refused.
+	signedIn := &http.Cookie{Name: "arkiv_console", Value: admin}
+	for name, req := range map[string]*http.Request{
+		"sign-out without a CSRF token": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, s.base+"/console/sign-out", strings.NewReader("csrf=forged"))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.AddCookie(signedIn)
+			return r
+		}(),
+		"a sign-in posted from another site": func() *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, s.base+"/console/sign-in", strings.NewReader("method=apikey&apiKey="+admin))
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+			r.Header.Set("Origin", "https://evil.example")
+			return r
+		}(),
+	} {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) > 0 {
+			t.Fatalf("%s: status %d, cookies %v", name, resp.StatusCode, resp.Cookies())
+		}
+	}
+
+	bctx := browser(t)
+	bctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
+	defer cancel()
+	var mu sync.Mutex
+	var foreign []string
+	if err := chromedp.Listen(bctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && !strings.HasPrefix(e.Request.URL, s.base) && !strings.HasPrefix(e.Request.URL, "data:") {
+			mu.Lock()
+			foreign = append(foreign, e.Request.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Console errors: a CSP violation (an inline script or style htmx might add) or a
+	// script exception is reported here.
+	var consoleErrors []string
+	cctx, stopConsole := context.WithCancel(bctx)
+	consoleDone := make(chan struct{})
+	go func() {
+		defer close(consoleDone)
+		for m, err := range chromedp.Console(cctx) {
+			if err != nil {
+				return
+			}
+			// The refusals this test provokes answer 401 and 403, as they should.
+			expected := strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 403")
+			if (m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException) && !expected {
+				mu.Lock()
+				consoleErrors = append(consoleErrors, m.String()+" ("+m.URL+")")
+				mu.Unlock()
+			}
+		}
+	}()
+	shots := screenshotDir(t)
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, "console-"+name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return s
+	}
+	// eventually polls the text of sel until ok holds: after a click the old page may still
+	// be showing.
+	eventually := func(sel string, ok func(string) bool) string {
+		t.Helper()
+		var got string
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			got, _ = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel), chromedp.AtLeast(0)))
+			if ok(got) {
+				return got
+			}
+		}
+		return got
+	}
+	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, actions...); err != nil {
+			loc, _ := chromedp.Run(bctx, chromedp.Location())
+			body, _ := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`body`)))
+			shot("failure")
+			t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
+		}
+	}
+	signInWithKey := func(key string) {
+		t.Helper()
+		do("sign in with an API key",
+			chromedp.Navigate(s.base+"/console/"),
+			chromedp.WaitVisible(chromedp.CSS(`#apikey`)),
+			chromedp.SendKeys(chromedp.CSS(`#apikey`), key),
+			chromedp.Click(chromedp.CSS(`#sign-in-key`)),
+			chromedp.WaitVisible(chromedp.CSS(`#safeguards`)))
+	}
+
+	// 1. Sign-in page, then sign in with the Admin's API key: the overview.
+	do("open the console", chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible(chromedp.CSS(`#apikey`)))
+	shot("sign-in")
+	signInWithKey(admin)
+	if got := text(`#eu-only`); got != "On" {
+		t.Fatalf("EU-only shows %q", got)
+	}
+	if got := text(`#mfa`); got != "Not required" {
+		t.Fatalf("MFA shows %q", got)
+	}
+	if got := text(`#models`); !strings.Contains(got, "test-model") || !strings.Contains(got, "EU") || !strings.Contains(got, "RESTRICTED") {
+		t.Fatalf("the allow-list shows %q", got)
+	}
+	if got := text(`#verification`); got != "Verified" {
+		t.Fatalf("the verification shows %q", got)
+	}
+	if got := text(`#checkpoint`); !strings.Contains(got, "Last signed checkpoint") {
+		t.Fatalf("the checkpoint shows %q", got)
+	}
+	if got := text(`#who`); !strings.Contains(got, "Dana Admin") || !strings.Contains(got, "ADMIN") {
+		t.Fatalf("the header shows %q", got)
+	}
+	shot("overview")
+
+	// 2. The audit log asks for a justification, then shows the space's creation.
+	const why = "Quarterly access review of the Records space"
+	do("open the audit log",
+		chromedp.Click(chromedp.CSS(`nav a[href="/console/audit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#justification`)))
+	shot("audit-justification")
+	do("give the justification",
+		chromedp.SendKeys(chromedp.CSS(`#justification`), why),
+		chromedp.Click(chromedp.CSS(`#justify`)),
+		chromedp.WaitVisible(chromedp.CSS(`#audit`)))
+	if got := text(`#justification-shown`); !strings.Contains(got, why) {
+		t.Fatalf("the justification is not shown: %q", got)
+	}
+	if got := text(`#audit`); !strings.Contains(got, "space.created.v1") || !strings.Contains(got, space) {
+		t.Fatalf("the audit log lacks the space's creation (%s): %q", space, got)
+	}
+	shot("audit")
+	do("filter by target",
+		chromedp.SendKeys(chromedp.CSS(`#f-target`), space),
+		chromedp.Click(chromedp.CSS(`#filter`)))
+	if got := eventually(`#audit`, func(s string) bool { return !strings.Contains(s, user) }); !strings.Contains(got, "space.created.v1") || strings.Contains(got, user) {
+		t.Fatalf("the filtered audit log: %q", got)
+	}
+
+	do("open the entry's detail",
+		chromedp.Click(chromedp.CSS(`#audit details summary`)),
+		chromedp.WaitVisible(chromedp.CSS(`#audit details[open] .panel`)),
+		chromedp.Focus(chromedp.CSS(`#f-actor`)))
+	if got := text(`#audit details[open] .panel`); !strings.Contains(got, space) || !strings.Contains(got, "Position") {
+		t.Fatalf("the entry's detail: %q", got)
+	}
+	shot("audit-entry")
+
+	// 3. Access: who can access the space.
+	do("ask who can access the space",
+		chromedp.Navigate(s.base+"/console/access?space="+space),
+		chromedp.WaitVisible(chromedp.CSS(`#who-can-access`)))
+	if got := text(`#who-can-access`); !strings.Contains(got, user) || !strings.Contains(got, "VIEWER") || !strings.Contains(got, "Uma User") {
+		t.Fatalf("who can access: %q", got)
+	}
+	shot("access")
+
+	// 4. Model calls, evidence, settings.
+	do("model calls", chromedp.Navigate(s.base+"/console/model-calls"), chromedp.WaitVisible(chromedp.CSS(`#calls`)))
+	if got := text(`#calls`); !strings.Contains(got, "test-model") || !strings.Contains(got, "EU") || !strings.Contains(got, "OK") {
+		t.Fatalf("model calls: %q", got)
+	}
+	do("open a call", chromedp.Click(chromedp.CSS(`#calls details summary`)), chromedp.WaitVisible(chromedp.CSS(`#calls details[open] .panel`)))
+	if got := text(`#calls details[open] .panel`); !strings.Contains(got, "How long are records kept?") {
+		t.Fatalf("the call's request is not shown: %q", got)
+	}
+	shot("model-calls")
+	do("evidence", chromedp.Navigate(s.base+"/console/evidence"), chromedp.WaitVisible(chromedp.CSS(`#public-key`)))
+	if got := text(`#public-key`); !strings.HasPrefix(got, "arkiv.test/ledger+") {
+		t.Fatalf("the public key shows %q", got)
+	}
+	shot("evidence")
+	do("settings", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#settings`)))
+	shot("settings")
+
+	// 5. Erasure: order the user's erasure, then restore it.
+	do("order an erasure",
+		chromedp.Navigate(s.base+"/console/erasure"),
+		chromedp.WaitVisible(chromedp.CSS(`#e-id`)),
+		chromedp.SetValue(chromedp.CSS(`#e-type`), "USER"),
+		chromedp.SendKeys(chromedp.CSS(`#e-id`), user),
+		chromedp.SendKeys(chromedp.CSS(`#e-grace`), "7"),
+		chromedp.Click(chromedp.CSS(`#request-erasure`)),
+		chromedp.WaitVisible(chromedp.CSS(`#erasure-done`)))
+	if got := text(`#erasure-done`); !strings.Contains(got, "Erasure ordered") {
+		t.Fatalf("after ordering: %q", got)
+	}
+	shot("erasure")
+	do("restore it",
+		chromedp.Click(chromedp.CSS(`#restore-erasure`)))
+	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "restored") }); !strings.Contains(got, "Erasure restored") {
+		t.Fatalf("after restoring: %q", got)
+	}
+
+	// 6. Sign out: the console forgets the key.
+	do("sign out",
+		chromedp.Click(chromedp.CSS(`#sign-out`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+	if got := text(`#flash`); !strings.Contains(got, "signed out") {
+		t.Fatalf("after signing out: %q", got)
+	}
+	do("the console after signing out", chromedp.Navigate(s.base+"/console/audit"), chromedp.WaitVisible(chromedp.CSS(`#apikey`)))
+
+	// 7. A User is refused the audit log: the API's FORBIDDEN, shown plainly.
+	signInWithKey(userKey)
+	if got := text(`#verification`); !strings.Contains(got, "for Admins") {
+		t.Fatalf("a User's overview shows the log's state: %q", got)
+	}
+	do("the audit log as a User",
+		chromedp.Navigate(s.base+"/console/audit"),
+		chromedp.WaitVisible(chromedp.CSS(`#justification`)),
+		chromedp.SendKeys(chromedp.CSS(`#justification`), "Curious about the log"),
+		chromedp.Click(chromedp.CSS(`#justify`)),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)))
+	if got := text(`#error`); !strings.Contains(got, "Refused") || !strings.Contains(got, "FORBIDDEN") {
+		t.Fatalf("a User's audit page shows %q", got)
+	}
+	shot("audit-forbidden")
+	do("sign out the User", chromedp.Click(chromedp.CSS(`#sign-out`)), chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+
+	// 8. A local account's session ends visibly once the idle timeout has passed.
+	do("sign in with a local account",
+		chromedp.Navigate(s.base+"/console/sign-in"),
+		chromedp.WaitVisible(chromedp.CSS(`#org`)),
+		chromedp.SendKeys(chromedp.CSS(`#org`), boot.OrganizationID),
+		chromedp.SendKeys(chromedp.CSS(`#login`), "uma"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "correct horse battery"),
+		chromedp.Submit(chromedp.CSS(`#password`)),
+		chromedp.WaitVisible(chromedp.CSS(`#safeguards`)))
+	if got := text(`#who`); !strings.Contains(got, "Uma User") {
+		t.Fatalf("signed in with a password as %q", got)
+	}
+	s.clock.Advance(time.Duration(settings.SessionIdleTimeoutMinutes+1) * time.Minute)
+	do("the console after the idle timeout",
+		chromedp.Navigate(s.base+"/console/access"),
+		chromedp.WaitVisible(chromedp.CSS(`#flash`)))
+	if got := text(`#flash`); !strings.Contains(got, "session has ended") {
+		t.Fatalf("after the idle timeout: %q", got)
+	}
+	shot("session-ended")
+
+	// 9. Where the organisation requires MFA, a password sign-in is refused, and says why.
+	strict := settings
+	strict.MFARequired = true
+	res, err := s.p.App.ChangeOrganizationSettings.Handle(ctx, usecase.ChangeOrganizationSettings{
+		Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: boot.AdminUserID}, Settings: strict})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, res.Position)
+	do("sign in with a password where MFA is required",
+		chromedp.SendKeys(chromedp.CSS(`#org`), boot.OrganizationID),
+		chromedp.SendKeys(chromedp.CSS(`#login`), "uma"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "correct horse battery"),
+		chromedp.Submit(chromedp.CSS(`#password`)),
+		chromedp.WaitVisible(chromedp.CSS(`#error`)))
+	if got := text(`#error`); !strings.Contains(got, "multi-factor authentication required") {
+		t.Fatalf("a password sign-in where MFA is required shows %q", got)
+	}
+	shot("sign-in-mfa-refused")
+
+	stopConsole()
+	<-consoleDone
+	mu.Lock()
+	defer mu.Unlock()
+	if len(consoleErrors) > 0 {
+		t.Fatalf("the browser reported errors: %v", consoleErrors)
+	}
+	if len(foreign) > 0 {
+		t.Fatalf("the console fetched from outside the server: %v", foreign)
+	}
+}
