@@ -64,7 +64,8 @@ func startConsoleStack(t *testing.T) *consoleStack {
 		WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Console"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
 		LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test", Clock: clock,
-		Models: llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil),
+		Models: llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil).
+			WithCatalog(domain.ModelCatalog{}.With(domain.CatalogEntry{ID: "test-model", Endpoint: llm.OfflineEndpoint, Region: domain.RegionEU}), nil),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,9 @@ func (s *consoleStack) gql(t *testing.T, token, query string, vars map[string]an
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, s.base+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -161,15 +164,25 @@ func TestConsoleInABrowser(t *testing.T) {
 		map[string]any{"in": map[string]any{"name": "Records", "classification": "INTERNAL"}})
 	user := s.mutate(t, admin, `mutation($in: InviteUserInput!) { inviteUser(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"email": "user@console.invalid", "name": "Uma User", "role": "USER"}})
+	// Erin is the subject of the erasure the console orders and restores (restoring a
+	// user's erasure ends their local account, so not Uma, who signs in with a password).
+	erin := s.mutate(t, admin, `mutation($in: InviteUserInput!) { inviteUser(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"email": "erin@console.invalid", "name": "Erin Erased", "role": "USER"}})
+	// An instant, to the second, after the space exists and before Uma joins it: the access
+	// page as of then must not list her.
+	time.Sleep(1100 * time.Millisecond)
+	beforeMember := time.Now().UTC().Truncate(time.Second)
+	time.Sleep(1100 * time.Millisecond)
 	s.mutate(t, admin, `mutation($in: AddSpaceMemberInput!) { addSpaceMember(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"spaceId": space, "userId": user, "role": "VIEWER"}})
 	k := s.gql(t, admin, `mutation($in: CreateApiKeyInput!) { createApiKey(input: $in) { id secret position } }`,
 		map[string]any{"in": map[string]any{"userId": user}})["createApiKey"].(map[string]any)
 	userKey := k["secret"].(string)
-	s.gql(t, admin, `mutation($in: SetPasswordInput!) { setPassword(input: $in) { id } }`,
-		map[string]any{"in": map[string]any{"userId": user, "login": "uma", "password": "correct horse battery"}})
 	pos, _ := strconv.ParseUint(k["position"].(string), 10, 64)
 	s.wait(t, pos)
+	// Uma sets her first password herself (an Admin's reset would force a change at login).
+	s.gql(t, userKey, `mutation($in: SetPasswordInput!) { setPassword(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"login": "uma", "password": "correct horse battery"}})
 	// A model call, for the model-calls page: an assistant that logs its payloads answers.
 	s.mutate(t, admin, `mutation($in: EnableSpaceModelsInput!) { enableSpaceModels(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"spaceId": space, "modelIds": []string{"test-model"}}})
@@ -387,6 +400,13 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("who can access: %q", got)
 	}
 	shot("access")
+	do("ask who could access the space before Uma joined",
+		chromedp.Navigate(s.base+"/console/access?space="+space+"&asOf="+beforeMember.Format("2006-01-02T15:04:05")),
+		chromedp.WaitVisible(chromedp.CSS(`#who-can-access`)))
+	if got := text(`#who-can-access`); strings.Contains(got, user) || strings.Contains(got, "Uma User") || !strings.Contains(got, "Dana Admin") {
+		t.Fatalf("who could access before Uma joined: %q", got)
+	}
+	shot("access-as-of")
 
 	// 4. Model calls, evidence, settings.
 	do("model calls", chromedp.Navigate(s.base+"/console/model-calls"), chromedp.WaitVisible(chromedp.CSS(`#calls`)))
@@ -406,12 +426,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	do("settings", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#settings`)))
 	shot("settings")
 
-	// 5. Erasure: order the user's erasure, then restore it.
+	// 5. Erasure: order a user's erasure, then restore it.
 	do("order an erasure",
 		chromedp.Navigate(s.base+"/console/erasure"),
 		chromedp.WaitVisible(chromedp.CSS(`#e-id`)),
 		chromedp.SetValue(chromedp.CSS(`#e-type`), "USER"),
-		chromedp.SendKeys(chromedp.CSS(`#e-id`), user),
+		chromedp.SendKeys(chromedp.CSS(`#e-id`), erin),
 		chromedp.SendKeys(chromedp.CSS(`#e-grace`), "7"),
 		chromedp.Click(chromedp.CSS(`#request-erasure`)),
 		chromedp.WaitVisible(chromedp.CSS(`#erasure-done`)))

@@ -467,11 +467,9 @@ type accessData struct {
 	AskedOf     bool
 }
 
-// asOfSupported is whether the schema's whoCanAccess and accessOf accept asOf.
-//
-// TODO(issue 16, lead at merge): set to true once schema.graphql has `asOf: Time` on
-// whoCanAccess and accessOf; the page then passes the "as of" input through.
-const asOfSupported = false
+// asOfSupported is whether the schema's whoCanAccess and accessOf accept asOf (they do:
+// answers as of an instant are folded from the organisation's events).
+const asOfSupported = true
 
 // access answers who can access a space and what a user can access, optionally as of an
 // instant.
