@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +39,11 @@ type platformConfig struct {
 	LoginKey     string
 	Projections  bool
 	Dev          bool
+	// Introspection, AllowedOrigins (comma-separated) and MaxSubscriptions configure the
+	// GraphQL endpoint.
+	Introspection    bool
+	AllowedOrigins   string
+	MaxSubscriptions int
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -52,6 +58,10 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("ARKIV_TLS_KEY", ""), "TLS private key file (ARKIV_TLS_KEY)")
 	fs.StringVar(&c.LoginKey, "auth-login-key", envOr("ARKIV_AUTH_LOGIN_KEY", ""), "secret (32+ bytes, base64 or hex) keying login digests; the same on every replica (ARKIV_AUTH_LOGIN_KEY)")
+	fs.BoolVar(&c.Introspection, "graphql-introspection", envOr("ARKIV_GRAPHQL_INTROSPECTION", "false") == "true", "answer GraphQL introspection queries; always on in dev (ARKIV_GRAPHQL_INTROSPECTION)")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", envOr("ARKIV_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to open a WebSocket besides the server's own; requests without Origin are always allowed (ARKIV_ALLOWED_ORIGINS)")
+	maxSubs, _ := strconv.Atoi(envOr("ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION", "20"))
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions-per-connection", maxSubs, "operations one WebSocket may run at once (ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
 	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
@@ -106,7 +116,9 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	p, err := app.Open(cctx, app.Config{
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
-		Models: models, Version: version, Log: env.log,
+		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
+		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions,
+		Models:                        models, Version: version, Log: env.log,
 	})
 	if err != nil {
 		return nil, err
