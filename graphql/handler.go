@@ -91,8 +91,7 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	// resolving a small query.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(httpTransport{})
 	if o.Dev || o.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -111,6 +110,7 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	max := o.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, max)
+		w.Header().Set("Cache-Control", "no-store")
 		ip := ""
 		if o.RemoteIP != nil {
 			ip = o.RemoteIP(req)
