@@ -62,6 +62,15 @@ type Config struct {
 	LoginKey []byte
 	// Dev enables GraphQL introspection.
 	Dev bool
+	// Introspection enables GraphQL introspection outside Dev.
+	Introspection bool
+	// AllowedOrigins lists the browser origins that may open a WebSocket besides the
+	// server's own (see graphql.HandlerOptions).
+	AllowedOrigins []string
+	// MaxSubscriptionsPerConnection bounds a WebSocket's concurrent operations (default 20).
+	MaxSubscriptionsPerConnection int
+	// WSInitTimeout is how long a WebSocket may wait before connection_init (default 10 s).
+	WSInitTimeout time.Duration
 	// Projections runs the projection runner in this process (Run); false leaves it to
 	// another process (scale-out). Read-your-writes works either way.
 	Projections bool
@@ -244,7 +253,9 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		Replies: p.Replies, Ledger: ledgerAPI{p.Ledger}, Evidence: newEvidenceJobs(p),
 	}
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
-		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP})
+		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP, Introspection: cfg.Introspection,
+		AllowedOrigins: cfg.AllowedOrigins, MaxSubscriptionsPerConnection: cfg.MaxSubscriptionsPerConnection,
+		WSInitTimeout: cfg.WSInitTimeout})
 	p.handler = p.Auth.Middleware(gql)
 	return p, nil
 }

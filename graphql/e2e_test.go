@@ -13,6 +13,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("OIDC with MFA", func(t *testing.T) { testOIDC(t, s) })
 	t.Run("identity providers configured through the API", func(t *testing.T) { testIdentityProviders(t, s) })
 	t.Run("subscriptions", func(t *testing.T) { testSubscriptions(t, s) })
+	t.Run("socket authorisation", func(t *testing.T) { testSocketAuthorisation(t, s) })
 	t.Run("hardening", func(t *testing.T) { testHardening(t, s) })
 	t.Run("ask through models", func(t *testing.T) { testAskThroughModels(t, s) })
 	t.Run("erasure through the process manager", func(t *testing.T) { testErasureProcessManager(t, s) })

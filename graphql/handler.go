@@ -13,7 +13,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/gorilla/websocket"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -40,6 +39,20 @@ type HandlerOptions struct {
 	// RemoteIP returns the client address of a request (for login rate limits); nil uses
 	// the connection's address.
 	RemoteIP func(*http.Request) string
+	// Introspection enables introspection outside Dev (ARKIV_GRAPHQL_INTROSPECTION=true).
+	Introspection bool
+	// AllowedOrigins lists the browser origins ("https://app.example.com", or "*") that
+	// may open a WebSocket besides the server's own; requests without an Origin header
+	// (non-browser clients) are always allowed (ARKIV_ALLOWED_ORIGINS).
+	AllowedOrigins []string
+	// MaxSubscriptionsPerConnection bounds the operations a WebSocket runs at once
+	// (default 20; ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION).
+	MaxSubscriptionsPerConnection int
+	// WSInitTimeout is how long a WebSocket may wait before connection_init (default 10 s).
+	WSInitTimeout time.Duration
+	// WSRecheckInterval is how often an open WebSocket's credential and role are checked
+	// again (default 2 s).
+	WSRecheckInterval time.Duration
 }
 
 // NewHandler returns the /graphql HTTP handler over the resolver.
@@ -57,37 +70,29 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r, Directives: Directives(r.Reads, r.App)}))
-	srv.AddTransport(transport.Websocket{
-		KeepAlivePingInterval: 10 * time.Second,
-		Upgrader:              websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
-		InitFunc: func(ctx context.Context, init transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-			if _, ok := auth.FromContext(ctx); ok || o.Authenticate == nil {
-				return ctx, nil, nil
-			}
-			h := init.Authorization()
-			if h == "" {
-				if v, ok := init["authorization"].(string); ok {
-					h = v
-				}
-			}
-			if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
-				return ctx, nil, nil
-			}
-			p, err := o.Authenticate(ctx, strings.TrimSpace(h[7:]))
-			if err != nil {
-				return ctx, nil, domain.E(domain.KindUnauthenticated, "graphql.websocket", "invalid credentials")
-			}
-			return auth.WithPrincipal(ctx, p), nil, nil
-		},
-	})
+	ws := wsOptions{
+		authenticate: o.Authenticate, roles: r.Reads, origins: newOriginPolicy(o.AllowedOrigins),
+		initTimeout: o.WSInitTimeout, recheck: o.WSRecheckInterval, keepAlive: 10 * time.Second,
+		maxOps: o.MaxSubscriptionsPerConnection, log: o.Log,
+	}
+	if ws.initTimeout <= 0 {
+		ws.initTimeout = 10 * time.Second
+	}
+	if ws.recheck <= 0 {
+		ws.recheck = 2 * time.Second
+	}
+	if ws.maxOps <= 0 {
+		ws.maxOps = 20
+	}
+	srv.AddTransport(wsTransport{o: ws})
+	srv.AddTransport(legacyWebsocket(ws))
 	// Parsed and validated operations are kept by their text: clients send the same few
 	// operations over and over, and parsing and validating them again costs more than
 	// resolving a small query.
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	if o.Dev {
+	srv.AddTransport(httpTransport{})
+	if o.Dev || o.Introspection {
 		srv.Use(extension.Introspection{})
 	} else {
 		// Outside `arkiv dev` the schema is not for strangers to explore: no introspection
@@ -101,6 +106,11 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	srv.Use(depthLimit{max: o.MaxDepth, maxFields: o.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
 	srv.Use(refuseNUL{})
+	// Each operation learns the caller's role afresh: a WebSocket runs many operations,
+	// and one must not answer with the role its first operation saw.
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(withRequestCache(ctx))
+	})
 	srv.SetErrorPresenter(errorPresenter(o.Log, !o.Dev))
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		o.Log.Error("graphql resolver panicked", "panic", v)
@@ -109,6 +119,7 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	max := o.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		req.Body = http.MaxBytesReader(w, req.Body, max)
+		w.Header().Set("Cache-Control", "no-store")
 		ip := ""
 		if o.RemoteIP != nil {
 			ip = o.RemoteIP(req)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,11 @@ type platformConfig struct {
 	CheckpointInterval string
 	// Backup is the shred journal and the backup schedule (backup.go).
 	Backup app.BackupConfig
+	// Introspection, AllowedOrigins (comma-separated) and MaxSubscriptions configure the
+	// GraphQL endpoint.
+	Introspection    bool
+	AllowedOrigins   string
+	MaxSubscriptions int
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -67,6 +73,10 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.CheckpointEvery, "checkpoint-every", envOr("ARKIV_CHECKPOINT_EVERY", "1000"), "sign a ledger checkpoint after this many new events (ARKIV_CHECKPOINT_EVERY)")
 	fs.StringVar(&c.CheckpointInterval, "checkpoint-interval", envOr("ARKIV_CHECKPOINT_INTERVAL", "10s"), "sign a ledger checkpoint at least this often while events arrive (ARKIV_CHECKPOINT_INTERVAL)")
 	bindBackupFlags(fs, &c.Backup)
+	fs.BoolVar(&c.Introspection, "graphql-introspection", envOr("ARKIV_GRAPHQL_INTROSPECTION", "false") == "true", "answer GraphQL introspection queries; always on in dev (ARKIV_GRAPHQL_INTROSPECTION)")
+	fs.StringVar(&c.AllowedOrigins, "allowed-origins", envOr("ARKIV_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to open a WebSocket besides the server's own; requests without Origin are always allowed (ARKIV_ALLOWED_ORIGINS)")
+	maxSubs, _ := strconv.Atoi(envOr("ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION", "20"))
+	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions-per-connection", maxSubs, "operations one WebSocket may run at once (ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
 	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
@@ -135,6 +145,8 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
 		Models: models, Version: version, Log: env.log, Backup: backupConfig(cfg),
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
+		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
+		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions,
 	})
 	if err != nil {
 		return nil, err
