@@ -72,6 +72,24 @@ func TestAuditIntegrityAndProof(t *testing.T) {
 		t.Fatal("a proof edited to another leaf index verified")
 	}
 
+	// An audit export's footer names the signed checkpoint that covers it, once one does.
+	var cpNote string
+	deadline = time.Now().Add(30 * time.Second)
+	for cpNote == "" {
+		exp := s.ok(t, o.adminKey, `mutation { exportAuditLog(format: JSONL, justification: "Export for the external auditor, case 17.") { rows lastPosition checkpoint } }`, nil)["exportAuditLog"].(map[string]any)
+		if c, _ := exp["checkpoint"].(string); c != "" {
+			cpNote = c
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no export footer names a checkpoint within 30 s: %v", exp)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if _, err := note.Open([]byte(cpNote), note.VerifierList(verifier)); err != nil {
+		t.Fatalf("the export's checkpoint does not verify: %v\n%s", err, cpNote)
+	}
+
 	if r := s.do(t, ukey, qIntegrity, nil); r.code() != "FORBIDDEN" {
 		t.Fatalf("auditIntegrity as a User: %+v", r.Errors)
 	}

@@ -14,6 +14,7 @@ import (
 	usecase "github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/keyring"
+	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 	"github.com/arkiv/arkiv/readmodels"
 )
 
@@ -106,7 +107,10 @@ func auditExport(ctx context.Context, env *cliEnv, args []string) error {
 		return errors.New("the event codec cannot open sealed fields")
 	}
 	foot, err := readmodels.New(pool, codec).ExportAudit(ctx, dst, *org, readmodels.AuditExportOptions{
-		Filter: filter, Format: f, After: *after, WithNames: *withNames})
+		Filter: filter, Format: f, After: *after, WithNames: *withNames,
+		// The ledger's tables sit beside the read models: the footer names the signed
+		// checkpoint that covers the export.
+		Checkpoints: ledgerproj.NewReader(pool, "")})
 	if err != nil {
 		return fmt.Errorf("%s (%s)", domain.PublicMessage(err), domain.KindOf(err))
 	}

@@ -338,3 +338,20 @@ func (it *refIterator) Next(ctx context.Context) (ledger.RefLeaf, bool, error) {
 	it.page = it.page[1:]
 	return l, true, nil
 }
+
+// CheckpointCovering returns the signed note of the smallest checkpoint whose tree holds
+// every event up to log position position ("" when none covers them yet), for the
+// completeness footer of audit exports (readmodels.CheckpointSource).
+func (r *Reader) CheckpointCovering(ctx context.Context, position uint64) (string, error) {
+	var n string
+	err := r.pool.QueryRow(ctx, `SELECT note FROM ledger_checkpoints
+		WHERE size > (SELECT COALESCE(MAX(idx), -1) FROM ledger_leaves WHERE position <= $1)
+		ORDER BY size LIMIT 1`, int64(position)).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", domain.Wrap(domain.KindUnavailable, "ledger.checkpoint_covering", err, "reading the ledger")
+	}
+	return n, nil
+}
