@@ -373,7 +373,7 @@ func (p *Platform) maintain(ctx context.Context) {
 func (p *Platform) Checks() map[string]func(context.Context) error {
 	return map[string]func(context.Context) error{
 		"postgres":   func(ctx context.Context) error { return p.Pool.Ping(ctx) },
-		"eventstore": func(ctx context.Context) error { _, err := p.Store.Empty(ctx); return err },
+		"eventstore": p.Store.Ping,
 		"weaviate":   func(ctx context.Context) error { return p.Index.Ready(ctx) },
 	}
 }

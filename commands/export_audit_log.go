@@ -20,15 +20,22 @@ type ExportAuditLog struct {
 	From, To       time.Time
 }
 
+// operatorOrganization is the target of a read that the system actor may run for an
+// operator's CLI tool (audit export, as-of, evidence): the organisation orgID names for the
+// system actor, a user's own organisation otherwise.
+func operatorOrganization(orgID string) func(actor) domain.Aggregate {
+	return func(act actor) domain.Aggregate {
+		if act.system {
+			return domain.NewOrganization(orgID)
+		}
+		return domain.NewOrganization(act.org)
+	}
+}
+
 // exportAuditLog runs ExportAuditLog.
 func (x *executor) exportAuditLog(ctx context.Context, c ExportAuditLog) (Result, error) {
 	return x.recordAccess(ctx, c.Meta, domain.CmdExportAuditLog,
-		func(act actor) domain.Aggregate {
-			if act.system {
-				return domain.NewOrganization(c.OrganizationID)
-			}
-			return domain.NewOrganization(act.org)
-		}, nil,
+		operatorOrganization(c.OrganizationID), nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
 			if err := domain.ValidateExportFormat(c.Format); err != nil {
 				return nil, err

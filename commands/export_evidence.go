@@ -12,6 +12,9 @@ import (
 // a period (Admins): the manifest's SHA-256 and the covering checkpoint.
 type ExportEvidence struct {
 	Meta
+	// OrganizationID names the organisation when the system actor runs it (`arkiv evidence
+	// export` without --actor); a user's own organisation is used otherwise.
+	OrganizationID string
 	From, To       time.Time
 	ManifestSHA256 string
 	TreeSize       uint64
@@ -21,8 +24,7 @@ type ExportEvidence struct {
 
 // exportEvidence runs ExportEvidence.
 func (x *executor) exportEvidence(ctx context.Context, c ExportEvidence) (Result, error) {
-	return x.recordAccess(ctx, c.Meta, domain.CmdExportEvidence,
-		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
+	return x.recordAccess(ctx, c.Meta, domain.CmdExportEvidence, operatorOrganization(c.OrganizationID), nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
 			if err := domain.ValidatePeriod(c.From, c.To); err != nil {
 				return nil, err

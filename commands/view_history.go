@@ -15,6 +15,9 @@ import (
 // with the session's id.
 type ViewHistory struct {
 	Meta
+	// OrganizationID names the organisation when the system actor runs it (`arkiv audit
+	// as-of` without --actor); a user's own organisation is used otherwise.
+	OrganizationID string
 	// Query is one of domain's History* names.
 	Query string
 	// TargetID is the space, user or assistant asked about; empty for the settings, and for
@@ -28,8 +31,7 @@ type ViewHistory struct {
 
 // viewHistory runs ViewHistory.
 func (x *executor) viewHistory(ctx context.Context, c ViewHistory) (Result, error) {
-	return x.recordAccess(ctx, c.Meta, domain.CmdViewHistory,
-		func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) }, nil,
+	return x.recordAccess(ctx, c.Meta, domain.CmdViewHistory, operatorOrganization(c.OrganizationID), nil,
 		func(act actor, t domain.Aggregate) (domain.Event, error) {
 			if err := domain.ValidateHistoryQuery(c.Query); err != nil {
 				return nil, err

@@ -217,7 +217,9 @@ func OrgAdminOversight(cmd Command) bool { return containsRole(oversight, cmd) }
 const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
-var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin, CmdExportAuditLog}
+var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin,
+	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
+	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
 
 // SystemAllowed reports whether the system actor may run cmd: completing an erasure,
 // recording retention destructions, recording login outcomes and recording an operator's

@@ -24,14 +24,24 @@ type asOfAnswer struct {
 	Answer         any       `json:"answer"`
 }
 
-// auditAsOf runs `arkiv audit as-of --org ID --actor ADMIN --reason TEXT --at T
+// operator is the actor a CLI read is recorded for: the Admin --actor names, or the system
+// actor for the operator running the tool.
+func operator(actor string) string {
+	if actor == "" {
+		return domain.SystemActor
+	}
+	return actor
+}
+
+// auditAsOf runs `arkiv audit as-of --org ID [--actor ADMIN] --reason TEXT --at T
 // access|settings|space ID|user ID|assistant ID`: the organisation as it was at T, folded
 // from its events (never the read models), printed as JSON. The read is recorded first, as
-// the Admin --actor, in an audit session the reason opens (or continues).
+// the Admin --actor (or the operator, as the system actor), in an audit session the reason
+// opens (or continues).
 func auditAsOf(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "audit as-of")
 	org := fs.String("org", "", "organisation id (required)")
-	actor := fs.String("actor", envOr("ARKIV_ACTOR", ""), "id of the Admin of the organisation the read is recorded for (ARKIV_ACTOR; required)")
+	actor := fs.String("actor", envOr("ARKIV_ACTOR", ""), "id of an Admin of the organisation to record the read for (ARKIV_ACTOR; default: the operator, recorded as the system actor)")
 	reason := fs.String("reason", "", "why the history is read, 10 to 500 characters (required; recorded)")
 	at := fs.String("at", "", "the instant, RFC 3339 (required)")
 	var cfg writeConfig
@@ -51,8 +61,8 @@ func auditAsOf(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	t, err := time.Parse(time.RFC3339Nano, *at)
 	switch {
-	case *org == "" || *actor == "" || *reason == "" || *at == "":
-		return usageError{"--org, --actor, --reason and --at are required"}
+	case *org == "" || *reason == "" || *at == "":
+		return usageError{"--org, --reason and --at are required"}
 	case err != nil:
 		return usageError{"--at must be an RFC 3339 time, e.g. 2026-03-03T12:00:00Z"}
 	case cfg.ESDBURL == "":
@@ -71,8 +81,8 @@ func auditAsOf(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := app.ViewHistory.Handle(ctx, usecase.ViewHistory{Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: *actor},
-		Query: query, TargetID: target, AsOf: t, Justification: *reason})
+	res, err := app.ViewHistory.Handle(ctx, usecase.ViewHistory{Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: operator(*actor)},
+		OrganizationID: *org, Query: query, TargetID: target, AsOf: t, Justification: *reason})
 	if err != nil {
 		return fmt.Errorf("%s (%s)", domain.PublicMessage(err), domain.KindOf(err))
 	}

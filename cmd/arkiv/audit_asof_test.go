@@ -86,4 +86,19 @@ func TestAuditAsOfCommand(t *testing.T) {
 	if err != nil || views != 2 || len(sessions) != 1 {
 		t.Fatalf("%d as-of reads and %d sessions recorded (%v), want 2 and 1", views, len(sessions), err)
 	}
+
+	// The issue's command line has no --actor: the operator's read is recorded as the
+	// system actor, in the organisation --org names.
+	out, errOut, code = cli(append([]string{"audit", "as-of", "--org", org, "--reason", reason, "--at", now}, append(conn, "settings")...)...)
+	if code != 0 || !strings.Contains(out, `"question": "settings"`) {
+		t.Fatalf("as-of without --actor: exit %d: %s %s", code, out, errOut)
+	}
+	recs, _, err = es.Store.Load(ctx, domain.AccessStream(org))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := recs[len(recs)-1]
+	if last.Type != (domain.HistoryViewed{}).EventName() || !strings.Contains(string(last.Data), `"viewer":"`+domain.SystemActor+`"`) {
+		t.Fatalf("the operator's as-of read is not recorded: %s %s", last.Type, last.Data)
+	}
 }

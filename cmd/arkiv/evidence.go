@@ -17,6 +17,7 @@ import (
 
 	"github.com/arkiv/arkiv/app/eventlog"
 	usecase "github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/evidence"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
@@ -25,7 +26,7 @@ import (
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 )
 
-const evidenceUsage = "usage: arkiv evidence export --org ID --actor ADMIN_ID --from T1 --to T2 --out FILE.zip | verify FILE.zip --key FILE"
+const evidenceUsage = "usage: arkiv evidence export --org ID [--actor ADMIN_ID] --from T1 --to T2 --out FILE.zip | verify FILE.zip --key FILE"
 
 // cmdEvidence is `arkiv evidence …`: DPIA evidence bundles, exported and verified.
 func cmdEvidence(ctx context.Context, env *cliEnv, args []string) error {
@@ -85,7 +86,7 @@ func (s logSource) Scan(ctx context.Context, fn func(ledger.Entry) error) error 
 func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "evidence export")
 	org := fs.String("org", "", "organisation id (required)")
-	actor := fs.String("actor", "", "id of the Admin on whose behalf the export is made and recorded (required)")
+	actor := fs.String("actor", "", "id of an Admin of the organisation to record the export for (default: the operator, recorded as the system actor)")
 	fromS := fs.String("from", "", "start of the period, RFC 3339 or YYYY-MM-DD (inclusive)")
 	toS := fs.String("to", "", "end of the period, RFC 3339 or YYYY-MM-DD (exclusive)")
 	out := fs.String("out", "", "the bundle to write (.zip); it must not exist")
@@ -101,7 +102,7 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *org == "" || *actor == "" || *fromS == "" || *toS == "" || *out == "" {
+	if *org == "" || *fromS == "" || *toS == "" || *out == "" {
 		return usageError{evidenceUsage}
 	}
 	if wc.ESDBURL == "" || wc.KEKFile == "" || *signingKey == "" {
@@ -185,13 +186,17 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	// The export is an audited event: recorded (and authorised) before the bundle is kept.
-	rec := usecase.ExportEvidence{Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: *actor}, From: from, To: to,
+	rec := usecase.ExportEvidence{Meta: usecase.Meta{CommandID: uuid.NewString(), ActorID: operator(*actor)}, OrganizationID: *org, From: from, To: to,
 		ManifestSHA256: res.ManifestSHA256, WithNames: *withNames}
 	if c := res.Manifest.Checkpoint; c != nil {
 		rec.TreeSize, rec.Root = c.Size, c.Root
 	}
-	if _, err := app.ExportEvidence.Handle(ctx, rec); err != nil {
+	recorded, err := app.ExportEvidence.Handle(ctx, rec)
+	if err != nil {
 		return fmt.Errorf("recording the export: %w", err)
+	}
+	if recorded.ID != *org {
+		return fmt.Errorf("the actor is not an Admin of organisation %s (%s)", *org, domain.KindForbidden)
 	}
 	if err := os.Rename(tmp.Name(), *out); err != nil {
 		return err

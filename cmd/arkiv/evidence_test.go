@@ -95,6 +95,18 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	if code, stdout := runCLI("evidence", "verify", out, "--key", pub); code != 0 || !strings.Contains(stdout, "evidence verified") {
 		t.Fatalf("verify exited %d: %s", code, stdout)
 	}
+	// The command line has no --actor: the operator's export is recorded as the
+	// system actor and verifies the same.
+	opOut := filepath.Join(dir, "evidence-operator.zip")
+	opArgs := []string{"evidence", "export", "--org", b.OrganizationID,
+		"--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "--out", opOut,
+		"--esdb-url", a.conn, "--pg-url", a.dsn, "--kek-file", kek, "--signing-key-file", a.keyFile}
+	if code, stdout := runCLI(opArgs...); code != 0 {
+		t.Fatalf("export without --actor exited %d: %s", code, stdout)
+	}
+	if code, stdout := runCLI("evidence", "verify", opOut, "--key", pub); code != 0 {
+		t.Fatalf("verify of the operator's export exited %d: %s", code, stdout)
+	}
 	// The bundle holds the settings as changed and no personal data.
 	zr, err := zip.OpenReader(out)
 	if err != nil {

@@ -7,20 +7,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/console"
 	"github.com/arkiv/arkiv/infra/embedding"
-	"github.com/arkiv/arkiv/infra/eventstore"
 	"github.com/arkiv/arkiv/infra/httpserver"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/llm"
@@ -151,7 +148,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err != nil {
 		return nil, err
 	}
-	if err := pingEventStore(cctx, p.Store); err != nil {
+	if err := p.Store.Ping(cctx); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL is unreachable: %w", err)
 	}
@@ -206,36 +203,6 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 		return err
 	}
 	return serveErr
-}
-
-// pingEventStore reads the last event of $all: it answers on an empty store too. A client
-// that has given up is renewed, so /readyz turns green by itself once the store is back.
-func pingEventStore(ctx context.Context, st *eventstore.Store) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c := st.Client()
-	err := readLast(ctx, c)
-	var e *esdb.Error
-	if errors.As(err, &e) && e.Code() == esdb.ErrorCodeConnectionClosed {
-		st.Renew(c)
-	}
-	return err
-}
-
-func readLast(ctx context.Context, c *esdb.Client) error {
-	s, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	for {
-		if _, err := s.Recv(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
 }
 
 func pingWeaviate(ctx context.Context, base string) error {

@@ -204,6 +204,29 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, max uint64) ([]domain
 	}
 }
 
+// Ping reads the last event of $all, so it answers on an empty store too; /readyz and
+// serve's start-up check use it. A client that has given up is renewed, so readiness turns
+// green by itself once the store is back.
+func (s *Store) Ping(ctx context.Context) error {
+	const op = "eventstore.ping"
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c := s.Client()
+	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		return s.failed(op, c, err)
+	}
+	defer rs.Close()
+	for {
+		if _, err := rs.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return s.failed(op, c, err)
+		}
+	}
+}
+
 // Empty reports whether the store holds no events other than system ones; `arkiv dev`
 // bootstraps an organisation only on an empty store.
 func (s *Store) Empty(ctx context.Context) (bool, error) {
