@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/console"
