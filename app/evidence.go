@@ -86,6 +86,12 @@ func (j *evidenceJobs) run(ctx context.Context, job *evidenceJob, m commands.Met
 	if withNames {
 		req.Names = p.Codec
 	}
+	dep, err := EvidenceDeployment(ctx, p.Keyring, p.kek, p.cfg.SigningKey.VerifierKey, p.cfg.ServesTLS)
+	if err != nil {
+		j.fail(job, err)
+		return
+	}
+	req.Deployment = dep
 	var buf bytes.Buffer
 	res, err := evidence.Export(ctx, src, req, &buf)
 	if err == nil {
@@ -100,9 +106,7 @@ func (j *evidenceJobs) run(ctx context.Context, job *evidenceJob, m commands.Met
 	defer j.mu.Unlock()
 	job.finished = time.Now()
 	if err != nil {
-		msg := fmt.Sprintf("the export failed (%s)", domain.KindOf(err))
-		job.state.Status, job.state.Error = generated.EvidenceExportStatusFailed, &msg
-		p.log.Error("evidence export failed", "kind", domain.KindOf(err).String())
+		j.failLocked(job, err)
 		return
 	}
 	b64 := base64.StdEncoding.EncodeToString(buf.Bytes())
@@ -151,4 +155,18 @@ func (s *progressSource) Scan(ctx context.Context, fn func(ledger.Entry) error) 
 		}
 		after = pg.Last
 	}
+}
+
+// fail ends job with err's kind (never its text, which may name internals).
+func (j *evidenceJobs) fail(job *evidenceJob, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	job.finished = time.Now()
+	j.failLocked(job, err)
+}
+
+func (j *evidenceJobs) failLocked(job *evidenceJob, err error) {
+	msg := fmt.Sprintf("the export failed (%s)", domain.KindOf(err))
+	job.state.Status, job.state.Error = generated.EvidenceExportStatusFailed, &msg
+	j.p.log.Error("evidence export failed", "kind", domain.KindOf(err).String())
 }

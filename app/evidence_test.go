@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	stdzip "archive/zip"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -142,6 +143,22 @@ func TestExportEvidenceOverGraphQL(t *testing.T) {
 	}
 	if m.Organization != res.OrganizationID || m.Checkpoint == nil {
 		t.Errorf("manifest: %+v", m)
+	}
+	// The job's bundle reports the installation's key management like the CLI's.
+	zr, err := stdzip.NewReader(bytes.NewReader(zip), int64(len(zip)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dep evidence.Deployment
+	for _, f := range zr.File {
+		if f.Name == "deployment.json" {
+			rc, _ := f.Open()
+			err = json.NewDecoder(rc).Decode(&dep)
+			rc.Close()
+		}
+	}
+	if err != nil || dep.KEKHolder != "file" || len(dep.KEKHistory) == 0 || dep.KEKHistory[0].InUseSince.IsZero() || dep.LedgerKey != key.VerifierKey {
+		t.Errorf("deployment.json of the job's bundle: %+v, %v", dep, err)
 	}
 	// Recorded in the log, with the manifest's hash.
 	recorded := false

@@ -76,6 +76,9 @@ type Config struct {
 	Projections bool
 	// Version is reported by the version query.
 	Version string
+	// ServesTLS reports that the API serves HTTPS itself (ARKIV_TLS_CERT and ARKIV_TLS_KEY),
+	// as the DPIA evidence bundle's deployment record states.
+	ServesTLS bool
 	// Clock defaults to the wall clock; commands, keyring and authentication share it.
 	Clock domain.Clock
 	// Log defaults to discarding.
@@ -110,6 +113,7 @@ type Platform struct {
 	Store   *eventstore.Store
 	Keyring *keyring.Keyring
 	Codec   *keyring.EventCodec
+	kek     *keyring.FileKEK
 	App     *commands.App
 	AuthPG  *auth.Postgres
 	Auth    *auth.Authenticator
@@ -286,7 +290,7 @@ func (p *Platform) openKeyring(ctx context.Context) error {
 		return err
 	}
 	p.closers = append(p.closers, kr.Close)
-	p.Keyring, p.Codec = kr, keyring.NewCodec(kr)
+	p.Keyring, p.Codec, p.kek = kr, keyring.NewCodec(kr), kek
 	return nil
 }
 

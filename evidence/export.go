@@ -64,6 +64,10 @@ type Deployment struct {
 	KEKHolder         string   `json:"kekHolder"`
 	KEKVersions       []uint32 `json:"kekVersions"`
 	CurrentKEKVersion uint32   `json:"currentKekVersion"`
+	// KEKHistory is the key store's record of every KEK version it used: when each came
+	// into use and when the re-wrap of every live key under it (a rotation) started and
+	// finished, oldest first.
+	KEKHistory []KEKVersion `json:"kekHistory"`
 	// DataKeys is how data keys are held: per subject, wrapped under the KEK.
 	DataKeys string `json:"dataKeys"`
 	// LedgerKey is the verifier key of the ledger's signing key (public).
@@ -72,6 +76,28 @@ type Deployment struct {
 	// TLSMinVersion is the lowest version it accepts.
 	TLSConfigured bool   `json:"tlsConfigured"`
 	TLSMinVersion string `json:"tlsMinVersion"`
+}
+
+// KEKVersion is one key-encryption-key version in the key store's record. A version
+// reached by rotation has RotationStartedAt and, once every live key was re-wrapped under it,
+// RotationCompletedAt.
+type KEKVersion struct {
+	Version             uint32     `json:"version"`
+	InUseSince          time.Time  `json:"inUseSince"`
+	RotationStartedAt   *time.Time `json:"rotationStartedAt,omitempty"`
+	RotationCompletedAt *time.Time `json:"rotationCompletedAt,omitempty"`
+	KeysRewrapped       int64      `json:"keysRewrapped"`
+}
+
+// LastRotation returns the completion time of the most recent finished rotation, if any.
+func (d *Deployment) LastRotation() (time.Time, bool) {
+	var last time.Time
+	for _, v := range d.KEKHistory {
+		if v.RotationCompletedAt != nil && v.RotationCompletedAt.After(last) {
+			last = *v.RotationCompletedAt
+		}
+	}
+	return last, !last.IsZero()
 }
 
 // Change is one configuration or access change within the period.
@@ -529,4 +555,15 @@ func verificationOf(r ledger.Report, cover *checkpointAt, covers bool) integrity
 func mustB64(s string) []byte {
 	b, _ := base64.StdEncoding.DecodeString(s)
 	return b
+}
+
+// rotations is how many finished rotations the key store recorded.
+func (d *Deployment) rotations() int {
+	n := 0
+	for _, v := range d.KEKHistory {
+		if v.RotationCompletedAt != nil {
+			n++
+		}
+	}
+	return n
 }

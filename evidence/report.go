@@ -83,6 +83,12 @@ func (d reportData) claims() []Claim {
 	if dep := d.Deployment; dep != nil {
 		add(h[2], FileDeployment, "/kekVersions", []string{"8.24"}, "The key-encryption key is held in a %s; %d versions, current %d; data keys are %s.",
 			map[string]string{"file": "file (ARKIV_KEK_FILE, mode 0600)", "external": "external key service"}[dep.KEKHolder], len(dep.KEKVersions), dep.CurrentKEKVersion, dep.DataKeys)
+		if last, ok := dep.LastRotation(); ok {
+			add(h[2], FileDeployment, "/kekHistory", []string{"8.24"}, "The key-encryption key was last rotated on %s (every live data key re-wrapped under the new version); %d rotations are recorded.",
+				last.UTC().Format("2006-01-02 15:04 MST"), dep.rotations())
+		} else {
+			add(h[2], FileDeployment, "/kekHistory", []string{"8.24"}, "The key-encryption key has not been rotated since version %d came into use.", dep.CurrentKEKVersion)
+		}
 		if dep.TLSConfigured {
 			add(h[6], FileDeployment, "/tlsConfigured", []string{"8.24"}, "The API serves HTTPS only, TLS %s or newer.", dep.TLSMinVersion)
 		} else {

@@ -58,7 +58,8 @@ manifest.sig is manifest.json signed as a C2SP signed note with the ledger's Ed2
 
 ## deployment.json (deployment.v1), when the exporting installation reports it
 Observed at the export, not folded from the log: kekHolder (file or external), kekVersions,
-currentKekVersion, dataKeys, ledgerKey (the public verifier key), tlsConfigured,
+currentKekVersion, kekHistory (per KEK version: version, inUseSince, rotationStartedAt and
+rotationCompletedAt when reached by rotation, keysRewrapped), dataKeys, ledgerKey (the public verifier key), tlsConfigured,
 tlsMinVersion.
 
 ## report.html, report.pdf

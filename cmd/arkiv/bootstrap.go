@@ -28,7 +28,10 @@ type writeConfig struct {
 type writeSide struct {
 	Store *eventstore.Store
 	Deps  usecase.Deps
-	close []func()
+	// Keyring and KEK are the key store and key-encryption key the codec seals with.
+	Keyring *keyring.Keyring
+	KEK     *keyring.FileKEK
+	close   []func()
 }
 
 // Close releases everything openWriteSide opened, last first.
@@ -80,6 +83,7 @@ func openWriteSide(ctx context.Context, env *cliEnv, cfg writeConfig) (_ *writeS
 	if err := domain.RegisterEvents(reg); err != nil {
 		return nil, err
 	}
+	w.Keyring, w.KEK = kr, kek
 	w.Deps = usecase.Deps{Store: w.Store, Codec: keyring.NewCodec(kr), Clock: domain.SystemClock{}, IDs: randomIDs{}, Events: reg}
 	return w, nil
 }

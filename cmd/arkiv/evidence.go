@@ -15,13 +15,13 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/mod/sumdb/note"
 
+	arkivapp "github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/app/eventlog"
 	usecase "github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/evidence"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
-	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/ledger"
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 )
@@ -167,11 +167,9 @@ func evidenceExport(ctx context.Context, env *cliEnv, args []string) error {
 	if *withNames {
 		req.Names = w.Deps.Codec
 	}
-	if kek, err := keyring.LoadKEKFile(wc.KEKFile); err == nil {
-		cur, _ := kek.CurrentVersion(ctx)
-		req.Deployment = &evidence.Deployment{KEKHolder: "file", KEKVersions: kek.Versions(), CurrentKEKVersion: cur,
-			DataKeys: "one AES-256-GCM key per data subject, wrapped under the KEK (crypto-shredding)", LedgerKey: k.VerifierKey,
-			TLSConfigured: os.Getenv("ARKIV_TLS_CERT") != "" && os.Getenv("ARKIV_TLS_KEY") != "", TLSMinVersion: "1.2"}
+	servesTLS := os.Getenv("ARKIV_TLS_CERT") != "" && os.Getenv("ARKIV_TLS_KEY") != ""
+	if req.Deployment, err = arkivapp.EvidenceDeployment(ctx, w.Keyring, w.KEK, k.VerifierKey, servesTLS); err != nil {
+		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(*out), ".evidence-*.zip")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -70,6 +71,10 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 		}
 		return code, out.String()
 	}
+	// A KEK rotation before the export: the bundle reports when it happened.
+	if code, stdout := runCLI("keys", "rotate-kek", "--kek-file", kek, "--pg-url", a.dsn); code != 0 {
+		t.Fatalf("rotate-kek exited %d: %s", code, stdout)
+	}
 	out := filepath.Join(dir, "evidence.zip")
 	exportArgs := []string{"evidence", "export", "--org", b.OrganizationID, "--actor", b.AdminUserID,
 		"--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "--out", out,
@@ -121,6 +126,26 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	zr.Close()
 	if !bytes.Contains(files["deployment.json"], []byte(`"kekHolder": "file"`)) {
 		t.Errorf("deployment.json lacks the KEK holder:\n%s", files["deployment.json"])
+	}
+	var dep struct {
+		KEKVersions []uint32 `json:"kekVersions"`
+		KEKHistory  []struct {
+			Version             uint32     `json:"version"`
+			InUseSince          time.Time  `json:"inUseSince"`
+			RotationStartedAt   *time.Time `json:"rotationStartedAt"`
+			RotationCompletedAt *time.Time `json:"rotationCompletedAt"`
+			KeysRewrapped       int64      `json:"keysRewrapped"`
+		} `json:"kekHistory"`
+	}
+	if err := json.Unmarshal(files["deployment.json"], &dep); err != nil {
+		t.Fatal(err)
+	}
+	if len(dep.KEKHistory) != 2 || dep.KEKHistory[0].RotationCompletedAt != nil || dep.KEKHistory[1].RotationCompletedAt == nil ||
+		dep.KEKHistory[1].Version != 2 || dep.KEKHistory[1].KeysRewrapped == 0 || dep.KEKHistory[1].RotationCompletedAt.Before(from) {
+		t.Errorf("deployment.json's KEK history does not show the rotation:\n%s", files["deployment.json"])
+	}
+	if !bytes.Contains(files["report.html"], []byte("last rotated on")) {
+		t.Error("the report does not state the KEK's last rotation")
 	}
 	if !bytes.Contains(files["configuration.json"], []byte(`"sessionIdleTimeoutMinutes": 17`)) {
 		t.Errorf("configuration.json lacks the changed setting:\n%s", files["configuration.json"])

@@ -91,8 +91,12 @@ func Open(ctx context.Context, pool *pgxpool.Pool, kek KEKSource, clock domain.C
 	if err := migrate(ctx, pool); err != nil {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot prepare the key store")
 	}
-	if _, err := kek.CurrentVersion(ctx); err != nil {
+	cur, err := kek.CurrentVersion(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if err := k.noteKEKInUse(ctx, cur); err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot prepare the key store")
 	}
 	lctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel

@@ -635,6 +635,22 @@ func TestKEKRotationInterruptedAndResumed(t *testing.T) {
 	if n, _ := f.kr.PendingRotation(ctx); n != 0 {
 		t.Fatalf("pending after rotation: %d", n)
 	}
+	// The key store records when each version came into use and when the re-wrap finished,
+	// counting the keys of the interrupted run too.
+	hist, err := f.kr.KEKHistory(ctx)
+	if err != nil || len(hist) != 2 {
+		t.Fatalf("KEKHistory = %+v, %v", hist, err)
+	}
+	if h := hist[0]; h.Version != oldVer || h.RotationStartedAt != nil || h.RotationCompletedAt != nil || h.InUseSince.IsZero() {
+		t.Fatalf("first version's record: %+v", h)
+	}
+	h := hist[1]
+	if h.Version != newVer || h.RotationStartedAt == nil || h.RotationCompletedAt == nil || h.RotationCompletedAt.Before(*h.RotationStartedAt) {
+		t.Fatalf("rotated version's record: %+v", h)
+	}
+	if want := int64(len(all) - 1); h.KeysRewrapped != want { // every key but the one created under the new version
+		t.Fatalf("keys re-wrapped = %d, want %d", h.KeysRewrapped, want)
+	}
 	// Drop the old version from the file; every key still opens, in a cold keyring too.
 	removed, err := f.kek.RemoveVersionsExcept(ctx, newVer)
 	if err != nil || len(removed) != 1 || removed[0] != oldVer {

@@ -27,6 +27,9 @@ func (k *Keyring) RotateKEK(ctx context.Context, progress func(done, total int))
 	if _, err := k.pool.Exec(ctx, `UPDATE keyring_meta SET min_kek_version = greatest(min_kek_version, $1) WHERE id = 1`, int64(cur)); err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
 	}
+	if err := k.noteRotation(ctx, cur, true); err != nil {
+		return domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
+	}
 	total, err := k.PendingRotation(ctx)
 	if err != nil {
 		return err
@@ -51,6 +54,9 @@ func (k *Keyring) RotateKEK(ctx context.Context, progress func(done, total int))
 		if progress != nil {
 			progress(done, total)
 		}
+	}
+	if err := k.noteRotation(ctx, cur, false); err != nil {
+		return domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
 	}
 	// Reclaim the dead row versions that held the old wrapped keys.
 	if _, err := k.pool.Exec(ctx, `VACUUM keyring_keys`); err != nil {
@@ -106,6 +112,12 @@ func (k *Keyring) rotateBatch(ctx context.Context, cur uint32) (int, error) {
 			}
 		}
 		n = len(batch)
+		if n > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE keyring_kek_versions SET keys_rewrapped = keys_rewrapped + $2 WHERE version = $1`,
+				int64(cur), int64(n)); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
