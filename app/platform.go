@@ -27,6 +27,7 @@ import (
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
 	"github.com/arkiv/arkiv/infra/eventstore"
+	"github.com/arkiv/arkiv/infra/exportfiles"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/postgres"
@@ -133,7 +134,9 @@ type Platform struct {
 	ledger  *ledgerRun
 	feed    *feed
 	handler http.Handler
-	closers []func()
+	// auditExports runs background audit exports and serves their files (Exports).
+	auditExports *auditExportJobs
+	closers      []func()
 }
 
 // Open connects to every service, migrates the read-model database and builds the
@@ -246,6 +249,11 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	p.feed = newFeed(p.Pool, p.Reads, cfg.Log)
 	p.closers = append(p.closers, p.feed.close)
 
+	files, err := exportfiles.New(p.Pool, p.clock)
+	if err != nil {
+		return nil, err
+	}
+	p.auditExports = &auditExportJobs{p: p, files: files}
 	p.Replies = graphql.NewReplyBroker()
 	replay, err := history.NewReplayer(p.Store, p.Codec, reg)
 	if err != nil {
@@ -254,7 +262,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	p.Resolver = &graphql.Resolver{History: replay,
 		Version: cfg.Version, App: p.App, Reads: p.Reads, Sessions: p.Auth, Waiter: p.Waiter,
 		Projections: queryProjections(), Feed: p.feed, Clock: cfg.Clock, Log: cfg.Log,
-		Replies: p.Replies, Ledger: ledgerAPI{p.Ledger}, Checkpoints: p.Ledger, Evidence: newEvidenceJobs(p),
+		Replies: p.Replies, Ledger: ledgerAPI{p.Ledger}, Checkpoints: p.Ledger, Evidence: newEvidenceJobs(p), AuditExports: p.auditExports,
 	}
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
 		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP, Introspection: cfg.Introspection,
@@ -296,6 +304,10 @@ func (p *Platform) openKeyring(ctx context.Context) error {
 
 // Handler is the /graphql handler: authentication, then GraphQL.
 func (p *Platform) Handler() http.Handler { return p.handler }
+
+// Exports serves GET /exports/{id}, the files of background exports, authenticated like the
+// GraphQL API.
+func (p *Platform) Exports() http.Handler { return p.Auth.Middleware(p.auditExports) }
 
 // Run runs the projection runner and the erasure and retention process managers (when
 // configured) and the periodic maintenance — key destruction after erasure grace windows,
@@ -370,6 +382,9 @@ func (p *Platform) maintain(ctx context.Context) {
 	}
 	if _, err := p.AuthPG.DeleteOldAttempts(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 		p.log.Error("deleting old login attempts failed", "kind", domain.KindOf(err).String())
+	}
+	if _, err := p.auditExports.files.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+		p.log.Error("deleting expired export files failed", "kind", domain.KindOf(err).String())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/arkiv/arkiv/commands"
+	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/graphql/generated"
 	"github.com/arkiv/arkiv/readmodels"
 )
@@ -66,7 +67,7 @@ func auditFilterOf(filter *generated.AuditFilter) readmodels.AuditFilter {
 // ExportAuditLog is the resolver for the exportAuditLog field. The ExportAuditLog command
 // authorises and records the export with its justification; then up to
 // maxInlineExportRows entries are returned inline with the footer.
-func (r mutationResolver) ExportAuditLog(ctx context.Context, filter *generated.AuditFilter, format generated.AuditExportFormat, justification string, after *string) (*generated.AuditExport, error) {
+func (r mutationResolver) ExportAuditLog(ctx context.Context, filter *generated.AuditFilter, format generated.AuditExportFormat, justification string, after *string, background *bool) (*generated.AuditExport, error) {
 	m, p, err := meta(ctx)
 	if err != nil {
 		return nil, err
@@ -79,13 +80,26 @@ func (r mutationResolver) ExportAuditLog(ctx context.Context, filter *generated.
 	if from.IsZero() {
 		from = time.Unix(0, 0).UTC()
 	}
+	bg := background != nil && *background
+	if bg && r.AuditExports == nil {
+		return nil, domain.E(domain.KindUnavailable, "graphql.exportAuditLog", "background exports are not available on this server")
+	}
 	if _, err := r.App.ExportAuditLog.Handle(ctx, commands.ExportAuditLog{Meta: m, Justification: justification,
 		Format: string(format), From: from, To: f.To}); err != nil {
 		return nil, err
 	}
+	opts := readmodels.AuditExportOptions{Filter: f, Format: strings.ToLower(string(format)), After: deref(after),
+		Checkpoints: r.Checkpoints}
+	if bg {
+		job, err := r.AuditExports.Start(ctx, p.OrganizationID, m.ActorID, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &generated.AuditExport{Format: format, Footer: "{}", Job: job}, nil
+	}
+	opts.Limit = maxInlineExportRows
 	var buf bytes.Buffer
-	foot, err := r.Reads.ExportAudit(ctx, &buf, p.OrganizationID, readmodels.AuditExportOptions{Filter: f,
-		Format: strings.ToLower(string(format)), After: deref(after), Limit: maxInlineExportRows, Checkpoints: r.Checkpoints})
+	foot, err := r.Reads.ExportAudit(ctx, &buf, p.OrganizationID, opts)
 	if err != nil {
 		return nil, err
 	}

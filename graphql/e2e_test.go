@@ -23,6 +23,7 @@ func TestEndToEnd(t *testing.T) {
 	// It moves the shared clock by seconds.
 	t.Run("password flows", func(t *testing.T) { testPasswordFlows(t, s) })
 	t.Run("audit trail and export", func(t *testing.T) { testAuditTrail(t, s) })
+	t.Run("audit export in the background", func(t *testing.T) { testAuditExportInBackground(t, s) })
 	// Last: it moves the shared clock forward.
 	t.Run("session idle expiry", func(t *testing.T) { testSession(t, s) })
 	t.Run("space with members, read your writes", func(t *testing.T) {

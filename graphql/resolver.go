@@ -45,6 +45,8 @@ type Resolver struct {
 	Ledger Ledger
 	// Evidence runs DPIA evidence exports; nil answers them UNAVAILABLE.
 	Evidence EvidenceExports
+	// AuditExports runs background audit exports; nil answers them UNAVAILABLE.
+	AuditExports AuditExportJobs
 	// ConsistencyBound bounds how long a query waits for consistentAt (default 5 s).
 	ConsistencyBound time.Duration
 	// History answers the as-of questions by folding the organisation's events; nil leaves

@@ -53,6 +53,9 @@ type AuditExportOptions struct {
 	WithNames bool
 	// Checkpoints fills the footer's checkpoint when set.
 	Checkpoints CheckpointSource
+	// Progress, when set, is called after each batch with the rows written so far; an error
+	// stops the export.
+	Progress func(ctx context.Context, rows int) error
 }
 
 // AuditExportFooter closes every export: what was asked for and what was written, so a
@@ -189,6 +192,11 @@ func (r *Reader) ExportAudit(ctx context.Context, w io.Writer, orgID string, o A
 			foot.LastPosition = e.Position
 			foot.Rows++
 			c, p = int64(e.Position), prepares[i]
+		}
+		if o.Progress != nil {
+			if err := o.Progress(ctx, foot.Rows); err != nil {
+				return foot, err
+			}
 		}
 		if len(entries) < batch {
 			break
@@ -573,4 +581,19 @@ func OCSFMapping() [][3]string {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i][0] < out[j][0] })
 	return out
+}
+
+// CountAudit returns how many of the organisation's audit entries match filter: what an
+// export of it will write.
+func (r *Reader) CountAudit(ctx context.Context, orgID string, filter AuditFilter) (int, error) {
+	const op = "readmodels.CountAudit"
+	where, args, err := auditWhere(op, orgID, filter)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := r.pool.QueryRow(ctx, "SELECT count(*) FROM audit_log WHERE "+where, args...).Scan(&n); err != nil {
+		return 0, pgErr(op, err)
+	}
+	return n, nil
 }

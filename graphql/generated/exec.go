@@ -149,9 +149,25 @@ type ComplexityRoot struct {
 		FirstPosition func(childComplexity int) int
 		Footer        func(childComplexity int) int
 		Format        func(childComplexity int) int
+		Job           func(childComplexity int) int
 		LastPosition  func(childComplexity int) int
 		NextCursor    func(childComplexity int) int
 		Rows          func(childComplexity int) int
+	}
+
+	AuditExportJob struct {
+		DownloadURL func(childComplexity int) int
+		Error       func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		FileName    func(childComplexity int) int
+		Footer      func(childComplexity int) int
+		Format      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Progress    func(childComplexity int) int
+		Rows        func(childComplexity int) int
+		Sha256      func(childComplexity int) int
+		Size        func(childComplexity int) int
+		Status      func(childComplexity int) int
 	}
 
 	AuditIntegrity struct {
@@ -327,7 +343,7 @@ type ComplexityRoot struct {
 		DeleteDocument             func(childComplexity int, id string) int
 		DeleteSpace                func(childComplexity int, id string) int
 		EnableSpaceModels          func(childComplexity int, input EnableSpaceModelsInput) int
-		ExportAuditLog             func(childComplexity int, filter *AuditFilter, format AuditExportFormat, justification string, after *string) int
+		ExportAuditLog             func(childComplexity int, filter *AuditFilter, format AuditExportFormat, justification string, after *string, background *bool) int
 		ExportEvidence             func(childComplexity int, from time.Time, to time.Time, withNames *bool) int
 		GrantOrgRole               func(childComplexity int, input GrantOrgRoleInput) int
 		IngestDocument             func(childComplexity int, input IngestDocumentInput) int
@@ -390,6 +406,7 @@ type ComplexityRoot struct {
 		AccessOf             func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
 		Assistant            func(childComplexity int, id string, asOf *time.Time) int
 		Assistants           func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		AuditExportJob       func(childComplexity int, id string) int
 		AuditIntegrity       func(childComplexity int) int
 		AuditLog             func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
 		AuditProof           func(childComplexity int, eventID string) int
@@ -544,7 +561,7 @@ type MutationResolver interface {
 	RevokeAPIKey(ctx context.Context, id string) (*MutationResult, error)
 	RequestErasure(ctx context.Context, input RequestErasureInput) (*MutationResult, error)
 	RestoreErasure(ctx context.Context, id string) (*MutationResult, error)
-	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string) (*AuditExport, error)
+	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string, background *bool) (*AuditExport, error)
 	ExportEvidence(ctx context.Context, from time.Time, to time.Time, withNames *bool) (*EvidenceExport, error)
 }
 type OrganizationResolver interface {
@@ -579,6 +596,7 @@ type QueryResolver interface {
 	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.ModelInvocation], error)
 	AuditIntegrity(ctx context.Context) (*AuditIntegrity, error)
 	AuditProof(ctx context.Context, eventID string) (string, error)
+	AuditExportJob(ctx context.Context, id string) (*AuditExportJob, error)
 	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
 }
 type SpaceResolver interface {
@@ -964,6 +982,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditExport.Format(childComplexity), true
+	case "AuditExport.job":
+		if e.ComplexityRoot.AuditExport.Job == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExport.Job(childComplexity), true
 	case "AuditExport.lastPosition":
 		if e.ComplexityRoot.AuditExport.LastPosition == nil {
 			break
@@ -982,6 +1006,79 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditExport.Rows(childComplexity), true
+
+	case "AuditExportJob.downloadUrl":
+		if e.ComplexityRoot.AuditExportJob.DownloadURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.DownloadURL(childComplexity), true
+	case "AuditExportJob.error":
+		if e.ComplexityRoot.AuditExportJob.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Error(childComplexity), true
+	case "AuditExportJob.expiresAt":
+		if e.ComplexityRoot.AuditExportJob.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.ExpiresAt(childComplexity), true
+	case "AuditExportJob.fileName":
+		if e.ComplexityRoot.AuditExportJob.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.FileName(childComplexity), true
+	case "AuditExportJob.footer":
+		if e.ComplexityRoot.AuditExportJob.Footer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Footer(childComplexity), true
+	case "AuditExportJob.format":
+		if e.ComplexityRoot.AuditExportJob.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Format(childComplexity), true
+	case "AuditExportJob.id":
+		if e.ComplexityRoot.AuditExportJob.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.ID(childComplexity), true
+	case "AuditExportJob.progress":
+		if e.ComplexityRoot.AuditExportJob.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Progress(childComplexity), true
+	case "AuditExportJob.rows":
+		if e.ComplexityRoot.AuditExportJob.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Rows(childComplexity), true
+	case "AuditExportJob.sha256":
+		if e.ComplexityRoot.AuditExportJob.Sha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Sha256(childComplexity), true
+	case "AuditExportJob.size":
+		if e.ComplexityRoot.AuditExportJob.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Size(childComplexity), true
+	case "AuditExportJob.status":
+		if e.ComplexityRoot.AuditExportJob.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditExportJob.Status(childComplexity), true
 
 	case "AuditIntegrity.checkpoint":
 		if e.ComplexityRoot.AuditIntegrity.Checkpoint == nil {
@@ -1745,7 +1842,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.ExportAuditLog(childComplexity, args["filter"].(*AuditFilter), args["format"].(AuditExportFormat), args["justification"].(string), args["after"].(*string)), true
+		return e.ComplexityRoot.Mutation.ExportAuditLog(childComplexity, args["filter"].(*AuditFilter), args["format"].(AuditExportFormat), args["justification"].(string), args["after"].(*string), args["background"].(*bool)), true
 	case "Mutation.exportEvidence":
 		if e.ComplexityRoot.Mutation.ExportEvidence == nil {
 			break
@@ -2116,6 +2213,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Assistants(childComplexity, args["spaceId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.auditExportJob":
+		if e.ComplexityRoot.Query.AuditExportJob == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditExportJob_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditExportJob(childComplexity, args["id"].(string)), true
 	case "Query.auditIntegrity":
 		if e.ComplexityRoot.Query.AuditIntegrity == nil {
 			break
@@ -2942,8 +3050,15 @@ type Mutation {
   requestErasure(input: RequestErasureInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Restores a subject whose erasure is still within its grace window."
   restoreErasure(id: ID!): MutationResult! @hasOrgRole(roles: [ADMIN])
-  "Exports the audit log (pseudonymous), recorded with the justification; see AuditExport."
-  exportAuditLog(filter: AuditFilter, format: AuditExportFormat!, justification: String!, after: String): AuditExport! @hasOrgRole(roles: [ADMIN])
+  """
+  Exports the audit log (pseudonymous), recorded with the justification; see AuditExport.
+  Inline by default, up to 10,000 entries a call; with background: true the whole range is
+  exported by a job on the server instead (any size): the answer's job says how far it is,
+  auditExportJob(id) polls it, and once DONE its downloadUrl serves the file.
+  """
+  exportAuditLog(filter: AuditFilter, format: AuditExportFormat!, justification: String!, after: String,
+    "Export the whole range in the background and offer it as a download (default false: inline)."
+    background: Boolean = false): AuditExport! @hasOrgRole(roles: [ADMIN])
 }
 
 type Subscription {
@@ -3643,6 +3758,58 @@ type AuditExport {
   checkpoint: String
   "The footer as JSON: the filter, the row count, the first and last log positions."
   footer: String!
+  "The background job, when exportAuditLog was asked with background: true (content is then empty)."
+  job: AuditExportJob
+}
+
+"The state of an export built in the background."
+enum ExportJobStatus {
+  "The export is being written."
+  RUNNING
+  "The file is complete and can be downloaded until expiresAt."
+  DONE
+  "The export failed or was interrupted; error says why. Start it again."
+  FAILED
+}
+
+"""
+An audit export built in the background by exportAuditLog(background: true). Only the Admin
+who started it sees it. The file is the same as the inline export's parts joined: the entries
+oldest first in the format asked, ending with the completeness footer.
+"""
+type AuditExportJob {
+  "The job's id."
+  id: ID!
+  "Whether it is running, done or failed."
+  status: ExportJobStatus!
+  "The export's format."
+  format: AuditExportFormat!
+  "Rows written so far."
+  rows: Int!
+  "How far the export has come, 0 to 1 (rows written ÷ entries matching the filter when it started)."
+  progress: Float!
+  """
+  Where to GET the file once DONE, a path on this API's origin (/exports/{id}), with the same
+  credentials as GraphQL requests (Authorization: Bearer …); null before.
+  """
+  downloadUrl: String
+  "The file name to save the export under."
+  fileName: String!
+  "The hex SHA-256 of the file, once DONE."
+  sha256: String
+  "The file's size in bytes, once DONE."
+  size: Int
+  "The completeness footer as JSON (filter, rows, first and last log positions, checkpoint), once DONE."
+  footer: String
+  "Why the export failed, when FAILED."
+  error: String
+  "When the file is deleted from the server."
+  expiresAt: Time!
+}
+
+extend type Query {
+  "An audit export job started by exportAuditLog(background: true) (only for the Admin who started it; null when unknown or expired)."
+  auditExportJob(id: ID!): AuditExportJob @hasOrgRole(roles: [ADMIN])
 }
 
 "A page of audit entries."
@@ -3924,8 +4091,40 @@ func (ec *executionContext) childFields_AuditExport(ctx context.Context, field g
 		return ec.fieldContext_AuditExport_checkpoint(ctx, field)
 	case "footer":
 		return ec.fieldContext_AuditExport_footer(ctx, field)
+	case "job":
+		return ec.fieldContext_AuditExport_job(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditExport", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditExportJob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditExportJob_id(ctx, field)
+	case "status":
+		return ec.fieldContext_AuditExportJob_status(ctx, field)
+	case "format":
+		return ec.fieldContext_AuditExportJob_format(ctx, field)
+	case "rows":
+		return ec.fieldContext_AuditExportJob_rows(ctx, field)
+	case "progress":
+		return ec.fieldContext_AuditExportJob_progress(ctx, field)
+	case "downloadUrl":
+		return ec.fieldContext_AuditExportJob_downloadUrl(ctx, field)
+	case "fileName":
+		return ec.fieldContext_AuditExportJob_fileName(ctx, field)
+	case "sha256":
+		return ec.fieldContext_AuditExportJob_sha256(ctx, field)
+	case "size":
+		return ec.fieldContext_AuditExportJob_size(ctx, field)
+	case "footer":
+		return ec.fieldContext_AuditExportJob_footer(ctx, field)
+	case "error":
+		return ec.fieldContext_AuditExportJob_error(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_AuditExportJob_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditExportJob", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4785,6 +4984,14 @@ func (ec *executionContext) field_Mutation_exportAuditLog_args(ctx context.Conte
 		return nil, err
 	}
 	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "background",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["background"] = arg4
 	return args, nil
 }
 
@@ -5159,6 +5366,20 @@ func (ec *executionContext) field_Query_assistants_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["consistentAt"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_auditExportJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7126,6 +7347,314 @@ func (ec *executionContext) _AuditExport_footer(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_AuditExport_footer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExport_job(ctx context.Context, field graphql.CollectedField, obj *AuditExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExport_job(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Job, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditExportJob) graphql.Marshaler {
+			return ec.marshalOAuditExportJob2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportJob(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExport_job(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditExport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditExportJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditExportJob_id(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_status(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ExportJobStatus) graphql.Marshaler {
+			return ec.marshalNExportJobStatus2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐExportJobStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type ExportJobStatus does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_format(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v AuditExportFormat) graphql.Marshaler {
+			return ec.marshalNAuditExportFormat2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type AuditExportFormat does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_rows(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_rows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_rows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_progress(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Progress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_downloadUrl(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_downloadUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DownloadURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_downloadUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_fileName(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_sha256(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_sha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_sha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_size(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_footer(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_footer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Footer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_footer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_error(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditExportJob_expiresAt(ctx context.Context, field graphql.CollectedField, obj *AuditExportJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditExportJob_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditExportJob_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditExportJob", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _AuditIntegrity_checkpoint(ctx context.Context, field graphql.CollectedField, obj *AuditIntegrity) (ret graphql.Marshaler) {
@@ -11178,7 +11707,7 @@ func (ec *executionContext) _Mutation_exportAuditLog(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().ExportAuditLog(ctx, fc.Args["filter"].(*AuditFilter), fc.Args["format"].(AuditExportFormat), fc.Args["justification"].(string), fc.Args["after"].(*string))
+			return ec.Resolvers.Mutation().ExportAuditLog(ctx, fc.Args["filter"].(*AuditFilter), fc.Args["format"].(AuditExportFormat), fc.Args["justification"].(string), fc.Args["after"].(*string), fc.Args["background"].(*bool))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -12955,6 +13484,68 @@ func (ec *executionContext) fieldContext_Query_auditProof(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_auditProof_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditExportJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditExportJob(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditExportJob(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *AuditExportJob
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *AuditExportJob
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditExportJob) graphql.Marshaler {
+			return ec.marshalOAuditExportJob2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportJob(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditExportJob(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditExportJob(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditExportJob_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17426,6 +18017,87 @@ func (ec *executionContext) _AuditExport(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "job":
+			out.Values[i] = ec._AuditExport_job(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var auditExportJobImplementors = []string{"AuditExportJob"}
+
+func (ec *executionContext) _AuditExportJob(ctx context.Context, sel ast.SelectionSet, obj *AuditExportJob) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditExportJobImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditExportJob")
+		case "id":
+			out.Values[i] = ec._AuditExportJob_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._AuditExportJob_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._AuditExportJob_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rows":
+			out.Values[i] = ec._AuditExportJob_rows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "progress":
+			out.Values[i] = ec._AuditExportJob_progress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "downloadUrl":
+			out.Values[i] = ec._AuditExportJob_downloadUrl(ctx, field, obj)
+		case "fileName":
+			out.Values[i] = ec._AuditExportJob_fileName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sha256":
+			out.Values[i] = ec._AuditExportJob_sha256(ctx, field, obj)
+		case "size":
+			out.Values[i] = ec._AuditExportJob_size(ctx, field, obj)
+		case "footer":
+			out.Values[i] = ec._AuditExportJob_footer(ctx, field, obj)
+		case "error":
+			out.Values[i] = ec._AuditExportJob_error(ctx, field, obj)
+		case "expiresAt":
+			out.Values[i] = ec._AuditExportJob_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19935,6 +20607,25 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "auditExportJob":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_auditExportJob(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "evidenceExport":
 			field := field
 
@@ -21389,6 +22080,16 @@ func (ec *executionContext) marshalNExcerpt2ᚕgithubᚗcomᚋarkivᚋarkivᚋdo
 	return ret
 }
 
+func (ec *executionContext) unmarshalNExportJobStatus2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐExportJobStatus(ctx context.Context, v any) (ExportJobStatus, error) {
+	var res ExportJobStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExportJobStatus2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐExportJobStatus(ctx context.Context, sel ast.SelectionSet, v ExportJobStatus) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22365,6 +23066,13 @@ func (ec *executionContext) marshalOAssistant2ᚖgithubᚗcomᚋarkivᚋarkivᚋ
 		return graphql.Null
 	}
 	return ec._Assistant(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOAuditExportJob2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditExportJob(ctx context.Context, sel ast.SelectionSet, v *AuditExportJob) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditExportJob(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOAuditFilter2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditFilter(ctx context.Context, v any) (*AuditFilter, error) {

@@ -41,6 +41,39 @@ type AuditExport struct {
 	Checkpoint *string `json:"checkpoint,omitempty"`
 	// The footer as JSON: the filter, the row count, the first and last log positions.
 	Footer string `json:"footer"`
+	// The background job, when exportAuditLog was asked with background: true (content is then empty).
+	Job *AuditExportJob `json:"job,omitempty"`
+}
+
+// An audit export built in the background by exportAuditLog(background: true). Only the Admin
+// who started it sees it. The file is the same as the inline export's parts joined: the entries
+// oldest first in the format asked, ending with the completeness footer.
+type AuditExportJob struct {
+	// The job's id.
+	ID string `json:"id"`
+	// Whether it is running, done or failed.
+	Status ExportJobStatus `json:"status"`
+	// The export's format.
+	Format AuditExportFormat `json:"format"`
+	// Rows written so far.
+	Rows int `json:"rows"`
+	// How far the export has come, 0 to 1 (rows written ÷ entries matching the filter when it started).
+	Progress float64 `json:"progress"`
+	// Where to GET the file once DONE, a path on this API's origin (/exports/{id}), with the same
+	// credentials as GraphQL requests (Authorization: Bearer …); null before.
+	DownloadURL *string `json:"downloadUrl,omitempty"`
+	// The file name to save the export under.
+	FileName string `json:"fileName"`
+	// The hex SHA-256 of the file, once DONE.
+	Sha256 *string `json:"sha256,omitempty"`
+	// The file's size in bytes, once DONE.
+	Size *int `json:"size,omitempty"`
+	// The completeness footer as JSON (filter, rows, first and last log positions, checkpoint), once DONE.
+	Footer *string `json:"footer,omitempty"`
+	// Why the export failed, when FAILED.
+	Error *string `json:"error,omitempty"`
+	// When the file is deleted from the server.
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // A filter of the audit log; every given field must match.
@@ -466,6 +499,67 @@ func (e *EvidenceExportStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e EvidenceExportStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The state of an export built in the background.
+type ExportJobStatus string
+
+const (
+	// The export is being written.
+	ExportJobStatusRunning ExportJobStatus = "RUNNING"
+	// The file is complete and can be downloaded until expiresAt.
+	ExportJobStatusDone ExportJobStatus = "DONE"
+	// The export failed or was interrupted; error says why. Start it again.
+	ExportJobStatusFailed ExportJobStatus = "FAILED"
+)
+
+var AllExportJobStatus = []ExportJobStatus{
+	ExportJobStatusRunning,
+	ExportJobStatusDone,
+	ExportJobStatusFailed,
+}
+
+func (e ExportJobStatus) IsValid() bool {
+	switch e {
+	case ExportJobStatusRunning, ExportJobStatusDone, ExportJobStatusFailed:
+		return true
+	}
+	return false
+}
+
+func (e ExportJobStatus) String() string {
+	return string(e)
+}
+
+func (e *ExportJobStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ExportJobStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ExportJobStatus", str)
+	}
+	return nil
+}
+
+func (e ExportJobStatus) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ExportJobStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ExportJobStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -38,6 +38,8 @@ type Config struct {
 	Playground bool
 	// Console, when set, handles the compliance console at /console (infra/console).
 	Console http.Handler
+	// Exports, when set, serves the files of background exports at /exports/.
+	Exports http.Handler
 	// Checks are run by /readyz.
 	Checks []Check
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
@@ -84,6 +86,9 @@ func Listen(cfg Config) (*Server, error) {
 		pg := graphiql.Handler("/playground", "/graphql")
 		mux.Handle("GET /{$}", pg)
 		mux.Handle("GET /playground/", pg)
+	}
+	if cfg.Exports != nil {
+		mux.Handle("/exports/", cfg.Exports)
 	}
 	if cfg.Console != nil {
 		mux.Handle("/console", cfg.Console)
