@@ -298,6 +298,9 @@ func backupVerify(ctx context.Context, env *cliEnv, args []string) error {
 		sig = "signed, signature NOT checked (pass --public-key)"
 	}
 	fmt.Fprintf(env.stdout, "backup %s: %d files, %d bytes, hashes match, %s\n", m.ID, rep.Files, rep.Bytes, sig)
+	if rep.ManifestAuthenticated {
+		fmt.Fprintln(env.stdout, "manifest authenticated under the backup key (manifest.mac)")
+	}
 	if rep.Decrypted {
 		fmt.Fprintf(env.stdout, "decrypted: %d live keys, %d destroyed, the log refers to %d subjects, all in the key store\n",
 			rep.Keys, rep.Destroyed, rep.Subjects)

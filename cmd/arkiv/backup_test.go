@@ -36,6 +36,8 @@ import (
 	"github.com/arkiv/arkiv/infra/search"
 	"github.com/arkiv/arkiv/infra/shredjournal"
 	"github.com/arkiv/arkiv/infra/weaviatetest"
+	"github.com/arkiv/arkiv/ledger"
+	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 )
 
 // backupStack is Arkiv in-process on one read-model database with the embedded event store
@@ -48,24 +50,39 @@ type backupStack struct {
 	stop func()
 }
 
-func startBackupStack(t *testing.T, pg, kek, journal, class string) *backupStack {
+func startBackupStack(t *testing.T, pg, kek, journal, class string, opts ...func(*app.Config)) *backupStack {
 	t.Helper()
-	return startBackupStackWith(t, pg, kek, journal, class, app.BackupConfig{ShredJournal: journal})
+	return startBackupStackWith(t, pg, kek, journal, class, app.BackupConfig{ShredJournal: journal}, opts...)
 }
 
-func startBackupStackWith(t *testing.T, pg, kek, journal, class string, bc app.BackupConfig) *backupStack {
+// withLedger runs the stack's ledger with the signing key of keyFile, checkpointing often.
+func withLedger(t *testing.T, keyFile string) func(*app.Config) {
+	k, err := ledger.LoadKeyFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(c *app.Config) {
+		c.SigningKey, c.CheckpointEvery, c.CheckpointInterval = k, 50, 100*time.Millisecond
+	}
+}
+
+func startBackupStackWith(t *testing.T, pg, kek, journal, class string, bc app.BackupConfig, opts ...func(*app.Config)) *backupStack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	es, err := esdbserver.Start(ctx, esdbserver.Config{PGURL: pg, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := app.Open(ctx, app.Config{
+	cfg := app.Config{
 		PGURL: pg, ESDBURL: es.ConnectionString(), WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: class, KEKFile: kek, LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test",
 		ErasureEvery: 100 * time.Millisecond, MaintenanceEvery: 100 * time.Millisecond,
 		Backup: bc,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p, err := app.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +218,15 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 	dir := t.TempDir()
 	kek, journal := filepath.Join(dir, "kek.json"), filepath.Join(dir, "journal", "shred-journal")
 	class := weaviatetest.ClassName(t, "Backup")
-	s := startBackupStack(t, pg, kek, journal, class)
+	skey, vkey, err := ledger.GenerateKey("arkiv.test/ledger")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "ledger.key")
+	if err := ledger.WriteKeyFile(keyFile, skey, vkey); err != nil {
+		t.Fatal(err)
+	}
+	s := startBackupStack(t, pg, kek, journal, class, withLedger(t, keyFile))
 
 	settings := domain.DefaultOrganizationSettings()
 	settings.MFARequired = false
@@ -264,6 +289,9 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// Each writer's stream is a hash chain, as Arkiv's appends are, so the ledger
+			// verifies after the restore.
+			prev := ""
 			for n := 0; ; n++ {
 				select {
 				case <-stopW:
@@ -271,8 +299,10 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 				default:
 				}
 				id := uuid.New()
+				meta, _ := json.Marshal(domain.Metadata{CommandID: id.String(), PrevHash: prev})
 				r, err := client.AppendToStream(ctx, fmt.Sprintf("backup-writer-%d", w), esdb.AppendToStreamOptions{},
-					esdb.EventData{EventID: id, EventType: "test.writer.v1", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)})
+					esdb.EventData{EventID: id, EventType: "test.writer.v1", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`), Metadata: meta})
+				prev = domain.EventHash(id.String(), "test.writer.v1", []byte(`{}`), meta)
 				if err != nil {
 					if ctx.Err() == nil {
 						t.Errorf("writer %d: %v", w, err)
@@ -286,6 +316,21 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
+	// A checkpoint signed before the backup, as an auditor would have saved it: the restored
+	// log must be consistent with it.
+	var saved *ledgerproj.CheckpointInfo
+	for deadline := time.Now().Add(30 * time.Second); saved == nil || saved.Size < 10; time.Sleep(50 * time.Millisecond) {
+		if saved, err = s.p.Ledger.LatestCheckpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint before the backup: %+v", saved)
+		}
+	}
+	savedFile := filepath.Join(dir, "saved-checkpoint")
+	if err := os.WriteFile(savedFile, []byte(saved.Note), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	b1 := filepath.Join(dir, "backups", "b1")
 	code, out, stderr := call("backup", "create", "--out", b1, "--pg-url", pg, "--kek-file", kek, "--shred-journal", journal)
 	time.Sleep(200 * time.Millisecond)
@@ -403,7 +448,7 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 	}
 
 	// The restored system: erased canaries stay erased, the rest reads as before.
-	r := startBackupStack(t, pg, kek, journal, class)
+	r := startBackupStack(t, pg, kek, journal, class, withLedger(t, keyFile))
 	if st := r.status(t, domain.UserSubject(erased)); st != keyring.StatusDestroyed {
 		t.Fatalf("erased user's key after restore: %s", st)
 	}
@@ -478,6 +523,18 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 	r.waitAt(t, strconv.FormatUint(head, 10))
 	if n := chunks(r); n[keptDoc] == 0 || n[erasedDoc] != 0 {
 		t.Fatalf("search index after restore: %v (want the kept document only)", n)
+	}
+	// The ledger verifies after restore, from the log's start through the official client:
+	// hash chains, Merkle roots and checkpoint signatures, consistent with the checkpoint an
+	// auditor saved before the backup.
+	if code, out, stderr := call("audit", "verify", "--esdb-url", r.es.ConnectionString(), "--pg-url", pg,
+		"--signing-key-file", keyFile, "--trusted-checkpoint", savedFile, "--json"); code != 0 {
+		t.Fatalf("audit verify after restore: exit %d: %s %s", code, out, stderr)
+	} else {
+		var rep ledger.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.OK || rep.Leaves < saved.Size || rep.TrustedChecked != 1 || rep.Checkpoints == 0 {
+			t.Fatalf("verification report after restore: %+v, %v", rep, err)
+		}
 	}
 	r.stop()
 

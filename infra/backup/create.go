@@ -177,6 +177,9 @@ func Create(ctx context.Context, cfg Config, out string) (*Manifest, error) {
 	if err := writeFileSync(filepath.Join(tmp, ManifestFile), raw); err != nil {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot write the manifest")
 	}
+	if err := writeMAC(tmp, key, raw); err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, op, err, "cannot write the manifest's MAC")
+	}
 	if cfg.Signer != nil {
 		if err := sign(tmp, m.ID, raw, cfg.Signer); err != nil {
 			return nil, domain.Wrap(domain.KindInternal, op, err, "cannot sign the manifest")

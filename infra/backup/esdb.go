@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/arkiv/arkiv/domain"
 	"io"
 	"time"
 
@@ -68,14 +69,38 @@ type Destroyed struct {
 	Reason      string    `json:"reason,omitempty"`
 }
 
-// AppendRestored appends r to RestoredStream.
+// AppendRestored appends r to RestoredStream as a link of the stream's hash chain, like
+// every event Arkiv appends, so the ledger's verification holds after a restore: the metadata
+// carries the hash of the stream's previous restore record, and the append expects the
+// stream's revision.
 func AppendRestored(ctx context.Context, c *esdb.Client, r Restored) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
-	_, err = c.AppendToStream(ctx, RestoredStream, esdb.AppendToStreamOptions{}, esdb.EventData{
-		EventID: uuid.New(), EventType: RestoredEventType, ContentType: esdb.ContentTypeJson, Data: data,
+	prev, expected := "", esdb.ExpectedRevision(esdb.NoStream{})
+	rs, err := c.ReadStream(ctx, RestoredStream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		return err
+	}
+	ev, err := rs.Recv()
+	rs.Close()
+	var esErr *esdb.Error
+	switch {
+	case err == nil:
+		oe := ev.OriginalEvent()
+		prev, expected = domain.EventHash(oe.EventID.String(), oe.EventType, oe.Data, oe.UserMetadata), esdb.Revision(oe.EventNumber)
+	case errors.Is(err, io.EOF), errors.As(err, &esErr) && esErr.Code() == esdb.ErrorCodeResourceNotFound:
+	default:
+		return err
+	}
+	id := uuid.New()
+	meta, err := json.Marshal(domain.Metadata{CommandID: id.String(), SchemaVersion: 1, PrevHash: prev, OccurredAt: r.RestoredAt})
+	if err != nil {
+		return err
+	}
+	_, err = c.AppendToStream(ctx, RestoredStream, esdb.AppendToStreamOptions{ExpectedRevision: expected}, esdb.EventData{
+		EventID: id, EventType: RestoredEventType, ContentType: esdb.ContentTypeJson, Data: data, Metadata: meta,
 	})
 	return err
 }

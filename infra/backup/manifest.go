@@ -3,6 +3,8 @@ package backup
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -27,6 +29,9 @@ const Format = "arkiv-backup/1"
 const (
 	ManifestFile  = "manifest.json"
 	SignatureFile = "manifest.sig"
+	// MACFile holds the manifest's HMAC-SHA256 under a key derived from the backup key, so
+	// whoever holds the KEK detects any change to the manifest, signed or not.
+	MACFile = "manifest.mac"
 )
 
 // keyInfo is the HKDF info label of the backup key: distinct from every other key derived
@@ -208,4 +213,48 @@ func writeFileSync(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// manifestMAC is the HMAC-SHA256 of the manifest's bytes under a key derived from the
+// backup key (which the manifest's KEK version and salt determine, so changing either
+// changes the key too).
+func manifestMAC(backupKey, manifest []byte) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, backupKey, nil, "arkiv backup manifest", 32)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(k)
+	h := hmac.New(sha256.New, k)
+	h.Write(manifest)
+	return h.Sum(nil), nil
+}
+
+// writeMAC writes manifest.mac, the manifest's MAC in hex.
+func writeMAC(dir string, backupKey, manifest []byte) error {
+	mac, err := manifestMAC(backupKey, manifest)
+	if err != nil {
+		return err
+	}
+	return writeFileSync(filepath.Join(dir, MACFile), []byte(hex.EncodeToString(mac)+"\n"))
+}
+
+// checkMAC verifies dir's manifest.mac against manifest under backupKey.
+func checkMAC(dir string, backupKey, manifest []byte) error {
+	const op = "backup.check_mac"
+	raw, err := os.ReadFile(filepath.Join(dir, MACFile))
+	if err != nil {
+		return domain.Wrap(domain.KindConflict, op, err, "the backup has no "+MACFile+": its manifest cannot be authenticated")
+	}
+	got, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil {
+		return domain.E(domain.KindConflict, op, MACFile+" is not hex")
+	}
+	want, err := manifestMAC(backupKey, manifest)
+	if err != nil {
+		return domain.Wrap(domain.KindInternal, op, err, "")
+	}
+	if !hmac.Equal(got, want) {
+		return domain.E(domain.KindConflict, op, "the manifest was changed (or the KEK is not the one the backup was taken under): "+MACFile+" does not match")
+	}
+	return nil
 }

@@ -38,6 +38,8 @@ type Report struct {
 	Bytes            int64
 	Signed           bool
 	SignatureChecked bool
+	// ManifestAuthenticated is set when manifest.mac matched under the backup key.
+	ManifestAuthenticated bool
 	// Decrypted is set when every file was decrypted and the consistency check ran.
 	Decrypted bool
 	// Rows per table ("schema.table").
@@ -78,7 +80,7 @@ func Verify(ctx context.Context, dir string, opt VerifyOptions) (*Manifest, Repo
 
 	listed := map[string]File{}
 	for _, f := range m.Files {
-		if !fs.ValidPath(f.Name) || f.Name == "." || f.Name == ManifestFile || f.Name == SignatureFile {
+		if !fs.ValidPath(f.Name) || f.Name == "." || f.Name == ManifestFile || f.Name == SignatureFile || f.Name == MACFile {
 			return m, rep, domain.Errorf(domain.KindConflict, op, "the manifest lists a bad file name %q", f.Name)
 		}
 		listed[f.Name] = f
@@ -90,7 +92,7 @@ func Verify(ctx context.Context, dir string, opt VerifyOptions) (*Manifest, Repo
 		}
 		rel, _ := filepath.Rel(dir, p)
 		rel = filepath.ToSlash(rel)
-		if e.IsDir() || rel == ManifestFile || rel == SignatureFile {
+		if e.IsDir() || rel == ManifestFile || rel == SignatureFile || rel == MACFile {
 			return nil
 		}
 		if _, ok := listed[rel]; !ok {
@@ -124,6 +126,16 @@ func Verify(ctx context.Context, dir string, opt VerifyOptions) (*Manifest, Repo
 	if opt.Keys == nil {
 		return m, rep, nil
 	}
+	key, err := BackupKey(m, opt.Keys)
+	if err != nil {
+		return m, rep, err
+	}
+	err = checkMAC(dir, key, raw)
+	clear(key)
+	if err != nil {
+		return m, rep, err
+	}
+	rep.ManifestAuthenticated = true
 	if err := consistent(ctx, dir, m, opt.Keys, &rep); err != nil {
 		return m, rep, err
 	}

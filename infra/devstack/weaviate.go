@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -105,16 +108,52 @@ func StartWeaviate(ctx context.Context, bin, dataDir string, log *slog.Logger) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ports := make([]int, 4)
+	// Free ports are picked, then released for Weaviate to bind: another process on the
+	// machine may take one in between (several stacks starting at once do). Such a start
+	// fails fast with "address already in use"; it is retried on fresh ports.
+	for attempt := 1; ; attempt++ {
+		w, err := startWeaviateOnce(ctx, bin, base, dir, log)
+		if err == nil || attempt == 4 || !strings.Contains(tailFile(filepath.Join(base, "weaviate.log"), 3000), "address already in use") {
+			return w, err
+		}
+		log.Info("weaviate could not bind a port; retrying on others", "attempt", attempt)
+	}
+}
+
+// weaviatePorts picks Weaviate's ports: HTTP, gRPC, gossip and data, where the two ports
+// after the data port (Raft's) are free too.
+func weaviatePorts() (httpPort, grpcPort, gossip, data int, err error) {
+	ports := make([]int, 3)
 	for i := range ports {
 		if ports[i], err = freePort(); err != nil {
-			return nil, err
+			return 0, 0, 0, 0, err
 		}
 	}
-	httpPort, grpcPort, gossip, data := ports[0], ports[1], ports[2], ports[3]
-	// Raft uses the two ports after the data port; keep them apart from the others.
-	if data+2 >= 65535 {
-		data = 30000
+	for range 20 {
+		if data, err = freePort(); err != nil {
+			return 0, 0, 0, 0, err
+		}
+		if data+2 < 65535 && portFree(data+1) && portFree(data+2) && !slices.Contains(ports, data+1) && !slices.Contains(ports, data+2) {
+			return ports[0], ports[1], ports[2], data, nil
+		}
+	}
+	return 0, 0, 0, 0, fmt.Errorf("no three consecutive free ports for Weaviate's data and Raft ports")
+}
+
+// portFree reports whether a loopback TCP port can be bound now.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+func startWeaviateOnce(ctx context.Context, bin, base, dir string, log *slog.Logger) (*Weaviate, error) {
+	httpPort, grpcPort, gossip, data, err := weaviatePorts()
+	if err != nil {
+		return nil, err
 	}
 	logPath := filepath.Join(base, "weaviate.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
