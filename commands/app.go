@@ -63,8 +63,9 @@ type App struct {
 	// returns an error (KindForbidden once recorded).
 	RecordDenial Handler[RecordDenial, Result]
 
-	// store is what VerifyStream reads.
+	// store is what VerifyStream reads; x what AuditSessionOf loads with.
 	store EventStore
+	x     *executor
 }
 
 // NewApp builds every handler over d, each wrapped once by the decorators all handlers
@@ -78,7 +79,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{store: x.d.Store}
+	a := &App{store: x.d.Store, x: x}
 	handle(&a.Bootstrap, log, x.bootstrap)
 	handle(&a.ChangeOrganizationSettings, log, x.changeOrganizationSettings)
 	handle(&a.ConfigureIdentityProvider, log, x.configureIdentityProvider)

@@ -43,8 +43,8 @@ func (AuditSessionOpened) EventName() string { return "audit_session.opened.v1" 
 // AuditSession is a user's audit sessions: the last one opened is the one that counts.
 type AuditSession struct {
 	root
-	session   string
-	expiresAt time.Time
+	session             string
+	openedAt, expiresAt time.Time
 }
 
 // NewAuditSession returns the empty audit-session aggregate of a user.
@@ -74,9 +74,18 @@ func (a *AuditSession) OpenAt(t time.Time) (string, bool) {
 	return a.session, true
 }
 
+// Current returns the session open at t: its id and when it opened and ends.
+func (a *AuditSession) Current(t time.Time) (id string, openedAt, expiresAt time.Time, ok bool) {
+	id, ok = a.OpenAt(t)
+	if !ok {
+		return "", time.Time{}, time.Time{}, false
+	}
+	return id, a.openedAt, a.expiresAt, true
+}
+
 func (a *AuditSession) apply(e Event) {
 	if e, ok := e.(AuditSessionOpened); ok {
-		a.org, a.session, a.expiresAt = e.OrganizationID, e.SessionID, e.ExpiresAt
+		a.org, a.session, a.openedAt, a.expiresAt = e.OrganizationID, e.SessionID, e.OpenedAt, e.ExpiresAt
 	}
 }
 

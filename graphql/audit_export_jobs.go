@@ -36,3 +36,17 @@ func (r queryResolver) AuditExportJob(ctx context.Context, id string) (*generate
 	}
 	return job, nil
 }
+
+// AuditSession is the resolver for the auditSession field.
+func (r queryResolver) AuditSession(ctx context.Context) (*generated.AuditSession, error) {
+	m, _, err := meta(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, ok, err := r.App.AuditSessionOf(ctx, m.ActorID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	left := int(s.ExpiresAt.Sub(r.now()).Seconds())
+	return &generated.AuditSession{ID: s.ID, OpenedAt: s.OpenedAt, ExpiresAt: s.ExpiresAt, SecondsLeft: max(0, left)}, nil
+}

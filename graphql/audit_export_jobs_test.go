@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,10 +25,24 @@ func testAuditExportInBackground(t *testing.T, s *stack) {
 	s.ok(t, o.adminKey, `mutation($in: GrantOrgRoleInput!) { grantOrgRole(input: $in) { id } }`,
 		map[string]any{"in": map[string]any{"userId": uid, "role": "CREATOR"}})
 	const why = "Export of the trail for the annual audit."
+	const qSession = `query { auditSession { id openedAt expiresAt secondsLeft } }`
+	if r := s.ok(t, o.adminKey, qSession, nil); r["auditSession"] != nil {
+		t.Fatalf("an audit session before any justified read: %v", r)
+	}
 	s.waitFor(t, func() bool {
 		r := s.ok(t, o.adminKey, `query { auditLog(filter: {action: "user.role_changed.v1"}, justification: "`+why+`") { edges { cursor } } }`, nil)
 		return len(r["auditLog"].(map[string]any)["edges"].([]any)) > 0
 	})
+	// The justified read opened an hour's audit session; the caller sees how long it has left.
+	sess, _ := s.ok(t, o.adminKey, qSession, nil)["auditSession"].(map[string]any)
+	opened, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(sess["openedAt"]))
+	expires, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(sess["expiresAt"]))
+	if left, _ := sess["secondsLeft"].(float64); sess == nil || expires.Sub(opened) != time.Hour || left < 3000 || left > 3600 {
+		t.Fatalf("audit session after a justified read: %v", sess)
+	}
+	if r := s.ok(t, ukey, qSession, nil); r["auditSession"] != nil {
+		t.Fatalf("another user sees an audit session: %v", r)
+	}
 	// A fixed end, before either export is itself recorded, so both see the same entries.
 	to := s.clock.Now().UTC().Format(time.RFC3339Nano)
 	time.Sleep(20 * time.Millisecond)

@@ -177,6 +177,13 @@ type ComplexityRoot struct {
 		UnanchoredTail   func(childComplexity int) int
 	}
 
+	AuditSession struct {
+		ExpiresAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		OpenedAt    func(childComplexity int) int
+		SecondsLeft func(childComplexity int) int
+	}
+
 	ConfiguredIdentityProvider struct {
 		AcceptedACR func(childComplexity int) int
 		AllowedAMR  func(childComplexity int) int
@@ -410,6 +417,7 @@ type ComplexityRoot struct {
 		AuditIntegrity       func(childComplexity int) int
 		AuditLog             func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
 		AuditProof           func(childComplexity int, eventID string) int
+		AuditSession         func(childComplexity int) int
 		Conversation         func(childComplexity int, id string, consistentAt *string) int
 		Document             func(childComplexity int, id string, consistentAt *string) int
 		Documents            func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
@@ -596,6 +604,7 @@ type QueryResolver interface {
 	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.ModelInvocation], error)
 	AuditIntegrity(ctx context.Context) (*AuditIntegrity, error)
 	AuditProof(ctx context.Context, eventID string) (string, error)
+	AuditSession(ctx context.Context) (*AuditSession, error)
 	AuditExportJob(ctx context.Context, id string) (*AuditExportJob, error)
 	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
 }
@@ -1104,6 +1113,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditIntegrity.UnanchoredTail(childComplexity), true
+
+	case "AuditSession.expiresAt":
+		if e.ComplexityRoot.AuditSession.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSession.ExpiresAt(childComplexity), true
+	case "AuditSession.id":
+		if e.ComplexityRoot.AuditSession.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSession.ID(childComplexity), true
+	case "AuditSession.openedAt":
+		if e.ComplexityRoot.AuditSession.OpenedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSession.OpenedAt(childComplexity), true
+	case "AuditSession.secondsLeft":
+		if e.ComplexityRoot.AuditSession.SecondsLeft == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSession.SecondsLeft(childComplexity), true
 
 	case "ConfiguredIdentityProvider.acceptedAcr":
 		if e.ComplexityRoot.ConfiguredIdentityProvider.AcceptedACR == nil {
@@ -2252,6 +2286,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditProof(childComplexity, args["eventId"].(string)), true
+	case "Query.auditSession":
+		if e.ComplexityRoot.Query.AuditSession == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AuditSession(childComplexity), true
 	case "Query.conversation":
 		if e.ComplexityRoot.Query.Conversation == nil {
 			break
@@ -3807,7 +3847,24 @@ type AuditExportJob {
   expiresAt: Time!
 }
 
+"""
+The caller's audit session: the time-boxed window that a read of audit data with a
+justification opens, within which further reads of audit data need none.
+"""
+type AuditSession {
+  "The session's id, as the access events read in it record it."
+  id: ID!
+  "When the justification opened it."
+  openedAt: Time!
+  "When it ends; reading audit data after that needs a new justification."
+  expiresAt: Time!
+  "Seconds left until expiresAt, on the server's clock."
+  secondsLeft: Int!
+}
+
 extend type Query {
+  "The caller's open audit session; null when none is open. Reading it records nothing."
+  auditSession: AuditSession @authenticated
   "An audit export job started by exportAuditLog(background: true) (only for the Admin who started it; null when unknown or expired)."
   auditExportJob(id: ID!): AuditExportJob @hasOrgRole(roles: [ADMIN])
 }
@@ -4139,6 +4196,20 @@ func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, fiel
 		return ec.fieldContext_AuditIntegrity_lastVerification(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditIntegrity", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditSession(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditSession_id(ctx, field)
+	case "openedAt":
+		return ec.fieldContext_AuditSession_openedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_AuditSession_expiresAt(ctx, field)
+	case "secondsLeft":
+		return ec.fieldContext_AuditSession_secondsLeft(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditSession", field.Name)
 }
 
 func (ec *executionContext) childFields_ConfiguredIdentityProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7765,6 +7836,98 @@ func (ec *executionContext) fieldContext_AuditIntegrity_lastVerification(_ conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AuditSession_id(ctx context.Context, field graphql.CollectedField, obj *AuditSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSession_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSession_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSession", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AuditSession_openedAt(ctx context.Context, field graphql.CollectedField, obj *AuditSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSession_openedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSession_openedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSession", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AuditSession_expiresAt(ctx context.Context, field graphql.CollectedField, obj *AuditSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSession_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSession_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSession", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AuditSession_secondsLeft(ctx context.Context, field graphql.CollectedField, obj *AuditSession) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSession_secondsLeft(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecondsLeft, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSession_secondsLeft(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSession", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _ConfiguredIdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
@@ -13490,6 +13653,51 @@ func (ec *executionContext) fieldContext_Query_auditProof(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_auditSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AuditSession(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *AuditSession
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *AuditSession) graphql.Marshaler {
+			return ec.marshalOAuditSession2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditSession(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditSession(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditSession(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_auditExportJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18169,6 +18377,60 @@ func (ec *executionContext) _AuditIntegrity(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var auditSessionImplementors = []string{"AuditSession"}
+
+func (ec *executionContext) _AuditSession(ctx context.Context, sel ast.SelectionSet, obj *AuditSession) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditSessionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditSession")
+		case "id":
+			out.Values[i] = ec._AuditSession_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openedAt":
+			out.Values[i] = ec._AuditSession_openedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._AuditSession_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secondsLeft":
+			out.Values[i] = ec._AuditSession_secondsLeft(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var configuredIdentityProviderImplementors = []string{"ConfiguredIdentityProvider"}
 
 func (ec *executionContext) _ConfiguredIdentityProvider(ctx context.Context, sel ast.SelectionSet, obj *domain.IdentityProvider) graphql.Marshaler {
@@ -20598,6 +20860,25 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "auditSession":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_auditSession(ctx, field)
 				return res
 			}
 
@@ -23114,6 +23395,13 @@ var (
 		readmodels.AuditFailed: "FAILED",
 	}
 )
+
+func (ec *executionContext) marshalOAuditSession2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAuditSession(ctx context.Context, sel ast.SelectionSet, v *AuditSession) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditSession(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)

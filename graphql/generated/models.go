@@ -101,6 +101,19 @@ type AuditIntegrity struct {
 	LastVerification *LedgerVerification `json:"lastVerification,omitempty"`
 }
 
+// The caller's audit session: the time-boxed window that a read of audit data with a
+// justification opens, within which further reads of audit data need none.
+type AuditSession struct {
+	// The session's id, as the access events read in it record it.
+	ID string `json:"id"`
+	// When the justification opened it.
+	OpenedAt time.Time `json:"openedAt"`
+	// When it ends; reading audit data after that needs a new justification.
+	ExpiresAt time.Time `json:"expiresAt"`
+	// Seconds left until expiresAt, on the server's clock.
+	SecondsLeft int `json:"secondsLeft"`
+}
+
 // A member's new role.
 type ChangeSpaceRoleInput struct {
 	SpaceID string           `json:"spaceId"`
