@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,10 +17,12 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/arkiv/arkiv/app"
 	usecase "github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/evidence"
 	"github.com/arkiv/arkiv/infra/clocktest"
 	"github.com/arkiv/arkiv/infra/console"
 	"github.com/arkiv/arkiv/infra/esdbserver"
@@ -70,8 +73,8 @@ func startConsoleStack(t *testing.T) *consoleStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := httpserver.Listen(httpserver.Config{Listen: "127.0.0.1:0", GraphQL: p.Handler(),
-		Console: console.New(console.Config{GraphQL: p.Handler()})})
+	srv, err := httpserver.Listen(httpserver.Config{Listen: "127.0.0.1:0", GraphQL: p.Handler(), Exports: p.Exports(),
+		Console: console.New(console.Config{GraphQL: p.Handler(), Exports: p.Exports()})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,6 +375,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	if got := text(`#justification-shown`); !strings.Contains(got, why) {
 		t.Fatalf("the justification is not shown: %q", got)
 	}
+	if got := text(`#session-left`); !strings.Contains(got, "min left") || !strings.Contains(got, "60 min") && !strings.Contains(got, "59 min") {
+		t.Fatalf("the audit session's time left: %q", got)
+	}
 	if got := text(`#audit`); !strings.Contains(got, "space.created.v1") || !strings.Contains(got, space) {
 		t.Fatalf("the audit log lacks the space's creation (%s): %q", space, got)
 	}
@@ -391,6 +397,29 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the entry's detail: %q", got)
 	}
 	shot("audit-entry")
+
+	// The filtered log, exported in the background: the job page follows the export until
+	// the file is ready, and the download is the export with its footer.
+	do("export the filtered log",
+		chromedp.SetValue(chromedp.CSS(`#x-format`), "JSONL"),
+		chromedp.Click(chromedp.CSS(`#export-audit`)),
+		chromedp.WaitVisible(chromedp.CSS(`#job-status`)))
+	if got := eventually(`#job-state`, func(s string) bool { return s == "DONE" }); got != "DONE" {
+		t.Fatalf("the audit export's job shows %q", got)
+	}
+	do("the download link", chromedp.WaitVisible(chromedp.CSS(`#download`)))
+	shot("audit-export")
+	href, err := chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(`#download`), "href"))
+	if err != nil || !strings.HasPrefix(href.Value, "/console/audit/exports/") {
+		t.Fatalf("download link %+v, %v", href, err)
+	}
+	body, status := consoleGet(t, s.base+href.Value, signedIn)
+	if status != http.StatusOK || !strings.Contains(body, "space.created.v1") || !strings.Contains(body, `"footer"`) || !strings.Contains(body, `"filter":{"targetId":"`+space+`"`) {
+		t.Fatalf("the downloaded export (status %d):\n%s", status, body)
+	}
+	if _, status := consoleGet(t, s.base+href.Value, &http.Cookie{Name: "arkiv_console", Value: userKey}); status != http.StatusNotFound {
+		t.Fatalf("a User downloading the Admin's export: status %d", status)
+	}
 
 	// 3. Access: who can access the space.
 	do("ask who can access the space",
@@ -423,6 +452,35 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("the public key shows %q", got)
 	}
 	shot("evidence")
+	pubKey := text(`#public-key`)
+	do("export the evidence bundle",
+		chromedp.Click(chromedp.CSS(`#export-evidence`)),
+		chromedp.WaitVisible(chromedp.CSS(`#job-status`)))
+	if got := eventually(`#job-state`, func(s string) bool { return s == "DONE" || s == "FAILED" }); got != "DONE" {
+		t.Fatalf("the evidence export's job shows %q: %s", got, text(`#job-status`))
+	}
+	do("the bundle's download link", chromedp.WaitVisible(chromedp.CSS(`#download`)))
+	shot("evidence-export")
+	href, err = chromedp.Run(bctx, chromedp.AttributeValue(chromedp.CSS(`#download`), "href"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, status := consoleGet(t, s.base+href.Value, signedIn)
+	if status != http.StatusOK {
+		t.Fatalf("the bundle's download: status %d", status)
+	}
+	pub, err := note.NewVerifier(pubKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := evidence.Verify(strings.NewReader(bundle), int64(len(bundle)), note.VerifierList(pub)); err != nil {
+		t.Fatalf("the downloaded bundle does not verify with the key the page shows: %v", err)
+	}
+	tampered := []byte(bundle)
+	tampered[len(tampered)/2] ^= 0x01
+	if _, err := evidence.Verify(bytes.NewReader(tampered), int64(len(tampered)), note.VerifierList(pub)); err == nil {
+		t.Fatal("a bundle with one byte changed verifies")
+	}
 	do("settings", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#settings`)))
 	shot("settings")
 
@@ -522,4 +580,18 @@ func TestConsoleInABrowser(t *testing.T) {
 	if len(foreign) > 0 {
 		t.Fatalf("the console fetched from outside the server: %v", foreign)
 	}
+}
+
+// consoleGet fetches a console URL with a session cookie and returns the body and status.
+func consoleGet(t *testing.T, url string, session *http.Cookie) (string, int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.AddCookie(session)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b), resp.StatusCode
 }

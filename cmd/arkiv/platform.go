@@ -184,7 +184,7 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 	srv, err := httpserver.Listen(httpserver.Config{
 		Listen: p.cfg.Listen, TLSCert: p.cfg.TLSCert, TLSKey: p.cfg.TLSKey,
 		GraphQL: p.Handler(), Exports: p.Exports(), Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
-		Console: console.New(console.Config{GraphQL: p.Handler(), Secure: p.cfg.TLSCert != "", Log: env.log}),
+		Console: console.New(console.Config{GraphQL: p.Handler(), Exports: p.Exports(), Secure: p.cfg.TLSCert != "", Log: env.log}),
 	})
 	if err != nil {
 		return err

@@ -49,6 +49,9 @@ type Config struct {
 	// GraphQL is the public /graphql handler (authentication middleware included): the
 	// console's only backend.
 	GraphQL http.Handler
+	// Exports is the API's /exports/ handler (authentication middleware included), which
+	// serves the files of background exports; the console fetches them through it.
+	Exports http.Handler
 	// Secure marks the cookies Secure; set it when the server speaks TLS.
 	Secure bool
 	// Log receives failures of the console itself (never a credential or personal data).
@@ -84,7 +87,7 @@ func New(cfg Config) *Console {
 			return *s
 		},
 	}
-	for _, name := range []string{"signin", "overview", "audit", "justify", "access", "models", "evidence", "settings", "erasure", "error"} {
+	for _, name := range []string{"signin", "overview", "audit", "justify", "access", "models", "evidence", "settings", "erasure", "error", "job"} {
 		c.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	assets, err := fs.Sub(files, "assets")
@@ -102,7 +105,13 @@ func New(cfg Config) *Console {
 	m.HandleFunc("POST "+Base+"/justify", c.session(c.justify))
 	m.HandleFunc("GET "+Base+"/access", c.session(c.access))
 	m.HandleFunc("GET "+Base+"/model-calls", c.session(c.modelCalls))
+	m.HandleFunc("POST "+Base+"/audit/exports", c.session(c.auditExport))
+	m.HandleFunc("GET "+Base+"/audit/exports/{id}", c.session(c.auditJob))
+	m.HandleFunc("GET "+Base+"/audit/exports/{id}/download", c.session(c.auditDownload))
 	m.HandleFunc("GET "+Base+"/evidence", c.session(c.evidence))
+	m.HandleFunc("POST "+Base+"/evidence/exports", c.session(c.evidenceExport))
+	m.HandleFunc("GET "+Base+"/evidence/exports/{id}", c.session(c.evidenceJob))
+	m.HandleFunc("GET "+Base+"/evidence/exports/{id}/download", c.session(c.evidenceDownload))
 	m.HandleFunc("GET "+Base+"/settings", c.session(c.settings))
 	m.HandleFunc("GET "+Base+"/erasure", c.session(c.erasure))
 	m.HandleFunc("POST "+Base+"/erasure", c.session(c.erasureAction))

@@ -34,6 +34,18 @@ type view struct {
 
 const qMe = `{ me { id name email role } }`
 
+// renderPart writes the template part of page alone (a fragment htmx swaps in).
+func (c *Console) renderPart(w http.ResponseWriter, page, part string, v view) {
+	var b bytes.Buffer
+	if err := c.pages[page].ExecuteTemplate(&b, part, v); err != nil {
+		c.cfg.Log.Error("console: render", "page", page, "part", part, "err", err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(b.Bytes())
+}
+
 // render writes page with status.
 func (c *Console) render(w http.ResponseWriter, status int, page string, v view) {
 	var b bytes.Buffer
@@ -340,10 +352,12 @@ type auditFilter struct {
 
 type auditData struct {
 	Justification string
-	Filter        auditFilter
-	Entries       []auditEntry
-	Next          string
-	First         bool
+	// Session is the audit session the read happened in, with its time left.
+	Session *auditSessionInfo
+	Filter  auditFilter
+	Entries []auditEntry
+	Next    string
+	First   bool
 }
 
 const qAudit = `query($f: AuditFilter, $why: String!, $first: Int, $after: String) {
@@ -369,28 +383,11 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s sess) {
 	}
 	f := auditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Space: q.Get("space"), Target: q.Get("target"),
 		Outcome: q.Get("outcome"), From: q.Get("from"), To: q.Get("to")}
-	filter := map[string]any{}
-	set := func(k, val string) {
-		if val = strings.TrimSpace(val); val != "" {
-			filter[k] = val
-		}
-	}
-	set("actorId", f.Actor)
-	set("action", f.Action)
-	set("spaceId", f.Space)
-	set("targetId", f.Target)
-	set("outcome", f.Outcome)
-	for k, val := range map[string]string{"from": f.From, "to": f.To} {
-		if val == "" {
-			continue
-		}
-		t, err := parseLocal(val)
-		if err != nil {
-			v.Data = auditData{Justification: why, Filter: f}
-			c.fail(w, r, v, &Error{Code: "INVALID", Message: "the period's " + k + " is not a date and time"})
-			return
-		}
-		filter[k] = t
+	filter, ferr := auditFilterVars(f)
+	if ferr != nil {
+		v.Data = auditData{Justification: why, Filter: f}
+		c.fail(w, r, v, ferr)
+		return
 	}
 	vars := map[string]any{"why": why, "first": auditPageSize}
 	if len(filter) > 0 {
@@ -411,7 +408,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s sess) {
 		c.fail(w, r, v, err)
 		return
 	}
-	d := auditData{Justification: why, Filter: f, First: q.Get("after") == ""}
+	d := auditData{Justification: why, Filter: f, First: q.Get("after") == "", Session: c.loadAuditSession(r, s)}
 	for _, e := range out.A.Edges {
 		d.Entries = append(d.Entries, e.Node)
 	}
@@ -427,6 +424,32 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s sess) {
 	}
 	v.Data = d
 	c.render(w, http.StatusOK, "audit", v)
+}
+
+// auditFilterVars turns the audit page's filter into the API's AuditFilter.
+func auditFilterVars(f auditFilter) (map[string]any, *Error) {
+	filter := map[string]any{}
+	set := func(k, val string) {
+		if val = strings.TrimSpace(val); val != "" {
+			filter[k] = val
+		}
+	}
+	set("actorId", f.Actor)
+	set("action", f.Action)
+	set("spaceId", f.Space)
+	set("targetId", f.Target)
+	set("outcome", f.Outcome)
+	for k, val := range map[string]string{"from": f.From, "to": f.To} {
+		if val == "" {
+			continue
+		}
+		t, err := parseLocal(val)
+		if err != nil {
+			return nil, &Error{Code: "INVALID", Message: "the period's " + k + " is not a date and time"}
+		}
+		filter[k] = t
+	}
+	return filter, nil
 }
 
 // parseLocal reads a datetime-local input's value (or RFC 3339) as UTC.
@@ -650,7 +673,8 @@ func (c *Console) evidence(w http.ResponseWriter, r *http.Request, s sess) {
 		c.fail(w, r, v, err)
 		return
 	}
-	v.Data = in
+	from, to := defaultPeriod(time.Now())
+	v.Data = evidenceData{Integrity: in, From: from, To: to}
 	c.render(w, http.StatusOK, "evidence", v)
 }
 
