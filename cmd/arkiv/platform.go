@@ -38,7 +38,11 @@ type platformConfig struct {
 	TLSKey      string
 	LoginKey    string
 	Projections bool
-	Dev         bool
+	// Role is what serve runs: api, workers or all (roleAll…).
+	Role string
+	// ErasureEvery is the erasure process manager's round (ARKIV_ERASURE_EVERY).
+	ErasureEvery time.Duration
+	Dev          bool
 	// SigningKeyFile is the ledger's signing key (ARKIV_SIGNING_KEY_FILE), LedgerKeys older
 	// public key files trusted after a rotation, CheckpointEvery/CheckpointInterval the
 	// checkpoint cadence.
@@ -77,7 +81,9 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", envOr("ARKIV_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to open a WebSocket besides the server's own; requests without Origin are always allowed (ARKIV_ALLOWED_ORIGINS)")
 	maxSubs, _ := strconv.Atoi(envOr("ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION", "20"))
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions-per-connection", maxSubs, "operations one WebSocket may run at once (ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
-	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
+	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "older spelling of --role: false is --role api (ARKIV_PROJECTIONS)")
+	fs.DurationVar(&c.ErasureEvery, "erasure-every", envDuration("ARKIV_ERASURE_EVERY", time.Minute), "how often the erasure process manager completes erasures whose grace window has passed (ARKIV_ERASURE_EVERY)")
+	fs.StringVar(&c.Role, "role", envOr("ARKIV_ROLE", roleAll), "what this process runs: api (GraphQL), workers (projections, process managers, ledger, backups; each on one worker at a time) or all (ARKIV_ROLE)")
 }
 
 // missing names the required settings that are empty.
@@ -147,6 +153,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
 		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions,
+		Exclusive:                     true, NATSURL: natsFor(cfg), ErasureEvery: cfg.ErasureEvery,
 	})
 	if err != nil {
 		return nil, err
@@ -156,6 +163,24 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		return nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL is unreachable: %w", err)
 	}
 	return &platform{cfg: cfg, Platform: p}, nil
+}
+
+// envDuration reads a positive duration from the environment; def when it is unset or is
+// not one.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// natsFor is the NATS the platform connects to: API-serving roles fan live replies out
+// over it; workers need none (yet).
+func natsFor(cfg platformConfig) string {
+	if cfg.Role == roleWorkers {
+		return ""
+	}
+	return cfg.NATSURL
 }
 
 // parseLoginKey decodes ARKIV_AUTH_LOGIN_KEY: 32 bytes or more, base64 or hex.
@@ -175,7 +200,11 @@ func parseLoginKey(s string) ([]byte, error) {
 // checks are the readiness probes of /readyz.
 func (p *platform) checks() []httpserver.Check {
 	var out []httpserver.Check
-	for _, name := range []string{"postgres", "eventstore", "weaviate"} {
+	names := []string{"postgres", "eventstore", "weaviate"}
+	if p.Bus != nil {
+		names = append(names, "nats")
+	}
+	for _, name := range names {
 		out = append(out, httpserver.Check{Name: name, Fn: p.Checks()[name]})
 	}
 	return out
@@ -185,11 +214,16 @@ func (p *platform) checks() []httpserver.Check {
 // called with the base URL once it listens. On shutdown the HTTP server drains first, then
 // the runner stops.
 func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string)) error {
-	srv, err := httpserver.Listen(httpserver.Config{
+	hc := httpserver.Config{
 		Listen: p.cfg.Listen, TLSCert: p.cfg.TLSCert, TLSKey: p.cfg.TLSKey,
 		GraphQL: p.Handler(), Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
 		Console: console.New(console.Config{GraphQL: p.Handler(), Secure: p.cfg.TLSCert != "", Log: env.log}),
-	})
+	}
+	if p.cfg.Role == roleWorkers {
+		// A worker serves its health and readiness only.
+		hc.GraphQL, hc.Console, hc.Playground = nil, nil, false
+	}
+	srv, err := httpserver.Listen(hc)
 	if err != nil {
 		return err
 	}
@@ -199,7 +233,7 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 	if ready != nil {
 		ready(srv.URL())
 	}
-	env.log.Info("serving", "url", srv.URL(), "projections", p.cfg.Projections)
+	env.log.Info("serving", "url", srv.URL(), "role", p.cfg.Role, "nats", p.Bus != nil)
 	serveErr := srv.Serve(ctx)
 	stopRun()
 	if err := <-runErr; err != nil && serveErr == nil {
