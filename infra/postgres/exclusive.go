@@ -14,9 +14,9 @@ import (
 // Postgres session-level advisory lock, taken on a connection of its own. When the holder
 // dies its connection closes and Postgres frees the lock at once; a standby polls for it
 // every Poll and takes over. A holder that loses its connection (the lock may then be
-// gone) stops its work: it pings the connection every Poll (each ping bounded by Poll), so
-// a standby that takes the lock over waits 3×Poll before it starts, by which time the old
-// holder has noticed and cancelled its work; the session's TCP keepalives let Postgres drop
+// gone) stops its work: it pings the connection every Poll (each ping bounded by 3×Poll,
+// lenient on a busy machine), so a standby that takes the lock over waits 5×Poll before it
+// starts, by which time the old holder has noticed and cancelled its work; the session's TCP keepalives let Postgres drop
 // a vanished holder's session within seconds. A process whose very first try finds the
 // lock free starts at once (nobody held it before, as far as it saw).
 type Exclusive struct {
@@ -92,7 +92,7 @@ func (e Exclusive) Run(ctx context.Context, name string, fn func(ctx context.Con
 			standby = false
 			settle := time.Duration(0)
 			if contended {
-				settle = 3 * e.Poll
+				settle = 5 * e.Poll
 			}
 			contended = true
 			e.Log.Info("exclusive: holding the lock; running", "lock", name, "after", settle.String())
@@ -159,7 +159,7 @@ func (e Exclusive) hold(ctx context.Context, name string, conn *pgx.Conn, settle
 			<-done
 			return nil
 		case <-t.C:
-			pctx, pcancel := context.WithTimeout(ctx, e.Poll)
+			pctx, pcancel := context.WithTimeout(ctx, 3*e.Poll)
 			err := conn.Ping(pctx)
 			pcancel()
 			if err != nil && ctx.Err() == nil {
