@@ -57,15 +57,25 @@ func (p *Platform) runLedger(ctx context.Context, wg *sync.WaitGroup) {
 	if p.ledger == nil {
 		return
 	}
-	for _, run := range []func(context.Context) error{p.ledger.checkpointer.Run, p.ledger.monitor.Run} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(ctx); err != nil && ctx.Err() == nil {
-				p.log.Error("ledger stopped", "kind", domain.KindOf(err).String())
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		// The checkpointer and the monitor it tells of each checkpoint hold one lock together.
+		_ = p.exclusively(ctx, LockLedger, func(ctx context.Context) error {
+			var lwg sync.WaitGroup
+			for _, run := range []func(context.Context) error{p.ledger.checkpointer.Run, p.ledger.monitor.Run} {
+				lwg.Add(1)
+				go func() {
+					defer lwg.Done()
+					if err := run(ctx); err != nil && ctx.Err() == nil {
+						p.log.Error("ledger stopped", "kind", domain.KindOf(err).String())
+					}
+				}()
 			}
-		}()
-	}
+			lwg.Wait()
+			return nil
+		})
+	}()
 }
 
 // ledgerAPI adapts the ledger's reader to what the GraphQL API serves.

@@ -30,6 +30,7 @@ import (
 	"github.com/arkiv/arkiv/infra/exportfiles"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/llm"
+	"github.com/arkiv/arkiv/infra/natsbus"
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/retrieval"
 	"github.com/arkiv/arkiv/infra/search"
@@ -75,6 +76,14 @@ type Config struct {
 	// Projections runs the projection runner in this process (Run); false leaves it to
 	// another process (scale-out). Read-your-writes works either way.
 	Projections bool
+	// Exclusive runs each worker component (the projection runner, the process managers,
+	// the ledger's checkpointer and monitor, scheduled backups) only while this process
+	// holds its Postgres advisory lock (postgres.Exclusive), so that several worker
+	// processes run each on exactly one of them and fail over within seconds.
+	Exclusive bool
+	// NATSURL, when set, fans live reply tokens out to every API replica over NATS
+	// JetStream (infra/natsbus); empty keeps them in this process.
+	NATSURL string
 	// Version is reported by the version query.
 	Version string
 	// ServesTLS reports that the API serves HTTPS itself (ARKIV_TLS_CERT and ARKIV_TLS_KEY),
@@ -127,8 +136,11 @@ type Platform struct {
 	// Reads is the query side over the read models.
 	Reads    *readmodels.Reader
 	Resolver *graphql.Resolver
-	// Replies streams assistants' tokens to replyStream subscribers of this process.
+	// Replies streams assistants' tokens to replyStream subscribers of this process, and of
+	// every replica through Bus when NATS is configured.
 	Replies *graphql.ReplyBroker
+	// Bus is the NATS JetStream connection shared by the API replicas (nil without NATSURL).
+	Bus *natsbus.Bus
 	// Ledger reads the verifiable log: latest checkpoint, proofs, verification outcome.
 	Ledger  *ledgerproj.Reader
 	ledger  *ledgerRun
@@ -255,6 +267,11 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	}
 	p.auditExports = &auditExportJobs{p: p, files: files}
 	p.Replies = graphql.NewReplyBroker()
+	if cfg.NATSURL != "" {
+		if err := p.openBus(ctx); err != nil {
+			return nil, err
+		}
+	}
 	replay, err := history.NewReplayer(p.Store, p.Codec, reg)
 	if err != nil {
 		return nil, err
@@ -320,7 +337,7 @@ func (p *Platform) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.Runner.Run(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, engine.ErrStopped) {
+			if err := p.exclusively(ctx, LockProjections, p.Runner.Run); err != nil && ctx.Err() == nil && !errors.Is(err, engine.ErrStopped) {
 				p.log.Error("projection runner stopped", "err", err)
 				select {
 				case errc <- err:
@@ -333,7 +350,7 @@ func (p *Platform) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := p.Managers.Run(ctx); err != nil && ctx.Err() == nil {
+			if err := p.exclusively(ctx, LockProcessManagers, p.Managers.Run); err != nil && ctx.Err() == nil {
 				p.log.Error("process managers stopped", "err", err)
 				select {
 				case errc <- err:
@@ -343,8 +360,13 @@ func (p *Platform) Run(ctx context.Context) error {
 		}()
 	}
 	p.runLedger(ctx, &wg)
-	wg.Add(1)
-	go func() { defer wg.Done(); p.runBackups(ctx) }()
+	if p.cfg.Backup.Dir != "" && p.cfg.Projections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.exclusively(ctx, LockBackups, func(ctx context.Context) error { p.runBackups(ctx); return nil })
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -394,6 +416,12 @@ func (p *Platform) Checks() map[string]func(context.Context) error {
 		"postgres":   func(ctx context.Context) error { return p.Pool.Ping(ctx) },
 		"eventstore": p.Store.Ping,
 		"weaviate":   func(ctx context.Context) error { return p.Index.Ready(ctx) },
+		"nats": func(ctx context.Context) error {
+			if p.Bus == nil {
+				return nil
+			}
+			return p.Bus.Ping(ctx)
+		},
 	}
 }
 

@@ -9,15 +9,29 @@ import (
 
 // ReplyBroker carries the tokens of assistants' replies from sendMessage to the replyStream
 // subscribers of the same conversation, in process. It keeps nothing: a subscriber receives
-// what is published while it is subscribed. Only the API replica that runs the sendMessage
-// streams its tokens; subscribers served by another replica see the reply through
-// messageAdded once it is recorded.
+// what is published while it is subscribed. On its own it reaches only the subscribers of
+// its own process; with a Relay (SetRelay) every publication goes through the relay — NATS
+// JetStream between API replicas, wired in app — and comes back to every replica's broker
+// through Deliver, so a client subscribed on any replica receives the tokens.
 //
 // Publishing never blocks the model's stream: a subscriber that falls ReplyBuffer deltas
 // behind is dropped (its subscription completes) rather than sent a reply with gaps.
 type ReplyBroker struct {
-	mu   sync.Mutex
-	subs map[string]map[*replySub]struct{}
+	mu    sync.Mutex
+	subs  map[string]map[*replySub]struct{}
+	relay Relay
+}
+
+// Relay carries a publication to every replica's broker (including this one's), which
+// receive it through Deliver. It returns an error when it could not; Publish then delivers
+// to this process's subscribers only.
+type Relay func(orgID, conversationID string, d *generated.ReplyDelta) error
+
+// SetRelay routes every later Publish through r; call it before serving.
+func (b *ReplyBroker) SetRelay(r Relay) {
+	b.mu.Lock()
+	b.relay = r
+	b.mu.Unlock()
 }
 
 // ReplyBuffer is how many deltas a subscriber may fall behind before it is dropped.
@@ -68,8 +82,22 @@ func (b *ReplyBroker) drop(key string, s *replySub) {
 	close(s.ch)
 }
 
-// Publish sends d to every subscriber of the conversation without waiting.
+// Publish sends d to every subscriber of the conversation without waiting on them: through
+// the relay when one is set, directly otherwise.
 func (b *ReplyBroker) Publish(orgID, conversationID string, d *generated.ReplyDelta) {
+	b.mu.Lock()
+	relay := b.relay
+	b.mu.Unlock()
+	if relay != nil {
+		if err := relay(orgID, conversationID, d); err == nil {
+			return
+		}
+	}
+	b.Deliver(orgID, conversationID, d)
+}
+
+// Deliver sends d to this process's subscribers of the conversation without waiting.
+func (b *ReplyBroker) Deliver(orgID, conversationID string, d *generated.ReplyDelta) {
 	key := replyKey(orgID, conversationID)
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -69,3 +69,43 @@ func TestReplyBroker(t *testing.T) {
 		t.Fatalf("slow subscriber got %d deltas and is subscribed %d times; want %d and dropped", n, b.Subscribers("org", "c4"), ReplyBuffer)
 	}
 }
+
+// TestReplyBrokerRelay: with a relay, Publish hands deltas to it instead of delivering them
+// (they come back through Deliver, on every replica); when the relay fails, the broker's
+// own subscribers still get them.
+func TestReplyBrokerRelay(t *testing.T) {
+	b := NewReplyBroker()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub := b.Subscribe(ctx, "org", "c1")
+	var relayed []string
+	fail := false
+	b.SetRelay(func(orgID, conversationID string, d *generated.ReplyDelta) error {
+		if fail {
+			return context.DeadlineExceeded
+		}
+		relayed = append(relayed, orgID+"/"+conversationID+":"+d.Delta)
+		return nil
+	})
+	b.Publish("org", "c1", &generated.ReplyDelta{ConversationID: "c1", Delta: "a"})
+	if len(sub) != 0 {
+		t.Fatal("a relayed delta was also delivered directly: replicas would see it twice")
+	}
+	if len(relayed) != 1 || relayed[0] != "org/c1:a" {
+		t.Fatalf("relayed %v", relayed)
+	}
+	b.Deliver("org", "c1", &generated.ReplyDelta{ConversationID: "c1", Delta: "a"})
+	if d := <-sub; d.Delta != "a" {
+		t.Fatalf("delivered %q", d.Delta)
+	}
+	fail = true
+	b.Publish("org", "c1", &generated.ReplyDelta{ConversationID: "c1", Delta: "b"})
+	select {
+	case d := <-sub:
+		if d.Delta != "b" {
+			t.Fatalf("fallback delivered %q", d.Delta)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("a delta the relay refused was not delivered to this broker's subscribers")
+	}
+}

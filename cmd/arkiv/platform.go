@@ -29,12 +29,19 @@ type platformConfig struct {
 	ESDBURL      string
 	WeaviateURL  string
 	WeaviateGRPC string
-	KEKFile      string
-	KeystoreURL  string
-	TLSCert      string
-	TLSKey       string
-	LoginKey     string
-	Projections  bool
+	// NATSURL is the NATS server with JetStream (ARKIV_NATS_URL) that API replicas fan live
+	// events out over; empty keeps them in-process.
+	NATSURL     string
+	KEKFile     string
+	KeystoreURL string
+	TLSCert     string
+	TLSKey      string
+	LoginKey    string
+	Projections bool
+	// Role is what serve runs: api, workers or all (roleAll…).
+	Role string
+	// ErasureEvery is the erasure process manager's round (ARKIV_ERASURE_EVERY).
+	ErasureEvery time.Duration
 	Dev          bool
 	// SigningKeyFile is the ledger's signing key (ARKIV_SIGNING_KEY_FILE), LedgerKeys older
 	// public key files trusted after a rotation, CheckpointEvery/CheckpointInterval the
@@ -59,6 +66,7 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.ESDBURL, "esdb-url", envOr("ARKIV_ESDB_URL", ""), "EventStoreDB connection string (ARKIV_ESDB_URL)")
 	fs.StringVar(&c.WeaviateURL, "weaviate-url", envOr("ARKIV_WEAVIATE_URL", ""), "Weaviate base URL (ARKIV_WEAVIATE_URL)")
 	fs.StringVar(&c.WeaviateGRPC, "weaviate-grpc", envOr("ARKIV_WEAVIATE_GRPC", ""), "Weaviate gRPC address host:port, for faster imports and searches (ARKIV_WEAVIATE_GRPC)")
+	fs.StringVar(&c.NATSURL, "nats-url", envOr("ARKIV_NATS_URL", ""), "NATS server with JetStream, for several API replicas; empty: one process, in-process fan-out (ARKIV_NATS_URL)")
 	fs.StringVar(&c.KEKFile, "kek-file", envOr("ARKIV_KEK_FILE", ""), "key-encryption key file (ARKIV_KEK_FILE)")
 	fs.StringVar(&c.KeystoreURL, "keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store Postgres; default: the sibling database <db>_keys of ARKIV_PG_URL (ARKIV_KEYSTORE_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
@@ -73,7 +81,9 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", envOr("ARKIV_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to open a WebSocket besides the server's own; requests without Origin are always allowed (ARKIV_ALLOWED_ORIGINS)")
 	maxSubs, _ := strconv.Atoi(envOr("ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION", "20"))
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions-per-connection", maxSubs, "operations one WebSocket may run at once (ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
-	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
+	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "older spelling of --role: false is --role api (ARKIV_PROJECTIONS)")
+	fs.DurationVar(&c.ErasureEvery, "erasure-every", envDuration("ARKIV_ERASURE_EVERY", time.Minute), "how often the erasure process manager completes erasures whose grace window has passed (ARKIV_ERASURE_EVERY)")
+	fs.StringVar(&c.Role, "role", envOr("ARKIV_ROLE", roleAll), "what this process runs: api (GraphQL), workers (projections, process managers, ledger, backups; each on one worker at a time) or all (ARKIV_ROLE)")
 }
 
 // missing names the required settings that are empty.
@@ -143,6 +153,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
 		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions,
+		Exclusive:                     true, NATSURL: natsFor(cfg), ErasureEvery: cfg.ErasureEvery,
 	})
 	if err != nil {
 		return nil, err
@@ -152,6 +163,24 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		return nil, fmt.Errorf("EventStoreDB at ARKIV_ESDB_URL is unreachable: %w", err)
 	}
 	return &platform{cfg: cfg, Platform: p}, nil
+}
+
+// envDuration reads a positive duration from the environment; def when it is unset or is
+// not one.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil && d > 0 {
+		return d
+	}
+	return def
+}
+
+// natsFor is the NATS the platform connects to: API-serving roles fan live replies out
+// over it; workers need none (yet).
+func natsFor(cfg platformConfig) string {
+	if cfg.Role == roleWorkers {
+		return ""
+	}
+	return cfg.NATSURL
 }
 
 // parseLoginKey decodes ARKIV_AUTH_LOGIN_KEY: 32 bytes or more, base64 or hex.
@@ -171,7 +200,11 @@ func parseLoginKey(s string) ([]byte, error) {
 // checks are the readiness probes of /readyz.
 func (p *platform) checks() []httpserver.Check {
 	var out []httpserver.Check
-	for _, name := range []string{"postgres", "eventstore", "weaviate"} {
+	names := []string{"postgres", "eventstore", "weaviate"}
+	if p.Bus != nil {
+		names = append(names, "nats")
+	}
+	for _, name := range names {
 		out = append(out, httpserver.Check{Name: name, Fn: p.Checks()[name]})
 	}
 	return out
@@ -181,11 +214,16 @@ func (p *platform) checks() []httpserver.Check {
 // called with the base URL once it listens. On shutdown the HTTP server drains first, then
 // the runner stops.
 func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string)) error {
-	srv, err := httpserver.Listen(httpserver.Config{
+	hc := httpserver.Config{
 		Listen: p.cfg.Listen, TLSCert: p.cfg.TLSCert, TLSKey: p.cfg.TLSKey,
 		GraphQL: p.Handler(), Exports: p.Exports(), Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
 		Console: console.New(console.Config{GraphQL: p.Handler(), Exports: p.Exports(), Secure: p.cfg.TLSCert != "", Log: env.log}),
-	})
+	}
+	if p.cfg.Role == roleWorkers {
+		// A worker serves its health and readiness only.
+		hc.GraphQL, hc.Exports, hc.Console, hc.Playground = nil, nil, nil, false
+	}
+	srv, err := httpserver.Listen(hc)
 	if err != nil {
 		return err
 	}
@@ -195,7 +233,7 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 	if ready != nil {
 		ready(srv.URL())
 	}
-	env.log.Info("serving", "url", srv.URL(), "projections", p.cfg.Projections)
+	env.log.Info("serving", "url", srv.URL(), "role", p.cfg.Role, "nats", p.Bus != nil)
 	serveErr := srv.Serve(ctx)
 	stopRun()
 	if err := <-runErr; err != nil && serveErr == nil {

@@ -11,6 +11,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := cfg.applyRole(fs); err != nil {
+		return err
+	}
 	if err := requireSigningKey(env, cfg.SigningKeyFile); err != nil {
 		return err
 	}
@@ -19,5 +22,12 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer p.Close()
+	if cfg.Role != roleWorkers {
+		release, err := claimFanout(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	return p.serve(ctx, env, nil)
 }

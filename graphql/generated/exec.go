@@ -3109,10 +3109,9 @@ type Subscription {
   """
   The assistant's replies in a conversation the caller owns, token by token while the model
   generates them; the last delta of each reply has ` + "`" + `done` + "`" + ` set. The persisted reply arrives
-  through ` + "`" + `messageAdded` + "`" + ` once recorded. Tokens are streamed in-process by the API server that
-  handles the ` + "`" + `sendMessage` + "`" + `: with several API replicas, a client sees them only when its
-  subscription is served by that same replica (sticky sessions), and should rely on
-  ` + "`" + `messageAdded` + "`" + ` otherwise.
+  through ` + "`" + `messageAdded` + "`" + ` once recorded. With several API replicas (ARKIV_NATS_URL set) the
+  tokens fan out over NATS JetStream, so a subscription served by any replica receives the
+  tokens of a ` + "`" + `sendMessage` + "`" + ` handled by another; a single process streams them in-process.
   """
   replyStream(conversationId: ID!): ReplyDelta! @authenticated
 }
