@@ -115,7 +115,15 @@ type PageInfo struct {
 	HasNextPage bool
 	// EndCursor is the cursor of the last edge, "" for an empty page.
 	EndCursor string
+	// HasPreviousPage is false: connections page forward only, as Relay allows.
+	HasPreviousPage bool
+	// StartCursor is the cursor of the first edge, "" for an empty page.
+	StartCursor string
 }
+
+// Node is any object the API can fetch by its global id (GraphQL's Node interface): a
+// read model's row.
+type Node interface{}
 
 // Edge is one item of a connection with its cursor.
 type Edge[T any] struct {
@@ -140,7 +148,7 @@ func connection[T any](items []T, limit int, cursor func(T) string) Connection[T
 		c.Edges = append(c.Edges, Edge[T]{Cursor: cursor(it), Node: it})
 	}
 	if n := len(c.Edges); n > 0 {
-		c.PageInfo.EndCursor = c.Edges[n-1].Cursor
+		c.PageInfo.StartCursor, c.PageInfo.EndCursor = c.Edges[0].Cursor, c.Edges[n-1].Cursor
 	}
 	return c
 }
@@ -210,6 +218,10 @@ func one(ctx context.Context, pool *pgxpool.Pool, op, sql string, args []any, de
 type (
 	// SpaceConnection is a page of spaces with the caller's role.
 	SpaceConnection = Connection[MemberSpace]
+	// AccessConnection is a page of accesses.
+	AccessConnection = Connection[Access]
+	// AccessEdge is an access in a connection.
+	AccessEdge = Edge[Access]
 	// SpaceEdge is a space in a SpaceConnection.
 	SpaceEdge = Edge[MemberSpace]
 	// AssistantConnection is a page of assistants.

@@ -35,17 +35,22 @@ type ResolverRoot interface {
 	Assistant() AssistantResolver
 	AuditEntry() AuditEntryResolver
 	Conversation() ConversationResolver
+	CreateApiKeyPayload() CreateApiKeyPayloadResolver
 	Document() DocumentResolver
 	Excerpt() ExcerptResolver
 	Message() MessageResolver
 	ModelInvocation() ModelInvocationResolver
 	Mutation() MutationResolver
+	MutationResult() MutationResultResolver
 	Organization() OrganizationResolver
 	OrganizationSettings() OrganizationSettingsResolver
 	PageInfo() PageInfoResolver
 	Query() QueryResolver
+	SetPasswordPayload() SetPasswordPayloadResolver
 	Space() SpaceResolver
+	SpaceMember() SpaceMemberResolver
 	Subscription() SubscriptionResolver
+	AllowedModelInput() AllowedModelInputResolver
 }
 
 type DirectiveRoot struct {
@@ -60,6 +65,16 @@ type ComplexityRoot struct {
 		SpaceID func(childComplexity int) int
 		User    func(childComplexity int) int
 		UserID  func(childComplexity int) int
+	}
+
+	AccessConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AccessEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	AllowedModel struct {
@@ -161,6 +176,13 @@ type ComplexityRoot struct {
 		UnanchoredTail   func(childComplexity int) int
 	}
 
+	Chunk struct {
+		ChunkID    func(childComplexity int) int
+		ChunkIndex func(childComplexity int) int
+		DocumentID func(childComplexity int) int
+		Text       func(childComplexity int) int
+	}
+
 	ConfiguredIdentityProvider struct {
 		AcceptedACR func(childComplexity int) int
 		AllowedAMR  func(childComplexity int) int
@@ -178,6 +200,7 @@ type ComplexityRoot struct {
 	}
 
 	CreateApiKeyPayload struct {
+		APIKey   func(childComplexity int) int
 		ID       func(childComplexity int) int
 		Position func(childComplexity int) int
 		Prefix   func(childComplexity int) int
@@ -349,6 +372,7 @@ type ComplexityRoot struct {
 
 	MutationResult struct {
 		ID       func(childComplexity int) int
+		Node     func(childComplexity int) int
 		Position func(childComplexity int) int
 	}
 
@@ -370,6 +394,7 @@ type ComplexityRoot struct {
 		MFARequired                 func(childComplexity int) int
 		ModelPayloadRetentionDays   func(childComplexity int) int
 		Models                      func(childComplexity int) int
+		Password                    func(childComplexity int) int
 		PasswordMinLength           func(childComplexity int) int
 		SessionIdleTimeoutMinutes   func(childComplexity int) int
 	}
@@ -381,31 +406,47 @@ type ComplexityRoot struct {
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
+	}
+
+	PasswordPolicy struct {
+		HistoryEntries func(childComplexity int) int
+		MaxAgeDays     func(childComplexity int) int
+		MinLength      func(childComplexity int) int
+		RequireDigit   func(childComplexity int) int
+		RequireSymbol  func(childComplexity int) int
+		RequireUpper   func(childComplexity int) int
 	}
 
 	Query struct {
-		APIKeys              func(childComplexity int, first *int, after *string, consistentAt *string) int
-		AccessOf             func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
-		Assistant            func(childComplexity int, id string, asOf *time.Time) int
-		Assistants           func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		AuditIntegrity       func(childComplexity int) int
-		AuditLog             func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
-		AuditProof           func(childComplexity int, eventID string) int
-		Conversation         func(childComplexity int, id string, consistentAt *string) int
-		Document             func(childComplexity int, id string, consistentAt *string) int
-		Documents            func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		EvidenceExport       func(childComplexity int, id string) int
-		Me                   func(childComplexity int, consistentAt *string) int
-		ModelInvocations     func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
-		Organization         func(childComplexity int, consistentAt *string) int
-		OrganizationSettings func(childComplexity int, asOf *time.Time) int
-		Search               func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
-		Space                func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
-		Spaces               func(childComplexity int, first *int, after *string, consistentAt *string) int
-		Version              func(childComplexity int) int
-		WhoCanAccess         func(childComplexity int, spaceID string, consistentAt *string, asOf *time.Time) int
+		APIKeys                func(childComplexity int, first *int, after *string, consistentAt *string) int
+		AccessOf               func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
+		AccessOfConnection     func(childComplexity int, userID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
+		Assistant              func(childComplexity int, id string, asOf *time.Time) int
+		Assistants             func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		AuditIntegrity         func(childComplexity int) int
+		AuditLog               func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
+		AuditProof             func(childComplexity int, eventID string) int
+		Conversation           func(childComplexity int, id string, consistentAt *string) int
+		Document               func(childComplexity int, id string, consistentAt *string) int
+		Documents              func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		EvidenceExport         func(childComplexity int, id string) int
+		Me                     func(childComplexity int, consistentAt *string) int
+		ModelInvocations       func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
+		Node                   func(childComplexity int, id string) int
+		Nodes                  func(childComplexity int, ids []string) int
+		Organization           func(childComplexity int, consistentAt *string) int
+		OrganizationSettings   func(childComplexity int, asOf *time.Time) int
+		Search                 func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
+		SearchConnection       func(childComplexity int, spaceID string, query string, first *int, after *string, consistentAt *string) int
+		Space                  func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
+		Spaces                 func(childComplexity int, first *int, after *string, consistentAt *string) int
+		Version                func(childComplexity int) int
+		WhoCanAccess           func(childComplexity int, spaceID string, consistentAt *string, asOf *time.Time) int
+		WhoCanAccessConnection func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
 	}
 
 	ReplyDelta struct {
@@ -414,6 +455,17 @@ type ComplexityRoot struct {
 		Done           func(childComplexity int) int
 		Error          func(childComplexity int) int
 		MessageID      func(childComplexity int) int
+	}
+
+	SearchConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SearchEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+		Score  func(childComplexity int) int
 	}
 
 	SearchHit struct {
@@ -431,16 +483,19 @@ type ComplexityRoot struct {
 	}
 
 	SetPasswordPayload struct {
-		ID func(childComplexity int) int
+		ID       func(childComplexity int) int
+		Position func(childComplexity int) int
+		User     func(childComplexity int) int
 	}
 
 	Space struct {
-		Classification func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Members        func(childComplexity int) int
-		Models         func(childComplexity int) int
-		Name           func(childComplexity int) int
-		Role           func(childComplexity int) int
+		Classification   func(childComplexity int) int
+		ID               func(childComplexity int) int
+		MemberConnection func(childComplexity int, first *int, after *string) int
+		Members          func(childComplexity int) int
+		Models           func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Role             func(childComplexity int) int
 	}
 
 	SpaceConnection struct {
@@ -454,9 +509,11 @@ type ComplexityRoot struct {
 	}
 
 	SpaceMember struct {
-		Role   func(childComplexity int) int
-		User   func(childComplexity int) int
-		UserID func(childComplexity int) int
+		AccessID func(childComplexity int) int
+		Role     func(childComplexity int) int
+		SpaceID  func(childComplexity int) int
+		User     func(childComplexity int) int
+		UserID   func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -497,6 +554,9 @@ type AuditEntryResolver interface {
 }
 type ConversationResolver interface {
 	Messages(ctx context.Context, obj *readmodels.Conversation, first *int, after *string) (*readmodels.Connection[readmodels.Message], error)
+}
+type CreateApiKeyPayloadResolver interface {
+	APIKey(ctx context.Context, obj *CreateAPIKeyPayload) (*readmodels.APIKey, error)
 }
 type DocumentResolver interface {
 	Content(ctx context.Context, obj *readmodels.Document) (*string, error)
@@ -547,6 +607,9 @@ type MutationResolver interface {
 	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string) (*AuditExport, error)
 	ExportEvidence(ctx context.Context, from time.Time, to time.Time, withNames *bool) (*EvidenceExport, error)
 }
+type MutationResultResolver interface {
+	Node(ctx context.Context, obj *MutationResult) (readmodels.Node, error)
+}
 type OrganizationResolver interface {
 	IdentityProviders(ctx context.Context, obj *readmodels.Organization) ([]readmodels.IdentityProvider, error)
 }
@@ -558,9 +621,13 @@ type OrganizationSettingsResolver interface {
 }
 type PageInfoResolver interface {
 	EndCursor(ctx context.Context, obj *readmodels.PageInfo) (*string, error)
+
+	StartCursor(ctx context.Context, obj *readmodels.PageInfo) (*string, error)
 }
 type QueryResolver interface {
 	Version(ctx context.Context) (string, error)
+	Node(ctx context.Context, id string) (readmodels.Node, error)
+	Nodes(ctx context.Context, ids []string) ([]readmodels.Node, error)
 	Me(ctx context.Context, consistentAt *string) (*readmodels.User, error)
 	Organization(ctx context.Context, consistentAt *string) (*readmodels.Organization, error)
 	Spaces(ctx context.Context, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.MemberSpace], error)
@@ -570,8 +637,11 @@ type QueryResolver interface {
 	Document(ctx context.Context, id string, consistentAt *string) (*readmodels.Document, error)
 	Conversation(ctx context.Context, id string, consistentAt *string) (*readmodels.Conversation, error)
 	Search(ctx context.Context, spaceID string, query string, limit *int, consistentAt *string) ([]readmodels.SearchHit, error)
+	SearchConnection(ctx context.Context, spaceID string, query string, first *int, after *string, consistentAt *string) (*SearchConnection, error)
 	WhoCanAccess(ctx context.Context, spaceID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error)
+	WhoCanAccessConnection(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string, asOf *time.Time) (*readmodels.Connection[readmodels.Access], error)
 	AccessOf(ctx context.Context, userID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error)
+	AccessOfConnection(ctx context.Context, userID string, first *int, after *string, consistentAt *string, asOf *time.Time) (*readmodels.Connection[readmodels.Access], error)
 	OrganizationSettings(ctx context.Context, asOf *time.Time) (*history.Settings, error)
 	Assistant(ctx context.Context, id string, asOf *time.Time) (*readmodels.Assistant, error)
 	AuditLog(ctx context.Context, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.AuditEntry], error)
@@ -581,13 +651,25 @@ type QueryResolver interface {
 	AuditProof(ctx context.Context, eventID string) (string, error)
 	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
 }
+type SetPasswordPayloadResolver interface {
+	User(ctx context.Context, obj *SetPasswordPayload) (*readmodels.User, error)
+}
 type SpaceResolver interface {
 	Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error)
+	MemberConnection(ctx context.Context, obj *readmodels.MemberSpace, first *int, after *string) (*readmodels.Connection[readmodels.Access], error)
+}
+type SpaceMemberResolver interface {
+	AccessID(ctx context.Context, obj *readmodels.SpaceMember) (string, error)
 }
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID string) (<-chan *readmodels.Message, error)
 	AuditEvents(ctx context.Context) (<-chan *readmodels.AuditEntry, error)
 	ReplyStream(ctx context.Context, conversationID string) (<-chan *ReplyDelta, error)
+}
+
+type AllowedModelInputResolver interface {
+	ID(ctx context.Context, obj *domain.AllowedModel, data *string) error
+	ModelID(ctx context.Context, obj *domain.AllowedModel, data *string) error
 }
 
 type executableSchema graphql.ExecutableSchemaState[ResolverRoot, DirectiveRoot, ComplexityRoot]
@@ -634,6 +716,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Access.UserID(childComplexity), true
+
+	case "AccessConnection.edges":
+		if e.ComplexityRoot.AccessConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessConnection.Edges(childComplexity), true
+	case "AccessConnection.pageInfo":
+		if e.ComplexityRoot.AccessConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessConnection.PageInfo(childComplexity), true
+
+	case "AccessEdge.cursor":
+		if e.ComplexityRoot.AccessEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEdge.Cursor(childComplexity), true
+	case "AccessEdge.node":
+		if e.ComplexityRoot.AccessEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEdge.Node(childComplexity), true
 
 	case "AllowedModel.endpoint":
 		if e.ComplexityRoot.AllowedModel.Endpoint == nil {
@@ -759,7 +867,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assistant.LogModelPayloads(childComplexity), true
-	case "Assistant.modelId":
+	case "Assistant.modelId", "Assistant.model":
 		if e.ComplexityRoot.Assistant.Model == nil {
 			break
 		}
@@ -1008,6 +1116,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditIntegrity.UnanchoredTail(childComplexity), true
 
+	case "Chunk.id":
+		if e.ComplexityRoot.Chunk.ChunkID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.ChunkID(childComplexity), true
+	case "Chunk.chunkIndex":
+		if e.ComplexityRoot.Chunk.ChunkIndex == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.ChunkIndex(childComplexity), true
+	case "Chunk.documentId":
+		if e.ComplexityRoot.Chunk.DocumentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.DocumentID(childComplexity), true
+	case "Chunk.text":
+		if e.ComplexityRoot.Chunk.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.Text(childComplexity), true
+
 	case "ConfiguredIdentityProvider.acceptedAcr":
 		if e.ComplexityRoot.ConfiguredIdentityProvider.AcceptedACR == nil {
 			break
@@ -1075,6 +1208,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Conversation.StartedBy(childComplexity), true
 
+	case "CreateApiKeyPayload.apiKey":
+		if e.ComplexityRoot.CreateApiKeyPayload.APIKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiKeyPayload.APIKey(childComplexity), true
 	case "CreateApiKeyPayload.id":
 		if e.ComplexityRoot.CreateApiKeyPayload.ID == nil {
 			break
@@ -1935,6 +2074,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MutationResult.ID(childComplexity), true
+	case "MutationResult.node":
+		if e.ComplexityRoot.MutationResult.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MutationResult.Node(childComplexity), true
 	case "MutationResult.position":
 		if e.ComplexityRoot.MutationResult.Position == nil {
 			break
@@ -2027,6 +2172,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.Models(childComplexity), true
+	case "OrganizationSettings.passwordPolicy":
+		if e.ComplexityRoot.OrganizationSettings.Password == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettings.Password(childComplexity), true
 	case "OrganizationSettings.passwordMinLength":
 		if e.ComplexityRoot.OrganizationSettings.PasswordMinLength == nil {
 			break
@@ -2071,6 +2222,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PasswordPolicy.historyEntries":
+		if e.ComplexityRoot.PasswordPolicy.HistoryEntries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.HistoryEntries(childComplexity), true
+	case "PasswordPolicy.maxAgeDays":
+		if e.ComplexityRoot.PasswordPolicy.MaxAgeDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.MaxAgeDays(childComplexity), true
+	case "PasswordPolicy.minLength":
+		if e.ComplexityRoot.PasswordPolicy.MinLength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.MinLength(childComplexity), true
+	case "PasswordPolicy.requireDigit":
+		if e.ComplexityRoot.PasswordPolicy.RequireDigit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireDigit(childComplexity), true
+	case "PasswordPolicy.requireSymbol":
+		if e.ComplexityRoot.PasswordPolicy.RequireSymbol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireSymbol(childComplexity), true
+	case "PasswordPolicy.requireUpper":
+		if e.ComplexityRoot.PasswordPolicy.RequireUpper == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireUpper(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -2094,6 +2294,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AccessOf(childComplexity, args["userId"].(string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
+	case "Query.accessOfConnection":
+		if e.ComplexityRoot.Query.AccessOfConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accessOfConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AccessOfConnection(childComplexity, args["userId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
 	case "Query.assistant":
 		if e.ComplexityRoot.Query.Assistant == nil {
 			break
@@ -2211,6 +2422,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ModelInvocations(childComplexity, args["filter"].(*ModelInvocationFilter), args["justification"].(*string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.nodes":
+		if e.ComplexityRoot.Query.Nodes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_nodes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
 	case "Query.organization":
 		if e.ComplexityRoot.Query.Organization == nil {
 			break
@@ -2244,6 +2477,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Search(childComplexity, args["spaceId"].(string), args["query"].(string), args["limit"].(*int), args["consistentAt"].(*string)), true
+	case "Query.searchConnection":
+		if e.ComplexityRoot.Query.SearchConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_searchConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SearchConnection(childComplexity, args["spaceId"].(string), args["query"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
 	case "Query.space":
 		if e.ComplexityRoot.Query.Space == nil {
 			break
@@ -2283,6 +2527,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WhoCanAccess(childComplexity, args["spaceId"].(string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
+	case "Query.whoCanAccessConnection":
+		if e.ComplexityRoot.Query.WhoCanAccessConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_whoCanAccessConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WhoCanAccessConnection(childComplexity, args["spaceId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
 
 	case "ReplyDelta.conversationId":
 		if e.ComplexityRoot.ReplyDelta.ConversationID == nil {
@@ -2315,7 +2570,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReplyDelta.MessageID(childComplexity), true
 
-	case "SearchHit.id":
+	case "SearchConnection.edges":
+		if e.ComplexityRoot.SearchConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchConnection.Edges(childComplexity), true
+	case "SearchConnection.pageInfo":
+		if e.ComplexityRoot.SearchConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchConnection.PageInfo(childComplexity), true
+
+	case "SearchEdge.cursor":
+		if e.ComplexityRoot.SearchEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Cursor(childComplexity), true
+	case "SearchEdge.node":
+		if e.ComplexityRoot.SearchEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Node(childComplexity), true
+	case "SearchEdge.score":
+		if e.ComplexityRoot.SearchEdge.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Score(childComplexity), true
+
+	case "SearchHit.id", "SearchHit.chunkId":
 		if e.ComplexityRoot.SearchHit.ChunkID == nil {
 			break
 		}
@@ -2371,6 +2658,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SetPasswordPayload.ID(childComplexity), true
+	case "SetPasswordPayload.position":
+		if e.ComplexityRoot.SetPasswordPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetPasswordPayload.Position(childComplexity), true
+	case "SetPasswordPayload.user":
+		if e.ComplexityRoot.SetPasswordPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetPasswordPayload.User(childComplexity), true
 
 	case "Space.classification":
 		if e.ComplexityRoot.Space.Classification == nil {
@@ -2384,13 +2683,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Space.ID(childComplexity), true
+	case "Space.memberConnection":
+		if e.ComplexityRoot.Space.MemberConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Space_memberConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Space.MemberConnection(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Space.members":
 		if e.ComplexityRoot.Space.Members == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Space.Members(childComplexity), true
-	case "Space.modelIds":
+	case "Space.modelIds", "Space.enabledModelIds":
 		if e.ComplexityRoot.Space.Models == nil {
 			break
 		}
@@ -2435,19 +2745,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SpaceEdge.Node(childComplexity), true
 
+	case "SpaceMember.accessId":
+		if e.ComplexityRoot.SpaceMember.AccessID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMember.AccessID(childComplexity), true
 	case "SpaceMember.role":
 		if e.ComplexityRoot.SpaceMember.Role == nil {
 			break
 		}
 
 		return e.ComplexityRoot.SpaceMember.Role(childComplexity), true
+	case "SpaceMember.spaceId":
+		if e.ComplexityRoot.SpaceMember.SpaceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMember.SpaceID(childComplexity), true
 	case "SpaceMember.user":
 		if e.ComplexityRoot.SpaceMember.User == nil {
 			break
 		}
 
 		return e.ComplexityRoot.SpaceMember.User(childComplexity), true
-	case "SpaceMember.id":
+	case "SpaceMember.id", "SpaceMember.userId":
 		if e.ComplexityRoot.SpaceMember.UserID == nil {
 			break
 		}
@@ -2749,11 +3071,34 @@ type PageInfo {
   hasNextPage: Boolean!
   "The cursor of the last item of this page; pass it as ` + "`" + `after` + "`" + ` for the next page."
   endCursor: String
+  "Whether items precede this page. Arkiv pages forward only (` + "`" + `first` + "`" + `/` + "`" + `after` + "`" + `), so this is always false, as the Relay specification allows."
+  hasPreviousPage: Boolean!
+  "The cursor of the first item of this page; null for an empty page."
+  startCursor: String
+}
+
+"""
+An object with a global id. Ids are opaque: a client compares them and passes them back, and
+never parses them. Each is unique across every type of the API and stable, so a normalising
+cache (Apollo, Relay, urql) may key objects by it.
+"""
+interface Node {
+  "The object's global id, accepted by ` + "`" + `node(id:)` + "`" + `."
+  id: ID!
 }
 
 type Query {
   "The server's version."
   version: String!
+  """
+  The object with this global id, under exactly the authorisation of the field that returns it
+  otherwise (a space for its members, a conversation for its owner, an access for Admins…);
+  null when it does not exist or the caller may not see it. Audit entries and model
+  invocations are no nodes: reading them needs a justification.
+  """
+  node("A global id, as ` + "`" + `Node.id` + "`" + ` returns it." id: ID!): Node @authenticated
+  "The objects with these global ids (at most 100), in order; each as ` + "`" + `node(id:)` + "`" + ` returns it."
+  nodes("Global ids, as ` + "`" + `Node.id` + "`" + ` returns them." ids: [ID!]!): [Node]! @authenticated
   "The caller."
   me(consistentAt: String): User! @authenticated
   "The caller's organisation."
@@ -2778,11 +3123,55 @@ type Query {
   "A conversation the caller owns; null otherwise."
   conversation(id: ID!, consistentAt: String): Conversation @authenticated
   "Hybrid (keyword and vector) search over a space the caller is a member of."
-  search(spaceId: ID!, query: String!, limit: Int = 10, consistentAt: String): [SearchHit!]! @authenticated
+  search(spaceId: ID!, query: String!, limit: Int = 10, consistentAt: String): [SearchHit!]! @authenticated @deprecated(reason: "use searchConnection: its chunks keep one identity across queries and the score is on the edge")
+  """
+  Hybrid (keyword and vector) search over a space the caller is a member of, best match first
+  (at most 50 matches over all pages); empty for any other space. Each edge carries the
+  match's score for this query; its node is the matching chunk of a document. Recorded like
+  a document read.
+  """
+  searchConnection(
+    "The space to search."
+    spaceId: ID!
+    "The words to look for (keyword and semantic match)."
+    query: String!
+    "How many matches to return, 1 to 50."
+    first: Int = 10
+    "The cursor of the last match of the previous page."
+    after: String
+    "A mutation's position to read at or after."
+    consistentAt: String
+  ): SearchConnection! @authenticated
   "Who can access a space of the organisation, and with which role; with asOf, who could then (folded from the events; recorded)."
-  whoCanAccess(spaceId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN])
+  whoCanAccess(spaceId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use whoCanAccessConnection")
+  "Who can access a space of the organisation, by user id, as a connection; with asOf, who could then (folded from the events). Recorded like whoCanAccess."
+  whoCanAccessConnection(
+    "The space."
+    spaceId: ID!
+    "How many accesses to return, 1 to 100."
+    first: Int = 50
+    "The cursor of the last access of the previous page."
+    after: String
+    "A mutation's position to read at or after."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): AccessConnection! @hasOrgRole(roles: [ADMIN])
   "Which spaces a user of the organisation can access, and with which role; with asOf, which they could then (folded from the events; recorded)."
-  accessOf(userId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN])
+  accessOf(userId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use accessOfConnection")
+  "Which spaces a user of the organisation can access, by space id, as a connection; with asOf, which they could then (folded from the events). Recorded like accessOf."
+  accessOfConnection(
+    "The user."
+    userId: ID!
+    "How many accesses to return, 1 to 100."
+    first: Int = 50
+    "The cursor of the last access of the previous page."
+    after: String
+    "A mutation's position to read at or after."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): AccessConnection! @hasOrgRole(roles: [ADMIN])
   "The organisation's settings and identity providers at asOf (default now), folded from its events; recorded."
   organizationSettings(asOf: Time): OrganizationSettingsAsOf! @hasOrgRole(roles: [ADMIN])
   "An assistant of the organisation at asOf (default now), folded from its events (name and instructions null); null when it did not exist; recorded."
@@ -2981,6 +3370,14 @@ type MutationResult {
   id: ID!
   "The commit position of the mutation's last event; pass it as ` + "`" + `consistentAt` + "`" + ` to read it back."
   position: String!
+  """
+  The object created or changed, read once the read models have reached ` + "`" + `position` + "`" + `, so a
+  cache updates without a refetch: the space, assistant, document, conversation, user,
+  organisation or API key; for a member added or changed, their Access; for a member
+  removed, the space. Null when the object is gone (deleted, erased) or the caller may not
+  read it, exactly as ` + "`" + `node(id:)` + "`" + ` would answer.
+  """
+  node: Node
 }
 
 "Credentials of a local account."
@@ -3034,6 +3431,10 @@ input SetPasswordInput {
 type SetPasswordPayload {
   "The user's id."
   id: ID!
+  "The commit position of the password's event; pass it as ` + "`" + `consistentAt` + "`" + ` to read it back."
+  position: String
+  "The user whose password was set, as ` + "`" + `node(id:)` + "`" + ` returns it once the read models have reached position."
+  user: User
 }
 
 "A new user of the organisation."
@@ -3106,7 +3507,9 @@ type ConfiguredIdentityProvider {
 "A model on the allow-list: an entry of the operator's model catalogue (ARKIV_MODEL_CATALOG), by id."
 input AllowedModelInput {
   "The catalogue entry's id."
-  id: String!
+  id: String @deprecated(reason: "use modelId (ID)")
+  "The catalogue entry's id; give this or id."
+  modelId: ID
   "Deprecated: the endpoint is the catalogue's; accepted only when it matches it."
   endpoint: String!
   "The catalogue's region of the entry; accepted only when it matches it."
@@ -3119,6 +3522,22 @@ input AllowedModelInput {
 input AuditRetentionInput {
   mode: AuditRetentionMode!
   days: Int!
+}
+
+"The organisation's password policy for local accounts."
+type PasswordPolicy {
+  "The shortest password accepted."
+  minLength: Int!
+  "Whether a password needs an upper-case letter."
+  requireUpper: Boolean!
+  "Whether a password needs a digit."
+  requireDigit: Boolean!
+  "Whether a password needs a symbol."
+  requireSymbol: Boolean!
+  "Days after which a password must be changed (0: never)."
+  maxAgeDays: Int!
+  "How many previous passwords may not be reused (0: any)."
+  historyEntries: Int!
 }
 
 "A password policy."
@@ -3160,8 +3579,12 @@ input RemoveSpaceMemberInput {
 
 "The models a space may use."
 input EnableSpaceModelsInput {
+  "The space."
   spaceId: ID!
-  modelIds: [String!]!
+  "The models' ids, from the organisation's allow-list."
+  modelIds: [String!] @deprecated(reason: "use models (ID)")
+  "The models' ids, from the organisation's allow-list; give this or modelIds."
+  models: [ID!]
 }
 
 "A new assistant."
@@ -3170,7 +3593,9 @@ input CreateAssistantInput {
   name: String!
   instructions: String!
   "A model enabled in the space."
-  modelId: String!
+  modelId: String @deprecated(reason: "use model (ID)")
+  "The id of a model enabled in the space; give this or modelId."
+  model: ID
   "Days messages are kept; 0 or omitted inherits the organisation's default."
   retentionDays: Int
   "Whether model requests and responses are recorded (sealed)."
@@ -3179,10 +3604,16 @@ input CreateAssistantInput {
 
 "An assistant's complete new configuration."
 input UpdateAssistantInput {
+  "The assistant."
   assistantId: ID!
+  "Its name."
   name: String!
+  "Its instructions to the model."
   instructions: String!
-  modelId: String!
+  "A model enabled in the space."
+  modelId: String @deprecated(reason: "use model (ID)")
+  "The id of a model enabled in the space; give this or modelId."
+  model: ID
   retentionDays: Int
   logModelPayloads: Boolean
 }
@@ -3235,7 +3666,10 @@ type CreateApiKeyPayload {
   secret: String!
   "The secret's public prefix, to recognise the key."
   prefix: String!
+  "The commit position of the key's creation; pass it as ` + "`" + `consistentAt` + "`" + ` to read it back."
   position: String!
+  "The key created, without its secret, as ` + "`" + `apiKeys` + "`" + ` lists it once the read models have reached position."
+  apiKey: ApiKey
 }
 
 "An erasure order."
@@ -3247,7 +3681,7 @@ input RequestErasureInput {
 }
 
 "A person's account in an organisation."
-type User {
+type User implements Node {
   id: ID!
   "Null once erased."
   email: String
@@ -3258,7 +3692,7 @@ type User {
 }
 
 "The tenant."
-type Organization {
+type Organization implements Node {
   id: ID!
   "Null once erased."
   name: String
@@ -3319,6 +3753,8 @@ type OrganizationSettings {
   modelPayloadRetentionDays: Int!
   "Keeps no model payloads at all, whatever assistants say."
   forbidModelPayloadLogging: Boolean!
+  "The local-account password policy, as updateOrganizationSettings takes it back."
+  passwordPolicy: PasswordPolicy!
 }
 
 "A model on the allow-list."
@@ -3330,23 +3766,38 @@ type AllowedModel {
 }
 
 "An isolated workspace of documents and assistants."
-type Space {
+type Space implements Node {
   id: ID!
   "Null once erased."
   name: String
   classification: String!
   "The models the space may use."
-  modelIds: [String!]!
+  modelIds: [String!]! @deprecated(reason: "use enabledModelIds (ID)")
+  "The ids of the models the space may use."
+  enabledModelIds: [ID!]!
   "The caller's role in the space."
   myRole: SpaceRole
   "The space's members."
-  members: [SpaceMember!]!
+  members: [SpaceMember!]! @deprecated(reason: "use memberConnection: its Access nodes have one identity per space and member")
+  "The space's members by user id, each as an Access whose id is unique to this space and member (a user in two spaces has two)."
+  memberConnection(
+    "How many members to return, 1 to 100."
+    first: Int = 50
+    "The cursor of the last member of the previous page."
+    after: String
+  ): AccessConnection!
 }
 
 "A member of a space."
 type SpaceMember {
   "The member's user id."
-  id: ID!
+  id: ID! @deprecated(reason: "use userId; this is the user's id, the same in every space, so a cache keyed by id merges a user's roles: use Space.memberConnection, whose Access ids are per space and member")
+  "The member's user id."
+  userId: ID!
+  "The space's id."
+  spaceId: ID!
+  "The membership's global id: the Access of this member in this space, as ` + "`" + `node(id:)` + "`" + ` returns it."
+  accessId: ID!
   role: SpaceRole!
   "The member's user."
   user: User
@@ -3365,14 +3816,17 @@ type SpaceEdge {
 }
 
 "An assistant of a space."
-type Assistant {
+type Assistant implements Node {
   id: ID!
   spaceId: ID!
   "Null once erased."
   name: String
   "Null once erased."
   instructions: String
-  modelId: String!
+  "The id of the model the assistant uses."
+  modelId: String! @deprecated(reason: "use model (ID)")
+  "The id of the model the assistant uses."
+  model: ID!
   "Days messages are kept; 0 inherits the organisation's default."
   retentionDays: Int!
   logModelPayloads: Boolean!
@@ -3395,7 +3849,7 @@ type AssistantEdge {
 }
 
 "A document of a space."
-type Document {
+type Document implements Node {
   id: ID!
   spaceId: ID!
   "Null once erased."
@@ -3422,7 +3876,7 @@ type DocumentEdge {
 }
 
 "A private conversation of a user with an assistant."
-type Conversation {
+type Conversation implements Node {
   id: ID!
   assistantId: ID!
   spaceId: ID!
@@ -3433,7 +3887,7 @@ type Conversation {
 }
 
 "A message of a conversation."
-type Message {
+type Message implements Node {
   id: ID!
   conversationId: ID!
   role: MessageRole!
@@ -3548,15 +4002,17 @@ type MessageEdge {
 "A search result."
 type SearchHit {
   "The chunk's id."
-  id: ID!
+  id: ID! @deprecated(reason: "use searchConnection: the same chunk is one Chunk across queries and the score is on the edge")
+  "The chunk's id."
+  chunkId: ID!
   documentId: ID!
   text: String!
   score: Float!
 }
 
 "A user's access to a space."
-type Access {
-  "spaceId:userId."
+type Access implements Node {
+  "The access's global id, unique to the space and the user (opaque; read spaceId and userId for them)."
   id: ID!
   spaceId: ID!
   userId: ID!
@@ -3645,6 +4101,52 @@ type AuditExport {
   footer: String!
 }
 
+"A document chunk that matched a search: the same chunk has the same id in every search."
+type Chunk {
+  "The chunk's id in the search index."
+  id: ID!
+  "The document the chunk was cut from."
+  documentId: ID!
+  "The chunk's place in its document, from 0."
+  chunkIndex: Int!
+  "The chunk's text."
+  text: String!
+}
+
+"A page of search matches, best first."
+type SearchConnection {
+  "The matches of this page."
+  edges: [SearchEdge!]!
+  "Where this page ends."
+  pageInfo: PageInfo!
+}
+
+"A search match: the chunk and how well it matched this query."
+type SearchEdge {
+  "The match's cursor, for ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "How well the chunk matches this query: the hybrid search's fused relevance, higher is better, comparable only between the matches of one query."
+  score: Float!
+  "The chunk that matched."
+  node: Chunk!
+}
+
+"A page of accesses."
+type AccessConnection {
+  "The accesses of this page."
+  edges: [AccessEdge!]!
+  "Where this page ends."
+  pageInfo: PageInfo!
+}
+
+"An access in a connection."
+type AccessEdge {
+  "The access's cursor, for ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "The access."
+  node: Access!
+}
+
 "A page of audit entries."
 type AuditConnection {
   edges: [AuditEdge!]!
@@ -3658,7 +4160,7 @@ type AuditEdge {
 }
 
 "An API key, without its secret."
-type ApiKey {
+type ApiKey implements Node {
   id: ID!
   prefix: String!
   ownerKind: ApiKeyOwnerKind!
@@ -3704,7 +4206,7 @@ enum EvidenceExportStatus {
 }
 
 "A DPIA evidence export job."
-type EvidenceExport {
+type EvidenceExport implements Node {
   id: ID!
   status: EvidenceExportStatus!
   "How far the read of the log has come, 0 to 1."
@@ -3742,6 +4244,26 @@ func (ec *executionContext) childFields_Access(ctx context.Context, field graphq
 		return ec.fieldContext_Access_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Access", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AccessConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AccessConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AccessEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AccessEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_AllowedModel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3812,6 +4334,8 @@ func (ec *executionContext) childFields_Assistant(ctx context.Context, field gra
 		return ec.fieldContext_Assistant_instructions(ctx, field)
 	case "modelId":
 		return ec.fieldContext_Assistant_modelId(ctx, field)
+	case "model":
+		return ec.fieldContext_Assistant_model(ctx, field)
 	case "retentionDays":
 		return ec.fieldContext_Assistant_retentionDays(ctx, field)
 	case "logModelPayloads":
@@ -3942,6 +4466,20 @@ func (ec *executionContext) childFields_AuditIntegrity(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditIntegrity", field.Name)
 }
 
+func (ec *executionContext) childFields_Chunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Chunk_id(ctx, field)
+	case "documentId":
+		return ec.fieldContext_Chunk_documentId(ctx, field)
+	case "chunkIndex":
+		return ec.fieldContext_Chunk_chunkIndex(ctx, field)
+	case "text":
+		return ec.fieldContext_Chunk_text(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Chunk", field.Name)
+}
+
 func (ec *executionContext) childFields_ConfiguredIdentityProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "issuer":
@@ -3984,6 +4522,8 @@ func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context,
 		return ec.fieldContext_CreateApiKeyPayload_prefix(ctx, field)
 	case "position":
 		return ec.fieldContext_CreateApiKeyPayload_position(ctx, field)
+	case "apiKey":
+		return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiKeyPayload", field.Name)
 }
@@ -4256,6 +4796,8 @@ func (ec *executionContext) childFields_MutationResult(ctx context.Context, fiel
 		return ec.fieldContext_MutationResult_id(ctx, field)
 	case "position":
 		return ec.fieldContext_MutationResult_position(ctx, field)
+	case "node":
+		return ec.fieldContext_MutationResult_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MutationResult", field.Name)
 }
@@ -4300,6 +4842,8 @@ func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context
 		return ec.fieldContext_OrganizationSettings_modelPayloadRetentionDays(ctx, field)
 	case "forbidModelPayloadLogging":
 		return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
+	case "passwordPolicy":
+		return ec.fieldContext_OrganizationSettings_passwordPolicy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettings", field.Name)
 }
@@ -4322,8 +4866,30 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PasswordPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "minLength":
+		return ec.fieldContext_PasswordPolicy_minLength(ctx, field)
+	case "requireUpper":
+		return ec.fieldContext_PasswordPolicy_requireUpper(ctx, field)
+	case "requireDigit":
+		return ec.fieldContext_PasswordPolicy_requireDigit(ctx, field)
+	case "requireSymbol":
+		return ec.fieldContext_PasswordPolicy_requireSymbol(ctx, field)
+	case "maxAgeDays":
+		return ec.fieldContext_PasswordPolicy_maxAgeDays(ctx, field)
+	case "historyEntries":
+		return ec.fieldContext_PasswordPolicy_historyEntries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PasswordPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_ReplyDelta(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4342,10 +4908,34 @@ func (ec *executionContext) childFields_ReplyDelta(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type ReplyDelta", field.Name)
 }
 
+func (ec *executionContext) childFields_SearchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SearchConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SearchConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SearchConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SearchEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SearchEdge_cursor(ctx, field)
+	case "score":
+		return ec.fieldContext_SearchEdge_score(ctx, field)
+	case "node":
+		return ec.fieldContext_SearchEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SearchEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_SearchHit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_SearchHit_id(ctx, field)
+	case "chunkId":
+		return ec.fieldContext_SearchHit_chunkId(ctx, field)
 	case "documentId":
 		return ec.fieldContext_SearchHit_documentId(ctx, field)
 	case "text":
@@ -4374,6 +4964,10 @@ func (ec *executionContext) childFields_SetPasswordPayload(ctx context.Context, 
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_SetPasswordPayload_id(ctx, field)
+	case "position":
+		return ec.fieldContext_SetPasswordPayload_position(ctx, field)
+	case "user":
+		return ec.fieldContext_SetPasswordPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetPasswordPayload", field.Name)
 }
@@ -4388,10 +4982,14 @@ func (ec *executionContext) childFields_Space(ctx context.Context, field graphql
 		return ec.fieldContext_Space_classification(ctx, field)
 	case "modelIds":
 		return ec.fieldContext_Space_modelIds(ctx, field)
+	case "enabledModelIds":
+		return ec.fieldContext_Space_enabledModelIds(ctx, field)
 	case "myRole":
 		return ec.fieldContext_Space_myRole(ctx, field)
 	case "members":
 		return ec.fieldContext_Space_members(ctx, field)
+	case "memberConnection":
+		return ec.fieldContext_Space_memberConnection(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Space", field.Name)
 }
@@ -4420,6 +5018,12 @@ func (ec *executionContext) childFields_SpaceMember(ctx context.Context, field g
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_SpaceMember_id(ctx, field)
+	case "userId":
+		return ec.fieldContext_SpaceMember_userId(ctx, field)
+	case "spaceId":
+		return ec.fieldContext_SpaceMember_spaceId(ctx, field)
+	case "accessId":
+		return ec.fieldContext_SpaceMember_accessId(ctx, field)
 	case "role":
 		return ec.fieldContext_SpaceMember_role(ctx, field)
 	case "user":
@@ -5042,6 +5646,52 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_accessOfConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_accessOf_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5378,6 +6028,34 @@ func (ec *executionContext) field_Query_modelInvocations_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_organizationSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5403,6 +6081,52 @@ func (ec *executionContext) field_Query_organization_args(ctx context.Context, r
 		return nil, err
 	}
 	args["consistentAt"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_searchConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "spaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["spaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg4
 	return args, nil
 }
 
@@ -5504,6 +6228,52 @@ func (ec *executionContext) field_Query_spaces_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_whoCanAccessConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "spaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["spaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_whoCanAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5531,6 +6301,28 @@ func (ec *executionContext) field_Query_whoCanAccess_args(ctx context.Context, r
 		return nil, err
 	}
 	args["asOf"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Space_memberConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -5745,6 +6537,125 @@ func (ec *executionContext) fieldContext_Access_user(_ context.Context, field gr
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessConnection_edges(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *readmodels.Edge[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AccessEdge_node(ctx context.Context, field graphql.CollectedField, obj *readmodels.Edge[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.Access) graphql.Marshaler {
+			return ec.marshalNAccess2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Access(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6258,6 +7169,29 @@ func (ec *executionContext) _Assistant_modelId(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Assistant_modelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Assistant_model(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assistant_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assistant_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Assistant_retentionDays(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
@@ -7238,6 +8172,98 @@ func (ec *executionContext) fieldContext_AuditIntegrity_lastVerification(_ conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Chunk_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Chunk_documentId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_documentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DocumentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_documentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Chunk_chunkIndex(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_chunkIndex(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkIndex, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_chunkIndex(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Chunk_text(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _ConfiguredIdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7579,6 +8605,38 @@ func (ec *executionContext) _CreateApiKeyPayload_position(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_CreateApiKeyPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateApiKeyPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateApiKeyPayload_apiKey(ctx context.Context, field graphql.CollectedField, obj *CreateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CreateApiKeyPayload().APIKey(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.APIKey) graphql.Marshaler {
+			return ec.marshalOApiKey2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateApiKeyPayload_apiKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateApiKeyPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Document_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.Document) (ret graphql.Marshaler) {
@@ -11338,6 +12396,38 @@ func (ec *executionContext) fieldContext_MutationResult_position(_ context.Conte
 	return graphql.NewScalarFieldContext("MutationResult", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _MutationResult_node(ctx context.Context, field graphql.CollectedField, obj *MutationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MutationResult_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MutationResult().Node(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MutationResult_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MutationResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11751,6 +12841,38 @@ func (ec *executionContext) fieldContext_OrganizationSettings_forbidModelPayload
 	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _OrganizationSettings_passwordPolicy(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettings_passwordPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Password, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PasswordPolicy) graphql.Marshaler {
+			return ec.marshalNPasswordPolicy2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettings_passwordPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationSettings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PasswordPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OrganizationSettingsAsOf_exists(ctx context.Context, field graphql.CollectedField, obj *history.Settings) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11884,6 +13006,190 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *readmodels.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *readmodels.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PageInfo().StartCursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_minLength(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_minLength(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinLength, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_minLength(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireUpper(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireUpper(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireUpper, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireUpper(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireDigit(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireDigit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireDigit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireDigit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireSymbol(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireSymbol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireSymbol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireSymbol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_maxAgeDays(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_maxAgeDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxAgeDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_maxAgeDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_historyEntries(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_historyEntries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HistoryEntries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_historyEntries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _Query_version(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11905,6 +13211,120 @@ func (ec *executionContext) _Query_version(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Query_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Query", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal readmodels.Node
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal []readmodels.Node
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -12420,6 +13840,63 @@ func (ec *executionContext) fieldContext_Query_search(ctx context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_searchConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_searchConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SearchConnection(ctx, fc.Args["spaceId"].(string), fc.Args["query"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *SearchConnection
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *SearchConnection) graphql.Marshaler {
+			return ec.marshalNSearchConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_searchConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SearchConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_searchConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_whoCanAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12482,6 +13959,68 @@ func (ec *executionContext) fieldContext_Query_whoCanAccess(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_whoCanAccessConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_whoCanAccessConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().WhoCanAccessConnection(ctx, fc.Args["spaceId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string), fc.Args["asOf"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_whoCanAccessConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_whoCanAccessConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_accessOf(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12538,6 +14077,68 @@ func (ec *executionContext) fieldContext_Query_accessOf(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_accessOf_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_accessOfConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_accessOfConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AccessOfConnection(ctx, fc.Args["userId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string), fc.Args["asOf"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_accessOfConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_accessOfConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13214,6 +14815,148 @@ func (ec *executionContext) fieldContext_ReplyDelta_error(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []SearchEdge) graphql.Marshaler {
+			return ec.marshalNSearchEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SearchEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SearchConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SearchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SearchEdge_score(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _SearchEdge_node(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.SearchHit) graphql.Marshaler {
+			return ec.marshalNChunk2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSearchHit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Chunk(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SearchHit_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13234,6 +14977,29 @@ func (ec *executionContext) _SearchHit_id(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_SearchHit_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchHit", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SearchHit_chunkId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchHit_chunkId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchHit_chunkId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SearchHit", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
@@ -13439,6 +15205,61 @@ func (ec *executionContext) fieldContext_SetPasswordPayload_id(_ context.Context
 	return graphql.NewScalarFieldContext("SetPasswordPayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _SetPasswordPayload_position(ctx context.Context, field graphql.CollectedField, obj *SetPasswordPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetPasswordPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SetPasswordPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SetPasswordPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SetPasswordPayload_user(ctx context.Context, field graphql.CollectedField, obj *SetPasswordPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetPasswordPayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SetPasswordPayload().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SetPasswordPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetPasswordPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Space_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13531,6 +15352,29 @@ func (ec *executionContext) fieldContext_Space_modelIds(_ context.Context, field
 	return graphql.NewScalarFieldContext("Space", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _Space_enabledModelIds(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Space_enabledModelIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Models, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Space_enabledModelIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Space", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
 func (ec *executionContext) _Space_myRole(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13582,6 +15426,50 @@ func (ec *executionContext) fieldContext_Space_members(_ context.Context, field 
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SpaceMember(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Space_memberConnection(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Space_memberConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Space().MemberConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Space_memberConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Space",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Space_memberConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -13726,6 +15614,75 @@ func (ec *executionContext) _SpaceMember_id(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_SpaceMember_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SpaceMember", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SpaceMember_userId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMember_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMember_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpaceMember", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SpaceMember_spaceId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMember_spaceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpaceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMember_spaceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpaceMember", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SpaceMember_accessId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMember_accessId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpaceMember().AccessID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMember_accessId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpaceMember", field, true, true, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _SpaceMember_role(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
@@ -15176,7 +17133,7 @@ func (ec *executionContext) unmarshalInputAllowedModelInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "endpoint", "region", "maxClassification"}
+	fieldsInOrder := [...]string{"id", "modelId", "endpoint", "region", "maxClassification"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15185,11 +17142,22 @@ func (ec *executionContext) unmarshalInputAllowedModelInput(ctx context.Context,
 		switch k {
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.ID = data
+			if err = ec.Resolvers.AllowedModelInput().ID(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "modelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.AllowedModelInput().ModelID(ctx, &it, data); err != nil {
+				return it, err
+			}
 		case "endpoint":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endpoint"))
 			data, err := ec.unmarshalNString2string(ctx, v)
@@ -15468,7 +17436,7 @@ func (ec *executionContext) unmarshalInputCreateAssistantInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"spaceId", "name", "instructions", "modelId", "retentionDays", "logModelPayloads"}
+	fieldsInOrder := [...]string{"spaceId", "name", "instructions", "modelId", "model", "retentionDays", "logModelPayloads"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15498,11 +17466,18 @@ func (ec *executionContext) unmarshalInputCreateAssistantInput(ctx context.Conte
 			it.Instructions = data
 		case "modelId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelId"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ModelID = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
 		case "retentionDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -15600,7 +17575,7 @@ func (ec *executionContext) unmarshalInputEnableSpaceModelsInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"spaceId", "modelIds"}
+	fieldsInOrder := [...]string{"spaceId", "modelIds", "models"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15616,11 +17591,18 @@ func (ec *executionContext) unmarshalInputEnableSpaceModelsInput(ctx context.Con
 			it.SpaceID = data
 		case "modelIds":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelIds"))
-			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ModelIds = data
+		case "models":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("models"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Models = data
 		}
 	}
 	return it, nil
@@ -16209,7 +18191,7 @@ func (ec *executionContext) unmarshalInputUpdateAssistantInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"assistantId", "name", "instructions", "modelId", "retentionDays", "logModelPayloads"}
+	fieldsInOrder := [...]string{"assistantId", "name", "instructions", "modelId", "model", "retentionDays", "logModelPayloads"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16239,11 +18221,18 @@ func (ec *executionContext) unmarshalInputUpdateAssistantInput(ctx context.Conte
 			it.Instructions = data
 		case "modelId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelId"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ModelID = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
 		case "retentionDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -16374,11 +18363,94 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj readmodels.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case readmodels.User:
+		return ec._User(ctx, sel, &obj)
+	case *readmodels.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case readmodels.MemberSpace:
+		return ec._Space(ctx, sel, &obj)
+	case *readmodels.MemberSpace:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Space(ctx, sel, obj)
+	case readmodels.Organization:
+		return ec._Organization(ctx, sel, &obj)
+	case *readmodels.Organization:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Organization(ctx, sel, obj)
+	case readmodels.Message:
+		return ec._Message(ctx, sel, &obj)
+	case *readmodels.Message:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Message(ctx, sel, obj)
+	case EvidenceExport:
+		return ec._EvidenceExport(ctx, sel, &obj)
+	case *EvidenceExport:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._EvidenceExport(ctx, sel, obj)
+	case readmodels.Document:
+		return ec._Document(ctx, sel, &obj)
+	case *readmodels.Document:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Document(ctx, sel, obj)
+	case readmodels.Conversation:
+		return ec._Conversation(ctx, sel, &obj)
+	case *readmodels.Conversation:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Conversation(ctx, sel, obj)
+	case readmodels.Assistant:
+		return ec._Assistant(ctx, sel, &obj)
+	case *readmodels.Assistant:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Assistant(ctx, sel, obj)
+	case readmodels.APIKey:
+		return ec._ApiKey(ctx, sel, &obj)
+	case *readmodels.APIKey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ApiKey(ctx, sel, obj)
+	case readmodels.Access:
+		return ec._Access(ctx, sel, &obj)
+	case *readmodels.Access:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Access(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
 
-var accessImplementors = []string{"Access"}
+var accessImplementors = []string{"Access", "Node"}
 
 func (ec *executionContext) _Access(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Access) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, accessImplementors)
@@ -16496,6 +18568,94 @@ func (ec *executionContext) _Access(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var accessConnectionImplementors = []string{"AccessConnection"}
+
+func (ec *executionContext) _AccessConnection(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessConnection")
+		case "edges":
+			out.Values[i] = ec._AccessConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AccessConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var accessEdgeImplementors = []string{"AccessEdge"}
+
+func (ec *executionContext) _AccessEdge(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessEdge")
+		case "cursor":
+			out.Values[i] = ec._AccessEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AccessEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var allowedModelImplementors = []string{"AllowedModel"}
 
 func (ec *executionContext) _AllowedModel(ctx context.Context, sel ast.SelectionSet, obj *domain.AllowedModel) graphql.Marshaler {
@@ -16550,7 +18710,7 @@ func (ec *executionContext) _AllowedModel(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var apiKeyImplementors = []string{"ApiKey"}
+var apiKeyImplementors = []string{"ApiKey", "Node"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *readmodels.APIKey) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
@@ -16706,7 +18866,7 @@ func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
-var assistantImplementors = []string{"Assistant"}
+var assistantImplementors = []string{"Assistant", "Node"}
 
 func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Assistant) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, assistantImplementors)
@@ -16733,6 +18893,11 @@ func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = ec._Assistant_instructions(ctx, field, obj)
 		case "modelId":
 			out.Values[i] = ec._Assistant_modelId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "model":
+			out.Values[i] = ec._Assistant_model(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -17497,6 +19662,60 @@ func (ec *executionContext) _AuditIntegrity(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var chunkImplementors = []string{"Chunk"}
+
+func (ec *executionContext) _Chunk(ctx context.Context, sel ast.SelectionSet, obj *readmodels.SearchHit) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chunkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Chunk")
+		case "id":
+			out.Values[i] = ec._Chunk_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "documentId":
+			out.Values[i] = ec._Chunk_documentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chunkIndex":
+			out.Values[i] = ec._Chunk_chunkIndex(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._Chunk_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var configuredIdentityProviderImplementors = []string{"ConfiguredIdentityProvider"}
 
 func (ec *executionContext) _ConfiguredIdentityProvider(ctx context.Context, sel ast.SelectionSet, obj *domain.IdentityProvider) graphql.Marshaler {
@@ -17551,7 +19770,7 @@ func (ec *executionContext) _ConfiguredIdentityProvider(ctx context.Context, sel
 	return out
 }
 
-var conversationImplementors = []string{"Conversation"}
+var conversationImplementors = []string{"Conversation", "Node"}
 
 func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Conversation) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
@@ -17660,23 +19879,56 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 		case "id":
 			out.Values[i] = ec._CreateApiKeyPayload_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "secret":
 			out.Values[i] = ec._CreateApiKeyPayload_secret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "prefix":
 			out.Values[i] = ec._CreateApiKeyPayload_prefix(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "position":
 			out.Values[i] = ec._CreateApiKeyPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "apiKey":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._CreateApiKeyPayload_apiKey(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17700,7 +19952,7 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
-var documentImplementors = []string{"Document"}
+var documentImplementors = []string{"Document", "Node"}
 
 func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Document) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, documentImplementors)
@@ -17887,7 +20139,7 @@ func (ec *executionContext) _DocumentEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var evidenceExportImplementors = []string{"EvidenceExport"}
+var evidenceExportImplementors = []string{"EvidenceExport", "Node"}
 
 func (ec *executionContext) _EvidenceExport(ctx context.Context, sel ast.SelectionSet, obj *EvidenceExport) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, evidenceExportImplementors)
@@ -18298,7 +20550,7 @@ func (ec *executionContext) _LogoutPayload(ctx context.Context, sel ast.Selectio
 	return out
 }
 
-var messageImplementors = []string{"Message"}
+var messageImplementors = []string{"Message", "Node"}
 
 func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Message) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, messageImplementors)
@@ -19090,13 +21342,46 @@ func (ec *executionContext) _MutationResult(ctx context.Context, sel ast.Selecti
 		case "id":
 			out.Values[i] = ec._MutationResult_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "position":
 			out.Values[i] = ec._MutationResult_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "node":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._MutationResult_node(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19120,7 +21405,7 @@ func (ec *executionContext) _MutationResult(ctx context.Context, sel ast.Selecti
 	return out
 }
 
-var organizationImplementors = []string{"Organization"}
+var organizationImplementors = []string{"Organization", "Node"}
 
 func (ec *executionContext) _Organization(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Organization) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, organizationImplementors)
@@ -19366,6 +21651,11 @@ func (ec *executionContext) _OrganizationSettings(ctx context.Context, sel ast.S
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "passwordPolicy":
+			out.Values[i] = ec._OrganizationSettings_passwordPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19487,6 +21777,108 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startCursor":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._PageInfo_startCursor(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var passwordPolicyImplementors = []string{"PasswordPolicy"}
+
+func (ec *executionContext) _PasswordPolicy(ctx context.Context, sel ast.SelectionSet, obj *domain.PasswordPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, passwordPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PasswordPolicy")
+		case "minLength":
+			out.Values[i] = ec._PasswordPolicy_minLength(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireUpper":
+			out.Values[i] = ec._PasswordPolicy_requireUpper(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireDigit":
+			out.Values[i] = ec._PasswordPolicy_requireDigit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireSymbol":
+			out.Values[i] = ec._PasswordPolicy_requireSymbol(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxAgeDays":
+			out.Values[i] = ec._PasswordPolicy_maxAgeDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "historyEntries":
+			out.Values[i] = ec._PasswordPolicy_historyEntries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19539,6 +21931,47 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_version(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "node":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_node(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "nodes":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_nodes(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -19740,6 +22173,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "searchConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_searchConnection(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "whoCanAccess":
 			field := field
 
@@ -19762,6 +22217,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "whoCanAccessConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_whoCanAccessConnection(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "accessOf":
 			field := field
 
@@ -19772,6 +22249,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_accessOf(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "accessOfConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_accessOfConnection(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -20038,6 +22537,99 @@ func (ec *executionContext) _ReplyDelta(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var searchConnectionImplementors = []string{"SearchConnection"}
+
+func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.SelectionSet, obj *SearchConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, searchConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SearchConnection")
+		case "edges":
+			out.Values[i] = ec._SearchConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SearchConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var searchEdgeImplementors = []string{"SearchEdge"}
+
+func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSet, obj *SearchEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, searchEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SearchEdge")
+		case "cursor":
+			out.Values[i] = ec._SearchEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._SearchEdge_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SearchEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var searchHitImplementors = []string{"SearchHit"}
 
 func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet, obj *readmodels.SearchHit) graphql.Marshaler {
@@ -20051,6 +22643,11 @@ func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = graphql.MarshalString("SearchHit")
 		case "id":
 			out.Values[i] = ec._SearchHit_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chunkId":
+			out.Values[i] = ec._SearchHit_chunkId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20160,8 +22757,43 @@ func (ec *executionContext) _SetPasswordPayload(ctx context.Context, sel ast.Sel
 		case "id":
 			out.Values[i] = ec._SetPasswordPayload_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "position":
+			out.Values[i] = ec._SetPasswordPayload_position(ctx, field, obj)
+		case "user":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SetPasswordPayload_user(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20185,7 +22817,7 @@ func (ec *executionContext) _SetPasswordPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
-var spaceImplementors = []string{"Space"}
+var spaceImplementors = []string{"Space", "Node"}
 
 func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, obj *readmodels.MemberSpace) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, spaceImplementors)
@@ -20213,6 +22845,11 @@ func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "enabledModelIds":
+			out.Values[i] = ec._Space_enabledModelIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "myRole":
 			out.Values[i] = ec._Space_myRole(ctx, field, obj)
 		case "members":
@@ -20225,6 +22862,42 @@ func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Space_members(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "memberConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Space_memberConnection(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -20376,12 +23049,58 @@ func (ec *executionContext) _SpaceMember(ctx context.Context, sel ast.SelectionS
 		case "id":
 			out.Values[i] = ec._SpaceMember_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "userId":
+			out.Values[i] = ec._SpaceMember_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "spaceId":
+			out.Values[i] = ec._SpaceMember_spaceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "accessId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SpaceMember_accessId(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "role":
 			out.Values[i] = ec._SpaceMember_role(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "user":
 			out.Values[i] = ec._SpaceMember_user(ctx, field, obj)
@@ -20432,7 +23151,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
-var userImplementors = []string{"User"}
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *readmodels.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -20840,6 +23559,40 @@ func (ec *executionContext) marshalNAccess2ᚕgithubᚗcomᚋarkivᚋarkivᚋrea
 	return ret
 }
 
+func (ec *executionContext) marshalNAccessConnection2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx context.Context, sel ast.SelectionSet, v readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+	return ec._AccessConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx context.Context, sel ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AccessConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessEdge2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdge(ctx context.Context, sel ast.SelectionSet, v readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+	return ec._AccessEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessEdge2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNAddSpaceMemberInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAddSpaceMemberInput(ctx context.Context, v any) (AddSpaceMemberInput, error) {
 	res, err := ec.unmarshalInputAddSpaceMemberInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21209,6 +23962,16 @@ func (ec *executionContext) unmarshalNChangeSpaceRoleInput2githubᚗcomᚋarkiv�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNChunk2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSearchHit(ctx context.Context, sel ast.SelectionSet, v *readmodels.SearchHit) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Chunk(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNConfigureIdentityProviderInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureIdentityProviderInput(ctx context.Context, v any) (ConfigureIdentityProviderInput, error) {
 	res, err := ec.unmarshalInputConfigureIdentityProviderInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21441,6 +24204,66 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, v any) ([]domain.ModelID, error) {
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]domain.ModelID, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNIdentityProvider2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐIdentityProvider(ctx context.Context, sel ast.SelectionSet, v readmodels.IdentityProvider) graphql.Marshaler {
@@ -21698,6 +24521,16 @@ func (ec *executionContext) marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋark
 	return ec._MutationResult(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx context.Context, sel ast.SelectionSet, v []readmodels.Node) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNOrgRole2githubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole(ctx context.Context, v any) (domain.OrgRole, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNOrgRole2githubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole[tmp]
@@ -21795,6 +24628,20 @@ func (ec *executionContext) marshalNPageInfo2githubᚗcomᚋarkivᚋarkivᚋread
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *readmodels.PageInfo) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPasswordPolicy2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx context.Context, sel ast.SelectionSet, v domain.PasswordPolicy) graphql.Marshaler {
+	return ec._PasswordPolicy(ctx, sel, &v)
+}
+
 func (ec *executionContext) unmarshalNPasswordPolicyInput2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx context.Context, v any) (domain.PasswordPolicy, error) {
 	res, err := ec.unmarshalInputPasswordPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21864,6 +24711,40 @@ func (ec *executionContext) unmarshalNRequestErasureInput2githubᚗcomᚋarkiv�
 func (ec *executionContext) unmarshalNRevokeOrgRoleInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐRevokeOrgRoleInput(ctx context.Context, v any) (RevokeOrgRoleInput, error) {
 	res, err := ec.unmarshalInputRevokeOrgRoleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSearchConnection2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchConnection(ctx context.Context, sel ast.SelectionSet, v SearchConnection) graphql.Marshaler {
+	return ec._SearchConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSearchConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchConnection(ctx context.Context, sel ast.SelectionSet, v *SearchConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SearchConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSearchEdge2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdge(ctx context.Context, sel ast.SelectionSet, v SearchEdge) graphql.Marshaler {
+	return ec._SearchEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSearchEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []SearchEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSearchEdge2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSearchHit2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSearchHit(ctx context.Context, sel ast.SelectionSet, v readmodels.SearchHit) graphql.Marshaler {
@@ -22360,6 +25241,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) marshalOApiKey2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *readmodels.APIKey) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ApiKey(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOAssistant2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAssistant(ctx context.Context, sel ast.SelectionSet, v *readmodels.Assistant) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -22458,6 +25346,42 @@ func (ec *executionContext) marshalOEvidenceExport2ᚖgithubᚗcomᚋarkivᚋark
 	return ec._EvidenceExport(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -22526,6 +25450,13 @@ func (ec *executionContext) unmarshalOModelInvocationFilter2ᚖgithubᚗcomᚋar
 	}
 	res, err := ec.unmarshalInputModelInvocationFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx context.Context, sel ast.SelectionSet, v readmodels.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalORegion2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐRegion(ctx context.Context, v any) (*domain.Region, error) {

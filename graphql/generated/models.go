@@ -102,8 +102,11 @@ type CreateAPIKeyPayload struct {
 	// The secret: send it as `Authorization: Bearer <secret>`. It cannot be retrieved again.
 	Secret string `json:"secret"`
 	// The secret's public prefix, to recognise the key.
-	Prefix   string `json:"prefix"`
+	Prefix string `json:"prefix"`
+	// The commit position of the key's creation; pass it as `consistentAt` to read it back.
 	Position string `json:"position"`
+	// The key created, without its secret, as `apiKeys` lists it once the read models have reached position.
+	APIKey *readmodels.APIKey `json:"apiKey,omitempty"`
 }
 
 // A new assistant.
@@ -112,7 +115,9 @@ type CreateAssistantInput struct {
 	Name         string `json:"name"`
 	Instructions string `json:"instructions"`
 	// A model enabled in the space.
-	ModelID string `json:"modelId"`
+	ModelID *string `json:"modelId,omitempty"`
+	// The id of a model enabled in the space; give this or modelId.
+	Model *string `json:"model,omitempty"`
 	// Days messages are kept; 0 or omitted inherits the organisation's default.
 	RetentionDays *int `json:"retentionDays,omitempty"`
 	// Whether model requests and responses are recorded (sealed).
@@ -133,8 +138,12 @@ type DeactivateUserInput struct {
 
 // The models a space may use.
 type EnableSpaceModelsInput struct {
-	SpaceID  string   `json:"spaceId"`
-	ModelIds []string `json:"modelIds"`
+	// The space.
+	SpaceID string `json:"spaceId"`
+	// The models' ids, from the organisation's allow-list.
+	ModelIds []string `json:"modelIds,omitempty"`
+	// The models' ids, from the organisation's allow-list; give this or modelIds.
+	Models []string `json:"models,omitempty"`
 }
 
 // A DPIA evidence export job.
@@ -154,6 +163,8 @@ type EvidenceExport struct {
 	// Why the export failed, when FAILED.
 	Error *string `json:"error,omitempty"`
 }
+
+func (EvidenceExport) IsNode() {}
 
 // An organisation role to give.
 type GrantOrgRoleInput struct {
@@ -253,6 +264,12 @@ type MutationResult struct {
 	ID string `json:"id"`
 	// The commit position of the mutation's last event; pass it as `consistentAt` to read it back.
 	Position string `json:"position"`
+	// The object created or changed, read once the read models have reached `position`, so a
+	// cache updates without a refetch: the space, assistant, document, conversation, user,
+	// organisation or API key; for a member added or changed, their Access; for a member
+	// removed, the space. Null when the object is gone (deleted, erased) or the caller may not
+	// read it, exactly as `node(id:)` would answer.
+	Node readmodels.Node `json:"node,omitempty"`
 }
 
 type Query struct {
@@ -298,6 +315,24 @@ type RevokeOrgRoleInput struct {
 	Role domain.OrgRole `json:"role"`
 }
 
+// A page of search matches, best first.
+type SearchConnection struct {
+	// The matches of this page.
+	Edges []SearchEdge `json:"edges"`
+	// Where this page ends.
+	PageInfo *readmodels.PageInfo `json:"pageInfo"`
+}
+
+// A search match: the chunk and how well it matched this query.
+type SearchEdge struct {
+	// The match's cursor, for `after`.
+	Cursor string `json:"cursor"`
+	// How well the chunk matches this query: the hybrid search's fused relevance, higher is better, comparable only between the matches of one query.
+	Score float64 `json:"score"`
+	// The chunk that matched.
+	Node *readmodels.SearchHit `json:"node"`
+}
+
 // A message to send.
 type SendMessageInput struct {
 	ConversationID string `json:"conversationId"`
@@ -334,6 +369,10 @@ type SetPasswordInput struct {
 type SetPasswordPayload struct {
 	// The user's id.
 	ID string `json:"id"`
+	// The commit position of the password's event; pass it as `consistentAt` to read it back.
+	Position *string `json:"position,omitempty"`
+	// The user whose password was set, as `node(id:)` returns it once the read models have reached position.
+	User *readmodels.User `json:"user,omitempty"`
 }
 
 // A conversation to start.
@@ -346,12 +385,18 @@ type Subscription struct {
 
 // An assistant's complete new configuration.
 type UpdateAssistantInput struct {
-	AssistantID      string `json:"assistantId"`
-	Name             string `json:"name"`
-	Instructions     string `json:"instructions"`
-	ModelID          string `json:"modelId"`
-	RetentionDays    *int   `json:"retentionDays,omitempty"`
-	LogModelPayloads *bool  `json:"logModelPayloads,omitempty"`
+	// The assistant.
+	AssistantID string `json:"assistantId"`
+	// Its name.
+	Name string `json:"name"`
+	// Its instructions to the model.
+	Instructions string `json:"instructions"`
+	// A model enabled in the space.
+	ModelID *string `json:"modelId,omitempty"`
+	// The id of a model enabled in the space; give this or modelId.
+	Model            *string `json:"model,omitempty"`
+	RetentionDays    *int    `json:"retentionDays,omitempty"`
+	LogModelPayloads *bool   `json:"logModelPayloads,omitempty"`
 }
 
 // The formats of an audit export.
