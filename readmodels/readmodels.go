@@ -153,6 +153,13 @@ func connection[T any](items []T, limit int, cursor func(T) string) Connection[T
 	return c
 }
 
+// EncodeCursor returns the opaque cursor of a list's item: kind names the list, key the item
+// (never anything personal or erasable).
+func EncodeCursor(kind, key string) string { return encodeCursor(kind, key) }
+
+// DecodeCursor returns the key of a cursor of the list kind; KindInvalid for any other.
+func DecodeCursor(kind, cursor string) (string, error) { return decodeCursor(kind, cursor) }
+
 // Cursors are base64url of "<kind>:<key>", so a cursor of one list is refused by another.
 func encodeCursor(kind, key string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + key))
