@@ -867,7 +867,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assistant.LogModelPayloads(childComplexity), true
-	case "Assistant.modelId", "Assistant.model":
+	case "Assistant.modelId":
 		if e.ComplexityRoot.Assistant.Model == nil {
 			break
 		}
@@ -2700,7 +2700,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Space.Members(childComplexity), true
-	case "Space.modelIds", "Space.enabledModelIds":
+	case "Space.modelIds":
 		if e.ComplexityRoot.Space.Models == nil {
 			break
 		}
@@ -3020,18 +3020,27 @@ enum SpaceRole {
 
 "What an erasure order erases."
 enum ErasureSubjectType {
+  "A user: their account, name and e-mail address."
   USER
+  "A document: its content, title and search index entries."
   DOCUMENT
+  "A conversation: its messages."
   CONVERSATION
+  "A space: its name and everything in it."
   SPACE
+  "The organisation: everything it holds."
   ORGANIZATION
 }
 
 "Where a model is hosted."
 enum Region {
+  "Sweden."
   SE
+  "The European Union (outside Sweden)."
   EU
+  "The United States."
   US
+  "The organisation's own premises."
   ONPREM
 }
 
@@ -3055,13 +3064,17 @@ enum MessageRole {
 
 "The state of an API key."
 enum ApiKeyState {
+  "The key authenticates its owner."
   ACTIVE
+  "The key was revoked and is refused."
   REVOKED
 }
 
 "Who owns an API key."
 enum ApiKeyOwnerKind {
+  "The key acts as a user."
   USER
+  "The key acts as an assistant (an integration's identity)."
   ASSISTANT
 }
 
@@ -3087,6 +3100,7 @@ interface Node {
   id: ID!
 }
 
+"What can be read. Fields take ` + "`" + `consistentAt` + "`" + ` to read a mutation's own writes."
 type Query {
   "The server's version."
   version: String!
@@ -3100,30 +3114,87 @@ type Query {
   "The objects with these global ids (at most 100), in order; each as ` + "`" + `node(id:)` + "`" + ` returns it."
   nodes("Global ids, as ` + "`" + `Node.id` + "`" + ` returns them." ids: [ID!]!): [Node]! @authenticated
   "The caller."
-  me(consistentAt: String): User! @authenticated
+  me(
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): User! @authenticated
   "The caller's organisation."
-  organization(consistentAt: String): Organization! @authenticated
+  organization(
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): Organization! @authenticated
   "The spaces of the caller's organisation the caller is a member of, by name."
-  spaces(first: Int = 20, after: String, consistentAt: String): SpaceConnection! @authenticated
+  spaces(
+    "How many items to return, 1 to 100."
+    first: Int = 20
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): SpaceConnection! @authenticated
   """
   A space the caller is a member of; null otherwise. With asOf (Admins): the space as it was
   then — classification, models, members and roles, folded from the organisation's events,
   never the read models (name null) — whether or not the caller is a member; recorded.
   """
-  space(id: ID!, consistentAt: String, asOf: Time): Space @authenticated
+  space(
+    "The space."
+    id: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): Space @authenticated
   "The assistants of a space the caller is a member of (empty otherwise)."
-  assistants(spaceId: ID!, first: Int = 50, after: String, consistentAt: String): AssistantConnection! @authenticated
+  assistants(
+    "The space."
+    spaceId: ID!
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): AssistantConnection! @authenticated
   "The documents of a space the caller is a member of (empty otherwise), without their content."
-  documents(spaceId: ID!, first: Int = 50, after: String, consistentAt: String): DocumentConnection! @authenticated
+  documents(
+    "The space."
+    spaceId: ID!
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): DocumentConnection! @authenticated
   """
   A document of a space the caller is a member of; null otherwise. Selecting ` + "`" + `content` + "`" + `
   decrypts it and appends a document-viewed access event.
   """
-  document(id: ID!, consistentAt: String): Document @authenticated
+  document(
+    "The document."
+    id: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): Document @authenticated
   "A conversation the caller owns; null otherwise."
-  conversation(id: ID!, consistentAt: String): Conversation @authenticated
+  conversation(
+    "The conversation."
+    id: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): Conversation @authenticated
   "Hybrid (keyword and vector) search over a space the caller is a member of."
-  search(spaceId: ID!, query: String!, limit: Int = 10, consistentAt: String): [SearchHit!]! @authenticated @deprecated(reason: "use searchConnection: its chunks keep one identity across queries and the score is on the edge")
+  search(
+    "The space to search."
+    spaceId: ID!
+    "The words to look for (keyword and semantic match)."
+    query: String!
+    "How many hits to return, 1 to 50."
+    limit: Int = 10
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): [SearchHit!]! @authenticated @deprecated(reason: "use searchConnection: its chunks keep one identity across queries and the score is on the edge")
   """
   Hybrid (keyword and vector) search over a space the caller is a member of, best match first
   (at most 50 matches over all pages); empty for any other space. Each edge carries the
@@ -3143,7 +3214,14 @@ type Query {
     consistentAt: String
   ): SearchConnection! @authenticated
   "Who can access a space of the organisation, and with which role; with asOf, who could then (folded from the events; recorded)."
-  whoCanAccess(spaceId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use whoCanAccessConnection")
+  whoCanAccess(
+    "The space."
+    spaceId: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use whoCanAccessConnection")
   "Who can access a space of the organisation, by user id, as a connection; with asOf, who could then (folded from the events). Recorded like whoCanAccess."
   whoCanAccessConnection(
     "The space."
@@ -3158,7 +3236,14 @@ type Query {
     asOf: Time
   ): AccessConnection! @hasOrgRole(roles: [ADMIN])
   "Which spaces a user of the organisation can access, and with which role; with asOf, which they could then (folded from the events; recorded)."
-  accessOf(userId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use accessOfConnection")
+  accessOf(
+    "The user."
+    userId: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use accessOfConnection")
   "Which spaces a user of the organisation can access, by space id, as a connection; with asOf, which they could then (folded from the events). Recorded like accessOf."
   accessOfConnection(
     "The user."
@@ -3173,17 +3258,43 @@ type Query {
     asOf: Time
   ): AccessConnection! @hasOrgRole(roles: [ADMIN])
   "The organisation's settings and identity providers at asOf (default now), folded from its events; recorded."
-  organizationSettings(asOf: Time): OrganizationSettingsAsOf! @hasOrgRole(roles: [ADMIN])
+  organizationSettings(
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): OrganizationSettingsAsOf! @hasOrgRole(roles: [ADMIN])
   "An assistant of the organisation at asOf (default now), folded from its events (name and instructions null); null when it did not exist; recorded."
-  assistant(id: ID!, asOf: Time): Assistant @hasOrgRole(roles: [ADMIN])
+  assistant(
+    "The assistant."
+    id: ID!
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): Assistant @hasOrgRole(roles: [ADMIN])
   """
   The organisation's audit log, newest first. Reading it is itself recorded, with the
   justification (10 to 500 characters), sealed; a justification opens an audit session of an
   hour (or continues the open one), and without one the read needs an open session.
   """
-  auditLog(filter: AuditFilter, justification: String, first: Int = 50, after: String, consistentAt: String): AuditConnection! @hasOrgRole(roles: [ADMIN])
+  auditLog(
+    "Which entries; all when omitted."
+    filter: AuditFilter
+    "Why the log is read (10 to 500 characters, sealed); opens an audit session of an hour."
+    justification: String
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): AuditConnection! @hasOrgRole(roles: [ADMIN])
   "The organisation's API keys (Admins) or the caller's own keys (everyone else). Never the secrets."
-  apiKeys(first: Int = 50, after: String, consistentAt: String): ApiKeyConnection! @authenticated
+  apiKeys(
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): ApiKeyConnection! @authenticated
   """
   What was sent to models and what they answered (Admins), newest first: the model, where it
   is hosted, the excerpts sent, the exact request and the response (when the assistant logs
@@ -3191,7 +3302,18 @@ type Query {
   with the filter, and with the justification (10 to 500 characters, sealed) when given; as
   for auditLog, without one the read needs an open audit session.
   """
-  modelInvocations(filter: ModelInvocationFilter, justification: String, first: Int = 20, after: String, consistentAt: String): ModelInvocationConnection! @hasOrgRole(roles: [ADMIN])
+  modelInvocations(
+    "Which invocations; all when omitted."
+    filter: ModelInvocationFilter
+    "Why they are read (10 to 500 characters, sealed); opens an audit session of an hour."
+    justification: String
+    "How many items to return, 1 to 100."
+    first: Int = 20
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): ModelInvocationConnection! @hasOrgRole(roles: [ADMIN])
   """
   The verifiable log's state (Admins; the read is audited): the latest signed checkpoint, the
   verifier key, how many events no checkpoint covers yet, and the server's last verification.
@@ -3202,7 +3324,10 @@ type Query {
   layout (Admins; the read is audited). ` + "`" + `arkiv audit verify-proof FILE --key KEY` + "`" + ` checks it
   offline with nothing but the proof and the public key of ` + "`" + `auditIntegrity.publicKey` + "`" + `.
   """
-  auditProof(eventId: ID!): String! @hasOrgRole(roles: [ADMIN])
+  auditProof(
+    "The event to prove."
+    eventId: ID!
+  ): String! @hasOrgRole(roles: [ADMIN])
 }
 
 "The verifiable log: every event is a leaf of an RFC 6962 Merkle tree in $all order."
@@ -3243,13 +3368,17 @@ type LedgerVerification {
   failure: String
 }
 
+"What can be changed. Every change is an event in the log; payloads return its ` + "`" + `position` + "`" + `."
 type Mutation {
   """
   Logs in with a local account of the organisation and returns a session token, which
   expires after the organisation's idle timeout. Refused when the organisation requires MFA.
   Failed logins are rate limited and audited.
   """
-  login(input: LoginInput!): LoginPayload!
+  login(
+    "The operation's input."
+    input: LoginInput!
+  ): LoginPayload!
   "Ends the caller's session (session tokens only)."
   logout: LogoutPayload! @authenticated
   """
@@ -3257,18 +3386,36 @@ type Mutation {
   must change it at their next login), anyone for themselves (with the current password, or
   within five minutes of logging in). Recorded as user.password_set.v1.
   """
-  setPassword(input: SetPasswordInput!): SetPasswordPayload! @authenticated
+  setPassword(
+    "The operation's input."
+    input: SetPasswordInput!
+  ): SetPasswordPayload! @authenticated
 
   "Registers a user in the caller's organisation."
-  inviteUser(input: InviteUserInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  inviteUser(
+    "The operation's input."
+    input: InviteUserInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Gives a user an organisation role (a user has exactly one: this replaces it)."
-  grantOrgRole(input: GrantOrgRoleInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  grantOrgRole(
+    "The operation's input."
+    input: GrantOrgRoleInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Takes an organisation role from a user, who falls back to USER."
-  revokeOrgRole(input: RevokeOrgRoleInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  revokeOrgRole(
+    "The operation's input."
+    input: RevokeOrgRoleInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Deactivates a user: they can no longer act, and their keys stop working."
-  deactivateUser(input: DeactivateUserInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  deactivateUser(
+    "The operation's input."
+    input: DeactivateUserInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Replaces the organisation's settings."
-  updateOrganizationSettings(input: UpdateOrganizationSettingsInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  updateOrganizationSettings(
+    "The operation's input."
+    input: UpdateOrganizationSettingsInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   """
   Makes the organisation accept OIDC access tokens from an identity provider (Entra ID, Google
   Workspace, any provider with discovery): tokens whose ` + "`" + `iss` + "`" + ` is the issuer and whose ` + "`" + `aud` + "`" + `
@@ -3278,37 +3425,79 @@ type Mutation {
   organisation has configured is refused (CONFLICT) until it removes it. At most 20 per
   organisation.
   """
-  configureIdentityProvider(input: ConfigureIdentityProviderInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  configureIdentityProvider(
+    "The operation's input."
+    input: ConfigureIdentityProviderInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Stops accepting the tokens of an identity provider for an audience."
-  removeIdentityProvider(input: RemoveIdentityProviderInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  removeIdentityProvider(
+    "The operation's input."
+    input: RemoveIdentityProviderInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
 
   "Creates a space; the caller becomes its Admin."
-  createSpace(input: CreateSpaceInput!): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
+  createSpace(
+    "The operation's input."
+    input: CreateSpaceInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
   "Adds a user of the organisation to a space (space Admins; organisation Admins in any space)."
-  addSpaceMember(input: AddSpaceMemberInput!): MutationResult! @authenticated
+  addSpaceMember(
+    "The operation's input."
+    input: AddSpaceMemberInput!
+  ): MutationResult! @authenticated
   "Changes a member's role in a space (space Admins; organisation Admins in any space; only they change an organisation Admin's)."
-  changeSpaceRole(input: ChangeSpaceRoleInput!): MutationResult! @authenticated
+  changeSpaceRole(
+    "The operation's input."
+    input: ChangeSpaceRoleInput!
+  ): MutationResult! @authenticated
   "Removes a member from a space (space Admins; organisation Admins in any space; only they remove an organisation Admin)."
-  removeSpaceMember(input: RemoveSpaceMemberInput!): MutationResult! @authenticated
+  removeSpaceMember(
+    "The operation's input."
+    input: RemoveSpaceMemberInput!
+  ): MutationResult! @authenticated
   "Sets the models a space may use, from the organisation's allow-list (space Admins)."
-  enableSpaceModels(input: EnableSpaceModelsInput!): MutationResult! @authenticated
+  enableSpaceModels(
+    "The operation's input."
+    input: EnableSpaceModelsInput!
+  ): MutationResult! @authenticated
 
   "Creates an assistant in a space (Creators and Admins who are space Editors or Admins)."
-  createAssistant(input: CreateAssistantInput!): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
+  createAssistant(
+    "The operation's input."
+    input: CreateAssistantInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
   "Replaces an assistant's configuration (space Editors and Admins)."
-  updateAssistant(input: UpdateAssistantInput!): MutationResult! @authenticated
+  updateAssistant(
+    "The operation's input."
+    input: UpdateAssistantInput!
+  ): MutationResult! @authenticated
   "Deletes an assistant (space Admins); its conversations stay with their owners."
-  deleteAssistant(id: ID!): MutationResult! @authenticated
+  deleteAssistant(
+    "The assistant."
+    id: ID!
+  ): MutationResult! @authenticated
   "Deletes a space (space Admins): it is hidden from every member at once."
-  deleteSpace(id: ID!): MutationResult! @authenticated
+  deleteSpace(
+    "The space."
+    id: ID!
+  ): MutationResult! @authenticated
 
   "Ingests a text document into a space (space Editors and Admins)."
-  ingestDocument(input: IngestDocumentInput!): MutationResult! @authenticated
+  ingestDocument(
+    "The operation's input."
+    input: IngestDocumentInput!
+  ): MutationResult! @authenticated
   "Deletes a document (space Editors and Admins)."
-  deleteDocument(id: ID!): MutationResult! @authenticated
+  deleteDocument(
+    "The document."
+    id: ID!
+  ): MutationResult! @authenticated
 
   "Starts a conversation with an assistant of a space the caller is a member of."
-  startConversation(input: StartConversationInput!): MutationResult! @authenticated
+  startConversation(
+    "The operation's input."
+    input: StartConversationInput!
+  ): MutationResult! @authenticated
   """
   Sends a message in the caller's conversation and returns it with the assistant's reply. The
   question goes through the assistant's retrieval pipeline: excerpts of the space's documents
@@ -3317,27 +3506,55 @@ type Mutation {
   answer is UNAVAILABLE. Both are recorded. While the model answers, its tokens stream to
   ` + "`" + `replyStream` + "`" + ` subscribers of the conversation.
   """
-  sendMessage(input: SendMessageInput!): SendMessagePayload! @authenticated
+  sendMessage(
+    "The operation's input."
+    input: SendMessageInput!
+  ): SendMessagePayload! @authenticated
 
   "Creates an API key for a user of the organisation (the caller by default) and returns its secret, this once."
-  createApiKey(input: CreateApiKeyInput!): CreateApiKeyPayload! @hasOrgRole(roles: [ADMIN])
+  createApiKey(
+    "The operation's input."
+    input: CreateApiKeyInput!
+  ): CreateApiKeyPayload! @hasOrgRole(roles: [ADMIN])
   "Revokes an API key: it is refused from then on."
-  revokeApiKey(id: ID!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  revokeApiKey(
+    "The key."
+    id: ID!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
 
   """
   Orders the erasure of a subject: it disappears from every query at once and its keys are
   destroyed when the grace window ends, unless restored before.
   """
-  requestErasure(input: RequestErasureInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  requestErasure(
+    "The operation's input."
+    input: RequestErasureInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Restores a subject whose erasure is still within its grace window."
-  restoreErasure(id: ID!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  restoreErasure(
+    "The erasure order (requestErasure's id)."
+    id: ID!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Exports the audit log (pseudonymous), recorded with the justification; see AuditExport."
-  exportAuditLog(filter: AuditFilter, format: AuditExportFormat!, justification: String!, after: String): AuditExport! @hasOrgRole(roles: [ADMIN])
+  exportAuditLog(
+    "Which entries; all when omitted."
+    filter: AuditFilter
+    "The format of the export."
+    format: AuditExportFormat!
+    "Why the log is exported (10 to 500 characters, sealed)."
+    justification: String!
+    "The previous part's ` + "`" + `nextCursor` + "`" + `."
+    after: String
+  ): AuditExport! @hasOrgRole(roles: [ADMIN])
 }
 
+"What streams over graphql-transport-ws (` + "`" + `/graphql` + "`" + `), authorised for the life of the socket."
 type Subscription {
   "The messages of a conversation the caller owns, as they are recorded."
-  messageAdded(conversationId: ID!): Message! @authenticated
+  messageAdded(
+    "The caller's conversation."
+    conversationId: ID!
+  ): Message! @authenticated
   "The organisation's audit stream, as entries are recorded."
   auditEvents: AuditEntry! @hasOrgRole(roles: [ADMIN])
   """
@@ -3348,11 +3565,15 @@ type Subscription {
   subscription is served by that same replica (sticky sessions), and should rely on
   ` + "`" + `messageAdded` + "`" + ` otherwise.
   """
-  replyStream(conversationId: ID!): ReplyDelta! @authenticated
+  replyStream(
+    "The caller's conversation."
+    conversationId: ID!
+  ): ReplyDelta! @authenticated
 }
 
 "A piece of an assistant's reply as the model generates it."
 type ReplyDelta {
+  "The conversation the reply belongs to."
   conversationId: ID!
   "The id the reply is recorded under; null on the last delta of an exchange that failed."
   messageId: ID
@@ -3439,19 +3660,25 @@ type SetPasswordPayload {
 
 "A new user of the organisation."
 input InviteUserInput {
+  "The user's e-mail address, unique in the organisation."
   email: String!
+  "The user's name."
   name: String!
+  "The user's organisation role."
   role: OrgRole!
 }
 
 "An organisation role to give."
 input GrantOrgRoleInput {
+  "The user."
   userId: ID!
+  "The role to give."
   role: OrgRole!
 }
 
 "An organisation role to take away."
 input RevokeOrgRoleInput {
+  "The user."
   userId: ID!
   "The role to take; the user must have it."
   role: OrgRole!
@@ -3459,6 +3686,7 @@ input RevokeOrgRoleInput {
 
 "A user to deactivate."
 input DeactivateUserInput {
+  "The user to deactivate."
   userId: ID!
 }
 
@@ -3492,15 +3720,21 @@ input UpdateOrganizationSettingsInput {
 type OrganizationSettingsAsOf {
   "False before the organisation existed (or once erased); settings are then the defaults."
   exists: Boolean!
+  "The settings then (the defaults when exists is false)."
   settings: OrganizationSettings!
+  "The identity providers configured then."
   identityProviders: [ConfiguredIdentityProvider!]!
 }
 
 "An identity provider as configured (see IdentityProvider)."
 type ConfiguredIdentityProvider {
+  "The exact ` + "`" + `iss` + "`" + ` of the provider's tokens."
   issuer: String!
+  "The ` + "`" + `aud` + "`" + ` its tokens must contain."
   audience: String!
+  "The ` + "`" + `amr` + "`" + ` values accepted as multi-factor authentication; empty for the defaults."
   allowedAmr: [String!]!
+  "The ` + "`" + `acr` + "`" + ` values accepted as multi-factor authentication; empty for the default."
   acceptedAcr: [String!]!
 }
 
@@ -3520,7 +3754,9 @@ input AllowedModelInput {
 
 "How long the audit log is kept."
 input AuditRetentionInput {
+  "A fixed period or CUSTOM."
   mode: AuditRetentionMode!
+  "The days for CUSTOM (7 or more); 30 or 90 with the fixed modes."
   days: Int!
 }
 
@@ -3542,16 +3778,23 @@ type PasswordPolicy {
 
 "A password policy."
 input PasswordPolicyInput {
+  "The shortest password accepted."
   minLength: Int!
+  "Whether a password needs an upper-case letter."
   requireUpper: Boolean!
+  "Whether a password needs a digit."
   requireDigit: Boolean!
+  "Whether a password needs a symbol."
   requireSymbol: Boolean!
+  "Days after which a password must be changed (0: never)."
   maxAgeDays: Int!
+  "How many previous passwords may not be reused (0 to 24)."
   historyEntries: Int!
 }
 
 "A new space."
 input CreateSpaceInput {
+  "The space's name (encrypted; erased with the space)."
   name: String!
   "One of the organisation's classification levels."
   classification: String!
@@ -3559,21 +3802,29 @@ input CreateSpaceInput {
 
 "A new member of a space."
 input AddSpaceMemberInput {
+  "The space."
   spaceId: ID!
+  "The user of the organisation to add."
   userId: ID!
+  "Their role in the space."
   role: SpaceRole!
 }
 
 "A member's new role."
 input ChangeSpaceRoleInput {
+  "The space."
   spaceId: ID!
+  "The member."
   userId: ID!
+  "Their new role in the space."
   role: SpaceRole!
 }
 
 "A member to remove."
 input RemoveSpaceMemberInput {
+  "The space."
   spaceId: ID!
+  "The member to remove."
   userId: ID!
 }
 
@@ -3589,8 +3840,11 @@ input EnableSpaceModelsInput {
 
 "A new assistant."
 input CreateAssistantInput {
+  "The space the assistant works in."
   spaceId: ID!
+  "The assistant's name."
   name: String!
+  "The assistant's instructions to its model."
   instructions: String!
   "A model enabled in the space."
   modelId: String @deprecated(reason: "use model (ID)")
@@ -3614,14 +3868,19 @@ input UpdateAssistantInput {
   modelId: String @deprecated(reason: "use model (ID)")
   "The id of a model enabled in the space; give this or modelId."
   model: ID
+  "Days messages are kept; 0 or omitted inherits the organisation's default."
   retentionDays: Int
+  "Whether model requests and responses are recorded (sealed)."
   logModelPayloads: Boolean
 }
 
 "A text document to ingest."
 input IngestDocumentInput {
+  "The space."
   spaceId: ID!
+  "The document's title."
   title: String!
+  "The document's text (UTF-8)."
   content: String!
   "The content's media type; text/plain when omitted."
   contentType: String
@@ -3629,12 +3888,15 @@ input IngestDocumentInput {
 
 "A conversation to start."
 input StartConversationInput {
+  "The assistant to talk to."
   assistantId: ID!
 }
 
 "A message to send."
 input SendMessageInput {
+  "The caller's conversation."
   conversationId: ID!
+  "The message."
   text: String!
 }
 
@@ -3674,7 +3936,9 @@ type CreateApiKeyPayload {
 
 "An erasure order."
 input RequestErasureInput {
+  "What kind of subject to erase."
   subjectType: ErasureSubjectType!
+  "The subject's id."
   subjectId: ID!
   "Days before the keys are destroyed; the organisation's setting when omitted."
   graceDays: Int
@@ -3682,20 +3946,25 @@ input RequestErasureInput {
 
 "A person's account in an organisation."
 type User implements Node {
+  "The user's id."
   id: ID!
   "Null once erased."
   email: String
   "Null once erased."
   name: String
+  "The user's organisation role."
   role: OrgRole!
+  "False once deactivated: the user can no longer act."
   active: Boolean!
 }
 
 "The tenant."
 type Organization implements Node {
+  "The organisation's id."
   id: ID!
   "Null once erased."
   name: String
+  "The organisation's policies."
   settings: OrganizationSettings!
   "The identity providers whose access tokens the organisation accepts, in the order configured (Admins)."
   identityProviders: [IdentityProvider!]! @hasOrgRole(roles: [ADMIN])
@@ -3733,21 +4002,33 @@ input ConfigureIdentityProviderInput {
 
 "An identity provider to stop accepting."
 input RemoveIdentityProviderInput {
+  "The provider's issuer."
   issuer: String!
+  "The audience to stop accepting."
   audience: String!
 }
 
 "An organisation's policies."
 type OrganizationSettings {
+  "The models the organisation allows."
   models: [AllowedModel!]!
+  "The classification levels, least sensitive first."
   classificationLevels: [String!]!
+  "How long messages are kept unless an assistant says otherwise."
   defaultMessageRetentionDays: Int!
+  "How long the audit log is kept."
   auditRetentionMode: AuditRetentionMode!
+  "The days the audit log is kept."
   auditRetentionDays: Int!
+  "Days between an erasure order and the destruction of keys."
   erasureGraceDays: Int!
+  "Minutes a session lives without use."
   sessionIdleTimeoutMinutes: Int!
+  "The password policy's shortest password (see passwordPolicy)."
   passwordMinLength: Int!
+  "Whether interactive logins must prove multi-factor authentication."
   mfaRequired: Boolean!
+  "Whether only models hosted in the EU may be allowed."
   euOnly: Boolean!
   "Caps the days logged model payloads are kept (0: the audit retention)."
   modelPayloadRetentionDays: Int!
@@ -3759,22 +4040,26 @@ type OrganizationSettings {
 
 "A model on the allow-list."
 type AllowedModel {
+  "The catalogue entry's id."
   id: ID!
+  "The model's endpoint, from the operator's catalogue."
   endpoint: String!
+  "Where the model is hosted."
   region: Region!
+  "The most sensitive classification of data the model may see."
   maxClassification: String!
 }
 
 "An isolated workspace of documents and assistants."
 type Space implements Node {
+  "The space's id."
   id: ID!
   "Null once erased."
   name: String
+  "The space's classification level, one of the organisation's."
   classification: String!
-  "The models the space may use."
-  modelIds: [String!]! @deprecated(reason: "use enabledModelIds (ID)")
   "The ids of the models the space may use."
-  enabledModelIds: [ID!]!
+  modelIds: [ID!]!
   "The caller's role in the space."
   myRole: SpaceRole
   "The space's members."
@@ -3798,6 +4083,7 @@ type SpaceMember {
   spaceId: ID!
   "The membership's global id: the Access of this member in this space, as ` + "`" + `node(id:)` + "`" + ` returns it."
   accessId: ID!
+  "The member's role in the space."
   role: SpaceRole!
   "The member's user."
   user: User
@@ -3805,30 +4091,35 @@ type SpaceMember {
 
 "A page of spaces."
 type SpaceConnection {
+  "The items of this page."
   edges: [SpaceEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A space in a connection."
 type SpaceEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Space!
 }
 
 "An assistant of a space."
 type Assistant implements Node {
+  "The assistant's id."
   id: ID!
+  "The space it works in."
   spaceId: ID!
   "Null once erased."
   name: String
   "Null once erased."
   instructions: String
   "The id of the model the assistant uses."
-  modelId: String! @deprecated(reason: "use model (ID)")
-  "The id of the model the assistant uses."
-  model: ID!
+  modelId: ID!
   "Days messages are kept; 0 inherits the organisation's default."
   retentionDays: Int!
+  "Whether model requests and responses are recorded (sealed)."
   logModelPayloads: Boolean!
   "Who created the assistant (a user id): who is responsible for it."
   createdBy: ID
@@ -3838,26 +4129,35 @@ type Assistant implements Node {
 
 "A page of assistants."
 type AssistantConnection {
+  "The items of this page."
   edges: [AssistantEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "An assistant in a connection."
 type AssistantEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Assistant!
 }
 
 "A document of a space."
 type Document implements Node {
+  "The document's id."
   id: ID!
+  "The space it belongs to."
   spaceId: ID!
   "Null once erased."
   title: String
+  "The content's media type."
   contentType: String!
+  "The content's size in bytes."
   sizeBytes: Int!
   "Who ingested it."
   ingestedBy: ID!
+  "When it was ingested."
   ingestedAt: Time!
   "The document's text, decrypted for a member of its space; reading it is recorded as an access event."
   content: String
@@ -3865,36 +4165,54 @@ type Document implements Node {
 
 "A page of documents."
 type DocumentConnection {
+  "The items of this page."
   edges: [DocumentEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A document in a connection."
 type DocumentEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Document!
 }
 
 "A private conversation of a user with an assistant."
 type Conversation implements Node {
+  "The conversation's id."
   id: ID!
+  "The assistant it is with."
   assistantId: ID!
+  "The assistant's space."
   spaceId: ID!
+  "The user who started it and owns it."
   startedBy: ID!
+  "When it was started."
   startedAt: Time!
   "The conversation's messages, oldest first."
-  messages(first: Int = 100, after: String): MessageConnection!
+  messages(
+    "How many items to return, 1 to 100."
+    first: Int = 100
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+  ): MessageConnection!
 }
 
 "A message of a conversation."
 type Message implements Node {
+  "The message's id."
   id: ID!
+  "The conversation it belongs to."
   conversationId: ID!
+  "Who wrote it."
   role: MessageRole!
   "The author: the user, or the assistant."
   authorId: ID!
   "Null once erased (or past retention)."
   text: String
+  "When it was recorded (the time in its event)."
   sentAt: Time!
   "For a reply, the message it answers."
   inReplyTo: ID
@@ -3904,16 +4222,21 @@ type Message implements Node {
 
 "A document chunk a reply used."
 type Excerpt {
+  "The document the chunk was cut from."
   documentId: ID!
   "The chunk's id in the search index (null for replies recorded before it was kept)."
   chunkId: ID
+  "The chunk's place in its document, from 0."
   chunkIndex: Int!
+  "How well the chunk matched the question when the reply was made: the hybrid search's fused relevance, higher is better, comparable only within one reply."
   score: Float!
 }
 
 "Narrows modelInvocations; every given field must match."
 input ModelInvocationFilter {
+  "Invocations by this assistant."
   assistantId: ID
+  "Invocations in this space."
   spaceId: ID
   "The user who asked."
   userId: ID
@@ -3925,8 +4248,11 @@ input ModelInvocationFilter {
 
 "How a model invocation ended."
 enum ModelInvocationOutcome {
+  "The model answered."
   OK
+  "The model failed after its retries."
   ERROR
+  "The model did not answer in time."
   TIMEOUT
   "The organisation's model policy refused the call; nothing was sent."
   REFUSED
@@ -3936,17 +4262,23 @@ enum ModelInvocationOutcome {
 type ModelInvocation {
   "The invocation's id."
   id: ID!
+  "The organisation."
   organizationId: ID!
+  "The assistant's space."
   spaceId: ID!
+  "The assistant that called the model."
   assistantId: ID!
   "The user who asked."
   userId: ID!
+  "The conversation of the question."
   conversationId: ID!
   "The question's message id."
   messageId: ID!
+  "The model called, by its catalogue id."
   model: String!
   "Where the model is hosted; null when the model was not on the allow-list."
   region: Region
+  "How the call ended."
   outcome: ModelInvocationOutcome!
   "Why the call failed or was refused."
   error: String
@@ -3965,11 +4297,15 @@ type ModelInvocation {
   requestSha256: String
   "The response as received; null when not logged or erased."
   response: String
+  "Tokens sent, as the model counted them."
   promptTokens: Int!
+  "Tokens received, as the model counted them."
   completionTokens: Int!
+  "How long the call took, in milliseconds."
   latencyMillis: Int!
   "Calls made, retries included."
   attempts: Int!
+  "When the call was made."
   invokedAt: Time!
   "The commit position of the invocation's event."
   position: String!
@@ -3977,25 +4313,33 @@ type ModelInvocation {
 
 "A page of model invocations."
 type ModelInvocationConnection {
+  "The items of this page."
   edges: [ModelInvocationEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A model invocation in a connection."
 type ModelInvocationEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: ModelInvocation!
 }
 
 "A page of messages."
 type MessageConnection {
+  "The items of this page."
   edges: [MessageEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A message in a connection."
 type MessageEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Message!
 }
 
@@ -4005,8 +4349,11 @@ type SearchHit {
   id: ID! @deprecated(reason: "use searchConnection: the same chunk is one Chunk across queries and the score is on the edge")
   "The chunk's id."
   chunkId: ID!
+  "The document the chunk was cut from."
   documentId: ID!
+  "The chunk's text."
   text: String!
+  "How well the chunk matches this query: the hybrid search's fused relevance, higher is better, comparable only between the hits of one query."
   score: Float!
 }
 
@@ -4014,8 +4361,11 @@ type SearchHit {
 type Access implements Node {
   "The access's global id, unique to the space and the user (opaque; read spaceId and userId for them)."
   id: ID!
+  "The space."
   spaceId: ID!
+  "The user."
   userId: ID!
+  "The user's role in the space."
   role: SpaceRole!
   "The user."
   user: User
@@ -4023,14 +4373,19 @@ type Access implements Node {
 
 "A filter of the audit log; every given field must match."
 input AuditFilter {
+  "Entries of this actor (a user or an assistant)."
   actorId: ID
   "The event type, e.g. space.member_added.v1."
   action: String
   "The stream id of the target, e.g. a space's or a document's id."
   targetId: ID
+  "Entries about this space."
   spaceId: ID
+  "Entries with this outcome."
   outcome: AuditOutcome
+  "Entries at or after this time."
   from: Time
+  "Entries before this time."
   to: Time
 }
 
@@ -4052,11 +4407,15 @@ type AuditEntry {
   position: String!
   "The event type, e.g. space.member_added.v1."
   action: String!
+  "Who acted (a user or an assistant); null for the system."
   actorId: ID
   "The id of the aggregate the event belongs to."
   targetId: ID
+  "The space the event concerns, if any."
   spaceId: ID
+  "How the event turned out."
   outcome: AuditOutcome!
+  "When the event was recorded."
   occurredAt: Time!
   "The data subject the entry is about, e.g. user:<id> (a pseudonymous id, kept forever)."
   subject: String
@@ -4070,13 +4429,17 @@ type AuditEntry {
 
 "One field of an audit entry's detail."
 type AuditDetailField {
+  "The detail's name."
   name: String!
+  "Its value."
   value: String!
 }
 
 "The formats of an audit export."
 enum AuditExportFormat {
+  "JSON lines: one entry per line, then the footer."
   JSONL
+  "Comma-separated values with a header row, then the #footer row."
   CSV
   "OCSF 1.8 events, one JSON object per line (see the README's mapping)."
   OCSF
@@ -4087,13 +4450,19 @@ One part of an audit export, inline: up to 10,000 entries, oldest first, in the 
 ending with the completeness footer. When complete is false, call again with after: nextCursor.
 """
 type AuditExport {
+  "The part's format."
   format: AuditExportFormat!
   "The export itself: JSON lines ending with {\"footer\": …}, or CSV ending with a #footer row."
   content: String!
+  "How many entries the part holds."
   rows: Int!
+  "The first entry's log position; null when empty."
   firstPosition: String
+  "The last entry's log position; null when empty."
   lastPosition: String
+  "Whether the export ends with this part."
   complete: Boolean!
+  "When not complete, the ` + "`" + `after` + "`" + ` of the next part."
   nextCursor: String
   "The signed ledger checkpoint covering lastPosition, when the ledger provides one."
   checkpoint: String
@@ -4149,43 +4518,62 @@ type AccessEdge {
 
 "A page of audit entries."
 type AuditConnection {
+  "The items of this page."
   edges: [AuditEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "An audit entry in a connection."
 type AuditEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: AuditEntry!
 }
 
 "An API key, without its secret."
 type ApiKey implements Node {
+  "The key's id."
   id: ID!
+  "The secret's public prefix, to recognise the key."
   prefix: String!
+  "Whether it acts as a user or an assistant."
   ownerKind: ApiKeyOwnerKind!
+  "The user or assistant it acts as."
   ownerId: ID!
+  "Whether it is active or revoked."
   state: ApiKeyState!
+  "When it was created."
   createdAt: Time!
+  "When it last authenticated a request; null before."
   lastUsedAt: Time
+  "When it was revoked; null while active."
   revokedAt: Time
 }
 
 "A page of API keys."
 type ApiKeyConnection {
+  "The items of this page."
   edges: [ApiKeyEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "An API key in a connection."
 type ApiKeyEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: ApiKey!
 }
 
 extend type Query {
   "An evidence export started by exportEvidence (Admins of its organisation; null when unknown)."
-  evidenceExport(id: ID!): EvidenceExport @hasOrgRole(roles: [ADMIN])
+  evidenceExport(
+    "The export's id, from exportEvidence."
+    id: ID!
+  ): EvidenceExport @hasOrgRole(roles: [ADMIN])
 }
 
 extend type Mutation {
@@ -4195,23 +4583,37 @@ extend type Mutation {
   for its progress; when DONE, ` + "`" + `bundle` + "`" + ` holds the zip (base64). The export is recorded as an
   access.evidence_exported.v1 event when it completes.
   """
-  exportEvidence(from: Time!, to: Time!, withNames: Boolean = false): EvidenceExport! @hasOrgRole(roles: [ADMIN])
+  exportEvidence(
+    "The start of the period."
+    from: Time!
+    "The end of the period (exclusive)."
+    to: Time!
+    "Whether the bundle names people (false: pseudonymous ids only)."
+    withNames: Boolean = false
+  ): EvidenceExport! @hasOrgRole(roles: [ADMIN])
 }
 
 "The state of an evidence export."
 enum EvidenceExportStatus {
+  "The bundle is being built."
   RUNNING
+  "The bundle is ready."
   DONE
+  "The export failed; see error."
   FAILED
 }
 
 "A DPIA evidence export job."
 type EvidenceExport implements Node {
+  "The export's id."
   id: ID!
+  "Whether it is running, done or failed."
   status: EvidenceExportStatus!
   "How far the read of the log has come, 0 to 1."
   progress: Float!
+  "The start of the period covered."
   from: Time!
+  "The end of the period covered (exclusive)."
   to: Time!
   "The hex SHA-256 of the bundle's manifest.json, once DONE."
   manifestSha256: String
@@ -4334,8 +4736,6 @@ func (ec *executionContext) childFields_Assistant(ctx context.Context, field gra
 		return ec.fieldContext_Assistant_instructions(ctx, field)
 	case "modelId":
 		return ec.fieldContext_Assistant_modelId(ctx, field)
-	case "model":
-		return ec.fieldContext_Assistant_model(ctx, field)
 	case "retentionDays":
 		return ec.fieldContext_Assistant_retentionDays(ctx, field)
 	case "logModelPayloads":
@@ -4982,8 +5382,6 @@ func (ec *executionContext) childFields_Space(ctx context.Context, field graphql
 		return ec.fieldContext_Space_classification(ctx, field)
 	case "modelIds":
 		return ec.fieldContext_Space_modelIds(ctx, field)
-	case "enabledModelIds":
-		return ec.fieldContext_Space_enabledModelIds(ctx, field)
 	case "myRole":
 		return ec.fieldContext_Space_myRole(ctx, field)
 	case "members":
@@ -7161,36 +7559,13 @@ func (ec *executionContext) _Assistant_modelId(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
-			return ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Assistant_modelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
-func (ec *executionContext) _Assistant_model(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Assistant_model(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Model, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
 			return ec.marshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Assistant_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Assistant_modelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
@@ -15342,36 +15717,13 @@ func (ec *executionContext) _Space_modelIds(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
-			return ec.marshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Space_modelIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Space", field, false, false, errors.New("field of type String does not have child fields"))
-}
-
-func (ec *executionContext) _Space_enabledModelIds(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Space_enabledModelIds(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Models, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
 			return ec.marshalNID2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
-func (ec *executionContext) fieldContext_Space_enabledModelIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_Space_modelIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Space", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
@@ -18893,11 +19245,6 @@ func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = ec._Assistant_instructions(ctx, field, obj)
 		case "modelId":
 			out.Values[i] = ec._Assistant_modelId(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "model":
-			out.Values[i] = ec._Assistant_model(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22845,11 +23192,6 @@ func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "enabledModelIds":
-			out.Values[i] = ec._Space_enabledModelIds(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "myRole":
 			out.Values[i] = ec._Space_myRole(ctx, field, obj)
 		case "members":
@@ -24967,36 +25309,6 @@ func (ec *executionContext) marshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdom
 	ret := make(graphql.Array, len(v))
 	for i := range v {
 		ret[i] = ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐClassification(ctx, sel, v[i])
-	}
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
-func (ec *executionContext) unmarshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, v any) ([]domain.ModelID, error) {
-	var vSlice []any
-	vSlice = graphql.CoerceList(v)
-	var err error
-	res := make([]domain.ModelID, len(vSlice))
-	for i := range vSlice {
-		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, vSlice[i])
-		if err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
-}
-
-func (ec *executionContext) marshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
-	ret := make(graphql.Array, len(v))
-	for i := range v {
-		ret[i] = ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, sel, v[i])
 	}
 
 	for _, e := range ret {
