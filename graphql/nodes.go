@@ -79,7 +79,9 @@ func (r *Resolver) node(ctx context.Context, id string) (readmodels.Node, error)
 	// Each lookup is scoped to the caller's organisation; the first that finds the id and
 	// lets the caller read it answers. Ids are UUIDs, so at most one type has it.
 	lookups := []func() (readmodels.Node, error){
-		func() (readmodels.Node, error) { return nilNode(r.Reads.SpaceOfMember(ctx, p.OrganizationID, id, p.UserID)) },
+		func() (readmodels.Node, error) {
+			return nilNode(r.Reads.SpaceOfMember(ctx, p.OrganizationID, id, p.UserID))
+		},
 		func() (readmodels.Node, error) { return nilNode(q.Document(ctx, id, nil)) },
 		func() (readmodels.Node, error) { return nilNode(q.Conversation(ctx, id, nil)) },
 		func() (readmodels.Node, error) { return nilNode(r.assistantNode(ctx, p, id)) },

@@ -120,7 +120,9 @@ func (r *Resolver) CreateApiKeyPayload() generated.CreateApiKeyPayloadResolver {
 }
 
 // MutationResult implements generated.ResolverRoot.
-func (r *Resolver) MutationResult() generated.MutationResultResolver { return mutationResultResolver{r} }
+func (r *Resolver) MutationResult() generated.MutationResultResolver {
+	return mutationResultResolver{r}
+}
 
 // SetPasswordPayload implements generated.ResolverRoot.
 func (r *Resolver) SetPasswordPayload() generated.SetPasswordPayloadResolver {
