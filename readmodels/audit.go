@@ -414,3 +414,13 @@ func (r *Reader) APIKeyVisibleTo(ctx context.Context, orgID, userID, keyID strin
 	}
 	return &out[0], nil
 }
+
+// EventOfOrganization reports whether the audit log holds the event eventID as one of the
+// organisation's (false for another organisation's event, an unknown one, or one past audit
+// retention).
+func (r *Reader) EventOfOrganization(ctx context.Context, orgID, eventID string) (bool, error) {
+	var n int
+	found, err := one(ctx, r.pool, "readmodels.EventOfOrganization",
+		`SELECT 1 FROM audit_log WHERE event_id = $1 AND organization_id = $2`, []any{eventID, orgID}, &n)
+	return found, err
+}
