@@ -4275,7 +4275,7 @@ type ModelInvocation {
   "The question's message id."
   messageId: ID!
   "The model called, by its catalogue id."
-  model: String!
+  model: ID!
   "Where the model is hosted; null when the model was not on the allow-list."
   region: Region
   "How the call ended."
@@ -10539,14 +10539,14 @@ func (ec *executionContext) _ModelInvocation_model(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
-			return ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_ModelInvocation_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _ModelInvocation_region(ctx context.Context, field graphql.CollectedField, obj *readmodels.ModelInvocation) (ret graphql.Marshaler) {
@@ -25247,23 +25247,6 @@ func (ec *executionContext) unmarshalNString2githubᚗcomᚋarkivᚋarkivᚋdoma
 }
 
 func (ec *executionContext) marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐClassification(ctx context.Context, sel ast.SelectionSet, v domain.Classification) graphql.Marshaler {
-	_ = sel
-	res := graphql.MarshalString(string(v))
-	if res == graphql.Null {
-		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
-			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
-		}
-	}
-	return res
-}
-
-func (ec *executionContext) unmarshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx context.Context, v any) (domain.ModelID, error) {
-	tmp, err := graphql.UnmarshalString(v)
-	res := domain.ModelID(tmp)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx context.Context, sel ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalString(string(v))
 	if res == graphql.Null {
