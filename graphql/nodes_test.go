@@ -122,6 +122,31 @@ func TestCacheSafeIdentities(t *testing.T) {
 		t.Errorf("nodes as another organisation's Admin = %v", nodes)
 	}
 
+	// searchConnection pages by rank; the score is on the edge, the chunk is the node.
+	s.mutate(t, a.adminKey, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": sp1, "title": "More minutes", "content": "More minutes of another meeting."}})
+	const qSearch = `query($s: ID!, $after: String) { searchConnection(spaceId: $s, query: "minutes", first: 1, after: $after) {
+		pageInfo { hasNextPage endCursor } edges { cursor score node { id documentId text } } } }`
+	var page1 map[string]any
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		page1 = s.ok(t, ukey, qSearch, map[string]any{"s": sp1})["searchConnection"].(map[string]any)
+		if page1["pageInfo"].(map[string]any)["hasNextPage"] == true {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("two documents are not searchable within 30 s: %v", page1)
+		}
+	}
+	page2 := s.ok(t, ukey, qSearch, map[string]any{"s": sp1, "after": page1["pageInfo"].(map[string]any)["endCursor"]})["searchConnection"].(map[string]any)
+	e1, e2 := page1["edges"].([]any), page2["edges"].([]any)
+	if len(e1) != 1 || len(e2) != 1 {
+		t.Fatalf("search pages: %v / %v", e1, e2)
+	}
+	h1, h2 := e1[0].(map[string]any), e2[0].(map[string]any)
+	if h1["node"].(map[string]any)["id"] == h2["node"].(map[string]any)["id"] || h1["score"].(float64) < h2["score"].(float64) {
+		t.Errorf("search pages repeat a chunk or are not best first: %v / %v", h1, h2)
+	}
+
 	// Cursors carry no names: the spaces cursor is opaque and holds the id only.
 	s.mutate(t, a.adminKey, `mutation($in: CreateSpaceInput!) { createSpace(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"name": "Secret project Falcon", "classification": "INTERNAL"}})
