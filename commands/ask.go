@@ -39,6 +39,9 @@ type AskResult struct {
 	Region   domain.Region
 	// Position is the commit position of the exchange's last event.
 	Position uint64
+	// SentAt is when the message was recorded (its event's sentAt); RepliedAt when the reply
+	// was (the reply event's recordedAt; zero without a reply).
+	SentAt, RepliedAt time.Time
 }
 
 // systemPrompt frames every request; the assistant's instructions follow it.
@@ -147,7 +150,7 @@ func (x *executor) ask(ctx context.Context, c Ask) (AskResult, error) {
 		if res.Timeout {
 			inv.Outcome = domain.OutcomeTimeout
 		}
-		pos, aerr := x.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+		pos, aerr := x.appendExchange(rctx, c, act, r, &r.SentAt, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
 			return cv.RecordModelInvocation(a, inv, act.id, at)
 		})
 		if aerr != nil {
@@ -162,12 +165,13 @@ func (x *executor) ask(ctx context.Context, c Ask) (AskResult, error) {
 	}
 	r.Reply = truncateBytes(reply, domain.MaxMessageBytes)
 	inv.Outcome = domain.OutcomeOK
-	pos, err := x.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+	pos, err := x.appendExchange(rctx, c, act, r, &r.SentAt, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
 		if err := cv.RecordModelInvocation(a, inv, act.id, at); err != nil {
 			return err
 		}
 		return cv.RecordReply(r.ReplyID, r.MessageID, r.Reply, r.Excerpts, act.id, at)
 	})
+	r.RepliedAt = r.SentAt
 	if err != nil {
 		return AskResult{}, err
 	}
@@ -185,7 +189,7 @@ func (x *executor) refuse(ctx context.Context, c Ask, act actor, stream string, 
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	pos, err := x.appendExchange(rctx, c, act, r, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
+	pos, err := x.appendExchange(rctx, c, act, r, &r.SentAt, func(cv *domain.Conversation, a *domain.Assistant, at time.Time) error {
 		return cv.RecordModelInvocation(a, inv, act.id, at)
 	})
 	if err != nil {
@@ -203,7 +207,7 @@ func (x *executor) refuse(ctx context.Context, c Ask, act actor, stream string, 
 // appendExchange appends the message and what record adds in one append to the
 // conversation, reloading and redoing through retryStale on a concurrent change. A retried
 // command whose events are already there appends nothing.
-func (x *executor) appendExchange(ctx context.Context, c Ask, act actor, r AskResult,
+func (x *executor) appendExchange(ctx context.Context, c Ask, act actor, r AskResult, recorded *time.Time,
 	record func(*domain.Conversation, *domain.Assistant, time.Time) error) (uint64, error) {
 	return retryStale(ctx, "Ask", maxAttempts, func() (uint64, error) {
 		conv := domain.NewConversation(c.ConversationID)
@@ -212,6 +216,11 @@ func (x *executor) appendExchange(ctx context.Context, c Ask, act actor, r AskRe
 			return 0, err
 		}
 		if pos, ok := applied(recs, c.CommandID, conv.Stream()); ok {
+			if recorded != nil {
+				// The exchange's own events say when it was recorded.
+				prev, _ := x.prior(ctx, recs, c.CommandID, conv.Stream(), r)
+				*recorded = prev.SentAt
+			}
 			return pos, nil
 		}
 		asst := domain.NewAssistant(conv.AssistantID())
@@ -224,6 +233,9 @@ func (x *executor) appendExchange(ctx context.Context, c Ask, act actor, r AskRe
 		}
 		if err := record(conv, asst, at); err != nil {
 			return 0, err
+		}
+		if recorded != nil {
+			*recorded = at
 		}
 		pos, err := x.append(ctx, c.Meta, act.id, conv, recs)
 		return pos, staleOr(err)
@@ -247,8 +259,10 @@ func (x *executor) prior(ctx context.Context, recs []domain.Recorded, commandID,
 		case domain.ModelInvocationRecorded:
 			outcome, reason = e.Outcome, e.Error
 			r.Model, r.Region, r.Excerpts = e.Model, e.Region, e.Excerpts
+		case domain.MessageSent:
+			r.SentAt = e.SentAt
 		case domain.AssistantReplyRecorded:
-			r.Reply = e.Text.Plain
+			r.Reply, r.RepliedAt = e.Text.Plain, e.RecordedAt
 		}
 	}
 	switch outcome {

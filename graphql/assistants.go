@@ -31,6 +31,20 @@ func (r queryResolver) Assistants(ctx context.Context, spaceID string, first *in
 	return &c, err
 }
 
+// oneModel returns the model of an input that names it by model (ID) or by the deprecated
+// modelId (String): one of them, or both alike.
+func oneModel(model, modelID *string) (string, error) {
+	switch {
+	case model != nil && modelID != nil && *model != *modelID:
+		return "", domain.E(domain.KindInvalid, "graphql.model", "model and modelId name different models; give model only")
+	case model != nil:
+		return *model, nil
+	case modelID != nil:
+		return *modelID, nil
+	}
+	return "", domain.E(domain.KindInvalid, "graphql.model", "model is required")
+}
+
 func assistantSpec(name, instructions, model string, retention *int, logPayloads *bool) domain.AssistantSpec {
 	spec := domain.AssistantSpec{Name: name, Instructions: instructions, Model: domain.ModelID(model)}
 	if retention != nil {
@@ -44,17 +58,25 @@ func assistantSpec(name, instructions, model string, retention *int, logPayloads
 
 // CreateAssistant is the resolver for the createAssistant field.
 func (r mutationResolver) CreateAssistant(ctx context.Context, input generated.CreateAssistantInput) (*generated.MutationResult, error) {
+	model, err := oneModel(input.Model, input.ModelID)
+	if err != nil {
+		return nil, err
+	}
 	return run(ctx, r.App.CreateAssistant, func(m commands.Meta) commands.CreateAssistant {
 		return commands.CreateAssistant{Meta: m, SpaceID: input.SpaceID,
-			Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}
+			Spec: assistantSpec(input.Name, input.Instructions, model, input.RetentionDays, input.LogModelPayloads)}
 	})
 }
 
 // UpdateAssistant is the resolver for the updateAssistant field.
 func (r mutationResolver) UpdateAssistant(ctx context.Context, input generated.UpdateAssistantInput) (*generated.MutationResult, error) {
+	model, err := oneModel(input.Model, input.ModelID)
+	if err != nil {
+		return nil, err
+	}
 	return run(ctx, r.App.UpdateAssistant, func(m commands.Meta) commands.UpdateAssistant {
 		return commands.UpdateAssistant{Meta: m, AssistantID: input.AssistantID,
-			Spec: assistantSpec(input.Name, input.Instructions, input.ModelID, input.RetentionDays, input.LogModelPayloads)}
+			Spec: assistantSpec(input.Name, input.Instructions, model, input.RetentionDays, input.LogModelPayloads)}
 	})
 }
 

@@ -108,7 +108,11 @@ func (r mutationResolver) SendMessage(ctx context.Context, in generated.SendMess
 		return nil, err
 	}
 	publish(&generated.ReplyDelta{ConversationID: in.ConversationID, MessageID: &res.ReplyID, Done: true})
-	now := r.now().UTC()
+	// The times are the recorded events' (sentAt, recordedAt), not this resolver's clock.
+	sentAt, repliedAt := res.SentAt, res.RepliedAt
+	if repliedAt.IsZero() {
+		repliedAt = sentAt
+	}
 	text, reply := in.Text, res.Reply
 	// The reply's author is the conversation's assistant; a conversation started a moment ago
 	// may need the read models to catch up with the exchange first.
@@ -132,9 +136,9 @@ func (r mutationResolver) SendMessage(ctx context.Context, in generated.SendMess
 	return &generated.SendMessagePayload{
 		ID: res.MessageID,
 		Message: &readmodels.Message{ID: res.MessageID, ConversationID: in.ConversationID, Role: readmodels.MessageRoleUser,
-			AuthorID: p.UserID, Text: &text, SentAt: now, Excerpts: []domain.ExcerptRef{}},
+			AuthorID: p.UserID, Text: &text, SentAt: sentAt, Excerpts: []domain.ExcerptRef{}},
 		Reply: &readmodels.Message{ID: res.ReplyID, ConversationID: in.ConversationID, Role: readmodels.MessageRoleAssistant,
-			AuthorID: conv.AssistantID, Text: &reply, SentAt: now, InReplyTo: res.MessageID, Excerpts: excerpts},
+			AuthorID: conv.AssistantID, Text: &reply, SentAt: repliedAt, InReplyTo: res.MessageID, Excerpts: excerpts},
 		Position: position(res.Position),
 	}, nil
 }

@@ -51,7 +51,10 @@ func (httpTransport) Supports(r *http.Request) bool {
 // a justification): never run for a GET.
 var recordingFields = map[string]map[string]bool{
 	"Query": {"auditLog": true, "modelInvocations": true, "auditIntegrity": true, "auditProof": true,
-		"whoCanAccess": true, "accessOf": true, "search": true, "organizationSettings": true, "assistant": true},
+		"whoCanAccess": true, "accessOf": true, "search": true, "organizationSettings": true, "assistant": true,
+		"searchConnection": true, "whoCanAccessConnection": true, "accessOfConnection": true,
+		// node(id:) of an Access records the Admin's read as whoCanAccess does.
+		"node": true, "nodes": true},
 	"Document": {"content": true},
 }
 

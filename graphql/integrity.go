@@ -44,5 +44,14 @@ func (r queryResolver) AuditProof(ctx context.Context, eventID string) (string, 
 	if _, err := r.App.ViewAuditIntegrity.Handle(ctx, commands.ViewAuditIntegrity{Meta: m, EventID: eventID}); err != nil {
 		return "", err
 	}
+	// The proof names the event's stream and type: only the organisation's own events are
+	// proved; another organisation's is as unknown as one that does not exist.
+	p, _ := caller(ctx)
+	if mine, err := r.Reads.EventOfOrganization(ctx, p.OrganizationID, eventID); err != nil || !mine {
+		if err != nil {
+			return "", err
+		}
+		return "", domain.E(domain.KindNotFound, "graphql.auditProof", "the ledger has no such event (yet)")
+	}
 	return r.Ledger.Proof(ctx, eventID)
 }

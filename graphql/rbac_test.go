@@ -22,6 +22,8 @@ type actor struct {
 	space   domain.SpaceRole
 	foreign bool // an Admin of another organisation
 	anon    bool // no credentials
+	// assistant is an assistant's API key (the authorisation sweep's integration caller).
+	assistant bool
 }
 
 // world is organisation A with a space S (owned by a Creator who is its space Admin), an

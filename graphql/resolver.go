@@ -88,6 +88,11 @@ type Feed interface {
 // The resolvers of the schema's types, each implemented in the file of its area.
 type (
 	accessResolver               struct{ *Resolver }
+	allowedModelInputResolver    struct{ *Resolver }
+	createAPIKeyPayloadResolver  struct{ *Resolver }
+	mutationResultResolver       struct{ *Resolver }
+	setPasswordPayloadResolver   struct{ *Resolver }
+	spaceMemberResolver          struct{ *Resolver }
 	auditEntryResolver           struct{ *Resolver }
 	conversationResolver         struct{ *Resolver }
 	documentResolver             struct{ *Resolver }
@@ -105,6 +110,29 @@ type (
 
 // Access implements generated.ResolverRoot.
 func (r *Resolver) Access() generated.AccessResolver { return accessResolver{r} }
+
+// AllowedModelInput implements generated.ResolverRoot.
+func (r *Resolver) AllowedModelInput() generated.AllowedModelInputResolver {
+	return allowedModelInputResolver{r}
+}
+
+// CreateApiKeyPayload implements generated.ResolverRoot.
+func (r *Resolver) CreateApiKeyPayload() generated.CreateApiKeyPayloadResolver {
+	return createAPIKeyPayloadResolver{r}
+}
+
+// MutationResult implements generated.ResolverRoot.
+func (r *Resolver) MutationResult() generated.MutationResultResolver {
+	return mutationResultResolver{r}
+}
+
+// SetPasswordPayload implements generated.ResolverRoot.
+func (r *Resolver) SetPasswordPayload() generated.SetPasswordPayloadResolver {
+	return setPasswordPayloadResolver{r}
+}
+
+// SpaceMember implements generated.ResolverRoot.
+func (r *Resolver) SpaceMember() generated.SpaceMemberResolver { return spaceMemberResolver{r} }
 
 // AuditEntry implements generated.ResolverRoot.
 func (r *Resolver) AuditEntry() generated.AuditEntryResolver { return auditEntryResolver{r} }

@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -111,11 +112,6 @@ func (r queryResolver) AccessOf(ctx context.Context, userID string, consistentAt
 	return r.Reads.AccessOfUser(ctx, p.OrganizationID, userID)
 }
 
-// ID is the resolver for Access.id: "spaceId:userId".
-func (accessResolver) ID(_ context.Context, obj *readmodels.Access) (string, error) {
-	return obj.SpaceID + ":" + obj.UserID, nil
-}
-
 // User is the resolver for Access.user.
 func (r accessResolver) User(ctx context.Context, obj *readmodels.Access) (*readmodels.User, error) {
 	return userLoader(ctx, r.Resolver, obj.UserID)
@@ -151,8 +147,17 @@ func (r mutationResolver) RemoveSpaceMember(ctx context.Context, input generated
 
 // EnableSpaceModels is the resolver for the enableSpaceModels field.
 func (r mutationResolver) EnableSpaceModels(ctx context.Context, input generated.EnableSpaceModelsInput) (*generated.MutationResult, error) {
-	models := make([]domain.ModelID, len(input.ModelIds))
-	for i, id := range input.ModelIds {
+	ids := input.Models
+	switch {
+	case ids != nil && input.ModelIds != nil && !slices.Equal(ids, input.ModelIds):
+		return nil, domain.E(domain.KindInvalid, "graphql.enableSpaceModels", "models and modelIds differ; give models only")
+	case ids == nil && input.ModelIds == nil:
+		return nil, domain.E(domain.KindInvalid, "graphql.enableSpaceModels", "models is required")
+	case ids == nil:
+		ids = input.ModelIds
+	}
+	models := make([]domain.ModelID, len(ids))
+	for i, id := range ids {
 		models[i] = domain.ModelID(id)
 	}
 	return run(ctx, r.App.EnableSpaceModels, func(m commands.Meta) commands.EnableSpaceModels {

@@ -82,7 +82,8 @@ func (r mutationResolver) SetPassword(ctx context.Context, input generated.SetPa
 	if err != nil {
 		return nil, err
 	}
-	return &generated.SetPasswordPayload{ID: res.ID}, nil
+	at := position(res.Position)
+	return &generated.SetPasswordPayload{ID: res.ID, Position: &at}, nil
 }
 
 // InviteUser is the resolver for the inviteUser field.

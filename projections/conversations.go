@@ -26,6 +26,10 @@ type (
 		InReplyTo      string          `json:"inReplyTo"`
 		Text           string          `json:"text"`
 		Excerpts       json.RawMessage `json:"excerpts"`
+		// SentAt (a message) or RecordedAt (a reply) is the time the event records, which
+		// sendMessage also returns; the append's metadata time is used when neither is set.
+		SentAt     time.Time `json:"sentAt"`
+		RecordedAt time.Time `json:"recordedAt"`
 	}
 )
 
@@ -59,6 +63,11 @@ func (p *ReadModel) applyConversations(ctx context.Context, tx pgx.Tx, ev engine
 		}
 		if len(e.Excerpts) == 0 || string(e.Excerpts) == "null" {
 			e.Excerpts = json.RawMessage("[]")
+		}
+		for _, t := range []time.Time{e.SentAt, e.RecordedAt} {
+			if !t.IsZero() {
+				at = t
+			}
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO messages (conversation_id, message_id, organization_id, space_id, role,
 				author_id, in_reply_to, text, excerpts, sent_at, position)

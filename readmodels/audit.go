@@ -389,3 +389,38 @@ func (r *Reader) Search(ctx context.Context, orgID, spaceID, query string, limit
 	}
 	return hits, err
 }
+
+// APIKeyVisibleTo returns one API key of the organisation as APIKeysVisibleTo would list it
+// to userID: any key for an active Admin, only their own for anyone else; nil otherwise.
+func (r *Reader) APIKeyVisibleTo(ctx context.Context, orgID, userID, keyID string) (*APIKey, error) {
+	const op = "readmodels.APIKeyVisibleTo"
+	role, active, err := r.OrgRole(ctx, orgID, userID)
+	if err != nil {
+		return nil, err
+	}
+	owner := userID
+	if active && role == domain.OrgRoleAdmin {
+		owner = ""
+	}
+	rows, err := r.pool.Query(ctx, `SELECT key_id, organization_id, prefix, owner_kind, owner_id, upper(state),
+			created_at, last_used_at, revoked_at
+		FROM api_keys WHERE organization_id = $1 AND ($2 = '' OR owner_id = $2) AND key_id = $3`, orgID, owner, keyID)
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[APIKey])
+	if err != nil || len(out) == 0 {
+		return nil, pgErr(op, err)
+	}
+	return &out[0], nil
+}
+
+// EventOfOrganization reports whether the audit log holds the event eventID as one of the
+// organisation's (false for another organisation's event, an unknown one, or one past audit
+// retention).
+func (r *Reader) EventOfOrganization(ctx context.Context, orgID, eventID string) (bool, error) {
+	var n int
+	found, err := one(ctx, r.pool, "readmodels.EventOfOrganization",
+		`SELECT 1 FROM audit_log WHERE event_id = $1 AND organization_id = $2`, []any{eventID, orgID}, &n)
+	return found, err
+}

@@ -284,12 +284,28 @@ func (r *Reader) LastMessagePosition(ctx context.Context, orgID, conversationID 
 	return last, err
 }
 
+// Message returns one message of the organisation by id, its text decrypted; nil when there
+// is none. Whoever asks must own its conversation: the caller checks.
+func (r *Reader) Message(ctx context.Context, orgID, messageID string) (*Message, error) {
+	ms, err := r.scanMessages(ctx, "readmodels.Message", `SELECT message_id, conversation_id, role, author_id, coalesce(in_reply_to, ''),
+			text, excerpts, sent_at, position
+		FROM messages WHERE organization_id = $1 AND message_id = $2`, orgID, messageID)
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	return &ms[0], nil
+}
+
 // messages reads up to limit messages after a position, decrypting their text.
 func (r *Reader) messages(ctx context.Context, op, orgID, conversationID string, after int64, limit int) ([]Message, error) {
-	rows, err := r.pool.Query(ctx, `SELECT message_id, conversation_id, role, author_id, coalesce(in_reply_to, ''),
+	return r.scanMessages(ctx, op, `SELECT message_id, conversation_id, role, author_id, coalesce(in_reply_to, ''),
 			text, excerpts, sent_at, position
 		FROM messages WHERE organization_id = $1 AND conversation_id = $2 AND position > $3
 		ORDER BY position, message_id LIMIT $4`, orgID, conversationID, after, limit)
+}
+
+func (r *Reader) scanMessages(ctx context.Context, op, sql string, args ...any) ([]Message, error) {
+	rows, err := r.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, pgErr(op, err)
 	}

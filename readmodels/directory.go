@@ -3,6 +3,7 @@ package readmodels
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -260,9 +261,15 @@ func (r *Reader) Spaces(ctx context.Context, orgID, userID string, p Page) (Conn
 	if err != nil {
 		return Connection[MemberSpace]{}, err
 	}
-	after, err := decodeCursor("space", p.After)
+	// A cursor holds the space's id only: names are personal and erasable, so they stay out
+	// of cursors (which end up in logs and client caches). A cursor of the former layout
+	// ("space:" with the name) is still read.
+	afterID, err := decodeCursor("spaceid", p.After)
+	legacy := ""
 	if err != nil {
-		return Connection[MemberSpace]{}, err
+		if legacy, err = decodeCursor("space", p.After); err != nil {
+			return Connection[MemberSpace]{}, err
+		}
 	}
 	rows, err := r.pool.Query(ctx, memberSpaceQuery, orgID, userID)
 	if err != nil {
@@ -291,14 +298,22 @@ func (r *Reader) Spaces(ctx context.Context, orgID, userID string, p Page) (Conn
 	}
 	sort.Slice(all, func(i, j int) bool { return key(all[i]) < key(all[j]) })
 	start := 0
-	if after != "" {
-		start = sort.Search(len(all), func(i int) bool { return key(all[i]) > after })
+	switch {
+	case afterID != "":
+		i := slices.IndexFunc(all, func(s MemberSpace) bool { return s.ID == afterID })
+		if i < 0 {
+			return Connection[MemberSpace]{}, domain.E(domain.KindInvalid, op,
+				"after names a space the caller no longer sees; list the spaces from the start")
+		}
+		start = i + 1
+	case legacy != "":
+		start = sort.Search(len(all), func(i int) bool { return key(all[i]) > legacy })
 	}
 	all = all[start:]
 	if len(all) > limit+1 {
 		all = all[:limit+1]
 	}
-	return connection(all, limit, func(s MemberSpace) string { return encodeCursor("space", key(s)) }), nil
+	return connection(all, limit, func(s MemberSpace) string { return encodeCursor("spaceid", s.ID) }), nil
 }
 
 // Members returns the members of spaces of the organisation with their users, in one query,

@@ -115,7 +115,15 @@ type PageInfo struct {
 	HasNextPage bool
 	// EndCursor is the cursor of the last edge, "" for an empty page.
 	EndCursor string
+	// HasPreviousPage is false: connections page forward only, as Relay allows.
+	HasPreviousPage bool
+	// StartCursor is the cursor of the first edge, "" for an empty page.
+	StartCursor string
 }
+
+// Node is any object the API can fetch by its global id (GraphQL's Node interface): a
+// read model's row.
+type Node interface{}
 
 // Edge is one item of a connection with its cursor.
 type Edge[T any] struct {
@@ -140,10 +148,17 @@ func connection[T any](items []T, limit int, cursor func(T) string) Connection[T
 		c.Edges = append(c.Edges, Edge[T]{Cursor: cursor(it), Node: it})
 	}
 	if n := len(c.Edges); n > 0 {
-		c.PageInfo.EndCursor = c.Edges[n-1].Cursor
+		c.PageInfo.StartCursor, c.PageInfo.EndCursor = c.Edges[0].Cursor, c.Edges[n-1].Cursor
 	}
 	return c
 }
+
+// EncodeCursor returns the opaque cursor of a list's item: kind names the list, key the item
+// (never anything personal or erasable).
+func EncodeCursor(kind, key string) string { return encodeCursor(kind, key) }
+
+// DecodeCursor returns the key of a cursor of the list kind; KindInvalid for any other.
+func DecodeCursor(kind, cursor string) (string, error) { return decodeCursor(kind, cursor) }
 
 // Cursors are base64url of "<kind>:<key>", so a cursor of one list is refused by another.
 func encodeCursor(kind, key string) string {
@@ -210,6 +225,10 @@ func one(ctx context.Context, pool *pgxpool.Pool, op, sql string, args []any, de
 type (
 	// SpaceConnection is a page of spaces with the caller's role.
 	SpaceConnection = Connection[MemberSpace]
+	// AccessConnection is a page of accesses.
+	AccessConnection = Connection[Access]
+	// AccessEdge is an access in a connection.
+	AccessEdge = Edge[Access]
 	// SpaceEdge is a space in a SpaceConnection.
 	SpaceEdge = Edge[MemberSpace]
 	// AssistantConnection is a page of assistants.

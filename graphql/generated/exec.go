@@ -35,17 +35,22 @@ type ResolverRoot interface {
 	Assistant() AssistantResolver
 	AuditEntry() AuditEntryResolver
 	Conversation() ConversationResolver
+	CreateApiKeyPayload() CreateApiKeyPayloadResolver
 	Document() DocumentResolver
 	Excerpt() ExcerptResolver
 	Message() MessageResolver
 	ModelInvocation() ModelInvocationResolver
 	Mutation() MutationResolver
+	MutationResult() MutationResultResolver
 	Organization() OrganizationResolver
 	OrganizationSettings() OrganizationSettingsResolver
 	PageInfo() PageInfoResolver
 	Query() QueryResolver
+	SetPasswordPayload() SetPasswordPayloadResolver
 	Space() SpaceResolver
+	SpaceMember() SpaceMemberResolver
 	Subscription() SubscriptionResolver
+	AllowedModelInput() AllowedModelInputResolver
 }
 
 type DirectiveRoot struct {
@@ -60,6 +65,16 @@ type ComplexityRoot struct {
 		SpaceID func(childComplexity int) int
 		User    func(childComplexity int) int
 		UserID  func(childComplexity int) int
+	}
+
+	AccessConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AccessEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	AllowedModel struct {
@@ -184,6 +199,13 @@ type ComplexityRoot struct {
 		SecondsLeft func(childComplexity int) int
 	}
 
+	Chunk struct {
+		ChunkID    func(childComplexity int) int
+		ChunkIndex func(childComplexity int) int
+		DocumentID func(childComplexity int) int
+		Text       func(childComplexity int) int
+	}
+
 	ConfiguredIdentityProvider struct {
 		AcceptedACR func(childComplexity int) int
 		AllowedAMR  func(childComplexity int) int
@@ -201,6 +223,7 @@ type ComplexityRoot struct {
 	}
 
 	CreateApiKeyPayload struct {
+		APIKey   func(childComplexity int) int
 		ID       func(childComplexity int) int
 		Position func(childComplexity int) int
 		Prefix   func(childComplexity int) int
@@ -372,6 +395,7 @@ type ComplexityRoot struct {
 
 	MutationResult struct {
 		ID       func(childComplexity int) int
+		Node     func(childComplexity int) int
 		Position func(childComplexity int) int
 	}
 
@@ -393,6 +417,7 @@ type ComplexityRoot struct {
 		MFARequired                 func(childComplexity int) int
 		ModelPayloadRetentionDays   func(childComplexity int) int
 		Models                      func(childComplexity int) int
+		Password                    func(childComplexity int) int
 		PasswordMinLength           func(childComplexity int) int
 		SessionIdleTimeoutMinutes   func(childComplexity int) int
 	}
@@ -404,33 +429,49 @@ type ComplexityRoot struct {
 	}
 
 	PageInfo struct {
-		EndCursor   func(childComplexity int) int
-		HasNextPage func(childComplexity int) int
+		EndCursor       func(childComplexity int) int
+		HasNextPage     func(childComplexity int) int
+		HasPreviousPage func(childComplexity int) int
+		StartCursor     func(childComplexity int) int
+	}
+
+	PasswordPolicy struct {
+		HistoryEntries func(childComplexity int) int
+		MaxAgeDays     func(childComplexity int) int
+		MinLength      func(childComplexity int) int
+		RequireDigit   func(childComplexity int) int
+		RequireSymbol  func(childComplexity int) int
+		RequireUpper   func(childComplexity int) int
 	}
 
 	Query struct {
-		APIKeys              func(childComplexity int, first *int, after *string, consistentAt *string) int
-		AccessOf             func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
-		Assistant            func(childComplexity int, id string, asOf *time.Time) int
-		Assistants           func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		AuditExportJob       func(childComplexity int, id string) int
-		AuditIntegrity       func(childComplexity int) int
-		AuditLog             func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
-		AuditProof           func(childComplexity int, eventID string) int
-		AuditSession         func(childComplexity int) int
-		Conversation         func(childComplexity int, id string, consistentAt *string) int
-		Document             func(childComplexity int, id string, consistentAt *string) int
-		Documents            func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		EvidenceExport       func(childComplexity int, id string) int
-		Me                   func(childComplexity int, consistentAt *string) int
-		ModelInvocations     func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
-		Organization         func(childComplexity int, consistentAt *string) int
-		OrganizationSettings func(childComplexity int, asOf *time.Time) int
-		Search               func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
-		Space                func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
-		Spaces               func(childComplexity int, first *int, after *string, consistentAt *string) int
-		Version              func(childComplexity int) int
-		WhoCanAccess         func(childComplexity int, spaceID string, consistentAt *string, asOf *time.Time) int
+		APIKeys                func(childComplexity int, first *int, after *string, consistentAt *string) int
+		AccessOf               func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
+		AccessOfConnection     func(childComplexity int, userID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
+		Assistant              func(childComplexity int, id string, asOf *time.Time) int
+		Assistants             func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		AuditExportJob         func(childComplexity int, id string) int
+		AuditIntegrity         func(childComplexity int) int
+		AuditLog               func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
+		AuditProof             func(childComplexity int, eventID string) int
+		AuditSession           func(childComplexity int) int
+		Conversation           func(childComplexity int, id string, consistentAt *string) int
+		Document               func(childComplexity int, id string, consistentAt *string) int
+		Documents              func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		EvidenceExport         func(childComplexity int, id string) int
+		Me                     func(childComplexity int, consistentAt *string) int
+		ModelInvocations       func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
+		Node                   func(childComplexity int, id string) int
+		Nodes                  func(childComplexity int, ids []string) int
+		Organization           func(childComplexity int, consistentAt *string) int
+		OrganizationSettings   func(childComplexity int, asOf *time.Time) int
+		Search                 func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
+		SearchConnection       func(childComplexity int, spaceID string, query string, first *int, after *string, consistentAt *string) int
+		Space                  func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
+		Spaces                 func(childComplexity int, first *int, after *string, consistentAt *string) int
+		Version                func(childComplexity int) int
+		WhoCanAccess           func(childComplexity int, spaceID string, consistentAt *string, asOf *time.Time) int
+		WhoCanAccessConnection func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
 	}
 
 	ReplyDelta struct {
@@ -439,6 +480,17 @@ type ComplexityRoot struct {
 		Done           func(childComplexity int) int
 		Error          func(childComplexity int) int
 		MessageID      func(childComplexity int) int
+	}
+
+	SearchConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	SearchEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+		Score  func(childComplexity int) int
 	}
 
 	SearchHit struct {
@@ -456,16 +508,19 @@ type ComplexityRoot struct {
 	}
 
 	SetPasswordPayload struct {
-		ID func(childComplexity int) int
+		ID       func(childComplexity int) int
+		Position func(childComplexity int) int
+		User     func(childComplexity int) int
 	}
 
 	Space struct {
-		Classification func(childComplexity int) int
-		ID             func(childComplexity int) int
-		Members        func(childComplexity int) int
-		Models         func(childComplexity int) int
-		Name           func(childComplexity int) int
-		Role           func(childComplexity int) int
+		Classification   func(childComplexity int) int
+		ID               func(childComplexity int) int
+		MemberConnection func(childComplexity int, first *int, after *string) int
+		Members          func(childComplexity int) int
+		Models           func(childComplexity int) int
+		Name             func(childComplexity int) int
+		Role             func(childComplexity int) int
 	}
 
 	SpaceConnection struct {
@@ -479,9 +534,11 @@ type ComplexityRoot struct {
 	}
 
 	SpaceMember struct {
-		Role   func(childComplexity int) int
-		User   func(childComplexity int) int
-		UserID func(childComplexity int) int
+		AccessID func(childComplexity int) int
+		Role     func(childComplexity int) int
+		SpaceID  func(childComplexity int) int
+		User     func(childComplexity int) int
+		UserID   func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -522,6 +579,9 @@ type AuditEntryResolver interface {
 }
 type ConversationResolver interface {
 	Messages(ctx context.Context, obj *readmodels.Conversation, first *int, after *string) (*readmodels.Connection[readmodels.Message], error)
+}
+type CreateApiKeyPayloadResolver interface {
+	APIKey(ctx context.Context, obj *CreateAPIKeyPayload) (*readmodels.APIKey, error)
 }
 type DocumentResolver interface {
 	Content(ctx context.Context, obj *readmodels.Document) (*string, error)
@@ -572,6 +632,9 @@ type MutationResolver interface {
 	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string, background *bool) (*AuditExport, error)
 	ExportEvidence(ctx context.Context, from time.Time, to time.Time, withNames *bool) (*EvidenceExport, error)
 }
+type MutationResultResolver interface {
+	Node(ctx context.Context, obj *MutationResult) (readmodels.Node, error)
+}
 type OrganizationResolver interface {
 	IdentityProviders(ctx context.Context, obj *readmodels.Organization) ([]readmodels.IdentityProvider, error)
 }
@@ -583,9 +646,13 @@ type OrganizationSettingsResolver interface {
 }
 type PageInfoResolver interface {
 	EndCursor(ctx context.Context, obj *readmodels.PageInfo) (*string, error)
+
+	StartCursor(ctx context.Context, obj *readmodels.PageInfo) (*string, error)
 }
 type QueryResolver interface {
 	Version(ctx context.Context) (string, error)
+	Node(ctx context.Context, id string) (readmodels.Node, error)
+	Nodes(ctx context.Context, ids []string) ([]readmodels.Node, error)
 	Me(ctx context.Context, consistentAt *string) (*readmodels.User, error)
 	Organization(ctx context.Context, consistentAt *string) (*readmodels.Organization, error)
 	Spaces(ctx context.Context, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.MemberSpace], error)
@@ -595,8 +662,11 @@ type QueryResolver interface {
 	Document(ctx context.Context, id string, consistentAt *string) (*readmodels.Document, error)
 	Conversation(ctx context.Context, id string, consistentAt *string) (*readmodels.Conversation, error)
 	Search(ctx context.Context, spaceID string, query string, limit *int, consistentAt *string) ([]readmodels.SearchHit, error)
+	SearchConnection(ctx context.Context, spaceID string, query string, first *int, after *string, consistentAt *string) (*SearchConnection, error)
 	WhoCanAccess(ctx context.Context, spaceID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error)
+	WhoCanAccessConnection(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string, asOf *time.Time) (*readmodels.Connection[readmodels.Access], error)
 	AccessOf(ctx context.Context, userID string, consistentAt *string, asOf *time.Time) ([]readmodels.Access, error)
+	AccessOfConnection(ctx context.Context, userID string, first *int, after *string, consistentAt *string, asOf *time.Time) (*readmodels.Connection[readmodels.Access], error)
 	OrganizationSettings(ctx context.Context, asOf *time.Time) (*history.Settings, error)
 	Assistant(ctx context.Context, id string, asOf *time.Time) (*readmodels.Assistant, error)
 	AuditLog(ctx context.Context, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.AuditEntry], error)
@@ -608,13 +678,25 @@ type QueryResolver interface {
 	AuditExportJob(ctx context.Context, id string) (*AuditExportJob, error)
 	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
 }
+type SetPasswordPayloadResolver interface {
+	User(ctx context.Context, obj *SetPasswordPayload) (*readmodels.User, error)
+}
 type SpaceResolver interface {
 	Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error)
+	MemberConnection(ctx context.Context, obj *readmodels.MemberSpace, first *int, after *string) (*readmodels.Connection[readmodels.Access], error)
+}
+type SpaceMemberResolver interface {
+	AccessID(ctx context.Context, obj *readmodels.SpaceMember) (string, error)
 }
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID string) (<-chan *readmodels.Message, error)
 	AuditEvents(ctx context.Context) (<-chan *readmodels.AuditEntry, error)
 	ReplyStream(ctx context.Context, conversationID string) (<-chan *ReplyDelta, error)
+}
+
+type AllowedModelInputResolver interface {
+	ID(ctx context.Context, obj *domain.AllowedModel, data *string) error
+	ModelID(ctx context.Context, obj *domain.AllowedModel, data *string) error
 }
 
 type executableSchema graphql.ExecutableSchemaState[ResolverRoot, DirectiveRoot, ComplexityRoot]
@@ -661,6 +743,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Access.UserID(childComplexity), true
+
+	case "AccessConnection.edges":
+		if e.ComplexityRoot.AccessConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessConnection.Edges(childComplexity), true
+	case "AccessConnection.pageInfo":
+		if e.ComplexityRoot.AccessConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessConnection.PageInfo(childComplexity), true
+
+	case "AccessEdge.cursor":
+		if e.ComplexityRoot.AccessEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEdge.Cursor(childComplexity), true
+	case "AccessEdge.node":
+		if e.ComplexityRoot.AccessEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEdge.Node(childComplexity), true
 
 	case "AllowedModel.endpoint":
 		if e.ComplexityRoot.AllowedModel.Endpoint == nil {
@@ -1139,6 +1247,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditSession.SecondsLeft(childComplexity), true
 
+	case "Chunk.id":
+		if e.ComplexityRoot.Chunk.ChunkID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.ChunkID(childComplexity), true
+	case "Chunk.chunkIndex":
+		if e.ComplexityRoot.Chunk.ChunkIndex == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.ChunkIndex(childComplexity), true
+	case "Chunk.documentId":
+		if e.ComplexityRoot.Chunk.DocumentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.DocumentID(childComplexity), true
+	case "Chunk.text":
+		if e.ComplexityRoot.Chunk.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Chunk.Text(childComplexity), true
+
 	case "ConfiguredIdentityProvider.acceptedAcr":
 		if e.ComplexityRoot.ConfiguredIdentityProvider.AcceptedACR == nil {
 			break
@@ -1206,6 +1339,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Conversation.StartedBy(childComplexity), true
 
+	case "CreateApiKeyPayload.apiKey":
+		if e.ComplexityRoot.CreateApiKeyPayload.APIKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateApiKeyPayload.APIKey(childComplexity), true
 	case "CreateApiKeyPayload.id":
 		if e.ComplexityRoot.CreateApiKeyPayload.ID == nil {
 			break
@@ -2066,6 +2205,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MutationResult.ID(childComplexity), true
+	case "MutationResult.node":
+		if e.ComplexityRoot.MutationResult.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MutationResult.Node(childComplexity), true
 	case "MutationResult.position":
 		if e.ComplexityRoot.MutationResult.Position == nil {
 			break
@@ -2158,6 +2303,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.Models(childComplexity), true
+	case "OrganizationSettings.passwordPolicy":
+		if e.ComplexityRoot.OrganizationSettings.Password == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettings.Password(childComplexity), true
 	case "OrganizationSettings.passwordMinLength":
 		if e.ComplexityRoot.OrganizationSettings.PasswordMinLength == nil {
 			break
@@ -2202,6 +2353,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+	case "PageInfo.hasPreviousPage":
+		if e.ComplexityRoot.PageInfo.HasPreviousPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.HasPreviousPage(childComplexity), true
+	case "PageInfo.startCursor":
+		if e.ComplexityRoot.PageInfo.StartCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
+
+	case "PasswordPolicy.historyEntries":
+		if e.ComplexityRoot.PasswordPolicy.HistoryEntries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.HistoryEntries(childComplexity), true
+	case "PasswordPolicy.maxAgeDays":
+		if e.ComplexityRoot.PasswordPolicy.MaxAgeDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.MaxAgeDays(childComplexity), true
+	case "PasswordPolicy.minLength":
+		if e.ComplexityRoot.PasswordPolicy.MinLength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.MinLength(childComplexity), true
+	case "PasswordPolicy.requireDigit":
+		if e.ComplexityRoot.PasswordPolicy.RequireDigit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireDigit(childComplexity), true
+	case "PasswordPolicy.requireSymbol":
+		if e.ComplexityRoot.PasswordPolicy.RequireSymbol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireSymbol(childComplexity), true
+	case "PasswordPolicy.requireUpper":
+		if e.ComplexityRoot.PasswordPolicy.RequireUpper == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireUpper(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -2225,6 +2425,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AccessOf(childComplexity, args["userId"].(string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
+	case "Query.accessOfConnection":
+		if e.ComplexityRoot.Query.AccessOfConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accessOfConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AccessOfConnection(childComplexity, args["userId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
 	case "Query.assistant":
 		if e.ComplexityRoot.Query.Assistant == nil {
 			break
@@ -2359,6 +2570,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ModelInvocations(childComplexity, args["filter"].(*ModelInvocationFilter), args["justification"].(*string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.node":
+		if e.ComplexityRoot.Query.Node == nil {
+			break
+		}
+
+		args, err := ec.field_Query_node_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Node(childComplexity, args["id"].(string)), true
+	case "Query.nodes":
+		if e.ComplexityRoot.Query.Nodes == nil {
+			break
+		}
+
+		args, err := ec.field_Query_nodes_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
 	case "Query.organization":
 		if e.ComplexityRoot.Query.Organization == nil {
 			break
@@ -2392,6 +2625,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Search(childComplexity, args["spaceId"].(string), args["query"].(string), args["limit"].(*int), args["consistentAt"].(*string)), true
+	case "Query.searchConnection":
+		if e.ComplexityRoot.Query.SearchConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_searchConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SearchConnection(childComplexity, args["spaceId"].(string), args["query"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
 	case "Query.space":
 		if e.ComplexityRoot.Query.Space == nil {
 			break
@@ -2431,6 +2675,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WhoCanAccess(childComplexity, args["spaceId"].(string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
+	case "Query.whoCanAccessConnection":
+		if e.ComplexityRoot.Query.WhoCanAccessConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Query_whoCanAccessConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WhoCanAccessConnection(childComplexity, args["spaceId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string), args["asOf"].(*time.Time)), true
 
 	case "ReplyDelta.conversationId":
 		if e.ComplexityRoot.ReplyDelta.ConversationID == nil {
@@ -2463,7 +2718,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ReplyDelta.MessageID(childComplexity), true
 
-	case "SearchHit.id":
+	case "SearchConnection.edges":
+		if e.ComplexityRoot.SearchConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchConnection.Edges(childComplexity), true
+	case "SearchConnection.pageInfo":
+		if e.ComplexityRoot.SearchConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchConnection.PageInfo(childComplexity), true
+
+	case "SearchEdge.cursor":
+		if e.ComplexityRoot.SearchEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Cursor(childComplexity), true
+	case "SearchEdge.node":
+		if e.ComplexityRoot.SearchEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Node(childComplexity), true
+	case "SearchEdge.score":
+		if e.ComplexityRoot.SearchEdge.Score == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchEdge.Score(childComplexity), true
+
+	case "SearchHit.id", "SearchHit.chunkId":
 		if e.ComplexityRoot.SearchHit.ChunkID == nil {
 			break
 		}
@@ -2519,6 +2806,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SetPasswordPayload.ID(childComplexity), true
+	case "SetPasswordPayload.position":
+		if e.ComplexityRoot.SetPasswordPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetPasswordPayload.Position(childComplexity), true
+	case "SetPasswordPayload.user":
+		if e.ComplexityRoot.SetPasswordPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetPasswordPayload.User(childComplexity), true
 
 	case "Space.classification":
 		if e.ComplexityRoot.Space.Classification == nil {
@@ -2532,6 +2831,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Space.ID(childComplexity), true
+	case "Space.memberConnection":
+		if e.ComplexityRoot.Space.MemberConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Space_memberConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Space.MemberConnection(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Space.members":
 		if e.ComplexityRoot.Space.Members == nil {
 			break
@@ -2583,19 +2893,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SpaceEdge.Node(childComplexity), true
 
+	case "SpaceMember.accessId":
+		if e.ComplexityRoot.SpaceMember.AccessID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMember.AccessID(childComplexity), true
 	case "SpaceMember.role":
 		if e.ComplexityRoot.SpaceMember.Role == nil {
 			break
 		}
 
 		return e.ComplexityRoot.SpaceMember.Role(childComplexity), true
+	case "SpaceMember.spaceId":
+		if e.ComplexityRoot.SpaceMember.SpaceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SpaceMember.SpaceID(childComplexity), true
 	case "SpaceMember.user":
 		if e.ComplexityRoot.SpaceMember.User == nil {
 			break
 		}
 
 		return e.ComplexityRoot.SpaceMember.User(childComplexity), true
-	case "SpaceMember.id":
+	case "SpaceMember.id", "SpaceMember.userId":
 		if e.ComplexityRoot.SpaceMember.UserID == nil {
 			break
 		}
@@ -2846,18 +3168,27 @@ enum SpaceRole {
 
 "What an erasure order erases."
 enum ErasureSubjectType {
+  "A user: their account, name and e-mail address."
   USER
+  "A document: its content, title and search index entries."
   DOCUMENT
+  "A conversation: its messages."
   CONVERSATION
+  "A space: its name and everything in it."
   SPACE
+  "The organisation: everything it holds."
   ORGANIZATION
 }
 
 "Where a model is hosted."
 enum Region {
+  "Sweden."
   SE
+  "The European Union (outside Sweden)."
   EU
+  "The United States."
   US
+  "The organisation's own premises."
   ONPREM
 }
 
@@ -2881,13 +3212,17 @@ enum MessageRole {
 
 "The state of an API key."
 enum ApiKeyState {
+  "The key authenticates its owner."
   ACTIVE
+  "The key was revoked and is refused."
   REVOKED
 }
 
 "Who owns an API key."
 enum ApiKeyOwnerKind {
+  "The key acts as a user."
   USER
+  "The key acts as an assistant (an integration's identity)."
   ASSISTANT
 }
 
@@ -2897,52 +3232,217 @@ type PageInfo {
   hasNextPage: Boolean!
   "The cursor of the last item of this page; pass it as ` + "`" + `after` + "`" + ` for the next page."
   endCursor: String
+  "Whether items precede this page. Arkiv pages forward only (` + "`" + `first` + "`" + `/` + "`" + `after` + "`" + `), so this is always false, as the Relay specification allows."
+  hasPreviousPage: Boolean!
+  "The cursor of the first item of this page; null for an empty page."
+  startCursor: String
 }
 
+"""
+An object with a global id. Ids are opaque: a client compares them and passes them back, and
+never parses them. Each is unique across every type of the API and stable, so a normalising
+cache (Apollo, Relay, urql) may key objects by it.
+"""
+interface Node {
+  "The object's global id, accepted by ` + "`" + `node(id:)` + "`" + `."
+  id: ID!
+}
+
+"What can be read. Fields take ` + "`" + `consistentAt` + "`" + ` to read a mutation's own writes."
 type Query {
   "The server's version."
   version: String!
+  """
+  The object with this global id, under exactly the authorisation of the field that returns it
+  otherwise (a space for its members, a conversation for its owner, an access for Admins…);
+  null when it does not exist or the caller may not see it. Audit entries and model
+  invocations are no nodes: reading them needs a justification.
+  """
+  node("A global id, as ` + "`" + `Node.id` + "`" + ` returns it." id: ID!): Node @authenticated
+  "The objects with these global ids (at most 100), in order; each as ` + "`" + `node(id:)` + "`" + ` returns it."
+  nodes("Global ids, as ` + "`" + `Node.id` + "`" + ` returns them." ids: [ID!]!): [Node]! @authenticated
   "The caller."
-  me(consistentAt: String): User! @authenticated
+  me(
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): User! @authenticated
   "The caller's organisation."
-  organization(consistentAt: String): Organization! @authenticated
+  organization(
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): Organization! @authenticated
   "The spaces of the caller's organisation the caller is a member of, by name."
-  spaces(first: Int = 20, after: String, consistentAt: String): SpaceConnection! @authenticated
+  spaces(
+    "How many items to return, 1 to 100."
+    first: Int = 20
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): SpaceConnection! @authenticated
   """
   A space the caller is a member of; null otherwise. With asOf (Admins): the space as it was
   then — classification, models, members and roles, folded from the organisation's events,
   never the read models (name null) — whether or not the caller is a member; recorded.
   """
-  space(id: ID!, consistentAt: String, asOf: Time): Space @authenticated
+  space(
+    "The space."
+    id: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): Space @authenticated
   "The assistants of a space the caller is a member of (empty otherwise)."
-  assistants(spaceId: ID!, first: Int = 50, after: String, consistentAt: String): AssistantConnection! @authenticated
+  assistants(
+    "The space."
+    spaceId: ID!
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): AssistantConnection! @authenticated
   "The documents of a space the caller is a member of (empty otherwise), without their content."
-  documents(spaceId: ID!, first: Int = 50, after: String, consistentAt: String): DocumentConnection! @authenticated
+  documents(
+    "The space."
+    spaceId: ID!
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): DocumentConnection! @authenticated
   """
   A document of a space the caller is a member of; null otherwise. Selecting ` + "`" + `content` + "`" + `
   decrypts it and appends a document-viewed access event.
   """
-  document(id: ID!, consistentAt: String): Document @authenticated
+  document(
+    "The document."
+    id: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): Document @authenticated
   "A conversation the caller owns; null otherwise."
-  conversation(id: ID!, consistentAt: String): Conversation @authenticated
+  conversation(
+    "The conversation."
+    id: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): Conversation @authenticated
   "Hybrid (keyword and vector) search over a space the caller is a member of."
-  search(spaceId: ID!, query: String!, limit: Int = 10, consistentAt: String): [SearchHit!]! @authenticated
+  search(
+    "The space to search."
+    spaceId: ID!
+    "The words to look for (keyword and semantic match)."
+    query: String!
+    "How many hits to return, 1 to 50."
+    limit: Int = 10
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): [SearchHit!]! @authenticated @deprecated(reason: "use searchConnection: its chunks keep one identity across queries and the score is on the edge")
+  """
+  Hybrid (keyword and vector) search over a space the caller is a member of, best match first
+  (at most 50 matches over all pages); empty for any other space. Each edge carries the
+  match's score for this query; its node is the matching chunk of a document. Recorded like
+  a document read.
+  """
+  searchConnection(
+    "The space to search."
+    spaceId: ID!
+    "The words to look for (keyword and semantic match)."
+    query: String!
+    "How many matches to return, 1 to 50."
+    first: Int = 10
+    "The cursor of the last match of the previous page."
+    after: String
+    "A mutation's position to read at or after."
+    consistentAt: String
+  ): SearchConnection! @authenticated
   "Who can access a space of the organisation, and with which role; with asOf, who could then (folded from the events; recorded)."
-  whoCanAccess(spaceId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN])
+  whoCanAccess(
+    "The space."
+    spaceId: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use whoCanAccessConnection")
+  "Who can access a space of the organisation, by user id, as a connection; with asOf, who could then (folded from the events). Recorded like whoCanAccess."
+  whoCanAccessConnection(
+    "The space."
+    spaceId: ID!
+    "How many accesses to return, 1 to 100."
+    first: Int = 50
+    "The cursor of the last access of the previous page."
+    after: String
+    "A mutation's position to read at or after."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): AccessConnection! @hasOrgRole(roles: [ADMIN])
   "Which spaces a user of the organisation can access, and with which role; with asOf, which they could then (folded from the events; recorded)."
-  accessOf(userId: ID!, consistentAt: String, asOf: Time): [Access!]! @hasOrgRole(roles: [ADMIN])
+  accessOf(
+    "The user."
+    userId: ID!
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): [Access!]! @hasOrgRole(roles: [ADMIN]) @deprecated(reason: "use accessOfConnection")
+  "Which spaces a user of the organisation can access, by space id, as a connection; with asOf, which they could then (folded from the events). Recorded like accessOf."
+  accessOfConnection(
+    "The user."
+    userId: ID!
+    "How many accesses to return, 1 to 100."
+    first: Int = 50
+    "The cursor of the last access of the previous page."
+    after: String
+    "A mutation's position to read at or after."
+    consistentAt: String
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): AccessConnection! @hasOrgRole(roles: [ADMIN])
   "The organisation's settings and identity providers at asOf (default now), folded from its events; recorded."
-  organizationSettings(asOf: Time): OrganizationSettingsAsOf! @hasOrgRole(roles: [ADMIN])
+  organizationSettings(
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): OrganizationSettingsAsOf! @hasOrgRole(roles: [ADMIN])
   "An assistant of the organisation at asOf (default now), folded from its events (name and instructions null); null when it did not exist; recorded."
-  assistant(id: ID!, asOf: Time): Assistant @hasOrgRole(roles: [ADMIN])
+  assistant(
+    "The assistant."
+    id: ID!
+    "The instant to answer for; now when omitted."
+    asOf: Time
+  ): Assistant @hasOrgRole(roles: [ADMIN])
   """
   The organisation's audit log, newest first. Reading it is itself recorded, with the
   justification (10 to 500 characters), sealed; a justification opens an audit session of an
   hour (or continues the open one), and without one the read needs an open session.
   """
-  auditLog(filter: AuditFilter, justification: String, first: Int = 50, after: String, consistentAt: String): AuditConnection! @hasOrgRole(roles: [ADMIN])
+  auditLog(
+    "Which entries; all when omitted."
+    filter: AuditFilter
+    "Why the log is read (10 to 500 characters, sealed); opens an audit session of an hour."
+    justification: String
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): AuditConnection! @hasOrgRole(roles: [ADMIN])
   "The organisation's API keys (Admins) or the caller's own keys (everyone else). Never the secrets."
-  apiKeys(first: Int = 50, after: String, consistentAt: String): ApiKeyConnection! @authenticated
+  apiKeys(
+    "How many items to return, 1 to 100."
+    first: Int = 50
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): ApiKeyConnection! @authenticated
   """
   What was sent to models and what they answered (Admins), newest first: the model, where it
   is hosted, the excerpts sent, the exact request and the response (when the assistant logs
@@ -2950,7 +3450,18 @@ type Query {
   with the filter, and with the justification (10 to 500 characters, sealed) when given; as
   for auditLog, without one the read needs an open audit session.
   """
-  modelInvocations(filter: ModelInvocationFilter, justification: String, first: Int = 20, after: String, consistentAt: String): ModelInvocationConnection! @hasOrgRole(roles: [ADMIN])
+  modelInvocations(
+    "Which invocations; all when omitted."
+    filter: ModelInvocationFilter
+    "Why they are read (10 to 500 characters, sealed); opens an audit session of an hour."
+    justification: String
+    "How many items to return, 1 to 100."
+    first: Int = 20
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): ModelInvocationConnection! @hasOrgRole(roles: [ADMIN])
   """
   The verifiable log's state (Admins; the read is audited): the latest signed checkpoint, the
   verifier key, how many events no checkpoint covers yet, and the server's last verification.
@@ -2961,7 +3472,10 @@ type Query {
   layout (Admins; the read is audited). ` + "`" + `arkiv audit verify-proof FILE --key KEY` + "`" + ` checks it
   offline with nothing but the proof and the public key of ` + "`" + `auditIntegrity.publicKey` + "`" + `.
   """
-  auditProof(eventId: ID!): String! @hasOrgRole(roles: [ADMIN])
+  auditProof(
+    "The event to prove."
+    eventId: ID!
+  ): String! @hasOrgRole(roles: [ADMIN])
 }
 
 "The verifiable log: every event is a leaf of an RFC 6962 Merkle tree in $all order."
@@ -3002,13 +3516,17 @@ type LedgerVerification {
   failure: String
 }
 
+"What can be changed. Every change is an event in the log; payloads return its ` + "`" + `position` + "`" + `."
 type Mutation {
   """
   Logs in with a local account of the organisation and returns a session token, which
   expires after the organisation's idle timeout. Refused when the organisation requires MFA.
   Failed logins are rate limited and audited.
   """
-  login(input: LoginInput!): LoginPayload!
+  login(
+    "The operation's input."
+    input: LoginInput!
+  ): LoginPayload!
   "Ends the caller's session (session tokens only)."
   logout: LogoutPayload! @authenticated
   """
@@ -3016,18 +3534,36 @@ type Mutation {
   must change it at their next login), anyone for themselves (with the current password, or
   within five minutes of logging in). Recorded as user.password_set.v1.
   """
-  setPassword(input: SetPasswordInput!): SetPasswordPayload! @authenticated
+  setPassword(
+    "The operation's input."
+    input: SetPasswordInput!
+  ): SetPasswordPayload! @authenticated
 
   "Registers a user in the caller's organisation."
-  inviteUser(input: InviteUserInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  inviteUser(
+    "The operation's input."
+    input: InviteUserInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Gives a user an organisation role (a user has exactly one: this replaces it)."
-  grantOrgRole(input: GrantOrgRoleInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  grantOrgRole(
+    "The operation's input."
+    input: GrantOrgRoleInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Takes an organisation role from a user, who falls back to USER."
-  revokeOrgRole(input: RevokeOrgRoleInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  revokeOrgRole(
+    "The operation's input."
+    input: RevokeOrgRoleInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Deactivates a user: they can no longer act, and their keys stop working."
-  deactivateUser(input: DeactivateUserInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  deactivateUser(
+    "The operation's input."
+    input: DeactivateUserInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Replaces the organisation's settings."
-  updateOrganizationSettings(input: UpdateOrganizationSettingsInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  updateOrganizationSettings(
+    "The operation's input."
+    input: UpdateOrganizationSettingsInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   """
   Makes the organisation accept OIDC access tokens from an identity provider (Entra ID, Google
   Workspace, any provider with discovery): tokens whose ` + "`" + `iss` + "`" + ` is the issuer and whose ` + "`" + `aud` + "`" + `
@@ -3037,37 +3573,79 @@ type Mutation {
   organisation has configured is refused (CONFLICT) until it removes it. At most 20 per
   organisation.
   """
-  configureIdentityProvider(input: ConfigureIdentityProviderInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  configureIdentityProvider(
+    "The operation's input."
+    input: ConfigureIdentityProviderInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Stops accepting the tokens of an identity provider for an audience."
-  removeIdentityProvider(input: RemoveIdentityProviderInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  removeIdentityProvider(
+    "The operation's input."
+    input: RemoveIdentityProviderInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
 
   "Creates a space; the caller becomes its Admin."
-  createSpace(input: CreateSpaceInput!): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
+  createSpace(
+    "The operation's input."
+    input: CreateSpaceInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
   "Adds a user of the organisation to a space (space Admins; organisation Admins in any space)."
-  addSpaceMember(input: AddSpaceMemberInput!): MutationResult! @authenticated
+  addSpaceMember(
+    "The operation's input."
+    input: AddSpaceMemberInput!
+  ): MutationResult! @authenticated
   "Changes a member's role in a space (space Admins; organisation Admins in any space; only they change an organisation Admin's)."
-  changeSpaceRole(input: ChangeSpaceRoleInput!): MutationResult! @authenticated
+  changeSpaceRole(
+    "The operation's input."
+    input: ChangeSpaceRoleInput!
+  ): MutationResult! @authenticated
   "Removes a member from a space (space Admins; organisation Admins in any space; only they remove an organisation Admin)."
-  removeSpaceMember(input: RemoveSpaceMemberInput!): MutationResult! @authenticated
+  removeSpaceMember(
+    "The operation's input."
+    input: RemoveSpaceMemberInput!
+  ): MutationResult! @authenticated
   "Sets the models a space may use, from the organisation's allow-list (space Admins)."
-  enableSpaceModels(input: EnableSpaceModelsInput!): MutationResult! @authenticated
+  enableSpaceModels(
+    "The operation's input."
+    input: EnableSpaceModelsInput!
+  ): MutationResult! @authenticated
 
   "Creates an assistant in a space (Creators and Admins who are space Editors or Admins)."
-  createAssistant(input: CreateAssistantInput!): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
+  createAssistant(
+    "The operation's input."
+    input: CreateAssistantInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN, CREATOR])
   "Replaces an assistant's configuration (space Editors and Admins)."
-  updateAssistant(input: UpdateAssistantInput!): MutationResult! @authenticated
+  updateAssistant(
+    "The operation's input."
+    input: UpdateAssistantInput!
+  ): MutationResult! @authenticated
   "Deletes an assistant (space Admins); its conversations stay with their owners."
-  deleteAssistant(id: ID!): MutationResult! @authenticated
+  deleteAssistant(
+    "The assistant."
+    id: ID!
+  ): MutationResult! @authenticated
   "Deletes a space (space Admins): it is hidden from every member at once."
-  deleteSpace(id: ID!): MutationResult! @authenticated
+  deleteSpace(
+    "The space."
+    id: ID!
+  ): MutationResult! @authenticated
 
   "Ingests a text document into a space (space Editors and Admins)."
-  ingestDocument(input: IngestDocumentInput!): MutationResult! @authenticated
+  ingestDocument(
+    "The operation's input."
+    input: IngestDocumentInput!
+  ): MutationResult! @authenticated
   "Deletes a document (space Editors and Admins)."
-  deleteDocument(id: ID!): MutationResult! @authenticated
+  deleteDocument(
+    "The document."
+    id: ID!
+  ): MutationResult! @authenticated
 
   "Starts a conversation with an assistant of a space the caller is a member of."
-  startConversation(input: StartConversationInput!): MutationResult! @authenticated
+  startConversation(
+    "The operation's input."
+    input: StartConversationInput!
+  ): MutationResult! @authenticated
   """
   Sends a message in the caller's conversation and returns it with the assistant's reply. The
   question goes through the assistant's retrieval pipeline: excerpts of the space's documents
@@ -3076,34 +3654,62 @@ type Mutation {
   answer is UNAVAILABLE. Both are recorded. While the model answers, its tokens stream to
   ` + "`" + `replyStream` + "`" + ` subscribers of the conversation.
   """
-  sendMessage(input: SendMessageInput!): SendMessagePayload! @authenticated
+  sendMessage(
+    "The operation's input."
+    input: SendMessageInput!
+  ): SendMessagePayload! @authenticated
 
   "Creates an API key for a user of the organisation (the caller by default) and returns its secret, this once."
-  createApiKey(input: CreateApiKeyInput!): CreateApiKeyPayload! @hasOrgRole(roles: [ADMIN])
+  createApiKey(
+    "The operation's input."
+    input: CreateApiKeyInput!
+  ): CreateApiKeyPayload! @hasOrgRole(roles: [ADMIN])
   "Revokes an API key: it is refused from then on."
-  revokeApiKey(id: ID!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  revokeApiKey(
+    "The key."
+    id: ID!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
 
   """
   Orders the erasure of a subject: it disappears from every query at once and its keys are
   destroyed when the grace window ends, unless restored before.
   """
-  requestErasure(input: RequestErasureInput!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  requestErasure(
+    "The operation's input."
+    input: RequestErasureInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   "Restores a subject whose erasure is still within its grace window."
-  restoreErasure(id: ID!): MutationResult! @hasOrgRole(roles: [ADMIN])
+  restoreErasure(
+    "The erasure order (requestErasure's id)."
+    id: ID!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
   """
   Exports the audit log (pseudonymous), recorded with the justification; see AuditExport.
   Inline by default, up to 10,000 entries a call; with background: true the whole range is
   exported by a job on the server instead (any size): the answer's job says how far it is,
   auditExportJob(id) polls it, and once DONE its downloadUrl serves the file.
   """
-  exportAuditLog(filter: AuditFilter, format: AuditExportFormat!, justification: String!, after: String,
+  exportAuditLog(
+    "Which entries; all when omitted."
+    filter: AuditFilter
+    "The format of the export."
+    format: AuditExportFormat!
+    "Why the log is exported (10 to 500 characters, sealed)."
+    justification: String!
+    "The previous part's ` + "`" + `nextCursor` + "`" + `."
+    after: String
     "Export the whole range in the background and offer it as a download (default false: inline)."
-    background: Boolean = false): AuditExport! @hasOrgRole(roles: [ADMIN])
+    background: Boolean = false
+  ): AuditExport! @hasOrgRole(roles: [ADMIN])
 }
 
+"What streams over graphql-transport-ws (` + "`" + `/graphql` + "`" + `), authorised for the life of the socket."
 type Subscription {
   "The messages of a conversation the caller owns, as they are recorded."
-  messageAdded(conversationId: ID!): Message! @authenticated
+  messageAdded(
+    "The caller's conversation."
+    conversationId: ID!
+  ): Message! @authenticated
   "The organisation's audit stream, as entries are recorded."
   auditEvents: AuditEntry! @hasOrgRole(roles: [ADMIN])
   """
@@ -3113,11 +3719,15 @@ type Subscription {
   tokens fan out over NATS JetStream, so a subscription served by any replica receives the
   tokens of a ` + "`" + `sendMessage` + "`" + ` handled by another; a single process streams them in-process.
   """
-  replyStream(conversationId: ID!): ReplyDelta! @authenticated
+  replyStream(
+    "The caller's conversation."
+    conversationId: ID!
+  ): ReplyDelta! @authenticated
 }
 
 "A piece of an assistant's reply as the model generates it."
 type ReplyDelta {
+  "The conversation the reply belongs to."
   conversationId: ID!
   "The id the reply is recorded under; null on the last delta of an exchange that failed."
   messageId: ID
@@ -3135,6 +3745,14 @@ type MutationResult {
   id: ID!
   "The commit position of the mutation's last event; pass it as ` + "`" + `consistentAt` + "`" + ` to read it back."
   position: String!
+  """
+  The object created or changed, read once the read models have reached ` + "`" + `position` + "`" + `, so a
+  cache updates without a refetch: the space, assistant, document, conversation, user,
+  organisation or API key; for a member added or changed, their Access; for a member
+  removed, the space. Null when the object is gone (deleted, erased) or the caller may not
+  read it, exactly as ` + "`" + `node(id:)` + "`" + ` would answer.
+  """
+  node: Node
 }
 
 "Credentials of a local account."
@@ -3188,23 +3806,33 @@ input SetPasswordInput {
 type SetPasswordPayload {
   "The user's id."
   id: ID!
+  "The commit position of the password's event; pass it as ` + "`" + `consistentAt` + "`" + ` to read it back."
+  position: String
+  "The user whose password was set, as ` + "`" + `node(id:)` + "`" + ` returns it once the read models have reached position."
+  user: User
 }
 
 "A new user of the organisation."
 input InviteUserInput {
+  "The user's e-mail address, unique in the organisation."
   email: String!
+  "The user's name."
   name: String!
+  "The user's organisation role."
   role: OrgRole!
 }
 
 "An organisation role to give."
 input GrantOrgRoleInput {
+  "The user."
   userId: ID!
+  "The role to give."
   role: OrgRole!
 }
 
 "An organisation role to take away."
 input RevokeOrgRoleInput {
+  "The user."
   userId: ID!
   "The role to take; the user must have it."
   role: OrgRole!
@@ -3212,6 +3840,7 @@ input RevokeOrgRoleInput {
 
 "A user to deactivate."
 input DeactivateUserInput {
+  "The user to deactivate."
   userId: ID!
 }
 
@@ -3245,22 +3874,30 @@ input UpdateOrganizationSettingsInput {
 type OrganizationSettingsAsOf {
   "False before the organisation existed (or once erased); settings are then the defaults."
   exists: Boolean!
+  "The settings then (the defaults when exists is false)."
   settings: OrganizationSettings!
+  "The identity providers configured then."
   identityProviders: [ConfiguredIdentityProvider!]!
 }
 
 "An identity provider as configured (see IdentityProvider)."
 type ConfiguredIdentityProvider {
+  "The exact ` + "`" + `iss` + "`" + ` of the provider's tokens."
   issuer: String!
+  "The ` + "`" + `aud` + "`" + ` its tokens must contain."
   audience: String!
+  "The ` + "`" + `amr` + "`" + ` values accepted as multi-factor authentication; empty for the defaults."
   allowedAmr: [String!]!
+  "The ` + "`" + `acr` + "`" + ` values accepted as multi-factor authentication; empty for the default."
   acceptedAcr: [String!]!
 }
 
 "A model on the allow-list: an entry of the operator's model catalogue (ARKIV_MODEL_CATALOG), by id."
 input AllowedModelInput {
   "The catalogue entry's id."
-  id: String!
+  id: String @deprecated(reason: "use modelId (ID)")
+  "The catalogue entry's id; give this or id."
+  modelId: ID
   "Deprecated: the endpoint is the catalogue's; accepted only when it matches it."
   endpoint: String!
   "The catalogue's region of the entry; accepted only when it matches it."
@@ -3271,22 +3908,47 @@ input AllowedModelInput {
 
 "How long the audit log is kept."
 input AuditRetentionInput {
+  "A fixed period or CUSTOM."
   mode: AuditRetentionMode!
+  "The days for CUSTOM (7 or more); 30 or 90 with the fixed modes."
   days: Int!
+}
+
+"The organisation's password policy for local accounts."
+type PasswordPolicy {
+  "The shortest password accepted."
+  minLength: Int!
+  "Whether a password needs an upper-case letter."
+  requireUpper: Boolean!
+  "Whether a password needs a digit."
+  requireDigit: Boolean!
+  "Whether a password needs a symbol."
+  requireSymbol: Boolean!
+  "Days after which a password must be changed (0: never)."
+  maxAgeDays: Int!
+  "How many previous passwords may not be reused (0: any)."
+  historyEntries: Int!
 }
 
 "A password policy."
 input PasswordPolicyInput {
+  "The shortest password accepted."
   minLength: Int!
+  "Whether a password needs an upper-case letter."
   requireUpper: Boolean!
+  "Whether a password needs a digit."
   requireDigit: Boolean!
+  "Whether a password needs a symbol."
   requireSymbol: Boolean!
+  "Days after which a password must be changed (0: never)."
   maxAgeDays: Int!
+  "How many previous passwords may not be reused (0 to 24)."
   historyEntries: Int!
 }
 
 "A new space."
 input CreateSpaceInput {
+  "The space's name (encrypted; erased with the space)."
   name: String!
   "One of the organisation's classification levels."
   classification: String!
@@ -3294,37 +3956,54 @@ input CreateSpaceInput {
 
 "A new member of a space."
 input AddSpaceMemberInput {
+  "The space."
   spaceId: ID!
+  "The user of the organisation to add."
   userId: ID!
+  "Their role in the space."
   role: SpaceRole!
 }
 
 "A member's new role."
 input ChangeSpaceRoleInput {
+  "The space."
   spaceId: ID!
+  "The member."
   userId: ID!
+  "Their new role in the space."
   role: SpaceRole!
 }
 
 "A member to remove."
 input RemoveSpaceMemberInput {
+  "The space."
   spaceId: ID!
+  "The member to remove."
   userId: ID!
 }
 
 "The models a space may use."
 input EnableSpaceModelsInput {
+  "The space."
   spaceId: ID!
-  modelIds: [String!]!
+  "The models' ids, from the organisation's allow-list."
+  modelIds: [String!] @deprecated(reason: "use models (ID)")
+  "The models' ids, from the organisation's allow-list; give this or modelIds."
+  models: [ID!]
 }
 
 "A new assistant."
 input CreateAssistantInput {
+  "The space the assistant works in."
   spaceId: ID!
+  "The assistant's name."
   name: String!
+  "The assistant's instructions to its model."
   instructions: String!
   "A model enabled in the space."
-  modelId: String!
+  modelId: String @deprecated(reason: "use model (ID)")
+  "The id of a model enabled in the space; give this or modelId."
+  model: ID
   "Days messages are kept; 0 or omitted inherits the organisation's default."
   retentionDays: Int
   "Whether model requests and responses are recorded (sealed)."
@@ -3333,18 +4012,29 @@ input CreateAssistantInput {
 
 "An assistant's complete new configuration."
 input UpdateAssistantInput {
+  "The assistant."
   assistantId: ID!
+  "Its name."
   name: String!
+  "Its instructions to the model."
   instructions: String!
-  modelId: String!
+  "A model enabled in the space."
+  modelId: String @deprecated(reason: "use model (ID)")
+  "The id of a model enabled in the space; give this or modelId."
+  model: ID
+  "Days messages are kept; 0 or omitted inherits the organisation's default."
   retentionDays: Int
+  "Whether model requests and responses are recorded (sealed)."
   logModelPayloads: Boolean
 }
 
 "A text document to ingest."
 input IngestDocumentInput {
+  "The space."
   spaceId: ID!
+  "The document's title."
   title: String!
+  "The document's text (UTF-8)."
   content: String!
   "The content's media type; text/plain when omitted."
   contentType: String
@@ -3352,12 +4042,15 @@ input IngestDocumentInput {
 
 "A conversation to start."
 input StartConversationInput {
+  "The assistant to talk to."
   assistantId: ID!
 }
 
 "A message to send."
 input SendMessageInput {
+  "The caller's conversation."
   conversationId: ID!
+  "The message."
   text: String!
 }
 
@@ -3389,33 +4082,43 @@ type CreateApiKeyPayload {
   secret: String!
   "The secret's public prefix, to recognise the key."
   prefix: String!
+  "The commit position of the key's creation; pass it as ` + "`" + `consistentAt` + "`" + ` to read it back."
   position: String!
+  "The key created, without its secret, as ` + "`" + `apiKeys` + "`" + ` lists it once the read models have reached position."
+  apiKey: ApiKey
 }
 
 "An erasure order."
 input RequestErasureInput {
+  "What kind of subject to erase."
   subjectType: ErasureSubjectType!
+  "The subject's id."
   subjectId: ID!
   "Days before the keys are destroyed; the organisation's setting when omitted."
   graceDays: Int
 }
 
 "A person's account in an organisation."
-type User {
+type User implements Node {
+  "The user's id."
   id: ID!
   "Null once erased."
   email: String
   "Null once erased."
   name: String
+  "The user's organisation role."
   role: OrgRole!
+  "False once deactivated: the user can no longer act."
   active: Boolean!
 }
 
 "The tenant."
-type Organization {
+type Organization implements Node {
+  "The organisation's id."
   id: ID!
   "Null once erased."
   name: String
+  "The organisation's policies."
   settings: OrganizationSettings!
   "The identity providers whose access tokens the organisation accepts, in the order configured (Admins)."
   identityProviders: [IdentityProvider!]! @hasOrgRole(roles: [ADMIN])
@@ -3453,54 +4156,88 @@ input ConfigureIdentityProviderInput {
 
 "An identity provider to stop accepting."
 input RemoveIdentityProviderInput {
+  "The provider's issuer."
   issuer: String!
+  "The audience to stop accepting."
   audience: String!
 }
 
 "An organisation's policies."
 type OrganizationSettings {
+  "The models the organisation allows."
   models: [AllowedModel!]!
+  "The classification levels, least sensitive first."
   classificationLevels: [String!]!
+  "How long messages are kept unless an assistant says otherwise."
   defaultMessageRetentionDays: Int!
+  "How long the audit log is kept."
   auditRetentionMode: AuditRetentionMode!
+  "The days the audit log is kept."
   auditRetentionDays: Int!
+  "Days between an erasure order and the destruction of keys."
   erasureGraceDays: Int!
+  "Minutes a session lives without use."
   sessionIdleTimeoutMinutes: Int!
+  "The password policy's shortest password (see passwordPolicy)."
   passwordMinLength: Int!
+  "Whether interactive logins must prove multi-factor authentication."
   mfaRequired: Boolean!
+  "Whether only models hosted in the EU may be allowed."
   euOnly: Boolean!
   "Caps the days logged model payloads are kept (0: the audit retention)."
   modelPayloadRetentionDays: Int!
   "Keeps no model payloads at all, whatever assistants say."
   forbidModelPayloadLogging: Boolean!
+  "The local-account password policy, as updateOrganizationSettings takes it back."
+  passwordPolicy: PasswordPolicy!
 }
 
 "A model on the allow-list."
 type AllowedModel {
+  "The catalogue entry's id."
   id: ID!
+  "The model's endpoint, from the operator's catalogue."
   endpoint: String!
+  "Where the model is hosted."
   region: Region!
+  "The most sensitive classification of data the model may see."
   maxClassification: String!
 }
 
 "An isolated workspace of documents and assistants."
-type Space {
+type Space implements Node {
+  "The space's id."
   id: ID!
   "Null once erased."
   name: String
+  "The space's classification level, one of the organisation's."
   classification: String!
-  "The models the space may use."
-  modelIds: [String!]!
+  "The ids of the models the space may use."
+  modelIds: [ID!]!
   "The caller's role in the space."
   myRole: SpaceRole
   "The space's members."
-  members: [SpaceMember!]!
+  members: [SpaceMember!]! @deprecated(reason: "use memberConnection: its Access nodes have one identity per space and member")
+  "The space's members by user id, each as an Access whose id is unique to this space and member (a user in two spaces has two)."
+  memberConnection(
+    "How many members to return, 1 to 100."
+    first: Int = 50
+    "The cursor of the last member of the previous page."
+    after: String
+  ): AccessConnection!
 }
 
 "A member of a space."
 type SpaceMember {
   "The member's user id."
-  id: ID!
+  id: ID! @deprecated(reason: "use userId; this is the user's id, the same in every space, so a cache keyed by id merges a user's roles: use Space.memberConnection, whose Access ids are per space and member")
+  "The member's user id."
+  userId: ID!
+  "The space's id."
+  spaceId: ID!
+  "The membership's global id: the Access of this member in this space, as ` + "`" + `node(id:)` + "`" + ` returns it."
+  accessId: ID!
+  "The member's role in the space."
   role: SpaceRole!
   "The member's user."
   user: User
@@ -3508,27 +4245,35 @@ type SpaceMember {
 
 "A page of spaces."
 type SpaceConnection {
+  "The items of this page."
   edges: [SpaceEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A space in a connection."
 type SpaceEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Space!
 }
 
 "An assistant of a space."
-type Assistant {
+type Assistant implements Node {
+  "The assistant's id."
   id: ID!
+  "The space it works in."
   spaceId: ID!
   "Null once erased."
   name: String
   "Null once erased."
   instructions: String
-  modelId: String!
+  "The id of the model the assistant uses."
+  modelId: ID!
   "Days messages are kept; 0 inherits the organisation's default."
   retentionDays: Int!
+  "Whether model requests and responses are recorded (sealed)."
   logModelPayloads: Boolean!
   "Who created the assistant (a user id): who is responsible for it."
   createdBy: ID
@@ -3538,26 +4283,35 @@ type Assistant {
 
 "A page of assistants."
 type AssistantConnection {
+  "The items of this page."
   edges: [AssistantEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "An assistant in a connection."
 type AssistantEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Assistant!
 }
 
 "A document of a space."
-type Document {
+type Document implements Node {
+  "The document's id."
   id: ID!
+  "The space it belongs to."
   spaceId: ID!
   "Null once erased."
   title: String
+  "The content's media type."
   contentType: String!
+  "The content's size in bytes."
   sizeBytes: Int!
   "Who ingested it."
   ingestedBy: ID!
+  "When it was ingested."
   ingestedAt: Time!
   "The document's text, decrypted for a member of its space; reading it is recorded as an access event."
   content: String
@@ -3565,36 +4319,54 @@ type Document {
 
 "A page of documents."
 type DocumentConnection {
+  "The items of this page."
   edges: [DocumentEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A document in a connection."
 type DocumentEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Document!
 }
 
 "A private conversation of a user with an assistant."
-type Conversation {
+type Conversation implements Node {
+  "The conversation's id."
   id: ID!
+  "The assistant it is with."
   assistantId: ID!
+  "The assistant's space."
   spaceId: ID!
+  "The user who started it and owns it."
   startedBy: ID!
+  "When it was started."
   startedAt: Time!
   "The conversation's messages, oldest first."
-  messages(first: Int = 100, after: String): MessageConnection!
+  messages(
+    "How many items to return, 1 to 100."
+    first: Int = 100
+    "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
+    after: String
+  ): MessageConnection!
 }
 
 "A message of a conversation."
-type Message {
+type Message implements Node {
+  "The message's id."
   id: ID!
+  "The conversation it belongs to."
   conversationId: ID!
+  "Who wrote it."
   role: MessageRole!
   "The author: the user, or the assistant."
   authorId: ID!
   "Null once erased (or past retention)."
   text: String
+  "When it was recorded (the time in its event)."
   sentAt: Time!
   "For a reply, the message it answers."
   inReplyTo: ID
@@ -3604,16 +4376,21 @@ type Message {
 
 "A document chunk a reply used."
 type Excerpt {
+  "The document the chunk was cut from."
   documentId: ID!
   "The chunk's id in the search index (null for replies recorded before it was kept)."
   chunkId: ID
+  "The chunk's place in its document, from 0."
   chunkIndex: Int!
+  "How well the chunk matched the question when the reply was made: the hybrid search's fused relevance, higher is better, comparable only within one reply."
   score: Float!
 }
 
 "Narrows modelInvocations; every given field must match."
 input ModelInvocationFilter {
+  "Invocations by this assistant."
   assistantId: ID
+  "Invocations in this space."
   spaceId: ID
   "The user who asked."
   userId: ID
@@ -3625,8 +4402,11 @@ input ModelInvocationFilter {
 
 "How a model invocation ended."
 enum ModelInvocationOutcome {
+  "The model answered."
   OK
+  "The model failed after its retries."
   ERROR
+  "The model did not answer in time."
   TIMEOUT
   "The organisation's model policy refused the call; nothing was sent."
   REFUSED
@@ -3636,17 +4416,23 @@ enum ModelInvocationOutcome {
 type ModelInvocation {
   "The invocation's id."
   id: ID!
+  "The organisation."
   organizationId: ID!
+  "The assistant's space."
   spaceId: ID!
+  "The assistant that called the model."
   assistantId: ID!
   "The user who asked."
   userId: ID!
+  "The conversation of the question."
   conversationId: ID!
   "The question's message id."
   messageId: ID!
-  model: String!
+  "The model called, by its catalogue id."
+  model: ID!
   "Where the model is hosted; null when the model was not on the allow-list."
   region: Region
+  "How the call ended."
   outcome: ModelInvocationOutcome!
   "Why the call failed or was refused."
   error: String
@@ -3665,11 +4451,15 @@ type ModelInvocation {
   requestSha256: String
   "The response as received; null when not logged or erased."
   response: String
+  "Tokens sent, as the model counted them."
   promptTokens: Int!
+  "Tokens received, as the model counted them."
   completionTokens: Int!
+  "How long the call took, in milliseconds."
   latencyMillis: Int!
   "Calls made, retries included."
   attempts: Int!
+  "When the call was made."
   invokedAt: Time!
   "The commit position of the invocation's event."
   position: String!
@@ -3677,43 +4467,59 @@ type ModelInvocation {
 
 "A page of model invocations."
 type ModelInvocationConnection {
+  "The items of this page."
   edges: [ModelInvocationEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A model invocation in a connection."
 type ModelInvocationEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: ModelInvocation!
 }
 
 "A page of messages."
 type MessageConnection {
+  "The items of this page."
   edges: [MessageEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "A message in a connection."
 type MessageEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: Message!
 }
 
 "A search result."
 type SearchHit {
   "The chunk's id."
-  id: ID!
+  id: ID! @deprecated(reason: "use searchConnection: the same chunk is one Chunk across queries and the score is on the edge")
+  "The chunk's id."
+  chunkId: ID!
+  "The document the chunk was cut from."
   documentId: ID!
+  "The chunk's text."
   text: String!
+  "How well the chunk matches this query: the hybrid search's fused relevance, higher is better, comparable only between the hits of one query."
   score: Float!
 }
 
 "A user's access to a space."
-type Access {
-  "spaceId:userId."
+type Access implements Node {
+  "The access's global id, unique to the space and the user (opaque; read spaceId and userId for them)."
   id: ID!
+  "The space."
   spaceId: ID!
+  "The user."
   userId: ID!
+  "The user's role in the space."
   role: SpaceRole!
   "The user."
   user: User
@@ -3721,14 +4527,19 @@ type Access {
 
 "A filter of the audit log; every given field must match."
 input AuditFilter {
+  "Entries of this actor (a user or an assistant)."
   actorId: ID
   "The event type, e.g. space.member_added.v1."
   action: String
   "The stream id of the target, e.g. a space's or a document's id."
   targetId: ID
+  "Entries about this space."
   spaceId: ID
+  "Entries with this outcome."
   outcome: AuditOutcome
+  "Entries at or after this time."
   from: Time
+  "Entries before this time."
   to: Time
 }
 
@@ -3750,11 +4561,15 @@ type AuditEntry {
   position: String!
   "The event type, e.g. space.member_added.v1."
   action: String!
+  "Who acted (a user or an assistant); null for the system."
   actorId: ID
   "The id of the aggregate the event belongs to."
   targetId: ID
+  "The space the event concerns, if any."
   spaceId: ID
+  "How the event turned out."
   outcome: AuditOutcome!
+  "When the event was recorded."
   occurredAt: Time!
   "The data subject the entry is about, e.g. user:<id> (a pseudonymous id, kept forever)."
   subject: String
@@ -3768,13 +4583,17 @@ type AuditEntry {
 
 "One field of an audit entry's detail."
 type AuditDetailField {
+  "The detail's name."
   name: String!
+  "Its value."
   value: String!
 }
 
 "The formats of an audit export."
 enum AuditExportFormat {
+  "JSON lines: one entry per line, then the footer."
   JSONL
+  "Comma-separated values with a header row, then the #footer row."
   CSV
   "OCSF 1.8 events, one JSON object per line (see the README's mapping)."
   OCSF
@@ -3785,13 +4604,19 @@ One part of an audit export, inline: up to 10,000 entries, oldest first, in the 
 ending with the completeness footer. When complete is false, call again with after: nextCursor.
 """
 type AuditExport {
+  "The part's format."
   format: AuditExportFormat!
   "The export itself: JSON lines ending with {\"footer\": …}, or CSV ending with a #footer row."
   content: String!
+  "How many entries the part holds."
   rows: Int!
+  "The first entry's log position; null when empty."
   firstPosition: String
+  "The last entry's log position; null when empty."
   lastPosition: String
+  "Whether the export ends with this part."
   complete: Boolean!
+  "When not complete, the ` + "`" + `after` + "`" + ` of the next part."
   nextCursor: String
   "The signed ledger checkpoint covering lastPosition, when the ledger provides one."
   checkpoint: String
@@ -3865,48 +4690,116 @@ extend type Query {
   "The caller's open audit session; null when none is open. Reading it records nothing."
   auditSession: AuditSession @authenticated
   "An audit export job started by exportAuditLog(background: true) (only for the Admin who started it; null when unknown or expired)."
-  auditExportJob(id: ID!): AuditExportJob @hasOrgRole(roles: [ADMIN])
+  auditExportJob(
+    "The job's id, from exportAuditLog's answer."
+    id: ID!
+  ): AuditExportJob @hasOrgRole(roles: [ADMIN])
+}
+
+"A document chunk that matched a search: the same chunk has the same id in every search."
+type Chunk {
+  "The chunk's id in the search index."
+  id: ID!
+  "The document the chunk was cut from."
+  documentId: ID!
+  "The chunk's place in its document, from 0."
+  chunkIndex: Int!
+  "The chunk's text."
+  text: String!
+}
+
+"A page of search matches, best first."
+type SearchConnection {
+  "The matches of this page."
+  edges: [SearchEdge!]!
+  "Where this page ends."
+  pageInfo: PageInfo!
+}
+
+"A search match: the chunk and how well it matched this query."
+type SearchEdge {
+  "The match's cursor, for ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "How well the chunk matches this query: the hybrid search's fused relevance, higher is better, comparable only between the matches of one query."
+  score: Float!
+  "The chunk that matched."
+  node: Chunk!
+}
+
+"A page of accesses."
+type AccessConnection {
+  "The accesses of this page."
+  edges: [AccessEdge!]!
+  "Where this page ends."
+  pageInfo: PageInfo!
+}
+
+"An access in a connection."
+type AccessEdge {
+  "The access's cursor, for ` + "`" + `after` + "`" + `."
+  cursor: String!
+  "The access."
+  node: Access!
 }
 
 "A page of audit entries."
 type AuditConnection {
+  "The items of this page."
   edges: [AuditEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "An audit entry in a connection."
 type AuditEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: AuditEntry!
 }
 
 "An API key, without its secret."
-type ApiKey {
+type ApiKey implements Node {
+  "The key's id."
   id: ID!
+  "The secret's public prefix, to recognise the key."
   prefix: String!
+  "Whether it acts as a user or an assistant."
   ownerKind: ApiKeyOwnerKind!
+  "The user or assistant it acts as."
   ownerId: ID!
+  "Whether it is active or revoked."
   state: ApiKeyState!
+  "When it was created."
   createdAt: Time!
+  "When it last authenticated a request; null before."
   lastUsedAt: Time
+  "When it was revoked; null while active."
   revokedAt: Time
 }
 
 "A page of API keys."
 type ApiKeyConnection {
+  "The items of this page."
   edges: [ApiKeyEdge!]!
+  "Where this page ends and whether more follow."
   pageInfo: PageInfo!
 }
 
 "An API key in a connection."
 type ApiKeyEdge {
+  "The item's cursor, for ` + "`" + `after` + "`" + `."
   cursor: String!
+  "The item."
   node: ApiKey!
 }
 
 extend type Query {
   "An evidence export started by exportEvidence (Admins of its organisation; null when unknown)."
-  evidenceExport(id: ID!): EvidenceExport @hasOrgRole(roles: [ADMIN])
+  evidenceExport(
+    "The export's id, from exportEvidence."
+    id: ID!
+  ): EvidenceExport @hasOrgRole(roles: [ADMIN])
 }
 
 extend type Mutation {
@@ -3916,23 +4809,37 @@ extend type Mutation {
   for its progress; when DONE, ` + "`" + `bundle` + "`" + ` holds the zip (base64). The export is recorded as an
   access.evidence_exported.v1 event when it completes.
   """
-  exportEvidence(from: Time!, to: Time!, withNames: Boolean = false): EvidenceExport! @hasOrgRole(roles: [ADMIN])
+  exportEvidence(
+    "The start of the period."
+    from: Time!
+    "The end of the period (exclusive)."
+    to: Time!
+    "Whether the bundle names people (false: pseudonymous ids only)."
+    withNames: Boolean = false
+  ): EvidenceExport! @hasOrgRole(roles: [ADMIN])
 }
 
 "The state of an evidence export."
 enum EvidenceExportStatus {
+  "The bundle is being built."
   RUNNING
+  "The bundle is ready."
   DONE
+  "The export failed; see error."
   FAILED
 }
 
 "A DPIA evidence export job."
-type EvidenceExport {
+type EvidenceExport implements Node {
+  "The export's id."
   id: ID!
+  "Whether it is running, done or failed."
   status: EvidenceExportStatus!
   "How far the read of the log has come, 0 to 1."
   progress: Float!
+  "The start of the period covered."
   from: Time!
+  "The end of the period covered (exclusive)."
   to: Time!
   "The hex SHA-256 of the bundle's manifest.json, once DONE."
   manifestSha256: String
@@ -3965,6 +4872,26 @@ func (ec *executionContext) childFields_Access(ctx context.Context, field graphq
 		return ec.fieldContext_Access_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Access", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AccessConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AccessConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AccessEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AccessEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_AllowedModel(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4211,6 +5138,20 @@ func (ec *executionContext) childFields_AuditSession(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type AuditSession", field.Name)
 }
 
+func (ec *executionContext) childFields_Chunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Chunk_id(ctx, field)
+	case "documentId":
+		return ec.fieldContext_Chunk_documentId(ctx, field)
+	case "chunkIndex":
+		return ec.fieldContext_Chunk_chunkIndex(ctx, field)
+	case "text":
+		return ec.fieldContext_Chunk_text(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Chunk", field.Name)
+}
+
 func (ec *executionContext) childFields_ConfiguredIdentityProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "issuer":
@@ -4253,6 +5194,8 @@ func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context,
 		return ec.fieldContext_CreateApiKeyPayload_prefix(ctx, field)
 	case "position":
 		return ec.fieldContext_CreateApiKeyPayload_position(ctx, field)
+	case "apiKey":
+		return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiKeyPayload", field.Name)
 }
@@ -4525,6 +5468,8 @@ func (ec *executionContext) childFields_MutationResult(ctx context.Context, fiel
 		return ec.fieldContext_MutationResult_id(ctx, field)
 	case "position":
 		return ec.fieldContext_MutationResult_position(ctx, field)
+	case "node":
+		return ec.fieldContext_MutationResult_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MutationResult", field.Name)
 }
@@ -4569,6 +5514,8 @@ func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context
 		return ec.fieldContext_OrganizationSettings_modelPayloadRetentionDays(ctx, field)
 	case "forbidModelPayloadLogging":
 		return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
+	case "passwordPolicy":
+		return ec.fieldContext_OrganizationSettings_passwordPolicy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettings", field.Name)
 }
@@ -4591,8 +5538,30 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	case "endCursor":
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
+	case "hasPreviousPage":
+		return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+	case "startCursor":
+		return ec.fieldContext_PageInfo_startCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PasswordPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "minLength":
+		return ec.fieldContext_PasswordPolicy_minLength(ctx, field)
+	case "requireUpper":
+		return ec.fieldContext_PasswordPolicy_requireUpper(ctx, field)
+	case "requireDigit":
+		return ec.fieldContext_PasswordPolicy_requireDigit(ctx, field)
+	case "requireSymbol":
+		return ec.fieldContext_PasswordPolicy_requireSymbol(ctx, field)
+	case "maxAgeDays":
+		return ec.fieldContext_PasswordPolicy_maxAgeDays(ctx, field)
+	case "historyEntries":
+		return ec.fieldContext_PasswordPolicy_historyEntries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PasswordPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_ReplyDelta(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4611,10 +5580,34 @@ func (ec *executionContext) childFields_ReplyDelta(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type ReplyDelta", field.Name)
 }
 
+func (ec *executionContext) childFields_SearchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SearchConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SearchConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SearchConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SearchEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_SearchEdge_cursor(ctx, field)
+	case "score":
+		return ec.fieldContext_SearchEdge_score(ctx, field)
+	case "node":
+		return ec.fieldContext_SearchEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SearchEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_SearchHit(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_SearchHit_id(ctx, field)
+	case "chunkId":
+		return ec.fieldContext_SearchHit_chunkId(ctx, field)
 	case "documentId":
 		return ec.fieldContext_SearchHit_documentId(ctx, field)
 	case "text":
@@ -4643,6 +5636,10 @@ func (ec *executionContext) childFields_SetPasswordPayload(ctx context.Context, 
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_SetPasswordPayload_id(ctx, field)
+	case "position":
+		return ec.fieldContext_SetPasswordPayload_position(ctx, field)
+	case "user":
+		return ec.fieldContext_SetPasswordPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetPasswordPayload", field.Name)
 }
@@ -4661,6 +5658,8 @@ func (ec *executionContext) childFields_Space(ctx context.Context, field graphql
 		return ec.fieldContext_Space_myRole(ctx, field)
 	case "members":
 		return ec.fieldContext_Space_members(ctx, field)
+	case "memberConnection":
+		return ec.fieldContext_Space_memberConnection(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Space", field.Name)
 }
@@ -4689,6 +5688,12 @@ func (ec *executionContext) childFields_SpaceMember(ctx context.Context, field g
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_SpaceMember_id(ctx, field)
+	case "userId":
+		return ec.fieldContext_SpaceMember_userId(ctx, field)
+	case "spaceId":
+		return ec.fieldContext_SpaceMember_spaceId(ctx, field)
+	case "accessId":
+		return ec.fieldContext_SpaceMember_accessId(ctx, field)
 	case "role":
 		return ec.fieldContext_SpaceMember_role(ctx, field)
 	case "user":
@@ -5319,6 +6324,52 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_accessOfConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_accessOf_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5669,6 +6720,34 @@ func (ec *executionContext) field_Query_modelInvocations_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_node_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNID2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_organizationSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5694,6 +6773,52 @@ func (ec *executionContext) field_Query_organization_args(ctx context.Context, r
 		return nil, err
 	}
 	args["consistentAt"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_searchConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "spaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["spaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg4
 	return args, nil
 }
 
@@ -5795,6 +6920,52 @@ func (ec *executionContext) field_Query_spaces_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_whoCanAccessConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "spaceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["spaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "asOf",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["asOf"] = arg4
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_whoCanAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5822,6 +6993,28 @@ func (ec *executionContext) field_Query_whoCanAccess_args(ctx context.Context, r
 		return nil, err
 	}
 	args["asOf"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Space_memberConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -6036,6 +7229,125 @@ func (ec *executionContext) fieldContext_Access_user(_ context.Context, field gr
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessConnection_edges(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *readmodels.Edge[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AccessEdge_node(ctx context.Context, field graphql.CollectedField, obj *readmodels.Edge[readmodels.Access]) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.Access) graphql.Marshaler {
+			return ec.marshalNAccess2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAccess(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Access(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6541,14 +7853,14 @@ func (ec *executionContext) _Assistant_modelId(ctx context.Context, field graphq
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
-			return ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Assistant_modelId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Assistant", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Assistant_retentionDays(ctx context.Context, field graphql.CollectedField, obj *readmodels.Assistant) (ret graphql.Marshaler) {
@@ -7929,6 +9241,98 @@ func (ec *executionContext) fieldContext_AuditSession_secondsLeft(_ context.Cont
 	return graphql.NewScalarFieldContext("AuditSession", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
+func (ec *executionContext) _Chunk_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Chunk_documentId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_documentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DocumentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_documentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Chunk_chunkIndex(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_chunkIndex(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkIndex, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_chunkIndex(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Chunk_text(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Chunk_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Chunk_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _ConfiguredIdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8270,6 +9674,38 @@ func (ec *executionContext) _CreateApiKeyPayload_position(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_CreateApiKeyPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CreateApiKeyPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateApiKeyPayload_apiKey(ctx context.Context, field graphql.CollectedField, obj *CreateAPIKeyPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateApiKeyPayload_apiKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CreateApiKeyPayload().APIKey(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.APIKey) graphql.Marshaler {
+			return ec.marshalOApiKey2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAPIKey(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CreateApiKeyPayload_apiKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateApiKeyPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Document_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.Document) (ret graphql.Marshaler) {
@@ -9797,14 +11233,14 @@ func (ec *executionContext) _ModelInvocation_model(ctx context.Context, field gr
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
-			return ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
+			return ec.marshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_ModelInvocation_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("ModelInvocation", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _ModelInvocation_region(ctx context.Context, field graphql.CollectedField, obj *readmodels.ModelInvocation) (ret graphql.Marshaler) {
@@ -12029,6 +13465,38 @@ func (ec *executionContext) fieldContext_MutationResult_position(_ context.Conte
 	return graphql.NewScalarFieldContext("MutationResult", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _MutationResult_node(ctx context.Context, field graphql.CollectedField, obj *MutationResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MutationResult_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MutationResult().Node(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MutationResult_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MutationResult",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12442,6 +13910,38 @@ func (ec *executionContext) fieldContext_OrganizationSettings_forbidModelPayload
 	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _OrganizationSettings_passwordPolicy(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettings_passwordPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Password, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PasswordPolicy) graphql.Marshaler {
+			return ec.marshalNPasswordPolicy2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettings_passwordPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationSettings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PasswordPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OrganizationSettingsAsOf_exists(ctx context.Context, field graphql.CollectedField, obj *history.Settings) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12575,6 +14075,190 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _PageInfo_hasPreviousPage(ctx context.Context, field graphql.CollectedField, obj *readmodels.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_hasPreviousPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasPreviousPage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_hasPreviousPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PageInfo_startCursor(ctx context.Context, field graphql.CollectedField, obj *readmodels.PageInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PageInfo_startCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.PageInfo().StartCursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PageInfo_startCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PageInfo", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_minLength(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_minLength(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinLength, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_minLength(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireUpper(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireUpper(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireUpper, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireUpper(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireDigit(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireDigit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireDigit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireDigit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireSymbol(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireSymbol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireSymbol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireSymbol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_maxAgeDays(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_maxAgeDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxAgeDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_maxAgeDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_historyEntries(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_historyEntries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HistoryEntries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_historyEntries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _Query_version(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12596,6 +14280,120 @@ func (ec *executionContext) _Query_version(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Query_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Query", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Query_node(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Node(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal readmodels.Node
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.Node) graphql.Marshaler {
+			return ec.marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_node(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_node_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_nodes(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Nodes(ctx, fc.Args["ids"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal []readmodels.Node
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.Node) graphql.Marshaler {
+			return ec.marshalNNode2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_nodes(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("FieldContext.Child cannot be called on type INTERFACE")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_nodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -13111,6 +14909,63 @@ func (ec *executionContext) fieldContext_Query_search(ctx context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_searchConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_searchConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SearchConnection(ctx, fc.Args["spaceId"].(string), fc.Args["query"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *SearchConnection
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *SearchConnection) graphql.Marshaler {
+			return ec.marshalNSearchConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_searchConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SearchConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_searchConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_whoCanAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13173,6 +15028,68 @@ func (ec *executionContext) fieldContext_Query_whoCanAccess(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_whoCanAccessConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_whoCanAccessConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().WhoCanAccessConnection(ctx, fc.Args["spaceId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string), fc.Args["asOf"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_whoCanAccessConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_whoCanAccessConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_accessOf(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13229,6 +15146,68 @@ func (ec *executionContext) fieldContext_Query_accessOf(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_accessOf_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_accessOfConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_accessOfConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AccessOfConnection(ctx, fc.Args["userId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["consistentAt"].(*string), fc.Args["asOf"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *readmodels.Connection[readmodels.Access]
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_accessOfConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_accessOfConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14012,6 +15991,148 @@ func (ec *executionContext) fieldContext_ReplyDelta_error(_ context.Context, fie
 	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []SearchEdge) graphql.Marshaler {
+			return ec.marshalNSearchEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SearchEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SearchConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SearchEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SearchEdge_score(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_score(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Score, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_score(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchEdge", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _SearchEdge_node(ctx context.Context, field graphql.CollectedField, obj *SearchEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.SearchHit) graphql.Marshaler {
+			return ec.marshalNChunk2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSearchHit(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SearchEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Chunk(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SearchHit_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14032,6 +16153,29 @@ func (ec *executionContext) _SearchHit_id(ctx context.Context, field graphql.Col
 	)
 }
 func (ec *executionContext) fieldContext_SearchHit_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchHit", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SearchHit_chunkId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchHit_chunkId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchHit_chunkId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SearchHit", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
@@ -14237,6 +16381,61 @@ func (ec *executionContext) fieldContext_SetPasswordPayload_id(_ context.Context
 	return graphql.NewScalarFieldContext("SetPasswordPayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _SetPasswordPayload_position(ctx context.Context, field graphql.CollectedField, obj *SetPasswordPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetPasswordPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SetPasswordPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SetPasswordPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SetPasswordPayload_user(ctx context.Context, field graphql.CollectedField, obj *SetPasswordPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetPasswordPayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SetPasswordPayload().User(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.User) graphql.Marshaler {
+			return ec.marshalOUser2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SetPasswordPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetPasswordPayload",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Space_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14319,14 +16518,14 @@ func (ec *executionContext) _Space_modelIds(ctx context.Context, field graphql.C
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
-			return ec.marshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx, selections, v)
+			return ec.marshalNID2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Space_modelIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Space", field, false, false, errors.New("field of type String does not have child fields"))
+	return graphql.NewScalarFieldContext("Space", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Space_myRole(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
@@ -14380,6 +16579,50 @@ func (ec *executionContext) fieldContext_Space_members(_ context.Context, field 
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SpaceMember(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Space_memberConnection(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Space_memberConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Space().MemberConnection(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+			return ec.marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Space_memberConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Space",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Space_memberConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -14524,6 +16767,75 @@ func (ec *executionContext) _SpaceMember_id(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_SpaceMember_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SpaceMember", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SpaceMember_userId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMember_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMember_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpaceMember", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SpaceMember_spaceId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMember_spaceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpaceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMember_spaceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpaceMember", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SpaceMember_accessId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SpaceMember_accessId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SpaceMember().AccessID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SpaceMember_accessId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SpaceMember", field, true, true, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _SpaceMember_role(ctx context.Context, field graphql.CollectedField, obj *readmodels.SpaceMember) (ret graphql.Marshaler) {
@@ -15974,7 +18286,7 @@ func (ec *executionContext) unmarshalInputAllowedModelInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "endpoint", "region", "maxClassification"}
+	fieldsInOrder := [...]string{"id", "modelId", "endpoint", "region", "maxClassification"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -15983,11 +18295,22 @@ func (ec *executionContext) unmarshalInputAllowedModelInput(ctx context.Context,
 		switch k {
 		case "id":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
-			data, err := ec.unmarshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.ID = data
+			if err = ec.Resolvers.AllowedModelInput().ID(ctx, &it, data); err != nil {
+				return it, err
+			}
+		case "modelId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			if err = ec.Resolvers.AllowedModelInput().ModelID(ctx, &it, data); err != nil {
+				return it, err
+			}
 		case "endpoint":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endpoint"))
 			data, err := ec.unmarshalNString2string(ctx, v)
@@ -16266,7 +18589,7 @@ func (ec *executionContext) unmarshalInputCreateAssistantInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"spaceId", "name", "instructions", "modelId", "retentionDays", "logModelPayloads"}
+	fieldsInOrder := [...]string{"spaceId", "name", "instructions", "modelId", "model", "retentionDays", "logModelPayloads"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16296,11 +18619,18 @@ func (ec *executionContext) unmarshalInputCreateAssistantInput(ctx context.Conte
 			it.Instructions = data
 		case "modelId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelId"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ModelID = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
 		case "retentionDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -16398,7 +18728,7 @@ func (ec *executionContext) unmarshalInputEnableSpaceModelsInput(ctx context.Con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"spaceId", "modelIds"}
+	fieldsInOrder := [...]string{"spaceId", "modelIds", "models"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16414,11 +18744,18 @@ func (ec *executionContext) unmarshalInputEnableSpaceModelsInput(ctx context.Con
 			it.SpaceID = data
 		case "modelIds":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelIds"))
-			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ModelIds = data
+		case "models":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("models"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Models = data
 		}
 	}
 	return it, nil
@@ -17007,7 +19344,7 @@ func (ec *executionContext) unmarshalInputUpdateAssistantInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"assistantId", "name", "instructions", "modelId", "retentionDays", "logModelPayloads"}
+	fieldsInOrder := [...]string{"assistantId", "name", "instructions", "modelId", "model", "retentionDays", "logModelPayloads"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -17037,11 +19374,18 @@ func (ec *executionContext) unmarshalInputUpdateAssistantInput(ctx context.Conte
 			it.Instructions = data
 		case "modelId":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelId"))
-			data, err := ec.unmarshalNString2string(ctx, v)
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.ModelID = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
 		case "retentionDays":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionDays"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -17172,11 +19516,94 @@ func (ec *executionContext) unmarshalInputUpdateOrganizationSettingsInput(ctx co
 
 // region    ************************** interface.gotpl ***************************
 
+func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj readmodels.Node) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case readmodels.User:
+		return ec._User(ctx, sel, &obj)
+	case *readmodels.User:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._User(ctx, sel, obj)
+	case readmodels.MemberSpace:
+		return ec._Space(ctx, sel, &obj)
+	case *readmodels.MemberSpace:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Space(ctx, sel, obj)
+	case readmodels.Organization:
+		return ec._Organization(ctx, sel, &obj)
+	case *readmodels.Organization:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Organization(ctx, sel, obj)
+	case readmodels.Message:
+		return ec._Message(ctx, sel, &obj)
+	case *readmodels.Message:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Message(ctx, sel, obj)
+	case EvidenceExport:
+		return ec._EvidenceExport(ctx, sel, &obj)
+	case *EvidenceExport:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._EvidenceExport(ctx, sel, obj)
+	case readmodels.Document:
+		return ec._Document(ctx, sel, &obj)
+	case *readmodels.Document:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Document(ctx, sel, obj)
+	case readmodels.Conversation:
+		return ec._Conversation(ctx, sel, &obj)
+	case *readmodels.Conversation:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Conversation(ctx, sel, obj)
+	case readmodels.Assistant:
+		return ec._Assistant(ctx, sel, &obj)
+	case *readmodels.Assistant:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Assistant(ctx, sel, obj)
+	case readmodels.APIKey:
+		return ec._ApiKey(ctx, sel, &obj)
+	case *readmodels.APIKey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ApiKey(ctx, sel, obj)
+	case readmodels.Access:
+		return ec._Access(ctx, sel, &obj)
+	case *readmodels.Access:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Access(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of Node must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
 
-var accessImplementors = []string{"Access"}
+var accessImplementors = []string{"Access", "Node"}
 
 func (ec *executionContext) _Access(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Access) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, accessImplementors)
@@ -17294,6 +19721,94 @@ func (ec *executionContext) _Access(ctx context.Context, sel ast.SelectionSet, o
 	return out
 }
 
+var accessConnectionImplementors = []string{"AccessConnection"}
+
+func (ec *executionContext) _AccessConnection(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessConnection")
+		case "edges":
+			out.Values[i] = ec._AccessConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AccessConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var accessEdgeImplementors = []string{"AccessEdge"}
+
+func (ec *executionContext) _AccessEdge(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessEdge")
+		case "cursor":
+			out.Values[i] = ec._AccessEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AccessEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var allowedModelImplementors = []string{"AllowedModel"}
 
 func (ec *executionContext) _AllowedModel(ctx context.Context, sel ast.SelectionSet, obj *domain.AllowedModel) graphql.Marshaler {
@@ -17348,7 +19863,7 @@ func (ec *executionContext) _AllowedModel(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var apiKeyImplementors = []string{"ApiKey"}
+var apiKeyImplementors = []string{"ApiKey", "Node"}
 
 func (ec *executionContext) _ApiKey(ctx context.Context, sel ast.SelectionSet, obj *readmodels.APIKey) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyImplementors)
@@ -17504,7 +20019,7 @@ func (ec *executionContext) _ApiKeyEdge(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
-var assistantImplementors = []string{"Assistant"}
+var assistantImplementors = []string{"Assistant", "Node"}
 
 func (ec *executionContext) _Assistant(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Assistant) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, assistantImplementors)
@@ -18430,6 +20945,60 @@ func (ec *executionContext) _AuditSession(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var chunkImplementors = []string{"Chunk"}
+
+func (ec *executionContext) _Chunk(ctx context.Context, sel ast.SelectionSet, obj *readmodels.SearchHit) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, chunkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Chunk")
+		case "id":
+			out.Values[i] = ec._Chunk_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "documentId":
+			out.Values[i] = ec._Chunk_documentId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chunkIndex":
+			out.Values[i] = ec._Chunk_chunkIndex(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._Chunk_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var configuredIdentityProviderImplementors = []string{"ConfiguredIdentityProvider"}
 
 func (ec *executionContext) _ConfiguredIdentityProvider(ctx context.Context, sel ast.SelectionSet, obj *domain.IdentityProvider) graphql.Marshaler {
@@ -18484,7 +21053,7 @@ func (ec *executionContext) _ConfiguredIdentityProvider(ctx context.Context, sel
 	return out
 }
 
-var conversationImplementors = []string{"Conversation"}
+var conversationImplementors = []string{"Conversation", "Node"}
 
 func (ec *executionContext) _Conversation(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Conversation) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, conversationImplementors)
@@ -18593,23 +21162,56 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 		case "id":
 			out.Values[i] = ec._CreateApiKeyPayload_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "secret":
 			out.Values[i] = ec._CreateApiKeyPayload_secret(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "prefix":
 			out.Values[i] = ec._CreateApiKeyPayload_prefix(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "position":
 			out.Values[i] = ec._CreateApiKeyPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "apiKey":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._CreateApiKeyPayload_apiKey(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18633,7 +21235,7 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
-var documentImplementors = []string{"Document"}
+var documentImplementors = []string{"Document", "Node"}
 
 func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Document) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, documentImplementors)
@@ -18820,7 +21422,7 @@ func (ec *executionContext) _DocumentEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var evidenceExportImplementors = []string{"EvidenceExport"}
+var evidenceExportImplementors = []string{"EvidenceExport", "Node"}
 
 func (ec *executionContext) _EvidenceExport(ctx context.Context, sel ast.SelectionSet, obj *EvidenceExport) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, evidenceExportImplementors)
@@ -19231,7 +21833,7 @@ func (ec *executionContext) _LogoutPayload(ctx context.Context, sel ast.Selectio
 	return out
 }
 
-var messageImplementors = []string{"Message"}
+var messageImplementors = []string{"Message", "Node"}
 
 func (ec *executionContext) _Message(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Message) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, messageImplementors)
@@ -20023,13 +22625,46 @@ func (ec *executionContext) _MutationResult(ctx context.Context, sel ast.Selecti
 		case "id":
 			out.Values[i] = ec._MutationResult_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "position":
 			out.Values[i] = ec._MutationResult_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "node":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._MutationResult_node(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20053,7 +22688,7 @@ func (ec *executionContext) _MutationResult(ctx context.Context, sel ast.Selecti
 	return out
 }
 
-var organizationImplementors = []string{"Organization"}
+var organizationImplementors = []string{"Organization", "Node"}
 
 func (ec *executionContext) _Organization(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Organization) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, organizationImplementors)
@@ -20299,6 +22934,11 @@ func (ec *executionContext) _OrganizationSettings(ctx context.Context, sel ast.S
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "passwordPolicy":
+			out.Values[i] = ec._OrganizationSettings_passwordPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20420,6 +23060,108 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "hasPreviousPage":
+			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startCursor":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._PageInfo_startCursor(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var passwordPolicyImplementors = []string{"PasswordPolicy"}
+
+func (ec *executionContext) _PasswordPolicy(ctx context.Context, sel ast.SelectionSet, obj *domain.PasswordPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, passwordPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PasswordPolicy")
+		case "minLength":
+			out.Values[i] = ec._PasswordPolicy_minLength(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireUpper":
+			out.Values[i] = ec._PasswordPolicy_requireUpper(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireDigit":
+			out.Values[i] = ec._PasswordPolicy_requireDigit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireSymbol":
+			out.Values[i] = ec._PasswordPolicy_requireSymbol(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxAgeDays":
+			out.Values[i] = ec._PasswordPolicy_maxAgeDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "historyEntries":
+			out.Values[i] = ec._PasswordPolicy_historyEntries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20472,6 +23214,47 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_version(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "node":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_node(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "nodes":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_nodes(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -20673,6 +23456,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "searchConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_searchConnection(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "whoCanAccess":
 			field := field
 
@@ -20695,6 +23500,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "whoCanAccessConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_whoCanAccessConnection(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "accessOf":
 			field := field
 
@@ -20705,6 +23532,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_accessOf(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "accessOfConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_accessOfConnection(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -21009,6 +23858,99 @@ func (ec *executionContext) _ReplyDelta(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var searchConnectionImplementors = []string{"SearchConnection"}
+
+func (ec *executionContext) _SearchConnection(ctx context.Context, sel ast.SelectionSet, obj *SearchConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, searchConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SearchConnection")
+		case "edges":
+			out.Values[i] = ec._SearchConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SearchConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var searchEdgeImplementors = []string{"SearchEdge"}
+
+func (ec *executionContext) _SearchEdge(ctx context.Context, sel ast.SelectionSet, obj *SearchEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, searchEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SearchEdge")
+		case "cursor":
+			out.Values[i] = ec._SearchEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "score":
+			out.Values[i] = ec._SearchEdge_score(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._SearchEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var searchHitImplementors = []string{"SearchHit"}
 
 func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet, obj *readmodels.SearchHit) graphql.Marshaler {
@@ -21022,6 +23964,11 @@ func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = graphql.MarshalString("SearchHit")
 		case "id":
 			out.Values[i] = ec._SearchHit_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chunkId":
+			out.Values[i] = ec._SearchHit_chunkId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21131,8 +24078,43 @@ func (ec *executionContext) _SetPasswordPayload(ctx context.Context, sel ast.Sel
 		case "id":
 			out.Values[i] = ec._SetPasswordPayload_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "position":
+			out.Values[i] = ec._SetPasswordPayload_position(ctx, field, obj)
+		case "user":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SetPasswordPayload_user(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21156,7 +24138,7 @@ func (ec *executionContext) _SetPasswordPayload(ctx context.Context, sel ast.Sel
 	return out
 }
 
-var spaceImplementors = []string{"Space"}
+var spaceImplementors = []string{"Space", "Node"}
 
 func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, obj *readmodels.MemberSpace) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, spaceImplementors)
@@ -21196,6 +24178,42 @@ func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Space_members(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "memberConnection":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Space_memberConnection(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -21347,12 +24365,58 @@ func (ec *executionContext) _SpaceMember(ctx context.Context, sel ast.SelectionS
 		case "id":
 			out.Values[i] = ec._SpaceMember_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "userId":
+			out.Values[i] = ec._SpaceMember_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "spaceId":
+			out.Values[i] = ec._SpaceMember_spaceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "accessId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SpaceMember_accessId(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "role":
 			out.Values[i] = ec._SpaceMember_role(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "user":
 			out.Values[i] = ec._SpaceMember_user(ctx, field, obj)
@@ -21403,7 +24467,7 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	}
 }
 
-var userImplementors = []string{"User"}
+var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *readmodels.User) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, userImplementors)
@@ -21811,6 +24875,40 @@ func (ec *executionContext) marshalNAccess2ᚕgithubᚗcomᚋarkivᚋarkivᚋrea
 	return ret
 }
 
+func (ec *executionContext) marshalNAccessConnection2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx context.Context, sel ast.SelectionSet, v readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+	return ec._AccessConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐConnection(ctx context.Context, sel ast.SelectionSet, v *readmodels.Connection[readmodels.Access]) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AccessConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessEdge2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdge(ctx context.Context, sel ast.SelectionSet, v readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+	return ec._AccessEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []readmodels.Edge[readmodels.Access]) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessEdge2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNAddSpaceMemberInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐAddSpaceMemberInput(ctx context.Context, v any) (AddSpaceMemberInput, error) {
 	res, err := ec.unmarshalInputAddSpaceMemberInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22180,6 +25278,16 @@ func (ec *executionContext) unmarshalNChangeSpaceRoleInput2githubᚗcomᚋarkiv�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNChunk2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSearchHit(ctx context.Context, sel ast.SelectionSet, v *readmodels.SearchHit) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Chunk(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNConfigureIdentityProviderInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureIdentityProviderInput(ctx context.Context, v any) (ConfigureIdentityProviderInput, error) {
 	res, err := ec.unmarshalInputConfigureIdentityProviderInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22422,6 +25530,66 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, v any) ([]domain.ModelID, error) {
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]domain.ModelID, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNIdentityProvider2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐIdentityProvider(ctx context.Context, sel ast.SelectionSet, v readmodels.IdentityProvider) graphql.Marshaler {
@@ -22679,6 +25847,16 @@ func (ec *executionContext) marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋark
 	return ec._MutationResult(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx context.Context, sel ast.SelectionSet, v []readmodels.Node) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNOrgRole2githubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole(ctx context.Context, v any) (domain.OrgRole, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNOrgRole2githubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole[tmp]
@@ -22776,6 +25954,20 @@ func (ec *executionContext) marshalNPageInfo2githubᚗcomᚋarkivᚋarkivᚋread
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *readmodels.PageInfo) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPasswordPolicy2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx context.Context, sel ast.SelectionSet, v domain.PasswordPolicy) graphql.Marshaler {
+	return ec._PasswordPolicy(ctx, sel, &v)
+}
+
 func (ec *executionContext) unmarshalNPasswordPolicyInput2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx context.Context, v any) (domain.PasswordPolicy, error) {
 	res, err := ec.unmarshalInputPasswordPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22845,6 +26037,40 @@ func (ec *executionContext) unmarshalNRequestErasureInput2githubᚗcomᚋarkiv�
 func (ec *executionContext) unmarshalNRevokeOrgRoleInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐRevokeOrgRoleInput(ctx context.Context, v any) (RevokeOrgRoleInput, error) {
 	res, err := ec.unmarshalInputRevokeOrgRoleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSearchConnection2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchConnection(ctx context.Context, sel ast.SelectionSet, v SearchConnection) graphql.Marshaler {
+	return ec._SearchConnection(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSearchConnection2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchConnection(ctx context.Context, sel ast.SelectionSet, v *SearchConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SearchConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSearchEdge2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdge(ctx context.Context, sel ast.SelectionSet, v SearchEdge) graphql.Marshaler {
+	return ec._SearchEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSearchEdge2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []SearchEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSearchEdge2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSearchHit2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSearchHit(ctx context.Context, sel ast.SelectionSet, v readmodels.SearchHit) graphql.Marshaler {
@@ -23015,23 +26241,6 @@ func (ec *executionContext) marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomain
 	return res
 }
 
-func (ec *executionContext) unmarshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx context.Context, v any) (domain.ModelID, error) {
-	tmp, err := graphql.UnmarshalString(v)
-	res := domain.ModelID(tmp)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx context.Context, sel ast.SelectionSet, v domain.ModelID) graphql.Marshaler {
-	_ = sel
-	res := graphql.MarshalString(string(v))
-	if res == graphql.Null {
-		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
-			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
-		}
-	}
-	return res
-}
-
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -23067,36 +26276,6 @@ func (ec *executionContext) marshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdom
 	ret := make(graphql.Array, len(v))
 	for i := range v {
 		ret[i] = ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐClassification(ctx, sel, v[i])
-	}
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
-}
-
-func (ec *executionContext) unmarshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, v any) ([]domain.ModelID, error) {
-	var vSlice []any
-	vSlice = graphql.CoerceList(v)
-	var err error
-	res := make([]domain.ModelID, len(vSlice))
-	for i := range vSlice {
-		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, vSlice[i])
-		if err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
-}
-
-func (ec *executionContext) marshalNString2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐModelIDᚄ(ctx context.Context, sel ast.SelectionSet, v []domain.ModelID) graphql.Marshaler {
-	ret := make(graphql.Array, len(v))
-	for i := range v {
-		ret[i] = ec.marshalNString2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx, sel, v[i])
 	}
 
 	for _, e := range ret {
@@ -23341,6 +26520,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) marshalOApiKey2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAPIKey(ctx context.Context, sel ast.SelectionSet, v *readmodels.APIKey) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ApiKey(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOAssistant2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAssistant(ctx context.Context, sel ast.SelectionSet, v *readmodels.Assistant) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -23453,6 +26639,42 @@ func (ec *executionContext) marshalOEvidenceExport2ᚖgithubᚗcomᚋarkivᚋark
 	return ec._EvidenceExport(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOID2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -23521,6 +26743,13 @@ func (ec *executionContext) unmarshalOModelInvocationFilter2ᚖgithubᚗcomᚋar
 	}
 	res, err := ec.unmarshalInputModelInvocationFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐNode(ctx context.Context, sel ast.SelectionSet, v readmodels.Node) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Node(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalORegion2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐRegion(ctx context.Context, v any) (*domain.Region, error) {

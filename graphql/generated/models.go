@@ -15,28 +15,39 @@ import (
 
 // A new member of a space.
 type AddSpaceMemberInput struct {
-	SpaceID string           `json:"spaceId"`
-	UserID  string           `json:"userId"`
-	Role    domain.SpaceRole `json:"role"`
+	// The space.
+	SpaceID string `json:"spaceId"`
+	// The user of the organisation to add.
+	UserID string `json:"userId"`
+	// Their role in the space.
+	Role domain.SpaceRole `json:"role"`
 }
 
 // One field of an audit entry's detail.
 type AuditDetailField struct {
-	Name  string `json:"name"`
+	// The detail's name.
+	Name string `json:"name"`
+	// Its value.
 	Value string `json:"value"`
 }
 
 // One part of an audit export, inline: up to 10,000 entries, oldest first, in the format asked,
 // ending with the completeness footer. When complete is false, call again with after: nextCursor.
 type AuditExport struct {
+	// The part's format.
 	Format AuditExportFormat `json:"format"`
 	// The export itself: JSON lines ending with {"footer": …}, or CSV ending with a #footer row.
-	Content       string  `json:"content"`
-	Rows          int     `json:"rows"`
+	Content string `json:"content"`
+	// How many entries the part holds.
+	Rows int `json:"rows"`
+	// The first entry's log position; null when empty.
 	FirstPosition *string `json:"firstPosition,omitempty"`
-	LastPosition  *string `json:"lastPosition,omitempty"`
-	Complete      bool    `json:"complete"`
-	NextCursor    *string `json:"nextCursor,omitempty"`
+	// The last entry's log position; null when empty.
+	LastPosition *string `json:"lastPosition,omitempty"`
+	// Whether the export ends with this part.
+	Complete bool `json:"complete"`
+	// When not complete, the `after` of the next part.
+	NextCursor *string `json:"nextCursor,omitempty"`
 	// The signed ledger checkpoint covering lastPosition, when the ledger provides one.
 	Checkpoint *string `json:"checkpoint,omitempty"`
 	// The footer as JSON: the filter, the row count, the first and last log positions.
@@ -78,15 +89,20 @@ type AuditExportJob struct {
 
 // A filter of the audit log; every given field must match.
 type AuditFilter struct {
+	// Entries of this actor (a user or an assistant).
 	ActorID *string `json:"actorId,omitempty"`
 	// The event type, e.g. space.member_added.v1.
 	Action *string `json:"action,omitempty"`
 	// The stream id of the target, e.g. a space's or a document's id.
-	TargetID *string    `json:"targetId,omitempty"`
-	SpaceID  *string    `json:"spaceId,omitempty"`
-	Outcome  *string    `json:"outcome,omitempty"`
-	From     *time.Time `json:"from,omitempty"`
-	To       *time.Time `json:"to,omitempty"`
+	TargetID *string `json:"targetId,omitempty"`
+	// Entries about this space.
+	SpaceID *string `json:"spaceId,omitempty"`
+	// Entries with this outcome.
+	Outcome *string `json:"outcome,omitempty"`
+	// Entries at or after this time.
+	From *time.Time `json:"from,omitempty"`
+	// Entries before this time.
+	To *time.Time `json:"to,omitempty"`
 }
 
 // The verifiable log: every event is a leaf of an RFC 6962 Merkle tree in $all order.
@@ -116,9 +132,12 @@ type AuditSession struct {
 
 // A member's new role.
 type ChangeSpaceRoleInput struct {
-	SpaceID string           `json:"spaceId"`
-	UserID  string           `json:"userId"`
-	Role    domain.SpaceRole `json:"role"`
+	// The space.
+	SpaceID string `json:"spaceId"`
+	// The member.
+	UserID string `json:"userId"`
+	// Their new role in the space.
+	Role domain.SpaceRole `json:"role"`
 }
 
 // An identity provider to accept, or to update.
@@ -148,17 +167,25 @@ type CreateAPIKeyPayload struct {
 	// The secret: send it as `Authorization: Bearer <secret>`. It cannot be retrieved again.
 	Secret string `json:"secret"`
 	// The secret's public prefix, to recognise the key.
-	Prefix   string `json:"prefix"`
+	Prefix string `json:"prefix"`
+	// The commit position of the key's creation; pass it as `consistentAt` to read it back.
 	Position string `json:"position"`
+	// The key created, without its secret, as `apiKeys` lists it once the read models have reached position.
+	APIKey *readmodels.APIKey `json:"apiKey,omitempty"`
 }
 
 // A new assistant.
 type CreateAssistantInput struct {
-	SpaceID      string `json:"spaceId"`
-	Name         string `json:"name"`
+	// The space the assistant works in.
+	SpaceID string `json:"spaceId"`
+	// The assistant's name.
+	Name string `json:"name"`
+	// The assistant's instructions to its model.
 	Instructions string `json:"instructions"`
 	// A model enabled in the space.
-	ModelID string `json:"modelId"`
+	ModelID *string `json:"modelId,omitempty"`
+	// The id of a model enabled in the space; give this or modelId.
+	Model *string `json:"model,omitempty"`
 	// Days messages are kept; 0 or omitted inherits the organisation's default.
 	RetentionDays *int `json:"retentionDays,omitempty"`
 	// Whether model requests and responses are recorded (sealed).
@@ -167,6 +194,7 @@ type CreateAssistantInput struct {
 
 // A new space.
 type CreateSpaceInput struct {
+	// The space's name (encrypted; erased with the space).
 	Name string `json:"name"`
 	// One of the organisation's classification levels.
 	Classification string `json:"classification"`
@@ -174,23 +202,32 @@ type CreateSpaceInput struct {
 
 // A user to deactivate.
 type DeactivateUserInput struct {
+	// The user to deactivate.
 	UserID string `json:"userId"`
 }
 
 // The models a space may use.
 type EnableSpaceModelsInput struct {
-	SpaceID  string   `json:"spaceId"`
-	ModelIds []string `json:"modelIds"`
+	// The space.
+	SpaceID string `json:"spaceId"`
+	// The models' ids, from the organisation's allow-list.
+	ModelIds []string `json:"modelIds,omitempty"`
+	// The models' ids, from the organisation's allow-list; give this or modelIds.
+	Models []string `json:"models,omitempty"`
 }
 
 // A DPIA evidence export job.
 type EvidenceExport struct {
-	ID     string               `json:"id"`
+	// The export's id.
+	ID string `json:"id"`
+	// Whether it is running, done or failed.
 	Status EvidenceExportStatus `json:"status"`
 	// How far the read of the log has come, 0 to 1.
-	Progress float64   `json:"progress"`
-	From     time.Time `json:"from"`
-	To       time.Time `json:"to"`
+	Progress float64 `json:"progress"`
+	// The start of the period covered.
+	From time.Time `json:"from"`
+	// The end of the period covered (exclusive).
+	To time.Time `json:"to"`
 	// The hex SHA-256 of the bundle's manifest.json, once DONE.
 	ManifestSha256 *string `json:"manifestSha256,omitempty"`
 	// The file name to save the bundle under, once DONE.
@@ -201,16 +238,23 @@ type EvidenceExport struct {
 	Error *string `json:"error,omitempty"`
 }
 
+func (EvidenceExport) IsNode() {}
+
 // An organisation role to give.
 type GrantOrgRoleInput struct {
-	UserID string         `json:"userId"`
-	Role   domain.OrgRole `json:"role"`
+	// The user.
+	UserID string `json:"userId"`
+	// The role to give.
+	Role domain.OrgRole `json:"role"`
 }
 
 // A text document to ingest.
 type IngestDocumentInput struct {
+	// The space.
 	SpaceID string `json:"spaceId"`
-	Title   string `json:"title"`
+	// The document's title.
+	Title string `json:"title"`
+	// The document's text (UTF-8).
 	Content string `json:"content"`
 	// The content's media type; text/plain when omitted.
 	ContentType *string `json:"contentType,omitempty"`
@@ -218,9 +262,12 @@ type IngestDocumentInput struct {
 
 // A new user of the organisation.
 type InviteUserInput struct {
-	Email string         `json:"email"`
-	Name  string         `json:"name"`
-	Role  domain.OrgRole `json:"role"`
+	// The user's e-mail address, unique in the organisation.
+	Email string `json:"email"`
+	// The user's name.
+	Name string `json:"name"`
+	// The user's organisation role.
+	Role domain.OrgRole `json:"role"`
 }
 
 // A signed checkpoint of the log's Merkle tree (a C2SP tlog-checkpoint signed note).
@@ -280,8 +327,10 @@ type LogoutPayload struct {
 
 // Narrows modelInvocations; every given field must match.
 type ModelInvocationFilter struct {
+	// Invocations by this assistant.
 	AssistantID *string `json:"assistantId,omitempty"`
-	SpaceID     *string `json:"spaceId,omitempty"`
+	// Invocations in this space.
+	SpaceID *string `json:"spaceId,omitempty"`
 	// The user who asked.
 	UserID *string `json:"userId,omitempty"`
 	// Invocations at or after this time.
@@ -290,6 +339,7 @@ type ModelInvocationFilter struct {
 	To *time.Time `json:"to,omitempty"`
 }
 
+// What can be changed. Every change is an event in the log; payloads return its `position`.
 type Mutation struct {
 }
 
@@ -299,25 +349,37 @@ type MutationResult struct {
 	ID string `json:"id"`
 	// The commit position of the mutation's last event; pass it as `consistentAt` to read it back.
 	Position string `json:"position"`
+	// The object created or changed, read once the read models have reached `position`, so a
+	// cache updates without a refetch: the space, assistant, document, conversation, user,
+	// organisation or API key; for a member added or changed, their Access; for a member
+	// removed, the space. Null when the object is gone (deleted, erased) or the caller may not
+	// read it, exactly as `node(id:)` would answer.
+	Node readmodels.Node `json:"node,omitempty"`
 }
 
+// What can be read. Fields take `consistentAt` to read a mutation's own writes.
 type Query struct {
 }
 
 // An identity provider to stop accepting.
 type RemoveIdentityProviderInput struct {
-	Issuer   string `json:"issuer"`
+	// The provider's issuer.
+	Issuer string `json:"issuer"`
+	// The audience to stop accepting.
 	Audience string `json:"audience"`
 }
 
 // A member to remove.
 type RemoveSpaceMemberInput struct {
+	// The space.
 	SpaceID string `json:"spaceId"`
-	UserID  string `json:"userId"`
+	// The member to remove.
+	UserID string `json:"userId"`
 }
 
 // A piece of an assistant's reply as the model generates it.
 type ReplyDelta struct {
+	// The conversation the reply belongs to.
 	ConversationID string `json:"conversationId"`
 	// The id the reply is recorded under; null on the last delta of an exchange that failed.
 	MessageID *string `json:"messageId,omitempty"`
@@ -331,23 +393,46 @@ type ReplyDelta struct {
 
 // An erasure order.
 type RequestErasureInput struct {
+	// What kind of subject to erase.
 	SubjectType domain.SubjectKind `json:"subjectType"`
-	SubjectID   string             `json:"subjectId"`
+	// The subject's id.
+	SubjectID string `json:"subjectId"`
 	// Days before the keys are destroyed; the organisation's setting when omitted.
 	GraceDays *int `json:"graceDays,omitempty"`
 }
 
 // An organisation role to take away.
 type RevokeOrgRoleInput struct {
+	// The user.
 	UserID string `json:"userId"`
 	// The role to take; the user must have it.
 	Role domain.OrgRole `json:"role"`
 }
 
+// A page of search matches, best first.
+type SearchConnection struct {
+	// The matches of this page.
+	Edges []SearchEdge `json:"edges"`
+	// Where this page ends.
+	PageInfo *readmodels.PageInfo `json:"pageInfo"`
+}
+
+// A search match: the chunk and how well it matched this query.
+type SearchEdge struct {
+	// The match's cursor, for `after`.
+	Cursor string `json:"cursor"`
+	// How well the chunk matches this query: the hybrid search's fused relevance, higher is better, comparable only between the matches of one query.
+	Score float64 `json:"score"`
+	// The chunk that matched.
+	Node *readmodels.SearchHit `json:"node"`
+}
+
 // A message to send.
 type SendMessageInput struct {
+	// The caller's conversation.
 	ConversationID string `json:"conversationId"`
-	Text           string `json:"text"`
+	// The message.
+	Text string `json:"text"`
 }
 
 // The message sent and the assistant's reply.
@@ -380,32 +465,48 @@ type SetPasswordInput struct {
 type SetPasswordPayload struct {
 	// The user's id.
 	ID string `json:"id"`
+	// The commit position of the password's event; pass it as `consistentAt` to read it back.
+	Position *string `json:"position,omitempty"`
+	// The user whose password was set, as `node(id:)` returns it once the read models have reached position.
+	User *readmodels.User `json:"user,omitempty"`
 }
 
 // A conversation to start.
 type StartConversationInput struct {
+	// The assistant to talk to.
 	AssistantID string `json:"assistantId"`
 }
 
+// What streams over graphql-transport-ws (`/graphql`), authorised for the life of the socket.
 type Subscription struct {
 }
 
 // An assistant's complete new configuration.
 type UpdateAssistantInput struct {
-	AssistantID      string `json:"assistantId"`
-	Name             string `json:"name"`
-	Instructions     string `json:"instructions"`
-	ModelID          string `json:"modelId"`
-	RetentionDays    *int   `json:"retentionDays,omitempty"`
-	LogModelPayloads *bool  `json:"logModelPayloads,omitempty"`
+	// The assistant.
+	AssistantID string `json:"assistantId"`
+	// Its name.
+	Name string `json:"name"`
+	// Its instructions to the model.
+	Instructions string `json:"instructions"`
+	// A model enabled in the space.
+	ModelID *string `json:"modelId,omitempty"`
+	// The id of a model enabled in the space; give this or modelId.
+	Model *string `json:"model,omitempty"`
+	// Days messages are kept; 0 or omitted inherits the organisation's default.
+	RetentionDays *int `json:"retentionDays,omitempty"`
+	// Whether model requests and responses are recorded (sealed).
+	LogModelPayloads *bool `json:"logModelPayloads,omitempty"`
 }
 
 // The formats of an audit export.
 type AuditExportFormat string
 
 const (
+	// JSON lines: one entry per line, then the footer.
 	AuditExportFormatJSONL AuditExportFormat = "JSONL"
-	AuditExportFormatCSV   AuditExportFormat = "CSV"
+	// Comma-separated values with a header row, then the #footer row.
+	AuditExportFormatCSV AuditExportFormat = "CSV"
 	// OCSF 1.8 events, one JSON object per line (see the README's mapping).
 	AuditExportFormatOcsf AuditExportFormat = "OCSF"
 )
@@ -463,9 +564,12 @@ func (e AuditExportFormat) MarshalJSON() ([]byte, error) {
 type EvidenceExportStatus string
 
 const (
+	// The bundle is being built.
 	EvidenceExportStatusRunning EvidenceExportStatus = "RUNNING"
-	EvidenceExportStatusDone    EvidenceExportStatus = "DONE"
-	EvidenceExportStatusFailed  EvidenceExportStatus = "FAILED"
+	// The bundle is ready.
+	EvidenceExportStatusDone EvidenceExportStatus = "DONE"
+	// The export failed; see error.
+	EvidenceExportStatusFailed EvidenceExportStatus = "FAILED"
 )
 
 var AllEvidenceExportStatus = []EvidenceExportStatus{

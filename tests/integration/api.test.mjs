@@ -98,7 +98,8 @@ test('subscriptions per connection are bounded', async () => {
 });
 
 test('introspection returns schema.graphql', async () => {
-  const res = await gql(ADMIN).request(getIntrospectionQuery());
+  // inputValueDeprecation: the deprecated input fields (modelIds, modelId, id) are part of the schema.
+  const res = await gql(ADMIN).request(getIntrospectionQuery({ inputValueDeprecation: true }));
   // getIntrospectionQuery() does not ask for the schema's own description: compare without it.
   const parsed = buildSchema(readFileSync(process.env.ARKIV_SCHEMA, 'utf8'));
   const file = printSchema(lexicographicSortSchema(new GraphQLSchema({ ...parsed.toConfig(), description: undefined })));
@@ -149,4 +150,65 @@ test("Apollo's persisted-query link falls back to the query text", async () => {
 test('schema.graphql has no breaking change against the baseline', () => {
   const bin = new URL('./node_modules/.bin/graphql-inspector', import.meta.url).pathname;
   execFileSync(bin, ['diff', process.env.ARKIV_BASELINE, process.env.ARKIV_SCHEMA], { stdio: 'inherit' });
+});
+
+// mutate runs a mutation returning MutationResult and waits until its position is readable.
+async function mutate(query, variables) {
+  const r = await gql(ADMIN).request(query, variables);
+  const res = Object.values(r)[0];
+  await gql(ADMIN).request(`query($p: String) { me(consistentAt: $p) { id } }`, { p: res.position });
+  return res;
+}
+
+test("Apollo's cache keeps a user's memberships of two spaces apart", async () => {
+  const spaces = [];
+  for (const role of ['VIEWER', 'EDITOR']) {
+    const sp = await mutate(`mutation($in: CreateSpaceInput!) { createSpace(input: $in) { id position } }`,
+      { in: { name: `Cache ${role}`, classification: 'INTERNAL' } });
+    await mutate(`mutation($in: AddSpaceMemberInput!) { addSpaceMember(input: $in) { id position } }`,
+      { in: { spaceId: sp.id, userId: USER_ID, role } });
+    spaces.push(sp.id);
+  }
+  const client = new apollo.ApolloClient({
+    link: new apollo.HttpLink({ uri: URL_, fetch, headers: { Authorization: `Bearer ${ADMIN}` } }),
+    cache: new apollo.InMemoryCache(),
+  });
+  const q = apollo.gql`query($id: ID!) { space(id: $id) { id memberConnection { edges { node { id userId spaceId role } } } } }`;
+  for (const id of spaces) await client.query({ query: q, variables: { id } });
+  const cache = client.cache.extract();
+  const mine = Object.values(cache).filter((e) => e.__typename === 'Access' && e.userId === USER_ID);
+  assert.deepEqual(mine.map((e) => e.role).sort(), ['EDITOR', 'VIEWER'], JSON.stringify(cache));
+  assert.notEqual(mine[0].id, mine[1].id);
+
+  // node(id:) lands on the same cache entry as the typed field; a mutation's payload updates it.
+  const viaNode = await client.query({
+    query: apollo.gql`query($id: ID!) { node(id: $id) { id ... on Access { role } } }`,
+    variables: { id: mine[0].id },
+  });
+  assert.equal(viaNode.data.node.role, mine[0].role);
+  await client.mutate({
+    mutation: apollo.gql`mutation($in: ChangeSpaceRoleInput!) { changeSpaceRole(input: $in) { id position node { id ... on Access { role } } } }`,
+    variables: { in: { spaceId: spaces[0], userId: USER_ID, role: 'ADMIN' } },
+  });
+  const after = client.cache.extract();
+  const entry = Object.values(after).find((e) => e.__typename === 'Access' && e.userId === USER_ID && e.spaceId === spaces[0]);
+  assert.equal(entry.role, 'ADMIN', 'the payload updated the cached membership without a refetch');
+  const other = Object.values(after).find((e) => e.__typename === 'Access' && e.userId === USER_ID && e.spaceId === spaces[1]);
+  assert.equal(other.role, 'EDITOR');
+});
+
+test('node(id:) answers null for an id it does not show', async () => {
+  const r = await gql(ADMIN).request(`query($id: ID!) { node(id: $id) { id } }`, { id: '00000000-0000-4000-8000-000000000000' });
+  assert.equal(r.node, null);
+  const me = await gql(ADMIN).request(`{ me { id } }`);
+  const again = await gql(ADMIN).request(`query($id: ID!) { node(id: $id) { __typename id } }`, { id: me.me.id });
+  assert.deepEqual(again.node, { __typename: 'User', id: me.me.id });
+});
+
+test('graphql-schema-linter finds every description and the Relay shapes', () => {
+  const bin = new URL('./node_modules/.bin/graphql-schema-linter', import.meta.url).pathname;
+  const rules = ['types-have-descriptions', 'fields-have-descriptions', 'arguments-have-descriptions',
+    'input-object-values-have-descriptions', 'enum-values-have-descriptions',
+    'relay-connection-types-spec', 'relay-connection-arguments-spec', 'relay-page-info-spec'];
+  execFileSync(bin, ['--rules', rules.join(','), process.env.ARKIV_SCHEMA], { stdio: 'inherit' });
 });
