@@ -24,7 +24,7 @@ import (
 )
 
 // cmdDev starts the embedded stack — private Postgres, the embedded EventStoreDB server, a
-// local Weaviate — and the API server on it, then prints how to reach and log in to it.
+// private NATS server with JetStream, a local Weaviate — and the API server on it, then prints how to reach and log in to it.
 // Ctrl-C stops the API, the event store and every child process.
 func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "dev")
@@ -43,13 +43,13 @@ func cmdDev(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: *dataDir, BinDir: envOr("ARKIV_BIN_DIR", ""), PGURL: cfg.PGURL, WeaviateURL: cfg.WeaviateURL,
-		Progress: env.stderr, Log: env.log,
+		NATSURL: cfg.NATSURL, Progress: env.stderr, Log: env.log,
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cfg.PGURL, cfg.WeaviateURL = st.PGURL, st.WeaviateURL
+	cfg.PGURL, cfg.WeaviateURL, cfg.NATSURL = st.PGURL, st.WeaviateURL, st.NATSURL
 	if cfg.WeaviateGRPC == "" {
 		cfg.WeaviateGRPC = st.WeaviateGRPC
 	}

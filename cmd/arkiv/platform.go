@@ -29,13 +29,16 @@ type platformConfig struct {
 	ESDBURL      string
 	WeaviateURL  string
 	WeaviateGRPC string
-	KEKFile      string
-	KeystoreURL  string
-	TLSCert      string
-	TLSKey       string
-	LoginKey     string
-	Projections  bool
-	Dev          bool
+	// NATSURL is the NATS server with JetStream (ARKIV_NATS_URL) that API replicas fan live
+	// events out over; empty keeps them in-process.
+	NATSURL     string
+	KEKFile     string
+	KeystoreURL string
+	TLSCert     string
+	TLSKey      string
+	LoginKey    string
+	Projections bool
+	Dev         bool
 	// SigningKeyFile is the ledger's signing key (ARKIV_SIGNING_KEY_FILE), LedgerKeys older
 	// public key files trusted after a rotation, CheckpointEvery/CheckpointInterval the
 	// checkpoint cadence.
@@ -59,6 +62,7 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.ESDBURL, "esdb-url", envOr("ARKIV_ESDB_URL", ""), "EventStoreDB connection string (ARKIV_ESDB_URL)")
 	fs.StringVar(&c.WeaviateURL, "weaviate-url", envOr("ARKIV_WEAVIATE_URL", ""), "Weaviate base URL (ARKIV_WEAVIATE_URL)")
 	fs.StringVar(&c.WeaviateGRPC, "weaviate-grpc", envOr("ARKIV_WEAVIATE_GRPC", ""), "Weaviate gRPC address host:port, for faster imports and searches (ARKIV_WEAVIATE_GRPC)")
+	fs.StringVar(&c.NATSURL, "nats-url", envOr("ARKIV_NATS_URL", ""), "NATS server with JetStream, for several API replicas; empty: one process, in-process fan-out (ARKIV_NATS_URL)")
 	fs.StringVar(&c.KEKFile, "kek-file", envOr("ARKIV_KEK_FILE", ""), "key-encryption key file (ARKIV_KEK_FILE)")
 	fs.StringVar(&c.KeystoreURL, "keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store Postgres; default: the sibling database <db>_keys of ARKIV_PG_URL (ARKIV_KEYSTORE_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")

@@ -12,7 +12,8 @@ import (
 )
 
 // cmdStack runs a command inside the dev stack: `arkiv stack exec -- go test ./...` starts the
-// private Postgres and local Weaviate (unless ARKIV_PG_URL / ARKIV_WEAVIATE_URL are set),
+// private Postgres, a private NATS server with JetStream and the local Weaviate (unless
+// ARKIV_PG_URL / ARKIV_NATS_URL / ARKIV_WEAVIATE_URL are set),
 // exports their addresses to the command, and stops everything when it ends.
 func cmdStack(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] != "exec" {
@@ -32,6 +33,7 @@ func cmdStack(ctx context.Context, env *cliEnv, args []string) error {
 		BinDir:      envOr("ARKIV_BIN_DIR", ""),
 		PGURL:       os.Getenv("ARKIV_PG_URL"),
 		WeaviateURL: os.Getenv("ARKIV_WEAVIATE_URL"),
+		NATSURL:     os.Getenv("ARKIV_NATS_URL"),
 		Progress:    env.stderr,
 		Log:         env.log,
 	})
@@ -41,7 +43,8 @@ func cmdStack(ctx context.Context, env *cliEnv, args []string) error {
 	defer st.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.stdout, env.stderr
-	cmd.Env = append(os.Environ(), "ARKIV_PG_URL="+st.PGURL, "ARKIV_WEAVIATE_URL="+st.WeaviateURL, "ARKIV_BIN_DIR="+st.BinDir)
+	cmd.Env = append(os.Environ(), "ARKIV_PG_URL="+st.PGURL, "ARKIV_WEAVIATE_URL="+st.WeaviateURL,
+		"ARKIV_NATS_URL="+st.NATSURL, "ARKIV_BIN_DIR="+st.BinDir)
 	if st.WeaviateGRPC != "" {
 		cmd.Env = append(cmd.Env, "ARKIV_WEAVIATE_GRPC="+st.WeaviateGRPC)
 	}

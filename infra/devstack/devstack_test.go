@@ -3,8 +3,10 @@ package devstack
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,5 +127,50 @@ func TestChildDiesWithParent(t *testing.T) {
 			t.Fatalf("child %d outlived its killed parent", pid)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestPrivateNATSStartsWithJetStream starts the private NATS server and checks that it is
+// off the default port, serves JetStream with its store under the data directory, and is
+// gone after Close.
+func TestPrivateNATSStartsWithJetStream(t *testing.T) {
+	if _, err := NATSBinary(); err != nil {
+		t.Fatalf("the dev stack needs nats-server (make test installs it): %v", err)
+	}
+	dir := t.TempDir()
+	n, err := StartNATS(context.Background(), dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Port == natsDefaultPort || n.MonitorPort == natsDefaultPort {
+		t.Fatalf("the private NATS took the default port %d", natsDefaultPort)
+	}
+	if !strings.HasPrefix(n.URL, "nats://127.0.0.1:") {
+		t.Fatalf("URL %q is not a loopback NATS URL", n.URL)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/jsz", n.MonitorPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jsz struct {
+		Config struct {
+			StoreDir string `json:"store_dir"`
+		} `json:"config"`
+		Disabled bool `json:"disabled"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&jsz)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jsz.Disabled || !strings.HasPrefix(jsz.Config.StoreDir, filepath.Join(dir, "nats")) {
+		t.Fatalf("JetStream disabled=%v, store %q not under %s", jsz.Disabled, jsz.Config.StoreDir, dir)
+	}
+	pid := n.child.cmd.Process.Pid
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("nats-server (pid %d) still runs after Close", pid)
 	}
 }

@@ -17,6 +17,8 @@ type Config struct {
 	PGURL string
 	// WeaviateURL, when set, is an external Weaviate: none is built or started.
 	WeaviateURL string
+	// NATSURL, when set, is an external NATS: no private nats-server is started.
+	NATSURL string
 	// BinDir holds built binaries (default DataDir/bin), shared between stacks.
 	BinDir string
 	// Progress receives build progress for long first-run steps.
@@ -31,13 +33,17 @@ type Stack struct {
 	// WeaviateGRPC is the local Weaviate's gRPC address (host:port); empty for an external
 	// Weaviate.
 	WeaviateGRPC string
+	// NATSURL is the NATS server (JetStream enabled) the stack started, or the external one.
+	NATSURL string
 	// BinDir is the absolute directory of the binaries the stack builds (Weaviate).
 	BinDir string
 	pg     *Postgres
 	wv     *Weaviate
+	nats   *NATS
 }
 
-// Start brings up what is not external: the private Postgres and the local Weaviate.
+// Start brings up what is not external: the private Postgres, a private NATS server with
+// JetStream and the local Weaviate.
 // On error, whatever was started is stopped again.
 func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.DataDir == "" {
@@ -55,7 +61,7 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	s = &Stack{PGURL: cfg.PGURL, WeaviateURL: cfg.WeaviateURL, BinDir: cfg.BinDir}
+	s = &Stack{PGURL: cfg.PGURL, WeaviateURL: cfg.WeaviateURL, NATSURL: cfg.NATSURL, BinDir: cfg.BinDir}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -75,6 +81,12 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 		}
 		s.PGURL = s.pg.URL
 	}
+	if s.NATSURL == "" {
+		if s.nats, err = StartNATS(ctx, cfg.DataDir, cfg.Log); err != nil {
+			return s, err
+		}
+		s.NATSURL = s.nats.URL
+	}
 	if s.WeaviateURL == "" {
 		if s.wv, err = StartWeaviate(ctx, wbin, cfg.DataDir, cfg.Log); err != nil {
 			return s, err
@@ -85,12 +97,16 @@ func Start(ctx context.Context, cfg Config) (s *Stack, err error) {
 	return s, nil
 }
 
-// Close stops every process the stack started, Weaviate first.
+// Close stops every process the stack started, Weaviate first, Postgres last.
 func (s *Stack) Close() error {
 	var errs []error
 	if s.wv != nil {
 		errs = append(errs, s.wv.Close())
 		s.wv = nil
+	}
+	if s.nats != nil {
+		errs = append(errs, s.nats.Close())
+		s.nats = nil
 	}
 	if s.pg != nil {
 		errs = append(errs, s.pg.Close())
