@@ -32,6 +32,7 @@ import (
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/retrieval"
 	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/infra/siem"
 	"github.com/arkiv/arkiv/ledger"
 	"github.com/arkiv/arkiv/projections/engine"
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
@@ -74,6 +75,12 @@ type Config struct {
 	// Projections runs the projection runner in this process (Run); false leaves it to
 	// another process (scale-out). Read-your-writes works either way.
 	Projections bool
+	// NATSURL is the NATS server with JetStream (ARKIV_NATS_URL) that audit streams of kind
+	// JETSTREAM publish to.
+	NATSURL string
+	// NoAuditStreams keeps Run from forwarding the audit streams (tests run their own
+	// forwarder, NewAuditForwarder).
+	NoAuditStreams bool
 	// Version is reported by the version query.
 	Version string
 	// Clock defaults to the wall clock; commands, keyring and authentication share it.
@@ -127,6 +134,7 @@ type Platform struct {
 	// Ledger reads the verifiable log: latest checkpoint, proofs, verification outcome.
 	Ledger  *ledgerproj.Reader
 	ledger  *ledgerRun
+	sinks   *siem.Sinks
 	feed    *feed
 	handler http.Handler
 	closers []func()
@@ -239,6 +247,8 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := p.openLedger(); err != nil {
 		return nil, err
 	}
+	p.sinks = &siem.Sinks{NATSURL: cfg.NATSURL, Logger: cfg.Log}
+	p.closers = append(p.closers, p.sinks.Close)
 	p.feed = newFeed(p.Pool, p.Reads, cfg.Log)
 	p.closers = append(p.closers, p.feed.close)
 
@@ -327,6 +337,19 @@ func (p *Platform) Run(ctx context.Context) error {
 		}()
 	}
 	p.runLedger(ctx, &wg)
+	if p.Runner != nil && !p.cfg.NoAuditStreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fw, err := p.NewAuditForwarder(nil)
+			if err == nil {
+				err = fw.Run(ctx)
+			}
+			if err != nil && ctx.Err() == nil {
+				p.log.Error("audit stream forwarder stopped", "err", err)
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); p.runBackups(ctx) }()
 	wg.Add(1)

@@ -2,6 +2,10 @@ package readmodels
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
@@ -158,7 +162,7 @@ type StreamRecord struct {
 
 // AuditStreamRecords returns up to limit of the organisation's audit entries after the log
 // position (afterCommit, afterPrepare) and at or before through, oldest first, each with
-// its ledger leaf; an entry whose event the ledger has not taken yet ends the batch. The
+// its ledger leaf; an entry whose event the ledger has not taken yet is KindUnavailable. The
 // detail is opened only when withDetail is set.
 func (r *Reader) AuditStreamRecords(ctx context.Context, orgID string, afterCommit, afterPrepare, through uint64, limit int, withDetail bool) ([]StreamRecord, error) {
 	const op = "readmodels.AuditStreamRecords"
@@ -190,7 +194,8 @@ func (r *Reader) AuditStreamRecords(ctx context.Context, orgID string, afterComm
 			return nil, pgErr(op, err)
 		}
 		if idx == nil {
-			break // the ledger has not taken this event yet
+			rows.Close()
+			return nil, domain.E(domain.KindUnavailable, op, "the ledger has not taken an audit entry's event yet")
 		}
 		e.Position, s.Prepare, s.LeafIndex = uint64(c), uint64(pr), uint64(*idx)
 		out = append(out, s)
@@ -206,4 +211,140 @@ func (r *Reader) AuditStreamRecords(ctx context.Context, orgID string, afterComm
 		}
 	}
 	return out, nil
+}
+
+// EncodeStreamRecord returns a record in an audit stream's format (domain.AuditFormatOCSF,
+// AuditFormatJSONL or AuditFormatCEF): the OCSF event of the audit export with the leaf
+// under unmapped, the JSONL line of the export with ledgerLeafIndex and ledgerLeafHash, or
+// a CEF line. No trailing newline.
+func EncodeStreamRecord(format string, s *StreamRecord) ([]byte, error) {
+	const op = "readmodels.EncodeStreamRecord"
+	idx := s.LeafIndex
+	hash := base64.StdEncoding.EncodeToString(s.LeafHash)
+	a := &s.AuditEntry
+	switch format {
+	case domain.AuditFormatOCSF:
+		rec := OCSFRecord(a, "", "")
+		rec.Unmapped.LedgerLeafIndex, rec.Unmapped.LedgerLeafHash = &idx, hash
+		return marshal(op, rec)
+	case domain.AuditFormatJSONL:
+		return marshal(op, jsonlEntry{EventID: a.EventID, Position: a.Position, OccurredAt: a.OccurredAt.UTC(), Action: a.Action,
+			Outcome: a.Outcome, ActorID: a.ActorID, TargetType: a.TargetType, TargetID: a.TargetID, Subject: a.Subject,
+			ReasonCode: a.ReasonCode, OrganizationID: a.OrganizationID, SpaceID: a.SpaceID, Detail: a.Detail,
+			DetailShredded: a.DetailShredded, LedgerLeafIndex: &idx, LedgerLeafHash: hash})
+	case domain.AuditFormatCEF:
+		return CEFRecord(s), nil
+	}
+	return nil, domain.E(domain.KindInvalid, op, "unknown audit stream format")
+}
+
+func marshal(op string, v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, domain.Wrap(domain.KindInternal, op, err, "encode a record")
+	}
+	return b, nil
+}
+
+// CEFRecord returns an ArcSight Common Event Format (CEF:0) line for a record: the header
+// (vendor and product Arkiv, the action as signature id, the OCSF activity as name, severity
+// 3 for ok and 6 otherwise) and extensions rt (ms), act, outcome, suser (the actor's
+// pseudonymous id), duid (the subject user's), externalId (the event id), cs1 to cs6
+// (organisation, target type, target id, space, reason code, leaf hash), cn1 (leaf index),
+// cn2 (log position) and, when streamed, msg with the detail as JSON.
+func CEFRecord(s *StreamRecord) []byte {
+	a := &s.AuditEntry
+	_, _, activity := OCSFClassOf(a.Action)
+	sev := "3"
+	if a.Outcome != AuditOK {
+		sev = "6"
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, "CEF:0|Arkiv|Arkiv|1|"...)
+	b = cefHeader(b, a.Action)
+	b = append(b, '|')
+	b = cefHeader(b, activity)
+	b = append(b, '|')
+	b = append(b, sev...)
+	b = append(b, '|')
+	ext := func(k, v string) {
+		if v == "" {
+			return
+		}
+		if b[len(b)-1] != '|' {
+			b = append(b, ' ')
+		}
+		b = append(b, k...)
+		b = append(b, '=')
+		b = cefValue(b, v)
+	}
+	ext("rt", strconv.FormatInt(a.OccurredAt.UnixMilli(), 10))
+	ext("act", a.Action)
+	ext("outcome", a.Outcome)
+	ext("suser", a.ActorID)
+	if id, ok := strings.CutPrefix(a.Subject, string(domain.SubjectUser)+":"); ok {
+		ext("duid", id)
+	}
+	ext("externalId", a.EventID)
+	ext("cs1Label", "organizationId")
+	ext("cs1", a.OrganizationID)
+	if a.TargetType != "" {
+		ext("cs2Label", "targetType")
+		ext("cs2", a.TargetType)
+	}
+	if a.TargetID != "" {
+		ext("cs3Label", "targetId")
+		ext("cs3", a.TargetID)
+	}
+	if a.SpaceID != "" {
+		ext("cs4Label", "spaceId")
+		ext("cs4", a.SpaceID)
+	}
+	if a.ReasonCode != "" {
+		ext("cs5Label", "reasonCode")
+		ext("cs5", a.ReasonCode)
+	}
+	ext("cs6Label", "ledgerLeafHash")
+	ext("cs6", base64.StdEncoding.EncodeToString(s.LeafHash))
+	ext("cn1Label", "ledgerLeafIndex")
+	ext("cn1", strconv.FormatUint(s.LeafIndex, 10))
+	ext("cn2Label", "logPosition")
+	ext("cn2", strconv.FormatUint(a.Position, 10))
+	if a.Detail != nil {
+		d, _ := json.Marshal(a.Detail)
+		ext("msg", string(d))
+	}
+	return b
+}
+
+// cefHeader appends a header field with | and \ escaped and line breaks as spaces.
+func cefHeader(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '|', '\\':
+			b = append(b, '\\', c)
+		case '\r', '\n':
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+// cefValue appends an extension value with = and \ escaped and line breaks as \n / \r.
+func cefValue(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '=', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }

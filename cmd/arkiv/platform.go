@@ -142,7 +142,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	}
 	p, err := app.Open(cctx, app.Config{
 		PGURL: cfg.PGURL, KeystoreURL: cfg.KeystoreURL, ESDBURL: cfg.ESDBURL, WeaviateURL: cfg.WeaviateURL, WeaviateGRPC: cfg.WeaviateGRPC,
-		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections,
+		Embeddings: emb, KEKFile: cfg.KEKFile, LoginKey: key, Dev: cfg.Dev, Projections: cfg.Projections, NATSURL: cfg.NATSURL,
 		Models: models, Version: version, Log: env.log, Backup: backupConfig(cfg),
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
