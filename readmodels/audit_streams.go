@@ -348,3 +348,17 @@ func cefValue(b []byte, s string) []byte {
 	}
 	return b
 }
+
+// Healthy reports whether the destination has had no error since its last delivery.
+func (h AuditStreamHealth) Healthy() bool { return h.LastError == "" }
+
+// Position is Checkpoint in decimal, as the API serves log positions.
+func (h AuditStreamHealth) Position() string { return strconv.FormatUint(h.Checkpoint, 10) }
+
+// LastErrorText is LastError, nil when empty.
+func (h AuditStreamHealth) LastErrorText() *string {
+	if h.LastError == "" {
+		return nil
+	}
+	return &h.LastError
+}
