@@ -64,7 +64,7 @@ type AuditStreamTarget struct {
 
 const auditStreamCols = `s.stream_id, s.organization_id, s.kind, s.format, s.endpoint, s.include_detail, s.ca_certificate,
 	s.configured_at, s.configured_by, s.created_position,
-	coalesce(st.commit_position, s.created_position), coalesce(st.prepare_position, 0),
+	coalesce(st.commit_position, s.created_position), coalesce(st.prepare_position, 9223372036854775807),
 	coalesce(st.delivered, 0), coalesce(st.poisoned, 0), coalesce(st.last_error, ''), st.last_error_at, st.last_delivered_at,
 	s.secret`
 
