@@ -79,7 +79,7 @@ func (s *Sinks) Open(ctx context.Context, d Destination) (message.Publisher, str
 		s.client = s.HTTP
 		if s.client == nil {
 			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.MaxIdleConnsPerHost = 256
+			t.MaxIdleConns, t.MaxIdleConnsPerHost = 0, 512 // no reconnects under a wide window
 			s.client = &http.Client{Transport: t, Timeout: 10 * time.Second,
 				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		}

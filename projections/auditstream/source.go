@@ -67,6 +67,10 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 	wait := &backoff.ExponentialBackOff{InitialInterval: f.cfg.BackoffInitial, Multiplier: 2, MaxInterval: f.cfg.BackoffMax,
 		RandomizationFactor: 0.2}
 	var retryAt <-chan time.Time
+	inflight := 0
+	tick := time.NewTimer(time.Hour)
+	defer tick.Stop()
+	ticking := false
 	send := func(p *pending) bool {
 		msg := message.NewMessage(p.rec.EventID, p.payload)
 		md := msg.Metadata
@@ -82,6 +86,7 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 		case <-ctx.Done():
 			return false
 		}
+		inflight++
 		go func() {
 			select {
 			case <-msg.Acked():
@@ -128,19 +133,12 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 				read = through
 			}
 		}
-		inflight := 0
-		for _, p := range queue[:sent] {
-			if !p.acked {
-				inflight++
-			}
-		}
 		// Send while the window has room and the destination is not failing.
 		for retryAt == nil && len(retry) == 0 && sent < len(queue) && inflight < f.cfg.Window {
 			if !send(queue[sent]) {
 				return
 			}
 			sent++
-			inflight++
 		}
 		// Nothing in flight and nothing acked to record: the checkpoint may still move
 		// over entries of other organisations (read), so idle destinations keep up too.
@@ -148,14 +146,15 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 			st.advanceIdle(read)
 		}
 		st.save(ctx, d, inflight == 0)
-		var tick <-chan time.Time
-		if st.dirty {
-			tick = time.After(f.cfg.CheckpointEvery)
+		if st.dirty && !ticking {
+			tick.Reset(f.cfg.CheckpointEvery)
+			ticking = true
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case r := <-results:
+			inflight--
 			if r.ok {
 				r.p.acked = true
 				if retryAt == nil && len(retry) == 0 {
@@ -189,7 +188,8 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 				}
 			}
 		case <-moved:
-		case <-tick:
+		case <-tick.C:
+			ticking = false
 		}
 	}
 }
