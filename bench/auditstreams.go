@@ -158,7 +158,7 @@ func benchAuditStreamThroughput(ctx context.Context, env *Env) ([]Result, error)
 	// measure runs a forwarder until the destination has acknowledged every entry.
 	measure := func(id string) (float64, float64, error) {
 		fw, err := auditstream.New(auditstream.Config{Pool: pool, Reads: reads, Waiter: waiter, Sinks: benchSinks{sinks},
-			Logger: quiet, Reconcile: 50 * time.Millisecond, Window: 256, Batch: 2000})
+			Logger: quiet, Reconcile: 50 * time.Millisecond})
 		if err != nil {
 			return 0, 0, err
 		}

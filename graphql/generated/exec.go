@@ -3970,8 +3970,11 @@ type ConfigureAuditStreamPayload {
 
 "A SIEM destination of the organisation's audit log."
 type AuditStream {
+  "The destination's id."
   id: ID!
+  "How it delivers."
   kind: AuditStreamKind!
+  "The records' format."
   format: AuditStreamFormat!
   "The webhook URL, the syslog address or the JetStream subject's last tokens."
   endpoint: String!
@@ -3997,7 +4000,9 @@ type AuditStreamHealth {
   position: String!
   "The latest delivery error, if any since the last delivery."
   lastError: String
+  "When the latest delivery error happened."
   lastErrorAt: Time
+  "When the destination last acknowledged a record."
   lastDeliveredAt: Time
 }
 `, BuiltIn: false},

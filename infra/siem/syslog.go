@@ -107,9 +107,7 @@ func FormatSyslog(hostname string, m *message.Message) []byte {
 	if t, err := time.Parse(time.RFC3339Nano, m.Metadata.Get(MetaOccurredAt)); err == nil {
 		ts = t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
 	}
-	if hostname == "" {
-		hostname = "-"
-	}
+	hostname = headerField(hostname, 255)
 	b := make([]byte, 0, 256+len(m.Payload))
 	b = append(b, '<')
 	b = strconv.AppendInt(b, int64(13*8+sev), 10)

@@ -76,7 +76,9 @@ type Config struct {
 	Sinks  Sinks
 	Clock  domain.Clock
 	Logger *slog.Logger
-	// Window is how many records of one destination are in flight at once (default 64).
+	// Window is how many records of one destination are in flight at once (default by
+	// kind: 1024 for JetStream, whose publishes are acknowledged one by one, 128 for
+	// webhooks, 256 for syslog, whose writes are serialised).
 	Window int
 	// Batch is how many entries one read of the audit log takes (default 1000).
 	Batch int
@@ -120,11 +122,8 @@ func New(cfg Config) (*Forwarder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Window <= 0 {
-		cfg.Window = 64
-	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 1000
+		cfg.Batch = 2000
 	}
 	if cfg.Reconcile <= 0 {
 		cfg.Reconcile = 2 * time.Second
@@ -312,6 +311,7 @@ type destination struct {
 	topic   string
 	handler *message.Handler
 	stopped chan struct{}
+	window  int
 
 	delivered, failed, poisoned atomic.Uint64
 
@@ -324,7 +324,17 @@ func (f *Forwarder) start(ctx context.Context, router *message.Router, t readmod
 	if err != nil {
 		return nil, err
 	}
-	d := &destination{f: f, t: t, pub: pub, topic: topic, stopped: make(chan struct{})}
+	d := &destination{f: f, t: t, pub: pub, topic: topic, stopped: make(chan struct{}), window: f.cfg.Window}
+	if d.window <= 0 {
+		switch t.Kind {
+		case domain.AuditStreamJetStream:
+			d.window = 1024
+		case domain.AuditStreamSyslog:
+			d.window = 256
+		default:
+			d.window = 128
+		}
+	}
 	src := &source{d: d, done: d.stopped}
 	h := router.AddConsumerHandler("auditstream/"+t.ID, t.ID, src, d.deliver)
 	retry := middleware.Retry{

@@ -62,7 +62,7 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 	var queue []*pending // in log order: in flight, then read but not sent
 	sent := 0            // queue[:sent] are in flight or acked
 	read := st.cp        // the last position read into the queue
-	results := make(chan result, f.cfg.Window)
+	results := make(chan result, d.window)
 	var retry []*pending // nacked, to send again after wait
 	wait := &backoff.ExponentialBackOff{InitialInterval: f.cfg.BackoffInitial, Multiplier: 2, MaxInterval: f.cfg.BackoffMax,
 		RandomizationFactor: 0.2}
@@ -101,7 +101,7 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 	for ctx.Err() == nil {
 		// Fill the queue from the audit log when it runs low.
 		through, moved := f.projected()
-		if len(queue)-sent < f.cfg.Window && read.Less(through) {
+		if len(queue)-sent < d.window && read.Less(through) {
 			recs, err := f.cfg.Reads.AuditStreamRecords(ctx, d.t.OrganizationID, read.Commit, read.Prepare, through.Commit,
 				f.cfg.Batch, d.t.IncludeDetail)
 			if err != nil {
@@ -134,7 +134,7 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 			}
 		}
 		// Send while the window has room and the destination is not failing.
-		for retryAt == nil && len(retry) == 0 && sent < len(queue) && inflight < f.cfg.Window {
+		for retryAt == nil && len(retry) == 0 && sent < len(queue) && inflight < d.window {
 			if !send(queue[sent]) {
 				return
 			}
