@@ -504,10 +504,15 @@ func TestAuditStreamSyslogTLS(t *testing.T) {
 		}
 	}()
 	id, _ := s.configureStream(t, o.adminKey, map[string]any{"kind": "SYSLOG", "format": "JSONL", "endpoint": ln.Addr().String(),
-		"caCertificate": caPEM})
+		"caCertificate": caPEM, "includeDetail": true})
 	s.runForwarder(t)
 	s.logouts(t, o, 25)
-	want := s.expectedIDs(t, o, id, 25)
+	// Content never travels, even with the detail streamed: a document's title and text.
+	marker := "marker-" + uuid.NewString()
+	space := s.space(t, o.adminKey)
+	s.mutate(t, o.adminKey, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "title": "Title " + marker, "content": "Body " + marker + "."}})
+	want := s.expectedIDs(t, o, id, 28)
 	waitFor(t, "the syslog records", 30*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(got) >= len(want) || parseErr != nil })
 	mu.Lock()
 	defer mu.Unlock()
@@ -515,6 +520,9 @@ func TestAuditStreamSyslogTLS(t *testing.T) {
 		t.Fatal(parseErr)
 	}
 	for eid := range want {
+		if strings.Contains(got[eid], marker) {
+			t.Fatalf("record %s carries document content: %s", eid, got[eid])
+		}
 		var rec struct {
 			EventID         string `json:"eventId"`
 			Action          string `json:"action"`
