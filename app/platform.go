@@ -341,9 +341,11 @@ func (p *Platform) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// One forwarder per deployment: the holder of the "audit-streams" advisory lock;
+			// another process with projections takes over within seconds when it dies.
 			fw, err := p.NewAuditForwarder(nil)
 			if err == nil {
-				err = fw.Run(ctx)
+				err = postgres.Exclusive{URL: p.cfg.PGURL, Log: p.log}.Run(ctx, "audit-streams", fw.Run)
 			}
 			if err != nil && ctx.Err() == nil {
 				p.log.Error("audit stream forwarder stopped", "err", err)

@@ -183,8 +183,9 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			_ = router.Close()
 			err := <-runErr
 			f.mu.Lock()
-			for _, d := range f.dests {
+			for id, d := range f.dests {
 				<-d.stopped
+				delete(f.dests, id)
 			}
 			f.mu.Unlock()
 			wg.Wait()
@@ -257,7 +258,7 @@ func (f *Forwarder) reconcile(ctx context.Context, router *message.Router) error
 		<-d.stopped
 		delete(f.dests, id)
 	}
-	added := false
+	var added []*destination
 	for _, t := range targets {
 		if _, ok := f.dests[t.ID]; ok {
 			continue
@@ -268,10 +269,22 @@ func (f *Forwarder) reconcile(ctx context.Context, router *message.Router) error
 			continue
 		}
 		f.dests[t.ID] = d
-		added = true
+		added = append(added, d)
 	}
-	if added {
-		return router.RunHandlers(ctx)
+	if len(added) == 0 {
+		return nil
+	}
+	if err := router.RunHandlers(ctx); err != nil {
+		// Not subscribed: forget them (the next round tries again).
+		for _, d := range added {
+			select {
+			case <-d.handler.Started():
+			default:
+				delete(f.dests, d.t.ID)
+				_ = d.pub.Close()
+			}
+		}
+		return err
 	}
 	return nil
 }

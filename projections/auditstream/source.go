@@ -265,7 +265,9 @@ func (s *state) save(ctx context.Context, d *destination, force bool) {
 			prepare_position = EXCLUDED.prepare_position, delivered = EXCLUDED.delivered,
 			poisoned = (SELECT count(*) FROM audit_stream_poison WHERE stream_id = $1),
 			last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at,
-			last_delivered_at = EXCLUDED.last_delivered_at, updated_at = EXCLUDED.updated_at`,
+			last_delivered_at = EXCLUDED.last_delivered_at, updated_at = EXCLUDED.updated_at
+		WHERE (audit_stream_state.commit_position, audit_stream_state.prepare_position) <=
+			(EXCLUDED.commit_position, EXCLUDED.prepare_position)`,
 		s.id, int64(s.cp.Commit), int64(s.cp.Prepare), s.delivered, s.lastErr, s.errAt, s.lastOK, s.f.cfg.Clock.Now())
 	if err != nil {
 		if ctx.Err() == nil {
