@@ -201,32 +201,51 @@ func (f *Forwarder) Run(ctx context.Context) error {
 // follow keeps f.through at the position both source projections have passed.
 func (f *Forwarder) follow(ctx context.Context) {
 	for ctx.Err() == nil {
-		var c, p *int64
-		err := f.cfg.Pool.QueryRow(ctx, `SELECT c, p FROM (SELECT commit_position c, prepare_position p FROM projection_checkpoints
-			WHERE name = ANY($1) ORDER BY commit_position, prepare_position LIMIT 1) x
-			WHERE (SELECT count(*) FROM projection_checkpoints WHERE name = ANY($1)) = $2`,
-			sourceProjections, len(sourceProjections)).Scan(&c, &p)
-		var next uint64
-		if err == nil && c != nil {
-			pos := engine.Position{Commit: uint64(*c), Prepare: uint64(*p)}
+		next, even := uint64(0), true
+		rows, err := f.cfg.Pool.Query(ctx, `SELECT commit_position, prepare_position FROM projection_checkpoints
+			WHERE name = ANY($1) ORDER BY commit_position, prepare_position`, sourceProjections)
+		var ps []engine.Position
+		if err == nil {
+			for rows.Next() {
+				var c, p int64
+				if err = rows.Scan(&c, &p); err != nil {
+					break
+				}
+				ps = append(ps, engine.Position{Commit: uint64(c), Prepare: uint64(p)})
+			}
+			rows.Close()
+			if err == nil {
+				err = rows.Err()
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			f.log.Warn("audit streams cannot read the projections' checkpoints", "err", err)
+		}
+		if err == nil && len(ps) == len(sourceProjections) {
+			pos := ps[0]
 			f.thMu.Lock()
 			if f.through.Less(pos) {
 				f.through = pos
 				close(f.changed)
 				f.changed = make(chan struct{})
 			}
-			next = f.through.Commit + 1
 			f.thMu.Unlock()
-		} else if err != nil && ctx.Err() == nil && !isNoRows(err) {
-			f.log.Warn("audit streams cannot read the projections' checkpoints", "err", err)
+			next = pos.Commit + 1
+			// Two checkpoints within one commit (events appended together): the slower one
+			// moves on without its commit position changing, so look again shortly.
+			even = ps[0] == ps[len(ps)-1] || ps[0].Commit != ps[len(ps)-1].Commit
+		}
+		if !even {
+			if !sleep(ctx, 5*time.Millisecond) {
+				return
+			}
+			continue
 		}
 		// Wakes as soon as both have passed next (a checkpoint commit notifies), or after a
 		// second.
 		_ = f.cfg.Waiter.WaitFor(ctx, sourceProjections, next, time.Second)
 	}
 }
-
-func isNoRows(err error) bool { return err != nil && err.Error() == "no rows in result set" }
 
 // projected returns the position both source projections have passed and a channel closed
 // when it moves.
