@@ -103,6 +103,8 @@ type Forwarder struct {
 
 	mu    sync.Mutex
 	dests map[string]*destination
+	// startErrs is the last error each destination failed to start with.
+	startErrs map[string]string
 
 	// through is the log position both the audit and the ledger projections have passed;
 	// changed is closed and replaced when it moves.
@@ -143,7 +145,8 @@ func New(cfg Config) (*Forwarder, error) {
 	if cfg.CheckpointEvery <= 0 {
 		cfg.CheckpointEvery = 200 * time.Millisecond
 	}
-	return &Forwarder{cfg: cfg, log: cfg.Logger, dests: map[string]*destination{}, changed: make(chan struct{})}, nil
+	return &Forwarder{cfg: cfg, log: cfg.Logger, dests: map[string]*destination{}, startErrs: map[string]string{},
+		changed: make(chan struct{})}, nil
 }
 
 // sourceProjections are the projections an entry must have passed to be delivered.
@@ -284,9 +287,18 @@ func (f *Forwarder) reconcile(ctx context.Context, router *message.Router) error
 		}
 		d, err := f.start(ctx, router, t)
 		if err != nil {
-			f.log.Warn("audit stream not started", "stream", t.ID, "err", err)
+			// Shown in auditStreams and `arkiv projections status`; logged once per error.
+			msg := err.Error()
+			if f.startErrs[t.ID] != msg {
+				f.startErrs[t.ID] = msg
+				f.log.Warn("audit stream not started", "stream", t.ID, "err", msg)
+				st := newState(f, t)
+				st.noteErrQuiet(err)
+				st.save(ctx, nil, true)
+			}
 			continue
 		}
+		delete(f.startErrs, t.ID)
 		f.dests[t.ID] = d
 		added = append(added, d)
 	}

@@ -216,6 +216,10 @@ type state struct {
 	lastOK    *time.Time
 	dirty     bool
 	savedAt   time.Time
+	// logged and loggedAt throttle the log: an error is logged again only when it changes
+	// or after a minute.
+	logged   string
+	loggedAt time.Time
 }
 
 func newState(f *Forwarder, t readmodels.AuditStreamTarget) *state {
@@ -239,8 +243,16 @@ func (s *state) advanceIdle(p engine.Position) {
 }
 
 func (s *state) noteErr(err error) {
+	if msg := s.noteErrQuiet(err); msg != "" && (msg != s.logged || time.Since(s.loggedAt) > time.Minute) {
+		s.logged, s.loggedAt = msg, time.Now()
+		s.f.log.Warn("audit stream delivery failed", "stream", s.id, "kind", domain.KindOf(err).String(), "err", msg)
+	}
+}
+
+// noteErrQuiet records err as the last error without logging it and returns its text.
+func (s *state) noteErrQuiet(err error) string {
 	if err == nil {
-		return
+		return ""
 	}
 	now := s.f.cfg.Clock.Now()
 	msg := err.Error()
@@ -249,7 +261,7 @@ func (s *state) noteErr(err error) {
 	}
 	s.lastErr, s.errAt = msg, &now
 	s.dirty = true
-	s.f.log.Warn("audit stream delivery failed", "stream", s.id, "kind", domain.KindOf(err).String(), "err", msg)
+	return msg
 }
 
 // save writes the state when it changed and force is set or CheckpointEvery has passed.
