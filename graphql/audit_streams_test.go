@@ -586,16 +586,16 @@ func TestAuditStreamJetStreamOCSF(t *testing.T) {
 		}
 		_ = m.Ack()
 		var ev struct {
-			ClassUID     int    `json:"class_uid"`
-			ClassName    string `json:"class_name"`
-			CategoryUID  int    `json:"category_uid"`
-			ActivityID   int    `json:"activity_id"`
-			TypeUID      int    `json:"type_uid"`
-			Time         int64  `json:"time"`
-			SeverityID   int    `json:"severity_id"`
-			StatusID     int    `json:"status_id"`
-			Status       string `json:"status"`
-			Metadata     struct {
+			ClassUID    int    `json:"class_uid"`
+			ClassName   string `json:"class_name"`
+			CategoryUID int    `json:"category_uid"`
+			ActivityID  int    `json:"activity_id"`
+			TypeUID     int    `json:"type_uid"`
+			Time        int64  `json:"time"`
+			SeverityID  int    `json:"severity_id"`
+			StatusID    int    `json:"status_id"`
+			Status      string `json:"status"`
+			Metadata    struct {
 				Version string `json:"version"`
 				UID     string `json:"uid"`
 				Product struct {
