@@ -294,7 +294,7 @@ func (f *Forwarder) reconcile(ctx context.Context, router *message.Router) error
 				f.log.Warn("audit stream not started", "stream", t.ID, "err", msg)
 				st := newState(f, t)
 				st.noteErrQuiet(err)
-				st.save(ctx, nil, true)
+				st.save(ctx, true)
 			}
 			continue
 		}

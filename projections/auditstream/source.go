@@ -56,7 +56,7 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		st.save(cctx, d, true)
+		st.save(cctx, true)
 		_ = d.pub.Close()
 	}()
 	var queue []*pending // in log order: in flight, then read but not sent
@@ -145,7 +145,7 @@ func (s *source) run(ctx context.Context, out chan<- *message.Message) {
 		if sent == 0 && len(queue) == 0 && retryAt == nil {
 			st.advanceIdle(read)
 		}
-		st.save(ctx, d, inflight == 0)
+		st.save(ctx, inflight == 0)
 		if st.dirty && !ticking {
 			tick.Reset(f.cfg.CheckpointEvery)
 			ticking = true
@@ -265,7 +265,7 @@ func (s *state) noteErrQuiet(err error) string {
 }
 
 // save writes the state when it changed and force is set or CheckpointEvery has passed.
-func (s *state) save(ctx context.Context, d *destination, force bool) {
+func (s *state) save(ctx context.Context, force bool) {
 	now := time.Now()
 	if !s.dirty || (!force && now.Sub(s.savedAt) < s.f.cfg.CheckpointEvery) {
 		return
