@@ -34,6 +34,7 @@ import (
 	"github.com/arkiv/arkiv/infra/postgres"
 	"github.com/arkiv/arkiv/infra/retrieval"
 	"github.com/arkiv/arkiv/infra/search"
+	"github.com/arkiv/arkiv/infra/siem"
 	"github.com/arkiv/arkiv/ledger"
 	"github.com/arkiv/arkiv/projections/engine"
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
@@ -77,13 +78,17 @@ type Config struct {
 	// another process (scale-out). Read-your-writes works either way.
 	Projections bool
 	// Exclusive runs each worker component (the projection runner, the process managers,
-	// the ledger's checkpointer and monitor, scheduled backups) only while this process
-	// holds its Postgres advisory lock (postgres.Exclusive), so that several worker
-	// processes run each on exactly one of them and fail over within seconds.
+	// the ledger's checkpointer and monitor, scheduled backups, the audit stream forwarder)
+	// only while this process holds its Postgres advisory lock (postgres.Exclusive), so that
+	// several worker processes run each on exactly one of them and fail over within seconds.
 	Exclusive bool
 	// NATSURL, when set, fans live reply tokens out to every API replica over NATS
-	// JetStream (infra/natsbus); empty keeps them in this process.
+	// JetStream (infra/natsbus), and is where audit streams of kind JETSTREAM publish;
+	// empty keeps replies in this process.
 	NATSURL string
+	// NoAuditStreams keeps Run from forwarding the audit streams (tests run their own
+	// forwarder, NewAuditForwarder).
+	NoAuditStreams bool
 	// Version is reported by the version query.
 	Version string
 	// ServesTLS reports that the API serves HTTPS itself (ARKIV_TLS_CERT and ARKIV_TLS_KEY),
@@ -144,6 +149,7 @@ type Platform struct {
 	// Ledger reads the verifiable log: latest checkpoint, proofs, verification outcome.
 	Ledger  *ledgerproj.Reader
 	ledger  *ledgerRun
+	sinks   *siem.Sinks
 	feed    *feed
 	handler http.Handler
 	// auditExports runs background audit exports and serves their files (Exports).
@@ -258,6 +264,8 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := p.openLedger(); err != nil {
 		return nil, err
 	}
+	p.sinks = &siem.Sinks{NATSURL: cfg.NATSURL, Logger: cfg.Log}
+	p.closers = append(p.closers, p.sinks.Close)
 	p.feed = newFeed(p.Pool, p.Reads, cfg.Log)
 	p.closers = append(p.closers, p.feed.close)
 
@@ -365,6 +373,21 @@ func (p *Platform) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			_ = p.exclusively(ctx, LockBackups, func(ctx context.Context) error { p.runBackups(ctx); return nil })
+		}()
+	}
+	if p.Runner != nil && !p.cfg.NoAuditStreams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// One forwarder per deployment: the holder of the "audit-streams" advisory lock;
+			// another process with projections takes over within seconds when it dies.
+			fw, err := p.NewAuditForwarder(nil)
+			if err == nil {
+				err = p.RunExclusively(ctx, LockAuditStreams, fw.Run)
+			}
+			if err != nil && ctx.Err() == nil {
+				p.log.Error("audit stream forwarder stopped", "err", err)
+			}
 		}()
 	}
 	wg.Add(1)

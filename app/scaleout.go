@@ -18,6 +18,7 @@ const (
 	LockProcessManagers = "process-managers"
 	LockLedger          = "ledger"
 	LockBackups         = "backups"
+	LockAuditStreams    = "audit-streams"
 )
 
 // RunExclusively runs fn on exactly one process of the deployment at a time: while this

@@ -55,6 +55,7 @@ func allScenarios() []Scenario {
 	s = append(s, evidenceScenarios()...)
 	s = append(s, consoleScenarios()...)
 	s = append(s, replicationScenarios()...)
+	s = append(s, auditStreamScenarios()...)
 	return s
 }
 

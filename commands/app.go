@@ -18,6 +18,8 @@ type App struct {
 	DeactivateUser             Handler[DeactivateUser, Result]
 	CreateAPIKey               Handler[CreateAPIKey, APIKeyResult]
 	RevokeAPIKey               Handler[RevokeAPIKey, Result]
+	ConfigureAuditStream       Handler[ConfigureAuditStream, AuditStreamResult]
+	RemoveAuditStream          Handler[RemoveAuditStream, Result]
 	RecordAPIKeyUse            Handler[RecordAPIKeyUse, Result]
 	CreateSpace                Handler[CreateSpace, Result]
 	AddSpaceMember             Handler[AddSpaceMember, Result]
@@ -89,6 +91,8 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.DeactivateUser, log, x.deactivateUser)
 	handle(&a.CreateAPIKey, log, x.createAPIKey)
 	handle(&a.RevokeAPIKey, log, x.revokeAPIKey)
+	handle(&a.ConfigureAuditStream, log, x.configureAuditStream)
+	handle(&a.RemoveAuditStream, log, x.removeAuditStream)
 	handle(&a.RecordAPIKeyUse, log, x.recordAPIKeyUse)
 	handle(&a.CreateSpace, log, x.createSpace)
 	handle(&a.AddSpaceMember, log, x.addSpaceMember)

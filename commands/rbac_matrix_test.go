@@ -21,6 +21,7 @@ type fixture struct {
 	extra, key              string
 	toRestore, toComplete   string
 	audience                string // of an identity provider of o, for RemoveIdentityProvider
+	auditStream             string // a webhook destination of o, for RemoveAuditStream
 }
 
 // newFixture builds a fixture for an actor with the organisation role orgRole and the
@@ -50,6 +51,8 @@ func (w *world) newFixture(o org, orgRole domain.OrgRole, spaceRole domain.Space
 	f.toComplete = must(a.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: meta(o.admin), SubjectType: domain.SubjectDocument, SubjectID: f.document, GraceDays: &zero}))(t).ID
 	f.audience = "api://fixture-" + f.actor[:8]
 	must(a.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: matrixIssuer, Audience: f.audience}))(t)
+	f.auditStream = must(a.ConfigureAuditStream.Handle(ctx, commands.ConfigureAuditStream{Meta: meta(o.admin), Kind: domain.AuditStreamWebhook,
+		Format: domain.AuditFormatOCSF, Endpoint: "https://siem.example.se/hook"}))(t).StreamID
 	return f
 }
 
@@ -85,6 +88,13 @@ func matrixCases() []matrixCase {
 		}},
 		{domain.CmdRemoveIdentityProvider, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RemoveIdentityProvider.Handle(w.ctx, commands.RemoveIdentityProvider{Meta: m, Issuer: matrixIssuer, Audience: f.audience}))
+		}},
+		{domain.CmdConfigureAuditStream, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ConfigureAuditStream.Handle(w.ctx, commands.ConfigureAuditStream{Meta: m, Kind: domain.AuditStreamSyslog,
+				Format: domain.AuditFormatCEF, Endpoint: "siem.example.se:6514"}))
+		}},
+		{domain.CmdRemoveAuditStream, false, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.RemoveAuditStream.Handle(w.ctx, commands.RemoveAuditStream{Meta: m, StreamID: f.auditStream}))
 		}},
 		{domain.CmdRegisterUser, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RegisterUser.Handle(w.ctx, commands.RegisterUser{Meta: m, Email: "new-" + m.CommandID[:8] + "@example.se", Name: "New", Role: domain.OrgRoleUser}))

@@ -124,6 +124,10 @@ const (
 	CmdRecordDenial Command = "RecordDenial"
 	// CmdExportEvidence records a DPIA evidence bundle's export (Admins).
 	CmdExportEvidence Command = "ExportEvidence"
+	// CmdConfigureAuditStream adds or replaces a SIEM destination of the audit log (Admins).
+	CmdConfigureAuditStream Command = "ConfigureAuditStream"
+	// CmdRemoveAuditStream removes a SIEM destination of the audit log (Admins).
+	CmdRemoveAuditStream Command = "RemoveAuditStream"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -198,6 +202,8 @@ var permissions = []Permission{
 	{CmdViewHistory, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportEvidence, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdConfigureAuditStream, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRemoveAuditStream, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // oversight lists the space-scoped commands an organisation Admin may run in any space of

@@ -40,6 +40,8 @@ type stackOptions struct {
 	dev bool
 	// ledger runs the verifiable log with a fresh signing key, checkpointing every event.
 	ledger bool
+	// noAuditStreams leaves the audit streams to a forwarder the test runs itself.
+	noAuditStreams bool
 }
 
 func startStack(t *testing.T, o stackOptions) *stack {
@@ -77,6 +79,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		// Fail fast against a failing model; complete due erasures promptly.
 		Models:       router,
 		ErasureEvery: 200 * time.Millisecond,
+		NATSURL:      os.Getenv("ARKIV_NATS_URL"), NoAuditStreams: o.noAuditStreams,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -219,6 +219,9 @@ func sweepRows() []sweepRow {
 		{"Mutation.revokeApiKey", cmd, ""},
 		{"Mutation.requestErasure", cmd, ""},
 		{"Mutation.restoreErasure", cmd, ""},
+		{"Query.auditStreams", admin, `{ auditStreams { id } }`},
+		{"Mutation.configureAuditStream", cmd, ""},
+		{"Mutation.removeAuditStream", cmd, ""},
 		{"Mutation.exportAuditLog", admin, `mutation { exportAuditLog(format: JSONL, justification: "Authorisation sweep export") { rows } }`},
 		{"Mutation.exportEvidence", admin, `mutation($from: Time!, $to: Time!) { exportEvidence(from: $from, to: $to) { id } }`},
 
@@ -449,6 +452,14 @@ func sweepMutations() map[string]operation {
 			}
 			w.s.wait(t, strconv.FormatUint(w.last, 10))
 			return map[string]any{"id": sp}
+		}}
+	const configure = `mutation { configureAuditStream(input: {kind: WEBHOOK, format: JSONL, endpoint: "https://siem.example.org/hook"}) { id } }`
+	ops["configureAuditStream"] = operation{domain.CmdConfigureAuditStream, false, configure,
+		func(testing.TB, *world, actor) map[string]any { return nil }}
+	ops["removeAuditStream"] = operation{domain.CmdRemoveAuditStream, true, `mutation($id: ID!) { removeAuditStream(id: $id) { id position } }`,
+		func(t testing.TB, w *world, a actor) map[string]any {
+			id := w.s.ok(t, w.a.adminKey, configure, nil)["configureAuditStream"].(map[string]any)["id"].(string)
+			return map[string]any{"id": id}
 		}}
 	return ops
 }

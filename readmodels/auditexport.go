@@ -334,6 +334,10 @@ type jsonlEntry struct {
 	SpaceID        string            `json:"spaceId,omitempty"`
 	Detail         map[string]string `json:"detail,omitempty"`
 	DetailShredded bool              `json:"detailShredded,omitempty"`
+	// LedgerLeafIndex and LedgerLeafHash (base64) name the event's leaf in the verifiable
+	// log; set on audit-stream records.
+	LedgerLeafIndex *uint64 `json:"ledgerLeafIndex,omitempty"`
+	LedgerLeafHash  string  `json:"ledgerLeafHash,omitempty"`
 }
 
 func (e *exportEncoder) entry(a *AuditEntry, actorName, subjectName string) error {
@@ -536,6 +540,10 @@ type ocsfUnmapped struct {
 	Subject        string            `json:"subject,omitempty"`
 	Detail         map[string]string `json:"detail,omitempty"`
 	DetailShredded bool              `json:"detail_shredded,omitempty"`
+	// LedgerLeafIndex and LedgerLeafHash (base64) name the event's leaf in the verifiable
+	// log; set on audit-stream records.
+	LedgerLeafIndex *uint64 `json:"ledger_leaf_index,omitempty"`
+	LedgerLeafHash  string  `json:"ledger_leaf_hash,omitempty"`
 }
 
 var ocsfProductArkiv = ocsfProduct{Name: "Arkiv", VendorName: "Arkiv"}

@@ -295,7 +295,26 @@ func (s *Script) World() {
 	// A refused local login, recorded by the system actor.
 	s.Emit("access-"+OrgA, domain.SystemActor, OrgA, "", domain.LoginFailed{OrganizationID: OrgA,
 		LoginDigest: HashOfKey, Reason: "bad_password", FailedAt: t0})
+	// Audit streams: A adds a webhook (its secret sealed) and a syslog destination, moves the
+	// webhook's endpoint (the secret stays) and removes the syslog one.
+	hook := domain.AuditStream{Kind: domain.AuditStreamWebhook, Format: domain.AuditFormatOCSF, Endpoint: "https://siem.example.se/hook"}
+	s.Emit(domain.StreamPrefixAuditStream+StreamHook, AdminA, OrgA, "", domain.AuditStreamConfigured{StreamID: StreamHook,
+		OrganizationID: OrgA, Config: hook, Secret: domain.Seal("whsec_c2VjcmV0", domain.OrganizationSubject(OrgA)), ConfiguredBy: AdminA})
+	s.Emit(domain.StreamPrefixAuditStream+StreamSyslog, AdminA, OrgA, "", domain.AuditStreamConfigured{StreamID: StreamSyslog,
+		OrganizationID: OrgA, Config: domain.AuditStream{Kind: domain.AuditStreamSyslog, Format: domain.AuditFormatCEF,
+			Endpoint: "siem.example.se:6514", IncludeDetail: true}, ConfiguredBy: AdminA})
+	hook.Endpoint = "https://siem2.example.se/hook"
+	s.Emit(domain.StreamPrefixAuditStream+StreamHook, AdminA, OrgA, "", domain.AuditStreamConfigured{StreamID: StreamHook,
+		OrganizationID: OrgA, Config: hook, ConfiguredBy: AdminA})
+	s.Emit(domain.StreamPrefixAuditStream+StreamSyslog, AdminA, OrgA, "", domain.AuditStreamRemoved{StreamID: StreamSyslog,
+		OrganizationID: OrgA, RemovedBy: AdminA})
 }
+
+// The audit-stream destinations of the scripted world.
+const (
+	StreamHook   = "00000000-0000-4000-8000-000000000901"
+	StreamSyslog = "00000000-0000-4000-8000-000000000902"
+)
 
 // The identity provider both organisations of the scripted world configure (A first).
 const (

@@ -153,7 +153,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
 		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions,
-		Exclusive:                     true, NATSURL: natsFor(cfg), ErasureEvery: cfg.ErasureEvery,
+		Exclusive:                     true, NATSURL: cfg.NATSURL, ErasureEvery: cfg.ErasureEvery,
 	})
 	if err != nil {
 		return nil, err
@@ -172,15 +172,6 @@ func envDuration(name string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
-}
-
-// natsFor is the NATS the platform connects to: API-serving roles fan live replies out
-// over it; workers need none (yet).
-func natsFor(cfg platformConfig) string {
-	if cfg.Role == roleWorkers {
-		return ""
-	}
-	return cfg.NATSURL
 }
 
 // parseLoginKey decodes ARKIV_AUTH_LOGIN_KEY: 32 bytes or more, base64 or hex.

@@ -22,6 +22,7 @@ import (
 	"github.com/arkiv/arkiv/projections"
 	"github.com/arkiv/arkiv/projections/engine"
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
+	"github.com/arkiv/arkiv/readmodels"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/schollz/progressbar/v3"
 )
@@ -198,6 +199,43 @@ func projectionsStatus(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if len(sts) == 0 {
 		fmt.Fprintln(w, "(no projections registered)")
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return auditStreamsStatus(ctx, env, f.pgURL)
+}
+
+// auditStreamsStatus prints every live audit stream's delivery: its checkpoint, lag and
+// last error (never a secret).
+func auditStreamsStatus(ctx context.Context, env *cliEnv, pgURL string) error {
+	pool, err := pgxpool.New(ctx, pgURL)
+	if err != nil {
+		return fmt.Errorf("Postgres at ARKIV_PG_URL: %w", err)
+	}
+	defer pool.Close()
+	streams, err := readmodels.New(pool, nil).AllAuditStreams(ctx)
+	if err != nil {
+		return err
+	}
+	if len(streams) == 0 {
+		return nil
+	}
+	fmt.Fprintln(env.stdout)
+	w := tabwriter.NewWriter(env.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "AUDIT STREAM	ORGANIZATION	KIND	FORMAT	POSITION	LAG	DELIVERED	POISONED	LAST ERROR")
+	for _, st := range streams {
+		h := st.Health
+		lag := fmt.Sprint(h.Lag)
+		if h.Lag >= readmodels.LagCap {
+			lag = fmt.Sprintf(">=%d", readmodels.LagCap)
+		}
+		last := h.LastError
+		if h.LastErrorAt != nil {
+			last = h.LastErrorAt.UTC().Format(time.RFC3339) + " " + last
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%s\n", st.ID, st.OrganizationID, st.Kind, st.Format, h.Checkpoint, lag,
+			h.Delivered, h.Poisoned, last)
 	}
 	return w.Flush()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/arkiv/arkiv/infra/eventstore/eventstoretest"
 	"github.com/arkiv/arkiv/infra/pgtest"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TestProjectionsCommands runs `arkiv projections status` and `rebuild --all` against a
@@ -69,6 +70,32 @@ func TestProjectionsCommands(t *testing.T) {
 		if strings.HasPrefix(line, "readmodel ") && !strings.Contains(line, head) {
 			t.Fatalf("after the rebuild readmodel is not at the head %s:\n%s", head, out)
 		}
+	}
+
+	// An audit stream failing to deliver shows its position, lag and last error.
+	pool, err := pgxpool.New(ctx, pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var org string
+	if err := pool.QueryRow(ctx, `SELECT organization_id FROM organizations LIMIT 1`).Scan(&org); err != nil {
+		t.Fatal(err)
+	}
+	const stream = "00000000-0000-4000-8000-00000000a5a5"
+	if _, err := pool.Exec(ctx, `INSERT INTO audit_streams (stream_id, organization_id, kind, format, endpoint, include_detail,
+			configured_at, configured_by, created_position) VALUES ($1, $2, 'WEBHOOK', 'OCSF', 'https://siem.example/hook', false, now(), $2, 0);
+		`, stream, org); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO audit_stream_state (stream_id, commit_position, prepare_position, last_error, last_error_at, updated_at)
+		VALUES ($1, 0, 0, 'webhook answered 503', now(), now())`, stream); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = call(append([]string{"projections", "status"}, conn...)...)
+	line := regexp.MustCompile(`(?m)^` + stream + `\s+` + org + `\s+WEBHOOK\s+OCSF\s+0\s+([1-9]\d*)\s+0\s+0\s+\S+ webhook answered 503$`)
+	if code != 0 || !line.MatchString(out) {
+		t.Fatalf("status does not show the failing audit stream with its lag and error:\n%s", out)
 	}
 
 	if code, _, stderr = call(append([]string{"projections", "rebuild", "no-such-projection"}, conn...)...); code != 1 || stderr == "" {

@@ -199,11 +199,38 @@ type ComplexityRoot struct {
 		SecondsLeft func(childComplexity int) int
 	}
 
+	AuditStream struct {
+		ConfiguredAt  func(childComplexity int) int
+		Endpoint      func(childComplexity int) int
+		Format        func(childComplexity int) int
+		Health        func(childComplexity int) int
+		ID            func(childComplexity int) int
+		IncludeDetail func(childComplexity int) int
+		Kind          func(childComplexity int) int
+	}
+
+	AuditStreamHealth struct {
+		Delivered       func(childComplexity int) int
+		Healthy         func(childComplexity int) int
+		Lag             func(childComplexity int) int
+		LastDeliveredAt func(childComplexity int) int
+		LastErrorAt     func(childComplexity int) int
+		LastErrorText   func(childComplexity int) int
+		Poisoned        func(childComplexity int) int
+		Position        func(childComplexity int) int
+	}
+
 	Chunk struct {
 		ChunkID    func(childComplexity int) int
 		ChunkIndex func(childComplexity int) int
 		DocumentID func(childComplexity int) int
 		Text       func(childComplexity int) int
+	}
+
+	ConfigureAuditStreamPayload struct {
+		ID       func(childComplexity int) int
+		Position func(childComplexity int) int
+		Secret   func(childComplexity int) int
 	}
 
 	ConfiguredIdentityProvider struct {
@@ -364,6 +391,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddSpaceMember             func(childComplexity int, input AddSpaceMemberInput) int
 		ChangeSpaceRole            func(childComplexity int, input ChangeSpaceRoleInput) int
+		ConfigureAuditStream       func(childComplexity int, input ConfigureAuditStreamInput) int
 		ConfigureIdentityProvider  func(childComplexity int, input ConfigureIdentityProviderInput) int
 		CreateAPIKey               func(childComplexity int, input CreateAPIKeyInput) int
 		CreateAssistant            func(childComplexity int, input CreateAssistantInput) int
@@ -380,6 +408,7 @@ type ComplexityRoot struct {
 		InviteUser                 func(childComplexity int, input InviteUserInput) int
 		Login                      func(childComplexity int, input LoginInput) int
 		Logout                     func(childComplexity int) int
+		RemoveAuditStream          func(childComplexity int, id string) int
 		RemoveIdentityProvider     func(childComplexity int, input RemoveIdentityProviderInput) int
 		RemoveSpaceMember          func(childComplexity int, input RemoveSpaceMemberInput) int
 		RequestErasure             func(childComplexity int, input RequestErasureInput) int
@@ -455,6 +484,7 @@ type ComplexityRoot struct {
 		AuditLog               func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
 		AuditProof             func(childComplexity int, eventID string) int
 		AuditSession           func(childComplexity int) int
+		AuditStreams           func(childComplexity int, consistentAt *string) int
 		Conversation           func(childComplexity int, id string, consistentAt *string) int
 		Document               func(childComplexity int, id string, consistentAt *string) int
 		Documents              func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
@@ -631,6 +661,8 @@ type MutationResolver interface {
 	RestoreErasure(ctx context.Context, id string) (*MutationResult, error)
 	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string, background *bool) (*AuditExport, error)
 	ExportEvidence(ctx context.Context, from time.Time, to time.Time, withNames *bool) (*EvidenceExport, error)
+	ConfigureAuditStream(ctx context.Context, input ConfigureAuditStreamInput) (*ConfigureAuditStreamPayload, error)
+	RemoveAuditStream(ctx context.Context, id string) (*MutationResult, error)
 }
 type MutationResultResolver interface {
 	Node(ctx context.Context, obj *MutationResult) (readmodels.Node, error)
@@ -677,6 +709,7 @@ type QueryResolver interface {
 	AuditSession(ctx context.Context) (*AuditSession, error)
 	AuditExportJob(ctx context.Context, id string) (*AuditExportJob, error)
 	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
+	AuditStreams(ctx context.Context, consistentAt *string) ([]readmodels.AuditStream, error)
 }
 type SetPasswordPayloadResolver interface {
 	User(ctx context.Context, obj *SetPasswordPayload) (*readmodels.User, error)
@@ -1247,6 +1280,98 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditSession.SecondsLeft(childComplexity), true
 
+	case "AuditStream.configuredAt":
+		if e.ComplexityRoot.AuditStream.ConfiguredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStream.ConfiguredAt(childComplexity), true
+	case "AuditStream.endpoint":
+		if e.ComplexityRoot.AuditStream.Endpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStream.Endpoint(childComplexity), true
+	case "AuditStream.format":
+		if e.ComplexityRoot.AuditStream.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStream.Format(childComplexity), true
+	case "AuditStream.health":
+		if e.ComplexityRoot.AuditStream.Health == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStream.Health(childComplexity), true
+	case "AuditStream.id":
+		if e.ComplexityRoot.AuditStream.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStream.ID(childComplexity), true
+	case "AuditStream.includeDetail":
+		if e.ComplexityRoot.AuditStream.IncludeDetail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStream.IncludeDetail(childComplexity), true
+	case "AuditStream.kind":
+		if e.ComplexityRoot.AuditStream.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStream.Kind(childComplexity), true
+
+	case "AuditStreamHealth.delivered":
+		if e.ComplexityRoot.AuditStreamHealth.Delivered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.Delivered(childComplexity), true
+	case "AuditStreamHealth.healthy":
+		if e.ComplexityRoot.AuditStreamHealth.Healthy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.Healthy(childComplexity), true
+	case "AuditStreamHealth.lag":
+		if e.ComplexityRoot.AuditStreamHealth.Lag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.Lag(childComplexity), true
+	case "AuditStreamHealth.lastDeliveredAt":
+		if e.ComplexityRoot.AuditStreamHealth.LastDeliveredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.LastDeliveredAt(childComplexity), true
+	case "AuditStreamHealth.lastErrorAt":
+		if e.ComplexityRoot.AuditStreamHealth.LastErrorAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.LastErrorAt(childComplexity), true
+	case "AuditStreamHealth.lastError":
+		if e.ComplexityRoot.AuditStreamHealth.LastErrorText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.LastErrorText(childComplexity), true
+	case "AuditStreamHealth.poisoned":
+		if e.ComplexityRoot.AuditStreamHealth.Poisoned == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.Poisoned(childComplexity), true
+	case "AuditStreamHealth.position":
+		if e.ComplexityRoot.AuditStreamHealth.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditStreamHealth.Position(childComplexity), true
+
 	case "Chunk.id":
 		if e.ComplexityRoot.Chunk.ChunkID == nil {
 			break
@@ -1271,6 +1396,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Chunk.Text(childComplexity), true
+
+	case "ConfigureAuditStreamPayload.id":
+		if e.ComplexityRoot.ConfigureAuditStreamPayload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigureAuditStreamPayload.ID(childComplexity), true
+	case "ConfigureAuditStreamPayload.position":
+		if e.ComplexityRoot.ConfigureAuditStreamPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigureAuditStreamPayload.Position(childComplexity), true
+	case "ConfigureAuditStreamPayload.secret":
+		if e.ComplexityRoot.ConfigureAuditStreamPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConfigureAuditStreamPayload.Secret(childComplexity), true
 
 	case "ConfiguredIdentityProvider.acceptedAcr":
 		if e.ComplexityRoot.ConfiguredIdentityProvider.AcceptedACR == nil {
@@ -1906,6 +2050,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangeSpaceRole(childComplexity, args["input"].(ChangeSpaceRoleInput)), true
+	case "Mutation.configureAuditStream":
+		if e.ComplexityRoot.Mutation.ConfigureAuditStream == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_configureAuditStream_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ConfigureAuditStream(childComplexity, args["input"].(ConfigureAuditStreamInput)), true
 	case "Mutation.configureIdentityProvider":
 		if e.ComplexityRoot.Mutation.ConfigureIdentityProvider == nil {
 			break
@@ -2077,6 +2232,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.removeAuditStream":
+		if e.ComplexityRoot.Mutation.RemoveAuditStream == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeAuditStream_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveAuditStream(childComplexity, args["id"].(string)), true
 	case "Mutation.removeIdentityProvider":
 		if e.ComplexityRoot.Mutation.RemoveIdentityProvider == nil {
 			break
@@ -2503,6 +2669,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditSession(childComplexity), true
+	case "Query.auditStreams":
+		if e.ComplexityRoot.Query.AuditStreams == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditStreams_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditStreams(childComplexity, args["consistentAt"].(*string)), true
 	case "Query.conversation":
 		if e.ComplexityRoot.Query.Conversation == nil {
 			break
@@ -2997,6 +3174,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAuditFilter,
 		ec.unmarshalInputAuditRetentionInput,
 		ec.unmarshalInputChangeSpaceRoleInput,
+		ec.unmarshalInputConfigureAuditStreamInput,
 		ec.unmarshalInputConfigureIdentityProviderInput,
 		ec.unmarshalInputCreateApiKeyInput,
 		ec.unmarshalInputCreateAssistantInput,
@@ -4850,6 +5028,116 @@ type EvidenceExport implements Node {
   "Why the export failed, when FAILED."
   error: String
 }
+
+extend type Query {
+  """
+  The organisation's SIEM destinations of its audit log, with their delivery health
+  (Admins). Webhook secrets are never shown again after configureAuditStream.
+  """
+  auditStreams(consistentAt: String): [AuditStream!]! @hasOrgRole(roles: [ADMIN])
+}
+
+extend type Mutation {
+  """
+  Adds a SIEM destination of the organisation's audit log, or replaces the configuration of
+  one (with ` + "`" + `id` + "`" + `). Every audit entry recorded afterwards is delivered at least once, in log
+  order per destination, with its event id (for deduplication) and ledger leaf; message
+  content and prompts never are, the entries' detail only with ` + "`" + `includeDetail` + "`" + `. A new webhook
+  gets a Standard Webhooks signing secret, returned here only.
+  """
+  configureAuditStream(input: ConfigureAuditStreamInput!): ConfigureAuditStreamPayload! @hasOrgRole(roles: [ADMIN])
+  "Removes a SIEM destination: nothing more is delivered to it."
+  removeAuditStream(
+    "The destination's id (configureAuditStream's id)."
+    id: ID!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
+}
+
+"How an audit stream delivers."
+enum AuditStreamKind {
+  "HTTPS POST of each record, signed per Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)."
+  WEBHOOK
+  "RFC 5424 syslog over TLS with octet-counting framing (RFC 6587)."
+  SYSLOG
+  "NATS JetStream, on the subject arkiv.audit.<organisation id>.<endpoint>."
+  JETSTREAM
+}
+
+"The format of an audit stream's records."
+enum AuditStreamFormat {
+  "OCSF 1.8 JSON, the mapping of the OCSF audit export; the ledger leaf under unmapped."
+  OCSF
+  "One JSON object per record, as the JSONL audit export, with ledgerLeafIndex and ledgerLeafHash."
+  JSONL
+  "ArcSight Common Event Format (CEF:0)."
+  CEF
+}
+
+"A SIEM destination to add or replace."
+input ConfigureAuditStreamInput {
+  "The destination to replace; omitted adds one."
+  id: ID
+  "How it delivers; a destination's kind never changes."
+  kind: AuditStreamKind!
+  "The records' format."
+  format: AuditStreamFormat!
+  "The webhook's https URL, the syslog receiver's host:port, or the JetStream subject's last tokens."
+  endpoint: String!
+  "Also stream the entries' readable detail (roles before and after, settings diffs); off by default."
+  includeDetail: Boolean = false
+  "A PEM CA bundle the syslog receiver's certificate must chain to; omitted: the system roots."
+  caCertificate: String
+  "Draw a new signing secret for an existing webhook (returned in the payload)."
+  rotateSecret: Boolean = false
+}
+
+"The outcome of configureAuditStream."
+type ConfigureAuditStreamPayload {
+  "The destination's id."
+  id: ID!
+  "The webhook's signing secret (whsec_…) when one was drawn: shown only here, never again."
+  secret: String
+  "The commit position of the configuration; pass it as ` + "`" + `consistentAt` + "`" + ` to read it back."
+  position: String!
+}
+
+"A SIEM destination of the organisation's audit log."
+type AuditStream {
+  "The destination's id."
+  id: ID!
+  "How it delivers."
+  kind: AuditStreamKind!
+  "The records' format."
+  format: AuditStreamFormat!
+  "The webhook URL, the syslog address or the JetStream subject's last tokens."
+  endpoint: String!
+  "Whether the entries' readable detail is streamed."
+  includeDetail: Boolean!
+  "When it was last configured."
+  configuredAt: Time!
+  "How its delivery goes."
+  health: AuditStreamHealth!
+}
+
+"How an audit stream's delivery goes."
+type AuditStreamHealth {
+  "True when the destination has had no error since its last delivery."
+  healthy: Boolean!
+  "The organisation's audit entries not delivered yet (counted up to 100000)."
+  lag: Int!
+  "Records acknowledged by the destination."
+  delivered: Int!
+  "Records the destination refused for good (moved to the poison queue and skipped)."
+  poisoned: Int!
+  "The log position of the last entry delivered (every earlier one was delivered too)."
+  position: String!
+  "The latest delivery error, if any since the last delivery."
+  lastError: String
+  "When the latest delivery error happened."
+  lastErrorAt: Time
+  "When the destination last acknowledged a record."
+  lastDeliveredAt: Time
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -5138,6 +5426,48 @@ func (ec *executionContext) childFields_AuditSession(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type AuditSession", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditStream(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditStream_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_AuditStream_kind(ctx, field)
+	case "format":
+		return ec.fieldContext_AuditStream_format(ctx, field)
+	case "endpoint":
+		return ec.fieldContext_AuditStream_endpoint(ctx, field)
+	case "includeDetail":
+		return ec.fieldContext_AuditStream_includeDetail(ctx, field)
+	case "configuredAt":
+		return ec.fieldContext_AuditStream_configuredAt(ctx, field)
+	case "health":
+		return ec.fieldContext_AuditStream_health(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditStream", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditStreamHealth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "healthy":
+		return ec.fieldContext_AuditStreamHealth_healthy(ctx, field)
+	case "lag":
+		return ec.fieldContext_AuditStreamHealth_lag(ctx, field)
+	case "delivered":
+		return ec.fieldContext_AuditStreamHealth_delivered(ctx, field)
+	case "poisoned":
+		return ec.fieldContext_AuditStreamHealth_poisoned(ctx, field)
+	case "position":
+		return ec.fieldContext_AuditStreamHealth_position(ctx, field)
+	case "lastError":
+		return ec.fieldContext_AuditStreamHealth_lastError(ctx, field)
+	case "lastErrorAt":
+		return ec.fieldContext_AuditStreamHealth_lastErrorAt(ctx, field)
+	case "lastDeliveredAt":
+		return ec.fieldContext_AuditStreamHealth_lastDeliveredAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditStreamHealth", field.Name)
+}
+
 func (ec *executionContext) childFields_Chunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5150,6 +5480,18 @@ func (ec *executionContext) childFields_Chunk(ctx context.Context, field graphql
 		return ec.fieldContext_Chunk_text(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Chunk", field.Name)
+}
+
+func (ec *executionContext) childFields_ConfigureAuditStreamPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ConfigureAuditStreamPayload_id(ctx, field)
+	case "secret":
+		return ec.fieldContext_ConfigureAuditStreamPayload_secret(ctx, field)
+	case "position":
+		return ec.fieldContext_ConfigureAuditStreamPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConfigureAuditStreamPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_ConfiguredIdentityProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5898,6 +6240,20 @@ func (ec *executionContext) field_Mutation_changeSpaceRole_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_configureAuditStream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (ConfigureAuditStreamInput, error) {
+			return ec.unmarshalNConfigureAuditStreamInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureAuditStreamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_configureIdentityProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6153,6 +6509,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeAuditStream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -6561,6 +6931,20 @@ func (ec *executionContext) field_Query_auditProof_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["eventId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_auditStreams_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg0
 	return args, nil
 }
 
@@ -9241,6 +9625,360 @@ func (ec *executionContext) fieldContext_AuditSession_secondsLeft(_ context.Cont
 	return graphql.NewScalarFieldContext("AuditSession", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
+func (ec *executionContext) _AuditStream_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStream_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStream_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStream", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStream_kind(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStream_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNAuditStreamKind2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStream_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStream", field, false, false, errors.New("field of type AuditStreamKind does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStream_format(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStream_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNAuditStreamFormat2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStream_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStream", field, false, false, errors.New("field of type AuditStreamFormat does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStream_endpoint(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStream_endpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Endpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStream_endpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStream", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStream_includeDetail(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStream_includeDetail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IncludeDetail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStream_includeDetail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStream", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStream_configuredAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStream_configuredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConfiguredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStream_configuredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStream", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStream_health(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStream_health(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Health, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v readmodels.AuditStreamHealth) graphql.Marshaler {
+			return ec.marshalNAuditStreamHealth2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAuditStreamHealth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStream_health(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditStream",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditStreamHealth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditStreamHealth_healthy(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_healthy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Healthy(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_healthy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, true, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStreamHealth_lag(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_lag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Lag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_lag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStreamHealth_delivered(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_delivered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delivered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_delivered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStreamHealth_poisoned(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_poisoned(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Poisoned, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_poisoned(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStreamHealth_position(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, true, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStreamHealth_lastError(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastErrorText(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, true, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStreamHealth_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_lastErrorAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastErrorAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AuditStreamHealth_lastDeliveredAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.AuditStreamHealth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditStreamHealth_lastDeliveredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastDeliveredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditStreamHealth_lastDeliveredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditStreamHealth", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _Chunk_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.SearchHit) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9331,6 +10069,75 @@ func (ec *executionContext) _Chunk_text(ctx context.Context, field graphql.Colle
 }
 func (ec *executionContext) fieldContext_Chunk_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Chunk", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ConfigureAuditStreamPayload_id(ctx context.Context, field graphql.CollectedField, obj *ConfigureAuditStreamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigureAuditStreamPayload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigureAuditStreamPayload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigureAuditStreamPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ConfigureAuditStreamPayload_secret(ctx context.Context, field graphql.CollectedField, obj *ConfigureAuditStreamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigureAuditStreamPayload_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigureAuditStreamPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigureAuditStreamPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ConfigureAuditStreamPayload_position(ctx context.Context, field graphql.CollectedField, obj *ConfigureAuditStreamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConfigureAuditStreamPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConfigureAuditStreamPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConfigureAuditStreamPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _ConfiguredIdentityProvider_issuer(ctx context.Context, field graphql.CollectedField, obj *domain.IdentityProvider) (ret graphql.Marshaler) {
@@ -13419,6 +14226,130 @@ func (ec *executionContext) fieldContext_Mutation_exportEvidence(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_configureAuditStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_configureAuditStream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ConfigureAuditStream(ctx, fc.Args["input"].(ConfigureAuditStreamInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *ConfigureAuditStreamPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *ConfigureAuditStreamPayload
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ConfigureAuditStreamPayload) graphql.Marshaler {
+			return ec.marshalNConfigureAuditStreamPayload2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureAuditStreamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_configureAuditStream(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConfigureAuditStreamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_configureAuditStream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeAuditStream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeAuditStream(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveAuditStream(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *MutationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeAuditStream(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeAuditStream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MutationResult_id(ctx context.Context, field graphql.CollectedField, obj *MutationResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15794,6 +16725,68 @@ func (ec *executionContext) fieldContext_Query_evidenceExport(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_evidenceExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditStreams(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditStreams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditStreams(ctx, fc.Args["consistentAt"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []readmodels.AuditStream
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal []readmodels.AuditStream
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.AuditStream) graphql.Marshaler {
+			return ec.marshalNAuditStream2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAuditStreamᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditStreams(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditStream(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditStreams_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18490,6 +19483,85 @@ func (ec *executionContext) unmarshalInputChangeSpaceRoleInput(ctx context.Conte
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputConfigureAuditStreamInput(ctx context.Context, obj any) (ConfigureAuditStreamInput, error) {
+	var it ConfigureAuditStreamInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["includeDetail"]; !present {
+		asMap["includeDetail"] = false
+	}
+	if _, present := asMap["rotateSecret"]; !present {
+		asMap["rotateSecret"] = false
+	}
+
+	fieldsInOrder := [...]string{"id", "kind", "format", "endpoint", "includeDetail", "caCertificate", "rotateSecret"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNAuditStreamKind2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "format":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("format"))
+			data, err := ec.unmarshalNAuditStreamFormat2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Format = data
+		case "endpoint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("endpoint"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Endpoint = data
+		case "includeDetail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("includeDetail"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IncludeDetail = data
+		case "caCertificate":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("caCertificate"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CaCertificate = data
+		case "rotateSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rotateSecret"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RotateSecret = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputConfigureIdentityProviderInput(ctx context.Context, obj any) (ConfigureIdentityProviderInput, error) {
 	var it ConfigureIdentityProviderInput
 	if obj == nil {
@@ -20945,6 +22017,140 @@ func (ec *executionContext) _AuditSession(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var auditStreamImplementors = []string{"AuditStream"}
+
+func (ec *executionContext) _AuditStream(ctx context.Context, sel ast.SelectionSet, obj *readmodels.AuditStream) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditStreamImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditStream")
+		case "id":
+			out.Values[i] = ec._AuditStream_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._AuditStream_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._AuditStream_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "endpoint":
+			out.Values[i] = ec._AuditStream_endpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "includeDetail":
+			out.Values[i] = ec._AuditStream_includeDetail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "configuredAt":
+			out.Values[i] = ec._AuditStream_configuredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "health":
+			out.Values[i] = ec._AuditStream_health(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var auditStreamHealthImplementors = []string{"AuditStreamHealth"}
+
+func (ec *executionContext) _AuditStreamHealth(ctx context.Context, sel ast.SelectionSet, obj *readmodels.AuditStreamHealth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditStreamHealthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditStreamHealth")
+		case "healthy":
+			out.Values[i] = ec._AuditStreamHealth_healthy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lag":
+			out.Values[i] = ec._AuditStreamHealth_lag(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delivered":
+			out.Values[i] = ec._AuditStreamHealth_delivered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "poisoned":
+			out.Values[i] = ec._AuditStreamHealth_poisoned(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._AuditStreamHealth_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._AuditStreamHealth_lastError(ctx, field, obj)
+		case "lastErrorAt":
+			out.Values[i] = ec._AuditStreamHealth_lastErrorAt(ctx, field, obj)
+		case "lastDeliveredAt":
+			out.Values[i] = ec._AuditStreamHealth_lastDeliveredAt(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var chunkImplementors = []string{"Chunk"}
 
 func (ec *executionContext) _Chunk(ctx context.Context, sel ast.SelectionSet, obj *readmodels.SearchHit) graphql.Marshaler {
@@ -20973,6 +22179,52 @@ func (ec *executionContext) _Chunk(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "text":
 			out.Values[i] = ec._Chunk_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var configureAuditStreamPayloadImplementors = []string{"ConfigureAuditStreamPayload"}
+
+func (ec *executionContext) _ConfigureAuditStreamPayload(ctx context.Context, sel ast.SelectionSet, obj *ConfigureAuditStreamPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, configureAuditStreamPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConfigureAuditStreamPayload")
+		case "id":
+			out.Values[i] = ec._ConfigureAuditStreamPayload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._ConfigureAuditStreamPayload_secret(ctx, field, obj)
+		case "position":
+			out.Values[i] = ec._ConfigureAuditStreamPayload_position(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22588,6 +23840,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "configureAuditStream":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_configureAuditStream(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeAuditStream":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeAuditStream(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23765,6 +25031,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_evidenceExport(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "auditStreams":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_auditStreams(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
 				return res
 			}
 
@@ -25257,6 +26545,90 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNAuditStream2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAuditStream(ctx context.Context, sel ast.SelectionSet, v readmodels.AuditStream) graphql.Marshaler {
+	return ec._AuditStream(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditStream2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAuditStreamᚄ(ctx context.Context, sel ast.SelectionSet, v []readmodels.AuditStream) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditStream2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAuditStream(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNAuditStreamFormat2string(ctx context.Context, v any) (string, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNAuditStreamFormat2string[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditStreamFormat2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNAuditStreamFormat2string[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNAuditStreamFormat2string = map[string]string{
+		"OCSF":  domain.AuditFormatOCSF,
+		"JSONL": domain.AuditFormatJSONL,
+		"CEF":   domain.AuditFormatCEF,
+	}
+	marshalNAuditStreamFormat2string = map[string]string{
+		domain.AuditFormatOCSF:  "OCSF",
+		domain.AuditFormatJSONL: "JSONL",
+		domain.AuditFormatCEF:   "CEF",
+	}
+)
+
+func (ec *executionContext) marshalNAuditStreamHealth2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐAuditStreamHealth(ctx context.Context, sel ast.SelectionSet, v readmodels.AuditStreamHealth) graphql.Marshaler {
+	return ec._AuditStreamHealth(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNAuditStreamKind2string(ctx context.Context, v any) (string, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNAuditStreamKind2string[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditStreamKind2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNAuditStreamKind2string[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNAuditStreamKind2string = map[string]string{
+		"WEBHOOK":   domain.AuditStreamWebhook,
+		"SYSLOG":    domain.AuditStreamSyslog,
+		"JETSTREAM": domain.AuditStreamJetStream,
+	}
+	marshalNAuditStreamKind2string = map[string]string{
+		domain.AuditStreamWebhook:   "WEBHOOK",
+		domain.AuditStreamSyslog:    "SYSLOG",
+		domain.AuditStreamJetStream: "JETSTREAM",
+	}
+)
+
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -25286,6 +26658,25 @@ func (ec *executionContext) marshalNChunk2ᚖgithubᚗcomᚋarkivᚋarkivᚋread
 		return graphql.Null
 	}
 	return ec._Chunk(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNConfigureAuditStreamInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureAuditStreamInput(ctx context.Context, v any) (ConfigureAuditStreamInput, error) {
+	res, err := ec.unmarshalInputConfigureAuditStreamInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNConfigureAuditStreamPayload2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureAuditStreamPayload(ctx context.Context, sel ast.SelectionSet, v ConfigureAuditStreamPayload) graphql.Marshaler {
+	return ec._ConfigureAuditStreamPayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNConfigureAuditStreamPayload2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureAuditStreamPayload(ctx context.Context, sel ast.SelectionSet, v *ConfigureAuditStreamPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ConfigureAuditStreamPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNConfigureIdentityProviderInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐConfigureIdentityProviderInput(ctx context.Context, v any) (ConfigureIdentityProviderInput, error) {

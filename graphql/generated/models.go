@@ -140,6 +140,34 @@ type ChangeSpaceRoleInput struct {
 	Role domain.SpaceRole `json:"role"`
 }
 
+// A SIEM destination to add or replace.
+type ConfigureAuditStreamInput struct {
+	// The destination to replace; omitted adds one.
+	ID *string `json:"id,omitempty"`
+	// How it delivers; a destination's kind never changes.
+	Kind string `json:"kind"`
+	// The records' format.
+	Format string `json:"format"`
+	// The webhook's https URL, the syslog receiver's host:port, or the JetStream subject's last tokens.
+	Endpoint string `json:"endpoint"`
+	// Also stream the entries' readable detail (roles before and after, settings diffs); off by default.
+	IncludeDetail *bool `json:"includeDetail,omitempty"`
+	// A PEM CA bundle the syslog receiver's certificate must chain to; omitted: the system roots.
+	CaCertificate *string `json:"caCertificate,omitempty"`
+	// Draw a new signing secret for an existing webhook (returned in the payload).
+	RotateSecret *bool `json:"rotateSecret,omitempty"`
+}
+
+// The outcome of configureAuditStream.
+type ConfigureAuditStreamPayload struct {
+	// The destination's id.
+	ID string `json:"id"`
+	// The webhook's signing secret (whsec_…) when one was drawn: shown only here, never again.
+	Secret *string `json:"secret,omitempty"`
+	// The commit position of the configuration; pass it as `consistentAt` to read it back.
+	Position string `json:"position"`
+}
+
 // An identity provider to accept, or to update.
 type ConfigureIdentityProviderInput struct {
 	// An https URL (http only on a loopback host), exactly the tokens' `iss`.
