@@ -219,7 +219,7 @@ func sweepRows() []sweepRow {
 		{"Mutation.revokeApiKey", cmd, ""},
 		{"Mutation.requestErasure", cmd, ""},
 		{"Mutation.restoreErasure", cmd, ""},
-		{"Query.auditStreams", admin, `{ auditStreams { id } }`},
+		{"Query.auditStreams", adminOfA, `{ auditStreams { id } }`},
 		{"Mutation.configureAuditStream", cmd, ""},
 		{"Mutation.removeAuditStream", cmd, ""},
 		{"Mutation.exportAuditLog", admin, `mutation { exportAuditLog(format: JSONL, justification: "Authorisation sweep export") { rows } }`},
@@ -383,6 +383,8 @@ func newSweepFixtures(t *testing.T, w *world) *sweepFixtures {
 	fx.from, fx.to = now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
 	fx.export = s.ok(t, w.a.adminKey, `mutation($from: Time!, $to: Time!) { exportEvidence(from: $from, to: $to) { id } }`,
 		map[string]any{"from": fx.from, "to": fx.to})["exportEvidence"].(map[string]any)["id"].(string)
+	// A SIEM destination of A (another organisation's Admin lists none).
+	s.ok(t, w.a.adminKey, `mutation { configureAuditStream(input: {kind: WEBHOOK, format: JSONL, endpoint: "https://siem.example.org/a"}) { id } }`, nil)
 	fx.auditJob = s.ok(t, w.a.adminKey, `mutation { exportAuditLog(format: JSONL, justification: "Authorisation sweep export", background: true) { job { id } } }`,
 		nil)["exportAuditLog"].(map[string]any)["job"].(map[string]any)["id"].(string)
 	// The organisation's creation event, once a checkpoint covers it.

@@ -5034,7 +5034,10 @@ extend type Query {
   The organisation's SIEM destinations of its audit log, with their delivery health
   (Admins). Webhook secrets are never shown again after configureAuditStream.
   """
-  auditStreams(consistentAt: String): [AuditStream!]! @hasOrgRole(roles: [ADMIN])
+  auditStreams(
+    "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
+    consistentAt: String
+  ): [AuditStream!]! @hasOrgRole(roles: [ADMIN])
 }
 
 extend type Mutation {
@@ -5045,7 +5048,10 @@ extend type Mutation {
   content and prompts never are, the entries' detail only with ` + "`" + `includeDetail` + "`" + `. A new webhook
   gets a Standard Webhooks signing secret, returned here only.
   """
-  configureAuditStream(input: ConfigureAuditStreamInput!): ConfigureAuditStreamPayload! @hasOrgRole(roles: [ADMIN])
+  configureAuditStream(
+    "The destination: its kind, format, endpoint and what it receives."
+    input: ConfigureAuditStreamInput!
+  ): ConfigureAuditStreamPayload! @hasOrgRole(roles: [ADMIN])
   "Removes a SIEM destination: nothing more is delivered to it."
   removeAuditStream(
     "The destination's id (configureAuditStream's id)."
