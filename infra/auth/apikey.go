@@ -39,7 +39,11 @@ func (a *Authenticator) authenticateAPIKey(ctx context.Context, key string) (Pri
 	} else {
 		p.UserID = rec.OwnerID
 		// A deactivated or erased owner's key is refused before its use is recorded.
-		if err := a.checkActive(ctx, op, p.OrganizationID, p.UserID); err != nil {
+		if rec.OwnerActive != nil {
+			if !*rec.OwnerActive {
+				return Principal{}, domain.E(domain.KindUnauthenticated, op, "user is not active")
+			}
+		} else if err := a.checkActive(ctx, op, p.OrganizationID, p.UserID); err != nil {
 			return Principal{}, err
 		}
 	}

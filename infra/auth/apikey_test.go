@@ -188,3 +188,56 @@ func TestRemoteIP(t *testing.T) {
 		}
 	}
 }
+
+// countingDirectory counts the questions asked of the user directory.
+type countingDirectory struct {
+	auth.UserDirectory
+	asked int
+}
+
+func (d *countingDirectory) UserActive(ctx context.Context, orgID, userID string) (bool, error) {
+	d.asked++
+	return d.UserDirectory.UserActive(ctx, orgID, userID)
+}
+
+// TestAPIKeyOwnerStateComesWithTheKey: when the users read model has the key's owner, the
+// lookup brings the owner's state along and the directory is not asked; a deactivated or
+// erased owner's key is refused from that state alone, and a key of an owner the read
+// model does not have falls back to the directory.
+func TestAPIKeyOwnerStateComesWithTheKey(t *testing.T) {
+	t.Parallel()
+	dir := &countingDirectory{}
+	e := newEnv(t, func(c *auth.Config) { dir.UserDirectory = c.Users; c.Users = dir })
+	ctx := context.Background()
+	putUser := func(id string, active, erased bool) {
+		t.Helper()
+		if _, err := e.pool.Exec(ctx, `INSERT INTO users (user_id, organization_id, role, active, erased, registered_at, position)
+			VALUES ($1, 'org-1', 'USER', $2, $3, now(), 1)`, id, active, erased); err != nil {
+			t.Fatal(err)
+		}
+	}
+	putUser("user-active", true, false)
+	putUser("user-deactivated", false, false)
+	putUser("user-erased", true, true)
+	for owner, ok := range map[string]bool{"user-active": true, "user-deactivated": false, "user-erased": false} {
+		key := newKey(t, e, "key-"+owner, "org-1", domain.KeyOwnerUser, owner)
+		p, err := e.a.AuthenticateToken(ctx, key)
+		if ok && (err != nil || p.UserID != owner) {
+			t.Fatalf("%s: %+v %v", owner, p, err)
+		}
+		if !ok {
+			wantKind(t, err, domain.KindUnauthenticated, "user is not active")
+		}
+	}
+	if dir.asked != 0 {
+		t.Fatalf("the directory was asked %d times about owners the key lookup knew", dir.asked)
+	}
+	// Not in the read model: the directory decides (here: deactivated).
+	e.dir.deactivate("user-unknown")
+	key := newKey(t, e, "key-unknown", "org-1", domain.KeyOwnerUser, "user-unknown")
+	_, err := e.a.AuthenticateToken(ctx, key)
+	wantKind(t, err, domain.KindUnauthenticated, "user is not active")
+	if dir.asked != 1 {
+		t.Fatalf("the directory was asked %d times, want 1", dir.asked)
+	}
+}

@@ -41,13 +41,20 @@ func pgErr(op string, err error) error {
 	return domain.Wrap(domain.KindUnavailable, op, err, "Postgres query failed")
 }
 
-// LookupAPIKey implements APIKeyStore.
+// LookupAPIKey implements APIKeyStore. A user's key comes with its owner's state
+// (OwnerActive) when the users read model, which shares the database, has the user: the
+// request's credential check is then one round trip. A user it does not have (yet) is left
+// to the UserDirectory.
 func (p *Postgres) LookupAPIKey(ctx context.Context, hash [32]byte) (APIKeyRecord, error) {
 	var r APIKeyRecord
 	var h []byte
 	var state string
-	err := p.db.QueryRow(ctx, `SELECT key_id, organization_id, owner_kind, owner_id, hash, state
-		FROM api_keys WHERE hash = $1`, hash[:]).Scan(&r.KeyID, &r.OrganizationID, &r.OwnerKind, &r.OwnerID, &h, &state)
+	err := p.db.QueryRow(ctx, `SELECT k.key_id, k.organization_id, k.owner_kind, k.owner_id, k.hash, k.state,
+			u.active AND NOT u.erased
+		FROM api_keys k
+		LEFT JOIN users u ON k.owner_kind = $2 AND u.user_id = k.owner_id AND u.organization_id = k.organization_id
+		WHERE k.hash = $1`, hash[:], domain.KeyOwnerUser).
+		Scan(&r.KeyID, &r.OrganizationID, &r.OwnerKind, &r.OwnerID, &h, &state, &r.OwnerActive)
 	if err != nil {
 		return APIKeyRecord{}, pgErr("auth.Postgres.LookupAPIKey", err)
 	}

@@ -18,6 +18,10 @@ type APIKeyRecord struct {
 	Hash [32]byte
 	// Revoked reports that the key was revoked (or otherwise may no longer be used).
 	Revoked bool
+	// OwnerActive, when not nil, is what the UserDirectory would answer for the owning
+	// user, read with the key in the same query (Postgres joins the users read model of
+	// the same database); the Authenticator then does not ask the directory. Nil: ask it.
+	OwnerActive *bool
 }
 
 // APIKeyStore finds API keys by the SHA-256 hash of the whole key. It returns a

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
@@ -32,6 +33,17 @@ type Projection interface {
 type BatchProjection interface {
 	Projection
 	ApplyBatch(ctx context.Context, tx pgx.Tx, evs []Event) error
+}
+
+// LingeringProjection is a Projection whose readers need no read-your-writes (no query
+// waits for it), so that a batch may wait for more events when the log is quiet: the
+// runner commits its batch when it is full or when its first event has waited Linger,
+// never at once because the subscriber holds nothing more. Fewer, larger transactions cut
+// the projection's cost per event (its round trips and commits compete with the writers
+// for the same machine) at the price of at most Linger of extra lag.
+type LingeringProjection interface {
+	Projection
+	Linger() time.Duration
 }
 
 // Log is the event log the projections read: app/eventlog implements it over $all with

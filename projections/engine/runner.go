@@ -170,6 +170,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { _ = router.Close() })
 	defer stop()
 	runErr := router.Run(ctx)
+	for _, w := range workers {
+		w.finish()
+	}
 	var failed []string
 	for _, w := range workers {
 		if w.isFailed() {
@@ -207,6 +210,14 @@ type worker struct {
 	batchStart time.Time
 	mustFlush  bool
 	failed     bool
+
+	// A lingering projection's batch is committed by a timer (see LingeringProjection).
+	linger   time.Duration
+	ctx      context.Context // Run's, for the timer's commits
+	timer    *time.Timer     // armed while a lingering batch waits
+	retries  int             // failed timer commits in a row
+	retryIn  time.Duration   // the wait before the next timer commit after a failure
+	finished bool            // Run has returned: the timer commits nothing more
 }
 
 func (w *worker) start(ctx context.Context) error {
@@ -216,10 +227,33 @@ func (w *worker) start(ctx context.Context) error {
 		return domain.Wrap(domain.KindUnavailable, op, err, "read checkpoint of "+w.name)
 	}
 	w.committed = pos
+	w.ctx = ctx
+	if lp, ok := w.p.(LingeringProjection); ok {
+		w.linger = lp.Linger()
+	}
 	if err := setStatus(ctx, w.r.cfg.Pool, w.name, StateRunning, "", nil, w.r.cfg.Clock.Now()); err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "record status of "+w.name)
 	}
 	return nil
+}
+
+// finish stops the linger timer for good and commits a lingering batch on the way out
+// (one that cannot be committed now is replayed from the checkpoint by the next run).
+func (w *worker) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.finished = true
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	if w.linger > 0 && !w.failed && len(w.pending) > 0 {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 5*time.Second)
+		defer cancel()
+		if err := w.flush(ctx); err != nil {
+			w.r.log.Warn("projection batch not committed at shutdown; it is replayed on restart", "projection", w.name, "err", err)
+		}
+	}
 }
 
 func (w *worker) isFailed() bool {
@@ -252,7 +286,14 @@ func (w *worker) handle(msg *message.Message) error {
 		w.pending = append(w.pending, ev)
 		w.seen = &ev.Position
 	}
-	if !w.mustFlush && backlogOf(msg) > 0 && len(w.pending) < w.r.cfg.BatchSize &&
+	if w.linger > 0 {
+		if !w.mustFlush && len(w.pending) < w.r.cfg.BatchSize {
+			if len(w.pending) > 0 && w.timer == nil {
+				w.timer = time.AfterFunc(w.linger, w.lingered)
+			}
+			return nil
+		}
+	} else if !w.mustFlush && backlogOf(msg) > 0 && len(w.pending) < w.r.cfg.BatchSize &&
 		w.r.cfg.Clock.Now().Sub(w.batchStart) < w.r.cfg.BatchWait {
 		return nil
 	}
@@ -261,7 +302,57 @@ func (w *worker) handle(msg *message.Message) error {
 		return err
 	}
 	w.mustFlush = false
+	w.disarm()
 	return nil
+}
+
+// disarm stops the linger timer once nothing is pending and forgets past timer failures.
+func (w *worker) disarm() {
+	if len(w.pending) == 0 && w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	w.retries, w.retryIn = 0, 0
+}
+
+// lingered commits a lingering projection's batch when its first event has waited long
+// enough. A failed commit is retried with the runner's backoff (and by the next event's
+// handler, which then commits first); after MaxRetries failures in a row the projection
+// is stopped as poisoned, as the handler's retries would.
+func (w *worker) lingered() {
+	w.mu.Lock()
+	w.timer = nil
+	if w.failed || w.finished || len(w.pending) == 0 || w.ctx.Err() != nil {
+		w.mu.Unlock()
+		return
+	}
+	err := w.flush(w.ctx)
+	if err == nil {
+		w.mustFlush = false
+		w.disarm()
+		w.mu.Unlock()
+		return
+	}
+	w.mustFlush = true
+	if w.ctx.Err() != nil {
+		w.mu.Unlock()
+		return
+	}
+	w.retries++
+	if w.retries <= w.r.cfg.MaxRetries {
+		w.retryIn = min(max(2*w.retryIn, w.r.cfg.RetryInitial), w.r.cfg.RetryMax)
+		w.r.log.Warn("projection batch not committed; retrying", "projection", w.name, "err", err, "backoff", w.retryIn)
+		w.timer = time.AfterFunc(w.retryIn, w.lingered)
+		w.mu.Unlock()
+		return
+	}
+	ev := w.pending[0]
+	var ae *ApplyError
+	if errors.As(err, &ae) {
+		ev = ae.Event
+	}
+	w.mu.Unlock()
+	w.stop(w.ctx, &ev, err)
 }
 
 // flush commits the pending events and the checkpoint in one transaction. When the batch
@@ -369,15 +460,6 @@ func (w *worker) poison(h message.HandlerFunc) message.HandlerFunc {
 }
 
 func (w *worker) fail(msg *message.Message, cause error) {
-	w.mu.Lock()
-	if w.failed {
-		w.mu.Unlock()
-		return
-	}
-	w.failed = true
-	w.pending = nil
-	w.mu.Unlock()
-
 	var ev *Event
 	var ae *ApplyError
 	if errors.As(cause, &ae) {
@@ -385,12 +467,30 @@ func (w *worker) fail(msg *message.Message, cause error) {
 	} else if e, err := EventFromMessage(msg); err == nil {
 		ev = &e
 	}
+	w.stop(msg.Context(), ev, cause)
+}
+
+// stop stops the projection on a poison event (ev, when known) and records it as failed.
+func (w *worker) stop(ctx context.Context, ev *Event, cause error) {
+	w.mu.Lock()
+	if w.failed {
+		w.mu.Unlock()
+		return
+	}
+	w.failed = true
+	w.pending = nil
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	w.mu.Unlock()
+
 	attrs := []any{"projection", w.name, "err", cause}
 	if ev != nil {
 		attrs = append(attrs, "event_id", ev.ID.String(), "event_type", ev.Type, "position", ev.Position.String())
 	}
 	w.r.log.Error("projection stopped on a poison event", attrs...)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(msg.Context()), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := setStatus(ctx, w.r.cfg.Pool, w.name, StateFailed, cause.Error(), ev, w.r.cfg.Clock.Now()); err != nil {
 		w.r.log.Error("projection failure not recorded", "projection", w.name, "err", err)

@@ -11,6 +11,7 @@ package ledger
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,6 +34,16 @@ func (*Projection) Name() string { return Name }
 // Tables implements engine.Projection.
 func (*Projection) Tables() []string { return Tables() }
 
+// Linger is how long a leaf may wait for more before its batch is committed. No query waits
+// for the ledger (checkpoints come every Every leaves or Interval), so it need not commit
+// each event as it arrives: under a steady write load it commits a few large batches a
+// second instead of a transaction per append, which would compete with the appends
+// themselves for the machine (issue 15's appends-with-ledger ÷ without).
+const Linger = 100 * time.Millisecond
+
+// Linger implements engine.LingeringProjection.
+func (*Projection) Linger() time.Duration { return Linger }
+
 // Apply implements engine.Projection: the event becomes the next leaf, once.
 func (*Projection) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	return appendLeaves(ctx, tx, []ledger.Entry{entryOf(ev)}, true)
@@ -53,7 +64,10 @@ func entryOf(ev engine.Event) ledger.Entry {
 		Type: ev.Type, Created: ev.Created, Data: ev.Data, Metadata: ev.Metadata}
 }
 
-var _ engine.BatchProjection = (*Projection)(nil)
+var (
+	_ engine.BatchProjection     = (*Projection)(nil)
+	_ engine.LingeringProjection = (*Projection)(nil)
+)
 
 // NewLogReader reads the log through the projection engine's Log (infra/esdbwatermill over
 // the official client): the same events, in the same order, the projection sees.
