@@ -124,6 +124,18 @@ const (
 	CmdRecordDenial Command = "RecordDenial"
 	// CmdExportEvidence records a DPIA evidence bundle's export (Admins).
 	CmdExportEvidence Command = "ExportEvidence"
+	// CmdDeleteConversation deletes a conversation (an erasure order): its owner, or an
+	// Admin of its space (checked beyond the table).
+	CmdDeleteConversation Command = "DeleteConversation"
+	// CmdRestoreDeletedItem restores a pending erasure of a subject in a space (Space
+	// Admins); organisation Admins restore any with CmdRestoreErasure.
+	CmdRestoreDeletedItem Command = "RestoreDeletedItem"
+	// CmdPlaceLegalHold and CmdLiftLegalHold place and lift legal holds (Admins).
+	CmdPlaceLegalHold Command = "PlaceLegalHold"
+	CmdLiftLegalHold  Command = "LiftLegalHold"
+	// CmdCertifyErasure records a completed erasure's certificate; only the system actor
+	// runs it (SystemAllowed), so it is not in the RBAC table of user roles.
+	CmdCertifyErasure Command = "CertifyErasure"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -198,6 +210,10 @@ var permissions = []Permission{
 	{CmdViewHistory, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportEvidence, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdDeleteConversation, ScopeSpace, anyOrg, members},
+	{CmdRestoreDeletedItem, ScopeSpace, anyOrg, spaceAdmins},
+	{CmdPlaceLegalHold, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdLiftLegalHold, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // oversight lists the space-scoped commands an organisation Admin may run in any space of
@@ -217,7 +233,7 @@ func OrgAdminOversight(cmd Command) bool { return containsRole(oversight, cmd) }
 const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
-var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin,
+var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin, CmdCertifyErasure,
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
 	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
 

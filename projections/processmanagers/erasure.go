@@ -43,6 +43,16 @@ func (e *erasureManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 		return e.restored(ctx, tx, ev)
 	case domain.ErasureCompleted{}.EventName():
 		return e.completed(ctx, tx, ev)
+	case domain.ErasureCertified{}.EventName():
+		var r struct {
+			ErasureID   string    `json:"erasureId"`
+			CertifiedAt time.Time `json:"certifiedAt"`
+		}
+		if err := decode(ev, &r); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE pm_erasures SET certified_at = $2 WHERE erasure_id = $1`, r.ErasureID, r.CertifiedAt)
+		return err
 	}
 	return e.index(ctx, tx, ev)
 }
@@ -208,6 +218,9 @@ func (e *erasureManager) requested(ctx context.Context, tx pgx.Tx, ev engine.Eve
 
 // targets returns the keyring subjects an erasure of (kind, id) shreds, from the index.
 func (e *erasureManager) targets(ctx context.Context, tx pgx.Tx, kind domain.SubjectKind, id string) ([]domain.Subject, error) {
+	if kind == domain.SubjectAssistant {
+		return nil, nil // an assistant owns no key: its fields are sealed under its space
+	}
 	self := domain.Subject{Kind: kind, ID: id}
 	if err := self.Validate(); err != nil || !domain.ErasableKind(kind) {
 		return nil, domain.E(domain.KindInvalid, "processmanagers.erasure", "erasure of an unknown subject kind")
@@ -401,6 +414,44 @@ func (e *erasureManager) completeDue(ctx context.Context) (int, error) {
 	}
 	return done, first
 }
+
+// certifyDue asks the Certifier for the certificate of every completed erasure that has
+// none yet; the CertifyErasure command id derives from the erasure id, so a certificate is
+// recorded once however often this runs.
+func (e *erasureManager) certifyDue(ctx context.Context) (int, error) {
+	const op = "processmanagers.certify_erasures"
+	if e.d.Certifier == nil {
+		return 0, nil
+	}
+	rows, err := e.d.Pool.Query(ctx, `SELECT erasure_id FROM pm_erasures WHERE state = 'COMPLETED' AND certified_at IS NULL
+	ORDER BY updated_at LIMIT 100`)
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read uncertified erasures")
+	}
+	due, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read uncertified erasures")
+	}
+	done := 0
+	var first error
+	for _, id := range due {
+		err := e.d.Certifier.Certify(ctx, id)
+		switch {
+		case err == nil:
+			done++
+		case domain.Is(domain.KindConflict, err):
+			// Certified meanwhile: the manager will see that event.
+		default:
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return done, first
+}
+
+// CertificationCommandID is the id of the CertifyErasure command for an erasure.
+func CertificationCommandID(erasureID string) string { return "erasure-certificate:" + erasureID }
 
 // CompletionCommandID is the id of the CompleteErasure command the erasure manager runs for
 // an erasure: derived from the erasure id, so the completion is appended once however often

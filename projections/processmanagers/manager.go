@@ -47,6 +47,13 @@ type Keyring interface {
 	DestroyDue(ctx context.Context) (int, error)
 }
 
+// Certifier writes the certificate of a completed erasure, through the CertifyErasure
+// command as the system actor with CertificationCommandID; KindConflict means it already
+// has one.
+type Certifier interface {
+	Certify(ctx context.Context, erasureID string) error
+}
+
 // Deps are what New needs. Pool, Log, Keyring, App and Clock are required.
 type Deps struct {
 	// Pool reaches the read-model database, migrated by infra/postgres (migration
@@ -60,6 +67,9 @@ type Deps struct {
 	App *commands.App
 	// Clock tells the time for grace windows and retention periods.
 	Clock domain.Clock
+	// Certifier, if set, writes the certificate of each completed erasure (app's erasure
+	// certifier); nil leaves completed erasures uncertified.
+	Certifier Certifier
 	// Logger receives operational logs (ids and counts, never personal data); nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -209,7 +219,17 @@ func (m *Manager) CompleteDueErasures(ctx context.Context) (int, error) {
 	if _, derr := m.d.Keyring.DestroyDue(ctx); derr != nil && err == nil {
 		err = derr
 	}
+	if _, cerr := m.CertifyCompletedErasures(ctx); cerr != nil && err == nil {
+		err = cerr
+	}
 	return n, err
+}
+
+// CertifyCompletedErasures writes, through Deps.Certifier, the certificate of every
+// erasure the erasure manager has seen completed and not yet certified. It runs in every
+// erasure round; it returns how many it certified.
+func (m *Manager) CertifyCompletedErasures(ctx context.Context) (int, error) {
+	return m.erasure.certifyDue(ctx)
 }
 
 // SweepRetention destroys every retention, model-log and audit-log bucket whose retention has ended
