@@ -43,12 +43,12 @@ func (LegalHoldLifted) EventName() string { return "legal_hold.lifted.v1" }
 
 // LegalHold is one active hold.
 type LegalHold struct {
-	ID       string
-	Subject  Subject
-	SpaceID  string
-	Reason   string
-	PlacedBy string
-	PlacedAt time.Time
+	ID       string    `json:"holdId"`
+	Subject  Subject   `json:"subject"`
+	SpaceID  string    `json:"spaceId,omitempty"`
+	Reason   string    `json:"reason"`
+	PlacedBy string    `json:"placedBy"`
+	PlacedAt time.Time `json:"placedAt"`
 }
 
 // LegalHolds is an organisation's legal holds.
