@@ -60,8 +60,12 @@ func (x *executor) checkHolds(ctx context.Context, act actor, s erasable) error 
 	if len(blocking) == 0 {
 		return nil
 	}
-	// The denial is recorded; the refusal is the hold's typed error, not FORBIDDEN.
-	_ = x.deny(ctx, act.meta, act, act.cmd, domain.StreamPrefixLegalHolds+act.org, act.org, domain.SpaceRoleNone, domain.ReasonLegalHold)
+	// A person's attempt is recorded as a denial (the system actor's completion rounds,
+	// retried every round while the hold lasts, are not); the refusal is the hold's typed
+	// error, not FORBIDDEN.
+	if !act.system {
+		_ = x.deny(ctx, act.meta, act, act.cmd, domain.StreamPrefixLegalHolds+act.org, act.org, domain.SpaceRoleNone, domain.ReasonLegalHold)
+	}
 	return domain.ErrLegalHold(string(act.cmd), blocking)
 }
 
