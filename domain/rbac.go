@@ -220,7 +220,9 @@ var permissions = []Permission{
 // the organisation whatever their role in it: managing membership. Org Admins keep
 // oversight of every space (and may add themselves back); a space's content stays its
 // members' (the table above).
-var oversight = []Command{CmdAddSpaceMember, CmdRemoveSpaceMember, CmdChangeSpaceMemberRole}
+var oversight = []Command{CmdAddSpaceMember, CmdRemoveSpaceMember, CmdChangeSpaceMemberRole,
+	// Restoring a deleted item of any space: Admins restore every erasure of the organisation.
+	CmdRestoreDeletedItem}
 
 // OrgAdminOversight reports whether cmd is one an organisation Admin may run in any space
 // of the organisation, member or not.
