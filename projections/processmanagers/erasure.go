@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/arkiv/arkiv/commands"
@@ -31,7 +32,7 @@ func (*erasureManager) Name() string { return ErasureName }
 
 // Tables implements engine.Projection.
 func (*erasureManager) Tables() []string {
-	return []string{"pm_subjects", "pm_erasures", "pm_erasure_targets"}
+	return []string{"pm_subjects", "pm_erasures", "pm_erasure_targets", "pm_erasure_holds"}
 }
 
 // Apply implements engine.Projection.
@@ -43,6 +44,39 @@ func (e *erasureManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 		return e.restored(ctx, tx, ev)
 	case domain.ErasureCompleted{}.EventName():
 		return e.completed(ctx, tx, ev)
+	case domain.LegalHoldPlaced{}.EventName():
+		var h struct {
+			HoldID         string `json:"holdId"`
+			OrganizationID string `json:"organizationId"`
+			SubjectType    string `json:"subjectType"`
+			SubjectID      string `json:"subjectId"`
+			SpaceID        string `json:"spaceId"`
+		}
+		if err := decode(ev, &h); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_erasure_holds (hold_id, organization_id, subject, space_id)
+		VALUES ($1, $2, $3, nullif($4, '')) ON CONFLICT (hold_id) DO NOTHING`,
+			h.HoldID, h.OrganizationID, h.SubjectType+":"+strings.ToLower(h.SubjectID), h.SpaceID); err != nil {
+			return err
+		}
+		return e.rewindow(ctx, tx, h.OrganizationID)
+	case domain.LegalHoldLifted{}.EventName():
+		var h struct {
+			HoldID string `json:"holdId"`
+		}
+		if err := decode(ev, &h); err != nil {
+			return err
+		}
+		var org string
+		err := tx.QueryRow(ctx, `DELETE FROM pm_erasure_holds WHERE hold_id = $1 RETURNING organization_id`, h.HoldID).Scan(&org)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return e.rewindow(ctx, tx, org)
 	case domain.ErasureCertified{}.EventName():
 		var r struct {
 			ErasureID   string    `json:"erasureId"`
@@ -413,6 +447,54 @@ func (e *erasureManager) completeDue(ctx context.Context) (int, error) {
 		}
 	}
 	return done, first
+}
+
+// heldUntil is the window end of the keys of an erasure a legal hold keeps: far enough out
+// that DestroyDue never reaches it while the hold lasts.
+const heldWindow = 100 * 365 * 24 * time.Hour
+
+// rewindow sets the keyring window of every pending erasure of the organisation: far out
+// while a legal hold covers its subject (the subject itself, its space, or one of its keyring
+// subjects), back to its effective time (plus the margin) otherwise. The command side refuses
+// to complete a held erasure; this keeps the keyring from destroying its keys meanwhile.
+func (e *erasureManager) rewindow(ctx context.Context, tx pgx.Tx, org string) error {
+	rows, err := tx.Query(ctx, `SELECT t.subject, x.effective_at, EXISTS (
+		SELECT 1 FROM pm_erasure_holds h WHERE h.organization_id = x.organization_id AND (
+			h.subject = x.subject_type || ':' || x.subject_id
+			OR h.subject IN (SELECT o.subject FROM pm_erasure_targets o WHERE o.erasure_id = x.erasure_id)
+			OR h.subject IN (SELECT 'space:' || s.space_id FROM pm_subjects s WHERE s.subject = x.subject_type || ':' || x.subject_id)
+			OR (x.subject_type = 'space' AND (h.space_id = x.subject_id OR h.subject = 'space:' || x.subject_id))))
+	FROM pm_erasures x JOIN pm_erasure_targets t ON t.erasure_id = x.erasure_id
+	WHERE x.organization_id = $1 AND x.state = 'PENDING'`, org)
+	if err != nil {
+		return err
+	}
+	type target struct {
+		subject   string
+		effective time.Time
+		held      bool
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (target, error) {
+		var t target
+		return t, r.Scan(&t.subject, &t.effective, &t.held)
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		s, err := domain.ParseSubject(t.subject)
+		if err != nil {
+			return err
+		}
+		until := t.effective.Add(shredMargin)
+		if t.held {
+			until = e.d.Clock.Now().Add(heldWindow)
+		}
+		if err := e.d.Keyring.SetDestroyAfter(ctx, s, until); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // certifyDue asks the Certifier for the certificate of every completed erasure that has

@@ -42,6 +42,8 @@ type Keyring interface {
 	Restore(ctx context.Context, s domain.Subject) error
 	// DestroyAll destroys the keys of shredding subjects now; destroyed ones are skipped.
 	DestroyAll(ctx context.Context, subjects []domain.Subject) (int, error)
+	// SetDestroyAfter moves a shredding subject's window end (legal holds).
+	SetDestroyAfter(ctx context.Context, s domain.Subject, destroyAfter time.Time) error
 	// DestroyDue destroys shredding subjects whose window has ended and finishes
 	// destructions whose purge of the key table was deferred.
 	DestroyDue(ctx context.Context) (int, error)

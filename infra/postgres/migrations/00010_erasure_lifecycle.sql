@@ -55,6 +55,16 @@ CREATE INDEX legal_holds_org ON legal_holds (organization_id, placed_at DESC);
 ALTER TABLE pm_erasures ADD COLUMN certified_at timestamptz;
 CREATE INDEX pm_erasures_uncertified ON pm_erasures (updated_at) WHERE state = 'COMPLETED' AND certified_at IS NULL;
 
+-- The erasure manager keeps the active legal holds: a hold placed during an erasure's grace
+-- window keeps its keys shredding (not destroyed) until it is lifted.
+CREATE TABLE pm_erasure_holds (
+    hold_id         text PRIMARY KEY,
+    organization_id text NOT NULL,
+    subject         text NOT NULL,
+    space_id        text
+);
+CREATE INDEX pm_erasure_holds_org ON pm_erasure_holds (organization_id);
+
 -- The retention manager refuses to destroy buckets under legal hold: the active holds, the
 -- assistants' spaces and which conversations and users each bucket holds data of.
 CREATE TABLE pm_retention_holds (
@@ -71,6 +81,7 @@ CREATE TABLE pm_retention_links (
 );
 
 -- +goose Down
+DROP TABLE pm_erasure_holds;
 DROP TABLE pm_retention_links;
 ALTER TABLE pm_retention_assistants DROP COLUMN space_id;
 DROP TABLE pm_retention_holds;
