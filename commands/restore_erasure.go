@@ -33,7 +33,7 @@ func (x *executor) restoreErasure(ctx context.Context, c RestoreErasure) (Result
 	return x.run(ctx, c.Meta, spec{
 		cmd:    cmd,
 		target: func(act actor) domain.Aggregate { return domain.NewErasure(c.ErasureID) },
-		space: func(t domain.Aggregate) string { return t.(*domain.Erasure).SpaceIDOfSubject() },
+		space:  func(t domain.Aggregate) string { return t.(*domain.Erasure).SpaceIDOfSubject() },
 		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
 			return t.(*domain.Erasure).Restore(act.id, x.d.Clock.Now())
 		},

@@ -149,7 +149,7 @@ func TestLegalHoldsRefuseErasure(t *testing.T) {
 			ErasureID   string `json:"erasureId"`
 			Certificate string `json:"certificate"`
 		} `json:"certificates"`
-		HoldChanges []evidence.Change   `json:"legalHoldChanges"`
+		HoldChanges []evidence.Change  `json:"legalHoldChanges"`
 		Active      []domain.LegalHold `json:"legalHoldsActiveAtEnd"`
 	}
 	for _, f := range zr.File {
