@@ -58,7 +58,7 @@ manifest.sig is manifest.json signed as a C2SP signed note with the ledger's Ed2
   restorableUntil, completedAt, certifiedAt, keysDestroyed[] {keyId, destroyedAt}, purged[]
   {store, rows, objects, tenants, payloads, note}, postCheck {fieldsChecked, fieldsReadable,
   decryptionFails, scans[] {store, checked, found}, passed}, notes[]) as a C2SP signed note
-  under the ledger key when signed: `arkiv erasure verify FILE --key KEY` checks one offline
+  under the ledger key when signed: "arkiv erasure verify FILE --key KEY" checks one offline
 - legalHoldChanges[]: the legal holds placed (legal_hold.placed.v1) and lifted
   (legal_hold.lifted.v1) in the period, as changes (at, actor, type, eventId, leaf, data)
 - legalHoldsActiveAtEnd[]: holdId, subject {Kind, ID}, spaceId, reason, placedBy, placedAt
