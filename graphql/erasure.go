@@ -120,3 +120,18 @@ func (r queryResolver) ErasureCertificate(ctx context.Context, id string, consis
 	}
 	return r.Reads.ErasureCertificate(ctx, p.OrganizationID, id)
 }
+
+// LegalHold is the resolver for Document.legalHold.
+func (r documentResolver) LegalHold(ctx context.Context, obj *readmodels.Document) (*readmodels.LegalHold, error) {
+	return r.Reads.LegalHoldOn(ctx, obj.OrganizationID, domain.SubjectDocument, obj.ID)
+}
+
+// LegalHold is the resolver for Space.legalHold.
+func (r spaceResolver) LegalHold(ctx context.Context, obj *readmodels.MemberSpace) (*readmodels.LegalHold, error) {
+	return r.Reads.LegalHoldOn(ctx, obj.OrganizationID, domain.SubjectSpace, obj.ID)
+}
+
+// LegalHold is the resolver for Conversation.legalHold.
+func (r conversationResolver) LegalHold(ctx context.Context, obj *readmodels.Conversation) (*readmodels.LegalHold, error) {
+	return r.Reads.LegalHoldOn(ctx, obj.OrganizationID, domain.SubjectConversation, obj.ID)
+}

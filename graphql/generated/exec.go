@@ -171,6 +171,7 @@ type ComplexityRoot struct {
 	Conversation struct {
 		AssistantID func(childComplexity int) int
 		ID          func(childComplexity int) int
+		LegalHold   func(childComplexity int) int
 		Messages    func(childComplexity int, first *int, after *string) int
 		SpaceID     func(childComplexity int) int
 		StartedAt   func(childComplexity int) int
@@ -203,6 +204,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		IngestedAt  func(childComplexity int) int
 		IngestedBy  func(childComplexity int) int
+		LegalHold   func(childComplexity int) int
 		SizeBytes   func(childComplexity int) int
 		SpaceID     func(childComplexity int) int
 		Title       func(childComplexity int) int
@@ -479,6 +481,7 @@ type ComplexityRoot struct {
 	Space struct {
 		Classification func(childComplexity int) int
 		ID             func(childComplexity int) int
+		LegalHold      func(childComplexity int) int
 		Members        func(childComplexity int) int
 		Models         func(childComplexity int) int
 		Name           func(childComplexity int) int
@@ -539,9 +542,11 @@ type AuditEntryResolver interface {
 }
 type ConversationResolver interface {
 	Messages(ctx context.Context, obj *readmodels.Conversation, first *int, after *string) (*readmodels.Connection[readmodels.Message], error)
+	LegalHold(ctx context.Context, obj *readmodels.Conversation) (*readmodels.LegalHold, error)
 }
 type DocumentResolver interface {
 	Content(ctx context.Context, obj *readmodels.Document) (*string, error)
+	LegalHold(ctx context.Context, obj *readmodels.Document) (*readmodels.LegalHold, error)
 }
 type ExcerptResolver interface {
 	ChunkID(ctx context.Context, obj *domain.ExcerptRef) (*string, error)
@@ -632,6 +637,7 @@ type QueryResolver interface {
 }
 type SpaceResolver interface {
 	Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error)
+	LegalHold(ctx context.Context, obj *readmodels.MemberSpace) (*readmodels.LegalHold, error)
 }
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID string) (<-chan *readmodels.Message, error)
@@ -1094,6 +1100,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.ID(childComplexity), true
+	case "Conversation.legalHold":
+		if e.ComplexityRoot.Conversation.LegalHold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.LegalHold(childComplexity), true
 	case "Conversation.messages":
 		if e.ComplexityRoot.Conversation.Messages == nil {
 			break
@@ -1240,6 +1252,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Document.IngestedBy(childComplexity), true
+	case "Document.legalHold":
+		if e.ComplexityRoot.Document.LegalHold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.LegalHold(childComplexity), true
 	case "Document.sizeBytes":
 		if e.ComplexityRoot.Document.SizeBytes == nil {
 			break
@@ -2669,6 +2687,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Space.ID(childComplexity), true
+	case "Space.legalHold":
+		if e.ComplexityRoot.Space.LegalHold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Space.LegalHold(childComplexity), true
 	case "Space.members":
 		if e.ComplexityRoot.Space.Members == nil {
 			break
@@ -3753,6 +3777,8 @@ type Space {
   myRole: SpaceRole
   "The space's members."
   members: [SpaceMember!]!
+  "The active legal hold on it, if any: while it lasts it cannot be deleted or erased."
+  legalHold: LegalHold
 }
 
 "A member of a space."
@@ -3819,6 +3845,8 @@ type Document {
   ingestedAt: Time!
   "The document's text, decrypted for a member of its space; reading it is recorded as an access event."
   content: String
+  "The active legal hold on it, if any: while it lasts it cannot be deleted or erased."
+  legalHold: LegalHold
 }
 
 "A page of documents."
@@ -3842,6 +3870,8 @@ type Conversation {
   startedAt: Time!
   "The conversation's messages, oldest first."
   messages(first: Int = 100, after: String): MessageConnection!
+  "The active legal hold on it, if any: while it lasts it cannot be deleted or erased."
+  legalHold: LegalHold
 }
 
 "A message of a conversation."
@@ -4382,6 +4412,8 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_startedAt(ctx, field)
 	case "messages":
 		return ec.fieldContext_Conversation_messages(ctx, field)
+	case "legalHold":
+		return ec.fieldContext_Conversation_legalHold(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Conversation", field.Name)
 }
@@ -4444,6 +4476,8 @@ func (ec *executionContext) childFields_Document(ctx context.Context, field grap
 		return ec.fieldContext_Document_ingestedAt(ctx, field)
 	case "content":
 		return ec.fieldContext_Document_content(ctx, field)
+	case "legalHold":
+		return ec.fieldContext_Document_legalHold(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Document", field.Name)
 }
@@ -4874,6 +4908,8 @@ func (ec *executionContext) childFields_Space(ctx context.Context, field graphql
 		return ec.fieldContext_Space_myRole(ctx, field)
 	case "members":
 		return ec.fieldContext_Space_members(ctx, field)
+	case "legalHold":
+		return ec.fieldContext_Space_legalHold(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Space", field.Name)
 }
@@ -8101,6 +8137,38 @@ func (ec *executionContext) fieldContext_Conversation_messages(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Conversation_legalHold(ctx context.Context, field graphql.CollectedField, obj *readmodels.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_legalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversation().LegalHold(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateApiKeyPayload_id(ctx context.Context, field graphql.CollectedField, obj *CreateAPIKeyPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8614,6 +8682,38 @@ func (ec *executionContext) _Document_content(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Document_content(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Document", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Document_legalHold(ctx context.Context, field graphql.CollectedField, obj *readmodels.Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_legalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Document().LegalHold(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Document_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Document",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _DocumentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Document]) (ret graphql.Marshaler) {
@@ -15224,6 +15324,38 @@ func (ec *executionContext) fieldContext_Space_members(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Space_legalHold(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Space_legalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Space().LegalHold(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Space_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Space",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SpaceConnection_edges(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.MemberSpace]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19367,6 +19499,39 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "legalHold":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Conversation_legalHold(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19572,6 +19737,39 @@ func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet,
 					}
 				}()
 				res = ec._Document_content(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "legalHold":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Document_legalHold(ctx, field, obj)
 				return res
 			}
 
@@ -22274,6 +22472,39 @@ func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, ob
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "legalHold":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Space_legalHold(ctx, field, obj)
 				return res
 			}
 
