@@ -64,9 +64,16 @@ func (x *executor) checkHolds(ctx context.Context, act actor, s erasable) error 
 	// retried every round while the hold lasts, are not); the refusal is the hold's typed
 	// error, not FORBIDDEN.
 	if !act.system {
-		_ = x.deny(ctx, act.meta, act, act.cmd, domain.StreamPrefixLegalHolds+act.org, act.org, domain.SpaceRoleNone, domain.ReasonLegalHold)
+		_ = x.deny(ctx, act.meta, act, act.cmd, streamOf(s.kind, s.id), act.org, domain.SpaceRoleNone, domain.ReasonLegalHold)
 	}
 	return domain.ErrLegalHold(string(act.cmd), blocking)
+}
+
+// streamOf returns the stream of an erasable subject.
+func streamOf(kind domain.SubjectKind, id string) string {
+	return map[domain.SubjectKind]string{domain.SubjectUser: domain.StreamPrefixUser, domain.SubjectDocument: domain.StreamPrefixDocument,
+		domain.SubjectConversation: domain.StreamPrefixConversation, domain.SubjectSpace: domain.StreamPrefixSpace,
+		domain.SubjectOrganization: domain.StreamPrefixOrganization, domain.SubjectAssistant: domain.StreamPrefixAssistant}[kind] + id
 }
 
 // orderErasure is the one way every delete goes: it orders the erasure of a subject of the
