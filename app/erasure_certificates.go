@@ -123,9 +123,12 @@ func (c certifier) Certify(ctx context.Context, erasureID string) error {
 		cert.Purged = append(cert.Purged, pg)
 	}
 	var payloads int64
-	if col := map[domain.SubjectKind]string{domain.SubjectUser: "user_id", domain.SubjectConversation: "conversation_id",
-		domain.SubjectSpace: "space_id", domain.SubjectOrganization: "organization_id"}[req.SubjectType]; col != "" {
-		if err := p.Pool.QueryRow(ctx, `SELECT count(*) FROM model_invocations WHERE payload_logged AND `+col+` = $1`,
+	where := map[domain.SubjectKind]string{domain.SubjectUser: "user_id = $1", domain.SubjectConversation: "conversation_id = $1",
+		domain.SubjectSpace: "space_id = $1", domain.SubjectOrganization: "organization_id = $1",
+		// A document's excerpts sent to a model are sealed under the document too.
+		domain.SubjectDocument: `excerpts @> jsonb_build_array(jsonb_build_object('documentId', $1::text))`}[req.SubjectType]
+	if where != "" {
+		if err := p.Pool.QueryRow(ctx, `SELECT count(*) FROM model_invocations WHERE payload_logged AND `+where,
 			req.SubjectID).Scan(&payloads); err != nil {
 			return domain.Wrap(domain.KindUnavailable, op, err, "count model payloads")
 		}
