@@ -101,6 +101,7 @@ type subjectRow struct {
 func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	md := parseMetadata(ev)
 	var rows []subjectRow
+	var owner [2]string // a started conversation and its owner
 	add := func(s domain.Subject, org, space string) {
 		if s.Validate() != nil || domain.ValidateID("organisation id", org) != nil {
 			return
@@ -123,11 +124,13 @@ func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 			ConversationID string `json:"conversationId"`
 			OrganizationID string `json:"organizationId"`
 			SpaceID        string `json:"spaceId"`
+			StartedBy      string `json:"startedBy"`
 		}
 		if err := decode(ev, &c); err != nil {
 			return err
 		}
 		add(domain.ConversationSubject(c.ConversationID), c.OrganizationID, c.SpaceID)
+		owner = [2]string{domain.ConversationSubject(c.ConversationID).String(), c.StartedBy}
 	}
 	for _, text := range md.Subjects {
 		if s, err := domain.ParseSubject(text); err == nil {
@@ -160,6 +163,12 @@ func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 	}
 	for _, s := range fresh {
 		if err := e.coverNew(ctx, tx, s); err != nil {
+			return err
+		}
+	}
+	if owner[0] != "" && owner[1] != "" {
+		// The owner, for legal holds on users: a hold on a user covers their conversations.
+		if _, err := tx.Exec(ctx, `UPDATE pm_subjects SET owner_id = $2 WHERE subject = $1`, owner[0], owner[1]); err != nil {
 			return err
 		}
 	}
@@ -200,7 +209,15 @@ func (e *erasureManager) coverNew(ctx context.Context, tx pgx.Tx, s subjectRow) 
 			return err
 		}
 	}
-	return nil
+	if len(covering) == 0 {
+		return nil
+	}
+	// A covering erasure may be held: its new subject's window follows the hold.
+	var held bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pm_erasure_holds WHERE organization_id = $1)`, s.org).Scan(&held); err != nil || !held {
+		return err
+	}
+	return e.rewindow(ctx, tx, s.org)
 }
 
 // requested records the order, works out its keyring subjects and shreds them.
@@ -463,6 +480,7 @@ func (e *erasureManager) rewindow(ctx context.Context, tx pgx.Tx, org string) er
 			h.subject = x.subject_type || ':' || x.subject_id
 			OR h.subject IN (SELECT o.subject FROM pm_erasure_targets o WHERE o.erasure_id = x.erasure_id)
 			OR h.subject IN (SELECT 'space:' || s.space_id FROM pm_subjects s WHERE s.subject = x.subject_type || ':' || x.subject_id)
+			OR h.subject IN (SELECT 'user:' || s.owner_id FROM pm_subjects s WHERE s.subject = x.subject_type || ':' || x.subject_id)
 			OR (x.subject_type = 'space' AND (h.space_id = x.subject_id OR h.subject = 'space:' || x.subject_id))))
 	FROM pm_erasures x JOIN pm_erasure_targets t ON t.erasure_id = x.erasure_id
 	WHERE x.organization_id = $1 AND x.state = 'PENDING'`, org)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/keyring"
 )
 
 // TestLegalHoldKeepsBucketsFromRetention: buckets whose data a held conversation, user or
@@ -68,4 +69,49 @@ func TestLegalHoldKeepsBucketsFromRetention(t *testing.T) {
 		}
 		return redacted(w.message(conv, msg)) && redacted(w.message(spaceConv, spaceMsg))
 	})
+}
+
+// TestHoldOnOwnerKeepsAPendingErasure: a conversation deleted with a day's grace, then its
+// owner put under legal hold: after the day the key is still shredding (the erasure manager
+// moved its window out) and completion is refused with the legal-hold error; once the hold
+// is lifted the erasure completes and the key is destroyed.
+func TestHoldOnOwnerKeepsAPendingErasure(t *testing.T) {
+	w := newWorld(t)
+	o := w.bootstrap()
+	_, assistant := w.space(o, 0)
+	conv, msg := w.chat(o, assistant, "Kept while the owner is held.")
+	m := w.start()
+	one := 1
+	erasure := must(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: meta(o.admin),
+		SubjectType: domain.SubjectConversation, SubjectID: conv, GraceDays: &one}))(t).ID
+	hold := must(w.app.PlaceLegalHold.Handle(w.ctx, commands.PlaceLegalHold{Meta: meta(o.admin), SubjectType: domain.SubjectUser,
+		SubjectID: o.admin, Reason: "Arkivlagen 3 §"}))(t).ID
+	w.eventually("the held erasure's window moves out", func() bool {
+		st, err := w.kr.State(w.ctx, domain.ConversationSubject(conv))
+		return err == nil && st.DestroyAfter.After(w.clock.Now().AddDate(1, 0, 0))
+	})
+	w.clock.Advance(3 * 24 * time.Hour)
+	if _, err := m.CompleteDueErasures(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	var state string
+	if err := w.pool.QueryRow(w.ctx, `SELECT state FROM pm_erasures WHERE erasure_id = $1`, erasure).Scan(&state); err != nil || state != "PENDING" {
+		t.Fatalf("the held erasure is %q (%v)", state, err)
+	}
+	if st, err := w.kr.State(w.ctx, domain.ConversationSubject(conv)); err != nil || st.Status != keyring.StatusShredding {
+		t.Fatalf("the held conversation's key is %v (%v)", st.Status, err)
+	}
+	_, err := w.app.CompleteErasure.Handle(w.ctx, commands.CompleteErasure{Meta: meta(o.admin), ErasureID: erasure})
+	if !errors.Is(err, domain.ErrUnderLegalHold) {
+		t.Fatalf("completing a held erasure: %v", err)
+	}
+	must(w.app.LiftLegalHold.Handle(w.ctx, commands.LiftLegalHold{Meta: meta(o.admin), HoldID: hold, Reason: "case closed"}))(t)
+	w.eventually("the erasure completes after the lift", func() bool {
+		_, _ = m.CompleteDueErasures(w.ctx)
+		st, err := w.kr.State(w.ctx, domain.ConversationSubject(conv))
+		return err == nil && st.Status == keyring.StatusDestroyed
+	})
+	if got := w.message(conv, msg); !redacted(got) {
+		t.Fatalf("the erased conversation's message is readable: %+v", got)
+	}
 }

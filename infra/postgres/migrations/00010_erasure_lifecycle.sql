@@ -64,6 +64,8 @@ CREATE TABLE pm_erasure_holds (
     space_id        text
 );
 CREATE INDEX pm_erasure_holds_org ON pm_erasure_holds (organization_id);
+-- A conversation's owner: a hold on a user covers their conversations.
+ALTER TABLE pm_subjects ADD COLUMN owner_id text;
 
 -- The retention manager refuses to destroy buckets under legal hold: the active holds, the
 -- assistants' spaces and which conversations and users each bucket holds data of.
@@ -81,6 +83,7 @@ CREATE TABLE pm_retention_links (
 );
 
 -- +goose Down
+ALTER TABLE pm_subjects DROP COLUMN owner_id;
 DROP TABLE pm_erasure_holds;
 DROP TABLE pm_retention_links;
 ALTER TABLE pm_retention_assistants DROP COLUMN space_id;
