@@ -123,6 +123,7 @@ func AllEvents() []Event {
 		AuditSessionOpened{}, HistoryViewed{},
 		EvidenceExported{},
 		AuditStreamConfigured{}, AuditStreamRemoved{},
+		ErasureBasisRecorded{}, ErasureCertified{}, LegalHoldPlaced{}, LegalHoldLifted{},
 	}
 }
 
