@@ -130,6 +130,17 @@ var (
 			return code
 		}
 	}
+	// deletedItemsRule: a space's deleted items are listed to organisation Admins and to the
+	// space's Admins; another organisation's Admin gets none.
+	deletedItemsRule = signedIn(func(a actor) string {
+		switch {
+		case a.foreign:
+			return hidden
+		case a.org == domain.OrgRoleAdmin || a.space == domain.SpaceRoleAdmin:
+			return ok
+		}
+		return forbid
+	})
 	// adminsSeeNothing: organisation Admins are answered with nothing, everyone else FORBIDDEN.
 	adminsSeeNothing = signedIn(func(a actor) string {
 		if a.org != domain.OrgRoleAdmin {
@@ -220,6 +231,15 @@ func sweepRows() []sweepRow {
 		{"Mutation.requestErasure", cmd, ""},
 		{"Mutation.restoreErasure", cmd, ""},
 		{"Query.auditStreams", adminOfA, `{ auditStreams { id } }`},
+		// S has a deleted document: org Admins and S's Admins list it, no one else.
+		{"Query.deletedItems", deletedItemsRule, `query($space: ID!) { deletedItems(spaceId: $space) { erasureId } }`},
+		{"Query.legalHolds", adminOfA, `{ legalHolds { id } }`},
+		{"Query.erasureCertificate", adminOfA, `query($erasure: ID!) { erasureCertificate(id: $erasure) { erasureId } }`},
+		{"Mutation.deleteConversation", cmd, ""},
+		{"Mutation.restoreDeletedItem", cmd, ""},
+		{"Mutation.placeLegalHold", cmd, ""},
+		// A fresh hold of A for each caller; another organisation's Admin is told NOT_FOUND.
+		{"Mutation.liftLegalHold", adminOfAOr("NOT_FOUND"), `mutation($hold: ID!) { liftLegalHold(input: {holdId: $hold, reason: "Sweep: the rule lapsed"}) { id } }`},
 		{"Mutation.configureAuditStream", cmd, ""},
 		{"Mutation.removeAuditStream", cmd, ""},
 		{"Mutation.exportAuditLog", admin, `mutation { exportAuditLog(format: JSONL, justification: "Authorisation sweep export") { rows } }`},
@@ -354,6 +374,7 @@ type sweepFixtures struct {
 	event    string            // an event of organisation A covered by a checkpoint
 	export   string            // an evidence export of organisation A
 	auditJob string            // a background audit export of A's first Admin
+	erasure  string            // a completed (certified) erasure of A
 	login    string            // a local account of A
 	password string            // its password
 	ownConv  map[string]string // each member's own conversation, by actor id
@@ -383,6 +404,18 @@ func newSweepFixtures(t *testing.T, w *world) *sweepFixtures {
 	fx.from, fx.to = now.Add(-time.Hour).Format(time.RFC3339), now.Add(time.Hour).Format(time.RFC3339)
 	fx.export = s.ok(t, w.a.adminKey, `mutation($from: Time!, $to: Time!) { exportEvidence(from: $from, to: $to) { id } }`,
 		map[string]any{"from": fx.from, "to": fx.to})["exportEvidence"].(map[string]any)["id"].(string)
+	// A deleted document in S, a legal hold in A, and a completed erasure of A.
+	s.ok(t, w.owner, `mutation($id: ID!) { deleteDocument(id: $id) { id } }`, map[string]any{"id": freshDocument(t, w)})
+	s.ok(t, w.a.adminKey, `mutation($u: ID!) { placeLegalHold(input: {subjectType: USER, subjectId: $u, reason: "Sweep archive rule"}) { id } }`,
+		map[string]any{"u": w.freshUser(t, domain.OrgRoleUser)})
+	fx.erasure = s.ok(t, w.a.adminKey, `mutation($u: ID!) { requestErasure(input: {subjectType: USER, subjectId: $u, graceDays: 0}) { id } }`,
+		map[string]any{"u": w.freshUser(t, domain.OrgRoleUser)})["requestErasure"].(map[string]any)["id"].(string)
+	for deadline := time.Now().Add(30 * time.Second); s.ok(t, w.a.adminKey, `query($e: ID!) { erasureCertificate(id: $e) { erasureId } }`,
+		map[string]any{"e": fx.erasure})["erasureCertificate"] == nil; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no erasure certificate within 30 s")
+		}
+	}
 	// A SIEM destination of A (another organisation's Admin lists none).
 	s.ok(t, w.a.adminKey, `mutation { configureAuditStream(input: {kind: WEBHOOK, format: JSONL, endpoint: "https://siem.example.org/a"}) { id } }`, nil)
 	fx.auditJob = s.ok(t, w.a.adminKey, `mutation { exportAuditLog(format: JSONL, justification: "Authorisation sweep export", background: true) { job { id } } }`,
@@ -421,8 +454,8 @@ func (fx *sweepFixtures) vars(w *world, a actor, op string) map[string]any {
 		conv = c
 	}
 	return map[string]any{"space": w.space, "doc": w.doc, "asst": w.asst, "conv": conv, "user": w.ownerID,
-		"event": fx.event, "export": fx.export, "auditJob": fx.auditJob, "from": fx.from, "to": fx.to, "org": w.a.id,
-		"login": fx.login, "password": fx.password, "fresh": fresh(w, op), "freshLogin": "sweep-" + uuid.NewString()[:8]}
+		"event": fx.event, "export": fx.export, "auditJob": fx.auditJob, "erasure": fx.erasure, "from": fx.from, "to": fx.to, "org": w.a.id,
+		"login": fx.login, "password": fx.password, "fresh": fresh(w, op), "hold": freshHold(w, op), "freshLogin": "sweep-" + uuid.NewString()[:8]}
 }
 
 // fresh is a new user of A for an operation that names $fresh.
@@ -454,6 +487,25 @@ func sweepMutations() map[string]operation {
 			}
 			w.s.wait(t, strconv.FormatUint(w.last, 10))
 			return map[string]any{"id": sp}
+		}}
+	ops["deleteConversation"] = operation{domain.CmdDeleteConversation, true, `mutation($id: ID!) { deleteConversation(id: $id) { id position } }`,
+		func(t testing.TB, w *world, a actor) map[string]any {
+			// The caller's own conversation when they are a member (the owner may delete it).
+			if a.anon || a.foreign || a.assistant || a.space == domain.SpaceRoleNone {
+				return map[string]any{"id": w.conv}
+			}
+			return map[string]any{"id": w.note(w.s.p.App.StartConversation.Handle(context.Background(),
+				commands.StartConversation{Meta: w.meta(a.id), AssistantID: w.asst}))}
+		}}
+	ops["restoreDeletedItem"] = operation{domain.CmdRestoreDeletedItem, true, `mutation($id: ID!) { restoreDeletedItem(id: $id) { id position } }`,
+		func(t testing.TB, w *world, a actor) map[string]any {
+			d := w.s.ok(t, w.owner, `mutation($id: ID!) { deleteDocument(id: $id) { id position } }`, map[string]any{"id": freshDocument(t, w)})["deleteDocument"].(map[string]any)
+			w.s.wait(t, d["position"].(string))
+			return map[string]any{"id": d["id"]}
+		}}
+	ops["placeLegalHold"] = operation{domain.CmdPlaceLegalHold, true, `mutation($u: ID!) { placeLegalHold(input: {subjectType: USER, subjectId: $u, reason: "Sweep archive rule"}) { id position } }`,
+		func(t testing.TB, w *world, a actor) map[string]any {
+			return map[string]any{"u": w.freshUser(t, domain.OrgRoleUser)}
 		}}
 	const configure = `mutation { configureAuditStream(input: {kind: WEBHOOK, format: JSONL, endpoint: "https://siem.example.org/hook"}) { id } }`
 	ops["configureAuditStream"] = operation{domain.CmdConfigureAuditStream, false, configure,
@@ -556,4 +608,24 @@ func subscribeOutcome(t *testing.T, s *stack, key, query string, vars map[string
 			return ok
 		}
 	}
+}
+
+// freshDocument ingests a new document into S as its owner and returns its id.
+func freshDocument(t testing.TB, w *world) string {
+	t.Helper()
+	d := w.s.ok(t, w.owner, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": w.space, "title": "Sweep", "content": "A document for the sweep."}})["ingestDocument"].(map[string]any)
+	w.s.wait(t, d["position"].(string))
+	return d["id"].(string)
+}
+
+// freshHold is a new legal hold of A (on a new user) for an operation that names $hold.
+func freshHold(w *world, op string) string {
+	if !strings.Contains(op, "$hold") {
+		return ""
+	}
+	h := w.s.ok(w.t, w.a.adminKey, `mutation($u: ID!) { placeLegalHold(input: {subjectType: USER, subjectId: $u, reason: "Sweep archive rule"}) { id position } }`,
+		map[string]any{"u": w.freshUser(w.t, domain.OrgRoleUser)})["placeLegalHold"].(map[string]any)
+	w.s.wait(w.t, h["position"].(string))
+	return h["id"].(string)
 }
