@@ -99,6 +99,9 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// Backup configures the shred journal and scheduled backups (backup.go).
 	Backup BackupConfig
+	// OIDCHTTPClient fetches identity providers' discovery documents, keys and tokens
+	// (default: a 10-second timeout).
+	OIDCHTTPClient *http.Client
 }
 
 // Platform is a connected, ready Arkiv.
@@ -198,7 +201,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	// SetPassword needs authentication, which needs the commands: accounts gets it below.
 	accounts := &accounts{}
 	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg,
-		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models, Accounts: accounts}
+		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models, Accounts: accounts, Proofs: proofs{accounts}}
 	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
 		return nil, err
 	}
@@ -208,6 +211,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: p.Reads,
 		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: newLoginAuditor(p.App, cfg.LoginKey, cfg.Log),
 		Users: userDirectory{p.Reads}, LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
+		SignIns: signIns{p.App}, OIDCLogins: p.AuthPG, HTTPClient: cfg.OIDCHTTPClient,
 	}); err != nil {
 		return nil, err
 	}
@@ -367,6 +371,9 @@ func (p *Platform) maintain(ctx context.Context) {
 	if _, err := p.AuthPG.DeleteOldAttempts(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 		p.log.Error("deleting old login attempts failed", "kind", domain.KindOf(err).String())
 	}
+	if _, err := p.AuthPG.DeleteOldOIDCLogins(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+		p.log.Error("deleting old sign-in flows failed", "kind", domain.KindOf(err).String())
+	}
 }
 
 // Checks are the readiness probes: Postgres, the event store and Weaviate.
@@ -479,6 +486,43 @@ func (a *accounts) HasPassword(ctx context.Context, orgID, userID string) (bool,
 
 func (a *accounts) CheckPassword(ctx context.Context, orgID, userID, password string) error {
 	return a.auth.CheckPassword(ctx, orgID, userID, password)
+}
+
+// proofs verifies proof-of-control tokens for commands through authentication, set once
+// it exists (like accounts).
+type proofs struct{ a *accounts }
+
+func (p proofs) VerifyIdentityProof(ctx context.Context, issuer, audience, token string) (commands.IdentityProof, error) {
+	pr, err := p.a.auth.VerifyIdentityProof(ctx, issuer, audience, token)
+	return commands.IdentityProof{Subject: pr.Subject, Email: pr.Email, TenantID: pr.TenantID, TokenIssuer: pr.TokenIssuer}, err
+}
+
+// signIns serves authentication's sign-in flow from the write model: the organisation's
+// providers (commands.App.IdentityProviderSignIns) and the signed-in person's user through
+// the SignInWithIdentityProvider command, as the system actor.
+type signIns struct{ app *commands.App }
+
+func (s signIns) SignInProviders(ctx context.Context, orgID string) ([]auth.SignInProvider, error) {
+	ps, err := s.app.IdentityProviderSignIns(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auth.SignInProvider, len(ps))
+	for i, p := range ps {
+		out[i] = auth.SignInProvider{Issuer: p.Issuer, Audience: p.Audience, DisplayName: p.DisplayName,
+			ClientSecret: p.ClientSecret.Plain, AllowedAMR: p.AllowedAMR, AcceptedACR: p.AcceptedACR,
+			TenantID: p.TenantID, TokenIssuer: p.TokenIssuer}
+	}
+	return out, nil
+}
+
+func (s signIns) SignedIn(ctx context.Context, id auth.Identity) (string, error) {
+	cid := newID()
+	r, err := s.app.SignInWithIdentityProvider.Handle(ctx, commands.SignInWithIdentityProvider{
+		Meta:           commands.Meta{CommandID: cid, ActorID: domain.SystemActor, CorrelationID: cid},
+		OrganizationID: id.OrganizationID, Issuer: id.Issuer, Audience: id.Audience, Subject: id.Subject,
+		Email: id.Email, Name: id.Name, UserID: id.UserID, Groups: id.Groups})
+	return r.ID, err
 }
 
 // searchIndex serves readmodels.SearchIndex over the Weaviate index.

@@ -57,6 +57,12 @@ type App struct {
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 	// RecordLogin is run by authentication as the system actor for every local login.
 	RecordLogin Handler[RecordLogin, Result]
+	// SignInWithIdentityProvider and ApplyDirectoryGroups are run by authentication as the
+	// system actor: the user an identity provider signed in (just in time when allowed),
+	// and the provider's group mapping applied to their groups (SCIM pushes call
+	// ApplyDirectoryGroups too).
+	SignInWithIdentityProvider Handler[SignInWithIdentityProvider, SignInResult]
+	ApplyDirectoryGroups       Handler[ApplyDirectoryGroups, Result]
 	// SetPassword sets local accounts' passwords (Deps.Accounts).
 	SetPassword Handler[SetPassword, Result]
 	// RecordDenial records an operation the API's role directive refused; it always
@@ -65,6 +71,8 @@ type App struct {
 
 	// store is what VerifyStream reads.
 	store EventStore
+	// x serves the reads authentication makes of the write model (IdentityProviderSignIns).
+	x *executor
 }
 
 // NewApp builds every handler over d, each wrapped once by the decorators all handlers
@@ -78,7 +86,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{store: x.d.Store}
+	a := &App{store: x.d.Store, x: x}
 	handle(&a.Bootstrap, log, x.bootstrap)
 	handle(&a.ChangeOrganizationSettings, log, x.changeOrganizationSettings)
 	handle(&a.ConfigureIdentityProvider, log, x.configureIdentityProvider)
@@ -121,6 +129,8 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ViewHistory, log, x.viewHistory)
 	handle(&a.RecordRetentionDestruction, log, x.recordRetentionDestruction)
 	handle(&a.RecordLogin, log, x.recordLogin)
+	handle(&a.SignInWithIdentityProvider, log, x.signInWithIdentityProvider)
+	handle(&a.ApplyDirectoryGroups, log, x.applyDirectoryGroups)
 	handle(&a.SetPassword, log, x.setPassword)
 	handle(&a.RecordDenial, log, x.recordDenial)
 	return a, nil

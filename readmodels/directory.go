@@ -366,14 +366,23 @@ func (r *Reader) access(ctx context.Context, op, where, orgID, id string) ([]Acc
 
 // ResolveOIDCUser returns the user of the organisation an OIDC token stands for
 // (auth.OIDCUserResolver): the token's subject when it is an active user id of the
-// organisation, otherwise the active user whose e-mail address is email; KindNotFound when
-// neither is.
+// organisation, otherwise the active user created just in time for the identity
+// (domain.DirectoryUserID), otherwise the active user whose e-mail address is email;
+// KindNotFound when none is.
 func (r *Reader) ResolveOIDCUser(ctx context.Context, orgID, issuer, subject, email string) (string, error) {
 	if domain.ValidateID("subject", subject) == nil {
 		if _, active, err := r.OrgRole(ctx, orgID, subject); err != nil {
 			return "", err
 		} else if active {
 			return subject, nil
+		}
+	}
+	// A user created just in time at the identity's first sign-in.
+	if id := domain.DirectoryUserID(orgID, issuer, subject); subject != "" {
+		if _, active, err := r.OrgRole(ctx, orgID, id); err != nil {
+			return "", err
+		} else if active {
+			return id, nil
 		}
 	}
 	u, err := r.UserByEmail(ctx, orgID, email)

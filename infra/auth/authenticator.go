@@ -29,6 +29,10 @@ type Config struct {
 	Credentials CredentialStore
 	Attempts    AttemptStore
 	Auditor     LoginAuditor
+	// SignIns and OIDCLogins serve sign-in through identity providers (SignInHandler);
+	// without them the handler refuses every sign-in. A *Postgres implements OIDCLoginStore.
+	SignIns    SignInDirectory
+	OIDCLogins OIDCLoginStore
 	// Users tells whether a user may still act; a deactivated or erased user's sessions and
 	// API keys are refused, and their password opens no session.
 	Users UserDirectory

@@ -38,6 +38,9 @@ type Config struct {
 	Playground bool
 	// Console, when set, handles the compliance console at /console (infra/console).
 	Console http.Handler
+	// SignIn, when set, handles sign-in through identity providers under /auth/
+	// (auth.Authenticator.SignInHandler).
+	SignIn http.Handler
 	// Checks are run by /readyz.
 	Checks []Check
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
@@ -88,6 +91,9 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Console != nil {
 		mux.Handle("/console", cfg.Console)
 		mux.Handle("/console/", cfg.Console)
+	}
+	if cfg.SignIn != nil {
+		mux.Handle("/auth/", cfg.SignIn)
 	}
 	s.srv = &http.Server{
 		Handler:           s.harden(mux),
