@@ -207,11 +207,12 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	}
 
 	p.AuthPG = auth.NewPostgres(p.Pool)
+	signIns := &signIns{app: p.App}
 	if p.Auth, err = auth.New(auth.Config{
 		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: p.Reads,
 		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: newLoginAuditor(p.App, cfg.LoginKey, cfg.Log),
 		Users: userDirectory{p.Reads}, LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
-		SignIns: signIns{p.App}, OIDCLogins: p.AuthPG, HTTPClient: cfg.OIDCHTTPClient,
+		SignIns: signIns, OIDCLogins: p.AuthPG, HTTPClient: cfg.OIDCHTTPClient,
 	}); err != nil {
 		return nil, err
 	}
@@ -219,6 +220,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 
 	p.Waiter = engine.NewWaiter(p.Pool, cfg.Log)
 	p.closers = append(p.closers, p.Waiter.Close)
+	signIns.waiter = p.Waiter
 	if cfg.Projections {
 		all, err := Projections(p.Store, p.Codec, p.Index, p.Embedder)
 		if err != nil {
@@ -500,9 +502,14 @@ func (p proofs) VerifyIdentityProof(ctx context.Context, issuer, audience, token
 // signIns serves authentication's sign-in flow from the write model: the organisation's
 // providers (commands.App.IdentityProviderSignIns) and the signed-in person's user through
 // the SignInWithIdentityProvider command, as the system actor.
-type signIns struct{ app *commands.App }
+type signIns struct {
+	app *commands.App
+	// waiter lets the sign-in wait until the read models know the user's changes, so the
+	// session it opens sees them (and a user created just now is active).
+	waiter *engine.Waiter
+}
 
-func (s signIns) SignInProviders(ctx context.Context, orgID string) ([]auth.SignInProvider, error) {
+func (s *signIns) SignInProviders(ctx context.Context, orgID string) ([]auth.SignInProvider, error) {
 	ps, err := s.app.IdentityProviderSignIns(ctx, orgID)
 	if err != nil {
 		return nil, err
@@ -516,13 +523,21 @@ func (s signIns) SignInProviders(ctx context.Context, orgID string) ([]auth.Sign
 	return out, nil
 }
 
-func (s signIns) SignedIn(ctx context.Context, id auth.Identity) (string, error) {
+func (s *signIns) SignedIn(ctx context.Context, id auth.Identity) (string, error) {
 	cid := newID()
 	r, err := s.app.SignInWithIdentityProvider.Handle(ctx, commands.SignInWithIdentityProvider{
 		Meta:           commands.Meta{CommandID: cid, ActorID: domain.SystemActor, CorrelationID: cid},
 		OrganizationID: id.OrganizationID, Issuer: id.Issuer, Audience: id.Audience, Subject: id.Subject,
 		Email: id.Email, Name: id.Name, UserID: id.UserID, Groups: id.Groups})
-	return r.ID, err
+	if err != nil {
+		return "", err
+	}
+	if r.Position > 0 && s.waiter != nil {
+		if err := s.waiter.WaitFor(ctx, queryProjections(), r.Position, 10*time.Second); err != nil {
+			return "", err
+		}
+	}
+	return r.ID, nil
 }
 
 // searchIndex serves readmodels.SearchIndex over the Weaviate index.

@@ -48,11 +48,11 @@ type platformConfig struct {
 	Backup app.BackupConfig
 	// Introspection, AllowedOrigins (comma-separated) and MaxSubscriptions configure the
 	// GraphQL endpoint.
-	Introspection    bool
-	AllowedOrigins   string
+	Introspection  bool
+	AllowedOrigins string
 	// PublicURL is the server's external base URL, for identity providers' redirect URI
 	// (PublicURL + /auth/callback); empty derives it from each request.
-	PublicURL string
+	PublicURL        string
 	MaxSubscriptions int
 }
 
