@@ -34,7 +34,7 @@ type person struct {
 	groups, amr      []string
 }
 
-func (p person) ID() string                       { return p.sub }
+func (p person) ID() string                        { return p.sub }
 func (p person) Userinfo([]string) ([]byte, error) { return json.Marshal(map[string]any{"sub": p.sub}) }
 
 // Claims gives the ID token the person's e-mail, name, groups and amr.
