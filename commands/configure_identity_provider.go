@@ -29,7 +29,8 @@ type ConfigureIdentityProvider struct {
 	// DisplayName labels the console's "Sign in with …" button.
 	DisplayName string
 	// ClientSecret authenticates Arkiv at the provider's token endpoint (empty: a public
-	// client, PKCE only). It is sealed under the organisation in the log.
+	// client, PKCE only; in an update, the current secret stays). It is sealed under the
+	// organisation in the log.
 	ClientSecret string
 	// JustInTime creates a user on the first sign-in of a person the organisation does not
 	// know (off by default).
@@ -55,6 +56,9 @@ func (x *executor) configureIdentityProvider(ctx context.Context, c ConfigureIde
 			known := hasProvider(o, p.Issuer, p.Audience)
 			signIn := domain.SignIn{DisplayName: c.DisplayName, ClientSecret: domain.Seal(c.ClientSecret),
 				JustInTime: c.JustInTime, GroupRoles: c.GroupRoles, TenantID: old.TenantID, TokenIssuer: old.TokenIssuer}
+			if c.ClientSecret == "" && had {
+				signIn.ClientSecret = old.ClientSecret // omitted: the current secret stays
+			}
 			if _, err := domain.NewSignIn(act.org, signIn); err != nil {
 				return err
 			}

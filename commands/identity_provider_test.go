@@ -23,22 +23,26 @@ func TestIdentityProviders(t *testing.T) {
 	}
 	before := count()
 
-	c := commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: "https://login.example.se/tenant-a/v2.0",
-		Audience: "api://arkiv", AllowedAMR: []string{"mfa", "hwk"}}
+	c := commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: w.idp.issuer(),
+		Audience: "api://arkiv", AllowedAMR: []string{"mfa", "hwk"}, ProofToken: w.proof(o.admin, "api://arkiv")}
 	first := must(a.ConfigureIdentityProvider.Handle(ctx, c))(t)
 	if again := must(a.ConfigureIdentityProvider.Handle(ctx, c))(t); again != first || first.ID != o.id {
 		t.Fatalf("retry %+v, first %+v, want the organisation's id", again, first)
 	}
 	c.Meta = meta(o.admin)
 	must(a.ConfigureIdentityProvider.Handle(ctx, c))(t) // same configuration, new command: nothing to record
-	if n := count(); n != before+1 {
-		t.Fatalf("%d events after one configuration, want %d", n, before+1)
+	if n := count(); n != before+2 {
+		t.Fatalf("%d events after one configuration, want %d", n, before+2)
 	}
 	_, evs := w.events(stream)
 	want := domain.IdentityProviderConfigured{OrganizationID: o.id, Issuer: c.Issuer, Audience: c.Audience,
 		AllowedAMR: []string{"mfa", "hwk"}, AcceptedACR: []string{}}
-	if !reflect.DeepEqual(evs[len(evs)-1], want) {
-		t.Fatalf("recorded %#v, want %#v", evs[len(evs)-1], want)
+	if !reflect.DeepEqual(evs[len(evs)-2], want) {
+		t.Fatalf("recorded %#v, want %#v", evs[len(evs)-2], want)
+	}
+	if si, ok := evs[len(evs)-1].(domain.IdentityProviderSignInConfigured); !ok || si.ConfiguredBy != o.admin || si.JustInTime ||
+		si.DisplayName != "Identity provider" {
+		t.Fatalf("recorded %#v, want the sign-in settings (JIT off)", evs[len(evs)-1])
 	}
 
 	c.Meta, c.AllowedAMR, c.AcceptedACR = meta(o.admin), nil, []string{"urn:example:mfa"}
@@ -53,8 +57,8 @@ func TestIdentityProviders(t *testing.T) {
 			t.Errorf("%+v: want INVALID, got %v", bad, err)
 		}
 	}
-	if n := count(); n != before+2 {
-		t.Fatalf("%d events, want %d", n, before+2)
+	if n := count(); n != before+3 {
+		t.Fatalf("%d events, want %d", n, before+3)
 	}
 
 	creator := w.user(o, domain.OrgRoleCreator)

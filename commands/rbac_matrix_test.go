@@ -49,7 +49,8 @@ func (w *world) newFixture(o org, orgRole domain.OrgRole, spaceRole domain.Space
 	f.toRestore = must(a.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: meta(o.admin), SubjectType: domain.SubjectUser, SubjectID: f.member, GraceDays: &one}))(t).ID
 	f.toComplete = must(a.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: meta(o.admin), SubjectType: domain.SubjectDocument, SubjectID: f.document, GraceDays: &zero}))(t).ID
 	f.audience = "api://fixture-" + f.actor[:8]
-	must(a.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: matrixIssuer, Audience: f.audience}))(t)
+	must(a.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: w.idp.issuer(), Audience: f.audience,
+		ProofToken: w.proof(o.admin, f.audience)}))(t)
 	return f
 }
 
@@ -64,7 +65,6 @@ type matrixCase struct {
 func errOf[R any](_ R, err error) error { return err }
 
 // matrixIssuer is the identity provider the matrix configures (never contacted).
-const matrixIssuer = "https://idp.example.se/tenant"
 
 // matrixCases lists every command, in an order where destructive ones come last.
 func matrixCases() []matrixCase {
@@ -80,11 +80,12 @@ func matrixCases() []matrixCase {
 			return errOf(w.app.ChangeOrganizationSettings.Handle(w.ctx, commands.ChangeOrganizationSettings{Meta: m, Settings: s}))
 		}},
 		{domain.CmdConfigureIdentityProvider, true, func(w *world, f *fixture, m commands.Meta) error {
-			return errOf(w.app.ConfigureIdentityProvider.Handle(w.ctx, commands.ConfigureIdentityProvider{Meta: m, Issuer: matrixIssuer,
-				Audience: "api://new-" + m.CommandID[:8], AllowedAMR: []string{"mfa"}}))
+			aud := "api://new-" + m.CommandID[:8]
+			return errOf(w.app.ConfigureIdentityProvider.Handle(w.ctx, commands.ConfigureIdentityProvider{Meta: m, Issuer: w.idp.issuer(),
+				Audience: aud, AllowedAMR: []string{"mfa"}, ProofToken: w.proof(m.ActorID, aud)}))
 		}},
 		{domain.CmdRemoveIdentityProvider, true, func(w *world, f *fixture, m commands.Meta) error {
-			return errOf(w.app.RemoveIdentityProvider.Handle(w.ctx, commands.RemoveIdentityProvider{Meta: m, Issuer: matrixIssuer, Audience: f.audience}))
+			return errOf(w.app.RemoveIdentityProvider.Handle(w.ctx, commands.RemoveIdentityProvider{Meta: m, Issuer: w.idp.issuer(), Audience: f.audience}))
 		}},
 		{domain.CmdRegisterUser, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RegisterUser.Handle(w.ctx, commands.RegisterUser{Meta: m, Email: "new-" + m.CommandID[:8] + "@example.se", Name: "New", Role: domain.OrgRoleUser}))

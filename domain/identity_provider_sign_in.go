@@ -143,7 +143,7 @@ func (o *Organization) ConfigureSignIn(issuer, audience string, s SignIn, by str
 	if err != nil {
 		return err
 	}
-	if old, ok := o.signIns[[2]string{issuer, audience}]; ok && sameSignIn(old, s) && !pending {
+	if old, ok := o.signIns[[2]string{issuer, audience}]; ok && sameSignIn(old, s) {
 		return nil
 	}
 	record(o, IdentityProviderSignInConfigured{OrganizationID: o.id, Issuer: issuer, Audience: audience, SignIn: s, ConfiguredBy: by})

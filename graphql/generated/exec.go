@@ -3357,7 +3357,7 @@ input ConfigureIdentityProviderInput {
   proofToken: String
   "The label of the console's \"Sign in with …\" button (default \"Identity provider\")."
   displayName: String
-  "The client secret for the provider's token endpoint; omitted for a public client (PKCE only). Never shown again."
+  "The client secret for the provider's token endpoint; omitted for a public client (PKCE only), or to keep the current one. Never shown again."
   clientSecret: String
   "Creates a user at the first sign-in of a person the organisation does not know (needs a verified e-mail). Off by default."
   justInTime: Boolean

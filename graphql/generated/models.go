@@ -92,7 +92,7 @@ type ConfigureIdentityProviderInput struct {
 	ProofToken *string `json:"proofToken,omitempty"`
 	// The label of the console's "Sign in with …" button (default "Identity provider").
 	DisplayName *string `json:"displayName,omitempty"`
-	// The client secret for the provider's token endpoint; omitted for a public client (PKCE only). Never shown again.
+	// The client secret for the provider's token endpoint; omitted for a public client (PKCE only), or to keep the current one. Never shown again.
 	ClientSecret *string `json:"clientSecret,omitempty"`
 	// Creates a user at the first sign-in of a person the organisation does not know (needs a verified e-mail). Off by default.
 	JustInTime *bool `json:"justInTime,omitempty"`

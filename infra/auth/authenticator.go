@@ -101,7 +101,8 @@ type Authenticator struct {
 	useMu   sync.Mutex
 	lastUse map[string]time.Time
 
-	oidc *oidcProviders
+	oidc   *oidcProviders
+	proofs *ProofVerifier
 }
 
 // ErrNoCredentials is returned by Authenticate for a request without an Authorization header:
@@ -194,7 +195,8 @@ func New(cfg Config) (*Authenticator, error) {
 		dummyPHC: dummy,
 		lastUse:  map[string]time.Time{},
 	}
-	a.oidc = newOIDCProviders(a)
+	a.oidc = newOIDCProviders(cfg.Clock, cfg.HTTPClient)
+	a.proofs = &ProofVerifier{oidc: a.oidc, clock: cfg.Clock}
 	return a, nil
 }
 

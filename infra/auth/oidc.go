@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -57,7 +58,8 @@ func isLoopback(host string) bool {
 // verifier per audience. The JWKS is fetched by go-oidc's remote key set, which caches keys and
 // refetches when a token names an unknown key id (key rotation).
 type oidcProviders struct {
-	a        *Authenticator
+	clock    domain.Clock
+	client   *http.Client
 	mu       sync.Mutex
 	byIssuer map[string]*oidcIssuer
 }
@@ -70,8 +72,8 @@ type oidcIssuer struct {
 	verifiers map[string]*oidc.IDTokenVerifier
 }
 
-func newOIDCProviders(a *Authenticator) *oidcProviders {
-	return &oidcProviders{a: a, byIssuer: map[string]*oidcIssuer{}}
+func newOIDCProviders(clock domain.Clock, client *http.Client) *oidcProviders {
+	return &oidcProviders{clock: clock, client: client, byIssuer: map[string]*oidcIssuer{}}
 }
 
 // verifier returns the verifier of (issuer, audience), discovering the issuer if needed.
@@ -100,14 +102,14 @@ func (ps *oidcProviders) provider(ctx context.Context, issuer, tokenIssuer strin
 	is := ps.issuerOf(issuer, tokenIssuer)
 	is.mu.Lock()
 	defer is.mu.Unlock()
-	now := ps.a.clock.Now()
+	now := ps.clock.Now()
 	if is.provider == nil {
 		if is.err != nil && now.Sub(is.failedAt) < discoveryRetry {
 			return nil, nil, is.err
 		}
 		// The HTTP client travels in the context; go-oidc keeps it (without the request's
 		// cancellation) for later JWKS fetches.
-		dctx := oidc.ClientContext(context.WithoutCancel(ctx), ps.a.cfg.HTTPClient)
+		dctx := oidc.ClientContext(context.WithoutCancel(ctx), ps.client)
 		if tokenIssuer != "" {
 			// A multi-tenant issuer: discovery at issuer, tokens verified against the
 			// tenant's issuer the proof of control pinned.
@@ -136,7 +138,7 @@ func (ps *oidcProviders) verifierFor(ctx context.Context, issuer, tokenIssuer, a
 		v = p.Verifier(&oidc.Config{
 			ClientID:             audience,
 			SupportedSigningAlgs: signingAlgs,
-			Now:                  ps.a.clock.Now,
+			Now:                  ps.clock.Now,
 		})
 		is.verifiers[audience] = v
 	}

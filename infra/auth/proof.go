@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"time"
 
@@ -26,6 +27,28 @@ type IdentityProof struct {
 	TokenIssuer string
 }
 
+// ProofVerifier verifies proof-of-control tokens (see VerifyIdentityProof). It is safe for
+// concurrent use.
+type ProofVerifier struct {
+	oidc  *oidcProviders
+	clock domain.Clock
+}
+
+// NewProofVerifier returns a verifier that fetches discovery documents and keys with client
+// (nil: a 10-second timeout) and tells token ages by clock.
+func NewProofVerifier(client *http.Client, clock domain.Clock) *ProofVerifier {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &ProofVerifier{oidc: newOIDCProviders(clock, client), clock: clock}
+}
+
+// VerifyIdentityProof is ProofVerifier.VerifyIdentityProof with the Authenticator's
+// discovery cache.
+func (a *Authenticator) VerifyIdentityProof(ctx context.Context, issuer, audience, token string) (IdentityProof, error) {
+	return a.proofs.VerifyIdentityProof(ctx, issuer, audience, token)
+}
+
 // VerifyIdentityProof verifies a token that issuer issued for audience, presented by an
 // Admin configuring the provider as proof that they control it: its signature against the
 // issuer's JWKS (found by discovery), "iss", "aud", expiry, and an "iat" within the last
@@ -35,7 +58,7 @@ type IdentityProof struct {
 // The e-mail address is returned only when the token says it is verified. A token that
 // does not verify is domain.KindForbidden; an issuer that cannot be reached
 // domain.KindUnavailable.
-func (a *Authenticator) VerifyIdentityProof(ctx context.Context, issuer, audience, token string) (IdentityProof, error) {
+func (v *ProofVerifier) VerifyIdentityProof(ctx context.Context, issuer, audience, token string) (IdentityProof, error) {
 	const op = "auth.VerifyIdentityProof"
 	refuse := func(cause error) (IdentityProof, error) {
 		if cause == nil {
@@ -48,7 +71,7 @@ func (a *Authenticator) VerifyIdentityProof(ctx context.Context, issuer, audienc
 		return refuse(nil)
 	}
 	tokenIssuer, tenant := "", ""
-	_, _, err := a.oidc.provider(ctx, issuer, "")
+	_, _, err := v.oidc.provider(ctx, issuer, "")
 	var mismatch *oidc.IssuerMismatchError
 	switch {
 	case errors.As(err, &mismatch) && strings.Contains(mismatch.Discovered, tenantPlaceholder):
@@ -66,11 +89,11 @@ func (a *Authenticator) VerifyIdentityProof(ctx context.Context, issuer, audienc
 	case err != nil:
 		return IdentityProof{}, domain.Wrap(domain.KindUnavailable, op, err, "the identity provider cannot be reached to check the proof")
 	}
-	_, v, err := a.oidc.verifierFor(ctx, issuer, tokenIssuer, audience)
+	_, ver, err := v.oidc.verifierFor(ctx, issuer, tokenIssuer, audience)
 	if err != nil {
 		return IdentityProof{}, domain.Wrap(domain.KindUnavailable, op, err, "the identity provider cannot be reached to check the proof")
 	}
-	tok, err := v.Verify(ctx, token)
+	tok, err := ver.Verify(ctx, token)
 	if err != nil {
 		return refuse(err)
 	}
@@ -81,7 +104,7 @@ func (a *Authenticator) VerifyIdentityProof(ctx context.Context, issuer, audienc
 	if tenant != "" && c.Tenant != tenant {
 		return refuse(errors.New("tenant mismatch"))
 	}
-	if age := a.clock.Now().Sub(tok.IssuedAt); tok.IssuedAt.IsZero() || age > maxProofAge {
+	if age := v.clock.Now().Sub(tok.IssuedAt); tok.IssuedAt.IsZero() || age > maxProofAge {
 		return refuse(errors.New("the proof token is older than an hour"))
 	}
 	p := IdentityProof{Subject: c.Subject, TenantID: tenant, TokenIssuer: tokenIssuer}
