@@ -333,6 +333,17 @@ func (p *Platform) Run(ctx context.Context) error {
 		}()
 	}
 	p.runLedger(ctx, &wg)
+	if p.Runner != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, err := p.BackfillReservations(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("backfilling reservations failed", "kind", domain.KindOf(err).String())
+			} else if r.Pairs+r.Emails+r.Conflicts > 0 {
+				p.log.Info("backfilled reservations", "pairs", r.Pairs, "emails", r.Emails, "held_by_another", r.Conflicts)
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() { defer wg.Done(); p.runBackups(ctx) }()
 	wg.Add(1)

@@ -63,6 +63,8 @@ type App struct {
 	// ApplyDirectoryGroups too).
 	SignInWithIdentityProvider Handler[SignInWithIdentityProvider, SignInResult]
 	ApplyDirectoryGroups       Handler[ApplyDirectoryGroups, Result]
+	// BackfillReservations is run at start-up as the system actor.
+	BackfillReservations Handler[BackfillReservations, BackfillResult]
 	// SetPassword sets local accounts' passwords (Deps.Accounts).
 	SetPassword Handler[SetPassword, Result]
 	// RecordDenial records an operation the API's role directive refused; it always
@@ -131,6 +133,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.RecordLogin, log, x.recordLogin)
 	handle(&a.SignInWithIdentityProvider, log, x.signInWithIdentityProvider)
 	handle(&a.ApplyDirectoryGroups, log, x.applyDirectoryGroups)
+	handle(&a.BackfillReservations, log, x.backfillReservations)
 	handle(&a.SetPassword, log, x.setPassword)
 	handle(&a.RecordDenial, log, x.recordDenial)
 	return a, nil

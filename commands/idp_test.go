@@ -36,8 +36,10 @@ func (p *proofIdP) issuer() string { return p.m.Issuer() }
 
 type subject string
 
-func (s subject) ID() string                       { return string(s) }
-func (s subject) Userinfo([]string) ([]byte, error) { return json.Marshal(map[string]string{"sub": string(s)}) }
+func (s subject) ID() string { return string(s) }
+func (s subject) Userinfo([]string) ([]byte, error) {
+	return json.Marshal(map[string]string{"sub": string(s)})
+}
 func (s subject) Claims(_ []string, base *mockoidc.IDTokenClaims) (jwt.Claims, error) {
 	return base, nil
 }

@@ -120,6 +120,9 @@ const (
 	// groups (at sign-in, and for directory pushes such as SCIM); only the system actor runs
 	// it.
 	CmdApplyDirectoryGroups Command = "ApplyDirectoryGroups"
+	// CmdBackfillReservations reserves the identity-provider pairs and e-mail addresses
+	// recorded before reservations existed; only the system actor runs it, at start-up.
+	CmdBackfillReservations Command = "BackfillReservations"
 	// CmdConfigureIdentityProvider adds or updates an OIDC identity provider (Admins).
 	CmdConfigureIdentityProvider Command = "ConfigureIdentityProvider"
 	// CmdRemoveIdentityProvider removes an OIDC identity provider (Admins).
@@ -226,7 +229,7 @@ const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
 var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin,
-	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups,
+	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups, CmdBackfillReservations,
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
 	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
 

@@ -394,3 +394,22 @@ func (r *Reader) ResolveOIDCUser(ctx context.Context, orgID, issuer, subject, em
 	}
 	return u.ID, nil
 }
+
+// OrgUser is a user id with its organisation.
+type OrgUser struct {
+	OrganizationID string
+	UserID         string
+}
+
+// UsersByRegistration returns every user of every organisation, organisation by
+// organisation in the order they registered (for the start-up backfill of e-mail
+// reservations, where the first registered keeps a shared address).
+func (r *Reader) UsersByRegistration(ctx context.Context) ([]OrgUser, error) {
+	const op = "readmodels.UsersByRegistration"
+	rows, err := r.pool.Query(ctx, `SELECT organization_id, user_id FROM users ORDER BY organization_id, registered_at, user_id`)
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[OrgUser])
+	return out, pgErr(op, err)
+}

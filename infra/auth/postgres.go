@@ -431,3 +431,22 @@ func (p *Postgres) DeleteOldOIDCLogins(ctx context.Context, before time.Time) (i
 	}
 	return tag.RowsAffected(), nil
 }
+
+// OIDCPairs returns every (issuer, audience) pair of the routing table with the
+// organisation it routes to (the first to configure it).
+func (p *Postgres) OIDCPairs(ctx context.Context) ([]OIDCBinding, error) {
+	const op = "auth.Postgres.OIDCPairs"
+	rows, err := p.db.Query(ctx, `SELECT organization_id, issuer, audience FROM auth_oidc_providers ORDER BY organization_id, issuer, audience`)
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OIDCBinding, error) {
+		var b OIDCBinding
+		err := r.Scan(&b.OrganizationID, &b.Provider.Issuer, &b.Provider.Audience)
+		return b, err
+	})
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	return bs, nil
+}
