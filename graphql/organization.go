@@ -91,8 +91,8 @@ func (r queryResolver) SignInProviders(ctx context.Context, organizationID strin
 	}
 	out := make([]generated.SignInProvider, len(ps))
 	for i, p := range ps {
-		out[i] = generated.SignInProvider{ID: p.ID(), DisplayName: p.DisplayName,
-			LoginPath: "/auth/" + url.PathEscape(organizationID) + "/login?provider=" + p.ID()}
+		out[i] = generated.SignInProvider{ID: p.ID, DisplayName: p.DisplayName,
+			LoginPath: "/auth/" + url.PathEscape(organizationID) + "/login?provider=" + p.ID}
 	}
 	return out, nil
 }

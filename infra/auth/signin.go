@@ -100,7 +100,12 @@ func (a *Authenticator) SignInProviders(ctx context.Context, orgID string) ([]Si
 	if a.cfg.SignIns == nil {
 		return nil, nil
 	}
-	return a.cfg.SignIns.SignInProviders(ctx, orgID)
+	ps, err := a.cfg.SignIns.SignInProviders(ctx, orgID)
+	for i := range ps {
+		d := a.digest("sign-in provider", orgID, ps[i].Issuer, ps[i].Audience)
+		ps[i].ID = hexString(d[:8])
+	}
+	return ps, err
 }
 
 func publicBase(r *http.Request, o SignInOptions) string {
@@ -131,7 +136,7 @@ func (a *Authenticator) beginSignIn(w http.ResponseWriter, r *http.Request, o Si
 		o.Pages.SignInFailed(w, r)
 		return
 	}
-	ps, err := a.cfg.SignIns.SignInProviders(ctx, org)
+	ps, err := a.SignInProviders(ctx, org)
 	if err != nil {
 		a.log.WarnContext(ctx, "sign-in: providers cannot be read", "kind", domain.KindOf(err).String())
 		o.Pages.SignInFailed(w, r)
@@ -140,7 +145,7 @@ func (a *Authenticator) beginSignIn(w http.ResponseWriter, r *http.Request, o Si
 	want := r.URL.Query().Get("provider")
 	var p *SignInProvider
 	for i := range ps {
-		if ps[i].ID() == want || (want == "" && len(ps) == 1) {
+		if ps[i].ID == want || (want == "" && len(ps) == 1) {
 			p = &ps[i]
 			break
 		}

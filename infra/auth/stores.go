@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"time"
 )
 
@@ -176,6 +175,9 @@ type OIDCLoginStore interface {
 // secret (empty for a public client), the button's label, the MFA claims, and for a
 // multi-tenant issuer the pinned tenant and the issuer its tokens carry.
 type SignInProvider struct {
+	// ID is the provider's id in sign-in URLs, set by Authenticator.SignInProviders: a
+	// keyed digest of the issuer and audience, so it reveals neither (nor confirms a guess).
+	ID           string
 	Issuer       string
 	Audience     string
 	DisplayName  string
@@ -184,13 +186,6 @@ type SignInProvider struct {
 	AcceptedACR  []string
 	TenantID     string
 	TokenIssuer  string
-}
-
-// ID is the provider's id in sign-in URLs: a digest of the issuer and audience, which it
-// does not reveal.
-func (p SignInProvider) ID() string {
-	h := sha256.Sum256([]byte(p.Issuer + "\x00" + p.Audience))
-	return hexString(h[:8])
 }
 
 // Identity is a person an identity provider signed in: its verified claims.
