@@ -78,6 +78,17 @@ func startIdP(t *testing.T) *testIdP {
 				i.tamperNonce = false
 			}
 			i.mu.Unlock()
+			if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
+				// mockoidc names no end-session endpoint; this provider has one.
+				rec := &recorder{header: http.Header{}}
+				next.ServeHTTP(rec, r)
+				var doc map[string]any
+				_ = json.Unmarshal(rec.body.Bytes(), &doc)
+				doc["end_session_endpoint"] = m.Issuer() + "/logout"
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(doc)
+				return
+			}
 			if nonce {
 				q := r.URL.Query()
 				q.Set("nonce", "an-attackers-nonce")
@@ -502,9 +513,15 @@ func TestSignInWithIdentityProvider(t *testing.T) {
 		}
 	}
 
-	// Sign-out ends the session.
-	if out, code := do(ok.token, `mutation { logout { id endSessionUrl } }`, nil); code != "" || out["logout"].(map[string]any)["id"] != uid {
+	// Sign-out ends the session and offers the provider's end-session endpoint.
+	out, code := do(ok.token, `mutation { logout { id endSessionUrl } }`, nil)
+	if code != "" || out["logout"].(map[string]any)["id"] != uid {
 		t.Fatalf("logout: %v %s", out, code)
+	}
+	end, _ := url.Parse(fmtString(out["logout"].(map[string]any)["endSessionUrl"]))
+	if end == nil || end.Scheme+"://"+end.Host+end.Path != i.Issuer()+"/logout" || end.Query().Get("client_id") != i.ClientID ||
+		end.Query().Get("post_logout_redirect_uri") != s.base+"/console/sign-in?out=1" {
+		t.Fatalf("endSessionUrl = %v", out["logout"])
 	}
 	if _, code := do(ok.token, `{ me { id } }`, nil); code != "UNAUTHENTICATED" {
 		t.Fatalf("after logout: %q", code)
@@ -541,6 +558,11 @@ func TestSignInWithIdentityProvider(t *testing.T) {
 	if !strings.Contains(who, "Maria Jansson") {
 		t.Fatalf("signed in as %q", who)
 	}
+}
+
+func fmtString(v any) string {
+	s, _ := v.(string)
+	return s
 }
 
 func mustJSON(v any) string {
