@@ -132,7 +132,6 @@ type operation struct {
 
 func in(m map[string]any) map[string]any { return map[string]any{"in": m} }
 
-
 const (
 	mConfigureIdP = `mutation($in: ConfigureIdentityProviderInput!) { configureIdentityProvider(input: $in) { id position } }`
 	mRemoveIdP    = `mutation($in: RemoveIdentityProviderInput!) { removeIdentityProvider(input: $in) { id position } }`
