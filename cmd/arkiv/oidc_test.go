@@ -261,7 +261,8 @@ const mConfigureIdP = `mutation($in: ConfigureIdentityProviderInput!) { configur
 // refuses an unknown person, JIT on creates them with roles from their groups, and a group
 // removed at the provider removes the role at the next sign-in, each change an event with
 // the provider as the reason; MFA required refuses a sign-in without it; forged callbacks
-// (unknown state, another browser's state, a replay, a wrong nonce, a wrong issuer) are
+// (unknown state, another browser's state, a replay, a wrong nonce, a wrong issuer, a late
+// callback) are
 // refused and audited; the console's "Sign in with …" button signs in in Chromium.
 func TestSignInWithIdentityProvider(t *testing.T) {
 	s := startConsoleStack(t)
@@ -557,6 +558,25 @@ func TestSignInWithIdentityProvider(t *testing.T) {
 	}
 	if !strings.Contains(who, "Maria Jansson") {
 		t.Fatalf("signed in as %q", who)
+	}
+
+	// A callback more than ten minutes after its flow began is refused (last: the clock
+	// moves on for good).
+	i.QueueUser(maria)
+	jar2, _ := cookiejar.New(nil)
+	slow := &http.Client{Jar: jar2, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if r.URL.Path == "/auth/callback" {
+			s.clock.Advance(11 * time.Minute)
+		}
+		return nil
+	}}
+	resp, err = slow.Get(s.base + "/auth/" + org + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Request.URL.Query().Get("refused") == "" || !slices.Contains(s.loginFailures(t, org), "oidc_expired_state") {
+		t.Fatalf("a late callback ended at %s, refusals %v", resp.Request.URL, s.loginFailures(t, org))
 	}
 }
 
