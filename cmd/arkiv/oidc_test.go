@@ -262,8 +262,8 @@ const mConfigureIdP = `mutation($in: ConfigureIdentityProviderInput!) { configur
 // removed at the provider removes the role at the next sign-in, each change an event with
 // the provider as the reason; MFA required refuses a sign-in without it; forged callbacks
 // (unknown state, another browser's state, a replay, a wrong nonce, a wrong issuer, a late
-// callback) are
-// refused and audited; the console's "Sign in with …" button signs in in Chromium.
+// callback) are refused and audited; sign-out offers the provider's end-session URL; the
+// console's "Sign in with …" button signs in in Chromium.
 func TestSignInWithIdentityProvider(t *testing.T) {
 	s := startConsoleStack(t)
 	ctx := context.Background()
