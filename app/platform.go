@@ -117,6 +117,9 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// Backup configures the shred journal and scheduled backups (backup.go).
 	Backup BackupConfig
+	// OIDCHTTPClient fetches identity providers' discovery documents, keys and tokens
+	// (default: a 10-second timeout).
+	OIDCHTTPClient *http.Client
 }
 
 // Platform is a connected, ready Arkiv.
@@ -223,16 +226,18 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	// SetPassword needs authentication, which needs the commands: accounts gets it below.
 	accounts := &accounts{}
 	deps := commands.Deps{Store: p.Store, Codec: p.Codec, Clock: cfg.Clock, IDs: randomIDs{}, Events: reg,
-		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models, Accounts: accounts}
+		Retriever: retrieval.New(p.Index, p.Embedder), Models: cfg.Models, Accounts: accounts, Proofs: proofs{accounts}}
 	if p.App, err = commands.NewApp(deps, cfg.Log); err != nil {
 		return nil, err
 	}
 
 	p.AuthPG = auth.NewPostgres(p.Pool)
+	signIns := &signIns{app: p.App}
 	if p.Auth, err = auth.New(auth.Config{
 		APIKeys: p.AuthPG, Usage: usageRecorder{p.App}, Settings: p.AuthPG, OIDCUsers: p.Reads,
 		Sessions: p.AuthPG, Credentials: p.AuthPG, Attempts: p.AuthPG, Auditor: newLoginAuditor(p.App, cfg.LoginKey, cfg.Log),
 		Users: userDirectory{p.Reads}, LoginKey: cfg.LoginKey, Clock: cfg.Clock, Log: cfg.Log,
+		SignIns: signIns, OIDCLogins: p.AuthPG, HTTPClient: cfg.OIDCHTTPClient,
 	}); err != nil {
 		return nil, err
 	}
@@ -240,6 +245,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 
 	p.Waiter = engine.NewWaiter(p.Pool, cfg.Log)
 	p.closers = append(p.closers, p.Waiter.Close)
+	signIns.waiter = p.Waiter
 	if cfg.Projections {
 		all, err := Projections(p.Store, p.Codec, p.Index, p.Embedder)
 		if err != nil {
@@ -391,6 +397,17 @@ func (p *Platform) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if p.Runner != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, err := p.BackfillReservations(ctx); err != nil && ctx.Err() == nil {
+				p.log.Error("backfilling reservations failed", "kind", domain.KindOf(err).String())
+			} else if r.Pairs+r.Emails+r.Conflicts > 0 {
+				p.log.Info("backfilled reservations", "pairs", r.Pairs, "emails", r.Emails, "held_by_another", r.Conflicts)
+			}
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -431,6 +448,9 @@ func (p *Platform) maintain(ctx context.Context) {
 	}
 	if _, err := p.auditExports.files.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
 		p.log.Error("deleting expired export files failed", "kind", domain.KindOf(err).String())
+	}
+	if _, err := p.AuthPG.DeleteOldOIDCLogins(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+		p.log.Error("deleting old sign-in flows failed", "kind", domain.KindOf(err).String())
 	}
 }
 
@@ -550,6 +570,56 @@ func (a *accounts) HasPassword(ctx context.Context, orgID, userID string) (bool,
 
 func (a *accounts) CheckPassword(ctx context.Context, orgID, userID, password string) error {
 	return a.auth.CheckPassword(ctx, orgID, userID, password)
+}
+
+// proofs verifies proof-of-control tokens for commands through authentication, set once
+// it exists (like accounts).
+type proofs struct{ a *accounts }
+
+func (p proofs) VerifyIdentityProof(ctx context.Context, issuer, audience, token string) (commands.IdentityProof, error) {
+	pr, err := p.a.auth.VerifyIdentityProof(ctx, issuer, audience, token)
+	return commands.IdentityProof{Subject: pr.Subject, Email: pr.Email, TenantID: pr.TenantID, TokenIssuer: pr.TokenIssuer}, err
+}
+
+// signIns serves authentication's sign-in flow from the write model: the organisation's
+// providers (commands.App.IdentityProviderSignIns) and the signed-in person's user through
+// the SignInWithIdentityProvider command, as the system actor.
+type signIns struct {
+	app *commands.App
+	// waiter lets the sign-in wait until the read models know the user's changes, so the
+	// session it opens sees them (and a user created just now is active).
+	waiter *engine.Waiter
+}
+
+func (s *signIns) SignInProviders(ctx context.Context, orgID string) ([]auth.SignInProvider, error) {
+	ps, err := s.app.IdentityProviderSignIns(ctx, orgID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]auth.SignInProvider, len(ps))
+	for i, p := range ps {
+		out[i] = auth.SignInProvider{Issuer: p.Issuer, Audience: p.Audience, DisplayName: p.DisplayName,
+			ClientSecret: p.ClientSecret.Plain, AllowedAMR: p.AllowedAMR, AcceptedACR: p.AcceptedACR,
+			TenantID: p.TenantID, TokenIssuer: p.TokenIssuer}
+	}
+	return out, nil
+}
+
+func (s *signIns) SignedIn(ctx context.Context, id auth.Identity) (string, error) {
+	cid := newID()
+	r, err := s.app.SignInWithIdentityProvider.Handle(ctx, commands.SignInWithIdentityProvider{
+		Meta:           commands.Meta{CommandID: cid, ActorID: domain.SystemActor, CorrelationID: cid},
+		OrganizationID: id.OrganizationID, Issuer: id.Issuer, Audience: id.Audience, Subject: id.Subject,
+		Email: id.Email, Name: id.Name, UserID: id.UserID, Groups: id.Groups})
+	if err != nil {
+		return "", err
+	}
+	if r.Position > 0 && s.waiter != nil {
+		if err := s.waiter.WaitFor(ctx, queryProjections(), r.Position, 10*time.Second); err != nil {
+			return "", err
+		}
+	}
+	return r.ID, nil
 }
 
 // searchIndex serves readmodels.SearchIndex over the Weaviate index.

@@ -64,6 +64,14 @@ type App struct {
 	RecordRetentionDestruction Handler[RecordRetentionDestruction, Result]
 	// RecordLogin is run by authentication as the system actor for every local login.
 	RecordLogin Handler[RecordLogin, Result]
+	// SignInWithIdentityProvider and ApplyDirectoryGroups are run by authentication as the
+	// system actor: the user an identity provider signed in (just in time when allowed),
+	// and the provider's group mapping applied to their groups (SCIM pushes call
+	// ApplyDirectoryGroups too).
+	SignInWithIdentityProvider Handler[SignInWithIdentityProvider, SignInResult]
+	ApplyDirectoryGroups       Handler[ApplyDirectoryGroups, Result]
+	// BackfillReservations is run at start-up as the system actor.
+	BackfillReservations Handler[BackfillReservations, BackfillResult]
 	// SetPassword sets local accounts' passwords (Deps.Accounts).
 	SetPassword Handler[SetPassword, Result]
 	// RecordDenial records an operation the API's role directive refused; it always
@@ -72,7 +80,9 @@ type App struct {
 
 	// store is what VerifyStream reads; x what AuditSessionOf loads with.
 	store EventStore
-	x     *executor
+	// x serves AuditSessionOf and the reads authentication makes of the write model
+	// (IdentityProviderSignIns).
+	x *executor
 }
 
 // NewApp builds every handler over d, each wrapped once by the decorators all handlers
@@ -135,6 +145,9 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ViewHistory, log, x.viewHistory)
 	handle(&a.RecordRetentionDestruction, log, x.recordRetentionDestruction)
 	handle(&a.RecordLogin, log, x.recordLogin)
+	handle(&a.SignInWithIdentityProvider, log, x.signInWithIdentityProvider)
+	handle(&a.ApplyDirectoryGroups, log, x.applyDirectoryGroups)
+	handle(&a.BackfillReservations, log, x.backfillReservations)
 	handle(&a.SetPassword, log, x.setPassword)
 	handle(&a.RecordDenial, log, x.recordDenial)
 	return a, nil

@@ -410,7 +410,7 @@ func (x *executor) propose(ctx context.Context, m Meta, actorID, org, space, id 
 	}
 	md := domain.Metadata{Actor: actorID, Organization: org, Space: space,
 		CorrelationID: orDefault(m.CorrelationID, m.CommandID), CausationID: orDefault(m.CausationID, m.CommandID),
-		CommandID: m.CommandID, SchemaVersion: domain.SchemaVersion(e.EventName()), Subjects: names,
+		CommandID: m.CommandID, Reason: m.Reason, SchemaVersion: domain.SchemaVersion(e.EventName()), Subjects: names,
 		PrevHash: prev, OccurredAt: now, AuditDetail: detail}
 	if facts.Subject.Kind != "" && facts.Subject.Validate() == nil {
 		md.AuditSubject = facts.Subject.String()

@@ -50,6 +50,27 @@ type Deps struct {
 	Models    ModelRouter
 	// Accounts serves SetPassword; nil leaves it unavailable.
 	Accounts Accounts
+	// Proofs verifies the tokens Admins present as proof that they control an identity
+	// provider they configure; nil leaves ConfigureIdentityProvider unavailable.
+	Proofs IdentityProofs
+}
+
+// IdentityProof is what a verified proof-of-control token says: the issuer vouches for
+// Subject (and for Email when it verified it) for the audience; TenantID and TokenIssuer
+// are set for a multi-tenant issuer (Entra "common" or "organizations"): the token's "tid"
+// claim and its "iss", which every token accepted for the provider must carry.
+type IdentityProof struct {
+	Subject     string
+	Email       string
+	TenantID    string
+	TokenIssuer string
+}
+
+// IdentityProofs verifies a token issued by issuer for audience against the issuer's JWKS
+// (signature, iss, aud, expiry). A token that does not verify is KindForbidden; an issuer
+// that cannot be reached KindUnavailable.
+type IdentityProofs interface {
+	VerifyIdentityProof(ctx context.Context, issuer, audience, token string) (IdentityProof, error)
 }
 
 func (d Deps) check() (Deps, error) {
@@ -85,6 +106,9 @@ type Meta struct {
 	CorrelationID string
 	// CausationID is what caused the command; defaults to CommandID.
 	CausationID string
+	// Reason, when set, is recorded in every event's metadata: why the actor acted (for
+	// the directory's changes, the identity provider).
+	Reason string
 }
 
 // CommandMeta returns m; commands embed Meta, so it reaches every command.

@@ -56,7 +56,8 @@ func (w *world) newFixture(o org, orgRole domain.OrgRole, spaceRole domain.Space
 	f.hold = must(a.PlaceLegalHold.Handle(ctx, commands.PlaceLegalHold{Meta: meta(o.admin), SubjectType: domain.SubjectUser,
 		SubjectID: f.target, Reason: "Arkivlagen 3 §"}))(t).ID
 	f.audience = "api://fixture-" + f.actor[:8]
-	must(a.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: matrixIssuer, Audience: f.audience}))(t)
+	must(a.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: w.idp.issuer(), Audience: f.audience,
+		ProofToken: w.proof(o.admin, f.audience)}))(t)
 	f.auditStream = must(a.ConfigureAuditStream.Handle(ctx, commands.ConfigureAuditStream{Meta: meta(o.admin), Kind: domain.AuditStreamWebhook,
 		Format: domain.AuditFormatOCSF, Endpoint: "https://siem.example.se/hook"}))(t).StreamID
 	return f
@@ -73,7 +74,6 @@ type matrixCase struct {
 func errOf[R any](_ R, err error) error { return err }
 
 // matrixIssuer is the identity provider the matrix configures (never contacted).
-const matrixIssuer = "https://idp.example.se/tenant"
 
 // matrixCases lists every command, in an order where destructive ones come last.
 func matrixCases() []matrixCase {
@@ -89,11 +89,12 @@ func matrixCases() []matrixCase {
 			return errOf(w.app.ChangeOrganizationSettings.Handle(w.ctx, commands.ChangeOrganizationSettings{Meta: m, Settings: s}))
 		}},
 		{domain.CmdConfigureIdentityProvider, true, func(w *world, f *fixture, m commands.Meta) error {
-			return errOf(w.app.ConfigureIdentityProvider.Handle(w.ctx, commands.ConfigureIdentityProvider{Meta: m, Issuer: matrixIssuer,
-				Audience: "api://new-" + m.CommandID[:8], AllowedAMR: []string{"mfa"}}))
+			aud := "api://new-" + m.CommandID[:8]
+			return errOf(w.app.ConfigureIdentityProvider.Handle(w.ctx, commands.ConfigureIdentityProvider{Meta: m, Issuer: w.idp.issuer(),
+				Audience: aud, AllowedAMR: []string{"mfa"}, ProofToken: w.proof(m.ActorID, aud)}))
 		}},
 		{domain.CmdRemoveIdentityProvider, true, func(w *world, f *fixture, m commands.Meta) error {
-			return errOf(w.app.RemoveIdentityProvider.Handle(w.ctx, commands.RemoveIdentityProvider{Meta: m, Issuer: matrixIssuer, Audience: f.audience}))
+			return errOf(w.app.RemoveIdentityProvider.Handle(w.ctx, commands.RemoveIdentityProvider{Meta: m, Issuer: w.idp.issuer(), Audience: f.audience}))
 		}},
 		{domain.CmdConfigureAuditStream, true, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.ConfigureAuditStream.Handle(w.ctx, commands.ConfigureAuditStream{Meta: m, Kind: domain.AuditStreamSyslog,

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"strings"
 
 	"github.com/arkiv/arkiv/domain"
 )
@@ -20,10 +21,12 @@ func (x *executor) removeIdentityProvider(ctx context.Context, c RemoveIdentityP
 		cmd:    domain.CmdRemoveIdentityProvider,
 		target: func(act actor) domain.Aggregate { return domain.NewOrganization(act.org) },
 		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
-			if err := t.(*domain.Organization).RemoveIdentityProvider(c.Issuer, c.Audience); err != nil {
+			o := t.(*domain.Organization)
+			signIn, _ := o.SignInOf(strings.TrimSpace(c.Issuer), strings.TrimSpace(c.Audience))
+			if err := o.RemoveIdentityProvider(c.Issuer, c.Audience); err != nil {
 				return err
 			}
-			return x.claimIdentityProvider(ctx, act, c.Issuer, c.Audience, false)
+			return x.claimIdentityProvider(ctx, act, reservedIssuer(strings.TrimSpace(c.Issuer), signIn), c.Audience, false)
 		},
 	})
 }

@@ -3,7 +3,6 @@ package commands_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/arkiv/arkiv/infra/clocktest"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/auth"
+	"github.com/arkiv/arkiv/infra/clocktest"
 	"github.com/arkiv/arkiv/infra/eventstore/eventstoretest"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/infra/pgtest"
@@ -29,7 +30,13 @@ type world struct {
 	clock *clocktest.Clock
 	deps  commands.Deps
 	app   *commands.App
+	// idp issues proof-of-control tokens (w.proof).
+	idp *proofIdP
 }
+
+// proof returns a proof-of-control token the world's identity provider issued to user for
+// audience.
+func (w *world) proof(user, audience string) string { return w.idp.token(w.t, user, audience) }
 
 type uuids struct{}
 
@@ -57,7 +64,9 @@ func newWorld(t *testing.T, encrypt bool) *world {
 	} else {
 		w.codec = keyring.NewPlainCodec()
 	}
-	w.deps = commands.Deps{Store: w.env.Store, Codec: w.codec, Clock: w.clock, IDs: uuids{}, Events: w.reg}
+	w.idp = startProofIdP(t)
+	w.deps = commands.Deps{Store: w.env.Store, Codec: w.codec, Clock: w.clock, IDs: uuids{}, Events: w.reg,
+		Proofs: proofs{auth.NewProofVerifier(nil, w.clock)}}
 	app, err := commands.NewApp(w.deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

@@ -61,3 +61,6 @@ func (r *EmailReservation) apply(e Event) {
 		r.user, r.org = e.UserID, e.OrganizationID
 	}
 }
+
+// Holder returns the user the address is reserved to, empty when none.
+func (r *EmailReservation) Holder() string { return r.user }

@@ -124,6 +124,7 @@ func AllEvents() []Event {
 		EvidenceExported{},
 		AuditStreamConfigured{}, AuditStreamRemoved{},
 		ErasureBasisRecorded{}, ErasureCertified{}, LegalHoldPlaced{}, LegalHoldLifted{},
+		IdentityProviderSignInConfigured{},
 	}
 }
 
@@ -186,6 +187,9 @@ type Metadata struct {
 	CausationID string `json:"causationId,omitempty"`
 	// CommandID is the id of the command that recorded the event.
 	CommandID string `json:"commandId"`
+	// Reason says why the event was recorded when an actor acted on another's behalf: for
+	// changes made by an identity provider's directory, "identity provider <issuer>".
+	Reason string `json:"reason,omitempty"`
 	// SchemaVersion is the N of the event name's ".vN".
 	SchemaVersion int `json:"schemaVersion"`
 	// Subjects are the canonical forms of the data subjects of the event's sealed fields.

@@ -214,5 +214,6 @@ func (o *Organization) applyProvider(e Event) {
 		if i := o.providerIndex(e.Issuer, e.Audience); i >= 0 {
 			o.providers = slices.Delete(o.providers, i, i+1)
 		}
+		delete(o.signIns, [2]string{e.Issuer, e.Audience})
 	}
 }

@@ -5,6 +5,8 @@ type Organization struct {
 	root
 	settings  OrganizationSettings
 	providers []IdentityProvider
+	// signIns are the providers' sign-in settings, by (issuer, audience).
+	signIns map[[2]string]SignIn
 }
 
 // OrganizationCreated records a new organisation with its initial settings.
@@ -82,6 +84,8 @@ func (o *Organization) apply(e Event) {
 		o.settings = e.Settings
 	case IdentityProviderConfigured, IdentityProviderRemoved:
 		o.applyProvider(e)
+	case IdentityProviderSignInConfigured:
+		o.applySignIn(e)
 	}
 }
 

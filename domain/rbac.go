@@ -112,6 +112,17 @@ const (
 	// CmdRecordLogin records a local login's outcome in the access log; only the system
 	// actor runs it (SystemAllowed), on behalf of authentication.
 	CmdRecordLogin Command = "RecordLogin"
+	// CmdSignInWithIdentityProvider finds or creates (just in time) the user an identity
+	// provider signed in and applies its group mapping; only the system actor runs it, on
+	// behalf of authentication.
+	CmdSignInWithIdentityProvider Command = "SignInWithIdentityProvider"
+	// CmdApplyDirectoryGroups applies an identity provider's group mapping to a user's
+	// groups (at sign-in, and for directory pushes such as SCIM); only the system actor runs
+	// it.
+	CmdApplyDirectoryGroups Command = "ApplyDirectoryGroups"
+	// CmdBackfillReservations reserves the identity-provider pairs and e-mail addresses
+	// recorded before reservations existed; only the system actor runs it, at start-up.
+	CmdBackfillReservations Command = "BackfillReservations"
 	// CmdConfigureIdentityProvider adds or updates an OIDC identity provider (Admins).
 	CmdConfigureIdentityProvider Command = "ConfigureIdentityProvider"
 	// CmdRemoveIdentityProvider removes an OIDC identity provider (Admins).
@@ -242,6 +253,7 @@ const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
 var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin, CmdCertifyErasure,
+	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups, CmdBackfillReservations,
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
 	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
 

@@ -53,6 +53,10 @@ func testIdentityProviders(t *testing.T, s *stack) {
 		return s.ok(t, key, qProviders, map[string]any{"at": at})["organization"].(map[string]any)["identityProviders"].([]any)
 	}
 
+	proof := func(sub string) string {
+		return i.token(t, map[string]any{"iss": i.srv.URL, "aud": audience, "sub": sub, "iat": now.Unix(),
+			"exp": now.Add(10 * time.Minute).Unix()})
+	}
 	refused("before the provider is configured", token(uid, "pwd"))
 	if r := s.do(t, ukey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}}); r.code() != "FORBIDDEN" {
 		t.Fatalf("configureIdentityProvider as a User: %+v", r.Errors)
@@ -64,8 +68,16 @@ func testIdentityProviders(t *testing.T, s *stack) {
 		t.Fatalf("plain http issuer: %+v", r.Errors)
 	}
 
+	// Without proof of control, or with a token issued to someone else, the pair is refused.
+	if r := s.do(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}}); r.code() != "INVALID" {
+		t.Fatalf("configuring without a proof: %+v", r.Errors)
+	}
+	if r := s.do(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience,
+		"proofToken": proof(uid)}}); r.code() != "FORBIDDEN" {
+		t.Fatalf("configuring with a proof issued to a User: %+v", r.Errors)
+	}
 	res := s.ok(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience,
-		"allowedAmr": []any{"mfa", "hwk"}}})["configureIdentityProvider"].(map[string]any)
+		"allowedAmr": []any{"mfa", "hwk"}, "proofToken": proof(o.adminID)}})["configureIdentityProvider"].(map[string]any)
 	if res["id"] != o.id {
 		t.Fatalf("configureIdentityProvider = %v", res)
 	}
@@ -93,7 +105,8 @@ func testIdentityProviders(t *testing.T, s *stack) {
 	// Another organisation configuring the same pair is refused: an identity provider
 	// belongs to one organisation, and A's people are never signed in to B.
 	b := s.newOrg(t, testSettings())
-	if r := s.do(t, b.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}}); r.code() != "CONFLICT" {
+	if r := s.do(t, b.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience,
+		"proofToken": proof(b.adminID)}}); r.code() != "CONFLICT" {
 		t.Fatalf("B configuring A's pair: %+v", r)
 	}
 	if ps := providers(b.adminKey, ""); len(ps) != 0 {
@@ -113,11 +126,13 @@ func testIdentityProviders(t *testing.T, s *stack) {
 		t.Fatalf("removing twice: %+v", r.Errors)
 	}
 	// Removed, the pair is released: B may configure it now.
-	pb := s.ok(t, b.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}})["configureIdentityProvider"].(map[string]any)
+	pb := s.ok(t, b.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience,
+		"proofToken": proof(b.adminID)}})["configureIdentityProvider"].(map[string]any)
 	if ps := providers(b.adminKey, pb["position"].(string)); len(ps) != 1 || ps[0].(map[string]any)["active"] != true {
 		t.Fatalf("B's identityProviders after A removed the pair = %v", ps)
 	}
-	if r := s.do(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}}); r.code() != "CONFLICT" {
+	if r := s.do(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience,
+		"proofToken": proof(o.adminID)}}); r.code() != "CONFLICT" {
 		t.Fatalf("A configuring the pair B now holds: %+v", r)
 	}
 	if id, r := me(token(b.adminID, "pwd")); id != b.adminID {

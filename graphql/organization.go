@@ -2,6 +2,7 @@ package graphql
 
 import (
 	"context"
+	"net/url"
 
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
@@ -70,9 +71,30 @@ func (r mutationResolver) UpdateOrganizationSettings(ctx context.Context, input 
 // ConfigureIdentityProvider is the resolver for the configureIdentityProvider field.
 func (r mutationResolver) ConfigureIdentityProvider(ctx context.Context, input generated.ConfigureIdentityProviderInput) (*generated.MutationResult, error) {
 	return run(ctx, r.App.ConfigureIdentityProvider, func(m commands.Meta) commands.ConfigureIdentityProvider {
+		groups := make([]domain.GroupRole, len(input.GroupRoles))
+		for i, g := range input.GroupRoles {
+			groups[i] = domain.GroupRole{Group: g.Group, OrgRole: valueOf(g.OrgRole), SpaceID: deref(g.SpaceID), SpaceRole: valueOf(g.SpaceRole)}
+		}
 		return commands.ConfigureIdentityProvider{Meta: m, Issuer: input.Issuer, Audience: input.Audience,
-			AllowedAMR: input.AllowedAmr, AcceptedACR: input.AcceptedAcr}
+			AllowedAMR: input.AllowedAmr, AcceptedACR: input.AcceptedAcr, ProofToken: deref(input.ProofToken),
+			DisplayName: deref(input.DisplayName), ClientSecret: deref(input.ClientSecret),
+			JustInTime: valueOf(input.JustInTime), GroupRoles: groups}
 	})
+}
+
+// SignInProviders is the resolver for the signInProviders field: open to anyone, it names
+// no issuer.
+func (r queryResolver) SignInProviders(ctx context.Context, organizationID string) ([]generated.SignInProvider, error) {
+	ps, err := r.Sessions.SignInProviders(ctx, organizationID)
+	if err != nil {
+		return nil, domain.Wrap(domain.KindUnavailable, "graphql.signInProviders", err, "sign-in providers cannot be read right now")
+	}
+	out := make([]generated.SignInProvider, len(ps))
+	for i, p := range ps {
+		out[i] = generated.SignInProvider{ID: p.ID, DisplayName: p.DisplayName,
+			LoginPath: "/auth/" + url.PathEscape(organizationID) + "/login?provider=" + p.ID}
+	}
+	return out, nil
 }
 
 // RemoveIdentityProvider is the resolver for the removeIdentityProvider field.
@@ -80,4 +102,13 @@ func (r mutationResolver) RemoveIdentityProvider(ctx context.Context, input gene
 	return run(ctx, r.App.RemoveIdentityProvider, func(m commands.Meta) commands.RemoveIdentityProvider {
 		return commands.RemoveIdentityProvider{Meta: m, Issuer: input.Issuer, Audience: input.Audience}
 	})
+}
+
+// valueOf returns *p, or the zero value for nil.
+func valueOf[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

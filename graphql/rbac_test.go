@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -41,6 +42,16 @@ type world struct {
 	actors  []actor
 	last    uint64
 	t       testing.TB
+	// idp is the identity provider the matrix configures; proof issues its proofs of
+	// control.
+	idp *idp
+}
+
+// proof returns a proof-of-control token the matrix's provider issued to user for audience.
+func (w *world) proof(user, audience string) string {
+	now := w.s.clock.Now()
+	return w.idp.token(w.t.(*testing.T), map[string]any{"iss": w.idp.srv.URL, "aud": audience, "sub": user,
+		"iat": now.Unix(), "exp": now.Add(10 * time.Minute).Unix()})
 }
 
 func (w *world) meta(actorID string) commands.Meta {
@@ -76,7 +87,7 @@ func (w *world) freshDoc(t testing.TB) string {
 }
 
 func newWorld(t *testing.T, s *stack) *world {
-	w := &world{s: s, a: s.newOrg(t, testSettings()), t: t}
+	w := &world{s: s, a: s.newOrg(t, testSettings()), t: t, idp: newIDP(t)}
 	ctx := context.Background()
 	w.ownerID, w.owner = s.user(t, w.a, "CREATOR")
 	w.space = s.space(t, w.owner)
@@ -123,9 +134,6 @@ type operation struct {
 
 func in(m map[string]any) map[string]any { return map[string]any{"in": m} }
 
-// matrixIssuer is the identity provider the matrix configures (never contacted).
-const matrixIssuer = "https://idp.example.org/matrix"
-
 const (
 	mConfigureIdP = `mutation($in: ConfigureIdentityProviderInput!) { configureIdentityProvider(input: $in) { id position } }`
 	mRemoveIdP    = `mutation($in: RemoveIdentityProviderInput!) { removeIdentityProvider(input: $in) { id position } }`
@@ -159,7 +167,8 @@ func mutations() map[string]operation {
 			func(t testing.TB, w *world, a actor) map[string]any { return in(settings) }},
 		"configureIdentityProvider": {domain.CmdConfigureIdentityProvider, false, mConfigureIdP,
 			func(t testing.TB, w *world, a actor) map[string]any {
-				return in(map[string]any{"issuer": matrixIssuer, "audience": "api://" + uuid.NewString()[:8], "allowedAmr": []any{"mfa"}})
+				aud := "api://" + uuid.NewString()[:8]
+				return in(map[string]any{"issuer": w.idp.srv.URL, "audience": aud, "allowedAmr": []any{"mfa"}, "proofToken": w.proof(a.id, aud)})
 			}},
 		"removeIdentityProvider": {domain.CmdRemoveIdentityProvider, false, mRemoveIdP,
 			func(t testing.TB, w *world, a actor) map[string]any {
@@ -171,8 +180,8 @@ func mutations() map[string]operation {
 				}
 				aud := "api://" + uuid.NewString()[:8]
 				w.note(w.s.p.App.ConfigureIdentityProvider.Handle(context.Background(), commands.ConfigureIdentityProvider{
-					Meta: w.meta(admin), Issuer: matrixIssuer, Audience: aud}))
-				return in(map[string]any{"issuer": matrixIssuer, "audience": aud})
+					Meta: w.meta(admin), Issuer: w.idp.srv.URL, Audience: aud, ProofToken: w.proof(admin, aud)}))
+				return in(map[string]any{"issuer": w.idp.srv.URL, "audience": aud})
 			}},
 		"createSpace": {domain.CmdCreateSpace, false, mCreateSpace,
 			func(t testing.TB, w *world, a actor) map[string]any {

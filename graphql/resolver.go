@@ -68,6 +68,10 @@ type Sessions interface {
 	Login(ctx context.Context, orgID, login, password, remoteIP string) (token string, idle time.Duration, err error)
 	Logout(ctx context.Context, token string) error
 	AuthenticateToken(ctx context.Context, token string) (auth.Principal, error)
+	// SignInProviders lists an organisation's sign-in providers; EndSessionURL the
+	// provider's end-session URL of a session its sign-in opened.
+	SignInProviders(ctx context.Context, orgID string) ([]auth.SignInProvider, error)
+	EndSessionURL(ctx context.Context, token string) string
 }
 
 // Waiter waits until the named projections have applied the event at a commit position

@@ -173,8 +173,10 @@ func testOIDC(t *testing.T, s *stack) {
 	uid, _ := s.user(t, o, "USER")
 	i := newIDP(t)
 	const audience = "arkiv-api"
-	s.mutate(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience}})
 	now := s.clock.Now()
+	s.mutate(t, o.adminKey, mConfigureIdP, map[string]any{"in": map[string]any{"issuer": i.srv.URL, "audience": audience,
+		"proofToken": i.token(t, map[string]any{"iss": i.srv.URL, "aud": audience, "sub": o.adminID, "iat": now.Unix(),
+			"exp": now.Add(10 * time.Minute).Unix()})}})
 	claims := func(amr ...string) map[string]any {
 		return map[string]any{"iss": i.srv.URL, "aud": audience, "sub": uid, "iat": now.Unix(),
 			"exp": now.Add(10 * time.Minute).Unix(), "amr": amr}

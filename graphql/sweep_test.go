@@ -230,6 +230,9 @@ func sweepRows() []sweepRow {
 		{"Mutation.revokeApiKey", cmd, ""},
 		{"Mutation.requestErasure", cmd, ""},
 		{"Mutation.restoreErasure", cmd, ""},
+		// Open to anyone, naming no issuer; A configured no sign-in provider, so every caller
+		// gets the same empty answer (the OIDC tests cover the buttons).
+		{"Query.signInProviders", func(actor) string { return hidden }, `query($org: ID!) { signInProviders(organizationId: $org) { id } }`},
 		{"Query.auditStreams", adminOfA, `{ auditStreams { id } }`},
 		// S has a deleted document: org Admins and S's Admins list it, no one else.
 		{"Query.deletedItems", deletedItemsRule, `query($space: ID!) { deletedItems(spaceId: $space) { erasureId } }`},

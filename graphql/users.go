@@ -63,10 +63,16 @@ func (r mutationResolver) Logout(ctx context.Context) (*generated.LogoutPayload,
 	if err := r.recordLogout(ctx); err != nil {
 		return nil, err
 	}
-	if err := r.Sessions.Logout(ctx, requestInfoFrom(ctx).token); err != nil {
+	token := requestInfoFrom(ctx).token
+	end := r.Sessions.EndSessionURL(ctx, token)
+	if err := r.Sessions.Logout(ctx, token); err != nil {
 		return nil, err
 	}
-	return &generated.LogoutPayload{ID: p.UserID}, nil
+	out := &generated.LogoutPayload{ID: p.UserID}
+	if end != "" {
+		out.EndSessionURL = &end
+	}
+	return out, nil
 }
 
 // SetPassword is the resolver for the setPassword field; the command decides who may set

@@ -15,6 +15,7 @@ import (
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/history"
+	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/infra/clocktest"
 	"github.com/arkiv/arkiv/infra/keyring"
 	"github.com/arkiv/arkiv/projections"
@@ -49,6 +50,8 @@ type script struct {
 	base  time.Time // day 0, 00:00 of the script
 	org   string
 	admin string
+	// idp is the identity provider the script configures and removes.
+	idp *idp
 }
 
 func newScript(t *testing.T) *script {
@@ -57,7 +60,9 @@ func newScript(t *testing.T) *script {
 	if err := domain.RegisterEvents(s.reg); err != nil {
 		t.Fatal(err)
 	}
-	app, err := commands.NewApp(commands.Deps{Store: f.ES.Store, Codec: s.codec, Clock: s.clock, IDs: uuids{}, Events: s.reg},
+	s.idp = newIDP(t)
+	app, err := commands.NewApp(commands.Deps{Store: f.ES.Store, Codec: s.codec, Clock: s.clock, IDs: uuids{}, Events: s.reg,
+		Proofs: proofs{auth.NewProofVerifier(nil, s.clock)}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +98,7 @@ var (
 	modelEU = domain.AllowedModel{ID: "llm-eu", Endpoint: "https://llm.example.eu/v1", Region: domain.RegionEU, MaxClassification: domain.ClassConfidential}
 )
 
-const issuer, audience = "https://login.example.se/tenant/v2.0", "api://arkiv"
+const audience = "api://arkiv"
 
 // run writes the history: members added, roles changed, models enabled and disabled,
 // settings changed, an identity provider configured and removed, a user deactivated, a user
@@ -136,7 +141,8 @@ func (s *script) run() {
 	do(s, s.app.CreateAssistant, commands.CreateAssistant{Meta: s.meta(), AssistantID: X1, SpaceID: S1,
 		Spec: domain.AssistantSpec{Name: "Hjälp", Model: "llm-se", RetentionDays: 30}})
 	s.day(30)
-	do(s, s.app.ConfigureIdentityProvider, commands.ConfigureIdentityProvider{Meta: s.meta(), Issuer: issuer, Audience: audience})
+	do(s, s.app.ConfigureIdentityProvider, commands.ConfigureIdentityProvider{Meta: s.meta(), Issuer: s.idp.srv.URL, Audience: audience,
+		ProofToken: s.idp.proof(s.t, s.admin, audience, s.clock.Now())})
 	s.day(40)
 	do(s, s.app.UpdateAssistant, commands.UpdateAssistant{Meta: s.meta(), AssistantID: X1,
 		Spec: domain.AssistantSpec{Name: "Hjälp", Model: "llm-eu", RetentionDays: 60, LogModelPayloads: true}})
@@ -158,7 +164,7 @@ func (s *script) run() {
 	s.day(90)
 	do(s, s.app.DeleteSpace, commands.DeleteSpace{Meta: s.meta(), SpaceID: S2})
 	s.day(95)
-	do(s, s.app.RemoveIdentityProvider, commands.RemoveIdentityProvider{Meta: s.meta(), Issuer: issuer, Audience: audience})
+	do(s, s.app.RemoveIdentityProvider, commands.RemoveIdentityProvider{Meta: s.meta(), Issuer: s.idp.srv.URL, Audience: audience})
 	s.day(100)
 }
 
@@ -247,7 +253,7 @@ func TestAsOfAnswersOverAHundredDays(t *testing.T) {
 				len(a.Settings.IdentityProviders) == 0
 		}},
 		{30, "an identity provider configured", func(a answers) bool {
-			return len(a.Settings.IdentityProviders) == 1 && a.Settings.IdentityProviders[0].Issuer == issuer
+			return len(a.Settings.IdentityProviders) == 1 && a.Settings.IdentityProviders[0].Issuer == s.idp.srv.URL
 		}},
 		{40, "the assistant moved to llm-eu, 60 days, logging payloads", func(a answers) bool {
 			return a.X1.Model == "llm-eu" && a.X1.RetentionDays == 60 && a.X1.LogModelPayloads &&

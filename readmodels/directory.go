@@ -381,14 +381,23 @@ func (r *Reader) access(ctx context.Context, op, where, orgID, id string) ([]Acc
 
 // ResolveOIDCUser returns the user of the organisation an OIDC token stands for
 // (auth.OIDCUserResolver): the token's subject when it is an active user id of the
-// organisation, otherwise the active user whose e-mail address is email; KindNotFound when
-// neither is.
+// organisation, otherwise the active user created just in time for the identity
+// (domain.DirectoryUserID), otherwise the active user whose e-mail address is email;
+// KindNotFound when none is.
 func (r *Reader) ResolveOIDCUser(ctx context.Context, orgID, issuer, subject, email string) (string, error) {
 	if domain.ValidateID("subject", subject) == nil {
 		if _, active, err := r.OrgRole(ctx, orgID, subject); err != nil {
 			return "", err
 		} else if active {
 			return subject, nil
+		}
+	}
+	// A user created just in time at the identity's first sign-in.
+	if id := domain.DirectoryUserID(orgID, issuer, subject); subject != "" {
+		if _, active, err := r.OrgRole(ctx, orgID, id); err != nil {
+			return "", err
+		} else if active {
+			return id, nil
 		}
 	}
 	u, err := r.UserByEmail(ctx, orgID, email)
@@ -399,4 +408,23 @@ func (r *Reader) ResolveOIDCUser(ctx context.Context, orgID, issuer, subject, em
 		return "", domain.E(domain.KindNotFound, "readmodels.ResolveOIDCUser", "no active user of the organisation has this identity")
 	}
 	return u.ID, nil
+}
+
+// OrgUser is a user id with its organisation.
+type OrgUser struct {
+	OrganizationID string
+	UserID         string
+}
+
+// UsersByRegistration returns every user of every organisation, organisation by
+// organisation in the order they registered (for the start-up backfill of e-mail
+// reservations, where the first registered keeps a shared address).
+func (r *Reader) UsersByRegistration(ctx context.Context) ([]OrgUser, error) {
+	const op = "readmodels.UsersByRegistration"
+	rows, err := r.pool.Query(ctx, `SELECT organization_id, user_id FROM users ORDER BY organization_id, registered_at, user_id`)
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[OrgUser])
+	return out, pgErr(op, err)
 }

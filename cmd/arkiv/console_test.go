@@ -23,6 +23,7 @@ import (
 	usecase "github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/evidence"
+	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/infra/clocktest"
 	"github.com/arkiv/arkiv/infra/console"
 	"github.com/arkiv/arkiv/infra/esdbserver"
@@ -73,8 +74,9 @@ func startConsoleStack(t *testing.T) *consoleStack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cons := console.New(console.Config{GraphQL: p.Handler(), Exports: p.Exports()})
 	srv, err := httpserver.Listen(httpserver.Config{Listen: "127.0.0.1:0", GraphQL: p.Handler(), Exports: p.Exports(),
-		Console: console.New(console.Config{GraphQL: p.Handler(), Exports: p.Exports()})})
+		Console: cons, SignIn: p.Auth.SignInHandler(auth.SignInOptions{Pages: cons})})
 	if err != nil {
 		t.Fatal(err)
 	}

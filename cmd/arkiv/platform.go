@@ -15,6 +15,7 @@ import (
 
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/infra/console"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/httpserver"
@@ -54,8 +55,11 @@ type platformConfig struct {
 	Backup app.BackupConfig
 	// Introspection, AllowedOrigins (comma-separated) and MaxSubscriptions configure the
 	// GraphQL endpoint.
-	Introspection    bool
-	AllowedOrigins   string
+	Introspection  bool
+	AllowedOrigins string
+	// PublicURL is the server's external base URL, for identity providers' redirect URI
+	// (PublicURL + /auth/callback); empty derives it from each request.
+	PublicURL        string
 	MaxSubscriptions int
 }
 
@@ -78,6 +82,7 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.CheckpointInterval, "checkpoint-interval", envOr("ARKIV_CHECKPOINT_INTERVAL", "10s"), "sign a ledger checkpoint at least this often while events arrive (ARKIV_CHECKPOINT_INTERVAL)")
 	bindBackupFlags(fs, &c.Backup)
 	fs.BoolVar(&c.Introspection, "graphql-introspection", envOr("ARKIV_GRAPHQL_INTROSPECTION", "false") == "true", "answer GraphQL introspection queries; always on in dev (ARKIV_GRAPHQL_INTROSPECTION)")
+	fs.StringVar(&c.PublicURL, "public-url", envOr("ARKIV_PUBLIC_URL", ""), "the server's external base URL; identity providers redirect to it + /auth/callback (ARKIV_PUBLIC_URL; default: from each request)")
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", envOr("ARKIV_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to open a WebSocket besides the server's own; requests without Origin are always allowed (ARKIV_ALLOWED_ORIGINS)")
 	maxSubs, _ := strconv.Atoi(envOr("ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION", "20"))
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions-per-connection", maxSubs, "operations one WebSocket may run at once (ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
@@ -205,14 +210,17 @@ func (p *platform) checks() []httpserver.Check {
 // called with the base URL once it listens. On shutdown the HTTP server drains first, then
 // the runner stops.
 func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string)) error {
+	secure := p.cfg.TLSCert != "" || strings.HasPrefix(p.cfg.PublicURL, "https://")
+	cons := console.New(console.Config{GraphQL: p.Handler(), Exports: p.Exports(), Secure: secure, Log: env.log})
 	hc := httpserver.Config{
 		Listen: p.cfg.Listen, TLSCert: p.cfg.TLSCert, TLSKey: p.cfg.TLSKey,
 		GraphQL: p.Handler(), Exports: p.Exports(), Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
-		Console: console.New(console.Config{GraphQL: p.Handler(), Exports: p.Exports(), Secure: p.cfg.TLSCert != "", Log: env.log}),
+		Console: cons,
+		SignIn:  p.Auth.SignInHandler(auth.SignInOptions{PublicURL: p.cfg.PublicURL, Secure: secure, Pages: cons}),
 	}
 	if p.cfg.Role == roleWorkers {
 		// A worker serves its health and readiness only.
-		hc.GraphQL, hc.Exports, hc.Console, hc.Playground = nil, nil, nil, false
+		hc.GraphQL, hc.Exports, hc.Console, hc.SignIn, hc.Playground = nil, nil, nil, nil, false
 	}
 	srv, err := httpserver.Listen(hc)
 	if err != nil {

@@ -365,7 +365,8 @@ type ComplexityRoot struct {
 	}
 
 	LogoutPayload struct {
-		ID func(childComplexity int) int
+		EndSessionURL func(childComplexity int) int
+		ID            func(childComplexity int) int
 	}
 
 	Message struct {
@@ -541,6 +542,7 @@ type ComplexityRoot struct {
 		OrganizationSettings   func(childComplexity int, asOf *time.Time) int
 		Search                 func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
 		SearchConnection       func(childComplexity int, spaceID string, query string, first *int, after *string, consistentAt *string) int
+		SignInProviders        func(childComplexity int, organizationID string) int
 		Space                  func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
 		Spaces                 func(childComplexity int, first *int, after *string, consistentAt *string) int
 		Version                func(childComplexity int) int
@@ -585,6 +587,12 @@ type ComplexityRoot struct {
 		ID       func(childComplexity int) int
 		Position func(childComplexity int) int
 		User     func(childComplexity int) int
+	}
+
+	SignInProvider struct {
+		DisplayName func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LoginPath   func(childComplexity int) int
 	}
 
 	Space struct {
@@ -738,6 +746,7 @@ type QueryResolver interface {
 	Nodes(ctx context.Context, ids []string) ([]readmodels.Node, error)
 	Me(ctx context.Context, consistentAt *string) (*readmodels.User, error)
 	Organization(ctx context.Context, consistentAt *string) (*readmodels.Organization, error)
+	SignInProviders(ctx context.Context, organizationID string) ([]SignInProvider, error)
 	Spaces(ctx context.Context, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.MemberSpace], error)
 	Space(ctx context.Context, id string, consistentAt *string, asOf *time.Time) (*readmodels.MemberSpace, error)
 	Assistants(ctx context.Context, spaceID string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.Assistant], error)
@@ -2007,6 +2016,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.LoginPayload.Token(childComplexity), true
 
+	case "LogoutPayload.endSessionUrl":
+		if e.ComplexityRoot.LogoutPayload.EndSessionURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LogoutPayload.EndSessionURL(childComplexity), true
 	case "LogoutPayload.id":
 		if e.ComplexityRoot.LogoutPayload.ID == nil {
 			break
@@ -3116,6 +3131,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SearchConnection(childComplexity, args["spaceId"].(string), args["query"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.signInProviders":
+		if e.ComplexityRoot.Query.SignInProviders == nil {
+			break
+		}
+
+		args, err := ec.field_Query_signInProviders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SignInProviders(childComplexity, args["organizationId"].(string)), true
 	case "Query.space":
 		if e.ComplexityRoot.Query.Space == nil {
 			break
@@ -3298,6 +3324,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SetPasswordPayload.User(childComplexity), true
+
+	case "SignInProvider.displayName":
+		if e.ComplexityRoot.SignInProvider.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInProvider.DisplayName(childComplexity), true
+	case "SignInProvider.id":
+		if e.ComplexityRoot.SignInProvider.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInProvider.ID(childComplexity), true
+	case "SignInProvider.loginPath":
+		if e.ComplexityRoot.SignInProvider.LoginPath == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SignInProvider.LoginPath(childComplexity), true
 
 	case "Space.classification":
 		if e.ComplexityRoot.Space.Classification == nil {
@@ -3491,6 +3536,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputDeactivateUserInput,
 		ec.unmarshalInputEnableSpaceModelsInput,
 		ec.unmarshalInputGrantOrgRoleInput,
+		ec.unmarshalInputGroupRoleInput,
 		ec.unmarshalInputIngestDocumentInput,
 		ec.unmarshalInputInviteUserInput,
 		ec.unmarshalInputLiftLegalHoldInput,
@@ -3762,6 +3808,14 @@ type Query {
     "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
     consistentAt: String
   ): Organization! @authenticated
+  """
+  The identity providers people of an organisation sign in through, for the sign-in page's buttons. Open
+  to anyone: it names no issuer, and an unknown organisation has none.
+  """
+  signInProviders(
+    "The organisation whose sign-in page is shown."
+    organizationId: ID!
+  ): [SignInProvider!]!
   "The spaces of the caller's organisation the caller is a member of, by name."
   spaces(
     "How many items to return, 1 to 100."
@@ -4403,6 +4457,8 @@ type LoginPayload {
 type LogoutPayload {
   "The id of the user whose session ended."
   id: ID!
+  "For a session an identity provider's sign-in opened: the provider's end-session URL, to sign out there too; null otherwise."
+  endSessionUrl: String
 }
 
 "A local account's login and password."
@@ -4795,6 +4851,43 @@ input ConfigureIdentityProviderInput {
   allowedAmr: [String!]
   "The ` + "`" + `acr` + "`" + ` values that show multi-factor authentication when the organisation requires it; omitted or empty for the default."
   acceptedAcr: [String!]
+  """
+  Proof of control: a token (an ID token) this issuer issued for this audience to the calling Admin (its ` + "`" + `sub` + "`" + `
+  is the Admin's user id, or its verified ` + "`" + `email` + "`" + ` the Admin's), at most an hour old. Required when the
+  organisation does not have the pair yet; for a multi-tenant issuer (Entra ` + "`" + `common` + "`" + `/` + "`" + `organizations` + "`" + `) its
+  ` + "`" + `tid` + "`" + ` is pinned.
+  """
+  proofToken: String
+  "The label of the console's \"Sign in with …\" button (default \"Identity provider\")."
+  displayName: String
+  "The client secret for the provider's token endpoint; omitted for a public client (PKCE only), or to keep the current one. Never shown again."
+  clientSecret: String
+  "Creates a user at the first sign-in of a person the organisation does not know (needs a verified e-mail). Off by default."
+  justInTime: Boolean
+  "Provider groups or app roles (` + "`" + `groups` + "`" + `/` + "`" + `roles` + "`" + ` claims, e.g. Entra group object ids) that give organisation or space roles, applied at every sign-in."
+  groupRoles: [GroupRoleInput!]
+}
+
+"One provider group or app role and the role it gives: an organisation role, or a role in one space."
+input GroupRoleInput {
+  "A value of the token's ` + "`" + `groups` + "`" + ` or ` + "`" + `roles` + "`" + ` claim."
+  group: String!
+  "The organisation role the group gives; omitted for a space role."
+  orgRole: OrgRole
+  "The space the group gives a role in; omitted for an organisation role."
+  spaceId: ID
+  "The role in that space."
+  spaceRole: SpaceRole
+}
+
+"An identity provider people of an organisation sign in through."
+type SignInProvider {
+  "The provider's id in sign-in URLs (a digest: it does not reveal the issuer)."
+  id: ID!
+  "The label of the \"Sign in with …\" button."
+  displayName: String!
+  "Where the browser goes to sign in: ` + "`" + `/auth/{organizationId}/login?provider={id}` + "`" + `."
+  loginPath: String!
 }
 
 "An identity provider to stop accepting."
@@ -6237,6 +6330,8 @@ func (ec *executionContext) childFields_LogoutPayload(ctx context.Context, field
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_LogoutPayload_id(ctx, field)
+	case "endSessionUrl":
+		return ec.fieldContext_LogoutPayload_endSessionUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LogoutPayload", field.Name)
 }
@@ -6535,6 +6630,18 @@ func (ec *executionContext) childFields_SetPasswordPayload(ctx context.Context, 
 		return ec.fieldContext_SetPasswordPayload_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetPasswordPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SignInProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SignInProvider_id(ctx, field)
+	case "displayName":
+		return ec.fieldContext_SignInProvider_displayName(ctx, field)
+	case "loginPath":
+		return ec.fieldContext_SignInProvider_loginPath(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SignInProvider", field.Name)
 }
 
 func (ec *executionContext) childFields_Space(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7924,6 +8031,20 @@ func (ec *executionContext) field_Query_search_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["consistentAt"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_signInProviders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "organizationId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organizationId"] = arg0
 	return args, nil
 }
 
@@ -12908,6 +13029,29 @@ func (ec *executionContext) fieldContext_LogoutPayload_id(_ context.Context, fie
 	return graphql.NewScalarFieldContext("LogoutPayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _LogoutPayload_endSessionUrl(ctx context.Context, field graphql.CollectedField, obj *LogoutPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LogoutPayload_endSessionUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndSessionURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LogoutPayload_endSessionUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LogoutPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Message_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.Message) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17033,6 +17177,50 @@ func (ec *executionContext) fieldContext_Query_organization(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_signInProviders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signInProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SignInProviders(ctx, fc.Args["organizationId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []SignInProvider) graphql.Marshaler {
+			return ec.marshalNSignInProvider2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSignInProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signInProviders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SignInProvider(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_signInProviders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_spaces(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19200,6 +19388,75 @@ func (ec *executionContext) fieldContext_SetPasswordPayload_user(_ context.Conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SignInProvider_id(ctx context.Context, field graphql.CollectedField, obj *SignInProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInProvider_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInProvider_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInProvider", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SignInProvider_displayName(ctx context.Context, field graphql.CollectedField, obj *SignInProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInProvider_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInProvider_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInProvider", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SignInProvider_loginPath(ctx context.Context, field graphql.CollectedField, obj *SignInProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SignInProvider_loginPath(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LoginPath, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SignInProvider_loginPath(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SignInProvider", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Space_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
@@ -21378,7 +21635,7 @@ func (ec *executionContext) unmarshalInputConfigureIdentityProviderInput(ctx con
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"issuer", "audience", "allowedAmr", "acceptedAcr"}
+	fieldsInOrder := [...]string{"issuer", "audience", "allowedAmr", "acceptedAcr", "proofToken", "displayName", "clientSecret", "justInTime", "groupRoles"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21413,6 +21670,41 @@ func (ec *executionContext) unmarshalInputConfigureIdentityProviderInput(ctx con
 				return it, err
 			}
 			it.AcceptedAcr = data
+		case "proofToken":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proofToken"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProofToken = data
+		case "displayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("displayName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DisplayName = data
+		case "clientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecret = data
+		case "justInTime":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("justInTime"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JustInTime = data
+		case "groupRoles":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupRoles"))
+			data, err := ec.unmarshalOGroupRoleInput2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐGroupRoleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupRoles = data
 		}
 	}
 	return it, nil
@@ -21688,6 +21980,57 @@ func (ec *executionContext) unmarshalInputGrantOrgRoleInput(ctx context.Context,
 				return it, err
 			}
 			it.Role = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGroupRoleInput(ctx context.Context, obj any) (GroupRoleInput, error) {
+	var it GroupRoleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"group", "orgRole", "spaceId", "spaceRole"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "group":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("group"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Group = data
+		case "orgRole":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("orgRole"))
+			data, err := ec.unmarshalOOrgRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrgRole = data
+		case "spaceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spaceId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpaceID = data
+		case "spaceRole":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spaceRole"))
+			data, err := ec.unmarshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpaceRole = data
 		}
 	}
 	return it, nil
@@ -25250,6 +25593,8 @@ func (ec *executionContext) _LogoutPayload(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "endSessionUrl":
+			out.Values[i] = ec._LogoutPayload_endSessionUrl(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -26793,6 +27138,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "signInProviders":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_signInProviders(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "spaces":
 			field := field
 
@@ -27682,6 +28049,55 @@ func (ec *executionContext) _SetPasswordPayload(ctx context.Context, sel ast.Sel
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var signInProviderImplementors = []string{"SignInProvider"}
+
+func (ec *executionContext) _SignInProvider(ctx context.Context, sel ast.SelectionSet, obj *SignInProvider) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signInProviderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SignInProvider")
+		case "id":
+			out.Values[i] = ec._SignInProvider_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._SignInProvider_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "loginPath":
+			out.Values[i] = ec._SignInProvider_loginPath(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -29224,6 +29640,11 @@ func (ec *executionContext) unmarshalNGrantOrgRoleInput2githubᚗcomᚋarkivᚋa
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNGroupRoleInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐGroupRoleInput(ctx context.Context, v any) (GroupRoleInput, error) {
+	res, err := ec.unmarshalInputGroupRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋarkivᚋarkivᚋdomainᚐModelID(ctx context.Context, v any) (domain.ModelID, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := domain.ModelID(tmp)
@@ -29886,6 +30307,26 @@ func (ec *executionContext) marshalNSetPasswordPayload2ᚖgithubᚗcomᚋarkiv�
 	return ec._SetPasswordPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNSignInProvider2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSignInProvider(ctx context.Context, sel ast.SelectionSet, v SignInProvider) graphql.Marshaler {
+	return ec._SignInProvider(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSignInProvider2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSignInProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []SignInProvider) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSignInProvider2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSignInProvider(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNSpace2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐMemberSpace(ctx context.Context, sel ast.SelectionSet, v readmodels.MemberSpace) graphql.Marshaler {
 	return ec._Space(ctx, sel, &v)
 }
@@ -30401,6 +30842,24 @@ func (ec *executionContext) marshalOEvidenceExport2ᚖgithubᚗcomᚋarkivᚋark
 	return ec._EvidenceExport(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOGroupRoleInput2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐGroupRoleInputᚄ(ctx context.Context, v any) ([]GroupRoleInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]GroupRoleInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNGroupRoleInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐGroupRoleInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	if v == nil {
 		return nil, nil
@@ -30521,6 +30980,38 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋarkivᚋarkivᚋreadmode
 	return ec._Node(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOOrgRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole(ctx context.Context, v any) (*domain.OrgRole, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOOrgRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOrgRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole(ctx context.Context, sel ast.SelectionSet, v *domain.OrgRole) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOOrgRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole[*v])
+	return res
+}
+
+var (
+	unmarshalOOrgRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole = map[string]domain.OrgRole{
+		"ADMIN":   domain.OrgRoleAdmin,
+		"CREATOR": domain.OrgRoleCreator,
+		"USER":    domain.OrgRoleUser,
+	}
+	marshalOOrgRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRole = map[domain.OrgRole]string{
+		domain.OrgRoleAdmin:   "ADMIN",
+		domain.OrgRoleCreator: "CREATOR",
+		domain.OrgRoleUser:    "USER",
+	}
+)
+
 func (ec *executionContext) unmarshalORegion2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐRegion(ctx context.Context, v any) (*domain.Region, error) {
 	if v == nil {
 		return nil, nil
@@ -30582,6 +31073,38 @@ var (
 		"VIEWER": domain.SpaceRoleViewer,
 	}
 	marshalOSpaceRole2githubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole = map[domain.SpaceRole]string{
+		domain.SpaceRoleAdmin:  "ADMIN",
+		domain.SpaceRoleEditor: "EDITOR",
+		domain.SpaceRoleViewer: "VIEWER",
+	}
+)
+
+func (ec *executionContext) unmarshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole(ctx context.Context, v any) (*domain.SpaceRole, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole(ctx context.Context, sel ast.SelectionSet, v *domain.SpaceRole) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole[*v])
+	return res
+}
+
+var (
+	unmarshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole = map[string]domain.SpaceRole{
+		"ADMIN":  domain.SpaceRoleAdmin,
+		"EDITOR": domain.SpaceRoleEditor,
+		"VIEWER": domain.SpaceRoleViewer,
+	}
+	marshalOSpaceRole2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐSpaceRole = map[domain.SpaceRole]string{
 		domain.SpaceRoleAdmin:  "ADMIN",
 		domain.SpaceRoleEditor: "EDITOR",
 		domain.SpaceRoleViewer: "VIEWER",

@@ -178,6 +178,19 @@ type ConfigureIdentityProviderInput struct {
 	AllowedAmr []string `json:"allowedAmr,omitempty"`
 	// The `acr` values that show multi-factor authentication when the organisation requires it; omitted or empty for the default.
 	AcceptedAcr []string `json:"acceptedAcr,omitempty"`
+	// Proof of control: a token (an ID token) this issuer issued for this audience to the calling Admin (its `sub`
+	// is the Admin's user id, or its verified `email` the Admin's), at most an hour old. Required when the
+	// organisation does not have the pair yet; for a multi-tenant issuer (Entra `common`/`organizations`) its
+	// `tid` is pinned.
+	ProofToken *string `json:"proofToken,omitempty"`
+	// The label of the console's "Sign in with …" button (default "Identity provider").
+	DisplayName *string `json:"displayName,omitempty"`
+	// The client secret for the provider's token endpoint; omitted for a public client (PKCE only), or to keep the current one. Never shown again.
+	ClientSecret *string `json:"clientSecret,omitempty"`
+	// Creates a user at the first sign-in of a person the organisation does not know (needs a verified e-mail). Off by default.
+	JustInTime *bool `json:"justInTime,omitempty"`
+	// Provider groups or app roles (`groups`/`roles` claims, e.g. Entra group object ids) that give organisation or space roles, applied at every sign-in.
+	GroupRoles []GroupRoleInput `json:"groupRoles,omitempty"`
 }
 
 // A new API key.
@@ -280,6 +293,18 @@ type GrantOrgRoleInput struct {
 	Role domain.OrgRole `json:"role"`
 }
 
+// One provider group or app role and the role it gives: an organisation role, or a role in one space.
+type GroupRoleInput struct {
+	// A value of the token's `groups` or `roles` claim.
+	Group string `json:"group"`
+	// The organisation role the group gives; omitted for a space role.
+	OrgRole *domain.OrgRole `json:"orgRole,omitempty"`
+	// The space the group gives a role in; omitted for an organisation role.
+	SpaceID *string `json:"spaceId,omitempty"`
+	// The role in that space.
+	SpaceRole *domain.SpaceRole `json:"spaceRole,omitempty"`
+}
+
 // A text document to ingest.
 type IngestDocumentInput struct {
 	// The space.
@@ -363,6 +388,8 @@ type LoginPayload struct {
 type LogoutPayload struct {
 	// The id of the user whose session ended.
 	ID string `json:"id"`
+	// For a session an identity provider's sign-in opened: the provider's end-session URL, to sign out there too; null otherwise.
+	EndSessionURL *string `json:"endSessionUrl,omitempty"`
 }
 
 // Narrows modelInvocations; every given field must match.
@@ -521,6 +548,16 @@ type SetPasswordPayload struct {
 	Position *string `json:"position,omitempty"`
 	// The user whose password was set, as `node(id:)` returns it once the read models have reached position.
 	User *readmodels.User `json:"user,omitempty"`
+}
+
+// An identity provider people of an organisation sign in through.
+type SignInProvider struct {
+	// The provider's id in sign-in URLs (a digest: it does not reveal the issuer).
+	ID string `json:"id"`
+	// The label of the "Sign in with …" button.
+	DisplayName string `json:"displayName"`
+	// Where the browser goes to sign in: `/auth/{organizationId}/login?provider={id}`.
+	LoginPath string `json:"loginPath"`
 }
 
 // A conversation to start.

@@ -29,6 +29,10 @@ type Config struct {
 	Credentials CredentialStore
 	Attempts    AttemptStore
 	Auditor     LoginAuditor
+	// SignIns and OIDCLogins serve sign-in through identity providers (SignInHandler);
+	// without them the handler refuses every sign-in. A *Postgres implements OIDCLoginStore.
+	SignIns    SignInDirectory
+	OIDCLogins OIDCLoginStore
 	// Users tells whether a user may still act; a deactivated or erased user's sessions and
 	// API keys are refused, and their password opens no session.
 	Users UserDirectory
@@ -97,7 +101,8 @@ type Authenticator struct {
 	useMu   sync.Mutex
 	lastUse map[string]time.Time
 
-	oidc *oidcProviders
+	oidc   *oidcProviders
+	proofs *ProofVerifier
 }
 
 // ErrNoCredentials is returned by Authenticate for a request without an Authorization header:
@@ -190,7 +195,8 @@ func New(cfg Config) (*Authenticator, error) {
 		dummyPHC: dummy,
 		lastUse:  map[string]time.Time{},
 	}
-	a.oidc = newOIDCProviders(a)
+	a.oidc = newOIDCProviders(cfg.Clock, cfg.HTTPClient)
+	a.proofs = &ProofVerifier{oidc: a.oidc, clock: cfg.Clock}
 	return a, nil
 }
 

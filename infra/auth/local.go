@@ -38,7 +38,7 @@ func (a *Authenticator) authenticateSession(ctx context.Context, token string) (
 			return Principal{}, domain.Wrap(domain.KindUnavailable, op, err, "sessions cannot be checked right now")
 		}
 	}
-	return Principal{UserID: s.UserID, OrganizationID: s.OrganizationID, Method: MethodSession,
+	return Principal{UserID: s.UserID, OrganizationID: s.OrganizationID, Method: MethodSession, MFA: s.MFA,
 		AuthenticatedAt: s.CreatedAt, PasswordChangeRequired: s.PasswordChangeRequired}, nil
 }
 

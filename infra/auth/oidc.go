@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -57,7 +58,8 @@ func isLoopback(host string) bool {
 // verifier per audience. The JWKS is fetched by go-oidc's remote key set, which caches keys and
 // refetches when a token names an unknown key id (key rotation).
 type oidcProviders struct {
-	a        *Authenticator
+	clock    domain.Clock
+	client   *http.Client
 	mu       sync.Mutex
 	byIssuer map[string]*oidcIssuer
 }
@@ -70,46 +72,77 @@ type oidcIssuer struct {
 	verifiers map[string]*oidc.IDTokenVerifier
 }
 
-func newOIDCProviders(a *Authenticator) *oidcProviders {
-	return &oidcProviders{a: a, byIssuer: map[string]*oidcIssuer{}}
+func newOIDCProviders(clock domain.Clock, client *http.Client) *oidcProviders {
+	return &oidcProviders{clock: clock, client: client, byIssuer: map[string]*oidcIssuer{}}
 }
 
 // verifier returns the verifier of (issuer, audience), discovering the issuer if needed.
 func (ps *oidcProviders) verifier(ctx context.Context, issuer, audience string) (*oidc.IDTokenVerifier, error) {
+	_, v, err := ps.verifierFor(ctx, issuer, "", audience)
+	return v, err
+}
+
+// issuerOf returns the cache entry of the issuer discovered at issuer whose tokens carry
+// tokenIssuer as "iss" (empty: issuer itself; set only for a multi-tenant issuer, whose
+// discovery document names "{tenantid}" instead of a tenant).
+func (ps *oidcProviders) issuerOf(issuer, tokenIssuer string) *oidcIssuer {
+	key := issuer + "\x00" + tokenIssuer
 	ps.mu.Lock()
-	is, ok := ps.byIssuer[issuer]
+	defer ps.mu.Unlock()
+	is, ok := ps.byIssuer[key]
 	if !ok {
 		is = &oidcIssuer{verifiers: map[string]*oidc.IDTokenVerifier{}}
-		ps.byIssuer[issuer] = is
+		ps.byIssuer[key] = is
 	}
-	ps.mu.Unlock()
+	return is
+}
 
+// provider returns the discovered provider of issuer (see issuerOf for tokenIssuer).
+func (ps *oidcProviders) provider(ctx context.Context, issuer, tokenIssuer string) (*oidc.Provider, *oidcIssuer, error) {
+	is := ps.issuerOf(issuer, tokenIssuer)
 	is.mu.Lock()
 	defer is.mu.Unlock()
-	now := ps.a.clock.Now()
+	now := ps.clock.Now()
 	if is.provider == nil {
 		if is.err != nil && now.Sub(is.failedAt) < discoveryRetry {
-			return nil, is.err
+			return nil, nil, is.err
 		}
 		// The HTTP client travels in the context; go-oidc keeps it (without the request's
 		// cancellation) for later JWKS fetches.
-		p, err := oidc.NewProvider(oidc.ClientContext(ctx, ps.a.cfg.HTTPClient), issuer)
+		dctx := oidc.ClientContext(context.WithoutCancel(ctx), ps.client)
+		if tokenIssuer != "" {
+			// A multi-tenant issuer: discovery at issuer, tokens verified against the
+			// tenant's issuer the proof of control pinned.
+			dctx = oidc.InsecureIssuerURLContext(dctx, tokenIssuer)
+		}
+		p, err := oidc.NewProvider(dctx, issuer)
 		if err != nil {
 			is.err, is.failedAt = err, now
-			return nil, err
+			return nil, nil, err
 		}
 		is.provider, is.err = p, nil
 	}
+	return is.provider, is, nil
+}
+
+// verifierFor returns the provider and the ID-token verifier of (issuer, audience).
+func (ps *oidcProviders) verifierFor(ctx context.Context, issuer, tokenIssuer, audience string) (*oidc.Provider, *oidc.IDTokenVerifier, error) {
+	p, is, err := ps.provider(ctx, issuer, tokenIssuer)
+	if err != nil {
+		return nil, nil, err
+	}
+	is.mu.Lock()
+	defer is.mu.Unlock()
 	v, ok := is.verifiers[audience]
 	if !ok {
-		v = is.provider.Verifier(&oidc.Config{
+		v = p.Verifier(&oidc.Config{
 			ClientID:             audience,
 			SupportedSigningAlgs: signingAlgs,
-			Now:                  ps.a.clock.Now,
+			Now:                  ps.clock.Now,
 		})
 		is.verifiers[audience] = v
 	}
-	return v, nil
+	return p, v, nil
 }
 
 // routingClaims are read from a token before its signature is checked, only to find the
@@ -136,19 +169,22 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 }
 
 func unverifiedRouting(raw string) (routingClaims, error) {
+	var c routingClaims
+	err := unverifiedClaims(raw, &c)
+	return c, err
+}
+
+// unverifiedClaims decodes the payload of a compact JWS without checking its signature.
+func unverifiedClaims(raw string, into any) error {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
-		return routingClaims{}, errors.New("not a compact JWS")
+		return errors.New("not a compact JWS")
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return routingClaims{}, err
+		return err
 	}
-	var c routingClaims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return routingClaims{}, err
-	}
-	return c, nil
+	return json.Unmarshal(payload, into)
 }
 
 // OIDCNotAccepted is the one message of every refused OIDC token.

@@ -213,9 +213,11 @@ func (p *Postgres) OIDCProvidersByIssuer(ctx context.Context, issuer string) ([]
 // CreateSession implements SessionStore.
 func (p *Postgres) CreateSession(ctx context.Context, s Session) error {
 	_, err := p.db.Exec(ctx, `INSERT INTO auth_sessions
-		(token_hash, user_id, organization_id, created_at, last_seen_at, idle_timeout_seconds, password_change_required)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		s.TokenHash[:], s.UserID, s.OrganizationID, s.CreatedAt, s.LastSeenAt, int64(s.IdleTimeout/time.Second), s.PasswordChangeRequired)
+		(token_hash, user_id, organization_id, created_at, last_seen_at, idle_timeout_seconds, password_change_required,
+		 mfa, end_session_url)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		s.TokenHash[:], s.UserID, s.OrganizationID, s.CreatedAt, s.LastSeenAt, int64(s.IdleTimeout/time.Second), s.PasswordChangeRequired,
+		s.MFA, s.EndSessionURL)
 	if err != nil {
 		return pgErr("auth.Postgres.CreateSession", err)
 	}
@@ -228,9 +230,9 @@ func (p *Postgres) LookupSession(ctx context.Context, tokenHash [32]byte) (Sessi
 	var idle int64
 	var revoked *time.Time
 	err := p.db.QueryRow(ctx, `SELECT user_id, organization_id, created_at, last_seen_at, idle_timeout_seconds, revoked_at,
-			password_change_required
+			password_change_required, mfa, end_session_url
 		FROM auth_sessions WHERE token_hash = $1`, tokenHash[:]).
-		Scan(&s.UserID, &s.OrganizationID, &s.CreatedAt, &s.LastSeenAt, &idle, &revoked, &s.PasswordChangeRequired)
+		Scan(&s.UserID, &s.OrganizationID, &s.CreatedAt, &s.LastSeenAt, &idle, &revoked, &s.PasswordChangeRequired, &s.MFA, &s.EndSessionURL)
 	if err != nil {
 		return Session{}, pgErr("auth.Postgres.LookupSession", err)
 	}
@@ -394,3 +396,64 @@ var (
 	_ CredentialStore = (*Postgres)(nil)
 	_ AttemptStore    = (*Postgres)(nil)
 )
+
+// PutOIDCLogin implements OIDCLoginStore.
+func (p *Postgres) PutOIDCLogin(ctx context.Context, l OIDCLogin) error {
+	_, err := p.db.Exec(ctx, `INSERT INTO auth_oidc_logins
+		(state_hash, browser_hash, organization_id, issuer, audience, nonce, verifier, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		l.StateHash[:], l.BrowserHash[:], l.OrganizationID, l.Issuer, l.Audience, l.Nonce, l.Verifier, l.CreatedAt)
+	if err != nil {
+		return pgErr("auth.Postgres.PutOIDCLogin", err)
+	}
+	return nil
+}
+
+// TakeOIDCLogin implements OIDCLoginStore.
+func (p *Postgres) TakeOIDCLogin(ctx context.Context, stateHash [32]byte, at time.Time) (OIDCLogin, bool, error) {
+	const op = "auth.Postgres.TakeOIDCLogin"
+	l := OIDCLogin{StateHash: stateHash}
+	var browser []byte
+	var used *time.Time
+	err := p.db.QueryRow(ctx, `WITH taken AS (
+			UPDATE auth_oidc_logins SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL
+			RETURNING browser_hash, organization_id, issuer, audience, nonce, verifier, created_at, NULL::timestamptz AS used_at)
+		SELECT * FROM taken
+		UNION ALL
+		SELECT browser_hash, organization_id, issuer, audience, nonce, verifier, created_at, used_at
+			FROM auth_oidc_logins WHERE state_hash = $1 AND used_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM taken)`,
+		stateHash[:], at).Scan(&browser, &l.OrganizationID, &l.Issuer, &l.Audience, &l.Nonce, &l.Verifier, &l.CreatedAt, &used)
+	if err != nil {
+		return OIDCLogin{}, false, pgErr(op, err)
+	}
+	copy(l.BrowserHash[:], browser)
+	return l, used != nil, nil
+}
+
+// DeleteOldOIDCLogins deletes the sign-in flows begun before before.
+func (p *Postgres) DeleteOldOIDCLogins(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := p.db.Exec(ctx, `DELETE FROM auth_oidc_logins WHERE created_at < $1`, before)
+	if err != nil {
+		return 0, pgErr("auth.Postgres.DeleteOldOIDCLogins", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// OIDCPairs returns every (issuer, audience) pair of the routing table with the
+// organisation it routes to (the first to configure it).
+func (p *Postgres) OIDCPairs(ctx context.Context) ([]OIDCBinding, error) {
+	const op = "auth.Postgres.OIDCPairs"
+	rows, err := p.db.Query(ctx, `SELECT organization_id, issuer, audience FROM auth_oidc_providers ORDER BY organization_id, issuer, audience`)
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	bs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (OIDCBinding, error) {
+		var b OIDCBinding
+		err := r.Scan(&b.OrganizationID, &b.Provider.Issuer, &b.Provider.Audience)
+		return b, err
+	})
+	if err != nil {
+		return nil, pgErr(op, err)
+	}
+	return bs, nil
+}

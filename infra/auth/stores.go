@@ -145,6 +145,77 @@ type Session struct {
 	// PasswordChangeRequired marks a session opened with a password an Admin set: it may
 	// only change the password (see Principal.PasswordChangeRequired).
 	PasswordChangeRequired bool
+	// MFA marks a session an identity provider's sign-in opened with multi-factor
+	// authentication; EndSessionURL is that provider's end-session URL, offered at
+	// sign-out (empty for local logins and providers without one).
+	MFA           bool
+	EndSessionURL string
+}
+
+// OIDCLogin is one authorization-code flow between the redirect to the identity provider
+// and its callback. Only digests of the state and of the browser's binding cookie are
+// stored.
+type OIDCLogin struct {
+	StateHash      [32]byte
+	BrowserHash    [32]byte
+	OrganizationID string
+	Issuer         string
+	Audience       string
+	Nonce          string
+	Verifier       string
+	CreatedAt      time.Time
+}
+
+// OIDCLoginStore keeps sign-in flows. TakeOIDCLogin marks the flow of a state used at at
+// and returns it; used reports a flow already taken before (a replayed callback); an
+// unknown state is domain.KindNotFound.
+type OIDCLoginStore interface {
+	PutOIDCLogin(ctx context.Context, l OIDCLogin) error
+	TakeOIDCLogin(ctx context.Context, stateHash [32]byte, at time.Time) (l OIDCLogin, used bool, err error)
+}
+
+// SignInProvider is an identity provider people of an organisation sign in through (the
+// authorization code flow with PKCE): the issuer, the audience (the client id), the client
+// secret (empty for a public client), the button's label, the MFA claims, and for a
+// multi-tenant issuer the pinned tenant and the issuer its tokens carry.
+type SignInProvider struct {
+	// ID is the provider's id in sign-in URLs, set by Authenticator.SignInProviders: a
+	// keyed digest of the issuer and audience, so it reveals neither (nor confirms a guess).
+	ID           string
+	Issuer       string
+	Audience     string
+	DisplayName  string
+	ClientSecret string
+	AllowedAMR   []string
+	AcceptedACR  []string
+	TenantID     string
+	TokenIssuer  string
+}
+
+// Identity is a person an identity provider signed in: its verified claims.
+type Identity struct {
+	OrganizationID string
+	Issuer         string
+	Audience       string
+	Subject        string
+	// Email is set only when the provider verified it (email_verified: true).
+	Email string
+	Name  string
+	// Groups are the values of the "groups" and "roles" claims.
+	Groups []string
+	MFA    bool
+	// UserID is the active user the OIDCUserResolver found for the identity, empty for
+	// none.
+	UserID string
+}
+
+// SignInDirectory serves the sign-in flow: the providers of an organisation, and the user
+// an identity stands for once it signed in (found, or created just in time, with the
+// provider's group mapping applied). SignedIn returns a domain.KindNotFound error for a
+// person who has no user and may not get one.
+type SignInDirectory interface {
+	SignInProviders(ctx context.Context, orgID string) ([]SignInProvider, error)
+	SignedIn(ctx context.Context, id Identity) (userID string, err error)
 }
 
 // SessionStore keeps sessions. LookupSession returns a domain.KindNotFound error for an

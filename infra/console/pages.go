@@ -113,9 +113,67 @@ func (c *Console) signInPage(w http.ResponseWriter, r *http.Request) {
 		v.Flash = "Your session has ended: the organisation's idle timeout passed, or the credential is no longer valid. Sign in again."
 	case r.URL.Query().Get("out") != "":
 		v.Flash = "You are signed out."
+	case r.URL.Query().Get("refused") != "":
+		v.Err = &Error{Code: "UNAUTHENTICATED", Message: "sign-in through the identity provider was refused"}
 	}
-	v.Data = map[string]string{"Org": r.URL.Query().Get("org"), "Login": ""}
-	c.render(w, http.StatusOK, "signin", v)
+	org := strings.TrimSpace(r.URL.Query().Get("org"))
+	v.Data = signInData{Org: org, Providers: c.providers(r, org)}
+	status := http.StatusOK
+	if v.Err != nil {
+		status = http.StatusUnauthorized
+	}
+	c.render(w, status, "signin", v)
+}
+
+// signInData is the sign-in page's: the organisation asked for and its identity
+// providers' buttons.
+type signInData struct {
+	Org, Login string
+	Providers  []signInProvider
+	// EndSessionURL is the identity provider's end-session URL after a sign-out.
+	EndSessionURL string
+}
+
+type signInProvider struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName"`
+	LoginPath   string `json:"loginPath"`
+}
+
+// providers asks the API for the organisation's sign-in providers (none without an
+// organisation, or when the API cannot say).
+func (c *Console) providers(r *http.Request, org string) []signInProvider {
+	if org == "" {
+		return nil
+	}
+	var out struct {
+		Providers []signInProvider `json:"signInProviders"`
+	}
+	if err := c.gql.do(r, "", `query($org: ID!) { signInProviders(organizationId: $org) { id displayName loginPath } }`,
+		map[string]any{"org": org}, &out); err != nil {
+		return nil
+	}
+	return out.Providers
+}
+
+// SignedIn ends a sign-in through an identity provider (auth.SignInPages): the session
+// token goes into the console's cookie, and the browser continues to the overview. The
+// redirect back from the provider is a cross-site navigation, in which browsers do not send
+// SameSite=Strict cookies, so this page moves on by a same-site navigation of its own.
+func (c *Console) SignedIn(w http.ResponseWriter, r *http.Request, token string) {
+	c.setCookie(w, sessionCookie, token)
+	c.setCookie(w, justificationCookie, "")
+	w.Header().Set("Content-Security-Policy", CSP)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(`<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+		`<meta http-equiv="refresh" content="0;url=/console/"><title>Signed in · Arkiv console</title></head>` +
+		`<body><p>Signed in. <a id="continue" href="/console/">Continue to the console</a>.</p></body></html>`))
+}
+
+// SignInFailed answers a refused sign-in through an identity provider (auth.SignInPages):
+// the sign-in page with one message, whatever the reason.
+func (c *Console) SignInFailed(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, Base+"/sign-in?refused=1", http.StatusSeeOther)
 }
 
 // signIn signs in with a local account (the login mutation) or an API key (checked with
@@ -127,7 +185,8 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		if !errors.As(err, &ge) {
 			ge = &Error{Code: "INTERNAL", Message: "internal error"}
 		}
-		c.render(w, http.StatusUnauthorized, "signin", view{Title: "Sign in", Err: ge, Data: form})
+		c.render(w, http.StatusUnauthorized, "signin", view{Title: "Sign in", Err: ge,
+			Data: signInData{Org: form["Org"], Login: form["Login"], Providers: c.providers(r, form["Org"])}})
 	}
 	var token string
 	if key := strings.TrimSpace(r.PostFormValue("apiKey")); r.PostFormValue("method") == "apikey" {
@@ -162,7 +221,12 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 // signOut ends the session: the logout mutation for a session token (an API key stays
 // valid: only the console forgets it), then both cookies go.
 func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s sess) {
-	if err := c.gql.do(r, s.token, `mutation { logout { id } }`, nil, nil); err != nil {
+	var out struct {
+		Logout struct {
+			EndSessionURL *string `json:"endSessionUrl"`
+		} `json:"logout"`
+	}
+	if err := c.gql.do(r, s.token, `mutation { logout { id endSessionUrl } }`, nil, &out); err != nil {
 		var ge *Error
 		if errors.As(err, &ge) && ge.Code != "INVALID" && ge.Code != "UNAUTHENTICATED" && ge.Code != "FORBIDDEN" {
 			c.cfg.Log.Warn("console: logout", "code", ge.Code)
@@ -170,6 +234,12 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s sess) {
 	}
 	c.setCookie(w, sessionCookie, "")
 	c.setCookie(w, justificationCookie, "")
+	if end := out.Logout.EndSessionURL; end != nil && *end != "" {
+		// Signed in through an identity provider: offer to end the session there too.
+		c.render(w, http.StatusOK, "signin", view{Title: "Sign in", Flash: "You are signed out of Arkiv.",
+			Data: signInData{EndSessionURL: *end}})
+		return
+	}
 	c.redirect(w, r, Base+"/sign-in?out=1")
 }
 

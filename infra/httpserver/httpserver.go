@@ -40,6 +40,9 @@ type Config struct {
 	Console http.Handler
 	// Exports, when set, serves the files of background exports at /exports/.
 	Exports http.Handler
+	// SignIn, when set, handles sign-in through identity providers under /auth/
+	// (auth.Authenticator.SignInHandler).
+	SignIn http.Handler
 	// Checks are run by /readyz.
 	Checks []Check
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
@@ -93,6 +96,9 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Console != nil {
 		mux.Handle("/console", cfg.Console)
 		mux.Handle("/console/", cfg.Console)
+	}
+	if cfg.SignIn != nil {
+		mux.Handle("/auth/", cfg.SignIn)
 	}
 	s.srv = &http.Server{
 		Handler:           s.harden(mux),
