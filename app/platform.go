@@ -37,6 +37,7 @@ import (
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 	"github.com/arkiv/arkiv/projections/processmanagers"
 	"github.com/arkiv/arkiv/readmodels"
+	"github.com/arkiv/arkiv/scim"
 )
 
 // Config locates the services and sets the platform's behaviour.
@@ -132,6 +133,7 @@ type Platform struct {
 	ledger  *ledgerRun
 	feed    *feed
 	handler http.Handler
+	scim    http.Handler
 	closers []func()
 }
 
@@ -263,6 +265,9 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		AllowedOrigins: cfg.AllowedOrigins, MaxSubscriptionsPerConnection: cfg.MaxSubscriptionsPerConnection,
 		WSInitTimeout: cfg.WSInitTimeout})
 	p.handler = p.Auth.Middleware(gql)
+	if p.scim, err = scim.NewHandler(scim.Options{App: p.App, Log: cfg.Log}); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -298,6 +303,9 @@ func (p *Platform) openKeyring(ctx context.Context) error {
 
 // Handler is the /graphql handler: authentication, then GraphQL.
 func (p *Platform) Handler() http.Handler { return p.handler }
+
+// SCIMHandler is the /scim/v2/ handler: SCIM 2.0 provisioning authenticated by SCIM tokens.
+func (p *Platform) SCIMHandler() http.Handler { return p.scim }
 
 // Run runs the projection runner and the erasure and retention process managers (when
 // configured) and the periodic maintenance — key destruction after erasure grace windows,

@@ -123,6 +123,8 @@ func AllEvents() []Event {
 		AuditSessionOpened{}, HistoryViewed{},
 		EvidenceExported{},
 		IdentityProviderSignInConfigured{},
+		ScimTokenCreated{}, ScimTokenRevoked{}, ScimUserProvisioned{}, ScimUserDeleted{},
+		ScimGroupChanged{}, ScimGroupDeleted{}, ScimCallRecorded{},
 	}
 }
 

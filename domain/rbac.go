@@ -135,6 +135,15 @@ const (
 	CmdRecordDenial Command = "RecordDenial"
 	// CmdExportEvidence records a DPIA evidence bundle's export (Admins).
 	CmdExportEvidence Command = "ExportEvidence"
+	// CmdCreateScimToken issues a SCIM provisioning token (Admins).
+	CmdCreateScimToken Command = "CreateScimToken"
+	// CmdRevokeScimToken revokes a SCIM provisioning token (Admins).
+	CmdRevokeScimToken Command = "RevokeScimToken"
+	// CmdViewScimTokens lists the organisation's SCIM tokens (Admins).
+	CmdViewScimTokens Command = "ViewScimTokens"
+	// CmdScimProvision is a directory's SCIM push (users, groups, the call log); only the
+	// system actor runs it, on behalf of a SCIM token the SCIM endpoint authenticated.
+	CmdScimProvision Command = "ScimProvision"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -209,6 +218,9 @@ var permissions = []Permission{
 	{CmdViewHistory, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportEvidence, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdCreateScimToken, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRevokeScimToken, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdViewScimTokens, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // oversight lists the space-scoped commands an organisation Admin may run in any space of
@@ -229,7 +241,7 @@ const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
 var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin,
-	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups, CmdBackfillReservations,
+	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups, CmdBackfillReservations, CmdScimProvision,
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
 	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
 
