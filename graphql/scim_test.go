@@ -261,6 +261,15 @@ func testSCIM(t *testing.T, s *stack) {
 		t.Fatalf("last event of Bob %s, metadata %+v (%v)", recs[len(recs)-1].Type, md, err)
 	}
 
+	// The audit log names the token as the reason of the directory's changes.
+	s.waitFor(t, func() bool {
+		var n int
+		err := s.p.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE organization_id = $1 AND starts_with(reason_code, $2)
+			AND action IN ('user.registered.v1', 'user.role_changed.v1', 'space.member_added.v1', 'space.member_removed.v1')`,
+			o.id, "SCIM token "+tokID).Scan(&n)
+		return err == nil && n >= 6
+	})
+
 	// Pagination and filters.
 	c.want(t, http.StatusCreated, "POST", "/Users", map[string]any{"schemas": []any{scimUserSchema}, "userName": "carol@example.org"})
 	pg := c.want(t, http.StatusOK, "GET", "/Users?startIndex=2&count=1", nil)

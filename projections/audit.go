@@ -155,6 +155,9 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 			typ, target = a.SubjectType, a.SubjectID
 		}
 	}
+	if reasonCode == "" {
+		reasonCode = m.Reason
+	}
 	if m.AuditSubject == "" && userEvents[ev.Type] {
 		// Events recorded before audit subjects were added: the user is in the payload.
 		var u struct {

@@ -68,6 +68,9 @@ type meta struct {
 	// of its sealed detail (domain.Metadata).
 	AuditSubject string `json:"auditSubject"`
 	AuditDetail  string `json:"auditDetail"`
+	// Reason is why an actor acted on another's behalf ("SCIM token <id>", "identity
+	// provider <issuer>"); the audit entry's reason code when the event has none of its own.
+	Reason string `json:"reason"`
 }
 
 // metaOf decodes ev's metadata; an event without Arkiv metadata gets its creation time.
