@@ -192,7 +192,7 @@ type ScimDeleteGroup struct {
 	GroupID string
 }
 
-// RecordScimCall records one SCIM request of a token in its call log.
+// RecordScimCall records one SCIM request of a token in the organisation's access log.
 type RecordScimCall struct {
 	Meta
 	ScimTarget
@@ -518,11 +518,16 @@ func (x *executor) recordScimCall(ctx context.Context, c RecordScimCall) (Result
 	if err := domain.ValidateID("SCIM token id", c.TokenID); err != nil {
 		return Result{}, err
 	}
+	if err := domain.ValidateID("organisation id", c.OrganizationID); err != nil {
+		return Result{}, err
+	}
 	act.org = c.OrganizationID
 	act.meta.Reason = ScimReason(c.TokenID)
-	pos, err := x.change(ctx, act, func() domain.Aggregate { return domain.NewScimCalls(c.TokenID) }, func(a domain.Aggregate) error {
-		a.(*domain.ScimCalls).Record(c.OrganizationID, c.Method, c.Path, c.Status, x.d.Clock.Now())
-		return nil
-	})
+	path := c.Path
+	if len(path) > 512 {
+		path = path[:512]
+	}
+	pos, err := x.appendAccess(ctx, act.meta, act, domain.ScimCallRecorded{OrganizationID: c.OrganizationID, TokenID: c.TokenID,
+		Method: c.Method, Path: path, Status: c.Status, At: x.d.Clock.Now()}, "")
 	return Result{ID: c.TokenID, Position: pos}, err
 }

@@ -17,9 +17,6 @@ import (
 // provisioning tokens, the users and groups a directory (Entra ID, Okta) pushed.
 const StreamPrefixScim = "scim-"
 
-// StreamPrefixScimCalls prefixes a SCIM token's call log, "scimcalls-<tokenID>".
-const StreamPrefixScimCalls = "scimcalls-"
-
 // scimScheme starts every SCIM token: "arkivscim_", the organisation id, "_", then 43
 // base64url characters (32 random bytes). The organisation in the token finds its
 // directory; only the token's SHA-256 is stored.
@@ -131,8 +128,8 @@ type ScimGroupDeleted struct {
 // EventName implements Event.
 func (ScimGroupDeleted) EventName() string { return "scim.group_deleted.v1" }
 
-// ScimCallRecorded records one SCIM request a token made: method, resource path (ids, no
-// personal data), HTTP status.
+// ScimCallRecorded records one SCIM request a token made, in the organisation's access log:
+// method, resource path (ids, no personal data), HTTP status.
 type ScimCallRecorded struct {
 	OrganizationID string    `json:"organizationId"`
 	TokenID        string    `json:"tokenId"`
@@ -143,7 +140,7 @@ type ScimCallRecorded struct {
 }
 
 // EventName implements Event.
-func (ScimCallRecorded) EventName() string { return "scim.call_recorded.v1" }
+func (ScimCallRecorded) EventName() string { return "access.scim_call_recorded.v1" }
 
 // ScimToken is one SCIM token as its directory knows it.
 type ScimToken struct {
@@ -447,28 +444,6 @@ func (d *ScimDirectory) apply(e Event) {
 	case ScimGroupDeleted:
 		delete(d.groups, e.GroupID)
 		d.gorder = slices.DeleteFunc(d.gorder, func(id string) bool { return id == e.GroupID })
-	}
-}
-
-// ScimCalls is a SCIM token's call log.
-type ScimCalls struct{ root }
-
-// NewScimCalls returns the call log of token.
-func NewScimCalls(token string) *ScimCalls {
-	return &ScimCalls{root: newRoot(StreamPrefixScimCalls, token)}
-}
-
-// Record records one call of the token of org.
-func (c *ScimCalls) Record(org, method, path string, status int, at time.Time) {
-	if len(path) > 512 {
-		path = path[:512]
-	}
-	record(c, ScimCallRecorded{OrganizationID: org, TokenID: c.id, Method: method, Path: path, Status: status, At: at})
-}
-
-func (c *ScimCalls) apply(e Event) {
-	if e, ok := e.(ScimCallRecorded); ok {
-		c.org = e.OrganizationID
 	}
 }
 

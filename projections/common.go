@@ -104,6 +104,7 @@ var (
 	evUserRegistered     = domain.UserRegistered{}.EventName()
 	evUserRole           = domain.UserRoleChanged{}.EventName()
 	evUserDeactivated    = domain.UserDeactivated{}.EventName()
+	evScimCall           = domain.ScimCallRecorded{}.EventName()
 	evSpaceCreated       = domain.SpaceCreated{}.EventName()
 	evMemberAdded        = domain.SpaceMemberAdded{}.EventName()
 	evMemberRemoved      = domain.SpaceMemberRemoved{}.EventName()
