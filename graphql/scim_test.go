@@ -270,6 +270,12 @@ func testSCIM(t *testing.T, s *stack) {
 		return err == nil && n >= 6
 	})
 
+	// PUT replaces the attributes; without active it leaves it.
+	if put := c.want(t, http.StatusOK, "PUT", "/Users/"+bobID, map[string]any{"schemas": []any{scimUserSchema},
+		"userName": "bob@example.org", "displayName": "Robert"}, "If-Match", `W/"1"`); put["displayName"] != "Robert" || put["active"] != true {
+		t.Fatalf("PUT = %v", put)
+	}
+
 	// Pagination and filters.
 	c.want(t, http.StatusCreated, "POST", "/Users", map[string]any{"schemas": []any{scimUserSchema}, "userName": "carol@example.org"})
 	pg := c.want(t, http.StatusOK, "GET", "/Users?startIndex=2&count=1", nil)

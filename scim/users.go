@@ -194,6 +194,9 @@ func (h *Handler) putUser(w http.ResponseWriter, c call) {
 	if !ok {
 		return
 	}
+	if in.Active == nil {
+		u.active = cur.Active // a PUT without active leaves it as it is
+	}
 	h.update(w, c, cur.ID, want, u)
 }
 
