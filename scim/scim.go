@@ -83,6 +83,14 @@ func NewHandler(o Options) (*Handler, error) {
 // ServeHTTP implements http.Handler; an unknown path is a SCIM 404.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := h.mux.Handler(r); pattern == "" {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, p := h.mux.Handler(probe); p != "" {
+				writeError(w, http.StatusMethodNotAllowed, "", "method not allowed")
+				return
+			}
+		}
 		writeError(w, http.StatusNotFound, "", "no such SCIM endpoint")
 		return
 	}

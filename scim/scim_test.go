@@ -66,3 +66,17 @@ func TestPatchOpValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownEndpoints: an unknown path is a SCIM 404, a known one with another method 405,
+// both in the SCIM error format and before any authentication.
+func TestUnknownEndpoints(t *testing.T) {
+	h := &Handler{mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /scim/v2/Users", func(http.ResponseWriter, *http.Request) {})
+	for req, want := range map[[2]string]int{{"GET", "/scim/v2/Nope"}: 404, {"PATCH", "/scim/v2/Users"}: 405} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(req[0], req[1], nil))
+		if w.Code != want || !strings.Contains(w.Body.String(), SchemaError) {
+			t.Errorf("%v: %d %s, want %d", req, w.Code, w.Body.String(), want)
+		}
+	}
+}
