@@ -73,6 +73,8 @@ var rules = []rule{
 		deny: []string{"m/graphql", "m/projections", "m/readmodels", "m/app"}},
 	{name: "graphql imports no app or projections", from: under("graphql"),
 		deny: []string{"m/app", "m/projections"}},
+	{name: "scim imports no app, projections or infra", from: under("scim"),
+		deny: []string{"m/app", "m/projections", "m/infra"}},
 	{name: "test-support packages are imported only by tests",
 		from: func(path string) bool { return !support(path) }, deny: []string{"<test-support>"}},
 	{name: "only cmd, bench and tests import app",

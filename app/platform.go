@@ -40,6 +40,7 @@ import (
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 	"github.com/arkiv/arkiv/projections/processmanagers"
 	"github.com/arkiv/arkiv/readmodels"
+	"github.com/arkiv/arkiv/scim"
 )
 
 // Config locates the services and sets the platform's behaviour.
@@ -157,6 +158,7 @@ type Platform struct {
 	handler http.Handler
 	// auditExports runs background audit exports and serves their files (Exports).
 	auditExports *auditExportJobs
+	scim         http.Handler
 	closers      []func()
 }
 
@@ -301,6 +303,9 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		AllowedOrigins: cfg.AllowedOrigins, MaxSubscriptionsPerConnection: cfg.MaxSubscriptionsPerConnection,
 		WSInitTimeout: cfg.WSInitTimeout})
 	p.handler = p.Auth.Middleware(gql)
+	if p.scim, err = scim.NewHandler(scim.Options{App: p.App, Log: cfg.Log}); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -340,6 +345,9 @@ func (p *Platform) Handler() http.Handler { return p.handler }
 // Exports serves GET /exports/{id}, the files of background exports, authenticated like the
 // GraphQL API.
 func (p *Platform) Exports() http.Handler { return p.Auth.Middleware(p.auditExports) }
+
+// SCIMHandler is the /scim/v2/ handler: SCIM 2.0 provisioning authenticated by SCIM tokens.
+func (p *Platform) SCIMHandler() http.Handler { return p.scim }
 
 // Run runs the projection runner and the erasure and retention process managers (when
 // configured) and the periodic maintenance — key destruction after erasure grace windows,

@@ -72,6 +72,16 @@ type App struct {
 	ApplyDirectoryGroups       Handler[ApplyDirectoryGroups, Result]
 	// BackfillReservations is run at start-up as the system actor.
 	BackfillReservations Handler[BackfillReservations, BackfillResult]
+	// CreateScimToken and RevokeScimToken manage SCIM provisioning tokens (Admins).
+	CreateScimToken Handler[CreateScimToken, ScimTokenResult]
+	RevokeScimToken Handler[RevokeScimToken, Result]
+	// The SCIM pushes are run by the SCIM endpoint as the system actor, for a token it
+	// authenticated (AuthenticateScim).
+	ScimPutUser     Handler[ScimPutUser, Result]
+	ScimDeleteUser  Handler[ScimDeleteUser, Result]
+	ScimPutGroup    Handler[ScimPutGroup, Result]
+	ScimDeleteGroup Handler[ScimDeleteGroup, Result]
+	RecordScimCall  Handler[RecordScimCall, Result]
 	// SetPassword sets local accounts' passwords (Deps.Accounts).
 	SetPassword Handler[SetPassword, Result]
 	// RecordDenial records an operation the API's role directive refused; it always
@@ -102,6 +112,13 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ConfigureIdentityProvider, log, x.configureIdentityProvider)
 	handle(&a.RemoveIdentityProvider, log, x.removeIdentityProvider)
 	handle(&a.RegisterUser, log, x.registerUser)
+	handle(&a.CreateScimToken, log, x.createScimToken)
+	handle(&a.RevokeScimToken, log, x.revokeScimToken)
+	handle(&a.ScimPutUser, log, x.scimPutUser)
+	handle(&a.ScimDeleteUser, log, x.scimDeleteUser)
+	handle(&a.ScimPutGroup, log, x.scimPutGroup)
+	handle(&a.ScimDeleteGroup, log, x.scimDeleteGroup)
+	handle(&a.RecordScimCall, log, x.recordScimCall)
 	handle(&a.ChangeUserRole, log, x.changeUserRole)
 	handle(&a.DeactivateUser, log, x.deactivateUser)
 	handle(&a.CreateAPIKey, log, x.createAPIKey)

@@ -122,6 +122,19 @@ func matrixCases() []matrixCase {
 			return errOf(w.app.ExportEvidence.Handle(w.ctx, commands.ExportEvidence{Meta: m, From: now.Add(-time.Hour), To: now,
 				ManifestSHA256: "abababababababababababababababababababababababababababababababab", TreeSize: 10}))
 		}},
+		{domain.CmdCreateScimToken, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.CreateScimToken.Handle(w.ctx, commands.CreateScimToken{Meta: m, Name: "Entra"}))
+		}},
+		{domain.CmdRevokeScimToken, true, func(w *world, f *fixture, m commands.Meta) error {
+			tok, err := w.app.CreateScimToken.Handle(w.ctx, commands.CreateScimToken{Meta: meta(f.o.admin), Name: "To revoke"})
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			return errOf(w.app.RevokeScimToken.Handle(w.ctx, commands.RevokeScimToken{Meta: m, TokenID: tok.TokenID}))
+		}},
+		{domain.CmdViewScimTokens, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ScimTokens(w.ctx, m))
+		}},
 		{domain.CmdCreateAssistant, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.CreateAssistant.Handle(w.ctx, commands.CreateAssistant{Meta: m, SpaceID: f.space,
 				Spec: domain.AssistantSpec{Name: "Second", Model: "llm-a"}}))

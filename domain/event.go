@@ -125,6 +125,8 @@ func AllEvents() []Event {
 		AuditStreamConfigured{}, AuditStreamRemoved{},
 		ErasureBasisRecorded{}, ErasureCertified{}, LegalHoldPlaced{}, LegalHoldLifted{},
 		IdentityProviderSignInConfigured{},
+		ScimTokenCreated{}, ScimTokenRevoked{}, ScimUserProvisioned{}, ScimUserDeleted{},
+		ScimGroupChanged{}, ScimGroupDeleted{}, ScimCallRecorded{},
 	}
 }
 

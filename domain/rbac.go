@@ -151,6 +151,15 @@ const (
 	// CmdCertifyErasure records a completed erasure's certificate; only the system actor
 	// runs it (SystemAllowed), so it is not in the RBAC table of user roles.
 	CmdCertifyErasure Command = "CertifyErasure"
+	// CmdCreateScimToken issues a SCIM provisioning token (Admins).
+	CmdCreateScimToken Command = "CreateScimToken"
+	// CmdRevokeScimToken revokes a SCIM provisioning token (Admins).
+	CmdRevokeScimToken Command = "RevokeScimToken"
+	// CmdViewScimTokens lists the organisation's SCIM tokens (Admins).
+	CmdViewScimTokens Command = "ViewScimTokens"
+	// CmdScimProvision is a directory's SCIM push (users, groups, the call log); only the
+	// system actor runs it, on behalf of a SCIM token the SCIM endpoint authenticated.
+	CmdScimProvision Command = "ScimProvision"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -231,6 +240,9 @@ var permissions = []Permission{
 	{CmdRestoreDeletedItem, ScopeSpace, anyOrg, spaceAdmins},
 	{CmdPlaceLegalHold, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdLiftLegalHold, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdCreateScimToken, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdRevokeScimToken, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdViewScimTokens, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // oversight lists the space-scoped commands an organisation Admin may run in any space of
@@ -253,7 +265,7 @@ const SystemActor = "system"
 
 // systemCommands are the only commands the system actor may run.
 var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin, CmdCertifyErasure,
-	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups, CmdBackfillReservations,
+	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups, CmdBackfillReservations, CmdScimProvision,
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
 	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
 

@@ -19,6 +19,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("erasure through the process manager", func(t *testing.T) { testErasureProcessManager(t, s) })
 	t.Run("logins audited", func(t *testing.T) { testLoginAudit(t, s) })
 	t.Run("deactivation and erasure end access", func(t *testing.T) { testOffboarding(t, s) })
+	t.Run("SCIM provisioning", func(t *testing.T) { testSCIM(t, s) })
 	t.Run("role-directive denials and set passwords audited", func(t *testing.T) { testDenialsAudited(t, s) })
 	// It moves the shared clock by seconds.
 	t.Run("password flows", func(t *testing.T) { testPasswordFlows(t, s) })

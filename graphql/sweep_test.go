@@ -233,6 +233,10 @@ func sweepRows() []sweepRow {
 		// Open to anyone, naming no issuer; A configured no sign-in provider, so every caller
 		// gets the same empty answer (the OIDC tests cover the buttons).
 		{"Query.signInProviders", func(actor) string { return hidden }, `query($org: ID!) { signInProviders(organizationId: $org) { id } }`},
+		{"Query.scimTokens", adminOfA, `{ scimTokens { id } }`},
+		{"Mutation.createScimToken", admin, `mutation { createScimToken(input: {name: "Sweep directory"}) { id } }`},
+		// A fresh token of A for each caller; another organisation's Admin is told NOT_FOUND.
+		{"Mutation.revokeScimToken", adminOfAOr("NOT_FOUND"), `mutation($scimToken: ID!) { revokeScimToken(id: $scimToken) { id } }`},
 		{"Query.auditStreams", adminOfA, `{ auditStreams { id } }`},
 		// S has a deleted document: org Admins and S's Admins list it, no one else.
 		{"Query.deletedItems", deletedItemsRule, `query($space: ID!) { deletedItems(spaceId: $space) { erasureId } }`},
@@ -419,6 +423,8 @@ func newSweepFixtures(t *testing.T, w *world) *sweepFixtures {
 			t.Fatal("no erasure certificate within 30 s")
 		}
 	}
+	// A SCIM token of A (another organisation's Admin lists none).
+	s.ok(t, w.a.adminKey, `mutation { createScimToken(input: {name: "Sweep fixture"}) { id } }`, nil)
 	// A SIEM destination of A (another organisation's Admin lists none).
 	s.ok(t, w.a.adminKey, `mutation { configureAuditStream(input: {kind: WEBHOOK, format: JSONL, endpoint: "https://siem.example.org/a"}) { id } }`, nil)
 	fx.auditJob = s.ok(t, w.a.adminKey, `mutation { exportAuditLog(format: JSONL, justification: "Authorisation sweep export", background: true) { job { id } } }`,
@@ -458,7 +464,7 @@ func (fx *sweepFixtures) vars(w *world, a actor, op string) map[string]any {
 	}
 	return map[string]any{"space": w.space, "doc": w.doc, "asst": w.asst, "conv": conv, "user": w.ownerID,
 		"event": fx.event, "export": fx.export, "auditJob": fx.auditJob, "erasure": fx.erasure, "from": fx.from, "to": fx.to, "org": w.a.id,
-		"login": fx.login, "password": fx.password, "fresh": fresh(w, op), "hold": freshHold(w, op), "freshLogin": "sweep-" + uuid.NewString()[:8]}
+		"login": fx.login, "password": fx.password, "fresh": fresh(w, op), "hold": freshHold(w, op), "scimToken": freshScimToken(w, op), "freshLogin": "sweep-" + uuid.NewString()[:8]}
 }
 
 // fresh is a new user of A for an operation that names $fresh.
@@ -631,4 +637,14 @@ func freshHold(w *world, op string) string {
 		map[string]any{"u": w.freshUser(w.t, domain.OrgRoleUser)})["placeLegalHold"].(map[string]any)
 	w.s.wait(w.t, h["position"].(string))
 	return h["id"].(string)
+}
+
+// freshScimToken is a new SCIM token of A for an operation that names $scimToken.
+func freshScimToken(w *world, op string) string {
+	if !strings.Contains(op, "$scimToken") {
+		return ""
+	}
+	k := w.s.ok(w.t, w.a.adminKey, `mutation { createScimToken(input: {name: "Sweep"}) { id position } }`, nil)["createScimToken"].(map[string]any)
+	w.s.wait(w.t, k["position"].(string))
+	return k["id"].(string)
 }

@@ -48,6 +48,8 @@ type accessWire struct {
 	SubjectID            string `json:"subjectId"`
 	UserID               string `json:"userId"`
 	Query                string `json:"query"`
+	TokenID              string `json:"tokenId"`
+	Status               int    `json:"status"`
 }
 
 // The outcomes of audit_log rows.
@@ -153,7 +155,15 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 			typ, target = string(domain.SubjectUser), a.UserID
 		case evDataExported:
 			typ, target = a.SubjectType, a.SubjectID
+		case evScimCall:
+			typ, target = "scim_token", a.TokenID
+			if a.Status >= 400 {
+				outcome = outcomeFailed
+			}
 		}
+	}
+	if reasonCode == "" {
+		reasonCode = m.Reason
 	}
 	if m.AuditSubject == "" && userEvents[ev.Type] {
 		// Events recorded before audit subjects were added: the user is in the payload.

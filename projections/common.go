@@ -68,6 +68,9 @@ type meta struct {
 	// of its sealed detail (domain.Metadata).
 	AuditSubject string `json:"auditSubject"`
 	AuditDetail  string `json:"auditDetail"`
+	// Reason is why an actor acted on another's behalf ("SCIM token <id>", "identity
+	// provider <issuer>"); the audit entry's reason code when the event has none of its own.
+	Reason string `json:"reason"`
 }
 
 // metaOf decodes ev's metadata; an event without Arkiv metadata gets its creation time.
@@ -101,6 +104,7 @@ var (
 	evUserRegistered     = domain.UserRegistered{}.EventName()
 	evUserRole           = domain.UserRoleChanged{}.EventName()
 	evUserDeactivated    = domain.UserDeactivated{}.EventName()
+	evScimCall           = domain.ScimCallRecorded{}.EventName()
 	evSpaceCreated       = domain.SpaceCreated{}.EventName()
 	evMemberAdded        = domain.SpaceMemberAdded{}.EventName()
 	evMemberRemoved      = domain.SpaceMemberRemoved{}.EventName()

@@ -216,6 +216,7 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 		Listen: p.cfg.Listen, TLSCert: p.cfg.TLSCert, TLSKey: p.cfg.TLSKey,
 		GraphQL: p.Handler(), Exports: p.Exports(), Playground: p.cfg.Dev, Checks: p.checks(), Log: env.log,
 		Console: cons,
+		SCIM:    p.SCIMHandler(),
 		SignIn:  p.Auth.SignInHandler(auth.SignInOptions{PublicURL: p.cfg.PublicURL, Secure: secure, Pages: cons}),
 	}
 	if p.cfg.Role == roleWorkers {

@@ -258,6 +258,13 @@ type ComplexityRoot struct {
 		Secret   func(childComplexity int) int
 	}
 
+	CreateScimTokenPayload struct {
+		ID       func(childComplexity int) int
+		Position func(childComplexity int) int
+		Prefix   func(childComplexity int) int
+		Secret   func(childComplexity int) int
+	}
+
 	DeletedItem struct {
 		ErasureID       func(childComplexity int) int
 		LegalBasis      func(childComplexity int) int
@@ -433,6 +440,7 @@ type ComplexityRoot struct {
 		ConfigureIdentityProvider  func(childComplexity int, input ConfigureIdentityProviderInput) int
 		CreateAPIKey               func(childComplexity int, input CreateAPIKeyInput) int
 		CreateAssistant            func(childComplexity int, input CreateAssistantInput) int
+		CreateScimToken            func(childComplexity int, input CreateScimTokenInput) int
 		CreateSpace                func(childComplexity int, input CreateSpaceInput) int
 		DeactivateUser             func(childComplexity int, input DeactivateUserInput) int
 		DeleteAssistant            func(childComplexity int, id string) int
@@ -457,6 +465,7 @@ type ComplexityRoot struct {
 		RestoreErasure             func(childComplexity int, id string) int
 		RevokeAPIKey               func(childComplexity int, id string) int
 		RevokeOrgRole              func(childComplexity int, input RevokeOrgRoleInput) int
+		RevokeScimToken            func(childComplexity int, id string) int
 		SendMessage                func(childComplexity int, input SendMessageInput) int
 		SetPassword                func(childComplexity int, input SetPasswordInput) int
 		StartConversation          func(childComplexity int, input StartConversationInput) int
@@ -540,6 +549,7 @@ type ComplexityRoot struct {
 		Nodes                  func(childComplexity int, ids []string) int
 		Organization           func(childComplexity int, consistentAt *string) int
 		OrganizationSettings   func(childComplexity int, asOf *time.Time) int
+		ScimTokens             func(childComplexity int) int
 		Search                 func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
 		SearchConnection       func(childComplexity int, spaceID string, query string, first *int, after *string, consistentAt *string) int
 		SignInProviders        func(childComplexity int, organizationID string) int
@@ -556,6 +566,17 @@ type ComplexityRoot struct {
 		Done           func(childComplexity int) int
 		Error          func(childComplexity int) int
 		MessageID      func(childComplexity int) int
+	}
+
+	ScimToken struct {
+		CreatedAt                func(childComplexity int) int
+		CreatedBy                func(childComplexity int) int
+		ID                       func(childComplexity int) int
+		IdentityProviderAudience func(childComplexity int) int
+		IdentityProviderIssuer   func(childComplexity int) int
+		Name                     func(childComplexity int) int
+		Prefix                   func(childComplexity int) int
+		RevokedAt                func(childComplexity int) int
 	}
 
 	SearchConnection struct {
@@ -713,6 +734,8 @@ type MutationResolver interface {
 	SendMessage(ctx context.Context, input SendMessageInput) (*SendMessagePayload, error)
 	CreateAPIKey(ctx context.Context, input CreateAPIKeyInput) (*CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*MutationResult, error)
+	CreateScimToken(ctx context.Context, input CreateScimTokenInput) (*CreateScimTokenPayload, error)
+	RevokeScimToken(ctx context.Context, id string) (*MutationResult, error)
 	RequestErasure(ctx context.Context, input RequestErasureInput) (*MutationResult, error)
 	RestoreErasure(ctx context.Context, id string) (*MutationResult, error)
 	RestoreDeletedItem(ctx context.Context, id string) (*MutationResult, error)
@@ -763,6 +786,7 @@ type QueryResolver interface {
 	Assistant(ctx context.Context, id string, asOf *time.Time) (*readmodels.Assistant, error)
 	AuditLog(ctx context.Context, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.AuditEntry], error)
 	APIKeys(ctx context.Context, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.APIKey], error)
+	ScimTokens(ctx context.Context) ([]ScimToken, error)
 	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.ModelInvocation], error)
 	AuditIntegrity(ctx context.Context) (*AuditIntegrity, error)
 	AuditProof(ctx context.Context, eventID string) (string, error)
@@ -1584,6 +1608,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateApiKeyPayload.Secret(childComplexity), true
 
+	case "CreateScimTokenPayload.id":
+		if e.ComplexityRoot.CreateScimTokenPayload.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.ID(childComplexity), true
+	case "CreateScimTokenPayload.position":
+		if e.ComplexityRoot.CreateScimTokenPayload.Position == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.Position(childComplexity), true
+	case "CreateScimTokenPayload.prefix":
+		if e.ComplexityRoot.CreateScimTokenPayload.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.Prefix(childComplexity), true
+	case "CreateScimTokenPayload.secret":
+		if e.ComplexityRoot.CreateScimTokenPayload.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateScimTokenPayload.Secret(childComplexity), true
+
 	case "DeletedItem.erasureId":
 		if e.ComplexityRoot.DeletedItem.ErasureID == nil {
 			break
@@ -2335,6 +2384,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAssistant(childComplexity, args["input"].(CreateAssistantInput)), true
+	case "Mutation.createScimToken":
+		if e.ComplexityRoot.Mutation.CreateScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateScimToken(childComplexity, args["input"].(CreateScimTokenInput)), true
 	case "Mutation.createSpace":
 		if e.ComplexityRoot.Mutation.CreateSpace == nil {
 			break
@@ -2594,6 +2654,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeOrgRole(childComplexity, args["input"].(RevokeOrgRoleInput)), true
+	case "Mutation.revokeScimToken":
+		if e.ComplexityRoot.Mutation.RevokeScimToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeScimToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeScimToken(childComplexity, args["id"].(string)), true
 	case "Mutation.sendMessage":
 		if e.ComplexityRoot.Mutation.SendMessage == nil {
 			break
@@ -3109,6 +3180,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.OrganizationSettings(childComplexity, args["asOf"].(*time.Time)), true
+	case "Query.scimTokens":
+		if e.ComplexityRoot.Query.ScimTokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.ScimTokens(childComplexity), true
 	case "Query.search":
 		if e.ComplexityRoot.Query.Search == nil {
 			break
@@ -3223,6 +3300,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReplyDelta.MessageID(childComplexity), true
+
+	case "ScimToken.createdAt":
+		if e.ComplexityRoot.ScimToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.CreatedAt(childComplexity), true
+	case "ScimToken.createdBy":
+		if e.ComplexityRoot.ScimToken.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.CreatedBy(childComplexity), true
+	case "ScimToken.id":
+		if e.ComplexityRoot.ScimToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.ID(childComplexity), true
+	case "ScimToken.identityProviderAudience":
+		if e.ComplexityRoot.ScimToken.IdentityProviderAudience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.IdentityProviderAudience(childComplexity), true
+	case "ScimToken.identityProviderIssuer":
+		if e.ComplexityRoot.ScimToken.IdentityProviderIssuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.IdentityProviderIssuer(childComplexity), true
+	case "ScimToken.name":
+		if e.ComplexityRoot.ScimToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Name(childComplexity), true
+	case "ScimToken.prefix":
+		if e.ComplexityRoot.ScimToken.Prefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.Prefix(childComplexity), true
+	case "ScimToken.revokedAt":
+		if e.ComplexityRoot.ScimToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScimToken.RevokedAt(childComplexity), true
 
 	case "SearchConnection.edges":
 		if e.ComplexityRoot.SearchConnection.Edges == nil {
@@ -3532,6 +3658,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputConfigureIdentityProviderInput,
 		ec.unmarshalInputCreateApiKeyInput,
 		ec.unmarshalInputCreateAssistantInput,
+		ec.unmarshalInputCreateScimTokenInput,
 		ec.unmarshalInputCreateSpaceInput,
 		ec.unmarshalInputDeactivateUserInput,
 		ec.unmarshalInputEnableSpaceModelsInput,
@@ -3988,6 +4115,8 @@ type Query {
     "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
     consistentAt: String
   ): ApiKeyConnection! @authenticated
+  "The organisation's SCIM provisioning tokens (Admins), oldest first, read from the event store. Never the secrets."
+  scimTokens: [ScimToken!]! @hasOrgRole(roles: [ADMIN])
   """
   What was sent to models and what they answered (Admins), newest first: the model, where it
   is hosted, the excerpts sent, the exact request and the response (when the assistant logs
@@ -4320,6 +4449,20 @@ type Mutation {
   "Revokes an API key: it is refused from then on."
   revokeApiKey(
     "The key."
+    id: ID!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
+  """
+  Creates a SCIM 2.0 provisioning token of the organisation and returns its secret, this
+  once: a directory (Entra ID, Okta) pushes users and groups to /scim/v2 with it as its bearer
+  token. Only its SHA-256 is stored.
+  """
+  createScimToken(
+    "The token's name and the identity provider whose group mapping it applies."
+    input: CreateScimTokenInput!
+  ): CreateScimTokenPayload! @hasOrgRole(roles: [ADMIN])
+  "Revokes a SCIM token: the SCIM endpoint refuses it from then on."
+  revokeScimToken(
+    "The token's id."
     id: ID!
   ): MutationResult! @hasOrgRole(roles: [ADMIN])
 
@@ -4783,6 +4926,51 @@ type CreateApiKeyPayload {
   position: String!
   "The key created, without its secret, as ` + "`" + `apiKeys` + "`" + ` lists it once the read models have reached position."
   apiKey: ApiKey
+}
+
+"A new SCIM provisioning token."
+input CreateScimTokenInput {
+  "A label for the token, for people (default SCIM), at most 80 characters."
+  name: String
+  """
+  The issuer of the organisation's identity provider whose group mapping SCIM group changes
+  apply, with identityProviderAudience; no mapping when omitted.
+  """
+  identityProviderIssuer: String
+  "The audience of that identity provider."
+  identityProviderAudience: String
+}
+
+"A new SCIM token with its secret, shown only this once."
+type CreateScimTokenPayload {
+  "The token's id: every SCIM call and change is recorded with it."
+  id: ID!
+  "The secret: the directory sends it as ` + "`" + `Authorization: Bearer <secret>` + "`" + `. It cannot be retrieved again."
+  secret: String!
+  "The secret's public prefix, to recognise the token."
+  prefix: String!
+  "The commit position of the token's creation."
+  position: String!
+}
+
+"A SCIM provisioning token, without its secret."
+type ScimToken {
+  "The token's id."
+  id: ID!
+  "Its label."
+  name: String!
+  "The secret's public prefix."
+  prefix: String!
+  "The identity provider whose group mapping applies, if any."
+  identityProviderIssuer: String
+  "That provider's audience."
+  identityProviderAudience: String
+  "The Admin who created it."
+  createdBy: ID!
+  "When it was created."
+  createdAt: Time!
+  "When it was revoked; null while it is live."
+  revokedAt: Time
 }
 
 "An erasure order."
@@ -6114,6 +6302,20 @@ func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiKeyPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreateScimTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CreateScimTokenPayload_id(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreateScimTokenPayload_secret(ctx, field)
+	case "prefix":
+		return ec.fieldContext_CreateScimTokenPayload_prefix(ctx, field)
+	case "position":
+		return ec.fieldContext_CreateScimTokenPayload_position(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateScimTokenPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_DeletedItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "erasureId":
@@ -6568,6 +6770,28 @@ func (ec *executionContext) childFields_ReplyDelta(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type ReplyDelta", field.Name)
 }
 
+func (ec *executionContext) childFields_ScimToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScimToken_id(ctx, field)
+	case "name":
+		return ec.fieldContext_ScimToken_name(ctx, field)
+	case "prefix":
+		return ec.fieldContext_ScimToken_prefix(ctx, field)
+	case "identityProviderIssuer":
+		return ec.fieldContext_ScimToken_identityProviderIssuer(ctx, field)
+	case "identityProviderAudience":
+		return ec.fieldContext_ScimToken_identityProviderAudience(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_ScimToken_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ScimToken_createdAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_ScimToken_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScimToken", field.Name)
+}
+
 func (ec *executionContext) childFields_SearchConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "edges":
@@ -6956,6 +7180,20 @@ func (ec *executionContext) field_Mutation_createAssistant_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createScimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (CreateScimTokenInput, error) {
+			return ec.unmarshalNCreateScimTokenInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐCreateScimTokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createSpace_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7323,6 +7561,20 @@ func (ec *executionContext) field_Mutation_revokeOrgRole_args(ctx context.Contex
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeScimToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -11349,6 +11601,98 @@ func (ec *executionContext) fieldContext_CreateApiKeyPayload_apiKey(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CreateScimTokenPayload_id(ctx context.Context, field graphql.CollectedField, obj *CreateScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateScimTokenPayload_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateScimTokenPayload_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateScimTokenPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _CreateScimTokenPayload_secret(ctx context.Context, field graphql.CollectedField, obj *CreateScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateScimTokenPayload_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateScimTokenPayload_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateScimTokenPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateScimTokenPayload_prefix(ctx context.Context, field graphql.CollectedField, obj *CreateScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateScimTokenPayload_prefix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prefix, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateScimTokenPayload_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateScimTokenPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreateScimTokenPayload_position(ctx context.Context, field graphql.CollectedField, obj *CreateScimTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreateScimTokenPayload_position(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Position, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreateScimTokenPayload_position(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreateScimTokenPayload", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _DeletedItem_erasureId(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
@@ -15533,6 +15877,130 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createScimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createScimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateScimToken(ctx, fc.Args["input"].(CreateScimTokenInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *CreateScimTokenPayload
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *CreateScimTokenPayload
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *CreateScimTokenPayload) graphql.Marshaler {
+			return ec.marshalNCreateScimTokenPayload2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐCreateScimTokenPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createScimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateScimTokenPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createScimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeScimToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeScimToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeScimToken(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *MutationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeScimToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeScimToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_requestErasure(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18168,6 +18636,56 @@ func (ec *executionContext) fieldContext_Query_apiKeys(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_scimTokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scimTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().ScimTokens(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []ScimToken
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal []ScimToken
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []ScimToken) graphql.Marshaler {
+			return ec.marshalNScimToken2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐScimTokenᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scimTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScimToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_modelInvocations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18943,6 +19461,190 @@ func (ec *executionContext) _ReplyDelta_error(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_ReplyDelta_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ReplyDelta", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_id(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_name(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_prefix(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_prefix(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Prefix, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_prefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_identityProviderIssuer(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_identityProviderIssuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityProviderIssuer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_identityProviderIssuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_identityProviderAudience(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_identityProviderAudience(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentityProviderAudience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_identityProviderAudience(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_createdBy(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ScimToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ScimToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScimToken_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScimToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScimToken", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _SearchConnection_edges(ctx context.Context, field graphql.CollectedField, obj *SearchConnection) (ret graphql.Marshaler) {
@@ -21814,6 +22516,50 @@ func (ec *executionContext) unmarshalInputCreateAssistantInput(ctx context.Conte
 				return it, err
 			}
 			it.LogModelPayloads = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateScimTokenInput(ctx context.Context, obj any) (CreateScimTokenInput, error) {
+	var it CreateScimTokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "identityProviderIssuer", "identityProviderAudience"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "identityProviderIssuer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identityProviderIssuer"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdentityProviderIssuer = data
+		case "identityProviderAudience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("identityProviderAudience"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IdentityProviderAudience = data
 		}
 	}
 	return it, nil
@@ -24774,6 +25520,60 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var createScimTokenPayloadImplementors = []string{"CreateScimTokenPayload"}
+
+func (ec *executionContext) _CreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *CreateScimTokenPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createScimTokenPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateScimTokenPayload")
+		case "id":
+			out.Values[i] = ec._CreateScimTokenPayload_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._CreateScimTokenPayload_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prefix":
+			out.Values[i] = ec._CreateScimTokenPayload_prefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "position":
+			out.Values[i] = ec._CreateScimTokenPayload_position(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var deletedItemImplementors = []string{"DeletedItem"}
 
 func (ec *executionContext) _DeletedItem(ctx context.Context, sel ast.SelectionSet, obj *readmodels.DeletedItem) graphql.Marshaler {
@@ -26352,6 +27152,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createScimToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createScimToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeScimToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeScimToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "requestErasure":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_requestErasure(ctx, field)
@@ -27500,6 +28314,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "scimTokens":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_scimTokens(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "modelInvocations":
 			field := field
 
@@ -27769,6 +28605,71 @@ func (ec *executionContext) _ReplyDelta(ctx context.Context, sel ast.SelectionSe
 			}
 		case "error":
 			out.Values[i] = ec._ReplyDelta_error(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var scimTokenImplementors = []string{"ScimToken"}
+
+func (ec *executionContext) _ScimToken(ctx context.Context, sel ast.SelectionSet, obj *ScimToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scimTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScimToken")
+		case "id":
+			out.Values[i] = ec._ScimToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._ScimToken_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "prefix":
+			out.Values[i] = ec._ScimToken_prefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "identityProviderIssuer":
+			out.Values[i] = ec._ScimToken_identityProviderIssuer(ctx, field, obj)
+		case "identityProviderAudience":
+			out.Values[i] = ec._ScimToken_identityProviderAudience(ctx, field, obj)
+		case "createdBy":
+			out.Values[i] = ec._ScimToken_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._ScimToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._ScimToken_revokedAt(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -29456,6 +30357,25 @@ func (ec *executionContext) unmarshalNCreateAssistantInput2githubᚗcomᚋarkiv�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateScimTokenInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐCreateScimTokenInput(ctx context.Context, v any) (CreateScimTokenInput, error) {
+	res, err := ec.unmarshalInputCreateScimTokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateScimTokenPayload2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐCreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v CreateScimTokenPayload) graphql.Marshaler {
+	return ec._CreateScimTokenPayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCreateScimTokenPayload2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐCreateScimTokenPayload(ctx context.Context, sel ast.SelectionSet, v *CreateScimTokenPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CreateScimTokenPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateSpaceInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐCreateSpaceInput(ctx context.Context, v any) (CreateSpaceInput, error) {
 	res, err := ec.unmarshalInputCreateSpaceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -30213,6 +31133,26 @@ func (ec *executionContext) unmarshalNRequestErasureInput2githubᚗcomᚋarkiv�
 func (ec *executionContext) unmarshalNRevokeOrgRoleInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐRevokeOrgRoleInput(ctx context.Context, v any) (RevokeOrgRoleInput, error) {
 	res, err := ec.unmarshalInputRevokeOrgRoleInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScimToken2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐScimToken(ctx context.Context, sel ast.SelectionSet, v ScimToken) graphql.Marshaler {
+	return ec._ScimToken(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNScimToken2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐScimTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []ScimToken) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScimToken2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐScimToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSearchConnection2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSearchConnection(ctx context.Context, sel ast.SelectionSet, v SearchConnection) graphql.Marshaler {

@@ -233,6 +233,29 @@ type CreateAssistantInput struct {
 	LogModelPayloads *bool `json:"logModelPayloads,omitempty"`
 }
 
+// A new SCIM provisioning token.
+type CreateScimTokenInput struct {
+	// A label for the token, for people (default SCIM), at most 80 characters.
+	Name *string `json:"name,omitempty"`
+	// The issuer of the organisation's identity provider whose group mapping SCIM group changes
+	// apply, with identityProviderAudience; no mapping when omitted.
+	IdentityProviderIssuer *string `json:"identityProviderIssuer,omitempty"`
+	// The audience of that identity provider.
+	IdentityProviderAudience *string `json:"identityProviderAudience,omitempty"`
+}
+
+// A new SCIM token with its secret, shown only this once.
+type CreateScimTokenPayload struct {
+	// The token's id: every SCIM call and change is recorded with it.
+	ID string `json:"id"`
+	// The secret: the directory sends it as `Authorization: Bearer <secret>`. It cannot be retrieved again.
+	Secret string `json:"secret"`
+	// The secret's public prefix, to recognise the token.
+	Prefix string `json:"prefix"`
+	// The commit position of the token's creation.
+	Position string `json:"position"`
+}
+
 // A new space.
 type CreateSpaceInput struct {
 	// The space's name (encrypted; erased with the space).
@@ -486,6 +509,26 @@ type RevokeOrgRoleInput struct {
 	UserID string `json:"userId"`
 	// The role to take; the user must have it.
 	Role domain.OrgRole `json:"role"`
+}
+
+// A SCIM provisioning token, without its secret.
+type ScimToken struct {
+	// The token's id.
+	ID string `json:"id"`
+	// Its label.
+	Name string `json:"name"`
+	// The secret's public prefix.
+	Prefix string `json:"prefix"`
+	// The identity provider whose group mapping applies, if any.
+	IdentityProviderIssuer *string `json:"identityProviderIssuer,omitempty"`
+	// That provider's audience.
+	IdentityProviderAudience *string `json:"identityProviderAudience,omitempty"`
+	// The Admin who created it.
+	CreatedBy string `json:"createdBy"`
+	// When it was created.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it was revoked; null while it is live.
+	RevokedAt *time.Time `json:"revokedAt,omitempty"`
 }
 
 // A page of search matches, best first.

@@ -43,6 +43,8 @@ type Config struct {
 	// SignIn, when set, handles sign-in through identity providers under /auth/
 	// (auth.Authenticator.SignInHandler).
 	SignIn http.Handler
+	// SCIM, when set, handles SCIM 2.0 provisioning under /scim/v2/ (scim.Handler).
+	SCIM http.Handler
 	// Checks are run by /readyz.
 	Checks []Check
 	// ShutdownTimeout bounds the graceful shutdown (default 15s).
@@ -99,6 +101,9 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	if cfg.SignIn != nil {
 		mux.Handle("/auth/", cfg.SignIn)
+	}
+	if cfg.SCIM != nil {
+		mux.Handle("/scim/v2/", cfg.SCIM)
 	}
 	s.srv = &http.Server{
 		Handler:           s.harden(mux),

@@ -251,3 +251,26 @@ func TestConsoleIsMountedAtConsole(t *testing.T) {
 		}
 	}
 }
+
+// TestSCIMIsMountedAtScimV2: the SCIM handler gets everything under /scim/v2/, and nothing
+// else.
+func TestSCIMIsMountedAtScimV2(t *testing.T) {
+	scim := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Header().Set("X-SCIM", "yes") })
+	s, err := Listen(Config{Listen: "127.0.0.1:0", SCIM: scim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.Serve(ctx) }()
+	for path, want := range map[string]bool{"/scim/v2/Users": true, "/scim/v2/Groups/x": true, "/scim/v2/": true, "/scim/v1/Users": false, "/graphql": false} {
+		resp, err := http.Get(s.URL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-SCIM") == "yes"; got != want {
+			t.Errorf("%s reached SCIM: %v, want %v", path, got, want)
+		}
+	}
+}
