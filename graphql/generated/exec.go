@@ -370,6 +370,7 @@ type ComplexityRoot struct {
 		MFARequired                 func(childComplexity int) int
 		ModelPayloadRetentionDays   func(childComplexity int) int
 		Models                      func(childComplexity int) int
+		Password                    func(childComplexity int) int
 		PasswordMinLength           func(childComplexity int) int
 		SessionIdleTimeoutMinutes   func(childComplexity int) int
 	}
@@ -383,6 +384,15 @@ type ComplexityRoot struct {
 	PageInfo struct {
 		EndCursor   func(childComplexity int) int
 		HasNextPage func(childComplexity int) int
+	}
+
+	PasswordPolicy struct {
+		HistoryEntries func(childComplexity int) int
+		MaxAgeDays     func(childComplexity int) int
+		MinLength      func(childComplexity int) int
+		RequireDigit   func(childComplexity int) int
+		RequireSymbol  func(childComplexity int) int
+		RequireUpper   func(childComplexity int) int
 	}
 
 	Query struct {
@@ -2027,6 +2037,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationSettings.Models(childComplexity), true
+	case "OrganizationSettings.passwordPolicy":
+		if e.ComplexityRoot.OrganizationSettings.Password == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationSettings.Password(childComplexity), true
 	case "OrganizationSettings.passwordMinLength":
 		if e.ComplexityRoot.OrganizationSettings.PasswordMinLength == nil {
 			break
@@ -2071,6 +2087,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PageInfo.HasNextPage(childComplexity), true
+
+	case "PasswordPolicy.historyEntries":
+		if e.ComplexityRoot.PasswordPolicy.HistoryEntries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.HistoryEntries(childComplexity), true
+	case "PasswordPolicy.maxAgeDays":
+		if e.ComplexityRoot.PasswordPolicy.MaxAgeDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.MaxAgeDays(childComplexity), true
+	case "PasswordPolicy.minLength":
+		if e.ComplexityRoot.PasswordPolicy.MinLength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.MinLength(childComplexity), true
+	case "PasswordPolicy.requireDigit":
+		if e.ComplexityRoot.PasswordPolicy.RequireDigit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireDigit(childComplexity), true
+	case "PasswordPolicy.requireSymbol":
+		if e.ComplexityRoot.PasswordPolicy.RequireSymbol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireSymbol(childComplexity), true
+	case "PasswordPolicy.requireUpper":
+		if e.ComplexityRoot.PasswordPolicy.RequireUpper == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PasswordPolicy.RequireUpper(childComplexity), true
 
 	case "Query.apiKeys":
 		if e.ComplexityRoot.Query.APIKeys == nil {
@@ -3319,6 +3372,24 @@ type OrganizationSettings {
   modelPayloadRetentionDays: Int!
   "Keeps no model payloads at all, whatever assistants say."
   forbidModelPayloadLogging: Boolean!
+  "The whole local-account password policy, as enforced: lengths, character classes, maximum age and history."
+  passwordPolicy: PasswordPolicy!
+}
+
+"The local-account password policy as enforced."
+type PasswordPolicy {
+  "The least number of characters."
+  minLength: Int!
+  "Whether an upper-case letter is required."
+  requireUpper: Boolean!
+  "Whether a digit is required."
+  requireDigit: Boolean!
+  "Whether a symbol is required."
+  requireSymbol: Boolean!
+  "Days a password lasts; a login after that must set a new one (0: no expiry)."
+  maxAgeDays: Int!
+  "How many of the last passwords (the current one included) may not be set again (0: none)."
+  historyEntries: Int!
 }
 
 "A model on the allow-list."
@@ -4300,6 +4371,8 @@ func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context
 		return ec.fieldContext_OrganizationSettings_modelPayloadRetentionDays(ctx, field)
 	case "forbidModelPayloadLogging":
 		return ec.fieldContext_OrganizationSettings_forbidModelPayloadLogging(ctx, field)
+	case "passwordPolicy":
+		return ec.fieldContext_OrganizationSettings_passwordPolicy(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationSettings", field.Name)
 }
@@ -4324,6 +4397,24 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_PasswordPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "minLength":
+		return ec.fieldContext_PasswordPolicy_minLength(ctx, field)
+	case "requireUpper":
+		return ec.fieldContext_PasswordPolicy_requireUpper(ctx, field)
+	case "requireDigit":
+		return ec.fieldContext_PasswordPolicy_requireDigit(ctx, field)
+	case "requireSymbol":
+		return ec.fieldContext_PasswordPolicy_requireSymbol(ctx, field)
+	case "maxAgeDays":
+		return ec.fieldContext_PasswordPolicy_maxAgeDays(ctx, field)
+	case "historyEntries":
+		return ec.fieldContext_PasswordPolicy_historyEntries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PasswordPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_ReplyDelta(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11751,6 +11842,38 @@ func (ec *executionContext) fieldContext_OrganizationSettings_forbidModelPayload
 	return graphql.NewScalarFieldContext("OrganizationSettings", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _OrganizationSettings_passwordPolicy(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationSettings_passwordPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Password, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.PasswordPolicy) graphql.Marshaler {
+			return ec.marshalNPasswordPolicy2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationSettings_passwordPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationSettings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PasswordPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _OrganizationSettingsAsOf_exists(ctx context.Context, field graphql.CollectedField, obj *history.Settings) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11882,6 +12005,144 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_minLength(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_minLength(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MinLength, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_minLength(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireUpper(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireUpper(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireUpper, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireUpper(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireDigit(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireDigit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireDigit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireDigit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_requireSymbol(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_requireSymbol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireSymbol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_requireSymbol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_maxAgeDays(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_maxAgeDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MaxAgeDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_maxAgeDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _PasswordPolicy_historyEntries(ctx context.Context, field graphql.CollectedField, obj *domain.PasswordPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PasswordPolicy_historyEntries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HistoryEntries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PasswordPolicy_historyEntries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PasswordPolicy", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Query_version(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -19366,6 +19627,11 @@ func (ec *executionContext) _OrganizationSettings(ctx context.Context, sel ast.S
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "passwordPolicy":
+			out.Values[i] = ec._OrganizationSettings_passwordPolicy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19487,6 +19753,70 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var passwordPolicyImplementors = []string{"PasswordPolicy"}
+
+func (ec *executionContext) _PasswordPolicy(ctx context.Context, sel ast.SelectionSet, obj *domain.PasswordPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, passwordPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PasswordPolicy")
+		case "minLength":
+			out.Values[i] = ec._PasswordPolicy_minLength(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireUpper":
+			out.Values[i] = ec._PasswordPolicy_requireUpper(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireDigit":
+			out.Values[i] = ec._PasswordPolicy_requireDigit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requireSymbol":
+			out.Values[i] = ec._PasswordPolicy_requireSymbol(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxAgeDays":
+			out.Values[i] = ec._PasswordPolicy_maxAgeDays(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "historyEntries":
+			out.Values[i] = ec._PasswordPolicy_historyEntries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21793,6 +22123,10 @@ func (ec *executionContext) marshalNOrganizationSettingsAsOf2ᚖgithubᚗcomᚋa
 
 func (ec *executionContext) marshalNPageInfo2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v readmodels.PageInfo) graphql.Marshaler {
 	return ec._PageInfo(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPasswordPolicy2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx context.Context, sel ast.SelectionSet, v domain.PasswordPolicy) graphql.Marshaler {
+	return ec._PasswordPolicy(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNPasswordPolicyInput2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx context.Context, v any) (domain.PasswordPolicy, error) {
