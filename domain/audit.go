@@ -186,6 +186,13 @@ func AuditFactsOf(e Event) AuditFacts {
 		set("reasonCode", e.Reason)
 	case LoginSucceeded:
 		user(e.UserID)
+	case SubjectRequestOpened:
+		user(e.UserID)
+		set("kind", e.Kind)
+		set("dueAt", formatTime(e.DueAt))
+	case SubjectDataExported:
+		user(e.UserID)
+		set("requestId", e.RequestID)
 	case ModelInvocationRecorded:
 		set("model", string(e.Model))
 		set("region", string(e.Region))

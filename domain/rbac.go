@@ -124,6 +124,14 @@ const (
 	CmdRecordDenial Command = "RecordDenial"
 	// CmdExportEvidence records a DPIA evidence bundle's export (Admins).
 	CmdExportEvidence Command = "ExportEvidence"
+	// CmdOpenSubjectRequest opens a data subject's request case (Admins for anyone of the
+	// organisation, anyone for themselves: the command checks the latter).
+	CmdOpenSubjectRequest Command = "OpenSubjectRequest"
+	// CmdExportSubjectData records a subject access export (Admins for anyone, anyone for
+	// themselves: the command checks the latter).
+	CmdExportSubjectData Command = "ExportSubjectData"
+	// CmdExportOrganization records a whole-organisation export (Admins).
+	CmdExportOrganization Command = "ExportOrganization"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -198,6 +206,9 @@ var permissions = []Permission{
 	{CmdViewHistory, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewModelInvocations, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdExportEvidence, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdOpenSubjectRequest, ScopeOrganization, anyOrg, anySpaceRole},
+	{CmdExportSubjectData, ScopeOrganization, anyOrg, anySpaceRole},
+	{CmdExportOrganization, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // oversight lists the space-scoped commands an organisation Admin may run in any space of
@@ -219,7 +230,9 @@ const SystemActor = "system"
 // systemCommands are the only commands the system actor may run.
 var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin,
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
-	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
+	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence,
+	// `arkiv export subject` and `arkiv export organization`.
+	CmdExportSubjectData, CmdExportOrganization}
 
 // SystemAllowed reports whether the system actor may run cmd: completing an erasure,
 // recording retention destructions, recording login outcomes and recording an operator's
