@@ -46,9 +46,14 @@ type App struct {
 	CompleteErasure       Handler[CompleteErasure, Result]
 	ViewAuditLog          Handler[ViewAuditLog, Result]
 	// ViewAuditIntegrity records reads of the verifiable log's state and proofs.
-	ViewAuditIntegrity   Handler[ViewAuditIntegrity, Result]
-	ExportAuditLog       Handler[ExportAuditLog, Result]
-	ExportEvidence       Handler[ExportEvidence, Result]
+	ViewAuditIntegrity Handler[ViewAuditIntegrity, Result]
+	ExportAuditLog     Handler[ExportAuditLog, Result]
+	ExportEvidence     Handler[ExportEvidence, Result]
+	// OpenSubjectRequest opens a data subject's request case; ExportSubjectData and
+	// ExportOrganization record the exports (app produces them).
+	OpenSubjectRequest   Handler[OpenSubjectRequest, Result]
+	ExportSubjectData    Handler[ExportSubjectData, Result]
+	ExportOrganization   Handler[ExportOrganization, Result]
 	ExportData           Handler[ExportData, Result]
 	ViewModelInvocations Handler[ViewModelInvocations, Result]
 	// ViewHistory records an as-of read (history) before it is answered.
@@ -116,6 +121,9 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ViewAuditIntegrity, log, x.viewAuditIntegrity)
 	handle(&a.ExportAuditLog, log, x.exportAuditLog)
 	handle(&a.ExportEvidence, log, x.exportEvidence)
+	handle(&a.OpenSubjectRequest, log, x.openSubjectRequest)
+	handle(&a.ExportSubjectData, log, x.exportSubjectData)
+	handle(&a.ExportOrganization, log, x.exportOrganization)
 	handle(&a.ExportData, log, x.exportData)
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
 	handle(&a.ViewHistory, log, x.viewHistory)
