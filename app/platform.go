@@ -251,6 +251,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		Version: cfg.Version, App: p.App, Reads: p.Reads, Sessions: p.Auth, Waiter: p.Waiter,
 		Projections: queryProjections(), Feed: p.feed, Clock: cfg.Clock, Log: cfg.Log,
 		Replies: p.Replies, Ledger: ledgerAPI{p.Ledger}, Checkpoints: p.Ledger, Evidence: newEvidenceJobs(p),
+		OrgExports: newOrgExports(p), SubjectExports: subjectExports{p},
 	}
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
 		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP, Introspection: cfg.Introspection,

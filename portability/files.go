@@ -3,6 +3,7 @@ package portability
 import (
 	"archive/zip"
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/arkiv/arkiv/domain"
 )
@@ -91,4 +93,56 @@ func verifyFile(fsys fs.FS, f File) error {
 		return errors.New("hash, size or record count differs")
 	}
 	return nil
+}
+
+// WriteOrganization runs ExportOrganization into out: a directory (created; it must not
+// exist) or, when out ends in ".zip", a zip file (built from a temporary directory beside it,
+// removed afterwards). It returns the manifest and the hex SHA-256 of manifest.json. On
+// failure nothing is left at out.
+func WriteOrganization(ctx context.Context, src Source, op Opener, req OrganizationRequest, out string) (Manifest, string, error) {
+	if _, err := os.Stat(out); err == nil {
+		return Manifest{}, "", domain.Errorf(domain.KindConflict, "portability.write_organization", "%s exists; an export never overwrites", out)
+	}
+	zipped := strings.HasSuffix(strings.ToLower(out), ".zip")
+	dir := out
+	if zipped {
+		tmp, err := os.MkdirTemp(filepath.Dir(out), ".arkiv-export-*")
+		if err != nil {
+			return Manifest{}, "", err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else if err := os.Mkdir(out, 0o700); err != nil {
+		return Manifest{}, "", err
+	}
+	fail := func(err error) (Manifest, string, error) {
+		if !zipped {
+			_ = os.RemoveAll(out)
+		}
+		return Manifest{}, "", err
+	}
+	m, err := ExportOrganization(ctx, src, op, req, DirSink(dir))
+	if err != nil {
+		return fail(err)
+	}
+	mb, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return fail(err)
+	}
+	sum := sha256.Sum256(mb)
+	if zipped {
+		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fail(err)
+		}
+		err = ZipDir(dir, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(out)
+			return fail(err)
+		}
+	}
+	return m, hex.EncodeToString(sum[:]), nil
 }

@@ -23,7 +23,9 @@ type SubjectRequest struct {
 }
 
 // Overdue reports whether the request is still open after its deadline at now.
-func (s SubjectRequest) Overdue(now time.Time) bool { return s.FulfilledAt == nil && now.After(s.DueAt) }
+func (s SubjectRequest) Overdue(now time.Time) bool {
+	return s.FulfilledAt == nil && now.After(s.DueAt)
+}
 
 // SubjectRequests returns the organisation's request cases, open ones first, each group by
 // deadline; openOnly leaves out the fulfilled. At most 500.
@@ -40,4 +42,20 @@ func (r *Reader) SubjectRequests(ctx context.Context, orgID string, openOnly boo
 		return nil, domain.Wrap(domain.KindUnavailable, "readmodels.subject_requests", err, "")
 	}
 	return out, nil
+}
+
+// SubjectRequestByID returns the organisation's request case id; a KindNotFound error when
+// the organisation has none of that id.
+func (r *Reader) SubjectRequestByID(ctx context.Context, orgID, id string) (SubjectRequest, error) {
+	var s SubjectRequest
+	found, err := one(ctx, r.pool, "readmodels.subject_request", `SELECT request_id, user_id, kind, received_at, due_at, opened_by,
+			fulfilled_at, fulfilled_by, archive_sha256 FROM subject_requests WHERE organization_id = $1 AND request_id = $2`,
+		[]any{orgID, id}, &s.RequestID, &s.UserID, &s.Kind, &s.ReceivedAt, &s.DueAt, &s.OpenedBy, &s.FulfilledAt, &s.FulfilledBy, &s.ArchiveSHA256)
+	if err != nil {
+		return SubjectRequest{}, err
+	}
+	if !found {
+		return SubjectRequest{}, domain.E(domain.KindNotFound, "readmodels.subject_request", "no such subject request")
+	}
+	return s, nil
 }
