@@ -54,6 +54,7 @@ func allScenarios() []Scenario {
 	s = append(s, historyScenarios()...)
 	s = append(s, evidenceScenarios()...)
 	s = append(s, consoleScenarios()...)
+	s = append(s, portabilityScenarios()...)
 	return s
 }
 
