@@ -193,6 +193,12 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if p.Embedder, err = embedding.New(cfg.Embeddings); err != nil {
 		return nil, err
 	}
+	if cfg.Embeddings.Kind == "openai" {
+		if err := checkEmbeddingModel(cfg.Embeddings, cfg.Models.Catalog()); err != nil {
+			return nil, err
+		}
+		p.Embedder = NewPolicyEmbedder(p.Embedder, domain.ModelID(cfg.Embeddings.ModelID), func() *commands.App { return p.App })
+	}
 	p.Reads = readmodels.New(p.Pool, p.Codec, readmodels.WithSearch(searchIndex{p.Index}, p.Embedder))
 
 	// SetPassword needs authentication, which needs the commands: accounts gets it below.

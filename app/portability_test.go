@@ -126,7 +126,9 @@ func must[T any](t *testing.T) func(T, error) T {
 	}
 }
 
-func meta(actor string) commands.Meta { return commands.Meta{CommandID: uuid.NewString(), ActorID: actor} }
+func meta(actor string) commands.Meta {
+	return commands.Meta{CommandID: uuid.NewString(), ActorID: actor}
+}
 
 // subjectWorld is an organisation with a person (Ulla) who has something in every section
 // of a subject export, each marked with a canary, and a colleague (Vera) whose own data

@@ -51,9 +51,12 @@ type App struct {
 	ExportEvidence     Handler[ExportEvidence, Result]
 	// OpenSubjectRequest opens a data subject's request case; ExportSubjectData and
 	// ExportOrganization record the exports (app produces them).
-	OpenSubjectRequest   Handler[OpenSubjectRequest, Result]
-	ExportSubjectData    Handler[ExportSubjectData, Result]
-	ExportOrganization   Handler[ExportOrganization, Result]
+	OpenSubjectRequest Handler[OpenSubjectRequest, Result]
+	ExportSubjectData  Handler[ExportSubjectData, Result]
+	ExportOrganization Handler[ExportOrganization, Result]
+	// RecordEmbedding checks external embedding calls against the model policy and records
+	// them (the system actor, for the search index and retrieval).
+	RecordEmbedding      Handler[RecordEmbedding, EmbeddingDecision]
 	ExportData           Handler[ExportData, Result]
 	ViewModelInvocations Handler[ViewModelInvocations, Result]
 	// ViewHistory records an as-of read (history) before it is answered.
@@ -124,6 +127,7 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.OpenSubjectRequest, log, x.openSubjectRequest)
 	handle(&a.ExportSubjectData, log, x.exportSubjectData)
 	handle(&a.ExportOrganization, log, x.exportOrganization)
+	handle(&a.RecordEmbedding, log, x.recordEmbedding)
 	handle(&a.ExportData, log, x.exportData)
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
 	handle(&a.ViewHistory, log, x.viewHistory)

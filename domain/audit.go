@@ -186,6 +186,12 @@ func AuditFactsOf(e Event) AuditFacts {
 		set("reasonCode", e.Reason)
 	case LoginSucceeded:
 		user(e.UserID)
+	case EmbeddingRecorded:
+		set("model", string(e.Model))
+		set("region", string(e.Region))
+		set("purpose", e.Purpose)
+		set("outcome", e.Outcome)
+		set("spaceId", e.SpaceID)
 	case SubjectRequestOpened:
 		user(e.UserID)
 		set("kind", e.Kind)

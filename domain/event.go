@@ -123,6 +123,7 @@ func AllEvents() []Event {
 		AuditSessionOpened{}, HistoryViewed{},
 		EvidenceExported{},
 		SubjectRequestOpened{}, SubjectDataExported{}, OrganizationExported{},
+		EmbeddingRecorded{},
 	}
 }
 

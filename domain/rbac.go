@@ -132,6 +132,10 @@ const (
 	CmdExportSubjectData Command = "ExportSubjectData"
 	// CmdExportOrganization records a whole-organisation export (Admins).
 	CmdExportOrganization Command = "ExportOrganization"
+	// CmdRecordEmbedding checks an external embedding call against the model policy and
+	// records it; only the system actor runs it (SystemAllowed), for the search index and
+	// retrieval, so it is not in the RBAC table of user roles.
+	CmdRecordEmbedding Command = "RecordEmbedding"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -232,7 +236,9 @@ var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
 	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence,
 	// `arkiv export subject` and `arkiv export organization`.
-	CmdExportSubjectData, CmdExportOrganization}
+	CmdExportSubjectData, CmdExportOrganization,
+	// The search index's and retrieval's external embedding calls.
+	CmdRecordEmbedding}
 
 // SystemAllowed reports whether the system actor may run cmd: completing an erasure,
 // recording retention destructions, recording login outcomes and recording an operator's
