@@ -20,6 +20,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("logins audited", func(t *testing.T) { testLoginAudit(t, s) })
 	t.Run("deactivation and erasure end access", func(t *testing.T) { testOffboarding(t, s) })
 	t.Run("role-directive denials and set passwords audited", func(t *testing.T) { testDenialsAudited(t, s) })
+	t.Run("password policy shown whole", func(t *testing.T) { testPasswordPolicyShown(t, s) })
 	// It moves the shared clock by seconds.
 	t.Run("password flows", func(t *testing.T) { testPasswordFlows(t, s) })
 	t.Run("audit trail and export", func(t *testing.T) { testAuditTrail(t, s) })
