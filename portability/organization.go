@@ -179,7 +179,7 @@ func ExportOrganization(ctx context.Context, src Source, op Opener, req Organiza
 	m := Manifest{Format: OrganizationFormat, Organization: req.Organization, ExportedAt: req.ExportedAt.UTC(),
 		Version: req.Version, Types: map[string]int{}}
 	var seen int
-	err := src.Scan(ctx, func(e ledger.Entry) error {
+	err := scanAhead(ctx, src, func(e ledger.Entry) error {
 		seen++
 		if req.Progress != nil && seen%4096 == 0 {
 			req.Progress(e.Position)

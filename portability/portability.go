@@ -108,3 +108,37 @@ func hasPrefix(typ string, prefixes ...string) bool {
 	}
 	return false
 }
+
+// pipelineDepth bounds the entries read ahead of the export's writing: reading the log
+// (network, the store's pages) and opening and encoding events overlap, in constant memory.
+const pipelineDepth = 4096
+
+// scanAhead runs src.Scan in its own goroutine, handing entries to fn in order through a
+// bounded channel, so the next page is read while fn works. fn's first error stops the scan.
+func scanAhead(ctx context.Context, src Source, fn func(ledger.Entry) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan ledger.Entry, pipelineDepth)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(ch)
+		errc <- src.Scan(ctx, func(e ledger.Entry) error {
+			select {
+			case ch <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	for e := range ch {
+		if err := fn(e); err != nil {
+			cancel()
+			for range ch {
+			}
+			<-errc
+			return err
+		}
+	}
+	return <-errc
+}
