@@ -111,8 +111,11 @@ type discardSink struct{ bytes atomic.Int64 }
 
 type countingDiscard struct{ s *discardSink }
 
-func (c countingDiscard) Write(p []byte) (int, error) { c.s.bytes.Add(int64(len(p))); return len(p), nil }
-func (countingDiscard) Close() error                  { return nil }
+func (c countingDiscard) Write(p []byte) (int, error) {
+	c.s.bytes.Add(int64(len(p)))
+	return len(p), nil
+}
+func (countingDiscard) Close() error { return nil }
 
 func (s *discardSink) Create(string) (io.WriteCloser, error) { return countingDiscard{s}, nil }
 
