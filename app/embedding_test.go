@@ -153,6 +153,19 @@ func TestExternalEmbeddingsObeyTheModelPolicy(t *testing.T) {
 		t.Fatal("the Restricted space's chunks reached the US-hosted embedder")
 	}
 
+	// The audit log shows the refusal as denied, on the space.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var outcome, target string
+		err := e.p.Pool.QueryRow(ctx, `SELECT outcome, coalesce(target_id, '') FROM audit_log WHERE action = $1 AND space_id = $2`,
+			(domain.EmbeddingRecorded{}).EventName(), spaces[domain.ClassRestricted]).Scan(&outcome, &target)
+		if err == nil && outcome == "denied" && target == spaces[domain.ClassRestricted] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit log of the refusal: %q %q %v", outcome, target, err)
+		}
+	}
+
 	// A question in the Restricted space is refused before it is embedded.
 	conv := must[commands.Result](t)(a.StartConversation.Handle(ctx, commands.StartConversation{Meta: meta(admin), AssistantID: assistants[domain.ClassRestricted]})).ID
 	if _, err := a.Ask.Handle(ctx, commands.Ask{Meta: meta(admin), ConversationID: conv, Text: "fråga-kanarie om skyddat?"}); !domain.Is(domain.KindForbidden, err) {

@@ -48,6 +48,7 @@ type accessWire struct {
 	SubjectID            string `json:"subjectId"`
 	UserID               string `json:"userId"`
 	Query                string `json:"query"`
+	Outcome              string `json:"outcome"`
 }
 
 // The outcomes of audit_log rows.
@@ -153,6 +154,21 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 			typ, target = string(domain.SubjectUser), a.UserID
 		case evDataExported:
 			typ, target = a.SubjectType, a.SubjectID
+		case evSubjectDataExported:
+			typ, target = string(domain.SubjectUser), a.UserID
+		case evOrganizationExported:
+			typ, target = string(domain.SubjectOrganization), m.Organization
+		case evEmbeddingRecorded:
+			typ, target = string(domain.SubjectSpace), a.SpaceID
+			if m.Space == "" {
+				m.Space = a.SpaceID
+			}
+			switch a.Outcome {
+			case domain.OutcomeRefused:
+				outcome = outcomeDenied
+			case domain.OutcomeError:
+				outcome = outcomeFailed
+			}
 		}
 	}
 	if m.AuditSubject == "" && userEvents[ev.Type] {
