@@ -128,6 +128,7 @@ type sectionWriter struct {
 	h       hash.Hash
 	n       int64
 	records int64
+	scratch []byte
 }
 
 func (w *sectionWriter) Write(p []byte) (int, error) {
@@ -138,7 +139,14 @@ func (w *sectionWriter) Write(p []byte) (int, error) {
 }
 
 func (w *sectionWriter) line(v any) error {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if r, ok := v.(Record); ok {
+		b, err = r.appendJSON(w.scratch[:0])
+		w.scratch = b
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		return err
 	}
