@@ -65,6 +65,8 @@ var rules = []rule{
 	{name: "history imports domain only", from: under("history"), only: []string{"domain"}},
 	{name: "evidence imports domain and ledger only: the bundle's logic is free of I/O adapters", from: exactly("evidence"),
 		only: []string{"domain", "ledger"}},
+	{name: "portability imports domain and ledger only: the exports' logic is free of I/O adapters", from: exactly("portability"),
+		only: []string{"domain", "ledger"}},
 	{name: "projections imports no infra, graphql or app", from: under("projections"),
 		deny: []string{"m/infra", "m/graphql", "m/app"}},
 	{name: "readmodels imports no infra, graphql or app", from: under("readmodels"),

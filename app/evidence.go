@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,22 +21,12 @@ import (
 	ledgerproj "github.com/arkiv/arkiv/projections/ledger"
 )
 
-// evidenceJobKeep is how long a finished export stays downloadable in memory.
-const evidenceJobKeep = time.Hour
-
-// evidenceJobs runs the GraphQL API's evidence exports in the background, in memory: each
-// reads the log through the official client, as `arkiv evidence export` does, and records
-// the export with the command when the bundle is complete.
+// evidenceJobs runs the GraphQL API's evidence exports in the background, in memory (the
+// jobs registry): each reads the log through the official client, as `arkiv evidence
+// export` does, and records the export with the command when the bundle is complete.
 type evidenceJobs struct {
 	p    *Platform
-	mu   sync.Mutex
-	jobs map[string]*evidenceJob
-}
-
-type evidenceJob struct {
-	org      string
-	state    generated.EvidenceExport
-	finished time.Time
+	jobs *jobs[generated.EvidenceExport]
 }
 
 var _ graphql.EvidenceExports = (*evidenceJobs)(nil)
@@ -48,27 +37,19 @@ func newEvidenceJobs(p *Platform) graphql.EvidenceExports {
 	if p.cfg.SigningKey == nil {
 		return nil
 	}
-	return &evidenceJobs{p: p, jobs: map[string]*evidenceJob{}}
+	return &evidenceJobs{p: p, jobs: newJobs[generated.EvidenceExport](nil)}
 }
 
 // Start implements graphql.EvidenceExports.
 func (j *evidenceJobs) Start(ctx context.Context, m commands.Meta, org string, from, to time.Time, withNames bool) (*generated.EvidenceExport, error) {
-	id := uuid.NewString()
-	job := &evidenceJob{org: org, state: generated.EvidenceExport{ID: id, Status: generated.EvidenceExportStatusRunning, From: from, To: to}}
-	j.mu.Lock()
-	for k, old := range j.jobs {
-		if !old.finished.IsZero() && time.Since(old.finished) > evidenceJobKeep {
-			delete(j.jobs, k)
-		}
-	}
-	j.jobs[id] = job
-	st := job.state
-	j.mu.Unlock()
-	go j.run(context.WithoutCancel(ctx), job, m, from, to, withNames)
+	id, st := j.jobs.start(org, func(id string) generated.EvidenceExport {
+		return generated.EvidenceExport{ID: id, Status: generated.EvidenceExportStatusRunning, From: from, To: to}
+	})
+	go j.run(context.WithoutCancel(ctx), id, org, m, from, to, withNames)
 	return &st, nil
 }
 
-func (j *evidenceJobs) run(ctx context.Context, job *evidenceJob, m commands.Meta, from, to time.Time, withNames bool) {
+func (j *evidenceJobs) run(ctx context.Context, id, org string, m commands.Meta, from, to time.Time, withNames bool) {
 	p := j.p
 	log := ledgerproj.NewLogReader(eventlog.NewFrom(p.Store, esdbwatermill.Options{Logger: p.log}))
 	src := &progressSource{log: log}
@@ -76,24 +57,21 @@ func (j *evidenceJobs) run(ctx context.Context, job *evidenceJob, m commands.Met
 		src.total = head.Commit
 	}
 	src.progress = func(f float64) {
-		j.mu.Lock()
-		job.state.Progress = f
-		j.mu.Unlock()
+		j.jobs.update(id, func(s *generated.EvidenceExport) { s.Progress = f })
 	}
 	keys := append([]note.Verifier{p.cfg.SigningKey.Verifier()}, p.cfg.LedgerKeys...)
-	req := evidence.Request{Organization: job.org, From: from, To: to, Version: p.cfg.Version, Keys: note.VerifierList(keys...),
+	req := evidence.Request{Organization: org, From: from, To: to, Version: p.cfg.Version, Keys: note.VerifierList(keys...),
 		Signer: p.cfg.SigningKey.Signer, SignedAt: p.clock.Now()}
 	if withNames {
 		req.Names = p.Codec
 	}
-	dep, err := EvidenceDeployment(ctx, p.Keyring, p.kek, p.cfg.SigningKey.VerifierKey, p.cfg.ServesTLS)
-	if err != nil {
-		j.fail(job, err)
-		return
-	}
-	req.Deployment = dep
 	var buf bytes.Buffer
-	res, err := evidence.Export(ctx, src, req, &buf)
+	var res evidence.Result
+	dep, err := EvidenceDeployment(ctx, p.Keyring, p.kek, p.cfg.SigningKey.VerifierKey, p.cfg.ServesTLS)
+	if err == nil {
+		req.Deployment = dep
+		res, err = evidence.Export(ctx, src, req, &buf)
+	}
 	if err == nil {
 		rec := commands.ExportEvidence{Meta: commands.Meta{CommandID: uuid.NewString(), ActorID: m.ActorID, CorrelationID: m.CorrelationID,
 			CausationID: m.CommandID}, From: from, To: to, ManifestSHA256: res.ManifestSHA256, WithNames: withNames}
@@ -102,28 +80,26 @@ func (j *evidenceJobs) run(ctx context.Context, job *evidenceJob, m commands.Met
 		}
 		_, err = p.App.ExportEvidence.Handle(ctx, rec)
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	job.finished = time.Now()
-	if err != nil {
-		j.failLocked(job, err)
-		return
-	}
-	b64 := base64.StdEncoding.EncodeToString(buf.Bytes())
-	name := fmt.Sprintf("arkiv-evidence-%s-%s-%s.zip", job.org, from.Format("20060102T150405Z"), to.Format("20060102T150405Z"))
-	job.state.Status, job.state.Progress = generated.EvidenceExportStatusDone, 1
-	job.state.Bundle, job.state.FileName, job.state.ManifestSha256 = &b64, &name, &res.ManifestSHA256
+	j.jobs.finish(id, func(st *generated.EvidenceExport) {
+		if err != nil {
+			msg := fmt.Sprintf("the export failed (%s)", domain.KindOf(err))
+			st.Status, st.Error = generated.EvidenceExportStatusFailed, &msg
+			p.log.Error("evidence export failed", "kind", domain.KindOf(err).String())
+			return
+		}
+		b64 := base64.StdEncoding.EncodeToString(buf.Bytes())
+		name := fmt.Sprintf("arkiv-evidence-%s-%s-%s.zip", org, from.Format("20060102T150405Z"), to.Format("20060102T150405Z"))
+		st.Status, st.Progress = generated.EvidenceExportStatusDone, 1
+		st.Bundle, st.FileName, st.ManifestSha256 = &b64, &name, &res.ManifestSHA256
+	})
 }
 
 // Get implements graphql.EvidenceExports: only the organisation's own exports.
 func (j *evidenceJobs) Get(ctx context.Context, org, id string) (*generated.EvidenceExport, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	job := j.jobs[id]
-	if job == nil || job.org != org {
+	st, ok := j.jobs.get(org, id)
+	if !ok {
 		return nil, nil
 	}
-	st := job.state
 	return &st, nil
 }
 
@@ -155,18 +131,4 @@ func (s *progressSource) Scan(ctx context.Context, fn func(ledger.Entry) error) 
 		}
 		after = pg.Last
 	}
-}
-
-// fail ends job with err's kind (never its text, which may name internals).
-func (j *evidenceJobs) fail(job *evidenceJob, err error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	job.finished = time.Now()
-	j.failLocked(job, err)
-}
-
-func (j *evidenceJobs) failLocked(job *evidenceJob, err error) {
-	msg := fmt.Sprintf("the export failed (%s)", domain.KindOf(err))
-	job.state.Status, job.state.Error = generated.EvidenceExportStatusFailed, &msg
-	j.p.log.Error("evidence export failed", "kind", domain.KindOf(err).String())
 }

@@ -223,6 +223,12 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if p.Embedder, err = embedding.New(cfg.Embeddings); err != nil {
 		return nil, err
 	}
+	if cfg.Embeddings.Kind == "openai" {
+		if err := checkEmbeddingModel(cfg.Embeddings, cfg.Models.Catalog()); err != nil {
+			return nil, err
+		}
+		p.Embedder = NewPolicyEmbedder(p.Embedder, domain.ModelID(cfg.Embeddings.ModelID), func() *commands.App { return p.App })
+	}
 	p.Reads = readmodels.New(p.Pool, p.Codec, readmodels.WithSearch(searchIndex{p.Index}, p.Embedder))
 
 	// SetPassword needs authentication, which needs the commands: accounts gets it below.
@@ -297,6 +303,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		Version: cfg.Version, App: p.App, Reads: p.Reads, Sessions: p.Auth, Waiter: p.Waiter,
 		Projections: queryProjections(), Feed: p.feed, Clock: cfg.Clock, Log: cfg.Log,
 		Replies: p.Replies, Ledger: ledgerAPI{p.Ledger}, Checkpoints: p.Ledger, Evidence: newEvidenceJobs(p), AuditExports: p.auditExports,
+		OrgExports: newOrgExports(p), SubjectExports: subjectExports{p},
 	}
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
 		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP, Introspection: cfg.Introspection,

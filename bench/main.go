@@ -56,6 +56,7 @@ func allScenarios() []Scenario {
 	s = append(s, consoleScenarios()...)
 	s = append(s, replicationScenarios()...)
 	s = append(s, auditStreamScenarios()...)
+	s = append(s, portabilityScenarios()...)
 	return s
 }
 

@@ -53,9 +53,17 @@ type App struct {
 	LiftLegalHold      Handler[LiftLegalHold, Result]
 	ViewAuditLog       Handler[ViewAuditLog, Result]
 	// ViewAuditIntegrity records reads of the verifiable log's state and proofs.
-	ViewAuditIntegrity   Handler[ViewAuditIntegrity, Result]
-	ExportAuditLog       Handler[ExportAuditLog, Result]
-	ExportEvidence       Handler[ExportEvidence, Result]
+	ViewAuditIntegrity Handler[ViewAuditIntegrity, Result]
+	ExportAuditLog     Handler[ExportAuditLog, Result]
+	ExportEvidence     Handler[ExportEvidence, Result]
+	// OpenSubjectRequest opens a data subject's request case; ExportSubjectData and
+	// ExportOrganization record the exports (app produces them).
+	OpenSubjectRequest Handler[OpenSubjectRequest, Result]
+	ExportSubjectData  Handler[ExportSubjectData, Result]
+	ExportOrganization Handler[ExportOrganization, Result]
+	// RecordEmbedding checks external embedding calls against the model policy and records
+	// them (the system actor, for the search index and retrieval).
+	RecordEmbedding      Handler[RecordEmbedding, EmbeddingDecision]
 	ExportData           Handler[ExportData, Result]
 	ViewModelInvocations Handler[ViewModelInvocations, Result]
 	// ViewHistory records an as-of read (history) before it is answered.
@@ -157,6 +165,10 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.ViewAuditIntegrity, log, x.viewAuditIntegrity)
 	handle(&a.ExportAuditLog, log, x.exportAuditLog)
 	handle(&a.ExportEvidence, log, x.exportEvidence)
+	handle(&a.OpenSubjectRequest, log, x.openSubjectRequest)
+	handle(&a.ExportSubjectData, log, x.exportSubjectData)
+	handle(&a.ExportOrganization, log, x.exportOrganization)
+	handle(&a.RecordEmbedding, log, x.recordEmbedding)
 	handle(&a.ExportData, log, x.exportData)
 	handle(&a.ViewModelInvocations, log, x.viewModelInvocations)
 	handle(&a.ViewHistory, log, x.viewHistory)

@@ -117,6 +117,11 @@ func (x *executor) ask(ctx context.Context, c Ask) (AskResult, error) {
 	spec := asst.Spec()
 	limits := domain.LimitsFor(spec.MaxExcerpts, spec.MaxExcerptChars, model.Region)
 	cands, err := x.d.Retriever.Retrieve(ctx, conv.SpaceID(), c.Text, 4*limits.MaxExcerpts)
+	if domain.Is(domain.KindForbidden, err) {
+		// The model policy keeps the question from the external embedder (the refusal is
+		// recorded by the embedder's check): say why.
+		return AskResult{}, err
+	}
 	if err != nil {
 		return AskResult{}, domain.Wrap(domain.KindUnavailable, op, err, "the space's documents cannot be searched right now; please try again")
 	}

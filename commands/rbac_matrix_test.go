@@ -191,6 +191,18 @@ func matrixCases() []matrixCase {
 			return errOf(w.app.ExportData.Handle(w.ctx, commands.ExportData{Meta: m, SubjectType: domain.SubjectUser, SubjectID: f.target,
 				Format: domain.FormatJSONL, Justification: "Subject access request."}))
 		}},
+		{domain.CmdOpenSubjectRequest, false, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.OpenSubjectRequest.Handle(w.ctx, commands.OpenSubjectRequest{Meta: m, UserID: f.actor,
+				RequestID: m.CommandID, Kind: domain.SubjectRequestAccess}))
+		}},
+		{domain.CmdExportSubjectData, false, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ExportSubjectData.Handle(w.ctx, commands.ExportSubjectData{Meta: m, UserID: f.actor,
+				ArchiveSHA256: "abababababababababababababababababababababababababababababababab", Records: 3}))
+		}},
+		{domain.CmdExportOrganization, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.ExportOrganization.Handle(w.ctx, commands.ExportOrganization{Meta: m, Events: 10,
+				ManifestSHA256: "abababababababababababababababababababababababababababababababab"}))
+		}},
 		{domain.CmdRequestErasure, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RequestErasure.Handle(w.ctx, commands.RequestErasure{Meta: m, SubjectType: domain.SubjectConversation, SubjectID: f.conversation}))
 		}},

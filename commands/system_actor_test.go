@@ -10,7 +10,8 @@ import (
 )
 
 // TestSystemActorRunsOnlyWhatItMay runs every command of the RBAC matrix as the system
-// actor: only CompleteErasure (and the operator's reads: ExportAuditLog, ViewHistory, ExportEvidence) is accepted; every
+// actor: only CompleteErasure (and the operator's reads: ExportAuditLog, ViewHistory, ExportEvidence,
+// ExportSubjectData, ExportOrganization) is accepted; every
 // other one is refused as FORBIDDEN and appends nothing.
 func TestSystemActorRunsOnlyWhatItMay(t *testing.T) {
 	w := newWorld(t, true)
@@ -25,8 +26,10 @@ func TestSystemActorRunsOnlyWhatItMay(t *testing.T) {
 			}
 			continue
 		}
-		if c.cmd == domain.CmdExportAuditLog || c.cmd == domain.CmdViewHistory || c.cmd == domain.CmdExportEvidence {
-			// Allowed (the operator's arkiv audit export, audit as-of, evidence export); without
+		if c.cmd == domain.CmdExportAuditLog || c.cmd == domain.CmdViewHistory || c.cmd == domain.CmdExportEvidence ||
+			c.cmd == domain.CmdExportSubjectData || c.cmd == domain.CmdExportOrganization {
+			// Allowed (the operator's arkiv audit export, audit as-of, evidence, subject and
+			// organisation exports); without
 			// an organisation id it finds none.
 			if !domain.Is(domain.KindNotFound, err) {
 				t.Errorf("system actor: %s without an organisation: want NOT_FOUND, got %v (%s)", c.cmd, err, domain.KindOf(err))

@@ -202,6 +202,19 @@ func AuditFactsOf(e Event) AuditFacts {
 		set("reasonCode", e.Reason)
 	case LoginSucceeded:
 		user(e.UserID)
+	case EmbeddingRecorded:
+		set("model", string(e.Model))
+		set("region", string(e.Region))
+		set("purpose", e.Purpose)
+		set("outcome", e.Outcome)
+		set("spaceId", e.SpaceID)
+	case SubjectRequestOpened:
+		user(e.UserID)
+		set("kind", e.Kind)
+		set("dueAt", formatTime(e.DueAt))
+	case SubjectDataExported:
+		user(e.UserID)
+		set("requestId", e.RequestID)
 	case ModelInvocationRecorded:
 		set("model", string(e.Model))
 		set("region", string(e.Region))

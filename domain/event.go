@@ -127,6 +127,8 @@ func AllEvents() []Event {
 		IdentityProviderSignInConfigured{},
 		ScimTokenCreated{}, ScimTokenRevoked{}, ScimUserProvisioned{}, ScimUserDeleted{},
 		ScimGroupChanged{}, ScimGroupDeleted{}, ScimCallRecorded{},
+		SubjectRequestOpened{}, SubjectDataExported{}, OrganizationExported{},
+		EmbeddingRecorded{},
 	}
 }
 

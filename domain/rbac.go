@@ -160,6 +160,18 @@ const (
 	// CmdScimProvision is a directory's SCIM push (users, groups, the call log); only the
 	// system actor runs it, on behalf of a SCIM token the SCIM endpoint authenticated.
 	CmdScimProvision Command = "ScimProvision"
+	// CmdOpenSubjectRequest opens a data subject's request case (Admins for anyone of the
+	// organisation, anyone for themselves: the command checks the latter).
+	CmdOpenSubjectRequest Command = "OpenSubjectRequest"
+	// CmdExportSubjectData records a subject access export (Admins for anyone, anyone for
+	// themselves: the command checks the latter).
+	CmdExportSubjectData Command = "ExportSubjectData"
+	// CmdExportOrganization records a whole-organisation export (Admins).
+	CmdExportOrganization Command = "ExportOrganization"
+	// CmdRecordEmbedding checks an external embedding call against the model policy and
+	// records it; only the system actor runs it (SystemAllowed), for the search index and
+	// retrieval, so it is not in the RBAC table of user roles.
+	CmdRecordEmbedding Command = "RecordEmbedding"
 )
 
 // Scope says whether a command's authorization depends on a space role.
@@ -243,6 +255,9 @@ var permissions = []Permission{
 	{CmdCreateScimToken, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdRevokeScimToken, ScopeOrganization, adminOnly, anySpaceRole},
 	{CmdViewScimTokens, ScopeOrganization, adminOnly, anySpaceRole},
+	{CmdOpenSubjectRequest, ScopeOrganization, anyOrg, anySpaceRole},
+	{CmdExportSubjectData, ScopeOrganization, anyOrg, anySpaceRole},
+	{CmdExportOrganization, ScopeOrganization, adminOnly, anySpaceRole},
 }
 
 // oversight lists the space-scoped commands an organisation Admin may run in any space of
@@ -267,7 +282,11 @@ const SystemActor = "system"
 var systemCommands = []Command{CmdCompleteErasure, CmdRecordRetentionDestruction, CmdRecordLogin, CmdCertifyErasure,
 	CmdSignInWithIdentityProvider, CmdApplyDirectoryGroups, CmdBackfillReservations, CmdScimProvision,
 	// The operator's CLI reads: `arkiv audit export`, `arkiv audit as-of`, `arkiv evidence export`.
-	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence}
+	CmdExportAuditLog, CmdViewHistory, CmdExportEvidence,
+	// `arkiv export subject` and `arkiv export organization`.
+	CmdExportSubjectData, CmdExportOrganization,
+	// The search index's and retrieval's external embedding calls.
+	CmdRecordEmbedding}
 
 // SystemAllowed reports whether the system actor may run cmd: completing an erasure,
 // recording retention destructions, recording login outcomes and recording an operator's

@@ -32,7 +32,8 @@ func TestRetention(t *testing.T) {
 
 func TestSystemAllowed(t *testing.T) {
 	for _, cmd := range append(Commands(), CmdRecordRetentionDestruction) {
-		want := cmd == CmdCompleteErasure || cmd == CmdRecordRetentionDestruction || cmd == CmdExportAuditLog || cmd == CmdViewHistory || cmd == CmdExportEvidence
+		want := cmd == CmdCompleteErasure || cmd == CmdRecordRetentionDestruction || cmd == CmdExportAuditLog || cmd == CmdViewHistory || cmd == CmdExportEvidence ||
+			cmd == CmdExportSubjectData || cmd == CmdExportOrganization || cmd == CmdRecordEmbedding
 		if got := SystemAllowed(cmd); got != want {
 			t.Errorf("SystemAllowed(%s) = %v, want %v", cmd, got, want)
 		}

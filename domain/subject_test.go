@@ -67,3 +67,18 @@ func TestSealedNeverRevealsPlaintext(t *testing.T) {
 		t.Error("json.Unmarshal into a Sealed field succeeded outside the codec")
 	}
 }
+
+func TestSubjectRequestDueIsOneMonthLater(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ in, want string }{
+		{"2026-03-03T09:00:00Z", "2026-04-03T09:00:00Z"},
+		{"2026-01-31T12:00:00Z", "2026-02-28T12:00:00Z"},
+		{"2028-01-31T12:00:00Z", "2028-02-29T12:00:00Z"},
+		{"2026-12-15T00:00:00Z", "2027-01-15T00:00:00Z"},
+	} {
+		in, _ := time.Parse(time.RFC3339, c.in)
+		if got := SubjectRequestDue(in).Format(time.RFC3339); got != c.want {
+			t.Errorf("due of %s = %s, want %s", c.in, got, c.want)
+		}
+	}
+}

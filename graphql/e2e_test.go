@@ -21,6 +21,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("deactivation and erasure end access", func(t *testing.T) { testOffboarding(t, s) })
 	t.Run("SCIM provisioning", func(t *testing.T) { testSCIM(t, s) })
 	t.Run("role-directive denials and set passwords audited", func(t *testing.T) { testDenialsAudited(t, s) })
+	t.Run("password policy shown whole", func(t *testing.T) { testPasswordPolicyShown(t, s) })
 	// It moves the shared clock by seconds.
 	t.Run("password flows", func(t *testing.T) { testPasswordFlows(t, s) })
 	t.Run("audit trail and export", func(t *testing.T) { testAuditTrail(t, s) })

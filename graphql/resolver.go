@@ -47,6 +47,10 @@ type Resolver struct {
 	Evidence EvidenceExports
 	// AuditExports runs background audit exports; nil answers them UNAVAILABLE.
 	AuditExports AuditExportJobs
+	// OrgExports runs whole-organisation exports; nil answers them UNAVAILABLE.
+	OrgExports OrganizationExports
+	// SubjectExports produces subject access exports; nil answers them UNAVAILABLE.
+	SubjectExports SubjectExports
 	// ConsistencyBound bounds how long a query waits for consistentAt (default 5 s).
 	ConsistencyBound time.Duration
 	// History answers the as-of questions by folding the organisation's events; nil leaves

@@ -234,6 +234,13 @@ func sweepRows() []sweepRow {
 		// gets the same empty answer (the OIDC tests cover the buttons).
 		{"Query.signInProviders", func(actor) string { return hidden }, `query($org: ID!) { signInProviders(organizationId: $org) { id } }`},
 		{"Query.scimTokens", adminOfA, `{ scimTokens { id } }`},
+		// Subject rights: A's request cases, about a fresh user of A (nobody's self).
+		{"Query.subjectRequests", adminOfA, `{ subjectRequests { id } }`},
+		{"Mutation.openSubjectRequest", adminOfAOr(forbid), `mutation($fresh: ID!) { openSubjectRequest(userId: $fresh, kind: ACCESS) { id } }`},
+		{"Mutation.exportSubjectData", adminOfAOr(forbid), `mutation($fresh: ID!) { exportSubjectData(userId: $fresh) { records } }`},
+		{"Mutation.exportOrganization", admin, `mutation { exportOrganization { id } }`},
+		{"Query.organizationExport", adminOfA, `query($orgExport: ID!) { organizationExport(id: $orgExport) { id } }`},
+		{"Query.organizationExportChunk", adminOfA, `query($orgExport: ID!) { organizationExportChunk(id: $orgExport, index: 0) { data } }`},
 		{"Mutation.createScimToken", admin, `mutation { createScimToken(input: {name: "Sweep directory"}) { id } }`},
 		// A fresh token of A for each caller; another organisation's Admin is told NOT_FOUND.
 		{"Mutation.revokeScimToken", adminOfAOr("NOT_FOUND"), `mutation($scimToken: ID!) { revokeScimToken(id: $scimToken) { id } }`},
@@ -378,14 +385,15 @@ func TestAuthorizationSweep(t *testing.T) {
 
 // sweepFixtures are the objects the rows' variables name.
 type sweepFixtures struct {
-	event    string            // an event of organisation A covered by a checkpoint
-	export   string            // an evidence export of organisation A
-	auditJob string            // a background audit export of A's first Admin
-	erasure  string            // a completed (certified) erasure of A
-	login    string            // a local account of A
-	password string            // its password
-	ownConv  map[string]string // each member's own conversation, by actor id
-	from, to string
+	event     string            // an event of organisation A covered by a checkpoint
+	export    string            // an evidence export of organisation A
+	auditJob  string            // a background audit export of A's first Admin
+	erasure   string            // a completed (certified) erasure of A
+	orgExport string            // a finished organisation export of A
+	login     string            // a local account of A
+	password  string            // its password
+	ownConv   map[string]string // each member's own conversation, by actor id
+	from, to  string
 }
 
 func newSweepFixtures(t *testing.T, w *world) *sweepFixtures {
@@ -421,6 +429,15 @@ func newSweepFixtures(t *testing.T, w *world) *sweepFixtures {
 		map[string]any{"e": fx.erasure})["erasureCertificate"] == nil; time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no erasure certificate within 30 s")
+		}
+	}
+	// A subject request case of A, and a finished export of A.
+	s.ok(t, w.a.adminKey, `mutation($u: ID!) { openSubjectRequest(userId: $u, kind: ACCESS) { id } }`, map[string]any{"u": w.freshUser(t, domain.OrgRoleUser)})
+	fx.orgExport = s.ok(t, w.a.adminKey, `mutation { exportOrganization { id } }`, nil)["exportOrganization"].(map[string]any)["id"].(string)
+	for deadline := time.Now().Add(60 * time.Second); s.ok(t, w.a.adminKey, `query($x: ID!) { organizationExport(id: $x) { status } }`,
+		map[string]any{"x": fx.orgExport})["organizationExport"].(map[string]any)["status"] != "DONE"; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the organisation export did not finish within 60 s")
 		}
 	}
 	// A SCIM token of A (another organisation's Admin lists none).
@@ -463,7 +480,7 @@ func (fx *sweepFixtures) vars(w *world, a actor, op string) map[string]any {
 		conv = c
 	}
 	return map[string]any{"space": w.space, "doc": w.doc, "asst": w.asst, "conv": conv, "user": w.ownerID,
-		"event": fx.event, "export": fx.export, "auditJob": fx.auditJob, "erasure": fx.erasure, "from": fx.from, "to": fx.to, "org": w.a.id,
+		"event": fx.event, "export": fx.export, "auditJob": fx.auditJob, "erasure": fx.erasure, "orgExport": fx.orgExport, "from": fx.from, "to": fx.to, "org": w.a.id,
 		"login": fx.login, "password": fx.password, "fresh": fresh(w, op), "hold": freshHold(w, op), "scimToken": freshScimToken(w, op), "freshLogin": "sweep-" + uuid.NewString()[:8]}
 }
 

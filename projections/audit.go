@@ -50,6 +50,7 @@ type accessWire struct {
 	Query                string `json:"query"`
 	TokenID              string `json:"tokenId"`
 	Status               int    `json:"status"`
+	Outcome              string `json:"outcome"`
 }
 
 // The outcomes of audit_log rows.
@@ -158,6 +159,21 @@ func auditRows(ev engine.Event) (logRow, deniedRow []any, err error) {
 		case evScimCall:
 			typ, target = "scim_token", a.TokenID
 			if a.Status >= 400 {
+				outcome = outcomeFailed
+			}
+		case evSubjectDataExported:
+			typ, target = string(domain.SubjectUser), a.UserID
+		case evOrganizationExported:
+			typ, target = string(domain.SubjectOrganization), m.Organization
+		case evEmbeddingRecorded:
+			typ, target = string(domain.SubjectSpace), a.SpaceID
+			if m.Space == "" {
+				m.Space = a.SpaceID
+			}
+			switch a.Outcome {
+			case domain.OutcomeRefused:
+				outcome = outcomeDenied
+			case domain.OutcomeError:
 				outcome = outcomeFailed
 			}
 		}

@@ -133,20 +133,23 @@ var (
 	evIntegrityViewed    = domain.AuditIntegrityViewed{}.EventName()
 	evAuditLogExported   = domain.AuditLogExported{}.EventName()
 	evDataExported       = domain.DataExported{}.EventName()
-	evSearchPerformed    = domain.SearchPerformed{}.EventName()
-	evAccessQueried      = domain.AccessQueried{}.EventName()
-	evAuditSubscribed    = domain.AuditSubscribed{}.EventName()
-	evLoggedOut          = domain.LoggedOut{}.EventName()
-	streamOrg            = domain.StreamPrefixOrganization
-	streamUser           = domain.StreamPrefixUser
-	streamSpace          = domain.StreamPrefixSpace
-	streamAssistant      = domain.StreamPrefixAssistant
-	streamDocument       = domain.StreamPrefixDocument
-	streamConversation   = domain.StreamPrefixConversation
-	streamAPIKey         = domain.StreamPrefixAPIKey
-	streamAccessPrefix   = domain.StreamPrefixAccess
-	streamErasurePrefix  = domain.StreamPrefixErasure
-	streamLegalHolds     = domain.StreamPrefixLegalHolds
+	// The exports and embedding calls of issue 18.
+	evOrganizationExported = domain.OrganizationExported{}.EventName()
+	evEmbeddingRecorded    = domain.EmbeddingRecorded{}.EventName()
+	evSearchPerformed      = domain.SearchPerformed{}.EventName()
+	evAccessQueried        = domain.AccessQueried{}.EventName()
+	evAuditSubscribed      = domain.AuditSubscribed{}.EventName()
+	evLoggedOut            = domain.LoggedOut{}.EventName()
+	streamOrg              = domain.StreamPrefixOrganization
+	streamUser             = domain.StreamPrefixUser
+	streamSpace            = domain.StreamPrefixSpace
+	streamAssistant        = domain.StreamPrefixAssistant
+	streamDocument         = domain.StreamPrefixDocument
+	streamConversation     = domain.StreamPrefixConversation
+	streamAPIKey           = domain.StreamPrefixAPIKey
+	streamAccessPrefix     = domain.StreamPrefixAccess
+	streamErasurePrefix    = domain.StreamPrefixErasure
+	streamLegalHolds       = domain.StreamPrefixLegalHolds
 )
 
 // queryStrings runs a query returning one text column.

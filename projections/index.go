@@ -35,6 +35,14 @@ type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
+// SpaceEmbedder is an Embedder under the organisations' model policy (an external
+// endpoint): told which space and document the texts come from and why (domain.EmbeddingFor*),
+// it refuses with a KindForbidden error before any text leaves when the policy forbids the
+// call, and records the calls it makes.
+type SpaceEmbedder interface {
+	EmbedFor(ctx context.Context, spaceID, documentID, purpose string, texts []string) ([][]float32, error)
+}
+
 // SearchIndex keeps the Weaviate index in step with the log: once all text chunks of an
 // ingested document have arrived it decrypts them, splits the text into overlapping chunks,
 // embeds them and upserts them into the space's tenant; it deletes a deleted document's
@@ -183,12 +191,24 @@ func (p *SearchIndex) index(ctx context.Context, tx pgx.Tx, space, doc string, r
 	if readable {
 		pieces := p.chunker.Split(text.String())
 		if len(pieces) > 0 {
-			vecs, err := p.emb.Embed(ctx, pieces)
-			if err != nil {
-				return domain.Wrap(domain.KindUnavailable, "projections.index", err, "embed document chunks")
+			var vecs [][]float32
+			var err error
+			if se, ok := p.emb.(SpaceEmbedder); ok {
+				vecs, err = se.EmbedFor(ctx, space, doc, domain.EmbeddingForIndex, pieces)
+			} else {
+				vecs, err = p.emb.Embed(ctx, pieces)
 			}
-			if err := p.ix.UpsertDocument(ctx, space, doc, pieces, vecs); err != nil {
-				return err
+			switch {
+			case domain.Is(domain.KindForbidden, err):
+				// The model policy keeps this space's text from the embedder (the refusal
+				// is recorded): the document stays out of the index.
+				readable = false
+			case err != nil:
+				return domain.Wrap(domain.KindUnavailable, "projections.index", err, "embed document chunks")
+			default:
+				if err := p.ix.UpsertDocument(ctx, space, doc, pieces, vecs); err != nil {
+					return err
+				}
 			}
 		}
 	}

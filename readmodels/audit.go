@@ -338,6 +338,12 @@ type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
+// spaceEmbedder is an Embedder under the model policy: it checks and records each call for
+// the space the text comes from, refusing with KindForbidden.
+type spaceEmbedder interface {
+	EmbedFor(ctx context.Context, spaceID, documentID, purpose string, texts []string) ([][]float32, error)
+}
+
 type searcher struct {
 	ix  SearchIndex
 	emb Embedder
@@ -379,7 +385,16 @@ func (r *Reader) Search(ctx context.Context, orgID, spaceID, query string, limit
 	if !exists {
 		return []SearchHit{}, nil
 	}
-	vecs, err := r.search.emb.Embed(ctx, []string{query})
+	var vecs [][]float32
+	var err error
+	if se, ok := r.search.emb.(spaceEmbedder); ok {
+		vecs, err = se.EmbedFor(ctx, spaceID, "", domain.EmbeddingForQuery, []string{query})
+	} else {
+		vecs, err = r.search.emb.Embed(ctx, []string{query})
+	}
+	if domain.Is(domain.KindForbidden, err) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, domain.Wrap(domain.KindUnavailable, op, err, "embed the query")
 	}

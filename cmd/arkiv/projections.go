@@ -11,7 +11,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/app/eventlog"
+	usecase "github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/esdbwatermill"
@@ -106,6 +108,27 @@ func (f *projectionsFlags) searchDeps(ctx context.Context, env *cliEnv, d *proje
 	if err != nil {
 		release()
 		return nil, err
+	}
+	if ecfg.Kind == "openai" {
+		// An external embedder obeys the organisations' model policy here too: each call is
+		// checked and recorded by the RecordEmbedding command.
+		store, ok := d.Streams.(*eventstore.Store)
+		if !ok || ecfg.ModelID == "" {
+			release()
+			return nil, usageError{"ARKIV_EMBEDDINGS=openai needs ARKIV_EMBEDDINGS_MODEL_ID (the model catalogue's entry of the endpoint)"}
+		}
+		reg := domain.NewRegistry()
+		if err := domain.RegisterEvents(reg); err != nil {
+			release()
+			return nil, err
+		}
+		a, err := usecase.NewApp(usecase.Deps{Store: store, Codec: keyring.NewCodec(kr), Clock: domain.SystemClock{}, IDs: randomIDs{},
+			Events: reg}, env.log)
+		if err != nil {
+			release()
+			return nil, err
+		}
+		emb = app.NewPolicyEmbedder(emb, domain.ModelID(ecfg.ModelID), func() *usecase.App { return a })
 	}
 	d.Opener, d.Index, d.Embedder, d.Chunker = keyring.NewCodec(kr), ix, emb, search.Chunker{}
 	return release, nil

@@ -49,6 +49,7 @@ type ResolverRoot interface {
 	SetPasswordPayload() SetPasswordPayloadResolver
 	Space() SpaceResolver
 	SpaceMember() SpaceMemberResolver
+	SubjectRequest() SubjectRequestResolver
 	Subscription() SubscriptionResolver
 	AllowedModelInput() AllowedModelInputResolver
 }
@@ -450,12 +451,15 @@ type ComplexityRoot struct {
 		EnableSpaceModels          func(childComplexity int, input EnableSpaceModelsInput) int
 		ExportAuditLog             func(childComplexity int, filter *AuditFilter, format AuditExportFormat, justification string, after *string, background *bool) int
 		ExportEvidence             func(childComplexity int, from time.Time, to time.Time, withNames *bool) int
+		ExportOrganization         func(childComplexity int) int
+		ExportSubjectData          func(childComplexity int, userID string, requestID *string) int
 		GrantOrgRole               func(childComplexity int, input GrantOrgRoleInput) int
 		IngestDocument             func(childComplexity int, input IngestDocumentInput) int
 		InviteUser                 func(childComplexity int, input InviteUserInput) int
 		LiftLegalHold              func(childComplexity int, input LiftLegalHoldInput) int
 		Login                      func(childComplexity int, input LoginInput) int
 		Logout                     func(childComplexity int) int
+		OpenSubjectRequest         func(childComplexity int, userID string, kind string, receivedAt *time.Time) int
 		PlaceLegalHold             func(childComplexity int, input PlaceLegalHoldInput) int
 		RemoveAuditStream          func(childComplexity int, id string) int
 		RemoveIdentityProvider     func(childComplexity int, input RemoveIdentityProviderInput) int
@@ -484,6 +488,25 @@ type ComplexityRoot struct {
 		IdentityProviders func(childComplexity int) int
 		Name              func(childComplexity int) int
 		Settings          func(childComplexity int) int
+	}
+
+	OrganizationExport struct {
+		ChunkBytes     func(childComplexity int) int
+		Chunks         func(childComplexity int) int
+		Error          func(childComplexity int) int
+		Events         func(childComplexity int) int
+		FileName       func(childComplexity int) int
+		ID             func(childComplexity int) int
+		ManifestSha256 func(childComplexity int) int
+		Progress       func(childComplexity int) int
+		SizeBytes      func(childComplexity int) int
+		Status         func(childComplexity int) int
+	}
+
+	OrganizationExportChunk struct {
+		Data  func(childComplexity int) int
+		Index func(childComplexity int) int
+		Last  func(childComplexity int) int
 	}
 
 	OrganizationSettings struct {
@@ -525,39 +548,42 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APIKeys                func(childComplexity int, first *int, after *string, consistentAt *string) int
-		AccessOf               func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
-		AccessOfConnection     func(childComplexity int, userID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
-		Assistant              func(childComplexity int, id string, asOf *time.Time) int
-		Assistants             func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		AuditExportJob         func(childComplexity int, id string) int
-		AuditIntegrity         func(childComplexity int) int
-		AuditLog               func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
-		AuditProof             func(childComplexity int, eventID string) int
-		AuditSession           func(childComplexity int) int
-		AuditStreams           func(childComplexity int, consistentAt *string) int
-		Conversation           func(childComplexity int, id string, consistentAt *string) int
-		DeletedItems           func(childComplexity int, spaceID *string, first *int, consistentAt *string) int
-		Document               func(childComplexity int, id string, consistentAt *string) int
-		Documents              func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
-		ErasureCertificate     func(childComplexity int, id string, consistentAt *string) int
-		EvidenceExport         func(childComplexity int, id string) int
-		LegalHolds             func(childComplexity int, includeLifted *bool, consistentAt *string) int
-		Me                     func(childComplexity int, consistentAt *string) int
-		ModelInvocations       func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
-		Node                   func(childComplexity int, id string) int
-		Nodes                  func(childComplexity int, ids []string) int
-		Organization           func(childComplexity int, consistentAt *string) int
-		OrganizationSettings   func(childComplexity int, asOf *time.Time) int
-		ScimTokens             func(childComplexity int) int
-		Search                 func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
-		SearchConnection       func(childComplexity int, spaceID string, query string, first *int, after *string, consistentAt *string) int
-		SignInProviders        func(childComplexity int, organizationID string) int
-		Space                  func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
-		Spaces                 func(childComplexity int, first *int, after *string, consistentAt *string) int
-		Version                func(childComplexity int) int
-		WhoCanAccess           func(childComplexity int, spaceID string, consistentAt *string, asOf *time.Time) int
-		WhoCanAccessConnection func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
+		APIKeys                 func(childComplexity int, first *int, after *string, consistentAt *string) int
+		AccessOf                func(childComplexity int, userID string, consistentAt *string, asOf *time.Time) int
+		AccessOfConnection      func(childComplexity int, userID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
+		Assistant               func(childComplexity int, id string, asOf *time.Time) int
+		Assistants              func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		AuditExportJob          func(childComplexity int, id string) int
+		AuditIntegrity          func(childComplexity int) int
+		AuditLog                func(childComplexity int, filter *AuditFilter, justification *string, first *int, after *string, consistentAt *string) int
+		AuditProof              func(childComplexity int, eventID string) int
+		AuditSession            func(childComplexity int) int
+		AuditStreams            func(childComplexity int, consistentAt *string) int
+		Conversation            func(childComplexity int, id string, consistentAt *string) int
+		DeletedItems            func(childComplexity int, spaceID *string, first *int, consistentAt *string) int
+		Document                func(childComplexity int, id string, consistentAt *string) int
+		Documents               func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		ErasureCertificate      func(childComplexity int, id string, consistentAt *string) int
+		EvidenceExport          func(childComplexity int, id string) int
+		LegalHolds              func(childComplexity int, includeLifted *bool, consistentAt *string) int
+		Me                      func(childComplexity int, consistentAt *string) int
+		ModelInvocations        func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
+		Node                    func(childComplexity int, id string) int
+		Nodes                   func(childComplexity int, ids []string) int
+		Organization            func(childComplexity int, consistentAt *string) int
+		OrganizationExport      func(childComplexity int, id string) int
+		OrganizationExportChunk func(childComplexity int, id string, index int) int
+		OrganizationSettings    func(childComplexity int, asOf *time.Time) int
+		ScimTokens              func(childComplexity int) int
+		Search                  func(childComplexity int, spaceID string, query string, limit *int, consistentAt *string) int
+		SearchConnection        func(childComplexity int, spaceID string, query string, first *int, after *string, consistentAt *string) int
+		SignInProviders         func(childComplexity int, organizationID string) int
+		Space                   func(childComplexity int, id string, consistentAt *string, asOf *time.Time) int
+		Spaces                  func(childComplexity int, first *int, after *string, consistentAt *string) int
+		SubjectRequests         func(childComplexity int, openOnly *bool) int
+		Version                 func(childComplexity int) int
+		WhoCanAccess            func(childComplexity int, spaceID string, consistentAt *string, asOf *time.Time) int
+		WhoCanAccessConnection  func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string, asOf *time.Time) int
 	}
 
 	ReplyDelta struct {
@@ -643,6 +669,28 @@ type ComplexityRoot struct {
 		SpaceID  func(childComplexity int) int
 		User     func(childComplexity int) int
 		UserID   func(childComplexity int) int
+	}
+
+	SubjectExport struct {
+		Archive       func(childComplexity int) int
+		ArchiveSha256 func(childComplexity int) int
+		FileName      func(childComplexity int) int
+		Records       func(childComplexity int) int
+		RequestID     func(childComplexity int) int
+		UserID        func(childComplexity int) int
+	}
+
+	SubjectRequest struct {
+		ArchiveSHA256 func(childComplexity int) int
+		DueAt         func(childComplexity int) int
+		FulfilledAt   func(childComplexity int) int
+		FulfilledBy   func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		OpenedBy      func(childComplexity int) int
+		Overdue       func(childComplexity int) int
+		ReceivedAt    func(childComplexity int) int
+		RequestID     func(childComplexity int) int
+		UserID        func(childComplexity int) int
 	}
 
 	Subscription struct {
@@ -745,6 +793,9 @@ type MutationResolver interface {
 	ExportEvidence(ctx context.Context, from time.Time, to time.Time, withNames *bool) (*EvidenceExport, error)
 	ConfigureAuditStream(ctx context.Context, input ConfigureAuditStreamInput) (*ConfigureAuditStreamPayload, error)
 	RemoveAuditStream(ctx context.Context, id string) (*MutationResult, error)
+	ExportOrganization(ctx context.Context) (*OrganizationExport, error)
+	OpenSubjectRequest(ctx context.Context, userID string, kind string, receivedAt *time.Time) (*readmodels.SubjectRequest, error)
+	ExportSubjectData(ctx context.Context, userID string, requestID *string) (*SubjectExport, error)
 }
 type MutationResultResolver interface {
 	Node(ctx context.Context, obj *MutationResult) (readmodels.Node, error)
@@ -797,6 +848,9 @@ type QueryResolver interface {
 	AuditExportJob(ctx context.Context, id string) (*AuditExportJob, error)
 	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
 	AuditStreams(ctx context.Context, consistentAt *string) ([]readmodels.AuditStream, error)
+	OrganizationExport(ctx context.Context, id string) (*OrganizationExport, error)
+	OrganizationExportChunk(ctx context.Context, id string, index int) (*OrganizationExportChunk, error)
+	SubjectRequests(ctx context.Context, openOnly *bool) ([]readmodels.SubjectRequest, error)
 }
 type SetPasswordPayloadResolver interface {
 	User(ctx context.Context, obj *SetPasswordPayload) (*readmodels.User, error)
@@ -808,6 +862,9 @@ type SpaceResolver interface {
 }
 type SpaceMemberResolver interface {
 	AccessID(ctx context.Context, obj *readmodels.SpaceMember) (string, error)
+}
+type SubjectRequestResolver interface {
+	Overdue(ctx context.Context, obj *readmodels.SubjectRequest) (bool, error)
 }
 type SubscriptionResolver interface {
 	MessageAdded(ctx context.Context, conversationID string) (<-chan *readmodels.Message, error)
@@ -2494,6 +2551,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ExportEvidence(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["withNames"].(*bool)), true
+	case "Mutation.exportOrganization":
+		if e.ComplexityRoot.Mutation.ExportOrganization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.ExportOrganization(childComplexity), true
+	case "Mutation.exportSubjectData":
+		if e.ComplexityRoot.Mutation.ExportSubjectData == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exportSubjectData_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExportSubjectData(childComplexity, args["userId"].(string), args["requestId"].(*string)), true
 	case "Mutation.grantOrgRole":
 		if e.ComplexityRoot.Mutation.GrantOrgRole == nil {
 			break
@@ -2555,6 +2629,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.openSubjectRequest":
+		if e.ComplexityRoot.Mutation.OpenSubjectRequest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_openSubjectRequest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.OpenSubjectRequest(childComplexity, args["userId"].(string), args["kind"].(string), args["receivedAt"].(*time.Time)), true
 	case "Mutation.placeLegalHold":
 		if e.ComplexityRoot.Mutation.PlaceLegalHold == nil {
 			break
@@ -2764,6 +2849,86 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Settings(childComplexity), true
+
+	case "OrganizationExport.chunkBytes":
+		if e.ComplexityRoot.OrganizationExport.ChunkBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.ChunkBytes(childComplexity), true
+	case "OrganizationExport.chunks":
+		if e.ComplexityRoot.OrganizationExport.Chunks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.Chunks(childComplexity), true
+	case "OrganizationExport.error":
+		if e.ComplexityRoot.OrganizationExport.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.Error(childComplexity), true
+	case "OrganizationExport.events":
+		if e.ComplexityRoot.OrganizationExport.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.Events(childComplexity), true
+	case "OrganizationExport.fileName":
+		if e.ComplexityRoot.OrganizationExport.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.FileName(childComplexity), true
+	case "OrganizationExport.id":
+		if e.ComplexityRoot.OrganizationExport.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.ID(childComplexity), true
+	case "OrganizationExport.manifestSha256":
+		if e.ComplexityRoot.OrganizationExport.ManifestSha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.ManifestSha256(childComplexity), true
+	case "OrganizationExport.progress":
+		if e.ComplexityRoot.OrganizationExport.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.Progress(childComplexity), true
+	case "OrganizationExport.sizeBytes":
+		if e.ComplexityRoot.OrganizationExport.SizeBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.SizeBytes(childComplexity), true
+	case "OrganizationExport.status":
+		if e.ComplexityRoot.OrganizationExport.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExport.Status(childComplexity), true
+
+	case "OrganizationExportChunk.data":
+		if e.ComplexityRoot.OrganizationExportChunk.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExportChunk.Data(childComplexity), true
+	case "OrganizationExportChunk.index":
+		if e.ComplexityRoot.OrganizationExportChunk.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExportChunk.Index(childComplexity), true
+	case "OrganizationExportChunk.last":
+		if e.ComplexityRoot.OrganizationExportChunk.Last == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationExportChunk.Last(childComplexity), true
 
 	case "OrganizationSettings.auditRetentionDays":
 		if e.ComplexityRoot.OrganizationSettings.AuditRetentionDays == nil {
@@ -3169,6 +3334,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Organization(childComplexity, args["consistentAt"].(*string)), true
+	case "Query.organizationExport":
+		if e.ComplexityRoot.Query.OrganizationExport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_organizationExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrganizationExport(childComplexity, args["id"].(string)), true
+	case "Query.organizationExportChunk":
+		if e.ComplexityRoot.Query.OrganizationExportChunk == nil {
+			break
+		}
+
+		args, err := ec.field_Query_organizationExportChunk_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.OrganizationExportChunk(childComplexity, args["id"].(string), args["index"].(int)), true
 	case "Query.organizationSettings":
 		if e.ComplexityRoot.Query.OrganizationSettings == nil {
 			break
@@ -3241,6 +3428,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Spaces(childComplexity, args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.subjectRequests":
+		if e.ComplexityRoot.Query.SubjectRequests == nil {
+			break
+		}
+
+		args, err := ec.field_Query_subjectRequests_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SubjectRequests(childComplexity, args["openOnly"].(*bool)), true
 	case "Query.version":
 		if e.ComplexityRoot.Query.Version == nil {
 			break
@@ -3580,6 +3778,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SpaceMember.UserID(childComplexity), true
+
+	case "SubjectExport.archive":
+		if e.ComplexityRoot.SubjectExport.Archive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectExport.Archive(childComplexity), true
+	case "SubjectExport.archiveSha256":
+		if e.ComplexityRoot.SubjectExport.ArchiveSha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectExport.ArchiveSha256(childComplexity), true
+	case "SubjectExport.fileName":
+		if e.ComplexityRoot.SubjectExport.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectExport.FileName(childComplexity), true
+	case "SubjectExport.records":
+		if e.ComplexityRoot.SubjectExport.Records == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectExport.Records(childComplexity), true
+	case "SubjectExport.requestId":
+		if e.ComplexityRoot.SubjectExport.RequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectExport.RequestID(childComplexity), true
+	case "SubjectExport.userId":
+		if e.ComplexityRoot.SubjectExport.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectExport.UserID(childComplexity), true
+
+	case "SubjectRequest.archiveSha256":
+		if e.ComplexityRoot.SubjectRequest.ArchiveSHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.ArchiveSHA256(childComplexity), true
+	case "SubjectRequest.dueAt":
+		if e.ComplexityRoot.SubjectRequest.DueAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.DueAt(childComplexity), true
+	case "SubjectRequest.fulfilledAt":
+		if e.ComplexityRoot.SubjectRequest.FulfilledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.FulfilledAt(childComplexity), true
+	case "SubjectRequest.fulfilledBy":
+		if e.ComplexityRoot.SubjectRequest.FulfilledBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.FulfilledBy(childComplexity), true
+	case "SubjectRequest.kind":
+		if e.ComplexityRoot.SubjectRequest.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.Kind(childComplexity), true
+	case "SubjectRequest.openedBy":
+		if e.ComplexityRoot.SubjectRequest.OpenedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.OpenedBy(childComplexity), true
+	case "SubjectRequest.overdue":
+		if e.ComplexityRoot.SubjectRequest.Overdue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.Overdue(childComplexity), true
+	case "SubjectRequest.receivedAt":
+		if e.ComplexityRoot.SubjectRequest.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.ReceivedAt(childComplexity), true
+	case "SubjectRequest.id":
+		if e.ComplexityRoot.SubjectRequest.RequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.RequestID(childComplexity), true
+	case "SubjectRequest.userId":
+		if e.ComplexityRoot.SubjectRequest.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SubjectRequest.UserID(childComplexity), true
 
 	case "Subscription.auditEvents":
 		if e.ComplexityRoot.Subscription.AuditEvents == nil {
@@ -5790,6 +6086,29 @@ extend type Query {
     "A mutation's ` + "`" + `position` + "`" + `: the answer waits until the read models have reached it, so the caller reads its own write."
     consistentAt: String
   ): [AuditStream!]! @hasOrgRole(roles: [ADMIN])
+  "An organisation export started by exportOrganization (Admins of its organisation; null when unknown)."
+  organizationExport(
+    "The job's id, from exportOrganization."
+    id: ID!
+  ): OrganizationExport @hasOrgRole(roles: [ADMIN])
+  """
+  One piece of a finished organisation export's zip (Admins): piece ` + "`" + `index` + "`" + ` (from 0) of
+  ` + "`" + `chunkBytes` + "`" + ` bytes, base64. Fetch pieces 0 to chunks - 1 and join them to get the file.
+  """
+  organizationExportChunk(
+    "The job's id."
+    id: ID!
+    "The piece, from 0 to chunks - 1."
+    index: Int!
+  ): OrganizationExportChunk @hasOrgRole(roles: [ADMIN])
+  """
+  The organisation's data subject request cases (Admins): open ones first, by deadline (one
+  month after receipt, GDPR Art. 12(3)). openOnly leaves out those already answered.
+  """
+  subjectRequests(
+    "Leave out the cases already answered."
+    openOnly: Boolean = false
+  ): [SubjectRequest!]! @hasOrgRole(roles: [ADMIN])
 }
 
 extend type Mutation {
@@ -5895,6 +6214,123 @@ type AuditStreamHealth {
   lastErrorAt: Time
   "When the destination last acknowledged a record."
   lastDeliveredAt: Time
+}
+
+extend type Mutation {
+  """
+  Starts the export of the whole organisation (Admins): spaces, members, assistants,
+  documents with their content, conversations and messages, settings history, audit log and
+  erasure certificates, decrypted, as JSON lines with a manifest of SHA-256 hashes, zipped.
+  Built in the background from the log; poll organizationExport for its progress, then fetch
+  the zip with organizationExportChunk. Recorded as access.organization_exported.v1 when done.
+  """
+  exportOrganization: OrganizationExport! @hasOrgRole(roles: [ADMIN])
+  """
+  Opens a data subject's request case (Admins for anyone of the organisation, anyone for
+  themselves), received at receivedAt (default now), due one month later.
+  """
+  openSubjectRequest(
+    "The person the request is about."
+    userId: ID!
+    "Access (Art. 15) or portability (Art. 20)."
+    kind: SubjectRequestKind!
+    "When the request was received (default now); the deadline is one month later."
+    receivedAt: Time
+  ): SubjectRequest! @authenticated
+  """
+  Exports everything Arkiv holds about a person (GDPR Art. 15 and 20), decrypted (Admins for
+  anyone of the organisation, anyone for themselves): a zip of subject.json, its JSON Schema
+  (schema.json) and CSV tables. It answers the case requestId, or opens one and answers it
+  at once. Recorded as access.subject_data_exported.v1.
+  """
+  exportSubjectData(
+    "The person whose data is exported."
+    userId: ID!
+    "The case the export answers; one is opened and answered when omitted."
+    requestId: ID
+  ): SubjectExport! @authenticated
+}
+
+"An organisation export job."
+type OrganizationExport {
+  "The job's id."
+  id: ID!
+  "Shares the evidence export's states."
+  status: EvidenceExportStatus!
+  "How far the read of the log has come, 0 to 1."
+  progress: Float!
+  "The organisation's events written, once DONE."
+  events: Int
+  "The hex SHA-256 of the export's manifest.json, once DONE."
+  manifestSha256: String
+  "The file name to save the zip under, once DONE."
+  fileName: String
+  "The zip's size in bytes, once DONE."
+  sizeBytes: Float
+  "How many pieces organizationExportChunk serves, once DONE."
+  chunks: Int
+  "The size of every piece but the last, in bytes."
+  chunkBytes: Int!
+  "Why the export failed, when FAILED."
+  error: String
+}
+
+"A piece of an organisation export's zip."
+type OrganizationExportChunk {
+  "The piece's number, from 0."
+  index: Int!
+  "The piece's bytes, base64."
+  data: String!
+  "Whether this is the last piece."
+  last: Boolean!
+}
+
+"What a data subject asks for."
+enum SubjectRequestKind {
+  "Access to one's data (GDPR Art. 15)."
+  ACCESS
+  "One's data in a portable format (GDPR Art. 20)."
+  PORTABILITY
+}
+
+"A data subject's request case."
+type SubjectRequest {
+  "The case's id."
+  id: ID!
+  "The person (their user id)."
+  userId: ID!
+  "Access (Art. 15) or portability (Art. 20)."
+  kind: SubjectRequestKind!
+  "When the request was received."
+  receivedAt: Time!
+  "One month after receipt (GDPR Art. 12(3))."
+  dueAt: Time!
+  "Still open after its deadline."
+  overdue: Boolean!
+  "Who opened the case."
+  openedBy: ID!
+  "When an export answered it; null while open."
+  fulfilledAt: Time
+  "Who exported the answer."
+  fulfilledBy: ID
+  "The hex SHA-256 of the archive handed out."
+  archiveSha256: String
+}
+
+"A subject access export."
+type SubjectExport {
+  "The case the export answers."
+  requestId: ID!
+  "The person the export is about."
+  userId: ID!
+  "The events about the person in the export."
+  records: Int!
+  "The hex SHA-256 of the archive."
+  archiveSha256: String!
+  "The file name to save the archive under."
+  fileName: String!
+  "The archive (a zip of subject.json, schema.json and CSV tables), base64."
+  archive: String!
 }
 `, BuiltIn: false},
 }
@@ -6678,6 +7114,44 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
 
+func (ec *executionContext) childFields_OrganizationExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OrganizationExport_id(ctx, field)
+	case "status":
+		return ec.fieldContext_OrganizationExport_status(ctx, field)
+	case "progress":
+		return ec.fieldContext_OrganizationExport_progress(ctx, field)
+	case "events":
+		return ec.fieldContext_OrganizationExport_events(ctx, field)
+	case "manifestSha256":
+		return ec.fieldContext_OrganizationExport_manifestSha256(ctx, field)
+	case "fileName":
+		return ec.fieldContext_OrganizationExport_fileName(ctx, field)
+	case "sizeBytes":
+		return ec.fieldContext_OrganizationExport_sizeBytes(ctx, field)
+	case "chunks":
+		return ec.fieldContext_OrganizationExport_chunks(ctx, field)
+	case "chunkBytes":
+		return ec.fieldContext_OrganizationExport_chunkBytes(ctx, field)
+	case "error":
+		return ec.fieldContext_OrganizationExport_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationExport", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationExportChunk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_OrganizationExportChunk_index(ctx, field)
+	case "data":
+		return ec.fieldContext_OrganizationExportChunk_data(ctx, field)
+	case "last":
+		return ec.fieldContext_OrganizationExportChunk_last(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationExportChunk", field.Name)
+}
+
 func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "models":
@@ -6926,6 +7400,50 @@ func (ec *executionContext) childFields_SpaceMember(ctx context.Context, field g
 		return ec.fieldContext_SpaceMember_user(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SpaceMember", field.Name)
+}
+
+func (ec *executionContext) childFields_SubjectExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "requestId":
+		return ec.fieldContext_SubjectExport_requestId(ctx, field)
+	case "userId":
+		return ec.fieldContext_SubjectExport_userId(ctx, field)
+	case "records":
+		return ec.fieldContext_SubjectExport_records(ctx, field)
+	case "archiveSha256":
+		return ec.fieldContext_SubjectExport_archiveSha256(ctx, field)
+	case "fileName":
+		return ec.fieldContext_SubjectExport_fileName(ctx, field)
+	case "archive":
+		return ec.fieldContext_SubjectExport_archive(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubjectExport", field.Name)
+}
+
+func (ec *executionContext) childFields_SubjectRequest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SubjectRequest_id(ctx, field)
+	case "userId":
+		return ec.fieldContext_SubjectRequest_userId(ctx, field)
+	case "kind":
+		return ec.fieldContext_SubjectRequest_kind(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_SubjectRequest_receivedAt(ctx, field)
+	case "dueAt":
+		return ec.fieldContext_SubjectRequest_dueAt(ctx, field)
+	case "overdue":
+		return ec.fieldContext_SubjectRequest_overdue(ctx, field)
+	case "openedBy":
+		return ec.fieldContext_SubjectRequest_openedBy(ctx, field)
+	case "fulfilledAt":
+		return ec.fieldContext_SubjectRequest_fulfilledAt(ctx, field)
+	case "fulfilledBy":
+		return ec.fieldContext_SubjectRequest_fulfilledBy(ctx, field)
+	case "archiveSha256":
+		return ec.fieldContext_SubjectRequest_archiveSha256(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SubjectRequest", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7368,6 +7886,28 @@ func (ec *executionContext) field_Mutation_exportEvidence_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_exportSubjectData_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "requestId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["requestId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_grantOrgRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7435,6 +7975,36 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_openSubjectRequest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "userId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["userId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNSubjectRequestKind2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "receivedAt",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["receivedAt"] = arg2
 	return args, nil
 }
 
@@ -8174,6 +8744,42 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_organizationExportChunk_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "index",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["index"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_organizationExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_organizationSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8357,6 +8963,20 @@ func (ec *executionContext) field_Query_spaces_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["consistentAt"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_subjectRequests_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "openOnly",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["openOnly"] = arg0
 	return args, nil
 }
 
@@ -16554,6 +17174,170 @@ func (ec *executionContext) fieldContext_Mutation_removeAuditStream(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_exportOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exportOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().ExportOrganization(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *OrganizationExport
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *OrganizationExport
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *OrganizationExport) graphql.Marshaler {
+			return ec.marshalNOrganizationExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐOrganizationExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exportOrganization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationExport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_openSubjectRequest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_openSubjectRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().OpenSubjectRequest(ctx, fc.Args["userId"].(string), fc.Args["kind"].(string), fc.Args["receivedAt"].(*time.Time))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *readmodels.SubjectRequest
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.SubjectRequest) graphql.Marshaler {
+			return ec.marshalNSubjectRequest2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSubjectRequest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_openSubjectRequest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubjectRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_openSubjectRequest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_exportSubjectData(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exportSubjectData(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExportSubjectData(ctx, fc.Args["userId"].(string), fc.Args["requestId"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *SubjectExport
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *SubjectExport) graphql.Marshaler {
+			return ec.marshalNSubjectExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSubjectExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exportSubjectData(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubjectExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exportSubjectData_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MutationResult_id(ctx context.Context, field graphql.CollectedField, obj *MutationResult) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16758,6 +17542,305 @@ func (ec *executionContext) fieldContext_Organization_identityProviders(_ contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationExport_id(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_status(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v EvidenceExportStatus) graphql.Marshaler {
+			return ec.marshalNEvidenceExportStatus2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExportStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type EvidenceExportStatus does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_progress(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Progress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_events(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_manifestSha256(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_manifestSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ManifestSha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_manifestSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_fileName(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_sizeBytes(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_sizeBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SizeBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_sizeBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_chunks(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_chunks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Chunks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_chunks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_chunkBytes(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_chunkBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChunkBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_chunkBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExport_error(ctx context.Context, field graphql.CollectedField, obj *OrganizationExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExport_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExport_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExportChunk_index(ctx context.Context, field graphql.CollectedField, obj *OrganizationExportChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExportChunk_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExportChunk_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExportChunk", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExportChunk_data(ctx context.Context, field graphql.CollectedField, obj *OrganizationExportChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExportChunk_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExportChunk_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExportChunk", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _OrganizationExportChunk_last(ctx context.Context, field graphql.CollectedField, obj *OrganizationExportChunk) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationExportChunk_last(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Last, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationExportChunk_last(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationExportChunk", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
 func (ec *executionContext) _OrganizationSettings_models(ctx context.Context, field graphql.CollectedField, obj *domain.OrganizationSettings) (ret graphql.Marshaler) {
@@ -19272,6 +20355,192 @@ func (ec *executionContext) fieldContext_Query_auditStreams(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_organizationExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_organizationExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrganizationExport(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *OrganizationExport
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *OrganizationExport
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *OrganizationExport) graphql.Marshaler {
+			return ec.marshalOOrganizationExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐOrganizationExport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_organizationExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_organizationExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_organizationExportChunk(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_organizationExportChunk(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().OrganizationExportChunk(ctx, fc.Args["id"].(string), fc.Args["index"].(int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *OrganizationExportChunk
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *OrganizationExportChunk
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *OrganizationExportChunk) graphql.Marshaler {
+			return ec.marshalOOrganizationExportChunk2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐOrganizationExportChunk(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_organizationExportChunk(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationExportChunk(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_organizationExportChunk_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_subjectRequests(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_subjectRequests(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SubjectRequests(ctx, fc.Args["openOnly"].(*bool))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []readmodels.SubjectRequest
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal []readmodels.SubjectRequest
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.SubjectRequest) graphql.Marshaler {
+			return ec.marshalNSubjectRequest2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSubjectRequestᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_subjectRequests(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SubjectRequest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_subjectRequests_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20648,6 +21917,374 @@ func (ec *executionContext) fieldContext_SpaceMember_user(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SubjectExport_requestId(ctx context.Context, field graphql.CollectedField, obj *SubjectExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectExport_requestId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectExport_requestId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectExport", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectExport_userId(ctx context.Context, field graphql.CollectedField, obj *SubjectExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectExport_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectExport_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectExport", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectExport_records(ctx context.Context, field graphql.CollectedField, obj *SubjectExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectExport_records(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Records, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectExport_records(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectExport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectExport_archiveSha256(ctx context.Context, field graphql.CollectedField, obj *SubjectExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectExport_archiveSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArchiveSha256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectExport_archiveSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectExport_fileName(ctx context.Context, field graphql.CollectedField, obj *SubjectExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectExport_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectExport_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectExport_archive(ctx context.Context, field graphql.CollectedField, obj *SubjectExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectExport_archive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Archive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectExport_archive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectExport", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_userId(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_userId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_userId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_kind(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNSubjectRequestKind2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type SubjectRequestKind does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_receivedAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_dueAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_dueAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DueAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_dueAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_overdue(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_overdue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SubjectRequest().Overdue(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_overdue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_openedBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_openedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OpenedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_openedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_fulfilledAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_fulfilledAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfilledAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_fulfilledAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_fulfilledBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_fulfilledBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FulfilledBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_fulfilledBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SubjectRequest_archiveSha256(ctx context.Context, field graphql.CollectedField, obj *readmodels.SubjectRequest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SubjectRequest_archiveSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArchiveSHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SubjectRequest_archiveSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SubjectRequest", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _Subscription_messageAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -27229,6 +28866,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "exportOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exportOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "openSubjectRequest":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_openSubjectRequest(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exportSubjectData":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exportSubjectData(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -27388,6 +29046,121 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var organizationExportImplementors = []string{"OrganizationExport"}
+
+func (ec *executionContext) _OrganizationExport(ctx context.Context, sel ast.SelectionSet, obj *OrganizationExport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationExportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationExport")
+		case "id":
+			out.Values[i] = ec._OrganizationExport_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._OrganizationExport_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "progress":
+			out.Values[i] = ec._OrganizationExport_progress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "events":
+			out.Values[i] = ec._OrganizationExport_events(ctx, field, obj)
+		case "manifestSha256":
+			out.Values[i] = ec._OrganizationExport_manifestSha256(ctx, field, obj)
+		case "fileName":
+			out.Values[i] = ec._OrganizationExport_fileName(ctx, field, obj)
+		case "sizeBytes":
+			out.Values[i] = ec._OrganizationExport_sizeBytes(ctx, field, obj)
+		case "chunks":
+			out.Values[i] = ec._OrganizationExport_chunks(ctx, field, obj)
+		case "chunkBytes":
+			out.Values[i] = ec._OrganizationExport_chunkBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._OrganizationExport_error(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var organizationExportChunkImplementors = []string{"OrganizationExportChunk"}
+
+func (ec *executionContext) _OrganizationExportChunk(ctx context.Context, sel ast.SelectionSet, obj *OrganizationExportChunk) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationExportChunkImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationExportChunk")
+		case "index":
+			out.Values[i] = ec._OrganizationExportChunk_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._OrganizationExportChunk_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "last":
+			out.Values[i] = ec._OrganizationExportChunk_last(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -28544,6 +30317,66 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "organizationExport":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_organizationExport(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "organizationExportChunk":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_organizationExportChunk(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "subjectRequests":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_subjectRequests(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -29337,6 +31170,176 @@ func (ec *executionContext) _SpaceMember(ctx context.Context, sel ast.SelectionS
 			}
 		case "user":
 			out.Values[i] = ec._SpaceMember_user(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var subjectExportImplementors = []string{"SubjectExport"}
+
+func (ec *executionContext) _SubjectExport(ctx context.Context, sel ast.SelectionSet, obj *SubjectExport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subjectExportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubjectExport")
+		case "requestId":
+			out.Values[i] = ec._SubjectExport_requestId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userId":
+			out.Values[i] = ec._SubjectExport_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "records":
+			out.Values[i] = ec._SubjectExport_records(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "archiveSha256":
+			out.Values[i] = ec._SubjectExport_archiveSha256(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fileName":
+			out.Values[i] = ec._SubjectExport_fileName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "archive":
+			out.Values[i] = ec._SubjectExport_archive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var subjectRequestImplementors = []string{"SubjectRequest"}
+
+func (ec *executionContext) _SubjectRequest(ctx context.Context, sel ast.SelectionSet, obj *readmodels.SubjectRequest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subjectRequestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SubjectRequest")
+		case "id":
+			out.Values[i] = ec._SubjectRequest_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "userId":
+			out.Values[i] = ec._SubjectRequest_userId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._SubjectRequest_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._SubjectRequest_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dueAt":
+			out.Values[i] = ec._SubjectRequest_dueAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "overdue":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._SubjectRequest_overdue(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "openedBy":
+			out.Values[i] = ec._SubjectRequest_openedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fulfilledAt":
+			out.Values[i] = ec._SubjectRequest_fulfilledAt(ctx, field, obj)
+		case "fulfilledBy":
+			out.Values[i] = ec._SubjectRequest_fulfilledBy(ctx, field, obj)
+		case "archiveSha256":
+			out.Values[i] = ec._SubjectRequest_archiveSha256(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -31023,6 +33026,20 @@ func (ec *executionContext) marshalNOrganization2ᚖgithubᚗcomᚋarkivᚋarkiv
 	return ec._Organization(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNOrganizationExport2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐOrganizationExport(ctx context.Context, sel ast.SelectionSet, v OrganizationExport) graphql.Marshaler {
+	return ec._OrganizationExport(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOrganizationExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐOrganizationExport(ctx context.Context, sel ast.SelectionSet, v *OrganizationExport) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._OrganizationExport(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNOrganizationSettings2githubᚗcomᚋarkivᚋarkivᚋdomainᚐOrganizationSettings(ctx context.Context, sel ast.SelectionSet, v domain.OrganizationSettings) graphql.Marshaler {
 	return ec._OrganizationSettings(ctx, sel, &v)
 }
@@ -31453,6 +33470,78 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	return ret
 }
 
+func (ec *executionContext) marshalNSubjectExport2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSubjectExport(ctx context.Context, sel ast.SelectionSet, v SubjectExport) graphql.Marshaler {
+	return ec._SubjectExport(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSubjectExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐSubjectExport(ctx context.Context, sel ast.SelectionSet, v *SubjectExport) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SubjectExport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSubjectRequest2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSubjectRequest(ctx context.Context, sel ast.SelectionSet, v readmodels.SubjectRequest) graphql.Marshaler {
+	return ec._SubjectRequest(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSubjectRequest2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSubjectRequestᚄ(ctx context.Context, sel ast.SelectionSet, v []readmodels.SubjectRequest) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSubjectRequest2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSubjectRequest(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSubjectRequest2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐSubjectRequest(ctx context.Context, sel ast.SelectionSet, v *readmodels.SubjectRequest) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SubjectRequest(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSubjectRequestKind2string(ctx context.Context, v any) (string, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNSubjectRequestKind2string[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSubjectRequestKind2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNSubjectRequestKind2string[v])
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+var (
+	unmarshalNSubjectRequestKind2string = map[string]string{
+		"ACCESS":      domain.SubjectRequestAccess,
+		"PORTABILITY": domain.SubjectRequestPortability,
+	}
+	marshalNSubjectRequestKind2string = map[string]string{
+		domain.SubjectRequestAccess:      "ACCESS",
+		domain.SubjectRequestPortability: "PORTABILITY",
+	}
+)
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -31782,6 +33871,23 @@ func (ec *executionContext) marshalOEvidenceExport2ᚖgithubᚗcomᚋarkivᚋark
 	return ec._EvidenceExport(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalOGroupRoleInput2ᚕgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐGroupRoleInputᚄ(ctx context.Context, v any) ([]GroupRoleInput, error) {
 	if v == nil {
 		return nil, nil
@@ -31951,6 +34057,20 @@ var (
 		domain.OrgRoleUser:    "USER",
 	}
 )
+
+func (ec *executionContext) marshalOOrganizationExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐOrganizationExport(ctx context.Context, sel ast.SelectionSet, v *OrganizationExport) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OrganizationExport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOOrganizationExportChunk2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐOrganizationExportChunk(ctx context.Context, sel ast.SelectionSet, v *OrganizationExportChunk) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._OrganizationExportChunk(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalORegion2ᚖgithubᚗcomᚋarkivᚋarkivᚋdomainᚐRegion(ctx context.Context, v any) (*domain.Region, error) {
 	if v == nil {

@@ -447,6 +447,40 @@ type MutationResult struct {
 	Node readmodels.Node `json:"node,omitempty"`
 }
 
+// An organisation export job.
+type OrganizationExport struct {
+	// The job's id.
+	ID string `json:"id"`
+	// Shares the evidence export's states.
+	Status EvidenceExportStatus `json:"status"`
+	// How far the read of the log has come, 0 to 1.
+	Progress float64 `json:"progress"`
+	// The organisation's events written, once DONE.
+	Events *int `json:"events,omitempty"`
+	// The hex SHA-256 of the export's manifest.json, once DONE.
+	ManifestSha256 *string `json:"manifestSha256,omitempty"`
+	// The file name to save the zip under, once DONE.
+	FileName *string `json:"fileName,omitempty"`
+	// The zip's size in bytes, once DONE.
+	SizeBytes *float64 `json:"sizeBytes,omitempty"`
+	// How many pieces organizationExportChunk serves, once DONE.
+	Chunks *int `json:"chunks,omitempty"`
+	// The size of every piece but the last, in bytes.
+	ChunkBytes int `json:"chunkBytes"`
+	// Why the export failed, when FAILED.
+	Error *string `json:"error,omitempty"`
+}
+
+// A piece of an organisation export's zip.
+type OrganizationExportChunk struct {
+	// The piece's number, from 0.
+	Index int `json:"index"`
+	// The piece's bytes, base64.
+	Data string `json:"data"`
+	// Whether this is the last piece.
+	Last bool `json:"last"`
+}
+
 // A legal hold to place.
 type PlaceLegalHoldInput struct {
 	// SPACE, DOCUMENT, CONVERSATION or USER.
@@ -607,6 +641,22 @@ type SignInProvider struct {
 type StartConversationInput struct {
 	// The assistant to talk to.
 	AssistantID string `json:"assistantId"`
+}
+
+// A subject access export.
+type SubjectExport struct {
+	// The case the export answers.
+	RequestID string `json:"requestId"`
+	// The person the export is about.
+	UserID string `json:"userId"`
+	// The events about the person in the export.
+	Records int `json:"records"`
+	// The hex SHA-256 of the archive.
+	ArchiveSha256 string `json:"archiveSha256"`
+	// The file name to save the archive under.
+	FileName string `json:"fileName"`
+	// The archive (a zip of subject.json, schema.json and CSV tables), base64.
+	Archive string `json:"archive"`
 }
 
 // What streams over graphql-transport-ws (`/graphql`), authorised for the life of the socket.

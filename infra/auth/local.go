@@ -145,8 +145,11 @@ func (a *Authenticator) Login(ctx context.Context, orgID, login, password, remot
 		idle = DefaultSessionIdleTimeout
 	}
 	token := randomToken(SessionPrefix)
+	// A password older than the policy's maximum age opens a session that may only set a new
+	// one, like a password an Admin set.
+	mustChange := cred.MustChange || settings.Password.Expired(cred.UpdatedAt, now)
 	s := Session{TokenHash: sha256.Sum256([]byte(token)), UserID: cred.UserID, OrganizationID: orgID,
-		CreatedAt: now, LastSeenAt: now, IdleTimeout: idle, PasswordChangeRequired: cred.MustChange}
+		CreatedAt: now, LastSeenAt: now, IdleTimeout: idle, PasswordChangeRequired: mustChange}
 	if err := a.cfg.Sessions.CreateSession(ctx, s); err != nil {
 		return unavailable(err)
 	}
@@ -226,7 +229,8 @@ func (a *Authenticator) upgradeHash(ctx context.Context, cred Credential, passwo
 	phc, err := HashPassword(password, a.cfg.Argon2)
 	a.releaseHash()
 	if err == nil {
-		cred.PasswordHash, cred.UpdatedAt = phc, now
+		// The password is the same: its age and the history stay as they are.
+		cred.PasswordHash, cred.Rehash = phc, true
 		err = a.cfg.Credentials.PutCredential(ctx, cred)
 	}
 	if err != nil {
@@ -289,6 +293,9 @@ func (a *Authenticator) putPassword(ctx context.Context, op, orgID, userID, logi
 	if err := settings.Password.Check(password, login); err != nil {
 		return err
 	}
+	if err := a.checkReuse(ctx, op, orgID, userID, password, settings.Password); err != nil {
+		return err
+	}
 	if err := a.acquireHash(ctx); err != nil {
 		return err
 	}
@@ -308,6 +315,46 @@ func (a *Authenticator) putPassword(ctx context.Context, op, orgID, userID, logi
 	}
 	if _, err := a.cfg.Sessions.RevokeUserSessions(ctx, userID, now); err != nil {
 		return domain.Wrap(domain.KindUnavailable, op, err, "sessions cannot be revoked right now")
+	}
+	return nil
+}
+
+// checkReuse refuses a password that is one of the account's last policy.HistoryEntries
+// passwords (the current one included), with a domain.KindInvalid error. A policy with a
+// maximum age always refuses the current password, so an expired one is really replaced.
+func (a *Authenticator) checkReuse(ctx context.Context, op, orgID, userID, password string, policy PasswordPolicy) error {
+	n := min(policy.HistoryEntries, MaxPasswordHistory)
+	if policy.MaxAgeDays > 0 && n < 1 {
+		n = 1
+	}
+	if n <= 0 {
+		return nil
+	}
+	hashes, err := a.cfg.Credentials.PasswordHistory(ctx, userID, n)
+	if err != nil {
+		return domain.Wrap(domain.KindUnavailable, op, err, "passwords cannot be set right now")
+	}
+	// An account set before the history was kept has its current hash only.
+	if cur, err := a.cfg.Credentials.UserCredential(ctx, orgID, userID); err == nil && len(hashes) == 0 {
+		hashes = append(hashes, cur.PasswordHash)
+	} else if err != nil && !domain.Is(domain.KindNotFound, err) {
+		return domain.Wrap(domain.KindUnavailable, op, err, "passwords cannot be set right now")
+	}
+	for _, h := range hashes {
+		if err := a.acquireHash(ctx); err != nil {
+			return err
+		}
+		ok, _, verr := VerifyPassword(password, h)
+		a.releaseHash()
+		if verr != nil {
+			return domain.Wrap(domain.KindInternal, op, verr, "stored password hash is unreadable")
+		}
+		if ok {
+			if n == 1 {
+				return domain.E(domain.KindInvalid, op, "password does not meet the organisation's policy: it must differ from the current password")
+			}
+			return domain.Errorf(domain.KindInvalid, op, "password does not meet the organisation's policy: it must differ from the last %d passwords", n)
+		}
 	}
 	return nil
 }

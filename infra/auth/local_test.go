@@ -511,3 +511,83 @@ func TestEndUserAccessAsOfTheEvent(t *testing.T) {
 		t.Fatalf("a later password after a replay: %v", err)
 	}
 }
+
+// TestPasswordMaxAgeForcesANewPassword: a login with a password older than maxAgeDays opens
+// a session that may only set a new password, and the expired password itself is refused as
+// the new one; a fresh password logs in normally.
+func TestPasswordMaxAgeForcesANewPassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	s := settings(false)
+	s.Password.MaxAgeDays = 90
+	if err := e.pg.SetAuthSettings(ctx, "org-1", s); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.a.SetPassword(ctx, "org-1", "user-1", email, password); err != nil {
+		t.Fatal(err)
+	}
+	login := func(pw string) auth.Principal {
+		t.Helper()
+		token, _, err := e.a.Login(ctx, "org-1", email, pw, ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.a.AuthenticateToken(ctx, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	e.clock.Advance(89 * 24 * time.Hour)
+	if p := login(password); p.PasswordChangeRequired {
+		t.Fatal("a password of 89 days must still be usable under a 90-day policy")
+	}
+	e.clock.Advance(24 * time.Hour)
+	if p := login(password); !p.PasswordChangeRequired {
+		t.Fatal("a login with a password of 90 days must require a new one")
+	}
+	wantKind(t, e.a.SetPassword(ctx, "org-1", "user-1", email, password), domain.KindInvalid,
+		"password does not meet the organisation's policy: it must differ from the current password")
+	if err := e.a.SetPassword(ctx, "org-1", "user-1", email, "a fresh passw0rd 90"); err != nil {
+		t.Fatal(err)
+	}
+	if p := login("a fresh passw0rd 90"); p.PasswordChangeRequired {
+		t.Fatal("a new password must not require a change")
+	}
+}
+
+// TestPasswordHistoryRefusesReuse: with historyEntries N none of the last N passwords may be
+// set again; the one before them may.
+func TestPasswordHistoryRefusesReuse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	s := settings(false)
+	s.Password.HistoryEntries = 3
+	if err := e.pg.SetAuthSettings(ctx, "org-1", s); err != nil {
+		t.Fatal(err)
+	}
+	pws := []string{"first passw0rd one", "second passw0rd two", "third passw0rd three", "fourth passw0rd four"}
+	for _, pw := range pws {
+		if err := e.a.SetPassword(ctx, "org-1", "user-1", email, pw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pw := range pws[1:] {
+		wantKind(t, e.a.ResetPassword(ctx, "org-1", "user-1", email, pw), domain.KindInvalid,
+			"password does not meet the organisation's policy: it must differ from the last 3 passwords")
+	}
+	// The first is four passwords back: allowed again.
+	if err := e.a.SetPassword(ctx, "org-1", "user-1", email, pws[0]); err != nil {
+		t.Fatalf("a password older than the history: %v", err)
+	}
+	// Without a history rule, reuse is allowed.
+	s.Password.HistoryEntries = 0
+	if err := e.pg.SetAuthSettings(ctx, "org-1", s); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.a.SetPassword(ctx, "org-1", "user-1", email, pws[0]); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -104,6 +105,17 @@ type PasswordPolicy struct {
 	RequireLower  bool `json:"requireLower"`
 	RequireDigit  bool `json:"requireDigit"`
 	RequireSymbol bool `json:"requireSymbol"`
+	// MaxAgeDays, when positive, is how many days a password lasts: a login with a password
+	// set longer ago opens a session that may only set a new one (rotation). 0: no expiry.
+	MaxAgeDays int `json:"maxAgeDays,omitempty"`
+	// HistoryEntries, when positive, forbids reusing any of the account's last N passwords
+	// (the current one included).
+	HistoryEntries int `json:"historyEntries,omitempty"`
+}
+
+// Expired reports whether a password set at setAt has outlived the policy's MaxAgeDays at now.
+func (p PasswordPolicy) Expired(setAt, now time.Time) bool {
+	return p.MaxAgeDays > 0 && !setAt.IsZero() && now.Sub(setAt) >= time.Duration(p.MaxAgeDays)*24*time.Hour
 }
 
 // The policy defaults applied where a field is zero.

@@ -326,7 +326,16 @@ func (p *Postgres) PutCredential(ctx context.Context, c Credential) error {
 			taken = true
 			return errors.New("login held by another user")
 		}
-		return nil
+		if c.Rehash {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO auth_password_history (user_id, password_hash, set_at) VALUES ($1, $2, $3)`,
+			c.UserID, c.PasswordHash, c.UpdatedAt); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM auth_password_history WHERE user_id = $1 AND id NOT IN
+			(SELECT id FROM auth_password_history WHERE user_id = $1 ORDER BY id DESC LIMIT $2)`, c.UserID, MaxPasswordHistory)
+		return err
 	})
 	if taken {
 		return domain.Wrap(domain.KindConflict, op, err, "this login belongs to another user")
@@ -337,9 +346,26 @@ func (p *Postgres) PutCredential(ctx context.Context, c Credential) error {
 	return nil
 }
 
+// PasswordHistory implements CredentialStore.
+func (p *Postgres) PasswordHistory(ctx context.Context, userID string, n int) ([]string, error) {
+	rows, err := p.db.Query(ctx, `SELECT password_hash FROM auth_password_history WHERE user_id = $1
+		ORDER BY id DESC LIMIT $2`, userID, n)
+	if err != nil {
+		return nil, pgErr("auth.Postgres.PasswordHistory", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, pgErr("auth.Postgres.PasswordHistory", err)
+	}
+	return out, nil
+}
+
 // DeleteCredential implements CredentialStore.
 func (p *Postgres) DeleteCredential(ctx context.Context, userID string) error {
 	if _, err := p.db.Exec(ctx, `DELETE FROM auth_local_credentials WHERE user_id = $1`, userID); err != nil {
+		return pgErr("auth.Postgres.DeleteCredential", err)
+	}
+	if _, err := p.db.Exec(ctx, `DELETE FROM auth_password_history WHERE user_id = $1`, userID); err != nil {
 		return pgErr("auth.Postgres.DeleteCredential", err)
 	}
 	return nil

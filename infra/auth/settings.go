@@ -45,10 +45,12 @@ func SettingsFromDomain(s domain.OrganizationSettings, providers []OIDCProvider)
 	return AuthSettings{
 		SessionIdleTimeout: time.Duration(s.SessionIdleTimeoutMinutes) * time.Minute,
 		Password: PasswordPolicy{
-			MinLength:     s.Password.MinLength,
-			RequireUpper:  s.Password.RequireUpper,
-			RequireDigit:  s.Password.RequireDigit,
-			RequireSymbol: s.Password.RequireSymbol,
+			MinLength:      s.Password.MinLength,
+			RequireUpper:   s.Password.RequireUpper,
+			RequireDigit:   s.Password.RequireDigit,
+			RequireSymbol:  s.Password.RequireSymbol,
+			MaxAgeDays:     s.Password.MaxAgeDays,
+			HistoryEntries: s.Password.HistoryEntries,
 		},
 		MFARequired: s.MFARequired,
 		OIDC:        providers,

@@ -236,20 +236,32 @@ type Credential struct {
 	UserID string
 	// PasswordHash is an argon2id PHC string.
 	PasswordHash string
-	UpdatedAt    time.Time
+	// UpdatedAt is when the password was set; re-hashing it with stronger parameters keeps
+	// the time, so the policy's MaxAgeDays counts from the choice of the password.
+	UpdatedAt time.Time
 	// MustChange marks a password set by an Admin for someone else: the next login opens a
 	// session that may only change it.
 	MustChange bool
+	// Rehash marks a PutCredential that only re-hashes the same password: it is not a new
+	// entry of the password history.
+	Rehash bool
 }
+
+// MaxPasswordHistory is how many past password hashes are kept per account: the bound of
+// a policy's HistoryEntries.
+const MaxPasswordHistory = 24
 
 // CredentialStore keeps local-account passwords. LookupCredential returns a domain.KindNotFound
 // error for an unknown login, UserCredential for a user without a local account.
 // PutCredential sets the user's one credential, replacing an earlier login of the same user;
-// a login held by another user is a domain.KindConflict.
+// a login held by another user is a domain.KindConflict. Unless Rehash is set, the new hash
+// also becomes the newest entry of the user's password history (at most MaxPasswordHistory
+// kept), which PasswordHistory returns newest first, at most n.
 type CredentialStore interface {
 	LookupCredential(ctx context.Context, orgID string, login [32]byte) (Credential, error)
 	UserCredential(ctx context.Context, orgID, userID string) (Credential, error)
 	PutCredential(ctx context.Context, c Credential) error
+	PasswordHistory(ctx context.Context, userID string, n int) ([]string, error)
 	DeleteCredential(ctx context.Context, userID string) error
 }
 

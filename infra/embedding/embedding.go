@@ -36,17 +36,22 @@ type Config struct {
 	Dimensions int
 	// Timeout bounds each HTTP request (default 30s).
 	Timeout time.Duration
+	// ModelID names the openai endpoint in the operator's model catalogue
+	// (ARKIV_EMBEDDINGS_MODEL_ID): organisations allow-list and classify it like a chat model,
+	// and every call is checked against that policy and recorded. Required for openai.
+	ModelID string
 }
 
 // ConfigFromEnv reads ARKIV_EMBEDDINGS (offline|openai), ARKIV_EMBEDDINGS_URL,
-// ARKIV_EMBEDDINGS_MODEL, ARKIV_EMBEDDINGS_API_KEY and ARKIV_EMBEDDINGS_DIMENSIONS through
+// ARKIV_EMBEDDINGS_MODEL, ARKIV_EMBEDDINGS_MODEL_ID, ARKIV_EMBEDDINGS_API_KEY and ARKIV_EMBEDDINGS_DIMENSIONS through
 // getenv (os.Getenv in production).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
-		Kind:   getenv("ARKIV_EMBEDDINGS"),
-		URL:    getenv("ARKIV_EMBEDDINGS_URL"),
-		Model:  getenv("ARKIV_EMBEDDINGS_MODEL"),
-		APIKey: getenv("ARKIV_EMBEDDINGS_API_KEY"),
+		Kind:    getenv("ARKIV_EMBEDDINGS"),
+		URL:     getenv("ARKIV_EMBEDDINGS_URL"),
+		Model:   getenv("ARKIV_EMBEDDINGS_MODEL"),
+		APIKey:  getenv("ARKIV_EMBEDDINGS_API_KEY"),
+		ModelID: getenv("ARKIV_EMBEDDINGS_MODEL_ID"),
 	}
 	if d := getenv("ARKIV_EMBEDDINGS_DIMENSIONS"); d != "" {
 		n, err := strconv.Atoi(d)

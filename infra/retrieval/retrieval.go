@@ -18,13 +18,25 @@ type Retriever struct {
 	alpha *float32
 }
 
+// spaceEmbedder is an embedder under the model policy (app's policy embedder): it checks
+// and records each call for the space the text comes from.
+type spaceEmbedder interface {
+	EmbedFor(ctx context.Context, spaceID, documentID, purpose string, texts []string) ([][]float32, error)
+}
+
 // New returns a retriever over ix with question vectors from emb (the provider the index
 // was built with).
 func New(ix *search.Index, emb embedding.Provider) *Retriever { return &Retriever{ix: ix, emb: emb} }
 
 // Retrieve implements commands.Retriever: at most limit candidates, best first.
 func (r *Retriever) Retrieve(ctx context.Context, spaceID, query string, limit int) ([]domain.Candidate, error) {
-	vecs, err := r.emb.Embed(ctx, []string{query})
+	var vecs [][]float32
+	var err error
+	if se, ok := r.emb.(spaceEmbedder); ok {
+		vecs, err = se.EmbedFor(ctx, spaceID, "", domain.EmbeddingForQuery, []string{query})
+	} else {
+		vecs, err = r.emb.Embed(ctx, []string{query})
+	}
 	if err != nil {
 		return nil, err
 	}
