@@ -95,7 +95,7 @@ func metadata(e ledger.Entry) domain.Metadata {
 // export writes every event of such a type into erasure_certificates.jsonl, whatever its
 // version, so certificates recorded by the erasure lifecycle appear there without this
 // package knowing their shape.
-const CertificateTypePrefix = "erasure.certificate"
+const CertificateTypePrefix = "erasure.certified."
 
 // isType reports whether typ is the event type of e.
 func isType(typ string, e domain.Event) bool { return typ == e.EventName() }

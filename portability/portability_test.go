@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/arkiv/arkiv/domain"
 )
 
 // TestRecordAppendJSONMatchesEncodingJSON: the export's fast record encoding writes what
@@ -36,5 +38,16 @@ func TestRecordAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if !reflect.DeepEqual(a, b) || (r.EventID != "e1" && string(got) != string(want)) {
 			t.Errorf("appendJSON\n %s\nencoding/json\n %s", got, want)
 		}
+	}
+}
+
+// TestCertificatesHaveTheirSection: the erasure lifecycle's certificate events go to
+// erasure_certificates.jsonl, and no other erasure event does.
+func TestCertificatesHaveTheirSection(t *testing.T) {
+	if got := SectionOf(domain.ErasureCertified{}.EventName()); got != FileCertificates {
+		t.Errorf("%s goes to %q", domain.ErasureCertified{}.EventName(), got)
+	}
+	if got := SectionOf(domain.ErasureRequested{}.EventName()); got == FileCertificates {
+		t.Errorf("%s goes to the certificates", domain.ErasureRequested{}.EventName())
 	}
 }
