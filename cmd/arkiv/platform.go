@@ -33,9 +33,14 @@ type platformConfig struct {
 	KeystoreURL  string
 	TLSCert      string
 	TLSKey       string
-	LoginKey     string
-	Projections  bool
-	Dev          bool
+	// InsecureHTTP lets serve listen without TLS (behind a proxy that terminates it);
+	// AllowPlaintext names the services (postgres, weaviate, esdb, models) it may reach
+	// without TLS.
+	InsecureHTTP   bool
+	AllowPlaintext string
+	LoginKey       string
+	Projections    bool
+	Dev            bool
 	// SigningKeyFile is the ledger's signing key (ARKIV_SIGNING_KEY_FILE), LedgerKeys older
 	// public key files trusted after a rotation, CheckpointEvery/CheckpointInterval the
 	// checkpoint cadence.
@@ -63,6 +68,8 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.KeystoreURL, "keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store Postgres; default: the sibling database <db>_keys of ARKIV_PG_URL (ARKIV_KEYSTORE_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("ARKIV_TLS_KEY", ""), "TLS private key file (ARKIV_TLS_KEY)")
+	fs.BoolVar(&c.InsecureHTTP, "insecure-http", envOr("ARKIV_INSECURE_HTTP", "false") == "true", "serve plain HTTP without TLS, behind a proxy that terminates TLS; logged as a warning (ARKIV_INSECURE_HTTP)")
+	fs.StringVar(&c.AllowPlaintext, "allow-plaintext", envOr("ARKIV_ALLOW_PLAINTEXT", ""), "services serve may reach without TLS, comma-separated: postgres, weaviate, esdb, models (ARKIV_ALLOW_PLAINTEXT)")
 	fs.StringVar(&c.LoginKey, "auth-login-key", envOr("ARKIV_AUTH_LOGIN_KEY", ""), "secret (32+ bytes, base64 or hex) keying login digests; the same on every replica (ARKIV_AUTH_LOGIN_KEY)")
 	fs.StringVar(&c.SigningKeyFile, "signing-key-file", envOr("ARKIV_SIGNING_KEY_FILE", ""), "ledger signing key file, mode 0600 (`arkiv audit generate-key`) (ARKIV_SIGNING_KEY_FILE)")
 	fs.StringVar(&c.LedgerKeys, "ledger-keys", envOr("ARKIV_LEDGER_KEYS", ""), "older ledger public key files trusted after a key rotation, comma-separated (ARKIV_LEDGER_KEYS)")
@@ -121,6 +128,15 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	models, err := llm.RouterFromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.transportErr(models.Catalog().Entries(), emb); err != nil {
+		return nil, err
+	}
+	if !cfg.Dev && cfg.TLSCert == "" {
+		env.log.Warn("serving plain HTTP (--insecure-http): credentials and content cross the network unencrypted unless a proxy terminates TLS")
+	}
+	if allowed := strings.TrimSpace(cfg.AllowPlaintext); allowed != "" && !cfg.Dev {
+		env.log.Warn("connecting without TLS to the services allowed by --allow-plaintext", "services", allowed)
 	}
 	lc, err := cfg.ledgerConfig()
 	if err != nil {
