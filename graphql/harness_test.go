@@ -18,6 +18,7 @@ import (
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/pgtest"
@@ -40,6 +41,8 @@ type stackOptions struct {
 	dev bool
 	// ledger runs the verifiable log with a fresh signing key, checkpointing every event.
 	ledger bool
+	// limits are the rate limits of the endpoint (none by default).
+	limits graphql.RateLimits
 }
 
 func startStack(t *testing.T, o stackOptions) *stack {
@@ -77,6 +80,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		// Fail fast against a failing model; complete due erasures promptly.
 		Models:       router,
 		ErasureEvery: 200 * time.Millisecond,
+		RateLimits:   o.limits,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/domain"
+	gql "github.com/arkiv/arkiv/graphql"
 	"github.com/arkiv/arkiv/infra/console"
 	"github.com/arkiv/arkiv/infra/embedding"
 	"github.com/arkiv/arkiv/infra/httpserver"
@@ -55,6 +56,9 @@ type platformConfig struct {
 	Introspection    bool
 	AllowedOrigins   string
 	MaxSubscriptions int
+	// RateLimitsPerKey and RateLimitsPerAddress bound the expensive operations
+	// (graphql.ParseRateLimits).
+	RateLimitsPerKey, RateLimitsPerAddress string
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -80,6 +84,8 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", envOr("ARKIV_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to open a WebSocket besides the server's own; requests without Origin are always allowed (ARKIV_ALLOWED_ORIGINS)")
 	maxSubs, _ := strconv.Atoi(envOr("ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION", "20"))
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions-per-connection", maxSubs, "operations one WebSocket may run at once (ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
+	fs.StringVar(&c.RateLimitsPerKey, "rate-limits-per-key", envOr("ARKIV_RATE_LIMITS_PER_KEY", gql.DefaultRateLimitsPerKey), "rate limits per credential, class=N/unit[:burst],… for login, search, sendMessage, export; class=off lifts one (ARKIV_RATE_LIMITS_PER_KEY)")
+	fs.StringVar(&c.RateLimitsPerAddress, "rate-limits-per-address", envOr("ARKIV_RATE_LIMITS_PER_ADDRESS", gql.DefaultRateLimitsPerAddress), "rate limits per client address, same form (ARKIV_RATE_LIMITS_PER_ADDRESS)")
 	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "run the projection runner and the erasure and retention process managers in this process; false for API-only replicas (ARKIV_PROJECTIONS)")
 }
 
@@ -138,6 +144,13 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if allowed := strings.TrimSpace(cfg.AllowPlaintext); allowed != "" && !cfg.Dev {
 		env.log.Warn("connecting without TLS to the services allowed by --allow-plaintext", "services", allowed)
 	}
+	var limits gql.RateLimits
+	if limits.PerKey, err = gql.ParseRateLimits(cfg.RateLimitsPerKey); err != nil {
+		return nil, usageError{"ARKIV_RATE_LIMITS_PER_KEY: " + err.Error()}
+	}
+	if limits.PerAddress, err = gql.ParseRateLimits(cfg.RateLimitsPerAddress); err != nil {
+		return nil, usageError{"ARKIV_RATE_LIMITS_PER_ADDRESS: " + err.Error()}
+	}
 	lc, err := cfg.ledgerConfig()
 	if err != nil {
 		return nil, err
@@ -158,7 +171,7 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		Models: models, Version: version, Log: env.log, Backup: backupConfig(cfg),
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
-		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions,
+		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions, RateLimits: limits,
 	})
 	if err != nil {
 		return nil, err
