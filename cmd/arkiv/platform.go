@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -225,6 +226,9 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 		ready(srv.URL())
 	}
 	env.log.Info("serving", "url", srv.URL(), "projections", p.cfg.Projections)
+	if every, err := time.ParseDuration(os.Getenv("ARKIV_RUNTIME_STATS_INTERVAL")); err == nil && every > 0 {
+		go logRuntimeStats(runCtx, env, every)
+	}
 	serveErr := srv.Serve(ctx)
 	stopRun()
 	if err := <-runErr; err != nil && serveErr == nil {
@@ -256,4 +260,21 @@ func backupConfig(cfg platformConfig) app.BackupConfig {
 	b := cfg.Backup
 	b.SigningKeyFile = cfg.SigningKeyFile
 	return b
+}
+
+// logRuntimeStats logs the goroutine count and heap size every interval until ctx ends
+// (ARKIV_RUNTIME_STATS_INTERVAL; the soak test reads them for leaks).
+func logRuntimeStats(ctx context.Context, env *cliEnv, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			env.log.Info("runtime stats", "goroutines", runtime.NumGoroutine(), "heap_bytes", m.HeapAlloc)
+		}
+	}
 }

@@ -25,8 +25,14 @@ type Weaviate struct {
 	// URL is the server's REST base, e.g. http://127.0.0.1:41234.
 	URL      string
 	GRPCPort int
-	child    *child
+	// Ports are the ports it listens on; StartWeaviateOnPorts starts it there again.
+	Ports WeaviatePorts
+	child *child
 }
+
+// WeaviatePorts are the ports of a Weaviate server: REST, gRPC, gossip and data (Raft uses
+// the two after the data port).
+type WeaviatePorts struct{ HTTP, GRPC, Gossip, Data int }
 
 // WeaviateBinary returns the path of the Weaviate server under binDir, building it with
 // `go install` on first use. Progress (packages compiled) goes to progress.
@@ -97,6 +103,24 @@ func joinLines(ls []string) string {
 // StartWeaviate starts the server bound to loopback with anonymous access and no vectorizer,
 // persistence under dataDir/weaviate, and waits until it is ready.
 func StartWeaviate(ctx context.Context, bin, dataDir string, log *slog.Logger) (*Weaviate, error) {
+	ports := make([]int, 4)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	// Raft uses the two ports after the data port; keep them apart from the others.
+	if ports[3]+2 >= 65535 {
+		ports[3] = 30000
+	}
+	return StartWeaviateOnPorts(ctx, bin, dataDir, WeaviatePorts{HTTP: ports[0], GRPC: ports[1], Gossip: ports[2], Data: ports[3]}, log)
+}
+
+// StartWeaviateOnPorts is StartWeaviate on given ports: the fault tests start a stopped
+// server again where its clients expect it.
+func StartWeaviateOnPorts(ctx context.Context, bin, dataDir string, ports WeaviatePorts, log *slog.Logger) (*Weaviate, error) {
 	base, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, err
@@ -105,17 +129,7 @@ func StartWeaviate(ctx context.Context, bin, dataDir string, log *slog.Logger) (
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	ports := make([]int, 4)
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return nil, err
-		}
-	}
-	httpPort, grpcPort, gossip, data := ports[0], ports[1], ports[2], ports[3]
-	// Raft uses the two ports after the data port; keep them apart from the others.
-	if data+2 >= 65535 {
-		data = 30000
-	}
+	httpPort, grpcPort, gossip, data := ports.HTTP, ports.GRPC, ports.Gossip, ports.Data
 	logPath := filepath.Join(base, "weaviate.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -153,7 +167,7 @@ func StartWeaviate(ctx context.Context, bin, dataDir string, log *slog.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	w := &Weaviate{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), GRPCPort: grpcPort, child: c}
+	w := &Weaviate{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), GRPCPort: grpcPort, Ports: ports, child: c}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	err = waitFor(ctx, c, 120*time.Second, func() string { return tailFile(logPath, 3000) }, func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.URL+"/v1/.well-known/ready", nil)
