@@ -47,6 +47,11 @@ func during(d *deployment, tag string) (stop func() writeResult) {
 func waitReady(t *testing.T, d *deployment, want int, check string, bound time.Duration) {
 	t.Helper()
 	waitUntil(t, bound, fmt.Sprintf("/readyz answers %d (%s)", want, check), func() bool {
+		select {
+		case <-d.serve.done:
+			t.Fatalf("serve exited: %s", lastLines(d.serve.output(), 5))
+		default:
+		}
 		code, failing := d.ready()
 		return code == want && (check == "" || slices.Contains(failing, check))
 	})
@@ -152,7 +157,7 @@ func TestWeaviateStopped(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = w.Close() })
 	d := deploy(t, "weaviate", deployOptions{weaviate: w.URL, weaviateGRPC: fmt.Sprintf("127.0.0.1:%d", w.GRPCPort)})
-	r, err := d.gql(d.adminKey, `mutation { createSpace(input: {name: "library", classification: INTERNAL}) { id } }`, nil)
+	r, err := d.gql(d.adminKey, `mutation { createSpace(input: {name: "library", classification: "INTERNAL"}) { id } }`, nil)
 	if err != nil || len(r.Errors) > 0 {
 		t.Fatalf("createSpace: %v %+v", err, r.Errors)
 	}

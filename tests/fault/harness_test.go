@@ -379,6 +379,7 @@ func (d *deployment) gql(token, query string, vars map[string]any) (gqlResponse,
 func (d *deployment) ready() (int, []string) {
 	resp, err := d.client.Get(d.url + "/readyz")
 	if err != nil {
+		d.t.Logf("/readyz: %v", err)
 		return 0, nil
 	}
 	defer resp.Body.Close()
