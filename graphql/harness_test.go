@@ -19,6 +19,7 @@ import (
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/arkiv/arkiv/graphql"
+	"github.com/arkiv/arkiv/infra/canarytest"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/pgtest"
@@ -235,6 +236,7 @@ func (s *stack) newOrg(t testing.TB, settings domain.OrganizationSettings) org {
 		t.Fatal(err)
 	}
 	s.wait(t, strconv.FormatUint(res.Position, 10))
+	canarytest.Record(t, res.APIKey)
 	return org{id: res.OrganizationID, adminID: res.AdminUserID, adminKey: res.APIKey}
 }
 
@@ -246,6 +248,7 @@ func (s *stack) user(t testing.TB, o org, role string) (id, key string) {
 	data := s.ok(t, o.adminKey, `mutation($in: CreateApiKeyInput!) { createApiKey(input: $in) { id secret prefix position } }`,
 		map[string]any{"in": map[string]any{"userId": id}})
 	k := data["createApiKey"].(map[string]any)
+	canarytest.Record(t, k["secret"].(string))
 	s.wait(t, k["position"].(string))
 	return id, k["secret"].(string)
 }

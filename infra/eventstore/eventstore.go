@@ -76,8 +76,14 @@ func (s *Store) Renew(old *esdb.Client) {
 		return
 	}
 	s.cur.Store(c)
-	_ = old.Close()
+	// Calls in flight may still hold old: closing it under them makes the official client
+	// panic (send on a closed channel in getConnectionHandle). It has given up anyway, so
+	// close it once they have had time to fail on their own.
+	time.AfterFunc(renewGrace, func() { _ = old.Close() })
 }
+
+// renewGrace is how long a renewed client stays open for the calls still using it.
+const renewGrace = 30 * time.Second
 
 // failed classifies err from a call on client c, renewing c when it has given up.
 func (s *Store) failed(op string, c *esdb.Client, err error) error {

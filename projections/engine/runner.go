@@ -360,6 +360,20 @@ func applyEach(ctx context.Context, tx pgx.Tx, p Projection, evs []Event) error 
 func (w *worker) poison(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		out, err := h(msg)
+		// A dependency that is down (KindUnavailable: Weaviate, Postgres, the event store) is
+		// no poison: the event is fine and applies once the dependency is back, so the
+		// projection waits — the retries again, every RetryMax — however long the outage.
+		for err != nil && domain.Is(domain.KindUnavailable, err) && !errors.Is(err, ErrStopped) && msg.Context().Err() == nil {
+			w.r.log.Warn("projection waiting for a dependency", "projection", w.name, "err", err)
+			select {
+			case <-msg.Context().Done():
+			case <-time.After(w.r.cfg.RetryMax):
+			}
+			if msg.Context().Err() != nil {
+				break
+			}
+			out, err = h(msg)
+		}
 		if err == nil || errors.Is(err, ErrStopped) || msg.Context().Err() != nil {
 			return out, err
 		}

@@ -259,7 +259,8 @@ func deploy(t *testing.T, name string, o deployOptions) *deployment {
 		"ARKIV_LISTEN=" + fmt.Sprintf("127.0.0.1:%d", d.httpPort),
 		"ARKIV_SHRED_JOURNAL=" + filepath.Join(dir, "shred-journal"),
 		"ARKIV_CHECKPOINT_EVERY=200", "ARKIV_CHECKPOINT_INTERVAL=1s",
-		"ARKIV_RATE_LIMITS_PER_KEY=", "ARKIV_RATE_LIMITS_PER_ADDRESS=",
+		// The writers are one key from one address: no rate limits.
+		"ARKIV_RATE_LIMITS_PER_KEY=login=off", "ARKIV_RATE_LIMITS_PER_ADDRESS=login=off",
 		"ARKIV_RUNTIME_STATS_INTERVAL=5s",
 	}, o.extraEnv...)
 	d.esEnv(esPG)
@@ -701,4 +702,3 @@ func recordFigures(t *testing.T, acked, lost int) {
 	figures.lost += lost
 	t.Logf("suite so far: %d faults survived, %d acknowledged writes, %d lost", figures.faults, figures.acked, figures.lost)
 }
-
