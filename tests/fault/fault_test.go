@@ -151,7 +151,15 @@ func TestWeaviateStopped(t *testing.T) {
 	}
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
-	w, err := devstack.StartWeaviate(ctx, bin, dir, log)
+	// Weaviate's Raft ports are the two after its data port, which another process may
+	// have taken meanwhile: retry on a bind failure.
+	var w *devstack.Weaviate
+	for attempt := 0; ; attempt++ {
+		if w, err = devstack.StartWeaviate(ctx, bin, dir, log); err == nil || attempt == 3 {
+			break
+		}
+		t.Logf("starting Weaviate (attempt %d): %s", attempt+1, lastLines(err.Error(), 1))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

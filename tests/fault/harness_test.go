@@ -281,7 +281,9 @@ func deploy(t *testing.T, name string, o deployOptions) *deployment {
 	pool := x509.NewCertPool()
 	pemBytes, _ := os.ReadFile(cert)
 	pool.AppendCertsFromPEM(pemBytes)
-	d.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	// Long enough for a request held while the event store's client reconnects to get its
+	// answer: a write must end acknowledged or UNAVAILABLE, never unanswered.
+	d.client = &http.Client{Timeout: 120 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: 32}}
 	d.url = fmt.Sprintf("https://127.0.0.1:%d", d.httpPort)
 	d.startServe()
