@@ -33,10 +33,11 @@ func TestSoak(t *testing.T) {
 	var space struct{ ID string }
 	_ = json.Unmarshal(r.Data["createSpace"], &space)
 	type sample struct {
-		at  time.Duration
-		op  string
-		lat time.Duration
-		err bool
+		at   time.Duration
+		op   string
+		lat  time.Duration
+		err  bool
+		code string
 	}
 	var mu sync.Mutex
 	var samples []sample
@@ -74,7 +75,10 @@ func TestSoak(t *testing.T) {
 				op := ops[rng.IntN(len(ops))]
 				t0 := time.Now()
 				r, err := op.run(w*1_000_000 + i)
-				s := sample{at: t0.Sub(start), op: op.name, lat: time.Since(t0), err: err != nil || len(r.Errors) > 0}
+				s := sample{at: t0.Sub(start), op: op.name, lat: time.Since(t0), err: err != nil || len(r.Errors) > 0, code: r.code()}
+				if err != nil {
+					s.code = "transport"
+				}
 				mu.Lock()
 				samples = append(samples, s)
 				mu.Unlock()
@@ -153,14 +157,15 @@ func TestSoak(t *testing.T) {
 		slices.Sort(ls)
 		return ls[min(len(ls)-1, len(ls)*99/100)], len(ls)
 	}
-	errs := 0
+	errs, codes := 0, map[string]int{}
 	for _, s := range samples {
 		if s.err {
 			errs++
+			codes[s.op+":"+s.code]++
 		}
 	}
-	report := fmt.Sprintf("soak %s, %d operations (%d failed): RSS %.0f → %.0f MiB (slope %+.2f MiB/min), goroutines %.0f → %.0f (slope %+.2f/min)",
-		dur, len(samples), errs, rss0, rss1, rssSlope, g0, g1, gSlope)
+	report := fmt.Sprintf("soak %s, %d operations (%d failed: %v): RSS %.0f → %.0f MiB (slope %+.2f MiB/min), goroutines %.0f → %.0f (slope %+.2f/min)",
+		dur, len(samples), errs, codes, rss0, rss1, rssSlope, g0, g1, gSlope)
 	for _, op := range ops {
 		first, n0 := p99(op.name, 0, window)
 		last, n1 := p99(op.name, dur-window, dur)
