@@ -249,7 +249,7 @@ func TestWeaviateStopped(t *testing.T) {
 		t.Errorf("%d of %d acknowledged documents are not found by their own token", missing, len(docs))
 	}
 	t.Logf("%d documents acknowledged, all found after the outage; failures %v", len(docs), failed)
-	recordFigures(t, len(docs), missing)
+	recordFigures(t, 0, len(docs), missing)
 }
 
 // TestEventStoreDiskFull: the event store's database on a tablespace of a tiny filesystem

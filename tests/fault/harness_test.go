@@ -623,7 +623,7 @@ func (d *deployment) verify(res writeResult) {
 	}
 	t.Logf("%d acknowledged writes, all present once; %d events of space creation in the log; failures %v; audit verify: %s",
 		len(res.acked), logged, res.failed, lastLines(out, 1))
-	recordFigures(t, len(res.acked), lost)
+	recordFigures(t, 1, len(res.acked), lost)
 }
 
 // spaceNames lists the organisation's spaces by name over GraphQL (names are sealed in the
@@ -696,10 +696,10 @@ var figures struct {
 	faults, acked, lost int
 }
 
-func recordFigures(t *testing.T, acked, lost int) {
+func recordFigures(t *testing.T, faults, acked, lost int) {
 	figures.Lock()
 	defer figures.Unlock()
-	figures.faults++
+	figures.faults += faults
 	figures.acked += acked
 	figures.lost += lost
 	t.Logf("suite so far: %d faults survived, %d acknowledged writes, %d lost", figures.faults, figures.acked, figures.lost)
