@@ -490,11 +490,13 @@ func recordKeyMaterial(t *testing.T, kek, signing string) {
 type writeResult struct {
 	acked  map[string]string
 	failed map[string]int
+	// slowest is the longest a write waited for its answer.
+	slowest *time.Duration
 }
 
 func (d *deployment) writers(ctx context.Context, n int, tag string) writeResult {
 	var mu sync.Mutex
-	res := writeResult{acked: map[string]string{}, failed: map[string]int{}}
+	res := writeResult{acked: map[string]string{}, failed: map[string]int{}, slowest: new(time.Duration)}
 	var wg sync.WaitGroup
 	for w := 0; w < n; w++ {
 		wg.Add(1)
@@ -502,9 +504,11 @@ func (d *deployment) writers(ctx context.Context, n int, tag string) writeResult
 			defer wg.Done()
 			for i := 0; ctx.Err() == nil; i++ {
 				name := fmt.Sprintf("%s-w%02d-%06d", tag, w, i)
+				t0 := time.Now()
 				r, err := d.gql(d.adminKey, `mutation($in: CreateSpaceInput!) { createSpace(input: $in) { id position } }`,
 					map[string]any{"in": map[string]any{"name": name, "classification": "INTERNAL"}})
 				mu.Lock()
+				*res.slowest = max(*res.slowest, time.Since(t0))
 				switch {
 				case err != nil:
 					res.failed["transport"]++
@@ -534,6 +538,7 @@ func (r writeResult) merge(other writeResult) {
 	for k, v := range other.failed {
 		r.failed[k] += v
 	}
+	*r.slowest = max(*r.slowest, *other.slowest)
 }
 
 // checkOnlyCodes fails when a write failed with another code than those allowed.
@@ -621,8 +626,8 @@ func (d *deployment) verify(res writeResult) {
 	if err != nil {
 		t.Errorf("arkiv audit verify: %v\n%s", err, lastLines(out, 10))
 	}
-	t.Logf("%d acknowledged writes, all present once; %d events of space creation in the log; failures %v; audit verify: %s",
-		len(res.acked), logged, res.failed, lastLines(out, 1))
+	t.Logf("%d acknowledged writes, all present once; %d events of space creation in the log; failures %v; slowest answer %s; audit verify: %s",
+		len(res.acked), logged, res.failed, res.slowest.Round(time.Millisecond), lastLines(out, 1))
 	recordFigures(t, 1, len(res.acked), lost)
 }
 

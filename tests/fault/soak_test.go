@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// TestSoak runs a mixed load (spaces, documents, searches, lists) of 16 clients against
+// TestSoak runs a mixed load (new spaces and documents, searches, document lists) of 16 clients against
 // `arkiv serve` for ARKIV_SOAK (`make soak`: 10m) and reports the slope of serve's resident
 // memory and goroutine count after the first minute, and the p99 latency of each operation
 // in the first and the last minute. It fails when the goroutines grow by more than 20 % or
@@ -61,8 +61,12 @@ func TestSoak(t *testing.T) {
 			return d.gql(d.adminKey, `query($s: ID!) { search(spaceId: $s, query: "retention audit", limit: 5) { documentId } }`,
 				map[string]any{"s": space.ID})
 		}},
-		{"spaces", func(i int) (gqlResponse, error) {
-			return d.gql(d.adminKey, `{ spaces(first: 20) { edges { node { id name } } } }`, nil)
+		// Not spaces: it decrypts and sorts all of the caller's spaces in memory
+		// (readmodels.Spaces assumes a user belongs to few), and this Admin creates
+		// thousands, so its latency grows with the soak by design.
+		{"documents", func(i int) (gqlResponse, error) {
+			return d.gql(d.adminKey, `query($s: ID!) { documents(spaceId: $s, first: 20) { edges { node { id title } } } }`,
+				map[string]any{"s": space.ID})
 		}},
 	}
 	var wg sync.WaitGroup
