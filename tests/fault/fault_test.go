@@ -2,10 +2,12 @@ package fault_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -62,6 +64,7 @@ func waitReady(t *testing.T, d *deployment, want int, check string, bound time.D
 func TestServeKilled(t *testing.T) {
 	t.Parallel()
 	d := deploy(t, "kill9", deployOptions{})
+	checkServeTLS(t, d)
 	stop := during(d, "before")
 	time.Sleep(4 * time.Second)
 	d.killServe()
@@ -373,4 +376,27 @@ func chownPostgres(dirs ...string) error {
 		}
 	}
 	return nil
+}
+
+// checkServeTLS: the binary serves TLS only, 1.2 or newer: a plain HTTP request and a TLS 1.1
+// handshake get nothing from the API, a TLS 1.3 handshake works.
+func checkServeTLS(t *testing.T, d *deployment) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", d.httpPort)
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Fatal("serve answered plain HTTP")
+		}
+	}
+	if c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}); err == nil {
+		c.Close()
+		t.Fatal("serve accepted a TLS 1.1 handshake")
+	}
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatalf("TLS 1.3 handshake with serve: %v", err)
+	}
+	c.Close()
 }
