@@ -623,6 +623,14 @@ func (d *deployment) verify(res writeResult) {
 		t.Errorf("of %d acknowledged writes, %d lost and %d not exactly once", len(res.acked), lost, dup)
 	}
 	out, err := d.cli("audit", "verify")
+	if err != nil && strings.Contains(out, "the log ends before it") {
+		// serve keeps checkpointing while verify runs: a checkpoint appended after verify's
+		// read of the log reached its end is already in the ledger's records, which verify
+		// reads last, and looks like a deleted tail. A real deletion fails again.
+		t.Logf("arkiv audit verify raced a new checkpoint; verifying again: %s", lastLines(out, 3))
+		time.Sleep(2 * time.Second)
+		out, err = d.cli("audit", "verify")
+	}
 	if err != nil {
 		t.Errorf("arkiv audit verify: %v\n%s", err, lastLines(out, 10))
 	}
