@@ -73,6 +73,9 @@ type Config struct {
 	AllowedOrigins []string
 	// MaxSubscriptionsPerConnection bounds a WebSocket's concurrent operations (default 20).
 	MaxSubscriptionsPerConnection int
+	// RateLimits bound login, search, sendMessage and the exports per credential and per
+	// address (429 with Retry-After); the zero value limits nothing.
+	RateLimits graphql.RateLimits
 	// WSInitTimeout is how long a WebSocket may wait before connection_init (default 10 s).
 	WSInitTimeout time.Duration
 	// Projections runs the projection runner in this process (Run); false leaves it to
@@ -308,7 +311,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	gql := graphql.NewHandler(p.Resolver, graphql.HandlerOptions{Dev: cfg.Dev, Log: cfg.Log,
 		Authenticate: p.Auth.AuthenticateToken, RemoteIP: auth.RemoteIP, Introspection: cfg.Introspection,
 		AllowedOrigins: cfg.AllowedOrigins, MaxSubscriptionsPerConnection: cfg.MaxSubscriptionsPerConnection,
-		WSInitTimeout: cfg.WSInitTimeout})
+		WSInitTimeout: cfg.WSInitTimeout, RateLimits: cfg.RateLimits})
 	p.handler = p.Auth.Middleware(gql)
 	if p.scim, err = scim.NewHandler(scim.Options{App: p.App, Log: cfg.Log}); err != nil {
 		return nil, err

@@ -18,6 +18,9 @@ const (
 	KindConflict
 	KindErased
 	KindUnavailable
+	// KindRateLimited refuses a call made too often; the caller may retry after a while
+	// (HTTP 429 with Retry-After at the edge).
+	KindRateLimited
 )
 
 var kindCodes = [...]string{
@@ -29,6 +32,7 @@ var kindCodes = [...]string{
 	KindConflict:        "CONFLICT",
 	KindErased:          "ERASED",
 	KindUnavailable:     "UNAVAILABLE",
+	KindRateLimited:     "RATE_LIMITED",
 }
 
 // String returns the stable code of the kind, e.g. "NOT_FOUND".

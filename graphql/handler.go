@@ -50,6 +50,9 @@ type HandlerOptions struct {
 	MaxSubscriptionsPerConnection int
 	// WSInitTimeout is how long a WebSocket may wait before connection_init (default 10 s).
 	WSInitTimeout time.Duration
+	// RateLimits bound login, search, sendMessage and the exports per credential and per
+	// client address (429 with Retry-After); the zero value limits nothing.
+	RateLimits RateLimits
 	// WSRecheckInterval is how often an open WebSocket's credential and role are checked
 	// again (default 2 s).
 	WSRecheckInterval time.Duration
@@ -105,6 +108,11 @@ func NewHandler(r *Resolver, o HandlerOptions) http.Handler {
 	// the expanded selections) would take exponential time to walk.
 	srv.Use(depthLimit{max: o.MaxDepth, maxFields: o.MaxComplexity})
 	srv.Use(extension.FixedComplexityLimit(o.MaxComplexity))
+	// After the depth limit, which bounds how many fields (aliases and fragments counted) the
+	// rate limit may count.
+	if rl := newRateLimit(o.RateLimits, r.now); rl != nil {
+		srv.Use(rl)
+	}
 	srv.Use(refuseNUL{})
 	// Each operation learns the caller's role afresh: a WebSocket runs many operations,
 	// and one must not answer with the role its first operation saw.
@@ -174,7 +182,7 @@ func errorPresenter(log *slog.Logger, hardened bool) graphql.ErrorPresenterFunc 
 				log.Error("graphql: unclassified error", "op", "graphql", "kind", "INTERNAL", "err_type", errorType(err))
 				gerr.Message = "internal error"
 				gerr.Extensions["code"] = domain.KindInternal.String()
-			} else {
+			} else if gerr.Extensions["code"] != domain.KindRateLimited.String() {
 				gerr.Extensions["code"] = domain.KindInvalid.String()
 			}
 			return gerr

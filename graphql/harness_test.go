@@ -18,6 +18,8 @@ import (
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/commands"
 	"github.com/arkiv/arkiv/domain"
+	"github.com/arkiv/arkiv/graphql"
+	"github.com/arkiv/arkiv/infra/canarytest"
 	"github.com/arkiv/arkiv/infra/esdbserver"
 	"github.com/arkiv/arkiv/infra/llm"
 	"github.com/arkiv/arkiv/infra/pgtest"
@@ -44,6 +46,8 @@ type stackOptions struct {
 	ledger bool
 	// noAuditStreams leaves the audit streams to a forwarder the test runs itself.
 	noAuditStreams bool
+	// limits are the rate limits of the endpoint (none by default).
+	limits graphql.RateLimits
 }
 
 func startStack(t *testing.T, o stackOptions) *stack {
@@ -82,6 +86,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		Models:       router,
 		ErasureEvery: 200 * time.Millisecond,
 		NATSURL:      os.Getenv("ARKIV_NATS_URL"), NoAuditStreams: o.noAuditStreams,
+		RateLimits: o.limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -236,6 +241,7 @@ func (s *stack) newOrg(t testing.TB, settings domain.OrganizationSettings) org {
 		t.Fatal(err)
 	}
 	s.wait(t, strconv.FormatUint(res.Position, 10))
+	canarytest.Record(t, res.APIKey)
 	return org{id: res.OrganizationID, adminID: res.AdminUserID, adminKey: res.APIKey}
 }
 
@@ -247,6 +253,7 @@ func (s *stack) user(t testing.TB, o org, role string) (id, key string) {
 	data := s.ok(t, o.adminKey, `mutation($in: CreateApiKeyInput!) { createApiKey(input: $in) { id secret prefix position } }`,
 		map[string]any{"in": map[string]any{"userId": id}})
 	k := data["createApiKey"].(map[string]any)
+	canarytest.Record(t, k["secret"].(string))
 	s.wait(t, k["position"].(string))
 	return id, k["secret"].(string)
 }

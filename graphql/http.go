@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -35,6 +36,7 @@ const (
 //     only UNAUTHENTICATED errors for an anonymous caller is 401; under application/json
 //     every well-formed request is answered 200.
 //   - A request error has no data key.
+//   - An operation refused RATE_LIMITED is 429 with Retry-After under either media type.
 //   - Batching (a JSON array) is not supported (400). Automatic persisted queries are not
 //     supported: a request carrying only a hash is answered PersistedQueryNotSupported, on
 //     which Apollo's persisted-query link disables itself and sends the query text.
@@ -80,6 +82,11 @@ func (httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Gra
 		status := http.StatusOK
 		if media == mediaGraphQLResponse {
 			status = http.StatusBadRequest
+		}
+		if secs := retryAfter(resp.Errors); secs > 0 {
+			// Under either media type: clients and proxies back off on 429 alone.
+			status = http.StatusTooManyRequests
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
 		}
 		writeJSON(w, status, struct {
 			Errors gqlerror.List `json:"errors"`

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/arkiv/arkiv/infra/canarytest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -213,6 +214,7 @@ func testSession(t *testing.T, s *stack) {
 	}
 	l := s.ok(t, "", mLogin, map[string]any{"in": map[string]any{"organizationId": o.id, "login": login, "password": "correct horse battery"}})["login"].(map[string]any)
 	token := l["token"].(string)
+	canarytest.Record(t, "correct horse battery", "wrong password!", token)
 	if l["id"] != uid || l["idleTimeoutSeconds"].(float64) != 300 {
 		t.Fatalf("login = %v", l)
 	}

@@ -802,7 +802,8 @@ func TestBackupConfigurationErrors(t *testing.T) {
 				t.Setenv(v, c.env[v])
 			}
 			code, _, stderr := runCLI(t, "serve", "--pg-url", "postgres://x@127.0.0.1:1/x", "--esdb-url", "esdb://127.0.0.1:1?tls=false",
-				"--weaviate-url", "http://127.0.0.1:1", "--kek-file", filepath.Join(dir, "kek.json"), "--auth-login-key", strings.Repeat("ab", 32))
+				"--weaviate-url", "http://127.0.0.1:1", "--kek-file", filepath.Join(dir, "kek.json"), "--auth-login-key", strings.Repeat("ab", 32),
+				"--insecure-http", "--allow-plaintext=postgres,weaviate,esdb")
 			if code != 2 {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/arkiv/arkiv/app"
 	"github.com/arkiv/arkiv/domain"
+	arkivgql "github.com/arkiv/arkiv/graphql"
 	"github.com/arkiv/arkiv/infra/auth"
 	"github.com/arkiv/arkiv/infra/console"
 	"github.com/arkiv/arkiv/infra/embedding"
@@ -37,8 +39,13 @@ type platformConfig struct {
 	KeystoreURL string
 	TLSCert     string
 	TLSKey      string
-	LoginKey    string
-	Projections bool
+	// InsecureHTTP lets serve listen without TLS (behind a proxy that terminates it);
+	// AllowPlaintext names the services (postgres, weaviate, esdb, models) it may reach
+	// without TLS.
+	InsecureHTTP   bool
+	AllowPlaintext string
+	LoginKey       string
+	Projections    bool
 	// Role is what serve runs: api, workers or all (roleAll…).
 	Role string
 	// ErasureEvery is the erasure process manager's round (ARKIV_ERASURE_EVERY).
@@ -61,6 +68,9 @@ type platformConfig struct {
 	// (PublicURL + /auth/callback); empty derives it from each request.
 	PublicURL        string
 	MaxSubscriptions int
+	// RateLimitsPerKey and RateLimitsPerAddress bound the expensive operations
+	// (graphql.ParseRateLimits).
+	RateLimitsPerKey, RateLimitsPerAddress string
 }
 
 // bindPlatformFlags declares the server flags with their ARKIV_* fallbacks.
@@ -75,6 +85,8 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.KeystoreURL, "keystore-url", envOr("ARKIV_KEYSTORE_URL", ""), "key store Postgres; default: the sibling database <db>_keys of ARKIV_PG_URL (ARKIV_KEYSTORE_URL)")
 	fs.StringVar(&c.TLSCert, "tls-cert", envOr("ARKIV_TLS_CERT", ""), "TLS certificate file (ARKIV_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envOr("ARKIV_TLS_KEY", ""), "TLS private key file (ARKIV_TLS_KEY)")
+	fs.BoolVar(&c.InsecureHTTP, "insecure-http", envOr("ARKIV_INSECURE_HTTP", "false") == "true", "serve plain HTTP without TLS, behind a proxy that terminates TLS; logged as a warning (ARKIV_INSECURE_HTTP)")
+	fs.StringVar(&c.AllowPlaintext, "allow-plaintext", envOr("ARKIV_ALLOW_PLAINTEXT", ""), "services serve may reach without TLS, comma-separated: postgres, weaviate, esdb, models (ARKIV_ALLOW_PLAINTEXT)")
 	fs.StringVar(&c.LoginKey, "auth-login-key", envOr("ARKIV_AUTH_LOGIN_KEY", ""), "secret (32+ bytes, base64 or hex) keying login digests; the same on every replica (ARKIV_AUTH_LOGIN_KEY)")
 	fs.StringVar(&c.SigningKeyFile, "signing-key-file", envOr("ARKIV_SIGNING_KEY_FILE", ""), "ledger signing key file, mode 0600 (`arkiv audit generate-key`) (ARKIV_SIGNING_KEY_FILE)")
 	fs.StringVar(&c.LedgerKeys, "ledger-keys", envOr("ARKIV_LEDGER_KEYS", ""), "older ledger public key files trusted after a key rotation, comma-separated (ARKIV_LEDGER_KEYS)")
@@ -86,6 +98,8 @@ func bindPlatformFlags(fs *flag.FlagSet, c *platformConfig) {
 	fs.StringVar(&c.AllowedOrigins, "allowed-origins", envOr("ARKIV_ALLOWED_ORIGINS", ""), "comma-separated browser origins allowed to open a WebSocket besides the server's own; requests without Origin are always allowed (ARKIV_ALLOWED_ORIGINS)")
 	maxSubs, _ := strconv.Atoi(envOr("ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION", "20"))
 	fs.IntVar(&c.MaxSubscriptions, "max-subscriptions-per-connection", maxSubs, "operations one WebSocket may run at once (ARKIV_MAX_SUBSCRIPTIONS_PER_CONNECTION)")
+	fs.StringVar(&c.RateLimitsPerKey, "rate-limits-per-key", envOr("ARKIV_RATE_LIMITS_PER_KEY", arkivgql.DefaultRateLimitsPerKey), "rate limits per credential, class=N/unit[:burst],… for login, search, sendMessage, export; class=off lifts one (ARKIV_RATE_LIMITS_PER_KEY)")
+	fs.StringVar(&c.RateLimitsPerAddress, "rate-limits-per-address", envOr("ARKIV_RATE_LIMITS_PER_ADDRESS", arkivgql.DefaultRateLimitsPerAddress), "rate limits per client address, same form (ARKIV_RATE_LIMITS_PER_ADDRESS)")
 	fs.BoolVar(&c.Projections, "projections", envOr("ARKIV_PROJECTIONS", "true") == "true", "older spelling of --role: false is --role api (ARKIV_PROJECTIONS)")
 	fs.DurationVar(&c.ErasureEvery, "erasure-every", envDuration("ARKIV_ERASURE_EVERY", time.Minute), "how often the erasure process manager completes erasures whose grace window has passed (ARKIV_ERASURE_EVERY)")
 	fs.StringVar(&c.Role, "role", envOr("ARKIV_ROLE", roleAll), "what this process runs: api (GraphQL), workers (projections, process managers, ledger, backups; each on one worker at a time) or all (ARKIV_ROLE)")
@@ -137,6 +151,22 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.transportErr(models.Catalog().Entries(), emb); err != nil {
+		return nil, err
+	}
+	if !cfg.Dev && cfg.TLSCert == "" {
+		env.log.Warn("serving plain HTTP (--insecure-http): credentials and content cross the network unencrypted unless a proxy terminates TLS")
+	}
+	if allowed := strings.TrimSpace(cfg.AllowPlaintext); allowed != "" && !cfg.Dev {
+		env.log.Warn("connecting without TLS to the services allowed by --allow-plaintext", "services", allowed)
+	}
+	var limits arkivgql.RateLimits
+	if limits.PerKey, err = arkivgql.ParseRateLimits(cfg.RateLimitsPerKey); err != nil {
+		return nil, usageError{"ARKIV_RATE_LIMITS_PER_KEY: " + err.Error()}
+	}
+	if limits.PerAddress, err = arkivgql.ParseRateLimits(cfg.RateLimitsPerAddress); err != nil {
+		return nil, usageError{"ARKIV_RATE_LIMITS_PER_ADDRESS: " + err.Error()}
+	}
 	lc, err := cfg.ledgerConfig()
 	if err != nil {
 		return nil, err
@@ -157,8 +187,8 @@ func openPlatform(ctx context.Context, env *cliEnv, cfg platformConfig) (*platfo
 		Models: models, Version: version, ServesTLS: cfg.TLSCert != "" && cfg.TLSKey != "", Log: env.log, Backup: backupConfig(cfg),
 		SigningKey: lc.SigningKey, LedgerKeys: lc.LedgerKeys, CheckpointEvery: lc.CheckpointEvery, CheckpointInterval: lc.CheckpointInterval,
 		Introspection: cfg.Introspection, AllowedOrigins: strings.Split(cfg.AllowedOrigins, ","),
-		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions,
-		Exclusive:                     true, NATSURL: cfg.NATSURL, ErasureEvery: cfg.ErasureEvery,
+		MaxSubscriptionsPerConnection: cfg.MaxSubscriptions, RateLimits: limits,
+		Exclusive: true, NATSURL: cfg.NATSURL, ErasureEvery: cfg.ErasureEvery,
 	})
 	if err != nil {
 		return nil, err
@@ -234,6 +264,9 @@ func (p *platform) serve(ctx context.Context, env *cliEnv, ready func(url string
 		ready(srv.URL())
 	}
 	env.log.Info("serving", "url", srv.URL(), "role", p.cfg.Role, "nats", p.Bus != nil)
+	if every, err := time.ParseDuration(os.Getenv("ARKIV_RUNTIME_STATS_INTERVAL")); err == nil && every > 0 {
+		go logRuntimeStats(runCtx, env, every)
+	}
 	serveErr := srv.Serve(ctx)
 	stopRun()
 	if err := <-runErr; err != nil && serveErr == nil {
@@ -265,4 +298,21 @@ func backupConfig(cfg platformConfig) app.BackupConfig {
 	b := cfg.Backup
 	b.SigningKeyFile = cfg.SigningKeyFile
 	return b
+}
+
+// logRuntimeStats logs the goroutine count and heap size every interval until ctx ends
+// (ARKIV_RUNTIME_STATS_INTERVAL; the soak test reads them for leaks).
+func logRuntimeStats(ctx context.Context, env *cliEnv, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			env.log.Info("runtime stats", "goroutines", runtime.NumGoroutine(), "heap_bytes", m.HeapAlloc)
+		}
+	}
 }

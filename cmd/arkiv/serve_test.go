@@ -81,6 +81,10 @@ func TestServeRefusesToStartWithoutItsServices(t *testing.T) {
 			}
 			t.Setenv("ARKIV_SIGNING_KEY_FILE", signingKey)
 			t.Setenv("ARKIV_LISTEN", closedAddr(t))
+			// The test stack's services are plaintext loopback ones (transport_test.go
+			// checks the refusals).
+			t.Setenv("ARKIV_INSECURE_HTTP", "true")
+			t.Setenv("ARKIV_ALLOW_PLAINTEXT", "postgres,weaviate,esdb")
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			var out, errOut bytes.Buffer

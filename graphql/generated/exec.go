@@ -4072,7 +4072,9 @@ var sources = []*ast.Source{
 Arkiv's public GraphQL contract.
 
 Errors: every error carries ` + "`" + `extensions.code` + "`" + `, one of INVALID, UNAUTHENTICATED, FORBIDDEN,
-NOT_FOUND, CONFLICT, ERASED, UNAVAILABLE, INTERNAL. A caller without credentials gets
+NOT_FOUND, CONFLICT, ERASED, UNAVAILABLE, RATE_LIMITED, INTERNAL. RATE_LIMITED (HTTP 429 with
+Retry-After, and ` + "`" + `extensions.retryAfter` + "`" + ` in seconds) refuses login, search, sendMessage and the
+exports when a credential or an address calls them too often. A caller without credentials gets
 UNAUTHENTICATED; a caller whose organisation role or space role does not permit an operation
 gets FORBIDDEN; an object of another organisation, or a space the caller is not a member of,
 is indistinguishable from one that does not exist: queries return null (or an empty list) and

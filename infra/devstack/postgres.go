@@ -67,6 +67,12 @@ func isExec(p string) bool {
 // StartPostgres creates the cluster under dataDir/postgres on first use and starts it.
 // initdb and postgres refuse to run as root, so as root they run as the "postgres" user.
 func StartPostgres(ctx context.Context, dataDir string, log *slog.Logger) (*Postgres, error) {
+	return StartPostgresOnPort(ctx, dataDir, 0, log)
+}
+
+// StartPostgresOnPort is StartPostgres on a given port (0 picks a free one): the fault
+// tests restart a cluster where its clients expect it.
+func StartPostgresOnPort(ctx context.Context, dataDir string, port int, log *slog.Logger) (*Postgres, error) {
 	bin, err := PostgresBinDir()
 	if err != nil {
 		return nil, err
@@ -128,9 +134,10 @@ func StartPostgres(ctx context.Context, dataDir string, log *slog.Logger) (*Post
 		}
 	}
 
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", dir, "-p", strconv.Itoa(port),
 		"-k", sock, "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400",

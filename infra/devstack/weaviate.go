@@ -28,8 +28,14 @@ type Weaviate struct {
 	// URL is the server's REST base, e.g. http://127.0.0.1:41234.
 	URL      string
 	GRPCPort int
-	child    *child
+	// Ports are the ports it listens on; StartWeaviateOnPorts starts it there again.
+	Ports WeaviatePorts
+	child *child
 }
+
+// WeaviatePorts are the ports of a Weaviate server: REST, gRPC, gossip and data (Raft uses
+// the two after the data port).
+type WeaviatePorts struct{ HTTP, GRPC, Gossip, Data int }
 
 // WeaviateBinary returns the path of the Weaviate server under binDir, building it with
 // `go install` on first use. Progress (packages compiled) goes to progress.
@@ -100,20 +106,16 @@ func joinLines(ls []string) string {
 // StartWeaviate starts the server bound to loopback with anonymous access and no vectorizer,
 // persistence under dataDir/weaviate, and waits until it is ready.
 func StartWeaviate(ctx context.Context, bin, dataDir string, log *slog.Logger) (*Weaviate, error) {
-	base, err := filepath.Abs(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(base, "weaviate")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	// Free ports are picked, then released for Weaviate to bind: another process on the
 	// machine may take one in between (several stacks starting at once do). Such a start
 	// fails fast with "address already in use"; it is retried on fresh ports.
 	for attempt := 1; ; attempt++ {
-		w, err := startWeaviateOnce(ctx, bin, base, dir, log)
-		if err == nil || attempt == 4 || !strings.Contains(tailFile(filepath.Join(base, "weaviate.log"), 3000), "address already in use") {
+		ports, err := weaviatePorts()
+		if err != nil {
+			return nil, err
+		}
+		w, err := StartWeaviateOnPorts(ctx, bin, dataDir, ports, log)
+		if err == nil || attempt == 4 || !strings.Contains(tailFile(filepath.Join(dataDir, "weaviate.log"), 3000), "address already in use") {
 			return w, err
 		}
 		log.Info("weaviate could not bind a port; retrying on others", "attempt", attempt)
@@ -122,22 +124,25 @@ func StartWeaviate(ctx context.Context, bin, dataDir string, log *slog.Logger) (
 
 // weaviatePorts picks Weaviate's ports: HTTP, gRPC, gossip and data, where the two ports
 // after the data port (Raft's) are free too.
-func weaviatePorts() (httpPort, grpcPort, gossip, data int, err error) {
+func weaviatePorts() (WeaviatePorts, error) {
 	ports := make([]int, 3)
 	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return 0, 0, 0, 0, err
+		p, err := freePort()
+		if err != nil {
+			return WeaviatePorts{}, err
 		}
+		ports[i] = p
 	}
 	for range 20 {
-		if data, err = freePort(); err != nil {
-			return 0, 0, 0, 0, err
+		data, err := freePort()
+		if err != nil {
+			return WeaviatePorts{}, err
 		}
 		if data+2 < 65535 && portFree(data+1) && portFree(data+2) && !slices.Contains(ports, data+1) && !slices.Contains(ports, data+2) {
-			return ports[0], ports[1], ports[2], data, nil
+			return WeaviatePorts{HTTP: ports[0], GRPC: ports[1], Gossip: ports[2], Data: data}, nil
 		}
 	}
-	return 0, 0, 0, 0, fmt.Errorf("no three consecutive free ports for Weaviate's data and Raft ports")
+	return WeaviatePorts{}, fmt.Errorf("no three consecutive free ports for Weaviate's data and Raft ports")
 }
 
 // portFree reports whether a loopback TCP port can be bound now.
@@ -150,11 +155,18 @@ func portFree(port int) bool {
 	return true
 }
 
-func startWeaviateOnce(ctx context.Context, bin, base, dir string, log *slog.Logger) (*Weaviate, error) {
-	httpPort, grpcPort, gossip, data, err := weaviatePorts()
+// StartWeaviateOnPorts is StartWeaviate on given ports: the fault tests start a stopped
+// server again where its clients expect it.
+func StartWeaviateOnPorts(ctx context.Context, bin, dataDir string, ports WeaviatePorts, log *slog.Logger) (*Weaviate, error) {
+	base, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, err
 	}
+	dir := filepath.Join(base, "weaviate")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	httpPort, grpcPort, gossip, data := ports.HTTP, ports.GRPC, ports.Gossip, ports.Data
 	logPath := filepath.Join(base, "weaviate.log")
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -192,7 +204,7 @@ func startWeaviateOnce(ctx context.Context, bin, base, dir string, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	w := &Weaviate{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), GRPCPort: grpcPort, child: c}
+	w := &Weaviate{URL: fmt.Sprintf("http://127.0.0.1:%d", httpPort), GRPCPort: grpcPort, Ports: ports, child: c}
 	hc := &http.Client{Timeout: 2 * time.Second}
 	err = waitFor(ctx, c, 120*time.Second, func() string { return tailFile(logPath, 3000) }, func(ctx context.Context) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, w.URL+"/v1/.well-known/ready", nil)

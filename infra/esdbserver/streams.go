@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -14,6 +15,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -231,10 +233,31 @@ func (s *Server) writeError(ctx context.Context, ts trailerSetter, err error) er
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
+	case storageUnavailable(err):
+		// Nothing was committed: the client may retry once the storage is back.
+		s.log.Error("event store: write failed, storage unavailable", "err", err)
+		return status.Error(codes.Unavailable, "event store storage unavailable")
 	default:
 		s.log.Error("event store: write failed", "err", err)
 		return status.Error(codes.Internal, "event store write failed")
 	}
+}
+
+// storageUnavailable reports a failure of the storage rather than of the request: Postgres
+// out of disk, memory or connections (SQLSTATE class 53), shutting down or restarting
+// (57P01-57P03), a broken connection (class 08) or one that could not be made.
+func storageUnavailable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "08") ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 func streamDeletedStatus(ts trailerSetter, stream string) error {

@@ -8,6 +8,7 @@ package esdbwatermill
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -286,7 +287,7 @@ func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
 	wait := &backoff.ExponentialBackOff{InitialInterval: s.opts.BackoffInitial, Multiplier: 2, MaxInterval: s.opts.BackoffMax}
 	for ctx.Err() == nil {
 		c := s.clients.Client()
-		sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{
+		sub, err := subscribeAll(ctx, c, esdb.SubscribeToAllOptions{
 			From:   allPosition(after),
 			Filter: esdb.ExcludeSystemEventsFilter(),
 		})
@@ -317,6 +318,18 @@ func (s *Subscriber) run(ctx context.Context, out chan<- *message.Message) {
 			return
 		}
 	}
+}
+
+// subscribeAll subscribes, turning a panic of the official client into an error: v4 sends
+// on a closed channel when its connection is closed under a call
+// (kurrent-io/EventStore-Client-Go#187); the subscription is retried like any failure.
+func subscribeAll(ctx context.Context, c *esdb.Client, o esdb.SubscribeToAllOptions) (sub *esdb.Subscription, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			sub, err = nil, fmt.Errorf("event store client panicked: %v", r)
+		}
+	}()
+	return c.SubscribeToAll(ctx, o)
 }
 
 // read pumps the subscription into buf until it drops; a drop is sent as the last item.

@@ -76,8 +76,14 @@ func (s *Store) Renew(old *esdb.Client) {
 		return
 	}
 	s.cur.Store(c)
-	_ = old.Close()
+	// Calls in flight may still hold old: closing it under them makes the official client
+	// panic (send on a closed channel in getConnectionHandle). It has given up anyway, so
+	// close it once they have had time to fail on their own.
+	time.AfterFunc(renewGrace, func() { _ = old.Close() })
 }
+
+// renewGrace is how long a renewed client stays open for the calls still using it.
+const renewGrace = 30 * time.Second
 
 // failed classifies err from a call on client c, renewing c when it has given up.
 func (s *Store) failed(op string, c *esdb.Client, err error) error {
@@ -85,6 +91,18 @@ func (s *Store) failed(op string, c *esdb.Client, err error) error {
 		s.Renew(c)
 	}
 	return mapErr(op, err)
+}
+
+// recoverClient turns a panic of the official client during a call into a KindUnavailable
+// error and renews the client: v4's error handling sends on a closed channel when the
+// connection drops under concurrent calls (kurrent-io/EventStore-Client-Go#187, seen here
+// when the event store is killed under 16 writers). The call did not complete; the next
+// one reconnects.
+func (s *Store) recoverClient(op string, c *esdb.Client, err *error) {
+	if r := recover(); r != nil {
+		s.Renew(c)
+		*err = domain.E(domain.KindUnavailable, op, "the event store connection dropped")
+	}
 }
 
 // Close closes the client; the Store renews nothing after it.
@@ -97,9 +115,10 @@ func (s *Store) Close() error {
 
 // Load reads a whole stream forwards. A missing (or soft-deleted) stream yields no events
 // and revision domain.NoStream.
-func (s *Store) Load(ctx context.Context, stream string) ([]domain.Recorded, int64, error) {
+func (s *Store) Load(ctx context.Context, stream string) (_ []domain.Recorded, _ int64, err error) {
 	const op = "eventstore.load"
 	c := s.Client()
+	defer s.recoverClient(op, c, &err)
 	rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Start{}}, math.MaxInt64)
 	if err != nil {
 		return nil, domain.NoStream, s.failed(op, c, err)
@@ -126,9 +145,10 @@ func (s *Store) Load(ctx context.Context, stream string) ([]domain.Recorded, int
 }
 
 // Last reads the last event of a stream.
-func (s *Store) Last(ctx context.Context, stream string) (domain.Recorded, bool, error) {
+func (s *Store) Last(ctx context.Context, stream string) (_ domain.Recorded, _ bool, err error) {
 	const op = "eventstore.last"
 	c := s.Client()
+	defer s.recoverClient(op, c, &err)
 	rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	if err != nil {
 		return domain.Recorded{}, false, s.failed(op, c, err)
@@ -147,7 +167,7 @@ func (s *Store) Last(ctx context.Context, stream string) (domain.Recorded, bool,
 // Append appends events atomically to stream if its revision is expected
 // (domain.NoStream: the stream must not exist) and returns the commit position of the
 // append. Re-appending the same event ids at the same expected revision is idempotent.
-func (s *Store) Append(ctx context.Context, stream string, expected int64, events []domain.Proposed) (uint64, error) {
+func (s *Store) Append(ctx context.Context, stream string, expected int64, events []domain.Proposed) (_ uint64, err error) {
 	const op = "eventstore.append"
 	var rev esdb.ExpectedRevision = esdb.NoStream{}
 	if expected >= 0 {
@@ -162,6 +182,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 		data[i] = esdb.EventData{EventID: id, EventType: e.Type, ContentType: esdb.ContentTypeJson, Data: e.Data, Metadata: e.Metadata}
 	}
 	c := s.Client()
+	defer s.recoverClient(op, c, &err)
 	res, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: rev}, data...)
 	if err != nil {
 		return 0, s.failed(op, c, err)
@@ -172,13 +193,14 @@ func (s *Store) Append(ctx context.Context, stream string, expected int64, event
 // ReadAll reads up to max events of $all forwards, starting after position after (0: from
 // the start), skipping system events ("$" types). It is for tools and tests; projections
 // subscribe.
-func (s *Store) ReadAll(ctx context.Context, after uint64, max uint64) ([]domain.Recorded, error) {
+func (s *Store) ReadAll(ctx context.Context, after uint64, max uint64) (_ []domain.Recorded, err error) {
 	const op = "eventstore.read_all"
 	var from esdb.AllPosition = esdb.Start{}
 	if after > 0 {
 		from = esdb.Position{Commit: after, Prepare: after}
 	}
 	c := s.Client()
+	defer s.recoverClient(op, c, &err)
 	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: from}, max)
 	if err != nil {
 		return nil, s.failed(op, c, err)
@@ -207,11 +229,12 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, max uint64) ([]domain
 // Ping reads the last event of $all, so it answers on an empty store too; /readyz and
 // serve's start-up check use it. A client that has given up is renewed, so readiness turns
 // green by itself once the store is back.
-func (s *Store) Ping(ctx context.Context) error {
+func (s *Store) Ping(ctx context.Context) (err error) {
 	const op = "eventstore.ping"
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c := s.Client()
+	defer s.recoverClient(op, c, &err)
 	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	if err != nil {
 		return s.failed(op, c, err)

@@ -45,13 +45,14 @@ type Subscription struct {
 
 // SubscribeAll subscribes to $all after commit position after (0: from the beginning) with
 // a server-side filter. System events never reach the caller.
-func (s *Store) SubscribeAll(ctx context.Context, after uint64, filter Filter) (*Subscription, error) {
+func (s *Store) SubscribeAll(ctx context.Context, after uint64, filter Filter) (_ *Subscription, err error) {
 	const op = "eventstore.subscribe_all"
 	var from esdb.AllPosition = esdb.Start{}
 	if after > 0 {
 		from = esdb.Position{Commit: after, Prepare: after}
 	}
 	c := s.Client()
+	defer s.recoverClient(op, c, &err)
 	sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: from, Filter: filter.client()})
 	if err != nil {
 		return nil, s.failed(op, c, err)

@@ -78,7 +78,7 @@ func TestReadyzReportsFailingDependency(t *testing.T) {
 	}
 }
 
-func TestTLSRefusesOldVersions(t *testing.T) {
+func TestTLSRefusesOldVersionsAndWeakSuites(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := writeSelfSigned(t, dir)
 	s, err := Listen(Config{Listen: "127.0.0.1:0", TLSCert: certPath, TLSKey: keyPath})
@@ -99,6 +99,48 @@ func TestTLSRefusesOldVersions(t *testing.T) {
 		t.Fatalf("TLS 1.2+ handshake failed: %v", err)
 	}
 	c.Close()
+	// TLS 1.2 with each weak suite a client may still offer is refused; each accepted suite
+	// completes a handshake and is the one negotiated.
+	weak := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_RC4_128_SHA, tls.TLS_RSA_WITH_3DES_EDE_CBC_SHA}
+	for _, suite := range weak {
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12,
+			MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}})
+		if err == nil {
+			c.Close()
+			t.Fatalf("a TLS 1.2 handshake with %s succeeded", tls.CipherSuiteName(suite))
+		}
+	}
+	for _, suite := range CipherSuites {
+		if !strings.Contains(tls.CipherSuiteName(suite), "ECDSA") {
+			continue // the test certificate is ECDSA
+		}
+		c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12,
+			MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}})
+		if err != nil {
+			t.Fatalf("TLS 1.2 with %s: %v", tls.CipherSuiteName(suite), err)
+		}
+		if got := c.ConnectionState().CipherSuite; got != suite {
+			t.Fatalf("negotiated %s, want %s", tls.CipherSuiteName(got), tls.CipherSuiteName(suite))
+		}
+		c.Close()
+	}
+	for _, suite := range CipherSuites {
+		for _, bad := range tls.InsecureCipherSuites() {
+			if bad.ID == suite {
+				t.Fatalf("%s is one of Go's insecure suites", bad.Name)
+			}
+		}
+	}
+	c13, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatalf("TLS 1.3 handshake failed: %v", err)
+	}
+	if v := c13.ConnectionState().Version; v != tls.VersionTLS13 {
+		t.Fatalf("negotiated version %x, want TLS 1.3", v)
+	}
+	c13.Close()
 	if _, err := Listen(Config{Listen: "127.0.0.1:0", TLSCert: certPath}); err == nil {
 		t.Fatal("a certificate without a key was accepted")
 	}

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -270,7 +271,13 @@ func (ix *Index) Upsert(ctx context.Context, spaceID string, chunks []Chunk) err
 		}
 		for _, r := range resp {
 			if r.Result != nil && r.Result.Errors != nil && len(r.Result.Errors.Error) > 0 {
-				return domain.Errorf(domain.KindInternal, op, "Weaviate rejected a chunk: %s", r.Result.Errors.Error[0].Message)
+				msg := r.Result.Errors.Error[0].Message
+				if strings.Contains(msg, "could not find index for class") {
+					// Weaviate answers this for a while after a restart, until it has loaded
+					// the collection's shards: the write succeeds when retried.
+					return domain.Errorf(domain.KindUnavailable, op, "Weaviate is loading the collection: %s", msg)
+				}
+				return domain.Errorf(domain.KindInternal, op, "Weaviate rejected a chunk: %s", msg)
 			}
 		}
 	}

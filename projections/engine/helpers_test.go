@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/arkiv/arkiv/domain"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,10 +25,12 @@ import (
 // counter is the test projection. For each event it bumps its stream's count, and it checks
 // that the count equals the event's revision first, so an event applied twice or out of order
 // fails loudly instead of going unnoticed. "test.poison" events always fail; "test.flaky"
-// events fail on their first two attempts.
+// events fail on their first two attempts; "test.outage" events fail KindUnavailable (a
+// dependency down) on their first twelve.
 type counter struct {
-	flaky atomic.Int32
-	block func(ev engine.Event) // called before applying each event, when set
+	flaky  atomic.Int32
+	outage atomic.Int32
+	block  func(ev engine.Event) // called before applying each event, when set
 }
 
 func (c *counter) Name() string     { return "test_counter" }
@@ -43,6 +46,10 @@ func (c *counter) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	case "test.flaky":
 		if c.flaky.Add(1) <= 2 {
 			return errors.New("transient failure")
+		}
+	case "test.outage":
+		if c.outage.Add(1) <= 12 {
+			return domain.E(domain.KindUnavailable, "test", "the dependency is down")
 		}
 	}
 	var payload struct {

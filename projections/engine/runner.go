@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/arkiv/arkiv/domain"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -451,6 +454,21 @@ func applyEach(ctx context.Context, tx pgx.Tx, p Projection, evs []Event) error 
 func (w *worker) poison(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		out, err := h(msg)
+		// A dependency that is down (KindUnavailable: Weaviate, the event store; Postgres
+		// itself, the projections' own database, unreachable or restarting) is
+		// no poison: the event is fine and applies once the dependency is back, so the
+		// projection waits — the retries again, every RetryMax — however long the outage.
+		for err != nil && unavailable(err) && !errors.Is(err, ErrStopped) && msg.Context().Err() == nil {
+			w.r.log.Warn("projection waiting for a dependency", "projection", w.name, "err", err)
+			select {
+			case <-msg.Context().Done():
+			case <-time.After(w.r.cfg.RetryMax):
+			}
+			if msg.Context().Err() != nil {
+				break
+			}
+			out, err = h(msg)
+		}
 		if err == nil || errors.Is(err, ErrStopped) || msg.Context().Err() != nil {
 			return out, err
 		}
@@ -496,4 +514,21 @@ func (w *worker) stop(ctx context.Context, ev *Event, cause error) {
 		w.r.log.Error("projection failure not recorded", "projection", w.name, "err", err)
 	}
 	w.handler.Stop()
+}
+
+// unavailable reports an error of a dependency that is down rather than of the event: a
+// KindUnavailable error, or Postgres unreachable, restarting or out of resources (SQLSTATE
+// classes 08 and 53, 57P01-57P03), or a broken connection.
+func unavailable(err error) bool {
+	if domain.Is(domain.KindUnavailable, err) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") ||
+			pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err)
 }

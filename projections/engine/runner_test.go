@@ -82,6 +82,34 @@ func TestRunnerRetriesTransientFailures(t *testing.T) {
 	}
 }
 
+// TestDependencyOutageIsNoPoison: an event that fails KindUnavailable for longer than the
+// retries (a dependency down) is applied once the dependency is back, in order, instead of
+// stopping the projection as poisoned.
+func TestDependencyOutageIsNoPoison(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	stream := "s-" + uuid.NewString()
+	pos := appendEvents(t, e.client, stream, "test.added", "test.outage", "test.added")
+	c := &counter{}
+	r, err := engine.NewRunner(engine.Config{Pool: e.pool, Log: e.log, Projections: []engine.Projection{c}, MaxRetries: 2,
+		RetryInitial: 5 * time.Millisecond, RetryMax: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRunner(t, r)
+	w := engine.NewWaiter(e.pool, nil)
+	defer w.Close()
+	if err := w.WaitFor(context.Background(), []string{"test_counter"}, pos, 20*time.Second); err != nil {
+		t.Fatalf("the projection did not get past the outage: %v", err)
+	}
+	if n := counts(t, e.pool)[stream]; n != 3 {
+		t.Fatalf("applied %d events, want 3", n)
+	}
+	if a := c.outage.Load(); a <= 3 {
+		t.Fatalf("the outage event was tried %d times: it never outlasted the retries", a)
+	}
+}
+
 func TestPoisonEventStopsTheProjectionAndIsReported(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
