@@ -276,8 +276,8 @@ func TestConsoleInABrowser(t *testing.T) {
 			if err != nil {
 				return
 			}
-			// The refusals this test provokes answer 401 and 403, as they should.
-			expected := strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 403")
+			// The refusals this test provokes answer 400, 401 and 403, as they should.
+			expected := strings.Contains(m.Text, "status of 400") || strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 403")
 			if (m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException) && !expected {
 				mu.Lock()
 				consoleErrors = append(consoleErrors, m.String()+" ("+m.URL+")")
@@ -481,8 +481,54 @@ func TestConsoleInABrowser(t *testing.T) {
 	if _, err := evidence.Verify(bytes.NewReader(tampered), int64(len(tampered)), note.VerifierList(pub)); err == nil {
 		t.Fatal("a bundle with one byte changed verifies")
 	}
-	do("settings", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#settings`)))
+	// Settings: an Admin changes them through the form (a read-modify-write over the API)
+	// and sees them read back; a value the API refuses (INVALID) is shown next to the form
+	// and changes nothing.
+	do("settings", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#save-settings`)))
 	shot("settings")
+	do("change settings through the form",
+		chromedp.SetValue(chromedp.CSS(`#s-pwhist`), "5"),
+		chromedp.SetValue(chromedp.CSS(`#s-msgret`), "400"),
+		chromedp.Click(chromedp.CSS(`#s-pwdigit`)),
+		chromedp.SetValue(chromedp.CSS(`select[name="model.0.max"]`), "CONFIDENTIAL"),
+		chromedp.Click(chromedp.CSS(`#save-settings`)),
+		chromedp.WaitVisible(chromedp.CSS(`#settings-saved`)))
+	readBack := func() map[string]any {
+		return s.gql(t, admin, `{ organization { settings { defaultMessageRetentionDays erasureGraceDays models { id maxClassification }
+			passwordPolicy { minLength requireDigit historyEntries } } } }`, nil)["organization"].(map[string]any)["settings"].(map[string]any)
+	}
+	got := readBack()
+	pp := got["passwordPolicy"].(map[string]any)
+	models := got["models"].([]any)
+	if got["defaultMessageRetentionDays"] != float64(400) || pp["historyEntries"] != float64(5) || pp["requireDigit"] != true ||
+		pp["minLength"] != float64(10) || len(models) != 1 || models[0].(map[string]any)["maxClassification"] != "CONFIDENTIAL" {
+		t.Fatalf("the settings the form saved read back as %v", got)
+	}
+	for sel, want := range map[string]string{`#s-pwhist`: "5", `#s-msgret`: "400", `#s-pwmin`: "10", `select[name="model.0.max"]`: "CONFIDENTIAL"} {
+		if v, err := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(sel))); err != nil || v != want {
+			t.Fatalf("the settings page reads %s back as %q (%v), want %q", sel, v, err, want)
+		}
+	}
+	shot("settings-saved")
+	do("an erasure grace the API refuses",
+		chromedp.SetValue(chromedp.CSS(`#s-grace`), "99"),
+		chromedp.SetValue(chromedp.CSS(`#s-msgret`), "365"),
+		chromedp.Click(chromedp.CSS(`#save-settings`)),
+		chromedp.WaitVisible(chromedp.CSS(`#settings-refused`)))
+	if got := text(`#settings-refused`); !strings.Contains(got, "INVALID") || !strings.Contains(got, "nothing changed") {
+		t.Fatalf("the refusal shows %q", got)
+	}
+	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`#s-grace`))); v != "99" {
+		t.Fatalf("the refused form does not keep the value sent: %q", v)
+	}
+	shot("settings-invalid")
+	if got := readBack(); got["defaultMessageRetentionDays"] != float64(400) || got["erasureGraceDays"] != float64(settings.ErasureGraceDays) {
+		t.Fatalf("a refused change changed the settings: %v", got)
+	}
+	do("settings after the refusal", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#save-settings`)))
+	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`#s-msgret`))); v != "400" {
+		t.Fatalf("after a refused change the page reads message retention %q", v)
+	}
 
 	// 5. Erasure: order a user's erasure, then restore it.
 	do("order an erasure",
@@ -527,6 +573,26 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("a User's audit page shows %q", got)
 	}
 	shot("audit-forbidden")
+	// A User sees the settings read-only; a save forced past the disabled form is the API's
+	// FORBIDDEN, shown plainly, and changes nothing.
+	do("the settings as a User", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#read-only`)))
+	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#save-settings').length`)); n != 0 {
+		t.Fatal("a User's settings page has a save button")
+	}
+	if got := text(`#providers-refused`); !strings.Contains(got, "FORBIDDEN") {
+		t.Fatalf("a User's identity providers show %q", got)
+	}
+	shot("settings-user")
+	do("force a save as a User",
+		chromedp.Evaluate[chromedp.Void](`(() => { const f = document.querySelector('#settings-form'); f.querySelector('fieldset').disabled = false;
+			f.querySelector('#s-msgret').value = '30'; f.submit(); })()`),
+		chromedp.WaitVisible(chromedp.CSS(`#settings-refused`)))
+	if got := text(`#settings-refused`); !strings.Contains(got, "FORBIDDEN") {
+		t.Fatalf("a User's forced save shows %q", got)
+	}
+	if got := readBack(); got["defaultMessageRetentionDays"] != float64(400) {
+		t.Fatalf("a User's forced save changed the settings: %v", got)
+	}
 	do("sign out the User", chromedp.Click(chromedp.CSS(`#sign-out`)), chromedp.WaitVisible(chromedp.CSS(`#flash`)))
 
 	// 8. A local account's session ends visibly once the idle timeout has passed.

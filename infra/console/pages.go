@@ -185,21 +185,19 @@ type overviewData struct {
 }
 
 type settings struct {
-	Models []struct {
-		ID                string `json:"id"`
-		Endpoint          string `json:"endpoint"`
-		Region            string `json:"region"`
-		MaxClassification string `json:"maxClassification"`
-	} `json:"models"`
-	ClassificationLevels        []string `json:"classificationLevels"`
-	DefaultMessageRetentionDays int      `json:"defaultMessageRetentionDays"`
-	AuditRetentionMode          string   `json:"auditRetentionMode"`
-	AuditRetentionDays          int      `json:"auditRetentionDays"`
-	ErasureGraceDays            int      `json:"erasureGraceDays"`
-	SessionIdleTimeoutMinutes   int      `json:"sessionIdleTimeoutMinutes"`
-	PasswordMinLength           int      `json:"passwordMinLength"`
-	MFARequired                 bool     `json:"mfaRequired"`
-	EUOnly                      bool     `json:"euOnly"`
+	Models                      []allowedModel `json:"models"`
+	ClassificationLevels        []string       `json:"classificationLevels"`
+	DefaultMessageRetentionDays int            `json:"defaultMessageRetentionDays"`
+	AuditRetentionMode          string         `json:"auditRetentionMode"`
+	AuditRetentionDays          int            `json:"auditRetentionDays"`
+	ErasureGraceDays            int            `json:"erasureGraceDays"`
+	SessionIdleTimeoutMinutes   int            `json:"sessionIdleTimeoutMinutes"`
+	PasswordMinLength           int            `json:"passwordMinLength"`
+	MFARequired                 bool           `json:"mfaRequired"`
+	EUOnly                      bool           `json:"euOnly"`
+	ModelPayloadRetentionDays   int            `json:"modelPayloadRetentionDays"`
+	ForbidModelPayloadLogging   bool           `json:"forbidModelPayloadLogging"`
+	PasswordPolicy              passwordPolicy `json:"passwordPolicy"`
 }
 
 const qSettings = `{ organization { id name settings { models { id endpoint region maxClassification } classificationLevels
@@ -676,21 +674,6 @@ func (c *Console) evidence(w http.ResponseWriter, r *http.Request, s sess) {
 	from, to := defaultPeriod(time.Now())
 	v.Data = evidenceData{Integrity: in, From: from, To: to}
 	c.render(w, http.StatusOK, "evidence", v)
-}
-
-// settings shows the organisation's settings, read-only.
-func (c *Console) settings(w http.ResponseWriter, r *http.Request, s sess) {
-	v, ok := c.begin(w, r, s, "settings", "Settings")
-	if !ok {
-		return
-	}
-	var d overviewData
-	if err := c.gql.do(r, s.token, qSettings, nil, &d); err != nil {
-		c.fail(w, r, v, err)
-		return
-	}
-	v.Data = d
-	c.render(w, http.StatusOK, "settings", v)
 }
 
 // erasureData is the erasure page's forms and the outcome of the last action.
