@@ -251,6 +251,7 @@ func Open(ctx context.Context, cfg Config) (_ *Platform, err error) {
 			Pool: p.Pool, Log: eventlog.NewFrom(p.Store, esdbwatermill.Options{Logger: cfg.Log}),
 			Keyring: p.Keyring, App: p.App, Clock: cfg.Clock, Logger: cfg.Log,
 			ErasureInterval: cfg.ErasureEvery, RetentionInterval: cfg.RetentionEvery,
+			Certifier: certifier{p: p, reg: reg},
 		}); err != nil {
 			return nil, err
 		}

@@ -44,7 +44,12 @@ type App struct {
 	RequestErasure        Handler[RequestErasure, Result]
 	RestoreErasure        Handler[RestoreErasure, Result]
 	CompleteErasure       Handler[CompleteErasure, Result]
-	ViewAuditLog          Handler[ViewAuditLog, Result]
+	// CertifyErasure is run by the erasure process manager as the system actor.
+	CertifyErasure     Handler[CertifyErasure, Result]
+	DeleteConversation Handler[DeleteConversation, Result]
+	PlaceLegalHold     Handler[PlaceLegalHold, Result]
+	LiftLegalHold      Handler[LiftLegalHold, Result]
+	ViewAuditLog       Handler[ViewAuditLog, Result]
 	// ViewAuditIntegrity records reads of the verifiable log's state and proofs.
 	ViewAuditIntegrity   Handler[ViewAuditIntegrity, Result]
 	ExportAuditLog       Handler[ExportAuditLog, Result]
@@ -113,6 +118,10 @@ func NewApp(d Deps, log *slog.Logger) (*App, error) {
 	handle(&a.RequestErasure, log, x.requestErasure)
 	handle(&a.RestoreErasure, log, x.restoreErasure)
 	handle(&a.CompleteErasure, log, x.completeErasure)
+	handle(&a.CertifyErasure, log, x.certifyErasure)
+	handle(&a.DeleteConversation, log, x.deleteConversation)
+	handle(&a.PlaceLegalHold, log, x.placeLegalHold)
+	handle(&a.LiftLegalHold, log, x.liftLegalHold)
 	handle(&a.ViewAuditLog, log, x.viewAuditLog)
 	handle(&a.ViewAuditIntegrity, log, x.viewAuditIntegrity)
 	handle(&a.ExportAuditLog, log, x.exportAuditLog)

@@ -6,23 +6,18 @@ import (
 	"github.com/arkiv/arkiv/domain"
 )
 
-// DeleteAssistant deletes an assistant (Space Admins).
+// DeleteAssistant deletes an assistant (Space Admins): an erasure order, hidden at once,
+// restorable for the organisation's grace window. An assistant's settings are sealed under
+// its space, so completion purges what was derived from it; its conversations stay with
+// their owners.
 type DeleteAssistant struct {
 	Meta
 	AssistantID string
+	// LegalBasis is why, if said.
+	LegalBasis string
 }
 
-// deleteAssistant runs DeleteAssistant.
+// deleteAssistant runs DeleteAssistant; Result.ID is the erasure's id.
 func (x *executor) deleteAssistant(ctx context.Context, c DeleteAssistant) (Result, error) {
-	if err := domain.ValidateID("assistant id", c.AssistantID); err != nil {
-		return Result{}, err
-	}
-	return x.run(ctx, c.Meta, spec{
-		cmd:    domain.CmdDeleteAssistant,
-		target: func(act actor) domain.Aggregate { return domain.NewAssistant(c.AssistantID) },
-		space:  domain.Aggregate.SpaceID,
-		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Assistant).Delete()
-		},
-	})
+	return x.orderErasure(ctx, c.Meta, domain.CmdDeleteAssistant, domain.SubjectAssistant, c.AssistantID, nil, c.LegalBasis, nil)
 }

@@ -6,23 +6,16 @@ import (
 	"github.com/arkiv/arkiv/domain"
 )
 
-// DeleteDocument deletes a document (Space Editors and Admins).
+// DeleteDocument deletes a document (Space Editors and Admins): an erasure order, hidden at
+// once, restorable for the organisation's grace window, then shredded.
 type DeleteDocument struct {
 	Meta
 	DocumentID string
+	// LegalBasis is why, if said (e.g. "retention schedule 4.2").
+	LegalBasis string
 }
 
-// deleteDocument runs DeleteDocument.
+// deleteDocument runs DeleteDocument; Result.ID is the erasure's id.
 func (x *executor) deleteDocument(ctx context.Context, c DeleteDocument) (Result, error) {
-	if err := domain.ValidateID("document id", c.DocumentID); err != nil {
-		return Result{}, err
-	}
-	return x.run(ctx, c.Meta, spec{
-		cmd:    domain.CmdDeleteDocument,
-		target: func(act actor) domain.Aggregate { return domain.NewDocument(c.DocumentID) },
-		space:  domain.Aggregate.SpaceID,
-		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Document).Delete()
-		},
-	})
+	return x.orderErasure(ctx, c.Meta, domain.CmdDeleteDocument, domain.SubjectDocument, c.DocumentID, nil, c.LegalBasis, nil)
 }

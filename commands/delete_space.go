@@ -6,23 +6,17 @@ import (
 	"github.com/arkiv/arkiv/domain"
 )
 
-// DeleteSpace deletes a space (Space Admins).
+// DeleteSpace deletes a space (Space Admins): an erasure order of the space and everything
+// in it, hidden from every member at once, restorable for the organisation's grace window,
+// then shredded.
 type DeleteSpace struct {
 	Meta
 	SpaceID string
+	// LegalBasis is why, if said.
+	LegalBasis string
 }
 
-// deleteSpace runs DeleteSpace.
+// deleteSpace runs DeleteSpace; Result.ID is the erasure's id.
 func (x *executor) deleteSpace(ctx context.Context, c DeleteSpace) (Result, error) {
-	if err := domain.ValidateID("space id", c.SpaceID); err != nil {
-		return Result{}, err
-	}
-	return x.run(ctx, c.Meta, spec{
-		cmd:    domain.CmdDeleteSpace,
-		target: func(act actor) domain.Aggregate { return domain.NewSpace(c.SpaceID) },
-		space:  domain.Aggregate.ID,
-		decide: func(_ context.Context, act actor, t domain.Aggregate) error {
-			return t.(*domain.Space).Delete()
-		},
-	})
+	return x.orderErasure(ctx, c.Meta, domain.CmdDeleteSpace, domain.SubjectSpace, c.SpaceID, nil, c.LegalBasis, nil)
 }

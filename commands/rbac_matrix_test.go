@@ -20,6 +20,7 @@ type fixture struct {
 	message, member, target string
 	extra, key              string
 	toRestore, toComplete   string
+	docToRestore, hold      string
 	audience                string // of an identity provider of o, for RemoveIdentityProvider
 }
 
@@ -48,6 +49,11 @@ func (w *world) newFixture(o org, orgRole domain.OrgRole, spaceRole domain.Space
 	one, zero := 1, 0
 	f.toRestore = must(a.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: meta(o.admin), SubjectType: domain.SubjectUser, SubjectID: f.member, GraceDays: &one}))(t).ID
 	f.toComplete = must(a.RequestErasure.Handle(ctx, commands.RequestErasure{Meta: meta(o.admin), SubjectType: domain.SubjectDocument, SubjectID: f.document, GraceDays: &zero}))(t).ID
+	spare := must(a.IngestDocument.Handle(ctx, commands.IngestDocument{Meta: meta(o.admin), SpaceID: f.space,
+		Title: "Spare", ContentType: "text/plain", Text: "Spare text."}))(t).ID
+	f.docToRestore = must(a.DeleteDocument.Handle(ctx, commands.DeleteDocument{Meta: meta(o.admin), DocumentID: spare}))(t).ID
+	f.hold = must(a.PlaceLegalHold.Handle(ctx, commands.PlaceLegalHold{Meta: meta(o.admin), SubjectType: domain.SubjectUser,
+		SubjectID: f.target, Reason: "Arkivlagen 3 §"}))(t).ID
 	f.audience = "api://fixture-" + f.actor[:8]
 	must(a.ConfigureIdentityProvider.Handle(ctx, commands.ConfigureIdentityProvider{Meta: meta(o.admin), Issuer: matrixIssuer, Audience: f.audience}))(t)
 	return f
@@ -166,6 +172,19 @@ func matrixCases() []matrixCase {
 		}},
 		{domain.CmdRestoreErasure, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.RestoreErasure.Handle(w.ctx, commands.RestoreErasure{Meta: m, ErasureID: f.toRestore}))
+		}},
+		{domain.CmdRestoreDeletedItem, false, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.RestoreErasure.Handle(w.ctx, commands.RestoreErasure{Meta: m, ErasureID: f.docToRestore}))
+		}},
+		{domain.CmdPlaceLegalHold, false, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.PlaceLegalHold.Handle(w.ctx, commands.PlaceLegalHold{Meta: m, SubjectType: domain.SubjectUser, SubjectID: f.extra,
+				Reason: "Arkivlagen 3 §"}))
+		}},
+		{domain.CmdLiftLegalHold, true, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.LiftLegalHold.Handle(w.ctx, commands.LiftLegalHold{Meta: m, HoldID: f.hold, Reason: "case closed"}))
+		}},
+		{domain.CmdDeleteConversation, false, func(w *world, f *fixture, m commands.Meta) error {
+			return errOf(w.app.DeleteConversation.Handle(w.ctx, commands.DeleteConversation{Meta: m, ConversationID: f.conversation}))
 		}},
 		{domain.CmdCompleteErasure, false, func(w *world, f *fixture, m commands.Meta) error {
 			return errOf(w.app.CompleteErasure.Handle(w.ctx, commands.CompleteErasure{Meta: m, ErasureID: f.toComplete}))

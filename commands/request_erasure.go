@@ -7,7 +7,8 @@ import (
 )
 
 // RequestErasure orders the erasure of a data subject of the actor's organisation
-// (Admins). The subject is hidden at once and destroyed after the grace window.
+// (Admins). The subject is hidden at once and destroyed after the grace window; a subject
+// under legal hold is refused.
 type RequestErasure struct {
 	Meta
 	// ErasureID is the order's id; empty derives one from the command id.
@@ -16,37 +17,16 @@ type RequestErasure struct {
 	SubjectID   string
 	// GraceDays overrides the organisation's erasure grace window when not nil.
 	GraceDays *int
+	// LegalBasis is why the erasure is ordered (e.g. "GDPR Art. 17(1)(a)"), at most
+	// domain.MaxLegalBasisRunes characters.
+	LegalBasis string
 }
 
 // requestErasure runs RequestErasure; Result.ID is the erasure's id.
 func (x *executor) requestErasure(ctx context.Context, c RequestErasure) (Result, error) {
-	if err := domain.ValidateID("subject id", c.SubjectID); err != nil {
-		return Result{}, err
+	if !domain.ErasableKind(c.SubjectType) {
+		return Result{}, domain.E(domain.KindInvalid, string(domain.CmdRequestErasure),
+			"subject type must be user, document, conversation, assistant, space or organization")
 	}
-	if _, err := subjectAggregate(c.SubjectType, c.SubjectID); err != nil {
-		return Result{}, err
-	}
-	id := orDefault(c.ErasureID, DerivedID(c.CommandID, "erasure"))
-	return x.run(ctx, c.Meta, spec{
-		cmd:    domain.CmdRequestErasure,
-		target: func(act actor) domain.Aggregate { return domain.NewErasure(id) },
-		create: true,
-		prepare: func(ctx context.Context, act actor) error {
-			subject, _ := subjectAggregate(c.SubjectType, c.SubjectID)
-			return x.loadSameOrg(ctx, act, subject, "subject")
-		},
-		decide: func(ctx context.Context, act actor, t domain.Aggregate) error {
-			grace := 0
-			if c.GraceDays != nil {
-				grace = *c.GraceDays
-			} else {
-				org := domain.NewOrganization(act.org)
-				if err := x.loadSameOrg(ctx, act, org, "organisation"); err != nil {
-					return err
-				}
-				grace = org.Settings().ErasureGraceDays
-			}
-			return t.(*domain.Erasure).Request(act.org, c.SubjectType, c.SubjectID, grace, act.id, x.d.Clock.Now())
-		},
-	})
+	return x.orderErasureAs(ctx, c.Meta, c.ErasureID, domain.CmdRequestErasure, c.SubjectType, c.SubjectID, c.GraceDays, c.LegalBasis, nil)
 }

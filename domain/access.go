@@ -30,6 +30,7 @@ const (
 	ReasonOrganization = "target belongs to another organisation"
 	ReasonNotOwner     = "only the owner may do this"
 	ReasonInactive     = "user is deactivated"
+	ReasonLegalHold    = "the subject is under legal hold"
 	ReasonOversight    = "an organisation Admin's access to a space is changed only by an organisation Admin"
 )
 

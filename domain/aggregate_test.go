@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -386,13 +388,78 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func TestLegalHolds(t *testing.T) {
+	const hold1 = "00000000-0000-4000-8000-000000000301"
+	doc := DocumentSubject(user1)
+	placed := LegalHoldPlaced{HoldID: hold1, OrganizationID: org1, SubjectType: SubjectDocument, SubjectID: user1, SpaceID: spc1,
+		Reason: "Arkivlagen 3 §, dnr 2026/17", PlacedBy: user2, PlacedAt: day}
+	run(t, func() Aggregate { return NewLegalHolds(org1) }, []scenario{
+		{name: "place", when: func(a Aggregate) error {
+			return a.(*LegalHolds).Place(hold1, doc, spc1, " Arkivlagen 3 §, dnr 2026/17 ", user2, day)
+		}, then: []Event{placed}},
+		{name: "a reason is required", when: func(a Aggregate) error {
+			return a.(*LegalHolds).Place(hold1, doc, spc1, "  ", user2, day)
+		}, fails: "INVALID"},
+		{name: "assistants are not held", when: func(a Aggregate) error {
+			return a.(*LegalHolds).Place(hold1, Subject{SubjectAssistant, user1}, spc1, "r", user2, day)
+		}, fails: "INVALID"},
+		{name: "held twice", given: []Event{placed}, when: func(a Aggregate) error {
+			return a.(*LegalHolds).Place("00000000-0000-4000-8000-000000000302", doc, spc1, "again", user2, day)
+		}, fails: "CONFLICT"},
+		{name: "lift", given: []Event{placed}, when: func(a Aggregate) error {
+			return a.(*LegalHolds).Lift(hold1, "case closed", user2, day)
+		}, then: []Event{LegalHoldLifted{HoldID: hold1, Reason: "case closed", LiftedBy: user2, LiftedAt: day}}},
+		{name: "lift unknown", when: func(a Aggregate) error {
+			return a.(*LegalHolds).Lift(hold1, "case closed", user2, day)
+		}, fails: "NOT_FOUND"},
+	})
+	h := NewLegalHolds(org1)
+	Replay(h, []Event{placed}, 0)
+	for _, c := range []struct {
+		name         string
+		subject      Subject
+		space, owner string
+		blocked      bool
+	}{
+		{"the document itself", doc, spc1, "", true},
+		{"its space", SpaceSubject(spc1), "", "", true},
+		{"the organisation", OrganizationSubject(org1), "", "", true},
+		{"another document of the space", DocumentSubject(user2), spc1, "", false},
+		{"a user", UserSubject(user2), "", "", false},
+	} {
+		if got := len(h.Blocking(c.subject, c.space, c.owner)) > 0; got != c.blocked {
+			t.Errorf("%s: blocked = %v, want %v", c.name, got, c.blocked)
+		}
+	}
+	err := ErrLegalHold("op", h.Active())
+	if !errors.Is(err, ErrUnderLegalHold) || KindOf(err) != KindConflict {
+		t.Fatalf("ErrLegalHold = %v (kind %v)", err, KindOf(err))
+	}
+}
+
 func TestErasure(t *testing.T) {
 	req := ErasureRequested{ErasureID: ers1, OrganizationID: org1, SubjectType: SubjectUser, SubjectID: user1, GraceDays: 14,
 		RequestedBy: user2, RequestedAt: day, EffectiveAt: day.AddDate(0, 0, 14)}
 	run(t, func() Aggregate { return NewErasure(ers1) }, []scenario{
 		{name: "request", when: func(a Aggregate) error {
 			return a.(*Erasure).Request(org1, SubjectUser, user1, 14, user2, day)
-		}, then: []Event{req}},
+		}, then: []Event{req, ErasureBasisRecorded{ErasureID: ers1, Origin: CmdRequestErasure}}},
+		{name: "a delete orders an erasure with its origin, basis and space", when: func(a Aggregate) error {
+			return a.(*Erasure).Order(org1, SubjectUser, user1, 14, user2, day,
+				ErasureOrder{Origin: CmdDeleteDocument, LegalBasis: "GDPR Art. 17(1)(a)", SpaceID: spc1})
+		}, then: []Event{req, ErasureBasisRecorded{ErasureID: ers1, Origin: CmdDeleteDocument, LegalBasis: "GDPR Art. 17(1)(a)", SpaceID: spc1}}},
+		{name: "legal basis too long", when: func(a Aggregate) error {
+			return a.(*Erasure).Order(org1, SubjectUser, user1, 14, user2, day, ErasureOrder{LegalBasis: strings.Repeat("x", 501)})
+		}, fails: "INVALID"},
+		{name: "certify completed", given: []Event{req, ErasureCompleted{ErasureID: ers1}}, when: func(a Aggregate) error {
+			return a.(*Erasure).Certify("{}\n", true, day)
+		}, then: []Event{ErasureCertified{ErasureID: ers1, OrganizationID: org1, Certificate: "{}\n", Signed: true, CertifiedAt: day}}},
+		{name: "certify pending", given: []Event{req}, when: func(a Aggregate) error {
+			return a.(*Erasure).Certify("{}\n", true, day)
+		}, fails: "CONFLICT"},
+		{name: "certify twice", given: []Event{req, ErasureCompleted{ErasureID: ers1}, ErasureCertified{ErasureID: ers1}}, when: func(a Aggregate) error {
+			return a.(*Erasure).Certify("{}\n", true, day)
+		}, fails: "CONFLICT"},
 		{name: "grace too long", when: func(a Aggregate) error {
 			return a.(*Erasure).Request(org1, SubjectUser, user1, 31, user2, day)
 		}, fails: "INVALID"},

@@ -81,6 +81,7 @@ const (
 	ReasonCodeOrganization = "cross_organization"
 	ReasonCodeNotOwner     = "not_owner"
 	ReasonCodeInactive     = "inactive"
+	ReasonCodeLegalHold    = "legal_hold"
 	ReasonCodeOther        = "other"
 )
 
@@ -95,6 +96,8 @@ func ReasonCode(reason string) string {
 		return ReasonCodeNotOwner
 	case ReasonInactive:
 		return ReasonCodeInactive
+	case ReasonLegalHold:
+		return ReasonCodeLegalHold
 	}
 	return ReasonCodeOther
 }
@@ -172,6 +175,19 @@ func AuditFactsOf(e Event) AuditFacts {
 		set("effectiveAt", e.EffectiveAt.UTC().Format(time.RFC3339))
 	case ErasureCompleted:
 		sub = Subject{e.SubjectType, e.SubjectID}
+	case ErasureBasisRecorded:
+		set("origin", string(e.Origin))
+		set("legalBasis", e.LegalBasis)
+		set("spaceId", e.SpaceID)
+	case ErasureCertified:
+		d["signed"] = strconv.FormatBool(e.Signed)
+	case LegalHoldPlaced:
+		sub = Subject{e.SubjectType, e.SubjectID}
+		set("spaceId", e.SpaceID)
+		set("reason", e.Reason)
+	case LegalHoldLifted:
+		set("holdId", e.HoldID)
+		set("reason", e.Reason)
 	case RetentionBucketDestroyed:
 		set("bucket", e.Bucket)
 		d["retentionDays"] = strconv.Itoa(e.RetentionDays)

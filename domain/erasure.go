@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"time"
+	"unicode/utf8"
+)
 
 // The erasure states.
 const (
@@ -17,6 +20,10 @@ type Erasure struct {
 	subject     string
 	effectiveAt time.Time
 	state       string
+	space       string
+	origin      Command
+	basis       string
+	certified   bool
 }
 
 // ErasureRequested records an erasure order. EffectiveAt is when it may complete.
@@ -56,6 +63,45 @@ type ErasureCompleted struct {
 // EventName implements Event.
 func (ErasureCompleted) EventName() string { return "erasure.completed.v1" }
 
+// ErasureBasisRecorded records why and through what an erasure was ordered: the command
+// that gave the order (RequestErasure, DeleteDocument…), the legal basis stated for it and
+// the space the subject belongs to (empty for users and organisations). It is appended
+// with erasure.requested.v1, in the same append.
+type ErasureBasisRecorded struct {
+	ErasureID  string  `json:"erasureId"`
+	Origin     Command `json:"origin"`
+	LegalBasis string  `json:"legalBasis"`
+	SpaceID    string  `json:"spaceId,omitempty"`
+}
+
+// EventName implements Event.
+func (ErasureBasisRecorded) EventName() string { return "erasure.basis_recorded.v1" }
+
+// ErasureCertified records the certificate of a completed erasure: Certificate is the
+// certificate's canonical JSON, as a C2SP signed note when Signed (signed with the ledger
+// key), so that it verifies offline.
+type ErasureCertified struct {
+	ErasureID      string    `json:"erasureId"`
+	OrganizationID string    `json:"organizationId"`
+	Certificate    string    `json:"certificate"`
+	Signed         bool      `json:"signed"`
+	CertifiedAt    time.Time `json:"certifiedAt"`
+}
+
+// EventName implements Event.
+func (ErasureCertified) EventName() string { return "erasure.certified.v1" }
+
+// MaxLegalBasisRunes is the longest legal basis accepted for an erasure or a legal hold.
+const MaxLegalBasisRunes = 500
+
+// ErasureOrder is what an erasure order says besides its subject: who gave it through which
+// command, on what legal basis, and the subject's space.
+type ErasureOrder struct {
+	Origin     Command
+	LegalBasis string
+	SpaceID    string
+}
+
 // NewErasure returns an empty erasure aggregate with the given id.
 func NewErasure(id string) *Erasure { return &Erasure{root: newRoot(StreamPrefixErasure, id)} }
 
@@ -63,7 +109,7 @@ func NewErasure(id string) *Erasure { return &Erasure{root: newRoot(StreamPrefix
 // expire by retention instead).
 func ErasableKind(k SubjectKind) bool {
 	switch k {
-	case SubjectUser, SubjectDocument, SubjectConversation, SubjectSpace, SubjectOrganization:
+	case SubjectUser, SubjectDocument, SubjectConversation, SubjectSpace, SubjectOrganization, SubjectAssistant:
 		return true
 	}
 	return false
@@ -72,7 +118,21 @@ func ErasableKind(k SubjectKind) bool {
 // Request records an erasure order of org for a subject, with a grace window of 0 to
 // MaxErasureGraceDays days.
 func (x *Erasure) Request(org string, kind SubjectKind, subject string, graceDays int, by string, now time.Time) error {
+	return x.Order(org, kind, subject, graceDays, by, now, ErasureOrder{Origin: CmdRequestErasure})
+}
+
+// Order records an erasure order like Request, with the order's origin, legal basis and
+// space (erasure.basis_recorded.v1 in the same append).
+func (x *Erasure) Order(org string, kind SubjectKind, subject string, graceDays int, by string, now time.Time, o ErasureOrder) error {
 	const op = "erasure.request"
+	if utf8.RuneCountInString(o.LegalBasis) > MaxLegalBasisRunes {
+		return Errorf(KindInvalid, op, "legal basis must be at most %d characters", MaxLegalBasisRunes)
+	}
+	if o.SpaceID != "" {
+		if err := ValidateID("space id", o.SpaceID); err != nil {
+			return err
+		}
+	}
 	if x.created() {
 		return errExists(op, "erasure")
 	}
@@ -91,8 +151,43 @@ func (x *Erasure) Request(org string, kind SubjectKind, subject string, graceDay
 	now = now.UTC()
 	record(x, ErasureRequested{ErasureID: x.id, OrganizationID: org, SubjectType: kind, SubjectID: subject,
 		GraceDays: graceDays, RequestedBy: by, RequestedAt: now, EffectiveAt: now.AddDate(0, 0, graceDays)})
+	if o.Origin == "" {
+		o.Origin = CmdRequestErasure
+	}
+	record(x, ErasureBasisRecorded{ErasureID: x.id, Origin: o.Origin, LegalBasis: o.LegalBasis, SpaceID: o.SpaceID})
 	return nil
 }
+
+// Certify records the certificate of a completed erasure, once.
+func (x *Erasure) Certify(certificate string, signed bool, now time.Time) error {
+	const op = "erasure.certify"
+	if !x.created() {
+		return errGone(op, "erasure")
+	}
+	if x.state != ErasureCompletedState {
+		return Errorf(KindConflict, op, "erasure is %s, not completed", x.state)
+	}
+	if x.certified {
+		return E(KindConflict, op, "erasure is already certified")
+	}
+	if certificate == "" {
+		return E(KindInvalid, op, "empty certificate")
+	}
+	record(x, ErasureCertified{ErasureID: x.id, OrganizationID: x.org, Certificate: certificate, Signed: signed, CertifiedAt: now.UTC()})
+	return nil
+}
+
+// SpaceIDOfSubject returns the space of the erased subject as the order recorded it.
+func (x *Erasure) SpaceIDOfSubject() string { return x.space }
+
+// Origin returns the command that ordered the erasure.
+func (x *Erasure) Origin() Command { return x.origin }
+
+// LegalBasis returns the legal basis stated for the erasure.
+func (x *Erasure) LegalBasis() string { return x.basis }
+
+// Certified reports whether the erasure's certificate is recorded.
+func (x *Erasure) Certified() bool { return x.certified }
 
 // Restore undoes a pending erasure before it takes effect.
 func (x *Erasure) Restore(by string, now time.Time) error {
@@ -144,5 +239,9 @@ func (x *Erasure) apply(e Event) {
 		x.state = ErasureRestoredState
 	case ErasureCompleted:
 		x.state = ErasureCompletedState
+	case ErasureBasisRecorded:
+		x.space, x.origin, x.basis = e.SpaceID, e.Origin, e.LegalBasis
+	case ErasureCertified:
+		x.certified = true
 	}
 }

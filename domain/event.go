@@ -122,6 +122,7 @@ func AllEvents() []Event {
 		SearchPerformed{}, AccessQueried{}, AuditSubscribed{}, LoggedOut{},
 		AuditSessionOpened{}, HistoryViewed{},
 		EvidenceExported{},
+		ErasureBasisRecorded{}, ErasureCertified{}, LegalHoldPlaced{}, LegalHoldLifted{},
 	}
 }
 

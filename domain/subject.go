@@ -26,6 +26,10 @@ const (
 	// audit entries of one UTC day. Audit retention destroys it; the entries' pseudonymous
 	// skeleton (ids, action, time, outcome) stays.
 	SubjectAuditLog SubjectKind = "auditlog"
+	// SubjectAssistant names an assistant as the subject of an erasure order or a legal
+	// hold. It owns no key (an assistant's fields are sealed under its space), so it is not
+	// a keyring subject: Valid reports false for it.
+	SubjectAssistant SubjectKind = "assistant"
 )
 
 // Valid reports whether k is one of the known subject kinds.

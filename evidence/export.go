@@ -160,6 +160,7 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 		inPeriod, seen int
 		registered     []ledger.Entry
 	)
+	erasures := newErasureDoc()
 	ver := startVerifier(ctx, req.Keys)
 	batch := make([]ledger.Entry, 0, verifyBatch)
 	var meta domain.Metadata
@@ -199,6 +200,9 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 		at := e.At()
 		if !at.Before(to) {
 			return nil
+		}
+		if err := erasures.add(e, at, from); err != nil {
+			return err
 		}
 		if start == nil && !at.Before(from) {
 			s := fold.State()
@@ -300,7 +304,8 @@ func Export(ctx context.Context, src Source, req Request, w io.Writer) (Result, 
 	for _, d := range []struct {
 		name string
 		v    any
-	}{{FileConfiguration, conf}, {FileAccess, acc}, {FileSafeguards, saf}, {FileIntegrity, integ}} {
+	}{{FileConfiguration, conf}, {FileAccess, acc}, {FileSafeguards, saf}, {FileIntegrity, integ},
+		{FileErasures, erasures.doc(ctxDoc)}} {
 		b, err := json.MarshalIndent(d.v, "", "  ")
 		if err != nil {
 			return res, err
@@ -348,6 +353,7 @@ const (
 	FileAccess        = "access-control.json"
 	FileSafeguards    = "safeguards.json"
 	FileIntegrity     = "integrity.json"
+	FileErasures      = "erasures.json"
 	FileDeployment    = "deployment.json"
 	FileSchema        = "schema.md"
 	FileReportHTML    = "report.html"

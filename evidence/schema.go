@@ -49,6 +49,20 @@ manifest.sig is manifest.json signed as a C2SP signed note with the ledger's Ed2
   stored), eventId, leaf}
 - exports[]: {at, actor, type, format, justificationRef, eventId, leaf}
 
+## erasures.json (erasures.v1)
+- period
+- certificates[]: erasureId, eventId, leaf, certifiedAt, signed, certificate — every erasure
+  certificate recorded in the period (erasure.certified.v1), verbatim: the certificate's JSON
+  (schema arkiv.erasure-certificate.v1: subjectType, subjectId (pseudonymous), spaceId,
+  orderedBy, origin (the command: DeleteDocument, RequestErasure…), legalBasis, requestedAt,
+  restorableUntil, completedAt, certifiedAt, keysDestroyed[] {keyId, destroyedAt}, purged[]
+  {store, rows, objects, tenants, payloads, note}, postCheck {fieldsChecked, fieldsReadable,
+  decryptionFails, scans[] {store, checked, found}, passed}, notes[]) as a C2SP signed note
+  under the ledger key when signed: "arkiv erasure verify FILE --key KEY" checks one offline
+- legalHoldChanges[]: the legal holds placed (legal_hold.placed.v1) and lifted
+  (legal_hold.lifted.v1) in the period, as changes (at, actor, type, eventId, leaf, data)
+- legalHoldsActiveAtEnd[]: holdId, subject {Kind, ID}, spaceId, reason, placedBy, placedAt
+
 ## integrity.json (integrity.v1)
 - periodLeaves: [first, end) leaf indexes of the period's events
 - checkpoints[]: {eventId, leaf, origin, treeSize, root, note}: the last checkpoint before the

@@ -188,6 +188,9 @@ func errorPresenter(log *slog.Logger, hardened bool) graphql.ErrorPresenterFunc 
 			gerr.Message = "internal error"
 		}
 		gerr.Extensions = map[string]any{"code": kind.String()}
+		if errors.Is(err, domain.ErrUnderLegalHold) {
+			gerr.Extensions["reason"] = "LEGAL_HOLD"
+		}
 		return gerr
 	}
 }

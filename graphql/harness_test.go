@@ -34,6 +34,8 @@ type stack struct {
 	clock  *clocktest.Clock
 	dev    bool
 	router *llm.Router
+	// signing is the ledger's signing key (stackOptions.ledger), nil otherwise.
+	signing *ledger.Key
 }
 
 type stackOptions struct {
@@ -96,7 +98,7 @@ func startStack(t *testing.T, o stackOptions) *stack {
 		defer c2()
 		_ = es.Close(sctx)
 	})
-	return &stack{p: p, url: srv.URL + "/graphql", clock: clock, dev: o.dev, router: router}
+	return &stack{p: p, url: srv.URL + "/graphql", clock: clock, dev: o.dev, router: router, signing: signing}
 }
 
 // addModels adds entries to the operator's model catalogue of the stack (keyEnv names are

@@ -130,6 +130,7 @@ func (r mutationResolver) RevokeOrgRole(ctx context.Context, input generated.Rev
 // DeactivateUser is the resolver for the deactivateUser field.
 func (r mutationResolver) DeactivateUser(ctx context.Context, input generated.DeactivateUserInput) (*generated.MutationResult, error) {
 	return run(ctx, r.App.DeactivateUser, func(m commands.Meta) commands.DeactivateUser {
-		return commands.DeactivateUser{Meta: m, UserID: input.UserID}
+		return commands.DeactivateUser{Meta: m, UserID: input.UserID, Erase: input.Erase != nil && *input.Erase,
+			LegalBasis: deref(input.LegalBasis)}
 	})
 }

@@ -24,13 +24,14 @@ type Deps struct {
 
 // All returns every projection Arkiv runs, in rebuild order: the relational read models
 // ("readmodel"), infra/auth's tables ("readmodel.auth"), the audit log ("audit"), the model
-// invocations ("readmodel.model_invocations") and, when Deps has an index, an embedder and
+// invocations ("readmodel.model_invocations"), the erasure orders and legal holds
+// ("readmodel.erasures") and, when Deps has an index, an embedder and
 // an opener, the search index ("search.index").
 func All(d Deps) ([]engine.Projection, error) {
 	if d.Streams == nil || d.Auth == nil {
 		return nil, domain.E(domain.KindInternal, "projections.All", "a stream reader and the auth tables are required")
 	}
-	out := []engine.Projection{NewReadModel(d.Streams), NewAuth(d.Streams, d.Auth), NewAudit(), NewModelInvocations()}
+	out := []engine.Projection{NewReadModel(d.Streams), NewAuth(d.Streams, d.Auth), NewAudit(), NewModelInvocations(), NewErasureItems()}
 	if d.Index != nil && d.Embedder != nil && d.Opener != nil {
 		if d.Chunker == nil {
 			return nil, domain.E(domain.KindInternal, "projections.All", "the search index needs a chunker")
@@ -43,5 +44,5 @@ func All(d Deps) ([]engine.Projection, error) {
 // QueryNames returns the projections the readmodels queries read, for
 // engine.Waiter.WaitFor: a query with consistentAt waits for these.
 func QueryNames() []string {
-	return []string{NameReadModel, NameAuth, NameAudit, NameModelInvocations}
+	return []string{NameReadModel, NameAuth, NameAudit, NameModelInvocations, NameErasureItems}
 }

@@ -65,7 +65,7 @@ type invocationOutcome struct {
 // streamTarget splits "space-<id>" into ("space", "<id>").
 func streamTarget(stream string) (typ, id string) {
 	for _, prefix := range []string{streamOrg, streamUser, streamSpace, streamAssistant, streamDocument,
-		streamConversation, streamAPIKey, streamErasurePrefix, streamAccessPrefix} {
+		streamConversation, streamAPIKey, streamErasurePrefix, streamAccessPrefix, streamLegalHolds} {
 		if rest, ok := strings.CutPrefix(stream, prefix); ok {
 			typ = strings.TrimSuffix(prefix, "-")
 			if typ == "org" {

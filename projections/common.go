@@ -142,6 +142,7 @@ var (
 	streamAPIKey         = domain.StreamPrefixAPIKey
 	streamAccessPrefix   = domain.StreamPrefixAccess
 	streamErasurePrefix  = domain.StreamPrefixErasure
+	streamLegalHolds     = domain.StreamPrefixLegalHolds
 )
 
 // queryStrings runs a query returning one text column.

@@ -43,6 +43,9 @@ type erasures struct {
 	// was derived from; ok is false when the projection holds nothing of subjects of r's
 	// kind, and then no order is recorded.
 	erase func(ctx context.Context, tx pgx.Tx, r erasureRequested) (streams []string, ok bool, err error)
+	// objects, if set, counts the search-index objects and tenants erase is about to delete,
+	// for the erasure certificate.
+	objects func(ctx context.Context, tx pgx.Tx, r erasureRequested) (objects int64, tenants int, err error)
 	// apply projects one event; restoredAt is the time of the erasure.restored.v1 event when
 	// the event is re-applied for a restore, zero otherwise.
 	apply func(ctx context.Context, tx pgx.Tx, ev engine.Event, restoredAt time.Time) error
@@ -56,11 +59,27 @@ func (e erasures) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 		if err := decode(ev, &r); err != nil {
 			return err
 		}
+		var p purged
+		if e.objects != nil {
+			var err error
+			if p.objects, p.tenants, err = e.objects(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		before, err := changedRows(ctx, tx)
+		if err != nil {
+			return err
+		}
 		streams, ok, err := e.erase(ctx, tx, r)
 		if err != nil || !ok {
 			return err
 		}
-		return e.request(ctx, tx, ev, r, streams)
+		after, err := changedRows(ctx, tx)
+		if err != nil {
+			return err
+		}
+		p.rows = after - before
+		return e.request(ctx, tx, ev, r, streams, p)
 	case evErasureRestored:
 		var r erasureRef
 		if err := decode(ev, &r); err != nil {
@@ -92,14 +111,32 @@ func (e erasures) hidden(ctx context.Context, tx pgx.Tx, ids ...string) (bool, e
 	return found, err
 }
 
-// request records an erasure order and the streams whose events derived what is removed.
-func (e erasures) request(ctx context.Context, tx pgx.Tx, ev engine.Event, r erasureRequested, streams []string) error {
+// purged is what an erase removed: rows of the projection's tables deleted or blanked,
+// and search-index objects and tenants.
+type purged struct {
+	rows, objects int64
+	tenants       int
+}
+
+// changedRows returns how many rows the current transaction has deleted or updated so far,
+// over every table (pg_stat_xact_user_tables counts the transaction's own changes): the
+// difference around an erase is what it purged.
+func changedRows(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var n int64
+	err := tx.QueryRow(ctx, `SELECT coalesce(sum(n_tup_del + n_tup_upd), 0)::bigint FROM pg_stat_xact_user_tables`).Scan(&n)
+	return n, err
+}
+
+// request records an erasure order, the streams whose events derived what is removed and
+// what was purged.
+func (e erasures) request(ctx context.Context, tx pgx.Tx, ev engine.Event, r erasureRequested, streams []string, p purged) error {
 	streams = uniqueSorted(streams)
 	_, err := tx.Exec(ctx, `INSERT INTO `+e.table+`
-		(erasure_id, organization_id, subject_type, subject_id, state, streams, position)
-		VALUES ($1, $2, $3, $4, 'PENDING', $5, $6)
-		ON CONFLICT (erasure_id) DO UPDATE SET state = 'PENDING', streams = EXCLUDED.streams`,
-		r.ErasureID, r.OrganizationID, r.SubjectType, strings.ToLower(r.SubjectID), streams, pos(ev))
+		(erasure_id, organization_id, subject_type, subject_id, state, streams, position, purged_rows, purged_objects, purged_tenants)
+		VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $7, $8, $9)
+		ON CONFLICT (erasure_id) DO UPDATE SET state = 'PENDING', streams = EXCLUDED.streams,
+			purged_rows = EXCLUDED.purged_rows, purged_objects = EXCLUDED.purged_objects, purged_tenants = EXCLUDED.purged_tenants`,
+		r.ErasureID, r.OrganizationID, r.SubjectType, strings.ToLower(r.SubjectID), streams, pos(ev), p.rows, p.objects, p.tenants)
 	return err
 }
 

@@ -57,7 +57,7 @@ type SearchIndex struct {
 // NewSearchIndex returns the projection.
 func NewSearchIndex(ix Index, emb Embedder, opener Opener, streams StreamReader, chunker Chunker) *SearchIndex {
 	p := &SearchIndex{ix: ix, emb: emb, opener: opener, chunker: chunker}
-	p.er = erasures{table: "search_erasures", streams: streams, erase: p.erase, apply: p.apply}
+	p.er = erasures{table: "search_erasures", streams: streams, erase: p.erase, apply: p.apply, objects: p.objects}
 	return p
 }
 
@@ -242,6 +242,34 @@ func (p *SearchIndex) dropSpaces(ctx context.Context, tx pgx.Tx, sql string, arg
 		}
 	}
 	return nil
+}
+
+// objects counts the Weaviate objects (chunks of indexed documents) and tenants an erasure
+// of r's subject deletes.
+func (p *SearchIndex) objects(ctx context.Context, tx pgx.Tx, r erasureRequested) (int64, int, error) {
+	var docs, spaces string
+	switch domain.SubjectKind(r.SubjectType) {
+	case domain.SubjectDocument:
+		docs = `document_id = $1`
+	case domain.SubjectSpace:
+		docs, spaces = `space_id = $1`, `space_id = $1`
+	case domain.SubjectOrganization:
+		docs, spaces = `organization_id = $1`, `organization_id = $1`
+	default:
+		return 0, 0, nil
+	}
+	var objects int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(sum(chunk_count) FILTER (WHERE indexed), 0)::bigint FROM search_documents WHERE `+docs,
+		r.SubjectID).Scan(&objects); err != nil {
+		return 0, 0, err
+	}
+	tenants := 0
+	if spaces != "" {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM search_spaces WHERE `+spaces, r.SubjectID).Scan(&tenants); err != nil {
+			return 0, 0, err
+		}
+	}
+	return objects, tenants, nil
 }
 
 // erase removes an erased document's, space's or organisation's objects and rows and returns

@@ -81,6 +81,9 @@ func (p *ReadModel) erase(ctx context.Context, tx pgx.Tx, r erasureRequested) ([
 	case domain.SubjectConversation:
 		streams = []string{streamConversation + id}
 		err = deleteConversations(ctx, tx, "conversation_id = $1", id)
+	case domain.SubjectAssistant:
+		streams = []string{streamAssistant + id}
+		_, err = tx.Exec(ctx, `DELETE FROM assistants WHERE assistant_id = $1`, id)
 	case domain.SubjectUser:
 		streams = []string{streamUser + id}
 		if err = add(streamSpace, `SELECT space_id FROM space_members WHERE user_id = $1`); err != nil {

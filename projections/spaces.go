@@ -102,6 +102,9 @@ func (p *ReadModel) applySpaces(ctx context.Context, tx pgx.Tx, ev engine.Event,
 		if err := decode(ev, &e); err != nil {
 			return err
 		}
+		if hid, err := p.er.hidden(ctx, tx, e.AssistantID); err != nil || hid {
+			return err
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO assistants (assistant_id, organization_id, space_id, name, instructions, model,
 				retention_days, log_model_payloads, created_at, updated_at, position, created_by, updated_by)
 			SELECT $1, organization_id, space_id, $3, $4, $5, $6, $7, $8, $8, $9, $10, $10 FROM spaces WHERE space_id = $2

@@ -146,7 +146,7 @@ func positional(fs *flag.FlagSet, args []string, what string) (string, error) {
 		return "", usageError{fmt.Sprintf("unexpected arguments: %v", fs.Args())}
 	}
 	if dir == "" {
-		return "", usageError{"usage: arkiv backup " + what + " DIR"}
+		return "", usageError{"usage: arkiv " + what}
 	}
 	return dir, nil
 }
@@ -270,7 +270,7 @@ func backupVerify(ctx context.Context, env *cliEnv, args []string) error {
 	kekFile := fs.String("kek-file", envOr("ARKIV_KEK_FILE", ""), "KEK file: decrypt every file and check the key store against the log (ARKIV_KEK_FILE)")
 	pub := fs.String("public-key", envOr("ARKIV_SIGNING_PUBLIC_KEY", ""), "note verifier key (or a file holding it), as `arkiv audit public-key` prints it (ARKIV_SIGNING_PUBLIC_KEY)")
 	signing := fs.String("signing-key-file", envOr("ARKIV_SIGNING_KEY_FILE", ""), "ledger note private key; its public half checks the signature when --public-key is not set (ARKIV_SIGNING_KEY_FILE)")
-	dir, err := positional(fs, args, "verify")
+	dir, err := positional(fs, args, "backup verify DIR")
 	if err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ func backupRestore(ctx context.Context, env *cliEnv, args []string) error {
 	weaviateGRPC := fs.String("weaviate-grpc", envOr("ARKIV_WEAVIATE_GRPC", ""), "Weaviate gRPC address (ARKIV_WEAVIATE_GRPC)")
 	pub := fs.String("public-key", envOr("ARKIV_SIGNING_PUBLIC_KEY", ""), "note verifier key the backup's signature is checked with (ARKIV_SIGNING_PUBLIC_KEY)")
 	allowMissing := fs.Bool("allow-missing-journal", false, "restore although the shred journal is missing or broken: keys destroyed after the backup come back (recorded in the log)")
-	dir, err := positional(fs, args, "restore")
+	dir, err := positional(fs, args, "backup restore DIR")
 	if err != nil {
 		return err
 	}

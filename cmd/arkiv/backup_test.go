@@ -273,6 +273,22 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 		return run(ctx, env, args), out.String(), errOut.String()
 	}
 
+	// An erasure completed and certified before the backup: its certificate is in the log the
+	// backup holds (issue 18).
+	certDoc := ingest("Certified", "CERTIFIEDCANARY "+uuid.NewString())
+	certErasure := s.gqlOK(t, admin, `mutation($in: RequestErasureInput!) { requestErasure(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"subjectType": "DOCUMENT", "subjectId": certDoc, "graceDays": 0,
+			"legalBasis": "GDPR Art. 17(1)(a)"}})["requestErasure"].(map[string]any)["id"].(string)
+	certificate := func(st *backupStack) any {
+		return st.gqlOK(t, admin, `query($id: ID!) { erasureCertificate(id: $id) { subjectId certificate } }`,
+			map[string]any{"id": certErasure})["erasureCertificate"]
+	}
+	for deadline := time.Now().Add(30 * time.Second); certificate(s) == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the erasure made before the backup was not certified")
+		}
+	}
+
 	// The backup, taken while 16 writers append through the official client.
 	type ack struct {
 		id  uuid.UUID
@@ -471,6 +487,27 @@ func TestBackupRestoreNeverBringsErasedDataBack(t *testing.T) {
 		if where := findText(t, url, strings.Fields(erasedText)[1]); where != "" {
 			t.Fatalf("the erased document's text is in Postgres after restore (%s)", where)
 		}
+	}
+
+	// The certificate of the erasure made before the backup is there, over GraphQL and through
+	// `arkiv erasure certificate`.
+	r.waitAt(t, strconv.FormatUint(m.LogPosition.Commit, 10))
+	if c, _ := certificate(r).(map[string]any); c == nil || c["subjectId"] != certDoc {
+		t.Fatalf("the erasure certificate after restore: %v", c)
+	}
+	code, out, stderr = call("erasure", "certificate", certErasure, "--esdb-url", r.es.ConnectionString())
+	var printed struct {
+		Certificate struct {
+			SubjectID  string `json:"subjectId"`
+			LegalBasis string `json:"legalBasis"`
+			PostCheck  struct {
+				Passed bool `json:"passed"`
+			} `json:"postCheck"`
+		} `json:"certificate"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &printed) != nil || printed.Certificate.SubjectID != certDoc ||
+		printed.Certificate.LegalBasis != "GDPR Art. 17(1)(a)" || !printed.Certificate.PostCheck.Passed {
+		t.Fatalf("arkiv erasure certificate after restore: exit %d: %s %s", code, out, stderr)
 	}
 
 	// The log: every append acknowledged by the backup's position is there; the restore is

@@ -43,6 +43,7 @@ func commands() map[string]command {
 		"keys":        {"keyring tools: generate-kek, rotate-kek, prune-kek, status", cmdKeys},
 		"audit":       {"verifiable log and audit data: generate-key, public-key, verify, prove, verify-proof, checkpoints, export, as-of", cmdAudit},
 		"evidence":    {"DPIA evidence bundles: export --org ID --from T1 --to T2 --out FILE.zip, verify FILE.zip --key FILE", cmdEvidence},
+		"erasure":     {"erasure certificates: certificate ID (JSON), verify FILE --key FILE", cmdErasure},
 		"serve":       {"run the API server against external services", cmdServe},
 		"stack":       {"run a command inside the dev stack (stack exec -- CMD)", cmdStack},
 	}

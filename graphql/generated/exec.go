@@ -216,6 +216,7 @@ type ComplexityRoot struct {
 	Conversation struct {
 		AssistantID func(childComplexity int) int
 		ID          func(childComplexity int) int
+		LegalHold   func(childComplexity int) int
 		Messages    func(childComplexity int, first *int, after *string) int
 		SpaceID     func(childComplexity int) int
 		StartedAt   func(childComplexity int) int
@@ -230,12 +231,26 @@ type ComplexityRoot struct {
 		Secret   func(childComplexity int) int
 	}
 
+	DeletedItem struct {
+		ErasureID       func(childComplexity int) int
+		LegalBasis      func(childComplexity int) int
+		LegalHold       func(childComplexity int) int
+		Origin          func(childComplexity int) int
+		RequestedAt     func(childComplexity int) int
+		RequestedBy     func(childComplexity int) int
+		RestorableUntil func(childComplexity int) int
+		SpaceID         func(childComplexity int) int
+		SubjectID       func(childComplexity int) int
+		SubjectType     func(childComplexity int) int
+	}
+
 	Document struct {
 		Content     func(childComplexity int) int
 		ContentType func(childComplexity int) int
 		ID          func(childComplexity int) int
 		IngestedAt  func(childComplexity int) int
 		IngestedBy  func(childComplexity int) int
+		LegalHold   func(childComplexity int) int
 		SizeBytes   func(childComplexity int) int
 		SpaceID     func(childComplexity int) int
 		Title       func(childComplexity int) int
@@ -249,6 +264,15 @@ type ComplexityRoot struct {
 	DocumentEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ErasureCertificate struct {
+		Certificate func(childComplexity int) int
+		CertifiedAt func(childComplexity int) int
+		ErasureID   func(childComplexity int) int
+		Signed      func(childComplexity int) int
+		SubjectID   func(childComplexity int) int
+		SubjectType func(childComplexity int) int
 	}
 
 	EvidenceExport struct {
@@ -291,6 +315,19 @@ type ComplexityRoot struct {
 		FinishedAt     func(childComplexity int) int
 		Ok             func(childComplexity int) int
 		VerifiedLeaves func(childComplexity int) int
+	}
+
+	LegalHold struct {
+		ID          func(childComplexity int) int
+		LiftReason  func(childComplexity int) int
+		LiftedAt    func(childComplexity int) int
+		LiftedBy    func(childComplexity int) int
+		PlacedAt    func(childComplexity int) int
+		PlacedBy    func(childComplexity int) int
+		Reason      func(childComplexity int) int
+		SpaceID     func(childComplexity int) int
+		SubjectID   func(childComplexity int) int
+		SubjectType func(childComplexity int) int
 	}
 
 	LoginPayload struct {
@@ -370,6 +407,7 @@ type ComplexityRoot struct {
 		CreateSpace                func(childComplexity int, input CreateSpaceInput) int
 		DeactivateUser             func(childComplexity int, input DeactivateUserInput) int
 		DeleteAssistant            func(childComplexity int, id string) int
+		DeleteConversation         func(childComplexity int, id string) int
 		DeleteDocument             func(childComplexity int, id string) int
 		DeleteSpace                func(childComplexity int, id string) int
 		EnableSpaceModels          func(childComplexity int, input EnableSpaceModelsInput) int
@@ -378,11 +416,14 @@ type ComplexityRoot struct {
 		GrantOrgRole               func(childComplexity int, input GrantOrgRoleInput) int
 		IngestDocument             func(childComplexity int, input IngestDocumentInput) int
 		InviteUser                 func(childComplexity int, input InviteUserInput) int
+		LiftLegalHold              func(childComplexity int, input LiftLegalHoldInput) int
 		Login                      func(childComplexity int, input LoginInput) int
 		Logout                     func(childComplexity int) int
+		PlaceLegalHold             func(childComplexity int, input PlaceLegalHoldInput) int
 		RemoveIdentityProvider     func(childComplexity int, input RemoveIdentityProviderInput) int
 		RemoveSpaceMember          func(childComplexity int, input RemoveSpaceMemberInput) int
 		RequestErasure             func(childComplexity int, input RequestErasureInput) int
+		RestoreDeletedItem         func(childComplexity int, id string) int
 		RestoreErasure             func(childComplexity int, id string) int
 		RevokeAPIKey               func(childComplexity int, id string) int
 		RevokeOrgRole              func(childComplexity int, input RevokeOrgRoleInput) int
@@ -456,9 +497,12 @@ type ComplexityRoot struct {
 		AuditProof             func(childComplexity int, eventID string) int
 		AuditSession           func(childComplexity int) int
 		Conversation           func(childComplexity int, id string, consistentAt *string) int
+		DeletedItems           func(childComplexity int, spaceID *string, first *int, consistentAt *string) int
 		Document               func(childComplexity int, id string, consistentAt *string) int
 		Documents              func(childComplexity int, spaceID string, first *int, after *string, consistentAt *string) int
+		ErasureCertificate     func(childComplexity int, id string, consistentAt *string) int
 		EvidenceExport         func(childComplexity int, id string) int
+		LegalHolds             func(childComplexity int, includeLifted *bool, consistentAt *string) int
 		Me                     func(childComplexity int, consistentAt *string) int
 		ModelInvocations       func(childComplexity int, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) int
 		Node                   func(childComplexity int, id string) int
@@ -516,6 +560,7 @@ type ComplexityRoot struct {
 	Space struct {
 		Classification   func(childComplexity int) int
 		ID               func(childComplexity int) int
+		LegalHold        func(childComplexity int) int
 		MemberConnection func(childComplexity int, first *int, after *string) int
 		Members          func(childComplexity int) int
 		Models           func(childComplexity int) int
@@ -579,12 +624,14 @@ type AuditEntryResolver interface {
 }
 type ConversationResolver interface {
 	Messages(ctx context.Context, obj *readmodels.Conversation, first *int, after *string) (*readmodels.Connection[readmodels.Message], error)
+	LegalHold(ctx context.Context, obj *readmodels.Conversation) (*readmodels.LegalHold, error)
 }
 type CreateApiKeyPayloadResolver interface {
 	APIKey(ctx context.Context, obj *CreateAPIKeyPayload) (*readmodels.APIKey, error)
 }
 type DocumentResolver interface {
 	Content(ctx context.Context, obj *readmodels.Document) (*string, error)
+	LegalHold(ctx context.Context, obj *readmodels.Document) (*readmodels.LegalHold, error)
 }
 type ExcerptResolver interface {
 	ChunkID(ctx context.Context, obj *domain.ExcerptRef) (*string, error)
@@ -623,12 +670,16 @@ type MutationResolver interface {
 	DeleteSpace(ctx context.Context, id string) (*MutationResult, error)
 	IngestDocument(ctx context.Context, input IngestDocumentInput) (*MutationResult, error)
 	DeleteDocument(ctx context.Context, id string) (*MutationResult, error)
+	DeleteConversation(ctx context.Context, id string) (*MutationResult, error)
 	StartConversation(ctx context.Context, input StartConversationInput) (*MutationResult, error)
 	SendMessage(ctx context.Context, input SendMessageInput) (*SendMessagePayload, error)
 	CreateAPIKey(ctx context.Context, input CreateAPIKeyInput) (*CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id string) (*MutationResult, error)
 	RequestErasure(ctx context.Context, input RequestErasureInput) (*MutationResult, error)
 	RestoreErasure(ctx context.Context, id string) (*MutationResult, error)
+	RestoreDeletedItem(ctx context.Context, id string) (*MutationResult, error)
+	PlaceLegalHold(ctx context.Context, input PlaceLegalHoldInput) (*MutationResult, error)
+	LiftLegalHold(ctx context.Context, input LiftLegalHoldInput) (*MutationResult, error)
 	ExportAuditLog(ctx context.Context, filter *AuditFilter, format AuditExportFormat, justification string, after *string, background *bool) (*AuditExport, error)
 	ExportEvidence(ctx context.Context, from time.Time, to time.Time, withNames *bool) (*EvidenceExport, error)
 }
@@ -674,6 +725,9 @@ type QueryResolver interface {
 	ModelInvocations(ctx context.Context, filter *ModelInvocationFilter, justification *string, first *int, after *string, consistentAt *string) (*readmodels.Connection[readmodels.ModelInvocation], error)
 	AuditIntegrity(ctx context.Context) (*AuditIntegrity, error)
 	AuditProof(ctx context.Context, eventID string) (string, error)
+	DeletedItems(ctx context.Context, spaceID *string, first *int, consistentAt *string) ([]readmodels.DeletedItem, error)
+	LegalHolds(ctx context.Context, includeLifted *bool, consistentAt *string) ([]readmodels.LegalHold, error)
+	ErasureCertificate(ctx context.Context, id string, consistentAt *string) (*readmodels.ErasureCertificate, error)
 	AuditSession(ctx context.Context) (*AuditSession, error)
 	AuditExportJob(ctx context.Context, id string) (*AuditExportJob, error)
 	EvidenceExport(ctx context.Context, id string) (*EvidenceExport, error)
@@ -684,6 +738,7 @@ type SetPasswordPayloadResolver interface {
 type SpaceResolver interface {
 	Members(ctx context.Context, obj *readmodels.MemberSpace) ([]readmodels.SpaceMember, error)
 	MemberConnection(ctx context.Context, obj *readmodels.MemberSpace, first *int, after *string) (*readmodels.Connection[readmodels.Access], error)
+	LegalHold(ctx context.Context, obj *readmodels.MemberSpace) (*readmodels.LegalHold, error)
 }
 type SpaceMemberResolver interface {
 	AccessID(ctx context.Context, obj *readmodels.SpaceMember) (string, error)
@@ -1309,6 +1364,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Conversation.ID(childComplexity), true
+	case "Conversation.legalHold":
+		if e.ComplexityRoot.Conversation.LegalHold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Conversation.LegalHold(childComplexity), true
 	case "Conversation.messages":
 		if e.ComplexityRoot.Conversation.Messages == nil {
 			break
@@ -1370,6 +1431,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateApiKeyPayload.Secret(childComplexity), true
 
+	case "DeletedItem.erasureId":
+		if e.ComplexityRoot.DeletedItem.ErasureID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.ErasureID(childComplexity), true
+	case "DeletedItem.legalBasis":
+		if e.ComplexityRoot.DeletedItem.LegalBasis == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.LegalBasis(childComplexity), true
+	case "DeletedItem.legalHold":
+		if e.ComplexityRoot.DeletedItem.LegalHold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.LegalHold(childComplexity), true
+	case "DeletedItem.origin":
+		if e.ComplexityRoot.DeletedItem.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.Origin(childComplexity), true
+	case "DeletedItem.requestedAt":
+		if e.ComplexityRoot.DeletedItem.RequestedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.RequestedAt(childComplexity), true
+	case "DeletedItem.requestedBy":
+		if e.ComplexityRoot.DeletedItem.RequestedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.RequestedBy(childComplexity), true
+	case "DeletedItem.restorableUntil":
+		if e.ComplexityRoot.DeletedItem.RestorableUntil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.RestorableUntil(childComplexity), true
+	case "DeletedItem.spaceId":
+		if e.ComplexityRoot.DeletedItem.SpaceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.SpaceID(childComplexity), true
+	case "DeletedItem.subjectId":
+		if e.ComplexityRoot.DeletedItem.SubjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.SubjectID(childComplexity), true
+	case "DeletedItem.subjectType":
+		if e.ComplexityRoot.DeletedItem.SubjectType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeletedItem.SubjectType(childComplexity), true
+
 	case "Document.content":
 		if e.ComplexityRoot.Document.Content == nil {
 			break
@@ -1400,6 +1522,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Document.IngestedBy(childComplexity), true
+	case "Document.legalHold":
+		if e.ComplexityRoot.Document.LegalHold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.LegalHold(childComplexity), true
 	case "Document.sizeBytes":
 		if e.ComplexityRoot.Document.SizeBytes == nil {
 			break
@@ -1444,6 +1572,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DocumentEdge.Node(childComplexity), true
+
+	case "ErasureCertificate.certificate":
+		if e.ComplexityRoot.ErasureCertificate.Certificate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCertificate.Certificate(childComplexity), true
+	case "ErasureCertificate.certifiedAt":
+		if e.ComplexityRoot.ErasureCertificate.CertifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCertificate.CertifiedAt(childComplexity), true
+	case "ErasureCertificate.erasureId":
+		if e.ComplexityRoot.ErasureCertificate.ErasureID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCertificate.ErasureID(childComplexity), true
+	case "ErasureCertificate.signed":
+		if e.ComplexityRoot.ErasureCertificate.Signed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCertificate.Signed(childComplexity), true
+	case "ErasureCertificate.subjectId":
+		if e.ComplexityRoot.ErasureCertificate.SubjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCertificate.SubjectID(childComplexity), true
+	case "ErasureCertificate.subjectType":
+		if e.ComplexityRoot.ErasureCertificate.SubjectType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureCertificate.SubjectType(childComplexity), true
 
 	case "EvidenceExport.bundle":
 		if e.ComplexityRoot.EvidenceExport.Bundle == nil {
@@ -1611,6 +1776,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LedgerVerification.VerifiedLeaves(childComplexity), true
+
+	case "LegalHold.id":
+		if e.ComplexityRoot.LegalHold.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.ID(childComplexity), true
+	case "LegalHold.liftReason":
+		if e.ComplexityRoot.LegalHold.LiftReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.LiftReason(childComplexity), true
+	case "LegalHold.liftedAt":
+		if e.ComplexityRoot.LegalHold.LiftedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.LiftedAt(childComplexity), true
+	case "LegalHold.liftedBy":
+		if e.ComplexityRoot.LegalHold.LiftedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.LiftedBy(childComplexity), true
+	case "LegalHold.placedAt":
+		if e.ComplexityRoot.LegalHold.PlacedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.PlacedAt(childComplexity), true
+	case "LegalHold.placedBy":
+		if e.ComplexityRoot.LegalHold.PlacedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.PlacedBy(childComplexity), true
+	case "LegalHold.reason":
+		if e.ComplexityRoot.LegalHold.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.Reason(childComplexity), true
+	case "LegalHold.spaceId":
+		if e.ComplexityRoot.LegalHold.SpaceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.SpaceID(childComplexity), true
+	case "LegalHold.subjectId":
+		if e.ComplexityRoot.LegalHold.SubjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.SubjectID(childComplexity), true
+	case "LegalHold.subjectType":
+		if e.ComplexityRoot.LegalHold.SubjectType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LegalHold.SubjectType(childComplexity), true
 
 	case "LoginPayload.id":
 		if e.ComplexityRoot.LoginPayload.ID == nil {
@@ -1972,6 +2198,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteAssistant(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteConversation":
+		if e.ComplexityRoot.Mutation.DeleteConversation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteConversation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteConversation(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteDocument":
 		if e.ComplexityRoot.Mutation.DeleteDocument == nil {
 			break
@@ -2060,6 +2297,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.InviteUser(childComplexity, args["input"].(InviteUserInput)), true
+	case "Mutation.liftLegalHold":
+		if e.ComplexityRoot.Mutation.LiftLegalHold == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_liftLegalHold_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LiftLegalHold(childComplexity, args["input"].(LiftLegalHoldInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -2077,6 +2325,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.placeLegalHold":
+		if e.ComplexityRoot.Mutation.PlaceLegalHold == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_placeLegalHold_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PlaceLegalHold(childComplexity, args["input"].(PlaceLegalHoldInput)), true
 	case "Mutation.removeIdentityProvider":
 		if e.ComplexityRoot.Mutation.RemoveIdentityProvider == nil {
 			break
@@ -2110,6 +2369,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestErasure(childComplexity, args["input"].(RequestErasureInput)), true
+	case "Mutation.restoreDeletedItem":
+		if e.ComplexityRoot.Mutation.RestoreDeletedItem == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_restoreDeletedItem_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RestoreDeletedItem(childComplexity, args["id"].(string)), true
 	case "Mutation.restoreErasure":
 		if e.ComplexityRoot.Mutation.RestoreErasure == nil {
 			break
@@ -2514,6 +2784,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Conversation(childComplexity, args["id"].(string), args["consistentAt"].(*string)), true
+	case "Query.deletedItems":
+		if e.ComplexityRoot.Query.DeletedItems == nil {
+			break
+		}
+
+		args, err := ec.field_Query_deletedItems_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DeletedItems(childComplexity, args["spaceId"].(*string), args["first"].(*int), args["consistentAt"].(*string)), true
 	case "Query.document":
 		if e.ComplexityRoot.Query.Document == nil {
 			break
@@ -2536,6 +2817,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Documents(childComplexity, args["spaceId"].(string), args["first"].(*int), args["after"].(*string), args["consistentAt"].(*string)), true
+	case "Query.erasureCertificate":
+		if e.ComplexityRoot.Query.ErasureCertificate == nil {
+			break
+		}
+
+		args, err := ec.field_Query_erasureCertificate_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ErasureCertificate(childComplexity, args["id"].(string), args["consistentAt"].(*string)), true
 	case "Query.evidenceExport":
 		if e.ComplexityRoot.Query.EvidenceExport == nil {
 			break
@@ -2548,6 +2840,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.EvidenceExport(childComplexity, args["id"].(string)), true
 
+	case "Query.legalHolds":
+		if e.ComplexityRoot.Query.LegalHolds == nil {
+			break
+		}
+
+		args, err := ec.field_Query_legalHolds_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LegalHolds(childComplexity, args["includeLifted"].(*bool), args["consistentAt"].(*string)), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -2831,6 +3134,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Space.ID(childComplexity), true
+	case "Space.legalHold":
+		if e.ComplexityRoot.Space.LegalHold == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Space.LegalHold(childComplexity), true
 	case "Space.memberConnection":
 		if e.ComplexityRoot.Space.MemberConnection == nil {
 			break
@@ -3006,9 +3315,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputGrantOrgRoleInput,
 		ec.unmarshalInputIngestDocumentInput,
 		ec.unmarshalInputInviteUserInput,
+		ec.unmarshalInputLiftLegalHoldInput,
 		ec.unmarshalInputLoginInput,
 		ec.unmarshalInputModelInvocationFilter,
 		ec.unmarshalInputPasswordPolicyInput,
+		ec.unmarshalInputPlaceLegalHoldInput,
 		ec.unmarshalInputRemoveIdentityProviderInput,
 		ec.unmarshalInputRemoveSpaceMemberInput,
 		ec.unmarshalInputRequestErasureInput,
@@ -3178,6 +3489,8 @@ enum ErasureSubjectType {
   SPACE
   "The organisation: everything it holds."
   ORGANIZATION
+  "An assistant (deleteAssistant); it owns no key: its settings are sealed under its space."
+  ASSISTANT
 }
 
 "Where a model is hosted."
@@ -3476,6 +3789,106 @@ type Query {
     "The event to prove."
     eventId: ID!
   ): String! @hasOrgRole(roles: [ADMIN])
+  """
+  What is deleted and still restorable: pending erasure orders, newest first, with their
+  restore deadline and any legal hold keeping them from completing. Organisation Admins see
+  the whole organisation's (or one space's with spaceId); a space's Admins see their space's
+  (spaceId required). Anyone else gets FORBIDDEN.
+  """
+  deletedItems(
+    "One space's deleted items; the whole organisation's when omitted (organisation Admins only)."
+    spaceId: ID
+    "How many items to return, 1 to 100."
+    first: Int = 100
+    "A mutation's position: answer once the read models have reached it."
+    consistentAt: String
+  ): [DeletedItem!]! @authenticated
+  "The organisation's legal holds, newest first; lifted ones too with includeLifted."
+  legalHolds(
+    "Include the holds already lifted."
+    includeLifted: Boolean = false
+    "A mutation's position: answer once the read models have reached it."
+    consistentAt: String
+  ): [LegalHold!]! @hasOrgRole(roles: [ADMIN])
+  """
+  The certificate of a completed erasure of the organisation; null until the erasure is
+  complete and certified. ` + "`" + `arkiv erasure verify FILE --key KEY` + "`" + ` checks its signature offline.
+  """
+  erasureCertificate(
+    "The erasure order (requestErasure's id, or deletedItems' erasureId)."
+    id: ID!
+    "A mutation's position: answer once the read models have reached it."
+    consistentAt: String
+  ): ErasureCertificate @hasOrgRole(roles: [ADMIN])
+}
+
+"A deleted subject still within its grace window: restoreErasure brings it back until restorableUntil."
+type DeletedItem {
+  "The erasure order's id (for restoreErasure)."
+  erasureId: ID!
+  "What kind of subject was deleted."
+  subjectType: ErasureSubjectType!
+  "The deleted subject's id."
+  subjectId: ID!
+  "The subject's space, or the space itself; null for users and the organisation."
+  spaceId: ID
+  "The command that deleted it, e.g. DeleteDocument or RequestErasure."
+  origin: String!
+  "The legal basis stated for the deletion, if any."
+  legalBasis: String
+  "Who deleted it (a user id)."
+  requestedBy: ID!
+  "When it was deleted."
+  requestedAt: Time!
+  "Until when it can be restored; after that its keys are destroyed."
+  restorableUntil: Time!
+  "A legal hold on the subject (or its space) placed since: the erasure waits until it is lifted."
+  legalHold: LegalHold
+}
+
+"A legal hold: while active, retention and erasure of its subject are refused (CONFLICT, extensions.reason LEGAL_HOLD)."
+type LegalHold {
+  "The hold's id (for liftLegalHold)."
+  id: ID!
+  "What is held: a space, document, conversation or user."
+  subjectType: ErasureSubjectType!
+  "The held subject's id."
+  subjectId: ID!
+  "The held subject's space; null for users and spaces."
+  spaceId: ID
+  "Why the subject is held (archiving rule, case number)."
+  reason: String!
+  "Who placed the hold (a user id)."
+  placedBy: ID!
+  "When the hold was placed."
+  placedAt: Time!
+  "Who lifted it; null while active."
+  liftedBy: ID
+  "When it was lifted; null while active."
+  liftedAt: Time
+  "Why it was lifted; null while active."
+  liftReason: String
+}
+
+"The certificate of a completed erasure, as recorded in the log (erasure.certified.v1)."
+type ErasureCertificate {
+  "The erasure order's id."
+  erasureId: ID!
+  "What was erased."
+  subjectType: ErasureSubjectType!
+  "The erased subject's pseudonymous id."
+  subjectId: ID!
+  "Whether the certificate is signed with the ledger key."
+  signed: Boolean!
+  "When the certificate was recorded."
+  certifiedAt: Time!
+  """
+  The certificate verbatim: its JSON (schema arkiv.erasure-certificate.v1: subject, who
+  ordered it and why, requested / restorable-until / completed times, keys destroyed, what
+  each store purged, and the post-check), followed when signed by the C2SP signed-note
+  signature lines of the ledger key.
+  """
+  certificate: String!
 }
 
 "The verifiable log: every event is a leaf of an RFC 6962 Merkle tree in $all order."
@@ -3619,12 +4032,12 @@ type Mutation {
     "The operation's input."
     input: UpdateAssistantInput!
   ): MutationResult! @authenticated
-  "Deletes an assistant (space Admins); its conversations stay with their owners."
+  "Deletes an assistant (space Admins); its conversations stay with their owners. Restorable like every delete (deletedItems)."
   deleteAssistant(
     "The assistant."
     id: ID!
   ): MutationResult! @authenticated
-  "Deletes a space (space Admins): it is hidden from every member at once."
+  "Deletes a space (space Admins): it is hidden from every member at once, restorable within the grace window (deletedItems)."
   deleteSpace(
     "The space."
     id: ID!
@@ -3635,12 +4048,20 @@ type Mutation {
     "The operation's input."
     input: IngestDocumentInput!
   ): MutationResult! @authenticated
-  "Deletes a document (space Editors and Admins)."
+  "Deletes a document (space Editors and Admins): hidden at once, restorable within the grace window (deletedItems), then shredded."
   deleteDocument(
     "The document."
     id: ID!
   ): MutationResult! @authenticated
 
+  """
+  Deletes a conversation (its owner, or an Admin of its space): hidden at once, restorable
+  within the grace window (deletedItems), then shredded. The result's id is the erasure's.
+  """
+  deleteConversation(
+    "The conversation."
+    id: ID!
+  ): MutationResult! @authenticated
   "Starts a conversation with an assistant of a space the caller is a member of."
   startConversation(
     "The operation's input."
@@ -3682,6 +4103,26 @@ type Mutation {
   restoreErasure(
     "The erasure order (requestErasure's id)."
     id: ID!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
+  "Restores a deleted item of a space the caller is an Admin of (organisation Admins: any), within its grace window."
+  restoreDeletedItem(
+    "The erasure order (deletedItems' erasureId)."
+    id: ID!
+  ): MutationResult! @authenticated
+  """
+  Places a legal hold on a space, document, conversation or user: until it is lifted,
+  retention keeps the subject's data and every erasure or delete of it (or, for a space, of
+  anything in it) is refused with CONFLICT and extensions.reason LEGAL_HOLD, and recorded as a
+  denial. The result's id is the hold's.
+  """
+  placeLegalHold(
+    "The operation's input."
+    input: PlaceLegalHoldInput!
+  ): MutationResult! @hasOrgRole(roles: [ADMIN])
+  "Lifts a legal hold, with the reason."
+  liftLegalHold(
+    "The operation's input."
+    input: LiftLegalHoldInput!
   ): MutationResult! @hasOrgRole(roles: [ADMIN])
   """
   Exports the audit log (pseudonymous), recorded with the justification; see AuditExport.
@@ -3842,6 +4283,28 @@ input RevokeOrgRoleInput {
 input DeactivateUserInput {
   "The user to deactivate."
   userId: ID!
+  "Also order the user's erasure (restorable within the grace window); refused while the user is under legal hold."
+  erase: Boolean = false
+  "Why the user is erased, when erase is set."
+  legalBasis: String
+}
+
+"A legal hold to place."
+input PlaceLegalHoldInput {
+  "SPACE, DOCUMENT, CONVERSATION or USER."
+  subjectType: ErasureSubjectType!
+  "The subject's id."
+  subjectId: ID!
+  "Why it is held (1 to 500 characters)."
+  reason: String!
+}
+
+"A legal hold to lift."
+input LiftLegalHoldInput {
+  "The hold's id."
+  holdId: ID!
+  "Why it ends (1 to 500 characters)."
+  reason: String!
 }
 
 "The organisation's complete new settings."
@@ -4096,6 +4559,8 @@ input RequestErasureInput {
   subjectId: ID!
   "Days before the keys are destroyed; the organisation's setting when omitted."
   graceDays: Int
+  "The legal basis of the order (e.g. GDPR Art. 17(1)(a)), at most 500 characters; recorded and certified."
+  legalBasis: String
 }
 
 "A person's account in an organisation."
@@ -4225,6 +4690,8 @@ type Space implements Node {
     "The cursor of the last member of the previous page."
     after: String
   ): AccessConnection!
+  "The active legal hold on it, if any: while it lasts it cannot be deleted or erased."
+  legalHold: LegalHold
 }
 
 "A member of a space."
@@ -4315,6 +4782,8 @@ type Document implements Node {
   ingestedAt: Time!
   "The document's text, decrypted for a member of its space; reading it is recorded as an access event."
   content: String
+  "The active legal hold on it, if any: while it lasts it cannot be deleted or erased."
+  legalHold: LegalHold
 }
 
 "A page of documents."
@@ -4352,6 +4821,8 @@ type Conversation implements Node {
     "The previous page's ` + "`" + `endCursor` + "`" + `; from the start when omitted."
     after: String
   ): MessageConnection!
+  "The active legal hold on it, if any: while it lasts it cannot be deleted or erased."
+  legalHold: LegalHold
 }
 
 "A message of a conversation."
@@ -5180,6 +5651,8 @@ func (ec *executionContext) childFields_Conversation(ctx context.Context, field 
 		return ec.fieldContext_Conversation_startedAt(ctx, field)
 	case "messages":
 		return ec.fieldContext_Conversation_messages(ctx, field)
+	case "legalHold":
+		return ec.fieldContext_Conversation_legalHold(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Conversation", field.Name)
 }
@@ -5200,6 +5673,32 @@ func (ec *executionContext) childFields_CreateApiKeyPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type CreateApiKeyPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DeletedItem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "erasureId":
+		return ec.fieldContext_DeletedItem_erasureId(ctx, field)
+	case "subjectType":
+		return ec.fieldContext_DeletedItem_subjectType(ctx, field)
+	case "subjectId":
+		return ec.fieldContext_DeletedItem_subjectId(ctx, field)
+	case "spaceId":
+		return ec.fieldContext_DeletedItem_spaceId(ctx, field)
+	case "origin":
+		return ec.fieldContext_DeletedItem_origin(ctx, field)
+	case "legalBasis":
+		return ec.fieldContext_DeletedItem_legalBasis(ctx, field)
+	case "requestedBy":
+		return ec.fieldContext_DeletedItem_requestedBy(ctx, field)
+	case "requestedAt":
+		return ec.fieldContext_DeletedItem_requestedAt(ctx, field)
+	case "restorableUntil":
+		return ec.fieldContext_DeletedItem_restorableUntil(ctx, field)
+	case "legalHold":
+		return ec.fieldContext_DeletedItem_legalHold(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeletedItem", field.Name)
+}
+
 func (ec *executionContext) childFields_Document(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5218,6 +5717,8 @@ func (ec *executionContext) childFields_Document(ctx context.Context, field grap
 		return ec.fieldContext_Document_ingestedAt(ctx, field)
 	case "content":
 		return ec.fieldContext_Document_content(ctx, field)
+	case "legalHold":
+		return ec.fieldContext_Document_legalHold(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Document", field.Name)
 }
@@ -5240,6 +5741,24 @@ func (ec *executionContext) childFields_DocumentEdge(ctx context.Context, field 
 		return ec.fieldContext_DocumentEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DocumentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ErasureCertificate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "erasureId":
+		return ec.fieldContext_ErasureCertificate_erasureId(ctx, field)
+	case "subjectType":
+		return ec.fieldContext_ErasureCertificate_subjectType(ctx, field)
+	case "subjectId":
+		return ec.fieldContext_ErasureCertificate_subjectId(ctx, field)
+	case "signed":
+		return ec.fieldContext_ErasureCertificate_signed(ctx, field)
+	case "certifiedAt":
+		return ec.fieldContext_ErasureCertificate_certifiedAt(ctx, field)
+	case "certificate":
+		return ec.fieldContext_ErasureCertificate_certificate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ErasureCertificate", field.Name)
 }
 
 func (ec *executionContext) childFields_EvidenceExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5324,6 +5843,32 @@ func (ec *executionContext) childFields_LedgerVerification(ctx context.Context, 
 		return ec.fieldContext_LedgerVerification_failure(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LedgerVerification", field.Name)
+}
+
+func (ec *executionContext) childFields_LegalHold(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_LegalHold_id(ctx, field)
+	case "subjectType":
+		return ec.fieldContext_LegalHold_subjectType(ctx, field)
+	case "subjectId":
+		return ec.fieldContext_LegalHold_subjectId(ctx, field)
+	case "spaceId":
+		return ec.fieldContext_LegalHold_spaceId(ctx, field)
+	case "reason":
+		return ec.fieldContext_LegalHold_reason(ctx, field)
+	case "placedBy":
+		return ec.fieldContext_LegalHold_placedBy(ctx, field)
+	case "placedAt":
+		return ec.fieldContext_LegalHold_placedAt(ctx, field)
+	case "liftedBy":
+		return ec.fieldContext_LegalHold_liftedBy(ctx, field)
+	case "liftedAt":
+		return ec.fieldContext_LegalHold_liftedAt(ctx, field)
+	case "liftReason":
+		return ec.fieldContext_LegalHold_liftReason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type LegalHold", field.Name)
 }
 
 func (ec *executionContext) childFields_LoginPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5660,6 +6205,8 @@ func (ec *executionContext) childFields_Space(ctx context.Context, field graphql
 		return ec.fieldContext_Space_members(ctx, field)
 	case "memberConnection":
 		return ec.fieldContext_Space_memberConnection(ctx, field)
+	case "legalHold":
+		return ec.fieldContext_Space_legalHold(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Space", field.Name)
 }
@@ -5982,6 +6529,20 @@ func (ec *executionContext) field_Mutation_deleteAssistant_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteConversation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteDocument_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6142,12 +6703,40 @@ func (ec *executionContext) field_Mutation_inviteUser_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_liftLegalHold_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (LiftLegalHoldInput, error) {
+			return ec.unmarshalNLiftLegalHoldInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐLiftLegalHoldInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (LoginInput, error) {
 			return ec.unmarshalNLoginInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐLoginInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_placeLegalHold_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (PlaceLegalHoldInput, error) {
+			return ec.unmarshalNPlaceLegalHoldInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐPlaceLegalHoldInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6195,6 +6784,20 @@ func (ec *executionContext) field_Mutation_requestErasure_args(ctx context.Conte
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_restoreDeletedItem_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -6586,6 +7189,36 @@ func (ec *executionContext) field_Query_conversation_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_deletedItems_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "spaceId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["spaceId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_document_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6646,6 +7279,28 @@ func (ec *executionContext) field_Query_documents_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_erasureCertificate_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_evidenceExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6657,6 +7312,28 @@ func (ec *executionContext) field_Query_evidenceExport_args(ctx context.Context,
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_legalHolds_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "includeLifted",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["includeLifted"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "consistentAt",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["consistentAt"] = arg1
 	return args, nil
 }
 
@@ -9584,6 +10261,38 @@ func (ec *executionContext) fieldContext_Conversation_messages(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Conversation_legalHold(ctx context.Context, field graphql.CollectedField, obj *readmodels.Conversation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Conversation_legalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Conversation().LegalHold(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Conversation_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Conversation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateApiKeyPayload_id(ctx context.Context, field graphql.CollectedField, obj *CreateAPIKeyPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9703,6 +10412,245 @@ func (ec *executionContext) fieldContext_CreateApiKeyPayload_apiKey(_ context.Co
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ApiKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DeletedItem_erasureId(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_erasureId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErasureID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_erasureId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_subjectType(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_subjectType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.SubjectKind) graphql.Marshaler {
+			return ec.marshalNErasureSubjectType2githubᚗcomᚋarkivᚋarkivᚋdomainᚐSubjectKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_subjectType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type ErasureSubjectType does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_subjectId(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_subjectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_subjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_spaceId(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_spaceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpaceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_spaceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_origin(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_legalBasis(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_legalBasis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LegalBasis, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_legalBasis(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_requestedBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_requestedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_requestedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_requestedAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_requestedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_requestedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_restorableUntil(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_restorableUntil(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RestorableUntil, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_restorableUntil(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeletedItem", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _DeletedItem_legalHold(ctx context.Context, field graphql.CollectedField, obj *readmodels.DeletedItem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeletedItem_legalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LegalHold, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_DeletedItem_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DeletedItem",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9892,6 +10840,38 @@ func (ec *executionContext) fieldContext_Document_content(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Document", field, true, true, errors.New("field of type String does not have child fields"))
 }
 
+func (ec *executionContext) _Document_legalHold(ctx context.Context, field graphql.CollectedField, obj *readmodels.Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_legalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Document().LegalHold(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Document_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Document",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _DocumentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *readmodels.Connection[readmodels.Document]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10009,6 +10989,144 @@ func (ec *executionContext) fieldContext_DocumentEdge_node(_ context.Context, fi
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ErasureCertificate_erasureId(ctx context.Context, field graphql.CollectedField, obj *readmodels.ErasureCertificate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCertificate_erasureId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErasureID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCertificate_erasureId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCertificate", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ErasureCertificate_subjectType(ctx context.Context, field graphql.CollectedField, obj *readmodels.ErasureCertificate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCertificate_subjectType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.SubjectKind) graphql.Marshaler {
+			return ec.marshalNErasureSubjectType2githubᚗcomᚋarkivᚋarkivᚋdomainᚐSubjectKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCertificate_subjectType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCertificate", field, false, false, errors.New("field of type ErasureSubjectType does not have child fields"))
+}
+
+func (ec *executionContext) _ErasureCertificate_subjectId(ctx context.Context, field graphql.CollectedField, obj *readmodels.ErasureCertificate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCertificate_subjectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCertificate_subjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCertificate", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ErasureCertificate_signed(ctx context.Context, field graphql.CollectedField, obj *readmodels.ErasureCertificate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCertificate_signed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Signed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCertificate_signed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCertificate", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _ErasureCertificate_certifiedAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.ErasureCertificate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCertificate_certifiedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CertifiedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCertificate_certifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCertificate", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ErasureCertificate_certificate(ctx context.Context, field graphql.CollectedField, obj *readmodels.ErasureCertificate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureCertificate_certificate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Certificate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureCertificate_certificate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureCertificate", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _EvidenceExport_id(ctx context.Context, field graphql.CollectedField, obj *EvidenceExport) (ret graphql.Marshaler) {
@@ -10630,6 +11748,236 @@ func (ec *executionContext) _LedgerVerification_failure(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_LedgerVerification_failure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LedgerVerification", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_id(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_subjectType(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_subjectType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v domain.SubjectKind) graphql.Marshaler {
+			return ec.marshalNErasureSubjectType2githubᚗcomᚋarkivᚋarkivᚋdomainᚐSubjectKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_subjectType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type ErasureSubjectType does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_subjectId(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_subjectId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_subjectId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_spaceId(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_spaceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpaceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_spaceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_reason(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_placedBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_placedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlacedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_placedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_placedAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_placedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PlacedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_placedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_liftedBy(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_liftedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LiftedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_liftedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_liftedAt(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_liftedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LiftedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_liftedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _LegalHold_liftReason(ctx context.Context, field graphql.CollectedField, obj *readmodels.LegalHold) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LegalHold_liftReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LiftReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LegalHold_liftReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LegalHold", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _LoginPayload_id(ctx context.Context, field graphql.CollectedField, obj *LoginPayload) (ret graphql.Marshaler) {
@@ -12933,6 +14281,63 @@ func (ec *executionContext) fieldContext_Mutation_deleteDocument(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteConversation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteConversation(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteConversation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteConversation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_startConversation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13289,6 +14694,187 @@ func (ec *executionContext) fieldContext_Mutation_restoreErasure(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_restoreErasure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_restoreDeletedItem(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_restoreDeletedItem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RestoreDeletedItem(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_restoreDeletedItem(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_restoreDeletedItem_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_placeLegalHold(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_placeLegalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PlaceLegalHold(ctx, fc.Args["input"].(PlaceLegalHoldInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *MutationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_placeLegalHold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_placeLegalHold_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_liftLegalHold(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_liftLegalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LiftLegalHold(ctx, fc.Args["input"].(LiftLegalHoldInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *MutationResult
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *MutationResult
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *MutationResult) graphql.Marshaler {
+			return ec.marshalNMutationResult2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐMutationResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_liftLegalHold(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MutationResult(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_liftLegalHold_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15631,6 +17217,187 @@ func (ec *executionContext) fieldContext_Query_auditProof(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_deletedItems(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_deletedItems(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().DeletedItems(ctx, fc.Args["spaceId"].(*string), fc.Args["first"].(*int), fc.Args["consistentAt"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal []readmodels.DeletedItem
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.DeletedItem) graphql.Marshaler {
+			return ec.marshalNDeletedItem2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐDeletedItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_deletedItems(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletedItem(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_deletedItems_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_legalHolds(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_legalHolds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LegalHolds(ctx, fc.Args["includeLifted"].(*bool), fc.Args["consistentAt"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal []readmodels.LegalHold
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal []readmodels.LegalHold
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalNLegalHold2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHoldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_legalHolds(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_legalHolds_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_erasureCertificate(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_erasureCertificate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ErasureCertificate(ctx, fc.Args["id"].(string), fc.Args["consistentAt"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				roles, err := ec.unmarshalNOrgRole2ᚕgithubᚗcomᚋarkivᚋarkivᚋdomainᚐOrgRoleᚄ(ctx, []any{"ADMIN"})
+				if err != nil {
+					var zeroVal *readmodels.ErasureCertificate
+					return zeroVal, err
+				}
+				if ec.Directives.HasOrgRole == nil {
+					var zeroVal *readmodels.ErasureCertificate
+					return zeroVal, errors.New("directive hasOrgRole is not implemented")
+				}
+				return ec.Directives.HasOrgRole(ctx, nil, directive0, roles)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.ErasureCertificate) graphql.Marshaler {
+			return ec.marshalOErasureCertificate2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐErasureCertificate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_erasureCertificate(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ErasureCertificate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_erasureCertificate_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_auditSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16623,6 +18390,38 @@ func (ec *executionContext) fieldContext_Space_memberConnection(ctx context.Cont
 	if fc.Args, err = ec.field_Space_memberConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Space_legalHold(ctx context.Context, field graphql.CollectedField, obj *readmodels.MemberSpace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Space_legalHold(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Space().LegalHold(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+			return ec.marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Space_legalHold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Space",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_LegalHold(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -18698,7 +20497,11 @@ func (ec *executionContext) unmarshalInputDeactivateUserInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"userId"}
+	if _, present := asMap["erase"]; !present {
+		asMap["erase"] = false
+	}
+
+	fieldsInOrder := [...]string{"userId", "erase", "legalBasis"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18712,6 +20515,20 @@ func (ec *executionContext) unmarshalInputDeactivateUserInput(ctx context.Contex
 				return it, err
 			}
 			it.UserID = data
+		case "erase":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("erase"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Erase = data
+		case "legalBasis":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("legalBasis"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LegalBasis = data
 		}
 	}
 	return it, nil
@@ -18893,6 +20710,43 @@ func (ec *executionContext) unmarshalInputInviteUserInput(ctx context.Context, o
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputLiftLegalHoldInput(ctx context.Context, obj any) (LiftLegalHoldInput, error) {
+	var it LiftLegalHoldInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"holdId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "holdId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("holdId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HoldID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputLoginInput(ctx context.Context, obj any) (LoginInput, error) {
 	var it LoginInput
 	if obj == nil {
@@ -19060,6 +20914,50 @@ func (ec *executionContext) unmarshalInputPasswordPolicyInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputPlaceLegalHoldInput(ctx context.Context, obj any) (PlaceLegalHoldInput, error) {
+	var it PlaceLegalHoldInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"subjectType", "subjectId", "reason"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "subjectType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectType"))
+			data, err := ec.unmarshalNErasureSubjectType2githubᚗcomᚋarkivᚋarkivᚋdomainᚐSubjectKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectType = data
+		case "subjectId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("subjectId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SubjectID = data
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputRemoveIdentityProviderInput(ctx context.Context, obj any) (RemoveIdentityProviderInput, error) {
 	var it RemoveIdentityProviderInput
 	if obj == nil {
@@ -19145,7 +21043,7 @@ func (ec *executionContext) unmarshalInputRequestErasureInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"subjectType", "subjectId", "graceDays"}
+	fieldsInOrder := [...]string{"subjectType", "subjectId", "graceDays", "legalBasis"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19173,6 +21071,13 @@ func (ec *executionContext) unmarshalInputRequestErasureInput(ctx context.Contex
 				return it, err
 			}
 			it.GraceDays = data
+		case "legalBasis":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("legalBasis"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LegalBasis = data
 		}
 	}
 	return it, nil
@@ -21125,6 +23030,39 @@ func (ec *executionContext) _Conversation(ctx context.Context, sel ast.Selection
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "legalHold":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Conversation_legalHold(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21235,6 +23173,81 @@ func (ec *executionContext) _CreateApiKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var deletedItemImplementors = []string{"DeletedItem"}
+
+func (ec *executionContext) _DeletedItem(ctx context.Context, sel ast.SelectionSet, obj *readmodels.DeletedItem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deletedItemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeletedItem")
+		case "erasureId":
+			out.Values[i] = ec._DeletedItem_erasureId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectType":
+			out.Values[i] = ec._DeletedItem_subjectType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectId":
+			out.Values[i] = ec._DeletedItem_subjectId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spaceId":
+			out.Values[i] = ec._DeletedItem_spaceId(ctx, field, obj)
+		case "origin":
+			out.Values[i] = ec._DeletedItem_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "legalBasis":
+			out.Values[i] = ec._DeletedItem_legalBasis(ctx, field, obj)
+		case "requestedBy":
+			out.Values[i] = ec._DeletedItem_requestedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestedAt":
+			out.Values[i] = ec._DeletedItem_requestedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restorableUntil":
+			out.Values[i] = ec._DeletedItem_restorableUntil(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "legalHold":
+			out.Values[i] = ec._DeletedItem_legalHold(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var documentImplementors = []string{"Document", "Node"}
 
 func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet, obj *readmodels.Document) graphql.Marshaler {
@@ -21288,6 +23301,39 @@ func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet,
 					}
 				}()
 				res = ec._Document_content(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "legalHold":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Document_legalHold(ctx, field, obj)
 				return res
 			}
 
@@ -21396,6 +23442,70 @@ func (ec *executionContext) _DocumentEdge(ctx context.Context, sel ast.Selection
 			}
 		case "node":
 			out.Values[i] = ec._DocumentEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var erasureCertificateImplementors = []string{"ErasureCertificate"}
+
+func (ec *executionContext) _ErasureCertificate(ctx context.Context, sel ast.SelectionSet, obj *readmodels.ErasureCertificate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasureCertificateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ErasureCertificate")
+		case "erasureId":
+			out.Values[i] = ec._ErasureCertificate_erasureId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectType":
+			out.Values[i] = ec._ErasureCertificate_subjectType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectId":
+			out.Values[i] = ec._ErasureCertificate_subjectId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signed":
+			out.Values[i] = ec._ErasureCertificate_signed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "certifiedAt":
+			out.Values[i] = ec._ErasureCertificate_certifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "certificate":
+			out.Values[i] = ec._ErasureCertificate_certificate(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21717,6 +23827,78 @@ func (ec *executionContext) _LedgerVerification(ctx context.Context, sel ast.Sel
 			}
 		case "failure":
 			out.Values[i] = ec._LedgerVerification_failure(ctx, field, obj)
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferred), math.MaxInt32)))
+
+	for label, dfs := range deferred {
+		ec.ProcessDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var legalHoldImplementors = []string{"LegalHold"}
+
+func (ec *executionContext) _LegalHold(ctx context.Context, sel ast.SelectionSet, obj *readmodels.LegalHold) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, legalHoldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("LegalHold")
+		case "id":
+			out.Values[i] = ec._LegalHold_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectType":
+			out.Values[i] = ec._LegalHold_subjectType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subjectId":
+			out.Values[i] = ec._LegalHold_subjectId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "spaceId":
+			out.Values[i] = ec._LegalHold_spaceId(ctx, field, obj)
+		case "reason":
+			out.Values[i] = ec._LegalHold_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "placedBy":
+			out.Values[i] = ec._LegalHold_placedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "placedAt":
+			out.Values[i] = ec._LegalHold_placedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liftedBy":
+			out.Values[i] = ec._LegalHold_liftedBy(ctx, field, obj)
+		case "liftedAt":
+			out.Values[i] = ec._LegalHold_liftedAt(ctx, field, obj)
+		case "liftReason":
+			out.Values[i] = ec._LegalHold_liftReason(ctx, field, obj)
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22532,6 +24714,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deleteConversation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteConversation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "startConversation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_startConversation(ctx, field)
@@ -22570,6 +24759,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "restoreErasure":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_restoreErasure(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "restoreDeletedItem":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_restoreDeletedItem(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "placeLegalHold":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_placeLegalHold(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "liftLegalHold":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_liftLegalHold(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -23717,6 +25927,69 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "deletedItems":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_deletedItems(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "legalHolds":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_legalHolds(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "erasureCertificate":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_erasureCertificate(ctx, field)
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "auditSession":
 			field := field
 
@@ -24217,6 +26490,39 @@ func (ec *executionContext) _Space(ctx context.Context, sel ast.SelectionSet, ob
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "legalHold":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Space_legalHold(ctx, field, obj)
 				return res
 			}
 
@@ -25347,6 +27653,26 @@ func (ec *executionContext) unmarshalNDeactivateUserInput2githubᚗcomᚋarkiv�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNDeletedItem2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐDeletedItem(ctx context.Context, sel ast.SelectionSet, v readmodels.DeletedItem) graphql.Marshaler {
+	return ec._DeletedItem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDeletedItem2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐDeletedItemᚄ(ctx context.Context, sel ast.SelectionSet, v []readmodels.DeletedItem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDeletedItem2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐDeletedItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNDocument2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐDocument(ctx context.Context, sel ast.SelectionSet, v readmodels.Document) graphql.Marshaler {
 	return ec._Document(ctx, sel, &v)
 }
@@ -25414,6 +27740,7 @@ var (
 		"CONVERSATION": domain.SubjectConversation,
 		"SPACE":        domain.SubjectSpace,
 		"ORGANIZATION": domain.SubjectOrganization,
+		"ASSISTANT":    domain.SubjectAssistant,
 	}
 	marshalNErasureSubjectType2githubᚗcomᚋarkivᚋarkivᚋdomainᚐSubjectKind = map[domain.SubjectKind]string{
 		domain.SubjectUser:         "USER",
@@ -25421,6 +27748,7 @@ var (
 		domain.SubjectConversation: "CONVERSATION",
 		domain.SubjectSpace:        "SPACE",
 		domain.SubjectOrganization: "ORGANIZATION",
+		domain.SubjectAssistant:    "ASSISTANT",
 	}
 )
 
@@ -25651,6 +27979,31 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 
 func (ec *executionContext) unmarshalNInviteUserInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐInviteUserInput(ctx context.Context, v any) (InviteUserInput, error) {
 	res, err := ec.unmarshalInputInviteUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNLegalHold2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx context.Context, sel ast.SelectionSet, v readmodels.LegalHold) graphql.Marshaler {
+	return ec._LegalHold(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNLegalHold2ᚕgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHoldᚄ(ctx context.Context, sel ast.SelectionSet, v []readmodels.LegalHold) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNLegalHold2githubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNLiftLegalHoldInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐLiftLegalHoldInput(ctx context.Context, v any) (LiftLegalHoldInput, error) {
+	res, err := ec.unmarshalInputLiftLegalHoldInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -25970,6 +28323,11 @@ func (ec *executionContext) marshalNPasswordPolicy2githubᚗcomᚋarkivᚋarkiv�
 
 func (ec *executionContext) unmarshalNPasswordPolicyInput2githubᚗcomᚋarkivᚋarkivᚋdomainᚐPasswordPolicy(ctx context.Context, v any) (domain.PasswordPolicy, error) {
 	res, err := ec.unmarshalInputPasswordPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNPlaceLegalHoldInput2githubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐPlaceLegalHoldInput(ctx context.Context, v any) (PlaceLegalHoldInput, error) {
+	res, err := ec.unmarshalInputPlaceLegalHoldInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -26632,6 +28990,13 @@ func (ec *executionContext) marshalODocument2ᚖgithubᚗcomᚋarkivᚋarkivᚋr
 	return ec._Document(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOErasureCertificate2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐErasureCertificate(ctx context.Context, sel ast.SelectionSet, v *readmodels.ErasureCertificate) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ErasureCertificate(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOEvidenceExport2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐEvidenceExport(ctx context.Context, sel ast.SelectionSet, v *EvidenceExport) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -26735,6 +29100,13 @@ func (ec *executionContext) marshalOLedgerVerification2ᚖgithubᚗcomᚋarkiv�
 		return graphql.Null
 	}
 	return ec._LedgerVerification(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOLegalHold2ᚖgithubᚗcomᚋarkivᚋarkivᚋreadmodelsᚐLegalHold(ctx context.Context, sel ast.SelectionSet, v *readmodels.LegalHold) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._LegalHold(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOModelInvocationFilter2ᚖgithubᚗcomᚋarkivᚋarkivᚋgraphqlᚋgeneratedᚐModelInvocationFilter(ctx context.Context, v any) (*ModelInvocationFilter, error) {

@@ -204,6 +204,10 @@ type CreateSpaceInput struct {
 type DeactivateUserInput struct {
 	// The user to deactivate.
 	UserID string `json:"userId"`
+	// Also order the user's erasure (restorable within the grace window); refused while the user is under legal hold.
+	Erase *bool `json:"erase,omitempty"`
+	// Why the user is erased, when erase is set.
+	LegalBasis *string `json:"legalBasis,omitempty"`
 }
 
 // The models a space may use.
@@ -296,6 +300,14 @@ type LedgerVerification struct {
 	Failure *string `json:"failure,omitempty"`
 }
 
+// A legal hold to lift.
+type LiftLegalHoldInput struct {
+	// The hold's id.
+	HoldID string `json:"holdId"`
+	// Why it ends (1 to 500 characters).
+	Reason string `json:"reason"`
+}
+
 // Credentials of a local account.
 type LoginInput struct {
 	// The organisation the account belongs to.
@@ -357,6 +369,16 @@ type MutationResult struct {
 	Node readmodels.Node `json:"node,omitempty"`
 }
 
+// A legal hold to place.
+type PlaceLegalHoldInput struct {
+	// SPACE, DOCUMENT, CONVERSATION or USER.
+	SubjectType domain.SubjectKind `json:"subjectType"`
+	// The subject's id.
+	SubjectID string `json:"subjectId"`
+	// Why it is held (1 to 500 characters).
+	Reason string `json:"reason"`
+}
+
 // What can be read. Fields take `consistentAt` to read a mutation's own writes.
 type Query struct {
 }
@@ -399,6 +421,8 @@ type RequestErasureInput struct {
 	SubjectID string `json:"subjectId"`
 	// Days before the keys are destroyed; the organisation's setting when omitted.
 	GraceDays *int `json:"graceDays,omitempty"`
+	// The legal basis of the order (e.g. GDPR Art. 17(1)(a)), at most 500 characters; recorded and certified.
+	LegalBasis *string `json:"legalBasis,omitempty"`
 }
 
 // An organisation role to take away.

@@ -126,6 +126,21 @@ func (k *Keyring) markShredding(ctx context.Context, subject string, si *shredIn
 	return nil
 }
 
+// SetDestroyAfter moves the end of a shredding subject's window to destroyAfter: a legal
+// hold placed during an erasure's grace window pushes it far out, so that DestroyDue leaves
+// the key alone; lifting the hold brings it back. Subjects not shredding are left as they are.
+func (k *Keyring) SetDestroyAfter(ctx context.Context, s domain.Subject, destroyAfter time.Time) error {
+	const op = "keyring.set_destroy_after"
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if _, err := k.pool.Exec(ctx, `UPDATE keyring_keys SET destroy_after = $2 WHERE subject = $1 AND state = 'shredding'`,
+		s.String(), destroyAfter.UTC()); err != nil {
+		return domain.Wrap(domain.KindUnavailable, op, err, "key store unavailable")
+	}
+	return nil
+}
+
 // Restore brings a shredding subject back exactly as it was (the same key, so everything
 // sealed under it opens again) while its grace window lasts. After the window, or once the
 // key is destroyed, it returns ErrRestoreWindowClosed. Restoring an active subject does nothing.

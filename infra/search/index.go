@@ -201,6 +201,20 @@ func (ix *Index) EnsureTenant(ctx context.Context, spaceID string) error {
 	return nil
 }
 
+// TenantExists reports whether the space's tenant exists in Weaviate (asked of Weaviate,
+// not of the index's cache).
+func (ix *Index) TenantExists(ctx context.Context, spaceID string) (bool, error) {
+	const op = "search.TenantExists"
+	if err := checkTenant(op, spaceID); err != nil {
+		return false, err
+	}
+	ok, err := ix.client.Schema().TenantsExists().WithClassName(ix.class).WithTenant(spaceID).Do(ctx)
+	if err != nil {
+		return false, domain.Wrap(domain.KindUnavailable, op, err, "look up tenant")
+	}
+	return ok, nil
+}
+
 // DeleteTenant deletes the space's tenant and every chunk in it. Deleting a missing tenant
 // succeeds.
 func (ix *Index) DeleteTenant(ctx context.Context, spaceID string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/arkiv/arkiv/commands"
@@ -31,7 +32,7 @@ func (*erasureManager) Name() string { return ErasureName }
 
 // Tables implements engine.Projection.
 func (*erasureManager) Tables() []string {
-	return []string{"pm_subjects", "pm_erasures", "pm_erasure_targets"}
+	return []string{"pm_subjects", "pm_erasures", "pm_erasure_targets", "pm_erasure_holds"}
 }
 
 // Apply implements engine.Projection.
@@ -43,6 +44,49 @@ func (e *erasureManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 		return e.restored(ctx, tx, ev)
 	case domain.ErasureCompleted{}.EventName():
 		return e.completed(ctx, tx, ev)
+	case domain.LegalHoldPlaced{}.EventName():
+		var h struct {
+			HoldID         string `json:"holdId"`
+			OrganizationID string `json:"organizationId"`
+			SubjectType    string `json:"subjectType"`
+			SubjectID      string `json:"subjectId"`
+			SpaceID        string `json:"spaceId"`
+		}
+		if err := decode(ev, &h); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_erasure_holds (hold_id, organization_id, subject, space_id)
+		VALUES ($1, $2, $3, nullif($4, '')) ON CONFLICT (hold_id) DO NOTHING`,
+			h.HoldID, h.OrganizationID, h.SubjectType+":"+strings.ToLower(h.SubjectID), h.SpaceID); err != nil {
+			return err
+		}
+		return e.rewindow(ctx, tx, h.OrganizationID)
+	case domain.LegalHoldLifted{}.EventName():
+		var h struct {
+			HoldID string `json:"holdId"`
+		}
+		if err := decode(ev, &h); err != nil {
+			return err
+		}
+		var org string
+		err := tx.QueryRow(ctx, `DELETE FROM pm_erasure_holds WHERE hold_id = $1 RETURNING organization_id`, h.HoldID).Scan(&org)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return e.rewindow(ctx, tx, org)
+	case domain.ErasureCertified{}.EventName():
+		var r struct {
+			ErasureID   string    `json:"erasureId"`
+			CertifiedAt time.Time `json:"certifiedAt"`
+		}
+		if err := decode(ev, &r); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE pm_erasures SET certified_at = $2 WHERE erasure_id = $1`, r.ErasureID, r.CertifiedAt)
+		return err
 	}
 	return e.index(ctx, tx, ev)
 }
@@ -57,6 +101,7 @@ type subjectRow struct {
 func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) error {
 	md := parseMetadata(ev)
 	var rows []subjectRow
+	var owner [2]string // a started conversation and its owner
 	add := func(s domain.Subject, org, space string) {
 		if s.Validate() != nil || domain.ValidateID("organisation id", org) != nil {
 			return
@@ -79,11 +124,13 @@ func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 			ConversationID string `json:"conversationId"`
 			OrganizationID string `json:"organizationId"`
 			SpaceID        string `json:"spaceId"`
+			StartedBy      string `json:"startedBy"`
 		}
 		if err := decode(ev, &c); err != nil {
 			return err
 		}
 		add(domain.ConversationSubject(c.ConversationID), c.OrganizationID, c.SpaceID)
+		owner = [2]string{domain.ConversationSubject(c.ConversationID).String(), c.StartedBy}
 	}
 	for _, text := range md.Subjects {
 		if s, err := domain.ParseSubject(text); err == nil {
@@ -116,6 +163,12 @@ func (e *erasureManager) index(ctx context.Context, tx pgx.Tx, ev engine.Event) 
 	}
 	for _, s := range fresh {
 		if err := e.coverNew(ctx, tx, s); err != nil {
+			return err
+		}
+	}
+	if owner[0] != "" && owner[1] != "" {
+		// The owner, for legal holds on users: a hold on a user covers their conversations.
+		if _, err := tx.Exec(ctx, `UPDATE pm_subjects SET owner_id = $2 WHERE subject = $1`, owner[0], owner[1]); err != nil {
 			return err
 		}
 	}
@@ -156,7 +209,15 @@ func (e *erasureManager) coverNew(ctx context.Context, tx pgx.Tx, s subjectRow) 
 			return err
 		}
 	}
-	return nil
+	if len(covering) == 0 {
+		return nil
+	}
+	// A covering erasure may be held: its new subject's window follows the hold.
+	var held bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pm_erasure_holds WHERE organization_id = $1)`, s.org).Scan(&held); err != nil || !held {
+		return err
+	}
+	return e.rewindow(ctx, tx, s.org)
 }
 
 // requested records the order, works out its keyring subjects and shreds them.
@@ -208,6 +269,9 @@ func (e *erasureManager) requested(ctx context.Context, tx pgx.Tx, ev engine.Eve
 
 // targets returns the keyring subjects an erasure of (kind, id) shreds, from the index.
 func (e *erasureManager) targets(ctx context.Context, tx pgx.Tx, kind domain.SubjectKind, id string) ([]domain.Subject, error) {
+	if kind == domain.SubjectAssistant {
+		return nil, nil // an assistant owns no key: its fields are sealed under its space
+	}
 	self := domain.Subject{Kind: kind, ID: id}
 	if err := self.Validate(); err != nil || !domain.ErasableKind(kind) {
 		return nil, domain.E(domain.KindInvalid, "processmanagers.erasure", "erasure of an unknown subject kind")
@@ -401,6 +465,93 @@ func (e *erasureManager) completeDue(ctx context.Context) (int, error) {
 	}
 	return done, first
 }
+
+// heldUntil is the window end of the keys of an erasure a legal hold keeps: far enough out
+// that DestroyDue never reaches it while the hold lasts.
+const heldWindow = 100 * 365 * 24 * time.Hour
+
+// rewindow sets the keyring window of every pending erasure of the organisation: far out
+// while a legal hold covers its subject (the subject itself, its space, or one of its keyring
+// subjects), back to its effective time (plus the margin) otherwise. The command side refuses
+// to complete a held erasure; this keeps the keyring from destroying its keys meanwhile.
+func (e *erasureManager) rewindow(ctx context.Context, tx pgx.Tx, org string) error {
+	rows, err := tx.Query(ctx, `SELECT t.subject, x.effective_at, EXISTS (
+		SELECT 1 FROM pm_erasure_holds h WHERE h.organization_id = x.organization_id AND (
+			h.subject = x.subject_type || ':' || x.subject_id
+			OR h.subject IN (SELECT o.subject FROM pm_erasure_targets o WHERE o.erasure_id = x.erasure_id)
+			OR h.subject IN (SELECT 'space:' || s.space_id FROM pm_subjects s WHERE s.subject = x.subject_type || ':' || x.subject_id)
+			OR h.subject IN (SELECT 'user:' || s.owner_id FROM pm_subjects s WHERE s.subject = x.subject_type || ':' || x.subject_id)
+			OR (x.subject_type = 'space' AND (h.space_id = x.subject_id OR h.subject = 'space:' || x.subject_id))))
+	FROM pm_erasures x JOIN pm_erasure_targets t ON t.erasure_id = x.erasure_id
+	WHERE x.organization_id = $1 AND x.state = 'PENDING'`, org)
+	if err != nil {
+		return err
+	}
+	type target struct {
+		subject   string
+		effective time.Time
+		held      bool
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (target, error) {
+		var t target
+		return t, r.Scan(&t.subject, &t.effective, &t.held)
+	})
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		s, err := domain.ParseSubject(t.subject)
+		if err != nil {
+			return err
+		}
+		until := t.effective.Add(shredMargin)
+		if t.held {
+			until = e.d.Clock.Now().Add(heldWindow)
+		}
+		if err := e.d.Keyring.SetDestroyAfter(ctx, s, until); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// certifyDue asks the Certifier for the certificate of every completed erasure that has
+// none yet; the CertifyErasure command id derives from the erasure id, so a certificate is
+// recorded once however often this runs.
+func (e *erasureManager) certifyDue(ctx context.Context) (int, error) {
+	const op = "processmanagers.certify_erasures"
+	if e.d.Certifier == nil {
+		return 0, nil
+	}
+	rows, err := e.d.Pool.Query(ctx, `SELECT erasure_id FROM pm_erasures WHERE state = 'COMPLETED' AND certified_at IS NULL
+	ORDER BY updated_at LIMIT 100`)
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read uncertified erasures")
+	}
+	due, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, domain.Wrap(domain.KindUnavailable, op, err, "read uncertified erasures")
+	}
+	done := 0
+	var first error
+	for _, id := range due {
+		err := e.d.Certifier.Certify(ctx, id)
+		switch {
+		case err == nil:
+			done++
+		case domain.Is(domain.KindConflict, err):
+			// Certified meanwhile: the manager will see that event.
+		default:
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return done, first
+}
+
+// CertificationCommandID is the id of the CertifyErasure command for an erasure.
+func CertificationCommandID(erasureID string) string { return "erasure-certificate:" + erasureID }
 
 // CompletionCommandID is the id of the CompleteErasure command the erasure manager runs for
 // an erasure: derived from the erasure id, so the completion is appended once however often

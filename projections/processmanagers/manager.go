@@ -42,9 +42,18 @@ type Keyring interface {
 	Restore(ctx context.Context, s domain.Subject) error
 	// DestroyAll destroys the keys of shredding subjects now; destroyed ones are skipped.
 	DestroyAll(ctx context.Context, subjects []domain.Subject) (int, error)
+	// SetDestroyAfter moves a shredding subject's window end (legal holds).
+	SetDestroyAfter(ctx context.Context, s domain.Subject, destroyAfter time.Time) error
 	// DestroyDue destroys shredding subjects whose window has ended and finishes
 	// destructions whose purge of the key table was deferred.
 	DestroyDue(ctx context.Context) (int, error)
+}
+
+// Certifier writes the certificate of a completed erasure, through the CertifyErasure
+// command as the system actor with CertificationCommandID; KindConflict means it already
+// has one.
+type Certifier interface {
+	Certify(ctx context.Context, erasureID string) error
 }
 
 // Deps are what New needs. Pool, Log, Keyring, App and Clock are required.
@@ -60,6 +69,9 @@ type Deps struct {
 	App *commands.App
 	// Clock tells the time for grace windows and retention periods.
 	Clock domain.Clock
+	// Certifier, if set, writes the certificate of each completed erasure (app's erasure
+	// certifier); nil leaves completed erasures uncertified.
+	Certifier Certifier
 	// Logger receives operational logs (ids and counts, never personal data); nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -209,7 +221,17 @@ func (m *Manager) CompleteDueErasures(ctx context.Context) (int, error) {
 	if _, derr := m.d.Keyring.DestroyDue(ctx); derr != nil && err == nil {
 		err = derr
 	}
+	if _, cerr := m.CertifyCompletedErasures(ctx); cerr != nil && err == nil {
+		err = cerr
+	}
 	return n, err
+}
+
+// CertifyCompletedErasures writes, through Deps.Certifier, the certificate of every
+// erasure the erasure manager has seen completed and not yet certified. It runs in every
+// erasure round; it returns how many it certified.
+func (m *Manager) CertifyCompletedErasures(ctx context.Context) (int, error) {
+	return m.erasure.certifyDue(ctx)
 }
 
 // SweepRetention destroys every retention, model-log and audit-log bucket whose retention has ended

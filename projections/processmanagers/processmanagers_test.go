@@ -298,6 +298,22 @@ func TestReplayChangesNothing(t *testing.T) {
 		s2, _ := w.erasureRow(pending)
 		return s1 == "RESTORED" && s2 == "PENDING" && redacted(w.message(conv, msg))
 	})
+	atHead := func(m *manager) func() bool {
+		return func() bool {
+			st, head, err := m.Status(w.ctx)
+			if err != nil || head == nil {
+				return false
+			}
+			for _, s := range st {
+				if s.Checkpoint == nil || s.Checkpoint.Less(*head) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	// Both managers, the retention manager too, have seen everything before the snapshot.
+	w.eventually("both managers reach the head of the log", atHead(m))
 	before := w.snapshot()
 	m.stop()
 	if _, err := w.pool.Exec(w.ctx, `DELETE FROM projection_checkpoints WHERE name IN ($1, $2)`,
@@ -305,18 +321,7 @@ func TestReplayChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	m2 := w.start()
-	w.eventually("the replay reaches the head of the log", func() bool {
-		st, head, err := m2.Status(w.ctx)
-		if err != nil || head == nil {
-			return false
-		}
-		for _, s := range st {
-			if s.Checkpoint == nil || s.Checkpoint.Less(*head) {
-				return false
-			}
-		}
-		return true
-	})
+	w.eventually("the replay reaches the head of the log", atHead(m2))
 	if after := w.snapshot(); after != before {
 		t.Fatalf("state changed by the replay:\nbefore %s\nafter  %s", before, after)
 	}

@@ -47,7 +47,7 @@ func (*retentionManager) Name() string { return RetentionName }
 
 // Tables implements engine.Projection.
 func (*retentionManager) Tables() []string {
-	return []string{"pm_retention_orgs", "pm_retention_assistants", "pm_retention_buckets"}
+	return []string{"pm_retention_orgs", "pm_retention_assistants", "pm_retention_buckets", "pm_retention_holds", "pm_retention_links"}
 }
 
 // Apply implements engine.Projection.
@@ -83,6 +83,7 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event
 		var a struct {
 			AssistantID    string `json:"assistantId"`
 			OrganizationID string `json:"organizationId"`
+			SpaceID        string `json:"spaceId"`
 			RetentionDays  int    `json:"retentionDays"`
 		}
 		if err := decode(ev, &a); err != nil {
@@ -91,11 +92,37 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event
 		if a.OrganizationID == "" {
 			a.OrganizationID = md.Organization
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_assistants (assistant_id, organization_id, retention_days)
-		VALUES ($1, $2, $3) ON CONFLICT (assistant_id) DO UPDATE SET retention_days = EXCLUDED.retention_days`,
-			a.AssistantID, a.OrganizationID, a.RetentionDays); err != nil {
+		if a.SpaceID == "" {
+			a.SpaceID = md.Space
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO pm_retention_assistants (assistant_id, organization_id, retention_days, space_id)
+		VALUES ($1, $2, $3, nullif($4, '')) ON CONFLICT (assistant_id) DO UPDATE SET retention_days = EXCLUDED.retention_days,
+			space_id = coalesce(EXCLUDED.space_id, pm_retention_assistants.space_id)`,
+			a.AssistantID, a.OrganizationID, a.RetentionDays, a.SpaceID); err != nil {
 			return err
 		}
+	case domain.LegalHoldPlaced{}.EventName():
+		var h struct {
+			HoldID         string `json:"holdId"`
+			OrganizationID string `json:"organizationId"`
+			SubjectType    string `json:"subjectType"`
+			SubjectID      string `json:"subjectId"`
+		}
+		if err := decode(ev, &h); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO pm_retention_holds (hold_id, organization_id, subject) VALUES ($1, $2, $3)
+		ON CONFLICT (hold_id) DO NOTHING`, h.HoldID, h.OrganizationID, h.SubjectType+":"+strings.ToLower(h.SubjectID))
+		return err
+	case domain.LegalHoldLifted{}.EventName():
+		var h struct {
+			HoldID string `json:"holdId"`
+		}
+		if err := decode(ev, &h); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM pm_retention_holds WHERE hold_id = $1`, h.HoldID)
+		return err
 	case domain.RetentionBucketDestroyed{}.EventName():
 		var b struct {
 			OrganizationID string    `json:"organizationId"`
@@ -121,10 +148,19 @@ func (r *retentionManager) Apply(ctx context.Context, tx pgx.Tx, ev engine.Event
 }
 
 // indexBuckets records the retention and model-log buckets an event's fields are sealed
-// under.
+// under, and which conversations, users and documents each bucket holds data of (a legal
+// hold on one of them keeps the bucket).
 func (r *retentionManager) indexBuckets(ctx context.Context, tx pgx.Tx, md metadata) error {
 	if domain.ValidateID("organisation id", md.Organization) != nil {
 		return nil
+	}
+	var buckets, others []string
+	for _, text := range md.Subjects {
+		for _, k := range []domain.SubjectKind{domain.SubjectConversation, domain.SubjectUser, domain.SubjectDocument} {
+			if strings.HasPrefix(text, string(k)+":") {
+				others = append(others, text)
+			}
+		}
 	}
 	for _, text := range md.Subjects {
 		if !strings.HasPrefix(text, string(domain.SubjectRetention)+":") && !strings.HasPrefix(text, string(domain.SubjectModelLog)+":") &&
@@ -140,8 +176,16 @@ func (r *retentionManager) indexBuckets(ctx context.Context, tx pgx.Tx, md metad
 		VALUES ($1, $2, $3, $4, $5::date) ON CONFLICT (subject) DO NOTHING`, text, string(s.Kind), owner, md.Organization, day); err != nil {
 			return err
 		}
+		if s.Kind == domain.SubjectRetention {
+			buckets = append(buckets, text)
+		}
 	}
-	return nil
+	if len(buckets) == 0 || len(others) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO pm_retention_links (bucket, subject)
+	SELECT b, o FROM unnest($1::text[]) b, unnest($2::text[]) o ON CONFLICT DO NOTHING`, buckets, others)
+	return err
 }
 
 // splitBucket returns the owner id and the day of a validated bucket subject.
@@ -168,7 +212,12 @@ func (r *retentionManager) sweep(ctx context.Context) (int, error) {
 		FROM pm_retention_buckets b
 		LEFT JOIN pm_retention_assistants a ON b.kind = 'retention' AND a.assistant_id = b.owner_id
 		LEFT JOIN pm_retention_orgs o ON o.organization_id = b.organization_id
-		WHERE b.destroyed_at IS NULL AND b.day < $1::date) x
+		WHERE b.destroyed_at IS NULL AND b.day < $1::date
+		-- A legal hold keeps a bucket: a hold on its assistant's space, or on a conversation,
+		-- user or document it holds data of.
+		AND NOT EXISTS (SELECT 1 FROM pm_retention_holds h WHERE h.organization_id = b.organization_id AND (
+			h.subject = 'space:' || a.space_id
+			OR h.subject IN (SELECT l.subject FROM pm_retention_links l WHERE l.bucket = b.subject)))) x
 	WHERE day + days < $1::date
 	ORDER BY organization_id, owner_id, day
 	LIMIT 20000`, today, domain.DefaultRetentionDays, domain.DefaultOrganizationSettings().AuditRetention.Days)
