@@ -66,7 +66,7 @@ func startConsoleStack(t *testing.T) *consoleStack {
 		PGURL: pgtest.NewDatabase(t), KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(),
 		WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Console"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
-		LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test", Clock: clock,
+		LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test", Clock: clock, ErasureEvery: 250 * time.Millisecond,
 		Models: llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil).
 			WithCatalog(domain.ModelCatalog{}.With(domain.CatalogEntry{ID: "test-model", Endpoint: llm.OfflineEndpoint, Region: domain.RegionEU}), nil),
 	})
@@ -199,6 +199,9 @@ func TestConsoleInABrowser(t *testing.T) {
 		map[string]any{"in": map[string]any{"assistantId": assistant}})
 	s.mutate(t, admin, `mutation($in: SendMessageInput!) { sendMessage(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"conversationId": conv, "text": "How long are records kept?"}})
+	// A document the console erases with no grace window, to read its certificate.
+	doomed := s.mutate(t, admin, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "title": "Draft minutes", "content": "Draft minutes of a meeting, to be erased."}})
 	// A checkpoint and a verification run, for the overview.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -530,7 +533,9 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("after a refused change the page reads message retention %q", v)
 	}
 
-	// 5. Erasure: order a user's erasure, then restore it.
+	// 5. Erasure: order a user's erasure, see it pending with its restore deadline, restore
+	// it from the list; place a legal hold and lift it; a document erased with no grace is
+	// certified, and its certificate is readable.
 	do("order an erasure",
 		chromedp.Navigate(s.base+"/console/erasure"),
 		chromedp.WaitVisible(chromedp.CSS(`#e-id`)),
@@ -542,12 +547,86 @@ func TestConsoleInABrowser(t *testing.T) {
 	if got := text(`#erasure-done`); !strings.Contains(got, "Erasure ordered") {
 		t.Fatalf("after ordering: %q", got)
 	}
+	erasureID := text(`#erasure-done code`)
+	row := `#pending tr[data-erasure="` + erasureID + `"]`
+	do("the erasure is pending", chromedp.WaitVisible(chromedp.CSS(row)))
+	deadline7 := time.Now().UTC().Add(7 * 24 * time.Hour).Format("2006-01-02")
+	if got := text(row); !strings.Contains(got, erin) || !strings.Contains(got, "USER") {
+		t.Fatalf("the pending row: %q", got)
+	}
+	if got := text(row + ` .deadline`); !strings.Contains(got, deadline7) || !strings.Contains(got, "days left") {
+		t.Fatalf("the pending erasure's deadline shows %q, want %s", got, deadline7)
+	}
 	shot("erasure")
-	do("restore it",
-		chromedp.Click(chromedp.CSS(`#restore-erasure`)))
+	do("the overview counts it", chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible(chromedp.CSS(`#pending-erasures`)))
+	if got := text(`#pending-erasures`); got != "1" {
+		t.Fatalf("the overview's pending erasures: %q", got)
+	}
+	do("restore it from the list",
+		chromedp.Navigate(s.base+"/console/erasure"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.Click(chromedp.CSS(row+` button.restore`)))
 	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "restored") }); !strings.Contains(got, "Erasure restored") {
 		t.Fatalf("after restoring: %q", got)
 	}
+	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row+`').length`)); n != 0 {
+		t.Fatal("the restored erasure is still listed as pending")
+	}
+	shot("erasure-restored")
+
+	do("place a legal hold on the space",
+		chromedp.SetValue(chromedp.CSS(`#h-type`), "SPACE"),
+		chromedp.SendKeys(chromedp.CSS(`#h-id`), space),
+		chromedp.SendKeys(chromedp.CSS(`#h-reason`), "Case 2026-17: records of the inquiry"),
+		chromedp.Click(chromedp.CSS(`#place-hold`)))
+	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "hold placed") }); !strings.Contains(got, "Legal hold placed") {
+		t.Fatalf("after placing a hold: %q", got)
+	}
+	holdID := text(`#erasure-done code`)
+	hold := `#holds tr[data-hold="` + holdID + `"]`
+	if got := text(hold); !strings.Contains(got, space) || !strings.Contains(got, "Case 2026-17") || !strings.Contains(got, "active") {
+		t.Fatalf("the hold's row: %q", got)
+	}
+	shot("erasure-hold")
+	do("lift it",
+		chromedp.SendKeys(chromedp.CSS(hold+` .lift-reason`), "Inquiry closed"),
+		chromedp.Click(chromedp.CSS(hold+` button.lift`)))
+	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "hold lifted") }); !strings.Contains(got, "Legal hold lifted") {
+		t.Fatalf("after lifting the hold: %q", got)
+	}
+	if got := text(hold); !strings.Contains(got, "lifted") || !strings.Contains(got, "Inquiry closed") || strings.Contains(got, "active") {
+		t.Fatalf("the lifted hold's row: %q", got)
+	}
+
+	do("erase a document with no grace",
+		chromedp.SetValue(chromedp.CSS(`#e-type`), "DOCUMENT"),
+		chromedp.SendKeys(chromedp.CSS(`#e-id`), doomed),
+		chromedp.SendKeys(chromedp.CSS(`#e-grace`), "0"),
+		chromedp.Click(chromedp.CSS(`#request-erasure`)))
+	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "ordered") }); !strings.Contains(got, "Erasure ordered") {
+		t.Fatalf("after ordering the document's erasure: %q", got)
+	}
+	docErasure := text(`#erasure-done code`)
+	// The window of 0 days ends when the (fake) clock moves on; the erasure manager then
+	// destroys the keys and has the erasure certified.
+	s.clock.Advance(time.Minute)
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		c := s.gql(t, admin, `query($id: ID!) { erasureCertificate(id: $id) { erasureId } }`, map[string]any{"id": docErasure})
+		if c["erasureCertificate"] != nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the document's erasure was not certified within 60 s")
+		}
+	}
+	do("read its certificate",
+		chromedp.SendKeys(chromedp.CSS(`#c-id`), docErasure),
+		chromedp.Click(chromedp.CSS(`#read-certificate`)),
+		chromedp.WaitVisible(chromedp.CSS(`#certificate pre`)))
+	if got := text(`#certificate`); !strings.Contains(got, "signed with the ledger key") || !strings.Contains(got, "arkiv.erasure-certificate.v1") || !strings.Contains(got, "DOCUMENT") {
+		t.Fatalf("the certificate shows %q", got)
+	}
+	shot("erasure-certificate")
 
 	// 6. Sign out: the console forgets the key.
 	do("sign out",

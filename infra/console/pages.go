@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -182,6 +181,10 @@ type overviewData struct {
 	} `json:"organization"`
 	Integrity    *integrity
 	IntegrityErr *Error
+	// Pending is how many erasures are pending (deletedItems, at most 100 counted), when
+	// the caller may list them (PendingListed).
+	Pending       int
+	PendingListed bool
 }
 
 type settings struct {
@@ -256,6 +259,19 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s sess) {
 	if d.Integrity, d.IntegrityErr, err = c.loadIntegrity(r, s); err != nil {
 		c.fail(w, r, v, err)
 		return
+	}
+	var pend struct {
+		D []struct {
+			ErasureID string `json:"erasureId"`
+		} `json:"deletedItems"`
+	}
+	if err := c.gql.do(r, s.token, `{ deletedItems(first: 100) { erasureId } }`, nil, &pend); err != nil {
+		if _, err = refusal(err); err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
+	} else {
+		d.Pending, d.PendingListed = len(pend.D), true
 	}
 	v.Data = d
 	c.render(w, http.StatusOK, "overview", v)
@@ -676,61 +692,3 @@ func (c *Console) evidence(w http.ResponseWriter, r *http.Request, s sess) {
 	c.render(w, http.StatusOK, "evidence", v)
 }
 
-// erasureData is the erasure page's forms and the outcome of the last action.
-type erasureData struct {
-	Done, DoneID, Position string
-	SubjectTypes           []string
-}
-
-var subjectTypes = []string{"USER", "DOCUMENT", "CONVERSATION", "SPACE", "ORGANIZATION"}
-
-// erasure shows the forms to order and to restore an erasure.
-func (c *Console) erasure(w http.ResponseWriter, r *http.Request, s sess) {
-	v, ok := c.begin(w, r, s, "erasure", "Erasure")
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	v.Data = erasureData{Done: q.Get("done"), DoneID: q.Get("id"), Position: q.Get("position"), SubjectTypes: subjectTypes}
-	c.render(w, http.StatusOK, "erasure", v)
-}
-
-// erasureAction orders (requestErasure) or restores (restoreErasure) an erasure.
-func (c *Console) erasureAction(w http.ResponseWriter, r *http.Request, s sess) {
-	v, ok := c.begin(w, r, s, "erasure", "Erasure")
-	if !ok {
-		return
-	}
-	var out map[string]struct {
-		ID       string `json:"id"`
-		Position string `json:"position"`
-	}
-	var err error
-	action := r.PostFormValue("action")
-	switch action {
-	case "request":
-		in := map[string]any{"subjectType": r.PostFormValue("subjectType"), "subjectId": strings.TrimSpace(r.PostFormValue("subjectId"))}
-		if g := strings.TrimSpace(r.PostFormValue("graceDays")); g != "" {
-			n, perr := strconv.Atoi(g)
-			if perr != nil {
-				c.fail(w, r, v, &Error{Code: "INVALID", Message: "grace days must be a whole number"})
-				return
-			}
-			in["graceDays"] = n
-		}
-		err = c.gql.do(r, s.token, `mutation($in: RequestErasureInput!) { requestErasure(input: $in) { id position } }`, map[string]any{"in": in}, &out)
-	case "restore":
-		err = c.gql.do(r, s.token, `mutation($id: ID!) { restoreErasure(id: $id) { id position } }`,
-			map[string]any{"id": strings.TrimSpace(r.PostFormValue("erasureId"))}, &out)
-	default:
-		err = &Error{Code: "INVALID", Message: "unknown action"}
-	}
-	if err != nil {
-		c.fail(w, r, v, err)
-		return
-	}
-	for _, res := range out {
-		c.redirect(w, r, Base+"/erasure?"+url.Values{"done": {action}, "id": {res.ID}, "position": {res.Position}}.Encode())
-		return
-	}
-}
