@@ -691,4 +691,3 @@ func (c *Console) evidence(w http.ResponseWriter, r *http.Request, s sess) {
 	v.Data = evidenceData{Integrity: in, From: from, To: to}
 	c.render(w, http.StatusOK, "evidence", v)
 }
-
