@@ -189,6 +189,10 @@ func sweepRows() []sweepRow {
 		{"Query.auditExportJob", adminsSeeNothing, `query($auditJob: ID!) { auditExportJob(id: $auditJob) { id } }`},
 		// Admins opened an audit session with the auditLog row before; nobody else has one.
 		{"Query.auditSession", adminsOnly(hidden), `{ auditSession { expiresAt } }`},
+		// Nothing of A is deleted, held or certified when the queries run.
+		{"Query.deletedItems", adminsSeeNothing, `{ deletedItems { erasureId } }`},
+		{"Query.legalHolds", adminsSeeNothing, `{ legalHolds { id } }`},
+		{"Query.erasureCertificate", adminsSeeNothing, `query($user: ID!) { erasureCertificate(id: $user) { erasureId } }`},
 		{"Query.node", member, `query($space: ID!) { node(id: $space) { id } }`},
 		{"Query.nodes", member, `query($space: ID!, $doc: ID!) { nodes(ids: [$space, $doc]) { id } }`},
 
@@ -219,6 +223,22 @@ func sweepRows() []sweepRow {
 		{"Mutation.revokeApiKey", cmd, ""},
 		{"Mutation.requestErasure", cmd, ""},
 		{"Mutation.restoreErasure", cmd, ""},
+		{"Mutation.placeLegalHold", adminOfAOr(forbid), `mutation($fresh: ID!) { placeLegalHold(input: {subjectType: USER, subjectId: $fresh, reason: "Sweep hold"}) { id } }`},
+		// No hold and no erasure has the id of a user.
+		{"Mutation.liftLegalHold", signedIn(func(a actor) string {
+			if a.org != domain.OrgRoleAdmin {
+				return forbid
+			}
+			return "NOT_FOUND"
+		}), `mutation($user: ID!) { liftLegalHold(input: {holdId: $user, reason: "Sweep lift"}) { id } }`},
+		{"Mutation.restoreDeletedItem", signedIn(func(actor) string { return "NOT_FOUND" }), `mutation($user: ID!) { restoreDeletedItem(id: $user) { id } }`},
+		// Each member deletes their own conversation; anyone else names the owner's and is refused.
+		{"Mutation.deleteConversation", signedIn(func(a actor) string {
+			if !a.foreign && a.space != domain.SpaceRoleNone {
+				return ok
+			}
+			return forbid
+		}), `mutation($conv: ID!) { deleteConversation(id: $conv) { id } }`},
 		{"Mutation.exportAuditLog", admin, `mutation { exportAuditLog(format: JSONL, justification: "Authorisation sweep export") { rows } }`},
 		{"Mutation.exportEvidence", admin, `mutation($from: Time!, $to: Time!) { exportEvidence(from: $from, to: $to) { id } }`},
 
