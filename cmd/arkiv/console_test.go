@@ -67,7 +67,7 @@ func startConsoleStack(t *testing.T) *consoleStack {
 		PGURL: pgtest.NewDatabase(t), KeystoreURL: pgtest.NewDatabase(t), ESDBURL: es.ConnectionString(),
 		WeaviateURL: weaviatetest.URL(t), WeaviateGRPC: os.Getenv("ARKIV_WEAVIATE_GRPC"),
 		SearchClass: weaviatetest.ClassName(t, "Console"), KEKFile: filepath.Join(t.TempDir(), "kek.json"),
-		LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test", Clock: clock,
+		LoginKey: bytes.Repeat([]byte{7}, 32), Projections: true, Version: "test", Clock: clock, ErasureEvery: 250 * time.Millisecond,
 		Models: llm.NewRouter(llm.Config{MaxAttempts: 2, BackoffInitial: 20 * time.Millisecond}, nil).
 			WithCatalog(domain.ModelCatalog{}.With(domain.CatalogEntry{ID: "test-model", Endpoint: llm.OfflineEndpoint, Region: domain.RegionEU}), nil),
 	})
@@ -201,6 +201,9 @@ func TestConsoleInABrowser(t *testing.T) {
 		map[string]any{"in": map[string]any{"assistantId": assistant}})
 	s.mutate(t, admin, `mutation($in: SendMessageInput!) { sendMessage(input: $in) { id position } }`,
 		map[string]any{"in": map[string]any{"conversationId": conv, "text": "How long are records kept?"}})
+	// A document the console erases with no grace window, to read its certificate.
+	doomed := s.mutate(t, admin, `mutation($in: IngestDocumentInput!) { ingestDocument(input: $in) { id position } }`,
+		map[string]any{"in": map[string]any{"spaceId": space, "title": "Draft minutes", "content": "Draft minutes of a meeting, to be erased."}})
 	// A checkpoint and a verification run, for the overview.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -278,8 +281,8 @@ func TestConsoleInABrowser(t *testing.T) {
 			if err != nil {
 				return
 			}
-			// The refusals this test provokes answer 401 and 403, as they should.
-			expected := strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 403")
+			// The refusals this test provokes answer 400, 401 and 403, as they should.
+			expected := strings.Contains(m.Text, "status of 400") || strings.Contains(m.Text, "status of 401") || strings.Contains(m.Text, "status of 403")
 			if (m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException) && !expected {
 				mu.Lock()
 				consoleErrors = append(consoleErrors, m.String()+" ("+m.URL+")")
@@ -483,10 +486,58 @@ func TestConsoleInABrowser(t *testing.T) {
 	if _, err := evidence.Verify(bytes.NewReader(tampered), int64(len(tampered)), note.VerifierList(pub)); err == nil {
 		t.Fatal("a bundle with one byte changed verifies")
 	}
-	do("settings", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#settings`)))
+	// Settings: an Admin changes them through the form (a read-modify-write over the API)
+	// and sees them read back; a value the API refuses (INVALID) is shown next to the form
+	// and changes nothing.
+	do("settings", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#save-settings`)))
 	shot("settings")
+	do("change settings through the form",
+		chromedp.SetValue(chromedp.CSS(`#s-pwhist`), "5"),
+		chromedp.SetValue(chromedp.CSS(`#s-msgret`), "400"),
+		chromedp.Click(chromedp.CSS(`#s-pwdigit`)),
+		chromedp.SetValue(chromedp.CSS(`select[name="model.0.max"]`), "CONFIDENTIAL"),
+		chromedp.Click(chromedp.CSS(`#save-settings`)),
+		chromedp.WaitVisible(chromedp.CSS(`#settings-saved`)))
+	readBack := func() map[string]any {
+		return s.gql(t, admin, `{ organization { settings { defaultMessageRetentionDays erasureGraceDays models { id maxClassification }
+			passwordPolicy { minLength requireDigit historyEntries } } } }`, nil)["organization"].(map[string]any)["settings"].(map[string]any)
+	}
+	got := readBack()
+	pp := got["passwordPolicy"].(map[string]any)
+	models := got["models"].([]any)
+	if got["defaultMessageRetentionDays"] != float64(400) || pp["historyEntries"] != float64(5) || pp["requireDigit"] != true ||
+		pp["minLength"] != float64(10) || len(models) != 1 || models[0].(map[string]any)["maxClassification"] != "CONFIDENTIAL" {
+		t.Fatalf("the settings the form saved read back as %v", got)
+	}
+	for sel, want := range map[string]string{`#s-pwhist`: "5", `#s-msgret`: "400", `#s-pwmin`: "10", `select[name="model.0.max"]`: "CONFIDENTIAL"} {
+		if v, err := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(sel))); err != nil || v != want {
+			t.Fatalf("the settings page reads %s back as %q (%v), want %q", sel, v, err, want)
+		}
+	}
+	shot("settings-saved")
+	do("an erasure grace the API refuses",
+		chromedp.SetValue(chromedp.CSS(`#s-grace`), "99"),
+		chromedp.SetValue(chromedp.CSS(`#s-msgret`), "365"),
+		chromedp.Click(chromedp.CSS(`#save-settings`)),
+		chromedp.WaitVisible(chromedp.CSS(`#settings-refused`)))
+	if got := text(`#settings-refused`); !strings.Contains(got, "INVALID") || !strings.Contains(got, "nothing changed") {
+		t.Fatalf("the refusal shows %q", got)
+	}
+	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`#s-grace`))); v != "99" {
+		t.Fatalf("the refused form does not keep the value sent: %q", v)
+	}
+	shot("settings-invalid")
+	if got := readBack(); got["defaultMessageRetentionDays"] != float64(400) || got["erasureGraceDays"] != float64(settings.ErasureGraceDays) {
+		t.Fatalf("a refused change changed the settings: %v", got)
+	}
+	do("settings after the refusal", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#save-settings`)))
+	if v, _ := chromedp.Run(bctx, chromedp.Value(chromedp.CSS(`#s-msgret`))); v != "400" {
+		t.Fatalf("after a refused change the page reads message retention %q", v)
+	}
 
-	// 5. Erasure: order a user's erasure, then restore it.
+	// 5. Erasure: order a user's erasure, see it pending with its restore deadline, restore
+	// it from the list; place a legal hold and lift it; a document erased with no grace is
+	// certified, and its certificate is readable.
 	do("order an erasure",
 		chromedp.Navigate(s.base+"/console/erasure"),
 		chromedp.WaitVisible(chromedp.CSS(`#e-id`)),
@@ -498,12 +549,86 @@ func TestConsoleInABrowser(t *testing.T) {
 	if got := text(`#erasure-done`); !strings.Contains(got, "Erasure ordered") {
 		t.Fatalf("after ordering: %q", got)
 	}
+	erasureID := text(`#erasure-done code`)
+	row := `#pending tr[data-erasure="` + erasureID + `"]`
+	do("the erasure is pending", chromedp.WaitVisible(chromedp.CSS(row)))
+	deadline7 := time.Now().UTC().Add(7 * 24 * time.Hour).Format("2006-01-02")
+	if got := text(row); !strings.Contains(got, erin) || !strings.Contains(got, "USER") {
+		t.Fatalf("the pending row: %q", got)
+	}
+	if got := text(row + ` .deadline`); !strings.Contains(got, deadline7) || !strings.Contains(got, "6 days 23 h left") && !strings.Contains(got, "7 days 0 h left") {
+		t.Fatalf("the pending erasure's deadline shows %q, want %s", got, deadline7)
+	}
 	shot("erasure")
-	do("restore it",
-		chromedp.Click(chromedp.CSS(`#restore-erasure`)))
+	do("the overview counts it", chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible(chromedp.CSS(`#pending-erasures`)))
+	if got := text(`#pending-erasures`); got != "1" {
+		t.Fatalf("the overview's pending erasures: %q", got)
+	}
+	do("restore it from the list",
+		chromedp.Navigate(s.base+"/console/erasure"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.Click(chromedp.CSS(row+` button.restore`)))
 	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "restored") }); !strings.Contains(got, "Erasure restored") {
 		t.Fatalf("after restoring: %q", got)
 	}
+	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row+`').length`)); n != 0 {
+		t.Fatal("the restored erasure is still listed as pending")
+	}
+	shot("erasure-restored")
+
+	do("place a legal hold on the space",
+		chromedp.SetValue(chromedp.CSS(`#h-type`), "SPACE"),
+		chromedp.SendKeys(chromedp.CSS(`#h-id`), space),
+		chromedp.SendKeys(chromedp.CSS(`#h-reason`), "Case 2026-17: records of the inquiry"),
+		chromedp.Click(chromedp.CSS(`#place-hold`)))
+	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "hold placed") }); !strings.Contains(got, "Legal hold placed") {
+		t.Fatalf("after placing a hold: %q", got)
+	}
+	holdID := text(`#erasure-done code`)
+	hold := `#holds tr[data-hold="` + holdID + `"]`
+	if got := text(hold); !strings.Contains(got, space) || !strings.Contains(got, "Case 2026-17") || !strings.Contains(got, "active") {
+		t.Fatalf("the hold's row: %q", got)
+	}
+	shot("erasure-hold")
+	do("lift it",
+		chromedp.SendKeys(chromedp.CSS(hold+` .lift-reason`), "Inquiry closed"),
+		chromedp.Click(chromedp.CSS(hold+` button.lift`)))
+	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "hold lifted") }); !strings.Contains(got, "Legal hold lifted") {
+		t.Fatalf("after lifting the hold: %q", got)
+	}
+	if got := text(hold); !strings.Contains(got, "lifted") || !strings.Contains(got, "Inquiry closed") || strings.Contains(got, "active") {
+		t.Fatalf("the lifted hold's row: %q", got)
+	}
+
+	do("erase a document with no grace",
+		chromedp.SetValue(chromedp.CSS(`#e-type`), "DOCUMENT"),
+		chromedp.SendKeys(chromedp.CSS(`#e-id`), doomed),
+		chromedp.SendKeys(chromedp.CSS(`#e-grace`), "0"),
+		chromedp.Click(chromedp.CSS(`#request-erasure`)))
+	if got := eventually(`#erasure-done`, func(s string) bool { return strings.Contains(s, "ordered") }); !strings.Contains(got, "Erasure ordered") {
+		t.Fatalf("after ordering the document's erasure: %q", got)
+	}
+	docErasure := text(`#erasure-done code`)
+	// The window of 0 days ends when the (fake) clock moves on; the erasure manager then
+	// destroys the keys and has the erasure certified.
+	s.clock.Advance(time.Minute)
+	for end := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		c := s.gql(t, admin, `query($id: ID!) { erasureCertificate(id: $id) { erasureId } }`, map[string]any{"id": docErasure})
+		if c["erasureCertificate"] != nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the document's erasure was not certified within 60 s")
+		}
+	}
+	do("read its certificate",
+		chromedp.SendKeys(chromedp.CSS(`#c-id`), docErasure),
+		chromedp.Click(chromedp.CSS(`#read-certificate`)),
+		chromedp.WaitVisible(chromedp.CSS(`#certificate pre`)))
+	if got := text(`#certificate`); !strings.Contains(got, "signed with the ledger key") || !strings.Contains(got, "arkiv.erasure-certificate.v1") || !strings.Contains(got, "DOCUMENT") {
+		t.Fatalf("the certificate shows %q", got)
+	}
+	shot("erasure-certificate")
 
 	// 6. Sign out: the console forgets the key.
 	do("sign out",
@@ -529,6 +654,26 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("a User's audit page shows %q", got)
 	}
 	shot("audit-forbidden")
+	// A User sees the settings read-only; a save forced past the disabled form is the API's
+	// FORBIDDEN, shown plainly, and changes nothing.
+	do("the settings as a User", chromedp.Navigate(s.base+"/console/settings"), chromedp.WaitVisible(chromedp.CSS(`#read-only`)))
+	if n, _ := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#save-settings').length`)); n != 0 {
+		t.Fatal("a User's settings page has a save button")
+	}
+	if got := text(`#providers-refused`); !strings.Contains(got, "FORBIDDEN") {
+		t.Fatalf("a User's identity providers show %q", got)
+	}
+	shot("settings-user")
+	do("force a save as a User",
+		chromedp.Evaluate[chromedp.Void](`(() => { const f = document.querySelector('#settings-form'); f.querySelector('fieldset').disabled = false;
+			f.querySelector('#s-msgret').value = '30'; f.submit(); })()`),
+		chromedp.WaitVisible(chromedp.CSS(`#settings-refused`)))
+	if got := text(`#settings-refused`); !strings.Contains(got, "FORBIDDEN") {
+		t.Fatalf("a User's forced save shows %q", got)
+	}
+	if got := readBack(); got["defaultMessageRetentionDays"] != float64(400) {
+		t.Fatalf("a User's forced save changed the settings: %v", got)
+	}
 	do("sign out the User", chromedp.Click(chromedp.CSS(`#sign-out`)), chromedp.WaitVisible(chromedp.CSS(`#flash`)))
 
 	// 8. A local account's session ends visibly once the idle timeout has passed.

@@ -113,6 +113,7 @@ func New(cfg Config) *Console {
 	m.HandleFunc("GET "+Base+"/evidence/exports/{id}", c.session(c.evidenceJob))
 	m.HandleFunc("GET "+Base+"/evidence/exports/{id}/download", c.session(c.evidenceDownload))
 	m.HandleFunc("GET "+Base+"/settings", c.session(c.settings))
+	m.HandleFunc("POST "+Base+"/settings", c.session(c.settingsSave))
 	m.HandleFunc("GET "+Base+"/erasure", c.session(c.erasure))
 	m.HandleFunc("POST "+Base+"/erasure", c.session(c.erasureAction))
 	c.mux = m

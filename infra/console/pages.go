@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -252,24 +251,26 @@ type overviewData struct {
 	} `json:"organization"`
 	Integrity    *integrity
 	IntegrityErr *Error
+	// Pending is how many erasures are pending (deletedItems, at most 100 counted), when
+	// the caller may list them (PendingListed).
+	Pending       int
+	PendingListed bool
 }
 
 type settings struct {
-	Models []struct {
-		ID                string `json:"id"`
-		Endpoint          string `json:"endpoint"`
-		Region            string `json:"region"`
-		MaxClassification string `json:"maxClassification"`
-	} `json:"models"`
-	ClassificationLevels        []string `json:"classificationLevels"`
-	DefaultMessageRetentionDays int      `json:"defaultMessageRetentionDays"`
-	AuditRetentionMode          string   `json:"auditRetentionMode"`
-	AuditRetentionDays          int      `json:"auditRetentionDays"`
-	ErasureGraceDays            int      `json:"erasureGraceDays"`
-	SessionIdleTimeoutMinutes   int      `json:"sessionIdleTimeoutMinutes"`
-	PasswordMinLength           int      `json:"passwordMinLength"`
-	MFARequired                 bool     `json:"mfaRequired"`
-	EUOnly                      bool     `json:"euOnly"`
+	Models                      []allowedModel `json:"models"`
+	ClassificationLevels        []string       `json:"classificationLevels"`
+	DefaultMessageRetentionDays int            `json:"defaultMessageRetentionDays"`
+	AuditRetentionMode          string         `json:"auditRetentionMode"`
+	AuditRetentionDays          int            `json:"auditRetentionDays"`
+	ErasureGraceDays            int            `json:"erasureGraceDays"`
+	SessionIdleTimeoutMinutes   int            `json:"sessionIdleTimeoutMinutes"`
+	PasswordMinLength           int            `json:"passwordMinLength"`
+	MFARequired                 bool           `json:"mfaRequired"`
+	EUOnly                      bool           `json:"euOnly"`
+	ModelPayloadRetentionDays   int            `json:"modelPayloadRetentionDays"`
+	ForbidModelPayloadLogging   bool           `json:"forbidModelPayloadLogging"`
+	PasswordPolicy              passwordPolicy `json:"passwordPolicy"`
 }
 
 const qSettings = `{ organization { id name settings { models { id endpoint region maxClassification } classificationLevels
@@ -328,6 +329,19 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s sess) {
 	if d.Integrity, d.IntegrityErr, err = c.loadIntegrity(r, s); err != nil {
 		c.fail(w, r, v, err)
 		return
+	}
+	var pend struct {
+		D []struct {
+			ErasureID string `json:"erasureId"`
+		} `json:"deletedItems"`
+	}
+	if err := c.gql.do(r, s.token, `{ deletedItems(first: 100) { erasureId } }`, nil, &pend); err != nil {
+		if _, err = refusal(err); err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
+	} else {
+		d.Pending, d.PendingListed = len(pend.D), true
 	}
 	v.Data = d
 	c.render(w, http.StatusOK, "overview", v)
@@ -746,78 +760,4 @@ func (c *Console) evidence(w http.ResponseWriter, r *http.Request, s sess) {
 	from, to := defaultPeriod(time.Now())
 	v.Data = evidenceData{Integrity: in, From: from, To: to}
 	c.render(w, http.StatusOK, "evidence", v)
-}
-
-// settings shows the organisation's settings, read-only.
-func (c *Console) settings(w http.ResponseWriter, r *http.Request, s sess) {
-	v, ok := c.begin(w, r, s, "settings", "Settings")
-	if !ok {
-		return
-	}
-	var d overviewData
-	if err := c.gql.do(r, s.token, qSettings, nil, &d); err != nil {
-		c.fail(w, r, v, err)
-		return
-	}
-	v.Data = d
-	c.render(w, http.StatusOK, "settings", v)
-}
-
-// erasureData is the erasure page's forms and the outcome of the last action.
-type erasureData struct {
-	Done, DoneID, Position string
-	SubjectTypes           []string
-}
-
-var subjectTypes = []string{"USER", "DOCUMENT", "CONVERSATION", "SPACE", "ORGANIZATION"}
-
-// erasure shows the forms to order and to restore an erasure.
-func (c *Console) erasure(w http.ResponseWriter, r *http.Request, s sess) {
-	v, ok := c.begin(w, r, s, "erasure", "Erasure")
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	v.Data = erasureData{Done: q.Get("done"), DoneID: q.Get("id"), Position: q.Get("position"), SubjectTypes: subjectTypes}
-	c.render(w, http.StatusOK, "erasure", v)
-}
-
-// erasureAction orders (requestErasure) or restores (restoreErasure) an erasure.
-func (c *Console) erasureAction(w http.ResponseWriter, r *http.Request, s sess) {
-	v, ok := c.begin(w, r, s, "erasure", "Erasure")
-	if !ok {
-		return
-	}
-	var out map[string]struct {
-		ID       string `json:"id"`
-		Position string `json:"position"`
-	}
-	var err error
-	action := r.PostFormValue("action")
-	switch action {
-	case "request":
-		in := map[string]any{"subjectType": r.PostFormValue("subjectType"), "subjectId": strings.TrimSpace(r.PostFormValue("subjectId"))}
-		if g := strings.TrimSpace(r.PostFormValue("graceDays")); g != "" {
-			n, perr := strconv.Atoi(g)
-			if perr != nil {
-				c.fail(w, r, v, &Error{Code: "INVALID", Message: "grace days must be a whole number"})
-				return
-			}
-			in["graceDays"] = n
-		}
-		err = c.gql.do(r, s.token, `mutation($in: RequestErasureInput!) { requestErasure(input: $in) { id position } }`, map[string]any{"in": in}, &out)
-	case "restore":
-		err = c.gql.do(r, s.token, `mutation($id: ID!) { restoreErasure(id: $id) { id position } }`,
-			map[string]any{"id": strings.TrimSpace(r.PostFormValue("erasureId"))}, &out)
-	default:
-		err = &Error{Code: "INVALID", Message: "unknown action"}
-	}
-	if err != nil {
-		c.fail(w, r, v, err)
-		return
-	}
-	for _, res := range out {
-		c.redirect(w, r, Base+"/erasure?"+url.Values{"done": {action}, "id": {res.ID}, "position": {res.Position}}.Encode())
-		return
-	}
 }
