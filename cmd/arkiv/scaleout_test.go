@@ -43,7 +43,7 @@ type serveProc struct {
 func startServe(t *testing.T, exe, name string, env []string, args ...string) *serveProc {
 	t.Helper()
 	p := &serveProc{name: name, more: make(chan struct{}), done: make(chan struct{})}
-	p.cmd = exec.Command(exe, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	p.cmd = exec.Command(exe, append([]string{"serve", "--listen", "127.0.0.1:0", "--insecure-http", "--allow-plaintext=postgres,weaviate,esdb,models"}, args...)...)
 	p.cmd.Env = env
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -470,7 +470,7 @@ func TestServeRefusesBadReplicaCombinations(t *testing.T) {
 	s := newScaleoutStack(t, false)
 	startServe(t, s.exe, "api-alone", s.env, "--role", "api")
 	run := func(env []string, args ...string) (int, string) {
-		cmd := exec.Command(s.exe, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+		cmd := exec.Command(s.exe, append([]string{"serve", "--listen", "127.0.0.1:0", "--insecure-http", "--allow-plaintext=postgres,weaviate,esdb,models"}, args...)...)
 		cmd.Env = env
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

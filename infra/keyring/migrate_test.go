@@ -3,6 +3,7 @@ package keyring
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -82,7 +83,7 @@ func TestOpenAdoptsAKeyStoreMadeByTheOldDDL(t *testing.T) {
 			t.Fatalf("open %d: a golden event does not decode over the adopted key store: %v", i, err)
 		}
 	}
-	assertKeyringVersion(t, f.pool, 1)
+	assertKeyringVersion(t, f.pool, latestKeyringVersion(t))
 	var keys int
 	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM keyring_keys`).Scan(&keys); err != nil || keys != len(doc.Keys) {
 		t.Fatalf("adopted key store has %d keys (%v), want %d", keys, err, len(doc.Keys))
@@ -131,7 +132,7 @@ func TestKeyStoreSharesADatabaseWithTheReadModels(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		assertKeyringVersion(t, f.pool, 1)
+		assertKeyringVersion(t, f.pool, latestKeyringVersion(t))
 		applied, latest, err := postgres.Version(ctx, f.dsn)
 		if err != nil || applied != latest || applied < 1 {
 			t.Fatalf("read models at version %d of %d (%v) beside the key store", applied, latest, err)
@@ -152,4 +153,21 @@ func assertKeyringVersion(t *testing.T, pool *pgxpool.Pool, want int64) {
 	if max != want || n != int(want) {
 		t.Fatalf("keyring version table at %d with %d rows, want %d", max, n, want)
 	}
+}
+
+// latestKeyringVersion is the number of the key store's newest embedded migration.
+func latestKeyringVersion(t *testing.T) int64 {
+	t.Helper()
+	entries, err := migrations.ReadDir("migrations")
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("embedded migrations: %d, %v", len(entries), err)
+	}
+	var latest int64
+	for _, e := range entries {
+		var v int64
+		if _, err := fmt.Sscanf(e.Name(), "%05d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
 }
