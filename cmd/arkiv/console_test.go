@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -343,6 +344,12 @@ func TestConsoleInABrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#safeguards`)))
 	}
 
+	// A SIEM destination the overview shows with its health: a webhook receiver here.
+	siem := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer siem.Close()
+	s.gql(t, admin, `mutation($in: ConfigureAuditStreamInput!) { configureAuditStream(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"kind": "WEBHOOK", "format": "OCSF", "endpoint": siem.URL + "/hook"}})
+
 	// 1. Sign-in page, then sign in with the Admin's API key: the overview.
 	do("open the console", chromedp.Navigate(s.base+"/console/"), chromedp.WaitVisible(chromedp.CSS(`#apikey`)))
 	shot("sign-in")
@@ -361,6 +368,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	if got := text(`#checkpoint`); !strings.Contains(got, "Last signed checkpoint") {
 		t.Fatalf("the checkpoint shows %q", got)
+	}
+	if got := text(`#audit-streams`); !strings.Contains(got, "WEBHOOK") || !strings.Contains(got, siem.URL+"/hook") || !strings.Contains(got, "OCSF") {
+		t.Fatalf("the audit streams show %q", got)
 	}
 	if got := text(`#who`); !strings.Contains(got, "Dana Admin") || !strings.Contains(got, "ADMIN") {
 		t.Fatalf("the header shows %q", got)
@@ -643,6 +653,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	signInWithKey(userKey)
 	if got := text(`#verification`); !strings.Contains(got, "for Admins") {
 		t.Fatalf("a User's overview shows the log's state: %q", got)
+	}
+	if got := text(`#audit-streams`); !strings.Contains(got, "for Admins") || strings.Contains(got, siem.URL) {
+		t.Fatalf("a User's overview shows the audit streams: %q", got)
 	}
 	do("the audit log as a User",
 		chromedp.Navigate(s.base+"/console/audit"),

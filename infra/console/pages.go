@@ -255,6 +255,26 @@ type overviewData struct {
 	// the caller may list them (PendingListed).
 	Pending       int
 	PendingListed bool
+	// Streams are the SIEM destinations of the audit log with their health, when the
+	// caller may list them (StreamsListed).
+	Streams       []auditStream
+	StreamsListed bool
+}
+
+// auditStream is one SIEM destination as the overview shows it.
+type auditStream struct {
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Format   string `json:"format"`
+	Endpoint string `json:"endpoint"`
+	Health   struct {
+		Healthy         bool    `json:"healthy"`
+		Lag             int     `json:"lag"`
+		Delivered       int     `json:"delivered"`
+		Poisoned        int     `json:"poisoned"`
+		LastError       *string `json:"lastError"`
+		LastDeliveredAt *string `json:"lastDeliveredAt"`
+	} `json:"health"`
 }
 
 type settings struct {
@@ -342,6 +362,18 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s sess) {
 		}
 	} else {
 		d.Pending, d.PendingListed = len(pend.D), true
+	}
+	var streams struct {
+		S []auditStream `json:"auditStreams"`
+	}
+	if err := c.gql.do(r, s.token, `{ auditStreams { id kind format endpoint
+		health { healthy lag delivered poisoned lastError lastDeliveredAt } } }`, nil, &streams); err != nil {
+		if _, err = refusal(err); err != nil {
+			c.fail(w, r, v, err)
+			return
+		}
+	} else {
+		d.Streams, d.StreamsListed = streams.S, true
 	}
 	v.Data = d
 	c.render(w, http.StatusOK, "overview", v)
