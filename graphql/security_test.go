@@ -233,6 +233,21 @@ func testSession(t *testing.T, s *stack) {
 	if r := s.do(t, token, `{ me { id } }`, nil); r.code() != "UNAUTHENTICATED" {
 		t.Fatalf("after logout: %q", r.code())
 	}
+	// An open socket alone is no use of the session: its periodic re-check does not keep
+	// the session alive, so the socket ends (4403) once the idle timeout has passed since the
+	// last operation, though it was re-checked every few seconds in between.
+	l = s.ok(t, "", mLogin, map[string]any{"in": map[string]any{"organizationId": o.id, "login": login, "password": "correct horse battery"}})["login"].(map[string]any)
+	token = l["token"].(string)
+	code := wsCloseCode(t, s, token, func() {
+		time.Sleep(time.Second) // the subscribe (a use) is handled first
+		for range 3 {
+			s.clock.Advance(2 * time.Minute)
+			time.Sleep(3 * time.Second) // a re-check or more on this side of each step
+		}
+	})
+	if code != 4403 {
+		t.Fatalf("a socket idle past the session's timeout: close code %d, want 4403", code)
+	}
 }
 
 // testHardening: operations over the complexity limit and oversized requests are refused,

@@ -168,7 +168,7 @@ func (c *wsConn) serve() {
 				return
 			}
 		case <-recheck.C:
-			if c.isAcked() && !c.recheck() {
+			if c.isAcked() && !c.recheckIdle() {
 				return
 			}
 		case <-keepAlive.C:
@@ -289,8 +289,15 @@ func (c *wsConn) closeRefused(err error) {
 }
 
 // recheck authenticates the socket's credential again and checks the user's role; false
-// when the socket has been closed.
-func (c *wsConn) recheck() bool {
+// when the socket has been closed. An operation started over the socket counts as the
+// session's use; the periodic re-check (idle) does not, so a socket with nothing new
+// going on ends when the session's idle timeout passes.
+func (c *wsConn) recheck() bool { return c.recheckWith(c.ctx) }
+
+// recheckIdle is the periodic re-check.
+func (c *wsConn) recheckIdle() bool { return c.recheckWith(auth.WithoutTouch(c.ctx)) }
+
+func (c *wsConn) recheckWith(ctx context.Context) bool {
 	c.mu.Lock()
 	authed, token := c.authed, c.token
 	c.mu.Unlock()
@@ -298,7 +305,7 @@ func (c *wsConn) recheck() bool {
 		return true
 	}
 	if token != "" && c.o.authenticate != nil {
-		p, err := c.o.authenticate(c.ctx, token)
+		p, err := c.o.authenticate(ctx, token)
 		if err == nil && p != c.principalNow() {
 			err = domain.E(domain.KindUnauthenticated, "graphql.websocket", "the credential changed hands")
 		}
@@ -555,7 +562,7 @@ func legacyWebsocket(o wsOptions) transport.Websocket {
 					case <-ctx.Done():
 						return
 					case <-t.C:
-						if !c.recheck() {
+						if !c.recheckIdle() {
 							return
 						}
 					}

@@ -33,7 +33,7 @@ func (a *Authenticator) authenticateSession(ctx context.Context, token string) (
 	if idle > s.IdleTimeout {
 		return Principal{}, domain.E(domain.KindUnauthenticated, op, "session expired")
 	}
-	if idle >= a.cfg.TouchInterval {
+	if idle >= a.cfg.TouchInterval && touches(ctx) {
 		if err := a.cfg.Sessions.TouchSession(ctx, h, now); err != nil {
 			return Principal{}, domain.Wrap(domain.KindUnavailable, op, err, "sessions cannot be checked right now")
 		}

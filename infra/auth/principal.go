@@ -62,3 +62,18 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
+
+type noTouchKey struct{}
+
+// WithoutTouch returns a context in which authenticating a session does not count as its
+// use: a WebSocket's periodic re-check of its credential, so an open socket alone does not
+// keep a session alive past the organisation's idle timeout (an operation started over it
+// does).
+func WithoutTouch(ctx context.Context) context.Context {
+	return context.WithValue(ctx, noTouchKey{}, true)
+}
+
+func touches(ctx context.Context) bool {
+	v, _ := ctx.Value(noTouchKey{}).(bool)
+	return !v
+}
