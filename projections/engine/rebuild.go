@@ -199,7 +199,7 @@ func (r *Runner) Rebuild(ctx context.Context, name string, progress func(Rebuild
 		return domain.Wrap(domain.KindInternal, op, err, "swap tables")
 	}
 	if reached != nil {
-		if err := writeCheckpoint(ctx, tx, name, *reached, cfg.Clock.Now()); err != nil {
+		if err := writeCheckpoint(ctx, tx, name, *reached, cfg.Clock.Now(), OrgsAll); err != nil {
 			return domain.Wrap(domain.KindInternal, op, err, "write checkpoint")
 		}
 	} else if _, err := tx.Exec(ctx, "DELETE FROM projection_checkpoints WHERE name = $1", name); err != nil {

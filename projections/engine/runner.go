@@ -407,7 +407,7 @@ func (w *worker) commit(ctx context.Context, evs []Event) error {
 	if !after(last, db) {
 		last = *db
 	}
-	if err := writeCheckpoint(ctx, tx, w.name, last, cfg.Clock.Now()); err != nil {
+	if err := writeCheckpoint(ctx, tx, w.name, last, cfg.Clock.Now(), orgsOf(todo)); err != nil {
 		return err
 	}
 	if cfg.BeforeCommit != nil {

@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,17 +67,69 @@ func readCheckpoint(ctx context.Context, q queryer, name string) (*Position, err
 	return &Position{Commit: uint64(c), Prepare: uint64(p)}, nil
 }
 
-// writeCheckpoint stores pos as name's checkpoint and announces it on NotifyChannel; Postgres
-// delivers the notification only when the transaction commits.
-func writeCheckpoint(ctx context.Context, q execer, name string, pos Position, now time.Time) error {
+// OrgsAll and OrgsNone are a checkpoint notification's organisations when the commit may
+// concern every organisation (a rebuild, a batch touching many) or none.
+const (
+	OrgsAll  = "*"
+	OrgsNone = "-"
+)
+
+// maxNotifiedOrgs bounds the organisations a notification names; a batch touching more is
+// announced as OrgsAll.
+const maxNotifiedOrgs = 32
+
+// orgsOf names the organisations of evs for a checkpoint notification: their ids joined by
+// commas (from each event's metadata), OrgsNone for none, OrgsAll for more than
+// maxNotifiedOrgs. Subscriptions of other organisations need not read after the commit.
+func orgsOf(evs []Event) string {
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range evs {
+		var md struct {
+			Organization string `json:"organization"`
+		}
+		if len(e.Metadata) == 0 || json.Unmarshal(e.Metadata, &md) != nil || md.Organization == "" || seen[md.Organization] {
+			continue
+		}
+		if strings.ContainsAny(md.Organization, ", ") || len(ids) == maxNotifiedOrgs {
+			return OrgsAll
+		}
+		seen[md.Organization] = true
+		ids = append(ids, md.Organization)
+	}
+	if len(ids) == 0 {
+		return OrgsNone
+	}
+	return strings.Join(ids, ",")
+}
+
+// ParseNotification reads a checkpoint notification: the projection's name, the commit
+// position or "failed", and the organisations the commit concerns (OrgsAll when it does not
+// say).
+func ParseNotification(payload string) (name, val, orgs string, ok bool) {
+	name, rest, ok := strings.Cut(payload, " ")
+	if !ok {
+		return "", "", "", false
+	}
+	val, orgs, found := strings.Cut(rest, " ")
+	if !found || orgs == "" {
+		orgs = OrgsAll
+	}
+	return name, val, orgs, true
+}
+
+// writeCheckpoint stores pos as name's checkpoint and announces it on NotifyChannel, with
+// the organisations the commit concerns (orgsOf); Postgres delivers the notification only
+// when the transaction commits.
+func writeCheckpoint(ctx context.Context, q execer, name string, pos Position, now time.Time, orgs string) error {
 	_, err := q.Exec(ctx, `WITH up AS (
 	INSERT INTO projection_checkpoints (name, commit_position, prepare_position, updated_at)
 	VALUES ($1, $2, $3, $4)
 	ON CONFLICT (name) DO UPDATE SET commit_position = EXCLUDED.commit_position,
 		prepare_position = EXCLUDED.prepare_position, updated_at = EXCLUDED.updated_at
 	RETURNING name, commit_position)
-SELECT pg_notify('`+NotifyChannel+`', name || ' ' || commit_position) FROM up`,
-		name, int64(pos.Commit), int64(pos.Prepare), now)
+SELECT pg_notify('`+NotifyChannel+`', name || ' ' || commit_position || ' ' || $5) FROM up`,
+		name, int64(pos.Commit), int64(pos.Prepare), now, orgs)
 	return err
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -181,7 +180,7 @@ UNION ALL SELECT name, -1, true FROM projection_status WHERE state = 'failed'`)
 			}
 			return err
 		}
-		name, val, ok := strings.Cut(n.Payload, " ")
+		name, val, _, ok := ParseNotification(n.Payload)
 		if !ok {
 			continue
 		}
