@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/arkiv/arkiv/domain"
@@ -471,17 +472,22 @@ func (w *writer) latestMeta(ctx context.Context, metaStream string, p *pending) 
 
 // withTruncateBefore returns metadata JSON with $tb raised to at least tb.
 func withTruncateBefore(data []byte, tb int64) []byte {
-	props := map[string]any{}
+	// Raw values: every other property stays byte for byte as the client wrote it (a number
+	// too large for a float64, such as 1e700, included).
+	props := map[string]json.RawMessage{}
 	if json.Unmarshal(data, &props) != nil {
 		return data
 	}
 	if props == nil { // the metadata was JSON null
-		props = map[string]any{}
+		props = map[string]json.RawMessage{}
 	}
-	if cur, ok := props["$tb"].(float64); ok && int64(cur) >= tb {
-		return data
+	if cur, ok := props["$tb"]; ok {
+		var f float64
+		if json.Unmarshal(cur, &f) == nil && f >= float64(tb) {
+			return data
+		}
 	}
-	props["$tb"] = tb
+	props["$tb"] = json.RawMessage(strconv.FormatInt(tb, 10))
 	out, err := json.Marshal(props)
 	if err != nil {
 		return data
