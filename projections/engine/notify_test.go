@@ -26,8 +26,10 @@ func TestNotificationsNameTheirOrganisations(t *testing.T) {
 	if got := orgsOf(many); got != OrgsAll {
 		t.Errorf("orgsOf of %d organisations = %q", len(many), got)
 	}
-	if got := orgsOf([]Event{ev(`{"organization":"a b"}`)}); got != OrgsAll {
-		t.Errorf("an organisation id with a space is announced as %q", got)
+	for _, md := range []string{`{"organization":"a b"}`, `{"organization":"a\"b"}`, `{"organization":"a,b"}`, `{"organization":"a`} {
+		if got := orgsOf([]Event{ev(md)}); got != OrgsAll {
+			t.Errorf("the organisation of %s is announced as %q, want all", md, got)
+		}
 	}
 	for payload, want := range map[string][3]string{
 		"readmodel 42 a,b":     {"readmodel", "42", "a,b"},

@@ -1,8 +1,8 @@
 package engine
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -85,22 +85,48 @@ func orgsOf(evs []Event) string {
 	seen := map[string]bool{}
 	var ids []string
 	for _, e := range evs {
-		var md struct {
-			Organization string `json:"organization"`
-		}
-		if len(e.Metadata) == 0 || json.Unmarshal(e.Metadata, &md) != nil || md.Organization == "" || seen[md.Organization] {
-			continue
-		}
-		if strings.ContainsAny(md.Organization, ", ") || len(ids) == maxNotifiedOrgs {
+		org, ok := metadataOrganization(e.Metadata)
+		if !ok {
 			return OrgsAll
 		}
-		seen[md.Organization] = true
-		ids = append(ids, md.Organization)
+		if org == "" || seen[org] {
+			continue
+		}
+		if len(ids) == maxNotifiedOrgs {
+			return OrgsAll
+		}
+		seen[org] = true
+		ids = append(ids, org)
 	}
 	if len(ids) == 0 {
 		return OrgsNone
 	}
 	return strings.Join(ids, ",")
+}
+
+// orgKey is how the organisation appears in an event's metadata as Arkiv writes it
+// (domain.Metadata, encoding/json: its first property).
+var orgKey = []byte(`"organization":"`)
+
+// metadataOrganization finds the organisation in metadata without decoding it: this runs for
+// every event of every projection's commits, where a full json.Unmarshal cost 4.5 µs an
+// event. It returns "" when there is none, and false when the value is not a plain id (an
+// escape, a comma or a space), which the caller announces as every organisation.
+func metadataOrganization(md []byte) (string, bool) {
+	i := bytes.Index(md, orgKey)
+	if i < 0 {
+		return "", true
+	}
+	rest := md[i+len(orgKey):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return "", false
+	}
+	v := rest[:j]
+	if bytes.ContainsAny(v, "\\, ") {
+		return "", false
+	}
+	return string(v), true
 }
 
 // ParseNotification reads a checkpoint notification: the projection's name, the commit
