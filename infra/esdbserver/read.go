@@ -122,7 +122,7 @@ func (s *Server) readStream(ss streams.Streams_ReadServer, so *streams.ReadReq_O
 	for remaining > 0 && rng.lo <= rng.hi {
 		page, err := s.st.readStream(ctx, name, rng, backwards, int(min(remaining, readPage)))
 		if err != nil {
-			return status.FromContextError(err).Err()
+			return readFailed(ctx, "event store: read stream")
 		}
 		for _, r := range page {
 			if err := ss.SendMsg(r); err != nil {
@@ -203,7 +203,7 @@ func (s *Server) readAll(ss streams.Streams_ReadServer, all *streams.ReadReq_Opt
 		for _, r := range pr.page {
 			ok, err := vis.visible(ctx, r)
 			if err != nil {
-				return status.FromContextError(err).Err()
+				return readFailed(ctx, "event store: read $all")
 			}
 			if !ok || !f.match(r) {
 				continue
@@ -317,4 +317,14 @@ func (f *eventFilter) match(r *record) bool {
 		return false
 	}
 	return true
+}
+
+// readFailed answers a read whose storage query failed: the caller's cancellation or
+// deadline as such, anything else (Postgres restarting, a broken connection) as Unavailable,
+// so the client retries rather than reporting the storage's own message as Unknown.
+func readFailed(ctx context.Context, what string) error {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return status.Error(codes.Unavailable, what)
 }
