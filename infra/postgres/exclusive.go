@@ -192,7 +192,18 @@ func (e Exclusive) Hold(ctx context.Context, name string, shared bool) (release 
 		_ = conn.Close(context.Background())
 		return nil, false, err
 	}
-	return func() { _ = conn.Close(context.Background()) }, true, nil
+	unlock := "SELECT pg_advisory_unlock($1)"
+	if shared {
+		unlock = "SELECT pg_advisory_unlock_shared($1)"
+	}
+	return func() {
+		// Unlock before closing: a closed connection's locks go only when its backend
+		// notices, so a hold asked for right after the release could still be refused.
+		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(uctx, unlock, lockKey(name))
+		_ = conn.Close(uctx)
+	}, true, nil
 }
 
 func errType(err error) string {
